@@ -1,0 +1,155 @@
+// Package sandboxtest starts the whole sandbox inside a Go test, on a
+// loopback port, and hands out SDK configurations that reach it only
+// through the standard environment (AWS_ENDPOINT_URL and friends).
+package sandboxtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/world"
+)
+
+// Sandbox is a running sandbox for one test.
+type Sandbox struct {
+	*world.World
+	URL string
+}
+
+// Start runs a sandbox until the test ends and points the standard AWS
+// environment at it as the admin identity. It uses t.Setenv, so tests that
+// call it cannot be parallel.
+func Start(t testing.TB, opts world.Options) *Sandbox {
+	t.Helper()
+	w, err := world.New(opts)
+	if err != nil {
+		t.Fatalf("start sandbox: %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	w.Server.SetURL("http://" + l.Addr().String())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Server.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sandbox stopped with: %v", err)
+		}
+	})
+	for _, kv := range w.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	// Nothing from the developer's own AWS set-up may leak in.
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	return &Sandbox{World: w, URL: w.Server.URL()}
+}
+
+// Config loads an SDK configuration from the environment Start set: the admin identity.
+func (s *Sandbox) Config(t testing.TB) aws.Config {
+	t.Helper()
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatalf("load AWS config: %v", err)
+	}
+	return cfg
+}
+
+// ConfigAs is Config with another access key (a user's, a function's).
+func (s *Sandbox) ConfigAs(t testing.TB, id, secret, token string) aws.Config {
+	t.Helper()
+	cfg, err := config.LoadDefaultConfig(context.Background(),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, token)))
+	if err != nil {
+		t.Fatalf("load AWS config: %v", err)
+	}
+	return cfg
+}
+
+// Admin calls the sandbox's admin API: method, path under /_sandbox, a JSON
+// body (or nil), and decodes the JSON answer into out (or ignores it if nil).
+func (s *Sandbox) AdminCall(t testing.TB, method, path string, body, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatalf("encode admin body: %v", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.URL+"/_sandbox"+path, rd)
+	if err != nil {
+		t.Fatalf("admin request: %v", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("admin %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 && out == nil {
+		t.Fatalf("admin %s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("admin %s %s: decode %s: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// Calls returns the call log from seq on.
+func (s *Sandbox) Calls(t testing.TB, since int64) []sandbox.CallRecord {
+	t.Helper()
+	var calls []sandbox.CallRecord
+	s.AdminCall(t, http.MethodGet, fmt.Sprintf("/calls?since=%d", since), nil, &calls)
+	return calls
+}
+
+// Fault installs a fault rule until the test ends.
+func (s *Sandbox) Fault(t testing.TB, f sandbox.Fault) sandbox.Fault {
+	t.Helper()
+	var added sandbox.Fault
+	if code := s.AdminCall(t, http.MethodPost, "/faults", f, &added); code != http.StatusCreated {
+		t.Fatalf("add fault: status %d", code)
+	}
+	t.Cleanup(func() { s.World.Server.Faults().Remove(added.ID) })
+	return added
+}
+
+// User makes an IAM user with n access keys, returning the keys with their secrets.
+func (s *Sandbox) User(t testing.TB, name string, n int) []UserKey {
+	t.Helper()
+	var out struct {
+		Keys []UserKey `json:"keys"`
+	}
+	if code := s.AdminCall(t, http.MethodPost, "/iam/users", map[string]any{"userName": name, "keys": n}, &out); code != http.StatusCreated {
+		t.Fatalf("create user %s: status %d", name, code)
+	}
+	return out.Keys
+}
+
+// UserKey is an access key the admin API made.
+type UserKey struct {
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+}

@@ -1,0 +1,70 @@
+// Package world assembles the whole sandbox: every service on one server,
+// the admin identity seeded. The command and the tests both start it here.
+package world
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/iam"
+	"github.com/keyrotator/keyrotator/local/sandbox/sts"
+)
+
+// Options configure the sandbox.
+type Options struct {
+	sandbox.Options
+	// AdminUser is the seeded identity whose key the sandbox prints on start.
+	AdminUser string
+	// WaitScale shortens Step Functions Wait states and Retry pauses: a
+	// 7-day wait lasts 7 days × WaitScale of real time, while the sandbox
+	// clock moves the full 7 days.
+	WaitScale float64
+	// NodeModules is the node_modules folder holding aws-local-stepfunctions;
+	// Node is a Node.js ≥ 22 binary. Empty: found from the working directory.
+	NodeModules string
+	Node        string
+}
+
+// World is a running sandbox's services.
+type World struct {
+	Server *sandbox.Server
+	IAM    *iam.Service
+	Admin  sandbox.Credential
+}
+
+// New builds every service on one server, restores --state if there is
+// one, and seeds the admin identity.
+func New(opts Options) (*World, error) {
+	if opts.AdminUser == "" {
+		opts.AdminUser = "sandbox-admin"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	srv := sandbox.New(opts.Options)
+	w := &World{Server: srv, IAM: iam.New(srv)}
+	srv.Register(w.IAM)
+	srv.Register(sts.New())
+	// more services: registered below, one line each
+	if _, err := srv.LoadState(); err != nil {
+		return nil, fmt.Errorf("load sandbox state: %w", err)
+	}
+	admin, err := w.IAM.SeedAdmin(opts.AdminUser)
+	if err != nil {
+		return nil, fmt.Errorf("seed admin: %w", err)
+	}
+	w.Admin = admin
+	return w, nil
+}
+
+// Env is the environment a shell or an SDK needs to reach the sandbox as the admin.
+func (w *World) Env() []string {
+	return []string{
+		"AWS_ENDPOINT_URL=" + w.Server.URL(),
+		"AWS_REGION=" + w.Server.Region(),
+		"AWS_DEFAULT_REGION=" + w.Server.Region(),
+		"AWS_ACCESS_KEY_ID=" + w.Admin.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + w.Admin.Secret,
+	}
+}
