@@ -502,7 +502,8 @@ func (s *Server) record(info ServiceInfo, c *Call, start time.Time, status int, 
 
 // Internal runs a call that one service makes to another inside AWS (Step
 // Functions invoking Lambda, publishing to SNS): no signature, but the same
-// faults, call log and observers as a call from outside.
+// faults, call log and observers as a call from outside. body is what the
+// protocol carries: a form for Query services, the payload for the others.
 func (s *Server) Internal(ctx context.Context, service, action, resource string, p Principal, body []byte) (any, error) {
 	svc, ok := s.Service(service)
 	if !ok {
@@ -512,6 +513,13 @@ func (s *Server) Internal(ctx context.Context, service, action, resource string,
 	c := &Call{Service: info.Name, Action: action, Resource: resource, Region: s.opts.Region, Principal: p,
 		RequestID: NewUUID(), Time: s.clock.Now(), Body: body,
 		HTTP: (&http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/"}, Header: http.Header{}}).WithContext(ctx)}
+	if info.Protocol == Query { // body is the form, as from outside
+		params, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: internal %s %s: form body: %w", service, action, err)
+		}
+		c.Params = params
+	}
 	start := time.Now()
 	res, e, fault := s.run(ctx, svc, info, c)
 	status := http.StatusOK
