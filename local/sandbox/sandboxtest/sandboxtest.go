@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -56,8 +57,10 @@ func Start(t testing.TB, opts world.Options) *Sandbox {
 		t.Setenv(k, v)
 	}
 	// Nothing from the developer's own AWS set-up may leak in.
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_SESSION_TOKEN", "")
+	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"} {
+		t.Setenv(k, "") // restores the old value when the test ends
+		os.Unsetenv(k)
+	}
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	return &Sandbox{World: w, URL: w.Server.URL()}

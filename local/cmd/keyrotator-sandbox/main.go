@@ -1,0 +1,82 @@
+// Command keyrotator-sandbox runs the local AWS that keyrotator is tested
+// and demonstrated against: IAM, STS, Secrets Manager, CloudTrail, SNS, SES,
+// Lambda (running the real bootstrap binaries) and Step Functions (running
+// the real state machine file), on one loopback port.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/world"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "keyrotator-sandbox:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keyrotator-sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		host      = fs.String("host", "127.0.0.1", "address to listen on (keep it on loopback)")
+		port      = fs.Int("port", 4566, "port for every AWS service (0: any free port)")
+		region    = fs.String("region", "us-east-1", "the sandbox's region")
+		state     = fs.String("state", "", "keep state in this file across restarts (default: in memory)")
+		waitScale = fs.Float64("wait-scale", 1e-5, "real time a Step Functions Wait or Retry pause takes, per unit of time it stands for")
+		verbose   = fs.Bool("v", false, "log every service's debug lines")
+	)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: keyrotator-sandbox [flags]\n\nStarts the local AWS and prints the export lines a shell needs to reach it.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	w, err := world.New(world.Options{
+		Options:   sandbox.Options{Region: *region, StateFile: *state, Logger: log},
+		WaitScale: *waitScale,
+	})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	w.Server.SetURL("http://" + l.Addr().String())
+	for _, kv := range w.Env() {
+		fmt.Fprintf(stdout, "export %s\n", kv)
+	}
+	fmt.Fprintf(stdout, "# keyrotator sandbox: %v on %s (Ctrl-C to stop)\n", w.Server.Services(), l.Addr())
+	if f, ok := stdout.(*os.File); ok {
+		_ = f.Sync()
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("sandbox started", "addr", l.Addr().String(), "services", w.Server.Services(), "state", *state)
+	if err := w.Server.Serve(ctx, l); err != nil {
+		return err
+	}
+	log.Info("sandbox stopped")
+	return nil
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The command prints the export lines a shell needs, answers on the port it
+// printed, and stops cleanly on SIGINT.
+func TestStartsPrintsEnvAndStopsOnSIGINT(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "keyrotator-sandbox")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	state := filepath.Join(t.TempDir(), "state.json")
+	cmd := exec.Command(bin, "--port", "0", "--state", state)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	env := map[string]string{}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			break
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok {
+			t.Fatalf("not an export line: %q", line)
+		}
+		env[k] = v
+	}
+	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		if env[k] == "" {
+			t.Fatalf("%s not printed; got %v", k, env)
+		}
+	}
+	resp, err := http.Get(env["AWS_ENDPOINT_URL"] + "/_sandbox/health")
+	if err != nil {
+		t.Fatalf("health: %v", err)
+	}
+	resp.Body.Close()
+	// An unsigned AWS call gets AWS's error shape, not a hang or a panic.
+	resp, err = http.Post(env["AWS_ENDPOINT_URL"]+"/", "application/x-www-form-urlencoded", strings.NewReader("Action=GetCallerIdentity"))
+	if err != nil {
+		t.Fatalf("unsigned call: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "<Code>MissingAuthenticationToken</Code>") {
+		t.Fatalf("unsigned call: %d %s", resp.StatusCode, body)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGINT: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("still running 15 s after SIGINT")
+	}
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("state not saved on stop: %v", err)
+	}
+}
+
+func TestBadFlag(t *testing.T) {
+	err := run(context.Background(), []string{"--no-such-flag"}, io.Discard, io.Discard)
+	if err == nil || errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want a flag error", err)
+	}
+}
