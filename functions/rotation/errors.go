@@ -1,0 +1,89 @@
+// Package rotation is keyrotator's domain: the execution input and its
+// schema, the plan, the receipts each task returns, and the named errors
+// that Step Functions matches in Retry and Catch. It knows nothing of
+// Lambda, JSON events or the AWS SDK.
+package rotation
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The named errors. aws-lambda-go reports a returned error's type name as
+// the errorType Step Functions matches, so these names are part of the state
+// machine's API: handlers return them unwrapped.
+
+// InvalidInput is bad input, refused before any change (I7).
+type InvalidInput struct {
+	Field  string // JSON path of the offending field, e.g. "targets[1].type"
+	Reason string
+}
+
+func (e *InvalidInput) Error() string {
+	if e.Field == "" {
+		return "invalid input: " + e.Reason
+	}
+	return fmt.Sprintf("invalid input: %s: %s", e.Field, e.Reason)
+}
+
+// UserNotFound is an IAM user that does not exist.
+type UserNotFound struct{ User string }
+
+func (e *UserNotFound) Error() string { return fmt.Sprintf("IAM user %q not found", e.User) }
+
+// KeyLimitReached is a user who already has two keys (I3).
+type KeyLimitReached struct {
+	User string
+	Keys []string // "AKIA… (Active)"
+}
+
+func (e *KeyLimitReached) Error() string {
+	return fmt.Sprintf("IAM user %q already has two access keys (%s): delete or deactivate one first, or allow removing an inactive key with allowRemoveInactiveKey",
+		e.User, strings.Join(e.Keys, ", "))
+}
+
+// RotationInProgress is a second rotation for a user whose first is in flight (I6).
+type RotationInProgress struct {
+	User      string
+	Execution string // who holds the lock
+}
+
+func (e *RotationInProgress) Error() string {
+	return fmt.Sprintf("a rotation for IAM user %q is already in flight (%s): wait for it to finish, or stop it and clear the AWSPENDING stage", e.User, e.Execution)
+}
+
+// TargetFailed is a target that could not take the new key.
+type TargetFailed struct {
+	Target string
+	Reason string
+}
+
+func (e *TargetFailed) Error() string { return fmt.Sprintf("target %q failed: %s", e.Target, e.Reason) }
+
+// OldKeyStillInUse is evidence that something still uses the old key (I2).
+type OldKeyStillInUse struct {
+	KeyID    string
+	Evidence string
+}
+
+func (e *OldKeyStillInUse) Error() string {
+	return fmt.Sprintf("old key %s is still in use: %s", e.KeyID, e.Evidence)
+}
+
+// ApprovalRejected is a rotation a person declined.
+type ApprovalRejected struct{ By, Reason string }
+
+func (e *ApprovalRejected) Error() string {
+	return fmt.Sprintf("rotation rejected by %s: %s", e.By, e.Reason)
+}
+
+// Retryable is a transient failure (throttling, 5xx) that Step Functions retries with backoff.
+type Retryable struct{ Reason string }
+
+func (e *Retryable) Error() string { return "transient: " + e.Reason }
+
+// ErrorNames are the errorTypes the state machine may match besides States.*.
+var ErrorNames = []string{
+	"InvalidInput", "UserNotFound", "KeyLimitReached", "RotationInProgress", "TargetFailed",
+	"OldKeyStillInUse", "ApprovalRejected", "Retryable",
+}

@@ -1,0 +1,226 @@
+package rotation
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+//go:embed input.schema.json
+var schemaJSON []byte
+
+// SchemaJSON is the JSON Schema of Input, shared with the CDK config check,
+// the CLI and the docs.
+func SchemaJSON() []byte { return bytes.Clone(schemaJSON) }
+
+// Target kinds.
+const (
+	TargetAuth0   = "auth0"
+	TargetSoracom = "soracom"
+	TargetSecret  = "secret"
+)
+
+// Input is one rotation's input, manual or scheduled (ARCHITECTURE §3).
+type Input struct {
+	User                   string   `json:"user"`
+	Targets                []Target `json:"targets"`
+	WaitDays               int      `json:"waitDays"`
+	GraceDays              int      `json:"graceDays"`
+	MinKeyAgeDays          int      `json:"minKeyAgeDays"`
+	VerifyAttempts         int      `json:"verifyAttempts"`
+	AllowRemoveInactiveKey bool     `json:"allowRemoveInactiveKey"`
+	RequireApproval        bool     `json:"requireApproval"`
+	DryRun                 bool     `json:"dryRun"`
+	Trigger                string   `json:"trigger"`
+}
+
+// Target is one place the key lives. Which fields apply depends on Type.
+type Target struct {
+	Type             string   `json:"type"`
+	Name             string   `json:"name"`
+	Connection       string   `json:"connection,omitempty"`       // auth0, soracom
+	SESRegion        string   `json:"sesRegion,omitempty"`        // auth0
+	Strategy         string   `json:"strategy,omitempty"`         // soracom
+	CredentialPrefix string   `json:"credentialPrefix,omitempty"` // soracom
+	CredentialIDs    []string `json:"credentialIds,omitempty"`    // soracom
+	SecretID         string   `json:"secretId,omitempty"`         // secret
+	KeyIDField       string   `json:"keyIdField,omitempty"`       // secret
+	SecretField      string   `json:"secretField,omitempty"`      // secret
+}
+
+// Defaults as the schema documents them.
+const (
+	DefaultWaitDays       = 7
+	DefaultGraceDays      = 1
+	DefaultMinKeyAgeDays  = 80
+	DefaultVerifyAttempts = 3
+)
+
+var compiled = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
+	if err != nil {
+		return nil, fmt.Errorf("rotation: input schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	const url = "https://keyrotator.dev/schema/rotation-input.json"
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, fmt.Errorf("rotation: input schema: %w", err)
+	}
+	return c.Compile(url)
+})
+
+// ParseInput validates raw against the schema and decodes it with defaults
+// applied. Every refusal is an *InvalidInput naming the field.
+func ParseInput(raw []byte) (Input, error) {
+	sch, err := compiled()
+	if err != nil {
+		return Input{}, err
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return Input{}, &InvalidInput{Reason: "not valid JSON: " + plainJSONError(err)}
+	}
+	if err := sch.Validate(doc); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return Input{}, invalidFrom(ve)
+		}
+		return Input{}, &InvalidInput{Reason: err.Error()}
+	}
+	var in Input
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return Input{}, &InvalidInput{Reason: plainJSONError(err)}
+	}
+	in.applyDefaults(raw)
+	seen := map[string]int{}
+	for i, t := range in.Targets {
+		if j, dup := seen[t.Name]; dup {
+			return Input{}, &InvalidInput{Field: fmt.Sprintf("targets[%d].name", i), Reason: fmt.Sprintf("%q is already the name of targets[%d]: names must be unique", t.Name, j)}
+		}
+		seen[t.Name] = i
+	}
+	return in, nil
+}
+
+// applyDefaults fills what the input left out; raw tells absent from zero.
+func (in *Input) applyDefaults(raw []byte) {
+	var present map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &present)
+	setDefault := func(key string, v *int, def int) {
+		if _, ok := present[key]; !ok {
+			*v = def
+		}
+	}
+	setDefault("waitDays", &in.WaitDays, DefaultWaitDays)
+	setDefault("graceDays", &in.GraceDays, DefaultGraceDays)
+	setDefault("minKeyAgeDays", &in.MinKeyAgeDays, DefaultMinKeyAgeDays)
+	setDefault("verifyAttempts", &in.VerifyAttempts, DefaultVerifyAttempts)
+	if in.Trigger == "" {
+		in.Trigger = "manual"
+	}
+	for i := range in.Targets {
+		t := &in.Targets[i]
+		switch t.Type {
+		case TargetSoracom:
+			if t.Strategy == "" {
+				t.Strategy = "newCredential"
+			}
+		case TargetSecret:
+			if t.KeyIDField == "" {
+				t.KeyIDField = "accessKeyId"
+			}
+			if t.SecretField == "" {
+				t.SecretField = "secretAccessKey"
+			}
+		}
+	}
+}
+
+// invalidFrom turns the schema's deepest complaint into one sentence that
+// names the field, e.g. "targets[1].type: value must be one of …".
+func invalidFrom(ve *jsonschema.ValidationError) *InvalidInput {
+	leaf := ve
+	for len(leaf.Causes) > 0 {
+		leaf = leaf.Causes[0]
+	}
+	field := fieldPath(leaf.InstanceLocation)
+	reason := leaf.ErrorKind.LocalizedString(message.NewPrinter(language.English))
+	// "missing property 'x'" and "additional properties 'y' not allowed"
+	// are about a child: name the child.
+	if strings.HasPrefix(reason, "missing property") || strings.HasPrefix(reason, "missing properties") {
+		if name := quoted(reason); name != "" {
+			field = joinField(field, name)
+			reason = "is required"
+		}
+	} else if strings.HasPrefix(reason, "additional propert") {
+		if name := quoted(reason); name != "" {
+			field = joinField(field, name)
+			reason = "is not a known field"
+		}
+	}
+	return &InvalidInput{Field: field, Reason: reason}
+}
+
+func fieldPath(loc []string) string {
+	var b strings.Builder
+	for _, tok := range loc {
+		if _, err := strconv.Atoi(tok); err == nil {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+func joinField(parent, child string) string {
+	if parent == "" {
+		return child
+	}
+	return parent + "." + child
+}
+
+// quoted returns the first 'name' in a schema message.
+func quoted(s string) string {
+	i := strings.IndexByte(s, '\'')
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(s[i+1:], '\'')
+	if j < 0 {
+		return ""
+	}
+	return s[i+1 : i+1+j]
+}
+
+// plainJSONError keeps a decoder's complaint but never echoes the input
+// itself (it may hold anything, and error messages end up in alerts).
+func plainJSONError(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("%s: expected %s, got %s", te.Field, te.Type, te.Value)
+	}
+	msg := err.Error()
+	if len(msg) > 120 {
+		msg = msg[:120]
+	}
+	return msg
+}

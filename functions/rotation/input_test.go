@@ -1,0 +1,100 @@
+package rotation_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+const valid = `{"user":"auth0-ses-sender","targets":[
+ {"type":"auth0","name":"prod-tenant","connection":"keyrotator/connections/auth0-prod","sesRegion":"ap-northeast-1"},
+ {"type":"soracom","name":"funnel","connection":"keyrotator/connections/soracom","credentialPrefix":"aws-soracom-funnel"},
+ {"type":"secret","name":"app","secretId":"app/aws-access-key"}],
+ "waitDays":7,"graceDays":1,"minKeyAgeDays":80,"allowRemoveInactiveKey":false,"requireApproval":false,"dryRun":false}`
+
+func TestParseInputValidWithDefaults(t *testing.T) {
+	in, err := rotation.ParseInput([]byte(valid))
+	if err != nil {
+		t.Fatalf("ParseInput: %v", err)
+	}
+	if in.User != "auth0-ses-sender" || len(in.Targets) != 3 || in.VerifyAttempts != rotation.DefaultVerifyAttempts || in.Trigger != "manual" {
+		t.Fatalf("got %+v", in)
+	}
+	if in.Targets[1].Strategy != "newCredential" || in.Targets[2].KeyIDField != "accessKeyId" {
+		t.Fatalf("target defaults: %+v", in.Targets)
+	}
+	minimal, err := rotation.ParseInput([]byte(`{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s"}],"waitDays":0}`))
+	if err != nil {
+		t.Fatalf("minimal: %v", err)
+	}
+	if minimal.WaitDays != 0 || minimal.GraceDays != rotation.DefaultGraceDays || minimal.MinKeyAgeDays != rotation.DefaultMinKeyAgeDays {
+		t.Fatalf("an explicit 0 must stay 0 and absent fields take defaults: %+v", minimal)
+	}
+}
+
+// I7: bad input is refused before any change, with a message naming the field.
+func TestParseInputRefusesNamingTheField(t *testing.T) {
+	sec := `{"type":"secret","name":"app","secretId":"app/key"}`
+	tests := []struct {
+		name, input, field, says string
+	}{
+		{"invalid JSON", `{"user":`, "", "not valid JSON"},
+		{"not an object", `[1,2]`, "", "object"},
+		{"empty", ``, "", "not valid JSON"},
+		{"missing user", `{"targets":[` + sec + `]}`, "user", "required"},
+		{"missing targets", `{"user":"u"}`, "targets", "required"},
+		{"user not a string", `{"user":42,"targets":[` + sec + `]}`, "user", "string"},
+		{"user too long", `{"user":"` + strings.Repeat("u", 65) + `","targets":[` + sec + `]}`, "user", "match"},
+		{"user with a slash", `{"user":"a/b","targets":[` + sec + `]}`, "user", "match"},
+		{"empty user", `{"user":"","targets":[` + sec + `]}`, "user", "match"},
+		{"no targets", `{"user":"u","targets":[]}`, "targets", "minItems"},
+		{"targets not an array", `{"user":"u","targets":{}}`, "targets", "array"},
+		{"unknown target type", `{"user":"u","targets":[{"type":"s3","name":"x"}]}`, "targets[0].type", "auth0"},
+		{"target without type", `{"user":"u","targets":[{"name":"x","secretId":"s"}]}`, "targets[0].type", "required"},
+		{"target without name", `{"user":"u","targets":[{"type":"secret","secretId":"s"}]}`, "targets[0].name", "required"},
+		{"target name too long", `{"user":"u","targets":[{"type":"secret","name":"` + strings.Repeat("n", 65) + `","secretId":"s"}]}`, "targets[0].name", "match"},
+		{"secret without secretId", `{"user":"u","targets":[{"type":"secret","name":"a"}]}`, "targets[0].secretId", "required"},
+		{"secret in keyrotator's own space", `{"user":"u","targets":[{"type":"secret","name":"a","secretId":"keyrotator/users/u"}]}`, "targets[0].secretId", ""},
+		{"auth0 without connection", `{"user":"u","targets":[{"type":"auth0","name":"t","sesRegion":"us-east-1"}]}`, "targets[1-9]*.connection|targets[0].connection", "required"},
+		{"auth0 bad region", `{"user":"u","targets":[{"type":"auth0","name":"t","connection":"keyrotator/connections/a","sesRegion":"tokyo"}]}`, "targets[0].sesRegion", "match"},
+		{"auth0 connection outside keyrotator/", `{"user":"u","targets":[{"type":"auth0","name":"t","connection":"other/a","sesRegion":"us-east-1"}]}`, "targets[0].connection", "match"},
+		{"field of another target kind", `{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s","sesRegion":"us-east-1"}]}`, "targets[0].sesRegion", "not a known field"},
+		{"soracom unknown strategy", `{"user":"u","targets":[{"type":"soracom","name":"f","connection":"keyrotator/connections/s","strategy":"yolo"}]}`, "targets[0].strategy", "newCredential"},
+		{"duplicate target names", `{"user":"u","targets":[` + sec + `,` + sec + `]}`, "targets[1].name", "unique"},
+		{"negative waitDays", `{"user":"u","targets":[` + sec + `],"waitDays":-1}`, "waitDays", "minimum"},
+		{"waitDays not an integer", `{"user":"u","targets":[` + sec + `],"waitDays":1.5}`, "waitDays", "integer"},
+		{"waitDays as a string", `{"user":"u","targets":[` + sec + `],"waitDays":"7"}`, "waitDays", "integer"},
+		{"waitDays too long", `{"user":"u","targets":[` + sec + `],"waitDays":365}`, "waitDays", "maximum"},
+		{"negative graceDays", `{"user":"u","targets":[` + sec + `],"graceDays":-2}`, "graceDays", "minimum"},
+		{"minKeyAgeDays too large", `{"user":"u","targets":[` + sec + `],"minKeyAgeDays":1000}`, "minKeyAgeDays", "maximum"},
+		{"verifyAttempts zero", `{"user":"u","targets":[` + sec + `],"verifyAttempts":0}`, "verifyAttempts", "minimum"},
+		{"dryRun not a boolean", `{"user":"u","targets":[` + sec + `],"dryRun":"yes"}`, "dryRun", "boolean"},
+		{"unknown top-level field", `{"user":"u","targets":[` + sec + `],"wait":7}`, "wait", "not a known field"},
+		{"unknown trigger", `{"user":"u","targets":[` + sec + `],"trigger":"cron"}`, "trigger", "manual"},
+		{"too many targets", `{"user":"u","targets":[` + strings.TrimSuffix(strings.Repeat(sec+",", 21), ",") + `]}`, "targets", "maxItems"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := rotation.ParseInput([]byte(tt.input))
+			var inv *rotation.InvalidInput
+			if !errors.As(err, &inv) {
+				t.Fatalf("got %v, want *InvalidInput", err)
+			}
+			wantField := tt.field
+			if i := strings.IndexByte(wantField, '|'); i >= 0 {
+				wantField = wantField[i+1:]
+			}
+			if inv.Field != wantField {
+				t.Errorf("field: got %q, want %q (%v)", inv.Field, wantField, err)
+			}
+			if !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("message %q does not say %q", err.Error(), tt.says)
+			}
+			if len(tt.input) > 12 && strings.Contains(err.Error(), tt.input) {
+				t.Errorf("message echoes the input: %q", err.Error())
+			}
+		})
+	}
+}
