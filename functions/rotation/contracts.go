@@ -1,0 +1,127 @@
+package rotation
+
+import "time"
+
+// The task contracts: what each Lambda takes and returns, as the state
+// machine passes them (statemachine/rotation.asl.json). Every field is an
+// id, a time, a count or a sentence: never a secret (I1).
+//
+// The execution's data grows as it runs:
+//
+//	$.input      the execution input (Input)
+//	$.execution  $$.Execution.Id
+//	$.plan       Validate's Plan
+//	$.key        CreateKey's NewKey
+//	$.receipts   Distribute's []Receipt, one per target, in input order
+//	$.promote    Promote's Cutover
+//	$.verify     VerifyOldKeyUnused's Verification (attempt 0 before the first check)
+//	$.retire     DeactivateOldKey's and DeleteOldKey's KeyChange
+//	$.failure    {"<State>": {"Error","Cause"}}: set by a Catch, read by NotifyFailure
+
+// RecordPrefix is where rotation records live: keyrotator/users/<user>.
+const RecordPrefix = "keyrotator/users/"
+
+// RecordName is the Secrets Manager secret that holds user's keys.
+func RecordName(user string) string { return RecordPrefix + user }
+
+// TaskInput is what every task receives: the state's view of the execution
+// data, and now: the state's entered time, so every decision uses the
+// workflow's clock rather than the Lambda's.
+type TaskInput struct {
+	Input     Input                 `json:"input"`
+	Execution string                `json:"execution"`
+	Now       time.Time             `json:"now"`
+	Plan      *Plan                 `json:"plan,omitempty"`
+	Key       *NewKey               `json:"key,omitempty"`
+	Receipts  []Receipt             `json:"receipts,omitempty"`
+	Promote   *Cutover              `json:"promote,omitempty"`
+	Verify    *Verification         `json:"verify,omitempty"`
+	Target    *Target               `json:"target,omitempty"` // Distribute's item
+	Failure   map[string]StateError `json:"failure,omitempty"`
+}
+
+// StateError is what a Catch stores.
+type StateError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// Plan is Validate's result: what this run will do.
+type Plan struct {
+	User                string    `json:"user"`
+	Record              string    `json:"record"`                        // keyrotator/users/<user>
+	OldKeyID            string    `json:"oldKeyId"`                      // the key being retired
+	OldKeyCreated       time.Time `json:"oldKeyCreated"`                 //
+	OldKeyAgeDays       int       `json:"oldKeyAgeDays"`                 //
+	RemoveInactiveKeyID string    `json:"removeInactiveKeyId,omitempty"` // I3: made room by deleting this inactive key
+	ResumeKeyID         string    `json:"resumeKeyId,omitempty"`         // a failed run's new key, taken over
+	Skip                bool      `json:"skip"`                          // scheduled run, key younger than minKeyAgeDays
+	SkipReason          string    `json:"skipReason,omitempty"`
+	DryRun              bool      `json:"dryRun"`
+	WaitSeconds         int       `json:"waitSeconds"`
+	GraceSeconds        int       `json:"graceSeconds"`
+	VerifyAttempts      int       `json:"verifyAttempts"`
+	Targets             []Target  `json:"targets"`
+	Changes             []string  `json:"changes"` // every change, in order, as a sentence (dry run prints these)
+}
+
+// NewKey is CreateKey's result.
+type NewKey struct {
+	KeyID     string `json:"keyId"`
+	RecordARN string `json:"recordArn"`
+	VersionID string `json:"versionId"` // the record version holding the key, staged AWSPENDING
+	Reused    bool   `json:"reused"`    // an earlier attempt's key, not a new one
+}
+
+// Receipt is a target's answer: what changed, never the secret.
+type Receipt struct {
+	Target        string `json:"target"`
+	Type          string `json:"type"`
+	Where         string `json:"where"`         // secret ARN, tenant domain, credential id…
+	PreviousKeyID string `json:"previousKeyId"` // what the target held before
+	NewKeyID      string `json:"newKeyId"`
+	Version       string `json:"version,omitempty"` // e.g. the app secret's new version id
+	Changed       bool   `json:"changed"`           // false: it already held the new key
+}
+
+// Cutover is Promote's result: from when on the old key should be unused.
+type Cutover struct {
+	At             time.Time `json:"at"`
+	CurrentVersion string    `json:"currentVersion"`
+}
+
+// Verification is VerifyOldKeyUnused's result.
+type Verification struct {
+	Attempt      int        `json:"attempt"`
+	AttemptsLeft int        `json:"attemptsLeft"`
+	Unused       bool       `json:"unused"`
+	OldKey       KeyUse     `json:"oldKey"`
+	NewKey       KeyUse     `json:"newKey"`
+	CloudTrail   []TrailUse `json:"cloudTrail,omitempty"` // supporting evidence: management events only
+	CheckedAt    time.Time  `json:"checkedAt"`
+	Freshness    string     `json:"freshness"` // how far the evidence can be trusted
+	Evidence     string     `json:"evidence"`  // one sentence for a person
+}
+
+// KeyUse is IAM's last-used data for a key.
+type KeyUse struct {
+	KeyID    string     `json:"keyId"`
+	LastUsed *time.Time `json:"lastUsed,omitempty"`
+	Service  string     `json:"service,omitempty"`
+	Region   string     `json:"region,omitempty"`
+}
+
+// TrailUse is a CloudTrail event made with the old key after the cut-over.
+type TrailUse struct {
+	Time   time.Time `json:"time"`
+	Event  string    `json:"event"`
+	Source string    `json:"source"`
+	Region string    `json:"region"`
+}
+
+// KeyChange is what DeactivateOldKey and DeleteOldKey did.
+type KeyChange struct {
+	KeyID   string `json:"keyId"`
+	Status  string `json:"status"` // Inactive, Deleted
+	Changed bool   `json:"changed"`
+}
