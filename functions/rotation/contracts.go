@@ -6,7 +6,7 @@ import "time"
 // machine passes them (statemachine/rotation.asl.json). Every field is an
 // id, a time, a count or a sentence: never a secret (I1).
 //
-// The execution's data grows as it runs:
+// The execution's data grows as it runs (ExecutionData):
 //
 //	$.input      the execution input (Input)
 //	$.execution  $$.Execution.Id
@@ -24,19 +24,26 @@ const RecordPrefix = "keyrotator/users/"
 // RecordName is the Secrets Manager secret that holds user's keys.
 func RecordName(user string) string { return RecordPrefix + user }
 
-// TaskInput is what every task receives: the state's view of the execution
-// data, and now: the state's entered time, so every decision uses the
-// workflow's clock rather than the Lambda's.
+// TaskInput is what every task receives: {"kind", "now", "data"}. Now is
+// the state's entered time, so every decision uses the workflow's clock
+// rather than the Lambda's; Data is the whole execution data.
 type TaskInput struct {
+	Kind string        `json:"kind,omitempty"` // Notify: success, warning, failure
+	Now  time.Time     `json:"now"`
+	Data ExecutionData `json:"data"`
+}
+
+// ExecutionData is the state machine's data: what the run knows so far.
+type ExecutionData struct {
 	Input     Input                 `json:"input"`
 	Execution string                `json:"execution"`
-	Now       time.Time             `json:"now"`
 	Plan      *Plan                 `json:"plan,omitempty"`
 	Key       *NewKey               `json:"key,omitempty"`
+	Target    *Target               `json:"target,omitempty"` // Distribute's item
 	Receipts  []Receipt             `json:"receipts,omitempty"`
 	Promote   *Cutover              `json:"promote,omitempty"`
 	Verify    *Verification         `json:"verify,omitempty"`
-	Target    *Target               `json:"target,omitempty"` // Distribute's item
+	Retire    *KeyChange            `json:"retire,omitempty"`
 	Failure   map[string]StateError `json:"failure,omitempty"`
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
+	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
 	"github.com/keyrotator/keyrotator/local/sandbox/sts"
 )
 
@@ -30,6 +31,7 @@ type Options struct {
 type World struct {
 	Server *sandbox.Server
 	IAM    *iam.Service
+	Lambda *lambda.Service
 	Admin  sandbox.Credential
 }
 
@@ -47,6 +49,8 @@ func New(opts Options) (*World, error) {
 	srv.Register(w.IAM)
 	srv.Register(sts.New())
 	// more services: registered below, one line each
+	w.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
+	srv.Register(w.Lambda)
 	if _, err := srv.LoadState(); err != nil {
 		return nil, fmt.Errorf("load sandbox state: %w", err)
 	}
