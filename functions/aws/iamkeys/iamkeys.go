@@ -1,0 +1,136 @@
+// Package iamkeys is keyrotator's view of IAM: a user's access keys, made,
+// switched off and removed, and what IAM knows of their last use. Validate,
+// CreateKey, VerifyOldKeyUnused, DeactivateOldKey and DeleteOldKey use it.
+package iamkeys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/keyrotator/keyrotator/functions/aws/awserr"
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+type api interface {
+	GetUser(ctx context.Context, in *iam.GetUserInput, opt ...func(*iam.Options)) (*iam.GetUserOutput, error)
+	ListAccessKeys(ctx context.Context, in *iam.ListAccessKeysInput, opt ...func(*iam.Options)) (*iam.ListAccessKeysOutput, error)
+	CreateAccessKey(ctx context.Context, in *iam.CreateAccessKeyInput, opt ...func(*iam.Options)) (*iam.CreateAccessKeyOutput, error)
+	UpdateAccessKey(ctx context.Context, in *iam.UpdateAccessKeyInput, opt ...func(*iam.Options)) (*iam.UpdateAccessKeyOutput, error)
+	DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, opt ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
+	GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, opt ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
+}
+
+var _ api = (*iam.Client)(nil)
+
+// Keys reads and changes IAM access keys.
+type Keys struct{ api api }
+
+// New wraps an IAM client.
+func New(c api) *Keys { return &Keys{api: c} }
+
+// Key is an access key's metadata.
+type Key struct {
+	ID      string    `json:"id"`
+	Status  string    `json:"status"` // Active | Inactive
+	Created time.Time `json:"created"`
+}
+
+// Active reports whether the key is switched on.
+func (k Key) Active() bool { return k.Status == string(types.StatusTypeActive) }
+
+// UserARN returns the user's ARN, or *rotation.UserNotFound.
+func (k *Keys) UserARN(ctx context.Context, user string) (string, error) {
+	out, err := k.api.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
+	var nse *types.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return "", &rotation.UserNotFound{User: user}
+	}
+	if err != nil {
+		return "", awserr.Classify("iam GetUser "+user, err)
+	}
+	return aws.ToString(out.User.Arn), nil
+}
+
+// List returns the user's keys, oldest first.
+func (k *Keys) List(ctx context.Context, user string) ([]Key, error) {
+	var keys []Key
+	p := iam.NewListAccessKeysPaginator(k.api, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		var nse *types.NoSuchEntityException
+		if errors.As(err, &nse) {
+			return nil, &rotation.UserNotFound{User: user}
+		}
+		if err != nil {
+			return nil, awserr.Classify("iam ListAccessKeys "+user, err)
+		}
+		for _, m := range page.AccessKeyMetadata {
+			keys = append(keys, Key{ID: aws.ToString(m.AccessKeyId), Status: string(m.Status), Created: aws.ToTime(m.CreateDate)})
+		}
+	}
+	sort.SliceStable(keys, func(i, j int) bool { return keys[i].Created.Before(keys[j].Created) })
+	return keys, nil
+}
+
+// Create makes a key. IAM's two-key quota becomes *rotation.KeyLimitReached.
+func (k *Keys) Create(ctx context.Context, user string) (rotation.Credential, time.Time, error) {
+	out, err := k.api.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
+	var limit *types.LimitExceededException
+	if errors.As(err, &limit) {
+		return rotation.Credential{}, time.Time{}, &rotation.KeyLimitReached{User: user}
+	}
+	if err != nil {
+		return rotation.Credential{}, time.Time{}, awserr.Classify("iam CreateAccessKey "+user, err)
+	}
+	ak := out.AccessKey
+	return rotation.NewCredential(aws.ToString(ak.AccessKeyId), aws.ToString(ak.SecretAccessKey)), aws.ToTime(ak.CreateDate), nil
+}
+
+// SetStatus switches a key on or off; a key that is gone is an error.
+func (k *Keys) SetStatus(ctx context.Context, user, id string, active bool) error {
+	status := types.StatusTypeInactive
+	if active {
+		status = types.StatusTypeActive
+	}
+	_, err := k.api.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(user), AccessKeyId: aws.String(id), Status: status})
+	if err != nil {
+		return awserr.Classify(fmt.Sprintf("iam UpdateAccessKey %s %s", id, status), err)
+	}
+	return nil
+}
+
+// Delete removes a key. It reports false, and no error, when the key was
+// already gone: a retried delete ends where the first one did (I5).
+func (k *Keys) Delete(ctx context.Context, user, id string) (bool, error) {
+	_, err := k.api.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(user), AccessKeyId: aws.String(id)})
+	var nse *types.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return false, nil
+	}
+	if err != nil {
+		return false, awserr.Classify("iam DeleteAccessKey "+id, err)
+	}
+	return true, nil
+}
+
+// LastUsed is IAM's record of the key's last use: the primary evidence of
+// whether anything still uses it. IAM fills it in with a delay of hours.
+func (k *Keys) LastUsed(ctx context.Context, id string) (rotation.KeyUse, error) {
+	out, err := k.api.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(id)})
+	if err != nil {
+		return rotation.KeyUse{}, awserr.Classify("iam GetAccessKeyLastUsed "+id, err)
+	}
+	use := rotation.KeyUse{KeyID: id}
+	if lu := out.AccessKeyLastUsed; lu != nil && lu.LastUsedDate != nil {
+		t := lu.LastUsedDate.UTC()
+		use.LastUsed, use.Service, use.Region = &t, aws.ToString(lu.ServiceName), aws.ToString(lu.Region)
+	}
+	return use, nil
+}

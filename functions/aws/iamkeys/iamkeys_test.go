@@ -1,0 +1,58 @@
+package iamkeys_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
+	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
+	"github.com/keyrotator/keyrotator/local/world"
+)
+
+func TestKeysAgainstTheSandbox(t *testing.T) {
+	sb := sandboxtest.Start(t, world.Options{})
+	ctx := context.Background()
+	k := iamkeys.New(iam.NewFromConfig(sb.Config(t), func(o *iam.Options) { o.RetryMaxAttempts = 1 }))
+	sb.User(t, "app", 1)
+
+	if _, err := k.UserARN(ctx, "ghost"); !errors.As(err, new(*rotation.UserNotFound)) {
+		t.Fatalf("UserARN of a missing user: %v", err)
+	}
+	if _, err := k.List(ctx, "ghost"); !errors.As(err, new(*rotation.UserNotFound)) {
+		t.Fatalf("List of a missing user: %v", err)
+	}
+	keys, err := k.List(ctx, "app")
+	if err != nil || len(keys) != 1 || !keys[0].Active() {
+		t.Fatalf("List: %v %+v", err, keys)
+	}
+	cred, _, err := k.Create(ctx, "app")
+	if err != nil || !cred.Valid() {
+		t.Fatalf("Create: %v", err)
+	}
+	if _, _, err := k.Create(ctx, "app"); !errors.As(err, new(*rotation.KeyLimitReached)) {
+		t.Fatalf("third key: got %v, want KeyLimitReached", err)
+	}
+	use, err := k.LastUsed(ctx, cred.AccessKeyID)
+	if err != nil || use.LastUsed != nil {
+		t.Fatalf("LastUsed of an unused key: %v %+v", err, use)
+	}
+	if err := k.SetStatus(ctx, "app", cred.AccessKeyID, false); err != nil {
+		t.Fatalf("SetStatus: %v", err)
+	}
+	if deleted, err := k.Delete(ctx, "app", cred.AccessKeyID); err != nil || !deleted {
+		t.Fatalf("Delete: %v %v", deleted, err)
+	}
+	if deleted, err := k.Delete(ctx, "app", cred.AccessKeyID); err != nil || deleted {
+		t.Fatalf("Delete again must be a quiet no-op: %v %v", deleted, err)
+	}
+
+	sb.Fault(t, sandbox.Fault{Service: "iam", Action: "ListAccessKeys", Kind: "throttle", Times: -1})
+	if _, err := k.List(ctx, "app"); !errors.As(err, new(*rotation.Retryable)) {
+		t.Fatalf("throttled: got %v, want Retryable", err)
+	}
+}
