@@ -6,6 +6,7 @@ package awserr
 
 import (
 	"errors"
+	"fmt"
 	"net"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -42,8 +43,8 @@ func Transient(err error) bool {
 	return errors.As(err, &ne)
 }
 
-// Classify returns a *rotation.Retryable for a transient err (what, e.g.
-// "iam ListAccessKeys", says what failed), and err itself otherwise.
+// Classify returns a *rotation.Retryable for a transient err, and err
+// wrapped with what failed (e.g. "iam ListAccessKeys app") otherwise.
 func Classify(what string, err error) error {
 	if err == nil {
 		return nil
@@ -51,5 +52,5 @@ func Classify(what string, err error) error {
 	if Transient(err) {
 		return &rotation.Retryable{Reason: what + ": " + err.Error()}
 	}
-	return err
+	return fmt.Errorf("%s: %w", what, err)
 }

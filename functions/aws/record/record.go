@@ -1,0 +1,235 @@
+// Package record keeps a user's rotation record, the Secrets Manager secret
+// keyrotator/users/<user>: the only place keyrotator keeps a secret access
+// key (I1). Its AWSCURRENT version is the key in service, its AWSPENDING
+// version the key being rolled out; the AWSPENDING stage is also the lock
+// that keeps two rotations of one user apart (I6, docs/design.md §7).
+package record
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/keyrotator/keyrotator/functions/aws/awserr"
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// Stages Secrets Manager's own rotation uses; keyrotator follows them.
+const (
+	Current  = "AWSCURRENT"
+	Pending  = "AWSPENDING"
+	Previous = "AWSPREVIOUS"
+	// claimStage marks the version an execution wrote to take the lock.
+	claimStage = "KEYROTATOR_CLAIM"
+)
+
+type api interface {
+	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
+	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
+}
+
+var _ api = (*secretsmanager.Client)(nil)
+
+// Store reads and writes rotation records.
+type Store struct{ api api }
+
+// New wraps a Secrets Manager client.
+func New(c api) *Store { return &Store{api: c} }
+
+// value is a record version's content. Only this package sees the secret.
+type value struct {
+	AccessKeyID     string `json:"accessKeyId,omitempty"`
+	SecretAccessKey string `json:"secretAccessKey,omitempty"`
+	Execution       string `json:"execution,omitempty"`
+	OldAccessKeyID  string `json:"oldAccessKeyId,omitempty"`
+}
+
+// Version is what a record version says, without its secret.
+type Version struct {
+	ID          string
+	Stages      []string
+	AccessKeyID string // "" for a claim that holds no key yet
+	Execution   string
+	OldKeyID    string
+}
+
+// Ensure makes the record if there is none and returns its ARN.
+func (s *Store) Ensure(ctx context.Context, user string) (string, error) {
+	name := rotation.RecordName(user)
+	d, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	if err == nil {
+		return aws.ToString(d.ARN), nil
+	}
+	var nf *types.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		return "", awserr.Classify("secretsmanager DescribeSecret "+name, err)
+	}
+	c, err := s.api.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:        aws.String(name),
+		Description: aws.String("keyrotator: the access keys of IAM user " + user + " (AWSCURRENT in service, AWSPENDING being rolled out)"),
+		Tags:        []types.Tag{{Key: aws.String("keyrotator:user"), Value: aws.String(user)}},
+	})
+	var exists *types.ResourceExistsException
+	if errors.As(err, &exists) { // made by a concurrent run: fine
+		return s.Ensure(ctx, user)
+	}
+	if err != nil {
+		return "", awserr.Classify("secretsmanager CreateSecret "+name, err)
+	}
+	return aws.ToString(c.ARN), nil
+}
+
+// Staged returns the version holding stage, if any.
+func (s *Store) Staged(ctx context.Context, user, stage string) (Version, bool, error) {
+	name := rotation.RecordName(user)
+	d, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	if err != nil {
+		return Version{}, false, awserr.Classify("secretsmanager DescribeSecret "+name, err)
+	}
+	for id, stages := range d.VersionIdsToStages {
+		if slices.Contains(stages, stage) {
+			v, _, err := s.read(ctx, user, id)
+			if err != nil {
+				return Version{}, false, err
+			}
+			v.Stages = stages
+			return v, true, nil
+		}
+	}
+	return Version{}, false, nil
+}
+
+func (s *Store) read(ctx context.Context, user, versionID string) (Version, value, error) {
+	name := rotation.RecordName(user)
+	out, err := s.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name), VersionId: aws.String(versionID)})
+	if err != nil {
+		return Version{}, value{}, awserr.Classify("secretsmanager GetSecretValue "+name+" version "+versionID, err)
+	}
+	var v value
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v); err != nil {
+		// Never quote the value: it may hold a secret.
+		return Version{}, value{}, fmt.Errorf("record %s version %s is not keyrotator's JSON", name, versionID)
+	}
+	return Version{ID: versionID, Stages: out.VersionStages, AccessKeyID: v.AccessKeyID, Execution: v.Execution, OldKeyID: v.OldAccessKeyID}, v, nil
+}
+
+// Claim takes the lock for execution: a claim version gets the AWSPENDING
+// stage by compare-and-swap. from is the version a dead run left the stage
+// on ("" when the stage is free). Losing the race is *rotation.RotationInProgress.
+func (s *Store) Claim(ctx context.Context, user, execution, oldKeyID, from string) (string, error) {
+	name := rotation.RecordName(user)
+	token := rotation.Token(execution, "claim")
+	b, _ := json.Marshal(value{Execution: execution, OldAccessKeyID: oldKeyID})
+	_, err := s.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(name), ClientRequestToken: aws.String(token),
+		SecretString: aws.String(string(b)), VersionStages: []string{claimStage},
+	})
+	if err != nil {
+		return "", awserr.Classify("secretsmanager PutSecretValue (claim) "+name, err)
+	}
+	in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String(Pending), MoveToVersionId: aws.String(token)}
+	if from != "" && from != token {
+		in.RemoveFromVersionId = aws.String(from)
+	}
+	_, err = s.api.UpdateSecretVersionStage(ctx, in)
+	var bad *types.InvalidParameterException
+	if errors.As(err, &bad) {
+		holder, ok, herr := s.Staged(ctx, user, Pending)
+		if herr == nil && ok && holder.Execution == execution {
+			return holder.ID, nil // our own earlier attempt already won
+		}
+		return "", &rotation.RotationInProgress{User: user, Execution: holder.Execution}
+	}
+	if err != nil {
+		return "", awserr.Classify("secretsmanager UpdateSecretVersionStage (claim) "+name, err)
+	}
+	return token, nil
+}
+
+// PutKey keeps the new key as this execution's AWSPENDING version. A retry
+// with the same execution writes nothing new (the token is the version id).
+func (s *Store) PutKey(ctx context.Context, user, execution, oldKeyID string, key rotation.Credential) (string, error) {
+	name := rotation.RecordName(user)
+	token := rotation.Token(execution, "key")
+	b, _ := json.Marshal(value{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.Secret(), Execution: execution, OldAccessKeyID: oldKeyID})
+	out, err := s.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(name), ClientRequestToken: aws.String(token),
+		SecretString: aws.String(string(b)), VersionStages: []string{Pending},
+	})
+	if err != nil {
+		return "", awserr.Classify("secretsmanager PutSecretValue (key) "+name, err)
+	}
+	return aws.ToString(out.VersionId), nil
+}
+
+// KeyVersion is the version this execution's PutKey wrote, if it did.
+func (s *Store) KeyVersion(ctx context.Context, user, execution string) (Version, bool, error) {
+	v, _, err := s.read(ctx, user, rotation.Token(execution, "key"))
+	var nf *types.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return Version{}, false, nil
+	}
+	if err != nil {
+		return Version{}, false, err
+	}
+	return v, true, nil
+}
+
+// Key reads the key kept in a version, for the one call that needs it.
+func (s *Store) Key(ctx context.Context, user, versionID string) (rotation.Credential, error) {
+	_, v, err := s.read(ctx, user, versionID)
+	if err != nil {
+		return rotation.Credential{}, err
+	}
+	c := rotation.NewCredential(v.AccessKeyID, v.SecretAccessKey)
+	if !c.Valid() {
+		return rotation.Credential{}, fmt.Errorf("record %s version %s holds no key", rotation.RecordName(user), versionID)
+	}
+	return c, nil
+}
+
+// Promote makes versionID AWSCURRENT (Secrets Manager moves AWSPREVIOUS to
+// the version it leaves); AWSPENDING stays on it as the lock until Release.
+func (s *Store) Promote(ctx context.Context, user, versionID string) error {
+	name := rotation.RecordName(user)
+	cur, ok, err := s.Staged(ctx, user, Current)
+	if err != nil {
+		return err
+	}
+	if ok && cur.ID == versionID {
+		return nil // already promoted: a retry
+	}
+	in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String(Current), MoveToVersionId: aws.String(versionID)}
+	if ok {
+		in.RemoveFromVersionId = aws.String(cur.ID)
+	}
+	if _, err := s.api.UpdateSecretVersionStage(ctx, in); err != nil {
+		return awserr.Classify("secretsmanager UpdateSecretVersionStage (promote) "+name, err)
+	}
+	return nil
+}
+
+// Release drops the lock, if execution holds it.
+func (s *Store) Release(ctx context.Context, user, execution string) error {
+	name := rotation.RecordName(user)
+	v, ok, err := s.Staged(ctx, user, Pending)
+	if err != nil || !ok || v.Execution != execution {
+		return err
+	}
+	_, err = s.api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(name), VersionStage: aws.String(Pending), RemoveFromVersionId: aws.String(v.ID),
+	})
+	if err != nil {
+		return awserr.Classify("secretsmanager UpdateSecretVersionStage (release) "+name, err)
+	}
+	return nil
+}
