@@ -25,11 +25,11 @@ func TestParseInputValidWithDefaults(t *testing.T) {
 	if in.Targets[1].Strategy != "newCredential" || in.Targets[2].KeyIDField != "accessKeyId" {
 		t.Fatalf("target defaults: %+v", in.Targets)
 	}
-	minimal, err := rotation.ParseInput([]byte(`{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s"}],"waitDays":0}`))
+	minimal, err := rotation.ParseInput([]byte(`{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s"}],"graceDays":0}`))
 	if err != nil {
 		t.Fatalf("minimal: %v", err)
 	}
-	if minimal.WaitDays != 0 || minimal.GraceDays != rotation.DefaultGraceDays || minimal.MinKeyAgeDays != rotation.DefaultMinKeyAgeDays {
+	if minimal.GraceDays != 0 || minimal.WaitDays != rotation.DefaultWaitDays || minimal.MinKeyAgeDays != rotation.DefaultMinKeyAgeDays {
 		t.Fatalf("an explicit 0 must stay 0 and absent fields take defaults: %+v", minimal)
 	}
 }
@@ -64,6 +64,7 @@ func TestParseInputRefusesNamingTheField(t *testing.T) {
 		{"soracom unknown strategy", `{"user":"u","targets":[{"type":"soracom","name":"f","connection":"keyrotator/connections/s","strategy":"yolo"}]}`, "targets[0].strategy", "newCredential"},
 		{"duplicate target names", `{"user":"u","targets":[` + sec + `,` + sec + `]}`, "targets[1].name", "unique"},
 		{"negative waitDays", `{"user":"u","targets":[` + sec + `],"waitDays":-1}`, "waitDays", "minimum"},
+		{"zero waitDays: IAM last-used lags by hours", `{"user":"u","targets":[` + sec + `],"waitDays":0}`, "waitDays", "minimum"},
 		{"waitDays not an integer", `{"user":"u","targets":[` + sec + `],"waitDays":1.5}`, "waitDays", "integer"},
 		{"waitDays as a string", `{"user":"u","targets":[` + sec + `],"waitDays":"7"}`, "waitDays", "integer"},
 		{"waitDays too long", `{"user":"u","targets":[` + sec + `],"waitDays":365}`, "waitDays", "maximum"},

@@ -88,10 +88,15 @@ func (s *Store) Ensure(ctx context.Context, user string) (string, error) {
 	return aws.ToString(c.ARN), nil
 }
 
-// Staged returns the version holding stage, if any.
+// Staged returns the version holding stage, if any (none when the record
+// does not exist yet: a dry run reads without making it).
 func (s *Store) Staged(ctx context.Context, user, stage string) (Version, bool, error) {
 	name := rotation.RecordName(user)
 	d, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	var nf *types.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return Version{}, false, nil
+	}
 	if err != nil {
 		return Version{}, false, awserr.Classify("secretsmanager DescribeSecret "+name, err)
 	}

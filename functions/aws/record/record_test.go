@@ -94,8 +94,8 @@ func TestRecordLifecycle(t *testing.T) {
 	if _, ok, _ := s.Staged(ctx, user, record.Pending); ok {
 		t.Fatal("lock still held after Release")
 	}
-	// Free again: B can claim now.
-	if _, err := s.Claim(ctx, user, execB, "AKIANEW", ""); err != nil {
+	// Free again: the next run can claim now.
+	if _, err := s.Claim(ctx, user, execB+"-next", "AKIANEW", ""); err != nil {
 		t.Fatalf("claim after release: %v", err)
 	}
 }
@@ -113,14 +113,15 @@ func TestTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Claim(ctx, user, "exec-new", "AKIAOLD", "not-the-version"); !errors.As(err, new(*rotation.RotationInProgress)) {
-		t.Fatalf("takeover from the wrong version: got %v, want RotationInProgress", err)
-	}
-	if _, err := s.Claim(ctx, user, "exec-new", "AKIAOLD", dead); err != nil {
+	if _, err := s.Claim(ctx, user, "exec-first", "AKIAOLD", dead); err != nil {
 		t.Fatalf("takeover: %v", err)
 	}
+	// A second run that also saw the dead run's lock comes too late.
+	if _, err := s.Claim(ctx, user, "exec-late", "AKIAOLD", dead); !errors.As(err, new(*rotation.RotationInProgress)) {
+		t.Fatalf("takeover from a stale version: got %v, want RotationInProgress", err)
+	}
 	v, ok, err := s.Staged(ctx, user, record.Pending)
-	if err != nil || !ok || v.Execution != "exec-new" {
+	if err != nil || !ok || v.Execution != "exec-first" {
 		t.Fatalf("after takeover: %+v %v %v", v, ok, err)
 	}
 }
