@@ -62,6 +62,9 @@ type Plan struct {
 	OldKeyAgeDays       int       `json:"oldKeyAgeDays"`                 //
 	RemoveInactiveKeyID string    `json:"removeInactiveKeyId,omitempty"` // I3: made room by deleting this inactive key
 	ResumeKeyID         string    `json:"resumeKeyId,omitempty"`         // a failed run's new key, taken over
+	ResumeVersionID     string    `json:"resumeVersionId,omitempty"`     // the record version that holds it
+	LockVersionID       string    `json:"lockVersionId,omitempty"`       // this run's claim (AWSPENDING)
+	StartedAt           time.Time `json:"startedAt"`                     // Validate's now: keys made after it are this run's
 	Skip                bool      `json:"skip"`                          // scheduled run, key younger than minKeyAgeDays
 	SkipReason          string    `json:"skipReason,omitempty"`
 	DryRun              bool      `json:"dryRun"`
