@@ -7,8 +7,13 @@ import (
 	"log/slog"
 
 	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
+	"github.com/keyrotator/keyrotator/local/sandbox/secretsmanager"
+	"github.com/keyrotator/keyrotator/local/sandbox/ses"
+	"github.com/keyrotator/keyrotator/local/sandbox/sns"
+	"github.com/keyrotator/keyrotator/local/sandbox/stepfunctions"
 	"github.com/keyrotator/keyrotator/local/sandbox/sts"
 )
 
@@ -49,8 +54,13 @@ func New(opts Options) (*World, error) {
 	srv.Register(w.IAM)
 	srv.Register(sts.New())
 	// more services: registered below, one line each
+	srv.Register(secretsmanager.New(srv))
+	srv.Register(cloudtrail.New(srv))
+	srv.Register(sns.New(srv))
+	srv.Register(ses.New(srv))
 	w.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
 	srv.Register(w.Lambda)
+	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
 	if _, err := srv.LoadState(); err != nil {
 		return nil, fmt.Errorf("load sandbox state: %w", err)
 	}

@@ -1,0 +1,60 @@
+package lambda
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// LogLine is one line a function instance wrote to stdout or stderr, or one
+// of the lines Lambda adds (START, END, REPORT, timeouts, exits).
+type LogLine struct {
+	Time      time.Time `json:"time"`
+	PID       int       `json:"pid"`
+	RequestID string    `json:"requestId,omitempty"` // the invocation in progress, if any
+	Message   string    `json:"message"`
+}
+
+// ring keeps a function's newest log lines.
+type ring struct {
+	mu    sync.Mutex
+	max   int
+	buf   []LogLine
+	start int // index of the oldest line once the buffer is full
+}
+
+func (r *ring) add(l LogLine) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.buf) < r.max {
+		r.buf = append(r.buf, l)
+		return
+	}
+	r.buf[r.start] = l
+	r.start = (r.start + 1) % r.max
+}
+
+func (r *ring) lines() []LogLine {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]LogLine, 0, len(r.buf))
+	out = append(out, r.buf[r.start:]...)
+	return append(out, r.buf[:r.start]...)
+}
+
+func (r *ring) clear() {
+	r.mu.Lock()
+	r.buf, r.start = nil, 0
+	r.mu.Unlock()
+}
+
+// adopt takes the lines of the ring a re-registered function had.
+func (r *ring) adopt(old *ring) {
+	lines := old.lines()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(lines) > r.max {
+		lines = lines[len(lines)-r.max:]
+	}
+	r.buf, r.start = slices.Clone(lines), 0
+}
