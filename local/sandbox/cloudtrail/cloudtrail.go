@@ -1,0 +1,229 @@
+// Package cloudtrail is the sandbox's CloudTrail event history: it observes
+// every authenticated call and keeps a management event for each one whose
+// service does not count it as a data event, in the call's region, and
+// answers LookupEvents as CloudTrail does (one lookup attribute, newest
+// first, 90 days, 2 requests a second per region).
+//
+// LookupEvents calls are not themselves recorded (CloudTrail records them):
+// a lookup then never changes what the next page of the same lookup holds,
+// and the throttle tests see only their own calls.
+package cloudtrail
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/keyrotator/keyrotator/local/sandbox"
+)
+
+// Retention is how far back the event history reaches.
+const Retention = 90 * 24 * time.Hour
+
+// Rate is how many LookupEvents calls a second CloudTrail answers per region.
+const Rate = 2
+
+// Service is the CloudTrail service.
+type Service struct {
+	srv *sandbox.Server
+	now func() time.Time // real time, for the rate limit
+
+	mu      sync.Mutex
+	seq     int64
+	events  []Event
+	buckets map[string]*bucket // by region
+}
+
+// Event is one management event as the sandbox keeps it.
+type Event struct {
+	Seq             int64                   `json:"seq"`
+	Region          string                  `json:"region"`
+	EventID         string                  `json:"eventId"`
+	EventName       string                  `json:"eventName"`
+	EventSource     string                  `json:"eventSource"`
+	EventTime       time.Time               `json:"eventTime"`
+	AccessKeyID     string                  `json:"accessKeyId,omitempty"`
+	Username        string                  `json:"username,omitempty"`
+	ReadOnly        bool                    `json:"readOnly"`
+	ErrorCode       string                  `json:"errorCode,omitempty"`
+	Resources       []sandbox.EventResource `json:"resources,omitempty"`
+	CloudTrailEvent string                  `json:"cloudTrailEvent"`
+}
+
+// New returns an empty event history bound to srv (its clock and account).
+func New(srv *sandbox.Server) *Service {
+	return &Service{srv: srv, now: time.Now, buckets: map[string]*bucket{}}
+}
+
+// Info implements sandbox.Service.
+func (s *Service) Info() sandbox.ServiceInfo {
+	return sandbox.ServiceInfo{
+		Name: "cloudtrail", Protocol: sandbox.JSON11, TargetPrefix: "CloudTrail_20131101",
+		EventSource: "cloudtrail.amazonaws.com",
+	}
+}
+
+type userIdentity struct {
+	Type        string `json:"type"`
+	PrincipalID string `json:"principalId"`
+	ARN         string `json:"arn"`
+	AccountID   string `json:"accountId"`
+	AccessKeyID string `json:"accessKeyId,omitempty"`
+	UserName    string `json:"userName,omitempty"`
+}
+
+type record struct {
+	EventVersion       string         `json:"eventVersion"`
+	UserIdentity       userIdentity   `json:"userIdentity"`
+	EventTime          string         `json:"eventTime"`
+	EventSource        string         `json:"eventSource"`
+	EventName          string         `json:"eventName"`
+	AWSRegion          string         `json:"awsRegion"`
+	SourceIPAddress    string         `json:"sourceIPAddress"`
+	UserAgent          string         `json:"userAgent"`
+	ErrorCode          string         `json:"errorCode,omitempty"`
+	RequestParameters  map[string]any `json:"requestParameters"`
+	ResponseElements   any            `json:"responseElements"`
+	RequestID          string         `json:"requestID"`
+	EventID            string         `json:"eventID"`
+	ReadOnly           bool           `json:"readOnly"`
+	Resources          []resourceJSON `json:"resources,omitempty"`
+	EventType          string         `json:"eventType"`
+	ManagementEvent    bool           `json:"managementEvent"`
+	RecipientAccountID string         `json:"recipientAccountId"`
+	EventCategory      string         `json:"eventCategory"`
+}
+
+type resourceJSON struct {
+	Type string `json:"type"`
+	ARN  string `json:"ARN"`
+}
+
+// Observe implements sandbox.Observer: it records a management event for
+// the call. Only identifiers reach the event: requestParameters are what the
+// service chose to declare, never the request body or the response.
+func (s *Service) Observe(e sandbox.Event) {
+	c := e.Call
+	if e.Info.IsDataEvent(c.Action) || (e.Info.Name == "cloudtrail" && c.Action == "LookupEvents") {
+		return
+	}
+	p := c.Principal
+	username := p.UserName
+	id := userIdentity{Type: p.Type, PrincipalID: p.UserID, ARN: p.ARN, AccountID: p.Account, AccessKeyID: c.AccessKeyID}
+	if p.Type == "IAMUser" {
+		id.UserName = p.UserName
+	}
+	source := e.Info.EventSource
+	if source == "" {
+		source = e.Info.Name + ".amazonaws.com"
+	}
+	ua := ""
+	if c.HTTP != nil {
+		ua = c.HTTP.UserAgent()
+	}
+	eventID := sandbox.NewUUID()
+	readOnly := e.Info.IsReadOnly(c.Action)
+	rec := record{
+		EventVersion: "1.09", UserIdentity: id, EventTime: c.Time.UTC().Format("2006-01-02T15:04:05Z"),
+		EventSource: source, EventName: c.Action, AWSRegion: c.Region, SourceIPAddress: "127.0.0.1", UserAgent: ua,
+		ErrorCode: e.ErrorCode, RequestParameters: e.Params, RequestID: c.RequestID, EventID: eventID, ReadOnly: readOnly,
+		EventType: "AwsApiCall", ManagementEvent: true, RecipientAccountID: s.srv.Account(), EventCategory: "Management",
+	}
+	for _, r := range e.Resources {
+		rec.Resources = append(rec.Resources, resourceJSON{Type: r.Type, ARN: r.Name})
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		s.srv.Logger().Error("cloudtrail: encode event", "event", c.Action, "err", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	s.events = append(s.events, Event{
+		Seq: s.seq, Region: c.Region, EventID: eventID, EventName: c.Action, EventSource: source, EventTime: c.Time.UTC(),
+		AccessKeyID: c.AccessKeyID, Username: username, ReadOnly: readOnly, ErrorCode: e.ErrorCode,
+		Resources: slices.Clone(e.Resources), CloudTrailEvent: string(b),
+	})
+	s.srv.MarkDirty()
+}
+
+// Events returns every recorded event, oldest first (tests, the demo report).
+func (s *Service) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.events)
+}
+
+type snapshot struct {
+	Seq    int64   `json:"seq"`
+	Events []Event `json:"events"`
+}
+
+// Snapshot implements sandbox.Snapshotter.
+func (s *Service) Snapshot() (json.RawMessage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return json.Marshal(snapshot{Seq: s.seq, Events: s.events})
+}
+
+// Restore implements sandbox.Snapshotter.
+func (s *Service) Restore(raw json.RawMessage) error {
+	var st snapshot
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.seq, s.events = st.Seq, st.Events
+	s.mu.Unlock()
+	return nil
+}
+
+// Admin implements sandbox.Administered:
+//
+//	GET /events[?region=R] lists every recorded event, oldest first.
+func (s *Service) Admin() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		region := r.URL.Query().Get("region")
+		out := []Event{}
+		for _, e := range s.Events() {
+			if region == "" || e.Region == region {
+				out = append(out, e)
+			}
+		}
+		sandbox.WriteJSON(w, http.StatusOK, out)
+	})
+	return m
+}
+
+// bucket is a token bucket refilled in real time.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// allow takes a token from region's bucket. Callers hold s.mu.
+func (s *Service) allow(region string) bool {
+	now := s.now()
+	b, ok := s.buckets[region]
+	if !ok {
+		b = &bucket{tokens: Rate, last: now}
+		s.buckets[region] = b
+	}
+	b.tokens = min(Rate, b.tokens+now.Sub(b.last).Seconds()*Rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+var (
+	_ sandbox.Observer     = (*Service)(nil)
+	_ sandbox.Snapshotter  = (*Service)(nil)
+	_ sandbox.Administered = (*Service)(nil)
+)
