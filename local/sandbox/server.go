@@ -43,6 +43,7 @@ type Server struct {
 	creds     Credentials
 	observers []Observer
 	dirty     chan struct{}
+	saving    sync.Mutex // one SaveState at a time: they share the .tmp file
 	admin     *http.ServeMux
 	baseURL   string
 }
@@ -220,6 +221,8 @@ func (s *Server) SaveState() error {
 	if s.opts.StateFile == "" {
 		return nil
 	}
+	s.saving.Lock()
+	defer s.saving.Unlock()
 	st := stateFile{ClockOffset: s.clock.Offset(), Services: map[string]json.RawMessage{}}
 	s.mu.RLock()
 	for name, svc := range s.services {

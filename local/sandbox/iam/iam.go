@@ -284,6 +284,18 @@ func (s *Service) Restore(raw json.RawMessage) error {
 	return nil
 }
 
+// Backdate sets a key's creation date (key-age tests, the demo's 95-day-old
+// key). It reports whether the key exists.
+func (s *Service) Backdate(id string, created time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.st.Keys[id]
+	if ok {
+		k.Created = created.UTC()
+	}
+	return ok
+}
+
 // KeyView is a key as the admin API shows it: never its secret.
 type KeyView struct {
 	AccessKeyID string     `json:"accessKeyId"`
@@ -366,13 +378,7 @@ func (s *Service) Admin() http.Handler {
 			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		s.mu.Lock()
-		k, ok := s.st.Keys[r.PathValue("id")]
-		if ok {
-			k.Created = req.CreateDate.UTC()
-		}
-		s.mu.Unlock()
-		if !ok {
+		if !s.Backdate(r.PathValue("id"), req.CreateDate) {
 			sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no such key"})
 			return
 		}
