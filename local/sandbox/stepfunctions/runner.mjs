@@ -1,0 +1,336 @@
+// runner.mjs runs one Step Functions execution with aws-local-stepfunctions
+// for the sandbox (package stepfunctions embeds it and starts it with
+// `node --input-type=module -e <this file>`). It speaks JSON lines: commands
+// on stdin, events on stdout. It never calls AWS itself: every Task state
+// is handed to the sandbox as a "task" message and finished by "taskResult".
+//
+// Time: Wait states, Retry pauses and the execution's TimeoutSeconds all go
+// through setTimeout. Here setTimeout waits ms × waitScale of real time,
+// and Date reads a virtual clock (the sandbox clock at start + real elapsed
+// + time skipped by shortened timers). When a shortened timer fires, the
+// virtual clock jumps to its virtual due time and the sandbox hears
+// {"type":"advance"}, so a 7-day Wait moves the sandbox clock 7 days.
+
+import { pathToFileURL } from 'node:url';
+import { createInterface } from 'node:readline';
+
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 22) {
+  process.stderr.write(`aws-local-stepfunctions needs Node.js >= 22; this is ${process.version}\n`);
+  process.exit(3);
+}
+
+// Private handles: the runner's own needs never go through the patched ones.
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
+const RealDate = globalThis.Date;
+const perf = globalThis.performance;
+const stdout = process.stdout;
+
+// Nothing but protocol lines goes to stdout.
+for (const k of ['log', 'info', 'debug', 'warn', 'error', 'trace']) {
+  console[k] = (...a) => process.stderr.write(a.map(String).join(' ') + '\n');
+}
+
+function send(msg) {
+  stdout.write(JSON.stringify(msg) + '\n');
+}
+
+// ---- the virtual clock ----------------------------------------------------
+
+let waitScale = 1;
+let base = RealDate.now(); // virtual ms at realStart
+let realStart = perf.now();
+let skipped = 0; // virtual ms skipped by shortened timers and clock moves
+let last = 0; // the clock never runs backwards
+
+function vnow() {
+  const t = base + (perf.now() - realStart) + skipped;
+  if (t > last) last = t;
+  return last;
+}
+function vnowMs() {
+  return Math.floor(vnow());
+}
+// skipTo moves the virtual clock forward to t; it reports whether it moved.
+function skipTo(t) {
+  const now = vnow();
+  if (t <= now) return false;
+  skipped += t - now;
+  vnow();
+  return true;
+}
+
+function VDate(...args) {
+  if (!new.target) return new RealDate(vnowMs()).toString();
+  return args.length === 0 ? new RealDate(vnowMs()) : new RealDate(...args);
+}
+VDate.prototype = RealDate.prototype;
+VDate.now = vnowMs;
+VDate.parse = RealDate.parse;
+VDate.UTC = RealDate.UTC;
+globalThis.Date = VDate;
+
+// ---- timers -----------------------------------------------------------------
+
+// nextKind classifies the next setTimeout call: the interpreter makes the
+// execution timeout right after run() begins and a Task's timeout right
+// after calling the Task's handler, both synchronously.
+let nextKind = null; // null (a pause: Wait/Retry) | 'deadline' | {task: stateName}
+const timers = new Map(); // handle → timer
+let timerSeq = 0;
+const taskStates = new Map(); // Task state name → its definition
+
+class Handle {
+  constructor(id) {
+    this.id = id;
+  }
+  ref() {
+    return this;
+  }
+  unref() {
+    return this;
+  }
+  hasRef() {
+    return true;
+  }
+  refresh() {
+    return this;
+  }
+  [Symbol.toPrimitive]() {
+    return this.id;
+  }
+}
+const never = new Handle(0); // a timer that never fires
+
+function vSetTimeout(cb, ms, ...args) {
+  const kind = nextKind;
+  nextKind = null;
+  ms = Math.max(0, Number(ms) || 0);
+  if (kind && typeof kind === 'object') {
+    // A Task's own timeout is real time: the work it bounds runs in real time.
+    const st = taskStates.get(kind.task);
+    if (!st || (st.TimeoutSeconds === undefined && st.TimeoutSecondsPath === undefined)) {
+      return never; // AWS Standard: no TimeoutSeconds, no task timeout
+    }
+    return realSetTimeout(cb, ms, ...args);
+  }
+  const h = new Handle(++timerSeq);
+  const t = { h, seq: timerSeq, due: vnow() + ms, kind: kind === 'deadline' ? 'deadline' : 'pause', cb, args };
+  // A pause lasts ms × waitScale; a deadline fires when virtual time gets
+  // there, by real time passing or by pauses skipping ahead.
+  const realMs = t.kind === 'pause' ? ms * waitScale : ms;
+  t.real = realSetTimeout(() => fireUpTo(t.due), realMs);
+  timers.set(h, t);
+  return h;
+}
+
+function vClearTimeout(h) {
+  if (h instanceof Handle) {
+    const t = timers.get(h);
+    if (t) {
+      realClearTimeout(t.real);
+      timers.delete(h);
+    }
+    return;
+  }
+  realClearTimeout(h);
+}
+
+// fireUpTo fires, one by one in virtual order, every timer due at or before
+// target, moving the virtual clock to each one's due time. Promise
+// continuations run between two firings, so each sees its own time.
+function fireUpTo(target) {
+  let first = null;
+  for (const t of timers.values()) {
+    if (t.due <= target && (!first || t.due < first.due || (t.due === first.due && t.seq < first.seq))) first = t;
+  }
+  if (!first) return;
+  timers.delete(first.h);
+  realClearTimeout(first.real);
+  if (skipTo(first.due)) send({ type: 'advance', toMs: vnowMs() });
+  try {
+    first.cb(...first.args);
+  } finally {
+    setImmediate(() => fireUpTo(target));
+  }
+}
+
+globalThis.setTimeout = vSetTimeout;
+globalThis.clearTimeout = vClearTimeout;
+
+// ---- the execution ------------------------------------------------------------
+
+const lib = await import(pathToFileURL(process.env.SFN_LOCAL_LIB).href);
+const { StateMachine, ExecutionError, ExecutionAbortedError, ExecutionTimeoutError } = lib;
+
+const pending = new Map(); // task id → {resolve, reject}
+let taskSeq = 0;
+let execution = null;
+let finished = false;
+
+function finish(msg) {
+  if (finished) return;
+  finished = true;
+  stdout.write(JSON.stringify(msg) + '\n', () => process.exit(0));
+}
+
+// collectTasks finds every Task state, in Map item processors and Parallel
+// branches too (state names are unique across a whole state machine).
+function collectTasks(def) {
+  for (const [name, st] of Object.entries(def?.States ?? {})) {
+    if (st.Type === 'Task') taskStates.set(name, st);
+    if (st.Type === 'Map') collectTasks(st.ItemProcessor ?? st.Iterator);
+    if (st.Type === 'Parallel') for (const b of st.Branches ?? []) collectTasks(b);
+  }
+}
+
+function taskHandler(stateName, resource) {
+  return async (input) => {
+    // The interpreter sets this Task's timeout right after this call returns.
+    nextKind = { task: stateName };
+    queueMicrotask(() => {
+      if (nextKind && nextKind.task === stateName) nextKind = null;
+    });
+    // Let the events already dispatched (StateEntered…) reach stdout first.
+    await new Promise((r) => setImmediate(r));
+    const id = ++taskSeq;
+    const p = new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+    send({ type: 'task', id, state: stateName, resource, input: input === undefined ? null : input });
+    return p;
+  };
+}
+
+function stateProxy() {
+  const fields = {
+    EnteredTime: () => new RealDate(vnowMs()).toISOString(),
+  };
+  return new Proxy(
+    {},
+    {
+      get: (_, k) => (typeof k === 'string' && fields[k] ? fields[k]() : undefined),
+      has: (_, k) => typeof k === 'string' && k in fields,
+      ownKeys: () => Object.keys(fields),
+      getOwnPropertyDescriptor: (_, k) =>
+        typeof k === 'string' && fields[k]
+          ? { value: fields[k](), writable: true, enumerable: true, configurable: true }
+          : undefined,
+    },
+  );
+}
+
+function describe(err) {
+  let inner = err;
+  if (err instanceof ExecutionError && err.cause) inner = err.cause;
+  let cause = inner?.cause ?? inner?.message ?? String(inner);
+  if (typeof cause !== 'string') cause = JSON.stringify(cause);
+  return { error: inner?.name ?? 'States.Runtime', cause };
+}
+
+async function start(msg) {
+  waitScale = msg.waitScale > 0 ? msg.waitScale : 1;
+  base = msg.clockMs;
+  realStart = perf.now();
+  skipped = 0;
+  last = 0;
+  const definition = msg.definition;
+  collectTasks(definition);
+  const handlers = {};
+  for (const [name, st] of taskStates) handlers[name] = taskHandler(name, st.Resource);
+
+  let sm;
+  try {
+    sm = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true } });
+  } catch (e) {
+    finish({ type: 'result', status: 'FAILED', error: 'States.Runtime', cause: String(e?.message ?? e) });
+    return;
+  }
+  const context = {
+    Execution: {
+      Id: msg.executionArn,
+      Name: msg.name,
+      RoleArn: msg.roleArn,
+      StartTime: msg.startTime,
+      RedriveCount: 0,
+    },
+    StateMachine: { Id: msg.stateMachineArn, Name: msg.stateMachineName },
+    State: stateProxy(),
+  };
+  if (definition.TimeoutSeconds !== undefined) nextKind = 'deadline';
+  execution = sm.run(msg.input, { overrides: { taskResourceLocalHandlers: handlers }, context });
+  nextKind = null;
+
+  const events = (async () => {
+    for await (const event of execution.eventLogs) send({ type: 'event', event });
+  })();
+  let result;
+  try {
+    const output = await execution.result;
+    result = { type: 'result', status: 'SUCCEEDED', output: output === undefined ? null : output };
+  } catch (e) {
+    if (e instanceof ExecutionAbortedError) result = { type: 'result', status: 'ABORTED' };
+    else if (e instanceof ExecutionTimeoutError)
+      result = { type: 'result', status: 'TIMED_OUT', error: 'States.Timeout', cause: 'The execution timed out.' };
+    else result = { type: 'result', status: 'FAILED', ...describe(e) };
+  }
+  // Every event before the result; the log closes with the execution's end.
+  await Promise.race([events, new Promise((r) => realSetTimeout(r, 1000))]);
+  finish(result);
+}
+
+async function validate(msg) {
+  try {
+    new StateMachine(msg.definition, { validationOptions: { checkArn: true, checkPaths: true } });
+    finish({ type: 'valid' });
+  } catch (e) {
+    finish({ type: 'invalid', message: String(e?.message ?? e) });
+  }
+}
+
+const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+rl.on('line', (line) => {
+  if (!line.trim()) return;
+  let msg;
+  try {
+    msg = JSON.parse(line);
+  } catch (e) {
+    process.stderr.write(`runner: bad command: ${e.message}\n`);
+    return;
+  }
+  switch (msg.type) {
+    case 'start':
+      start(msg).catch((e) => finish({ type: 'result', status: 'FAILED', error: 'States.Runtime', cause: String(e?.stack ?? e) }));
+      break;
+    case 'validate':
+      validate(msg);
+      break;
+    case 'taskResult': {
+      const p = pending.get(msg.id);
+      if (!p) return; // timed out or aborted meanwhile
+      pending.delete(msg.id);
+      if (msg.error !== undefined && msg.error !== null) {
+        const err = new Error(msg.cause ?? '');
+        err.name = msg.error;
+        p.reject(err);
+      } else {
+        p.resolve(msg.output === undefined ? null : msg.output);
+      }
+      break;
+    }
+    case 'clock':
+      // The sandbox clock moved (a test, another execution's Wait): time
+      // passes here too, and whatever was due fires.
+      if (skipTo(msg.nowMs)) fireUpTo(vnow());
+      break;
+    case 'abort':
+      if (execution) execution.abort();
+      else finish({ type: 'result', status: 'ABORTED' });
+      break;
+    default:
+      process.stderr.write(`runner: unknown command ${msg.type}\n`);
+  }
+});
+rl.on('close', () => {
+  // The sandbox went away: nothing can finish this execution any more.
+  if (!finished) process.exit(1);
+});
