@@ -13,6 +13,13 @@ WAIT_SCALE ?= 1e-5
 NODE_STAMP := node_modules/.package-lock.json
 BIN := bin
 
+# One Lambda per Task state (local/pipeline.Tasks lists the same).
+TASKS := validate createkey updatesecret promote verifyunused deactivate deletekey cleanup notify
+LAMBDA_ARCH ?= arm64
+GO_LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w"
+FUNCTION_SRC := $(shell find functions -name '*.go' -not -name '*_test.go' 2>/dev/null) functions/go.mod functions/rotation/input.schema.json
+LOCAL_SRC := $(shell find local -name '*.go' -o -name '*.mjs' 2>/dev/null) local/go.mod
+
 .PHONY: help
 help: ## list the targets
 	@grep -E '^[a-zA-Z_%/-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk -F':.*?## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -26,10 +33,22 @@ deps: $(NODE_STAMP) ## install the pinned Node tools (Node 22, aws-local-stepfun
 	@for m in $(MODULES); do (cd $$m && go mod download); done
 
 .PHONY: build
-build: $(BIN)/keyrotator-sandbox ## build every binary
+build: $(BIN)/keyrotator-sandbox $(BIN)/keyrotator-demo $(TASKS:%=$(BIN)/lambda/%/bootstrap) $(TASKS:%=dist/%/bootstrap) ## build every binary: the sandbox's and the deployable (dist/, linux/$(LAMBDA_ARCH))
 
-$(BIN)/keyrotator-sandbox: $(shell find local -name '*.go' -o -name '*.mjs' 2>/dev/null) local/go.mod
-	go build -trimpath -o $@ ./local/cmd/keyrotator-sandbox
+$(BIN)/keyrotator-%: $(LOCAL_SRC)
+	go build -trimpath -o $@ ./local/cmd/keyrotator-$*
+
+# What the sandbox runs: this machine's architecture.
+$(BIN)/lambda/%/bootstrap: $(FUNCTION_SRC)
+	cd functions && CGO_ENABLED=0 go build $(GO_LAMBDA_FLAGS) -o ../$@ ./cmd/$*
+
+# What gets deployed: provided.al2023 on $(LAMBDA_ARCH).
+dist/%/bootstrap: $(FUNCTION_SRC)
+	cd functions && CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) go build $(GO_LAMBDA_FLAGS) -o ../$@ ./cmd/$*
+
+.PHONY: demo
+demo: deps build ## one rotation end to end on the sandbox, waits shortened, with a report
+	$(BIN)/keyrotator-demo --dist $(BIN)/lambda --asl statemachine/rotation.asl.json
 
 .PHONY: sandbox
 sandbox: deps build ## run the local AWS on 127.0.0.1:4566, or PORT= (prints the export lines a shell needs)

@@ -1,0 +1,184 @@
+// Command keyrotator-demo runs one rotation end to end on the sandbox: a
+// demo IAM user whose 95-day-old key an application reads from a Secrets
+// Manager secret and keeps using, the real state machine and the real
+// Lambdas, waits shortened. It prints each state as it is entered and left,
+// then a before/after report, and ends with one line that says how it went.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/keyrotator/keyrotator/local/consumer"
+	"github.com/keyrotator/keyrotator/local/pipeline"
+	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/watch"
+	"github.com/keyrotator/keyrotator/local/world"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stdout, "rotation failed:", err)
+		os.Exit(1)
+	}
+}
+
+const (
+	demoUser   = "demo-app-sender"
+	demoSecret = "demo/app/aws-access-key"
+)
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	start := time.Now()
+	fs := flag.NewFlagSet("keyrotator-demo", flag.ContinueOnError)
+	dist := fs.String("dist", "bin/lambda", "folder with <function>/bootstrap built for this machine")
+	asl := fs.String("asl", "statemachine/rotation.asl.json", "the state machine definition")
+	scale := fs.Float64("wait-scale", 2e-6, "real time per unit of a Wait state's time (2e-6: 7 days in 1.2 s)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	w, err := world.New(world.Options{WaitScale: *scale, Options: sandbox.Options{Logger: slog.New(slog.DiscardHandler)}})
+	if err != nil {
+		return fmt.Errorf("start sandbox: %w", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	w.Server.SetURL("http://" + l.Addr().String())
+	srvCtx, stopServer := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- w.Server.Serve(srvCtx, l) }()
+	defer func() { stopServer(); <-served }()
+
+	dep, err := pipeline.Deploy(ctx, w, pipeline.Options{Dist: *dist, ASL: *asl})
+	if err != nil {
+		return err
+	}
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRegion(w.Server.Region()), config.WithBaseEndpoint(w.Server.URL()),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(w.Admin.AccessKeyID, w.Admin.Secret, "")))
+	if err != nil {
+		return fmt.Errorf("aws config: %w", err)
+	}
+
+	// The world before: a user whose one key is 95 days old, kept in the
+	// application's secret, and an application that keeps using it.
+	oldKey, err := seed(ctx, w, cfg)
+	if err != nil {
+		return err
+	}
+	app := consumer.New(cfg, demoSecret, 20*time.Millisecond, true)
+	appCtx, stopApp := context.WithCancel(ctx)
+	defer stopApp()
+	appDone := make(chan struct{})
+	go func() { defer close(appDone); app.Run(appCtx) }()
+	fmt.Fprintf(out, "sandbox up at %s; user %s has key %s (95 days old), used by the app through secret %s\n\n",
+		w.Server.URL(), demoUser, oldKey, demoSecret)
+
+	input, _ := json.Marshal(map[string]any{
+		"user": demoUser, "waitDays": 7, "graceDays": 1,
+		"targets": []map[string]string{{"type": "secret", "name": "app", "secretId": demoSecret}},
+	})
+	sf := sfn.NewFromConfig(cfg)
+	started, err := sf.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(dep.StateMachineARN), Input: aws.String(string(input)), Name: aws.String("demo-" + time.Now().UTC().Format("20060102T150405"))})
+	if err != nil {
+		return fmt.Errorf("start execution: %w", err)
+	}
+	fmt.Fprintf(out, "execution %s\n", aws.ToString(started.ExecutionArn))
+	desc, err := watch.Follow(ctx, sf, aws.ToString(started.ExecutionArn), 20*time.Millisecond, func(s watch.Step) {
+		if s.Event != "entered" {
+			fmt.Fprintln(out, s)
+		}
+	})
+	time.Sleep(60 * time.Millisecond) // a few more app calls on the key it now holds
+	stopApp()
+	<-appDone
+	if err != nil {
+		return err
+	}
+	return report(out, w, desc, oldKey, app.Stats(), time.Since(start))
+}
+
+func seed(ctx context.Context, w *world.World, cfg aws.Config) (string, error) {
+	if _, err := w.IAM.CreateUser(demoUser, "/", [][2]string{{"purpose", "keyrotator demo"}}); err != nil {
+		return "", fmt.Errorf("seed user: %w", err)
+	}
+	k, err := w.IAM.CreateAccessKey(demoUser)
+	if err != nil {
+		return "", fmt.Errorf("seed key: %w", err)
+	}
+	w.IAM.Backdate(k.AccessKeyID, w.Server.Clock().Now().AddDate(0, 0, -95))
+	value, _ := json.Marshal(map[string]string{"accessKeyId": k.AccessKeyID, "secretAccessKey": k.SecretAccessKey, "region": w.Server.Region()})
+	_, err = secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(demoSecret), SecretString: aws.String(string(value))})
+	if err != nil {
+		return "", fmt.Errorf("seed app secret: %w", err)
+	}
+	return k.AccessKeyID, nil
+}
+
+func report(out io.Writer, w *world.World, desc *sfn.DescribeExecutionOutput, oldKey string, app consumer.Stats, took time.Duration) error {
+	keys, _ := w.IAM.Keys(demoUser)
+	fmt.Fprintf(out, "\nkeys of %s:\n  before: %s (Active)\n  after: ", demoUser, oldKey)
+	newKey := ""
+	for _, k := range keys {
+		fmt.Fprintf(out, " %s (%s)", k.AccessKeyID, k.Status)
+		if k.AccessKeyID != oldKey && k.Status == "Active" {
+			newKey = k.AccessKeyID
+		}
+	}
+	fmt.Fprintln(out)
+	var result struct {
+		Receipts []struct {
+			Target, Where, PreviousKeyID, NewKeyID string
+		} `json:"receipts"`
+	}
+	_ = json.Unmarshal([]byte(aws.ToString(desc.Output)), &result)
+	fmt.Fprintln(out, "targets:")
+	for _, r := range result.Receipts {
+		fmt.Fprintf(out, "  %-8s %s: %s → %s\n", r.Target, r.Where, r.PreviousKeyID, r.NewKeyID)
+	}
+	fmt.Fprintf(out, "app: %d calls succeeded, %d failed, keys used in turn: %v\n", app.OK, app.Failed, app.KeyIDs)
+	fmt.Fprintf(out, "took %s\n\n", took.Round(10*time.Millisecond))
+
+	if desc.Status != types.ExecutionStatusSucceeded {
+		return fmt.Errorf("%s: %s: %s", desc.Status, aws.ToString(desc.Error), aws.ToString(desc.Cause))
+	}
+	oldGone := true
+	for _, k := range keys {
+		if k.AccessKeyID == oldKey {
+			oldGone = false
+		}
+	}
+	switch {
+	case !oldGone:
+		return errors.New("the old key is still there")
+	case newKey == "":
+		return errors.New("no active new key")
+	case app.Failed > 0:
+		return fmt.Errorf("the app saw %d failed calls (last: %s)", app.Failed, app.LastError)
+	}
+	fmt.Fprintf(out, "rotation succeeded: user=%s old=%s (deleted) new=%s (active) targets=%d/%d\n",
+		demoUser, oldKey, newKey, len(result.Receipts), 1)
+	return nil
+}

@@ -1,0 +1,121 @@
+// Package pipeline deploys keyrotator into a sandbox the way the CDK app
+// deploys it into AWS: the alert topic, one Lambda per task from its real
+// bootstrap binary, and statemachine/rotation.asl.json with the same
+// DefinitionSubstitutions. The demo and the end-to-end tests both use it.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
+	"github.com/keyrotator/keyrotator/local/world"
+)
+
+// Task is one Task state's function: the ASL placeholder names its ARN.
+type Task struct {
+	Placeholder string        // in rotation.asl.json: ${<Placeholder>}
+	Function    string        // dist/<Function>/bootstrap, and the function's name
+	Timeout     time.Duration // the Lambda timeout
+}
+
+// Tasks are every function the state machine runs. The CDK app deploys the
+// same list; a contract test checks it against the ASL file.
+var Tasks = []Task{
+	{"ValidateFunctionArn", "validate", 30 * time.Second},
+	{"CreateKeyFunctionArn", "createkey", 60 * time.Second}, // waits for IAM to propagate the new key
+	{"UpdateSecretFunctionArn", "updatesecret", 30 * time.Second},
+	{"PromoteFunctionArn", "promote", 30 * time.Second},
+	{"VerifyUnusedFunctionArn", "verifyunused", 60 * time.Second},
+	{"DeactivateFunctionArn", "deactivate", 30 * time.Second},
+	{"DeleteKeyFunctionArn", "deletekey", 30 * time.Second},
+	{"CleanupFunctionArn", "cleanup", 30 * time.Second},
+	{"NotifyFunctionArn", "notify", 30 * time.Second},
+}
+
+// Names of what Deploy makes.
+const (
+	StateMachineName = "keyrotator"
+	AlertTopicName   = "keyrotator-alerts"
+)
+
+// Options say where the built pipeline is.
+type Options struct {
+	Dist string // folder with <function>/bootstrap for this machine
+	ASL  string // statemachine/rotation.asl.json
+}
+
+// Deployment is what Deploy made.
+type Deployment struct {
+	StateMachineARN string
+	AlertTopicARN   string
+	Functions       map[string]string // name → ARN
+}
+
+// Deploy puts keyrotator into w.
+func Deploy(ctx context.Context, w *world.World, opts Options) (Deployment, error) {
+	srv := w.Server
+	d := Deployment{
+		AlertTopicARN: fmt.Sprintf("arn:aws:sns:%s:%s:%s", srv.Region(), srv.Account(), AlertTopicName),
+		Functions:     map[string]string{},
+	}
+	form := url.Values{"Action": {"CreateTopic"}, "Name": {AlertTopicName}}
+	deployer := w.Admin.Principal
+	if _, err := srv.Internal(ctx, "sns", "CreateTopic", "", deployer, []byte(form.Encode())); err != nil {
+		return Deployment{}, fmt.Errorf("create alert topic: %w", err)
+	}
+
+	fns, ok := serviceAs[*lambda.Service](srv, "lambda")
+	if !ok {
+		return Deployment{}, errors.New("the sandbox has no Lambda service")
+	}
+	subs := map[string]string{"AlertTopicArn": d.AlertTopicARN}
+	for _, t := range Tasks {
+		path := filepath.Join(opts.Dist, t.Function, "bootstrap")
+		if _, err := os.Stat(path); err != nil {
+			return Deployment{}, fmt.Errorf("function %s: %w (run make build first)", t.Function, err)
+		}
+		err := fns.Register(lambda.FunctionConfig{
+			Name: t.Function, Path: path, Timeout: t.Timeout, MemoryMB: 256,
+			Role: "keyrotator-" + t.Function,
+			Env:  map[string]string{"ALERT_TOPIC_ARN": d.AlertTopicARN},
+		})
+		if err != nil {
+			return Deployment{}, fmt.Errorf("register function %s: %w", t.Function, err)
+		}
+		arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", srv.Region(), srv.Account(), t.Function)
+		d.Functions[t.Function] = arn
+		subs[t.Placeholder] = arn
+	}
+
+	states, ok := serviceAs[stateMachines](srv, "states")
+	if !ok {
+		return Deployment{}, errors.New("the sandbox has no Step Functions service")
+	}
+	arn, err := states.RegisterFile(ctx, StateMachineName, opts.ASL, subs, "")
+	if err != nil {
+		return Deployment{}, fmt.Errorf("register state machine: %w", err)
+	}
+	d.StateMachineARN = arn
+	return d, nil
+}
+
+type stateMachines interface {
+	RegisterFile(ctx context.Context, name, path string, subs map[string]string, role string) (string, error)
+}
+
+func serviceAs[T any](srv *sandbox.Server, name string) (T, bool) {
+	var zero T
+	svc, ok := srv.Service(name)
+	if !ok {
+		return zero, false
+	}
+	t, ok := svc.(T)
+	return t, ok
+}
