@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -13,6 +14,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 )
 
 // The command prints the export lines a shell needs, answers on the port it
@@ -68,6 +73,20 @@ func TestStartsPrintsEnvAndStopsOnSIGINT(t *testing.T) {
 		t.Fatalf("unsigned call: %d %s", resp.StatusCode, body)
 	}
 
+	// A warm Lambda instance: a child process that must not outlive the sandbox.
+	fn := filepath.Join(t.TempDir(), "bootstrap")
+	if out, err := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", fn, "../../sandbox/lambda/testdata/echofn").CombinedOutput(); err != nil {
+		t.Fatalf("build test function: %v\n%s", err, out)
+	}
+	put, _ := http.NewRequest(http.MethodPut, env["AWS_ENDPOINT_URL"]+"/_sandbox/lambda/functions/echo", strings.NewReader(`{"path":"`+fn+`"}`))
+	if resp, err := http.DefaultClient.Do(put); err != nil || resp.StatusCode >= 300 {
+		t.Fatalf("register function: %v %v", err, resp)
+	}
+	pid := invokeForPID(t, env)
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("function process %d not running: %v", pid, err)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +103,33 @@ func TestStartsPrintsEnvAndStopsOnSIGINT(t *testing.T) {
 	if _, err := os.Stat(state); err != nil {
 		t.Fatalf("state not saved on stop: %v", err)
 	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Fatalf("function process %d outlived the sandbox (kill 0: %v)", pid, err)
+	}
+}
+
+// invokeForPID invokes the echo function through the real Lambda client and
+// returns the pid of the process that answered.
+func invokeForPID(t *testing.T, env map[string]string) int {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := lambda.NewFromConfig(cfg).Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("echo"), Payload: []byte(`{}`)})
+	if err != nil || out.FunctionError != nil {
+		t.Fatalf("invoke: %v %s", err, out.Payload)
+	}
+	var resp struct {
+		PID int `json:"pid"`
+	}
+	if err := json.Unmarshal(out.Payload, &resp); err != nil || resp.PID == 0 {
+		t.Fatalf("invoke payload %s: %v", out.Payload, err)
+	}
+	return resp.PID
 }
 
 func TestBadFlag(t *testing.T) {
