@@ -21,9 +21,10 @@ const MaxKeysPerUser = 2
 
 // Service is the IAM service.
 type Service struct {
-	srv *sandbox.Server
-	mu  sync.RWMutex
-	st  state
+	srv    *sandbox.Server
+	mu     sync.RWMutex
+	st     state
+	issued []string // every user key's secret, deleted ones too (for leak checks)
 }
 
 type state struct {
@@ -173,6 +174,7 @@ func (s *Service) CreateAccessKey(user string) (AccessKey, error) {
 	}
 	k := &Key{ID: sandbox.NewID("AKIA", 16), Secret: sandbox.NewSecret(), User: user, Status: "Active", Created: s.srv.Clock().Now()}
 	s.st.Keys[k.ID] = k
+	s.issued = append(s.issued, k.Secret)
 	return AccessKey{UserName: user, AccessKeyID: k.ID, Status: k.Status, SecretAccessKey: k.Secret, CreateDate: sandbox.ISOTime(k.Created)}, nil
 }
 
@@ -294,6 +296,15 @@ func (s *Service) Backdate(id string, created time.Time) bool {
 		k.Created = created.UTC()
 	}
 	return ok
+}
+
+// Secrets returns the secret of every key the sandbox has issued, live or
+// not: what a leak check (I1) scans every output for. Tests only.
+func (s *Service) Secrets() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := append([]string(nil), s.issued...)
+	return out
 }
 
 // KeyView is a key as the admin API shows it: never its secret.

@@ -1,0 +1,257 @@
+// Package e2e runs keyrotator end to end the way it runs in AWS: the real
+// statemachine/rotation.asl.json, interpreted by aws-local-stepfunctions,
+// invoking the real Lambda binaries, which call the sandbox's AWS through
+// the real SDK. Every test ends with a check of invariant I1 over every byte
+// the run produced.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/keyrotator/keyrotator/local/pipeline"
+	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
+	"github.com/keyrotator/keyrotator/local/world"
+)
+
+// lambdas holds <function>/bootstrap for every task, built once per run.
+var lambdas string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "keyrotator-lambdas-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	code := 2
+	if err := buildLambdas(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "build the Lambdas:", err)
+	} else {
+		lambdas = dir
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildLambdas builds every functions/cmd/<task> as <dir>/<task>/bootstrap,
+// as `make build` does, for this machine.
+func buildLambdas(dir string) error {
+	bin := filepath.Join(dir, "bin")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", bin+string(filepath.Separator), "./cmd/...")
+	cmd.Dir = filepath.Join("..", "..", "functions")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+	for _, t := range pipeline.Tasks {
+		if err := os.MkdirAll(filepath.Join(dir, t.Function), 0o755); err != nil {
+			return err
+		}
+		if err := os.Rename(filepath.Join(bin, t.Function), filepath.Join(dir, t.Function, "bootstrap")); err != nil {
+			return fmt.Errorf("function %s: %w", t.Function, err)
+		}
+	}
+	return nil
+}
+
+// waitScale makes a 7-day wait last 60 ms: the sandbox clock still moves 7 days.
+const waitScale = 1e-7
+
+// H is one test's sandbox with keyrotator deployed in it.
+type H struct {
+	t   *testing.T
+	sb  *sandboxtest.Sandbox
+	dep pipeline.Deployment
+	sfn *sfn.Client
+	sm  *secretsmanager.Client
+	out bytes.Buffer // everything the test itself printed
+}
+
+// Start deploys keyrotator into a fresh sandbox; I1 is checked when the test ends.
+func Start(t *testing.T) *H {
+	t.Helper()
+	sb := sandboxtest.Start(t, world.Options{WaitScale: waitScale})
+	dep, err := pipeline.Deploy(context.Background(), sb.World, pipeline.Options{Dist: lambdas, ASL: filepath.Join("..", "..", "statemachine", "rotation.asl.json")})
+	if err != nil {
+		if strings.Contains(err.Error(), "node") {
+			t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)
+		}
+		t.Fatalf("deploy: %v", err)
+	}
+	cfg := sb.Config(t)
+	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg)}
+	t.Cleanup(h.checkNoSecretAnywhere)
+	return h
+}
+
+// Logf prints for the test, and keeps what it printed for the I1 check.
+func (h *H) Logf(format string, args ...any) {
+	h.t.Helper()
+	line := fmt.Sprintf(format, args...)
+	h.out.WriteString(line + "\n")
+	h.t.Log(line)
+}
+
+// Result is an ended execution with its history.
+type Result struct {
+	ARN     string
+	Status  types.ExecutionStatus
+	Error   string
+	Cause   string
+	Output  string
+	History []types.HistoryEvent
+}
+
+// Start begins an execution without waiting.
+func (h *H) StartExecution(input any) string {
+	h.t.Helper()
+	b, err := json.Marshal(input)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if s, ok := input.(string); ok {
+		b = []byte(s) // raw (possibly malformed) input
+	}
+	out, err := h.sfn.StartExecution(context.Background(), &sfn.StartExecutionInput{StateMachineArn: aws.String(h.dep.StateMachineARN), Input: aws.String(string(b))})
+	if err != nil {
+		h.t.Fatalf("StartExecution: %v", err)
+	}
+	return aws.ToString(out.ExecutionArn)
+}
+
+// Wait waits for an execution to end and reads its history.
+func (h *H) Wait(arn string) *Result {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for {
+		d, err := h.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+		if err != nil {
+			h.t.Fatalf("DescribeExecution: %v", err)
+		}
+		if d.Status != types.ExecutionStatusRunning {
+			r := &Result{ARN: arn, Status: d.Status, Error: aws.ToString(d.Error), Cause: aws.ToString(d.Cause), Output: aws.ToString(d.Output)}
+			p := sfn.NewGetExecutionHistoryPaginator(h.sfn, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(arn), MaxResults: 1000})
+			for p.HasMorePages() {
+				page, err := p.NextPage(ctx)
+				if err != nil {
+					h.t.Fatalf("GetExecutionHistory: %v", err)
+				}
+				r.History = append(r.History, page.Events...)
+			}
+			h.Logf("execution %s ended %s %s; states: %s", arn[strings.LastIndex(arn, ":")+1:], r.Status, r.Error, strings.Join(r.Visited(), " → "))
+			return r
+		}
+		select {
+		case <-ctx.Done():
+			h.t.Fatalf("execution %s still running after 2 minutes", arn)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Run starts an execution and waits for it.
+func (h *H) Run(input any) *Result {
+	h.t.Helper()
+	return h.Wait(h.StartExecution(input))
+}
+
+// Visited lists the states entered, in order (Map iterations included).
+func (r *Result) Visited() []string {
+	var names []string
+	for _, e := range r.History {
+		if d := e.StateEnteredEventDetails; d != nil {
+			names = append(names, aws.ToString(d.Name))
+		}
+	}
+	return names
+}
+
+// StateOutput decodes the output of the last exit from state into v.
+func (r *Result) StateOutput(t *testing.T, state string, v any) {
+	t.Helper()
+	for i := len(r.History) - 1; i >= 0; i-- {
+		if d := r.History[i].StateExitedEventDetails; d != nil && aws.ToString(d.Name) == state {
+			if err := json.Unmarshal([]byte(aws.ToString(d.Output)), v); err != nil {
+				t.Fatalf("output of %s: %v", state, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("state %s never exited; visited %v", state, r.Visited())
+}
+
+// admin reads an admin endpoint's raw bytes.
+func (h *H) admin(path string) []byte {
+	h.t.Helper()
+	resp, err := http.Get(h.sb.URL + "/_sandbox" + path)
+	if err != nil {
+		h.t.Fatalf("admin %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b
+}
+
+// checkNoSecretAnywhere is invariant I1: no secret access key the sandbox
+// ever issued appears in any execution's history, any Lambda's logs, any SNS
+// message, the call log, CloudTrail, or what the test printed.
+func (h *H) checkNoSecretAnywhere() {
+	t := h.t
+	secrets := h.sb.IAM.Secrets()
+	if len(secrets) == 0 {
+		return
+	}
+	sources := map[string][]byte{
+		"the test's output": h.out.Bytes(),
+		"the call log":      h.admin("/calls"),
+		"SNS messages":      h.admin("/sns/messages"),
+		"CloudTrail events": h.admin("/cloudtrail/events"),
+		"executions":        h.admin("/states/executions"),
+	}
+	ctx := context.Background()
+	execs, err := h.sfn.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(h.dep.StateMachineARN), MaxResults: 1000})
+	if err != nil {
+		t.Errorf("I1 check: list executions: %v", err)
+		return
+	}
+	for _, e := range execs.Executions {
+		sources["history of "+aws.ToString(e.Name)] = h.admin("/states/executions/" + aws.ToString(e.ExecutionArn) + "/history")
+		d, err := h.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: e.ExecutionArn})
+		if err == nil {
+			b, _ := json.Marshal(d)
+			sources["description of "+aws.ToString(e.Name)] = b
+		}
+	}
+	for _, task := range pipeline.Tasks {
+		sources["logs of "+task.Function] = h.admin("/lambda/functions/" + task.Function + "/logs")
+	}
+	scanned := 0
+	for name, b := range sources {
+		scanned += len(b)
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("I1 violated: a secret access key appears in %s", name)
+			}
+		}
+	}
+	if scanned == 0 {
+		t.Error("I1 check scanned nothing")
+	}
+}
