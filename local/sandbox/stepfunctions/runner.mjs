@@ -7,9 +7,12 @@
 // Time: Wait states, Retry pauses and the execution's TimeoutSeconds all go
 // through setTimeout. Here setTimeout waits ms × waitScale of real time,
 // and Date reads a virtual clock (the sandbox clock at start + real elapsed
-// + time skipped by shortened timers). When a shortened timer fires, the
-// virtual clock jumps to its virtual due time and the sandbox hears
-// {"type":"advance"}, so a 7-day Wait moves the sandbox clock 7 days.
+// + time skipped by shortened timers). While a shortened timer runs, the
+// virtual clock flows 1/waitScale times faster than real time, and the
+// sandbox hears {"type":"advance"} every few milliseconds: a 7-day Wait
+// moves the sandbox clock through the 7 days, so a consumer that keeps
+// calling AWS during the wait leaves last-used dates spread over them, as
+// it would in AWS, rather than all at the wait's first instant.
 
 import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -23,6 +26,8 @@ if (major < 22) {
 // Private handles: the runner's own needs never go through the patched ones.
 const realSetTimeout = globalThis.setTimeout;
 const realClearTimeout = globalThis.clearTimeout;
+const realSetInterval = globalThis.setInterval;
+const realClearInterval = globalThis.clearInterval;
 const RealDate = globalThis.Date;
 const perf = globalThis.performance;
 const stdout = process.stdout;
@@ -116,13 +121,42 @@ function vSetTimeout(cb, ms, ...args) {
     return realSetTimeout(cb, ms, ...args);
   }
   const h = new Handle(++timerSeq);
-  const t = { h, seq: timerSeq, due: vnow() + ms, kind: kind === 'deadline' ? 'deadline' : 'pause', cb, args };
+  const startV = vnow();
+  const t = { h, seq: timerSeq, startV, due: startV + ms, kind: kind === 'deadline' ? 'deadline' : 'pause', cb, args };
   // A pause lasts ms × waitScale; a deadline fires when virtual time gets
   // there, by real time passing or by pauses skipping ahead.
   const realMs = t.kind === 'pause' ? ms * waitScale : ms;
+  t.realMs = realMs;
+  t.realStart = perf.now();
   t.real = realSetTimeout(() => fireUpTo(t.due), realMs);
   timers.set(h, t);
+  if (t.kind === 'pause' && realMs >= 2 * TICK_MS && !ticker) ticker = realSetInterval(tick, TICK_MS);
   return h;
+}
+
+// tick lets virtual time flow through the earliest pending pause, in
+// proportion to the real time it has run.
+const TICK_MS = 5;
+let ticker = null;
+function tick() {
+  let first = null;
+  for (const t of timers.values()) {
+    if (t.kind === 'pause' && (!first || t.due < first.due)) first = t;
+  }
+  if (!first) {
+    realClearInterval(ticker);
+    ticker = null;
+    return;
+  }
+  const frac = first.realMs > 0 ? Math.min(1, (perf.now() - first.realStart) / first.realMs) : 1;
+  const target = first.startV + frac * (first.due - first.startV);
+  for (const t of timers.values()) {
+    if (t.due <= target) {
+      fireUpTo(target); // a deadline (execution timeout) on the way fires at its own time
+      return;
+    }
+  }
+  if (skipTo(target)) send({ type: 'advance', toMs: vnowMs() });
 }
 
 function vClearTimeout(h) {

@@ -753,3 +753,48 @@ func TestSnapshotKeepsHistories(t *testing.T) {
 		t.Errorf("restored %v %+v, %d events", ok, v, len(h))
 	}
 }
+
+// During a shortened Wait, sandbox time flows through the waited days rather
+// than jumping at the end: a consumer calling AWS meanwhile leaves last-used
+// dates spread over the wait, as it would in AWS.
+func TestWaitTimeFlows(t *testing.T) {
+	sb, c, _ := start(t) // WaitScale 1e-6: 7 days last 0.6 s
+	ctx := context.Background()
+	machine := create(t, c, "flowing-week", map[string]any{
+		"StartAt": "WaitDays",
+		"States": map[string]any{
+			"WaitDays": map[string]any{"Type": "Wait", "Seconds": 604800, "Next": "Done"},
+			"Done":     map[string]any{"Type": "Succeed"},
+		},
+	})
+	before := sb.Server.Clock().Now()
+	out, err := c.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(machine), Input: aws.String("{}")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var samples []time.Duration
+	for range 200 {
+		time.Sleep(10 * time.Millisecond)
+		samples = append(samples, sb.Server.Clock().Now().Sub(before))
+		d, err := c.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: out.ExecutionArn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != types.ExecutionStatusRunning {
+			break
+		}
+	}
+	day, week := 24*time.Hour, 7*24*time.Hour
+	inBetween := 0
+	for _, s := range samples {
+		if s > day && s < week-day {
+			inBetween++
+		}
+	}
+	if inBetween < 3 {
+		t.Fatalf("sandbox time did not flow through the wait: offsets sampled %v", samples)
+	}
+	if last := samples[len(samples)-1]; last < week {
+		t.Fatalf("after the wait the clock moved %v, want 7 days", last)
+	}
+}
