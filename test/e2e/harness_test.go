@@ -156,6 +156,14 @@ func (h *H) Wait(arn string) *Result {
 				r.History = append(r.History, page.Events...)
 			}
 			h.Logf("execution %s ended %s %s; states: %s", arn[strings.LastIndex(arn, ":")+1:], r.Status, r.Error, strings.Join(r.Visited(), " → "))
+			for _, e := range r.History {
+				if d := e.LambdaFunctionFailedEventDetails; d != nil {
+					h.Logf("  task failed: %s: %s", aws.ToString(d.Error), aws.ToString(d.Cause))
+				}
+				if d := e.TaskFailedEventDetails; d != nil {
+					h.Logf("  task failed: %s: %s", aws.ToString(d.Error), aws.ToString(d.Cause))
+				}
+			}
 			return r
 		}
 		select {

@@ -209,7 +209,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 func TestOldKeyStillInUse(t *testing.T) {
 	h := Start(t)
 	f := h.seed("missed-consumer", 95)
-	h.app(f, true)           // the app that follows the secret
+	h.app(f, true)            // the app that follows the secret
 	missed := h.app(f, false) // and one that was missed: it keeps its first key
 	time.Sleep(30 * time.Millisecond)
 
@@ -327,7 +327,6 @@ func TestCreateKeyCrashIsRetriedSafely(t *testing.T) {
 func TestOneRotationPerUser(t *testing.T) {
 	h := Start(t)
 	f := h.seed("contended", 95)
-	h.app(f, true)
 	a, b := h.StartExecution(f.input(nil)), h.StartExecution(f.input(nil))
 	ra, rb := h.Wait(a), h.Wait(b)
 	ok, busy := 0, 0

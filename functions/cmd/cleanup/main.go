@@ -1,0 +1,19 @@
+// Command cleanup is the CleanupTargets state's Lambda: wiring only (package steps does the work).
+package main
+
+import (
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/keyrotator/keyrotator/functions/aws/record"
+	"github.com/keyrotator/keyrotator/functions/lambdautil"
+	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/steps"
+)
+
+func main() {
+	cfg := lambdautil.AWSConfig()
+	c := &steps.Cleanup{Records: record.New(secretsmanager.NewFromConfig(cfg))}
+	lambdautil.Start("cleanup", c.Run, func(in rotation.TaskInput, r steps.CleanupResult) []any {
+		return []any{"execution", in.Data.Execution, "lockReleased", r.LockReleased}
+	})
+}

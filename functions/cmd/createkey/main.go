@@ -1,0 +1,26 @@
+// Command createkey is the CreateKey state's Lambda: wiring only (package steps does the work).
+package main
+
+import (
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
+	"github.com/keyrotator/keyrotator/functions/aws/prove"
+	"github.com/keyrotator/keyrotator/functions/aws/record"
+	"github.com/keyrotator/keyrotator/functions/lambdautil"
+	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/steps"
+)
+
+func main() {
+	cfg := lambdautil.AWSConfig()
+	c := &steps.CreateKey{
+		Keys:    iamkeys.New(iam.NewFromConfig(cfg)),
+		Records: record.New(secretsmanager.NewFromConfig(cfg)),
+		Prover:  prove.New(cfg),
+	}
+	lambdautil.Start("createkey", c.Run, func(in rotation.TaskInput, k rotation.NewKey) []any {
+		return []any{"execution", in.Data.Execution, "newKeyId", k.KeyID, "reused", k.Reused}
+	})
+}

@@ -1,0 +1,21 @@
+// Command updatesecret is the UpdateSecret state's Lambda: wiring only (package steps does the work).
+package main
+
+import (
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/keyrotator/keyrotator/functions/aws/record"
+	"github.com/keyrotator/keyrotator/functions/lambdautil"
+	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/steps"
+	"github.com/keyrotator/keyrotator/functions/targets/secret"
+)
+
+func main() {
+	cfg := lambdautil.AWSConfig()
+	sm := secretsmanager.NewFromConfig(cfg)
+	u := &steps.UpdateSecret{Records: record.New(sm), Target: secret.New(sm)}
+	lambdautil.Start("updatesecret", u.Run, func(in rotation.TaskInput, r rotation.Receipt) []any {
+		return []any{"execution", in.Data.Execution, "target", r.Target, "previousKeyId", r.PreviousKeyID, "newKeyId", r.NewKeyID, "changed", r.Changed}
+	})
+}

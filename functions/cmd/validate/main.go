@@ -1,0 +1,30 @@
+// Command validate is the Validate state's Lambda: wiring only (package steps does the work).
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/keyrotator/keyrotator/functions/aws/executions"
+	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
+	"github.com/keyrotator/keyrotator/functions/aws/record"
+	"github.com/keyrotator/keyrotator/functions/lambdautil"
+	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/steps"
+)
+
+func main() {
+	cfg := lambdautil.AWSConfig()
+	v := &steps.Validate{
+		Keys:       iamkeys.New(iam.NewFromConfig(cfg)),
+		Records:    record.New(secretsmanager.NewFromConfig(cfg)),
+		Executions: executions.New(sfn.NewFromConfig(cfg)),
+	}
+	lambdautil.Start("validate", func(ctx context.Context, in steps.ValidateInput) (rotation.Plan, error) { return v.Run(ctx, in) },
+		func(in steps.ValidateInput, p rotation.Plan) []any {
+			return []any{"execution", in.Data.Execution, "user", p.User, "oldKeyId", p.OldKeyID, "dryRun", p.DryRun, "skip", p.Skip}
+		})
+}

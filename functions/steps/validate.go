@@ -1,0 +1,172 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
+	"github.com/keyrotator/keyrotator/functions/aws/record"
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// executionStatus tells whether a Step Functions execution is still running
+// (for the lock: a dead run's lock is taken over, a live one's is not).
+type executionStatus interface {
+	Running(ctx context.Context, executionARN string) (bool, error)
+}
+
+// Validate is the Validate state: it checks the input (I7), the user and its
+// keys (I3), takes the lock (I6) and plans the run. A dry run writes nothing.
+type Validate struct {
+	Keys       keyStore
+	Records    recordStore
+	Executions executionStatus
+}
+
+// ValidateInput is Validate's event: the raw input, so the schema sees it as sent.
+type ValidateInput struct {
+	Now  time.Time `json:"now"`
+	Data struct {
+		Input     json.RawMessage `json:"input"`
+		Execution string          `json:"execution"`
+	} `json:"data"`
+}
+
+// Run plans the rotation.
+func (v *Validate) Run(ctx context.Context, ev ValidateInput) (rotation.Plan, error) {
+	in, err := rotation.ParseInput(ev.Data.Input)
+	if err != nil {
+		return rotation.Plan{}, err
+	}
+	if _, err := v.Keys.UserARN(ctx, in.User); err != nil {
+		return rotation.Plan{}, err
+	}
+	keys, err := v.Keys.List(ctx, in.User)
+	if err != nil {
+		return rotation.Plan{}, err
+	}
+	holder, held, err := v.Records.Staged(ctx, in.User, record.Pending)
+	if err != nil {
+		return rotation.Plan{}, err
+	}
+	me := ev.Data.Execution
+	takeoverFrom := ""
+	if held && holder.Execution != me {
+		running, err := v.Executions.Running(ctx, holder.Execution)
+		if err != nil {
+			return rotation.Plan{}, err
+		}
+		if running {
+			return rotation.Plan{}, &rotation.RotationInProgress{User: in.User, Execution: holder.Execution}
+		}
+		takeoverFrom = holder.ID
+	}
+
+	plan := rotation.Plan{
+		User: in.User, Record: rotation.RecordName(in.User), DryRun: in.DryRun,
+		WaitSeconds: in.WaitDays * 86400, GraceSeconds: in.GraceDays * 86400, VerifyAttempts: in.VerifyAttempts,
+		Targets: in.Targets, StartedAt: ev.Now,
+	}
+	var old iamkeys.Key
+	if resume, other, ok := resumable(holder, takeoverFrom, keys); ok {
+		// A dead run made and recorded a key that is still active: finish its job with it.
+		plan.ResumeKeyID, plan.ResumeVersionID, old = resume.ID, holder.ID, other
+	} else if old, plan.RemoveInactiveKeyID, err = pickOld(in, keys); err != nil {
+		return rotation.Plan{}, err
+	}
+	plan.OldKeyID, plan.OldKeyCreated = old.ID, old.Created
+	plan.OldKeyAgeDays = int(ev.Now.Sub(old.Created) / day)
+	if in.Trigger == "schedule" && plan.OldKeyAgeDays < in.MinKeyAgeDays && plan.ResumeKeyID == "" {
+		plan.Skip = true
+		plan.SkipReason = fmt.Sprintf("key %s is %d days old, younger than minKeyAgeDays %d", old.ID, plan.OldKeyAgeDays, in.MinKeyAgeDays)
+		return plan, nil
+	}
+	plan.Changes = changes(plan)
+	if in.DryRun {
+		return plan, nil
+	}
+	if _, err := v.Records.Ensure(ctx, in.User); err != nil {
+		return rotation.Plan{}, err
+	}
+	if held && holder.Execution == me {
+		plan.LockVersionID = holder.ID // a retry of this very step
+	} else if plan.LockVersionID, err = v.Records.Claim(ctx, in.User, me, old.ID, takeoverFrom); err != nil {
+		return rotation.Plan{}, err
+	}
+	return plan, nil
+}
+
+// resumable finds a dead run's recorded key that IAM still has active, and
+// the other key: the one that run was retiring.
+func resumable(holder record.Version, takeoverFrom string, keys []iamkeys.Key) (resume, other iamkeys.Key, ok bool) {
+	if takeoverFrom == "" || holder.AccessKeyID == "" || len(keys) != 2 {
+		return iamkeys.Key{}, iamkeys.Key{}, false
+	}
+	for i, k := range keys {
+		if k.ID == holder.AccessKeyID && k.Active() {
+			return k, keys[1-i], true
+		}
+	}
+	return iamkeys.Key{}, iamkeys.Key{}, false
+}
+
+// pickOld finds the key to retire (I3: two keys are refused unless one is
+// inactive and its removal allowed; an active key is never removed).
+func pickOld(in rotation.Input, keys []iamkeys.Key) (old iamkeys.Key, removeInactive string, err error) {
+	switch len(keys) {
+	case 0:
+		return old, "", &rotation.InvalidInput{Field: "user", Reason: fmt.Sprintf("IAM user %q has no access key to rotate", in.User)}
+	case 1:
+		if !keys[0].Active() {
+			return old, "", &rotation.InvalidInput{Field: "user", Reason: fmt.Sprintf("the only key of IAM user %q, %s, is inactive: nothing in service to rotate", in.User, keys[0].ID)}
+		}
+		return keys[0], "", nil
+	}
+	var active, inactive []iamkeys.Key
+	for _, k := range keys {
+		if k.Active() {
+			active = append(active, k)
+		} else {
+			inactive = append(inactive, k)
+		}
+	}
+	if in.AllowRemoveInactiveKey && len(active) == 1 && len(inactive) == 1 {
+		return active[0], inactive[0].ID, nil
+	}
+	limit := &rotation.KeyLimitReached{User: in.User}
+	for _, k := range keys {
+		limit.Keys = append(limit.Keys, fmt.Sprintf("%s (%s)", k.ID, k.Status))
+	}
+	return old, "", limit
+}
+
+// changes says, in order, every change the run will make (a dry run's answer).
+func changes(p rotation.Plan) []string {
+	var c []string
+	if p.RemoveInactiveKeyID != "" {
+		c = append(c, fmt.Sprintf("delete the inactive access key %s of IAM user %s to make room (allowRemoveInactiveKey)", p.RemoveInactiveKeyID, p.User))
+	}
+	if p.ResumeKeyID != "" {
+		c = append(c, fmt.Sprintf("reuse access key %s, made by an earlier run that did not finish, kept in %s", p.ResumeKeyID, p.Record))
+	} else {
+		c = append(c, fmt.Sprintf("create a new access key for IAM user %s, prove it through STS, and keep it in the secret %s (AWSPENDING)", p.User, p.Record))
+	}
+	for _, t := range p.Targets {
+		switch t.Type {
+		case rotation.TargetSecret:
+			c = append(c, fmt.Sprintf("target %s: write the new key into secret %s (fields %s, %s), keeping its other fields", t.Name, t.SecretID, t.KeyIDField, t.SecretField))
+		case rotation.TargetAuth0:
+			c = append(c, fmt.Sprintf("target %s: update the SES credentials of the Auth0 tenant in connection %s (region %s)", t.Name, t.Connection, t.SESRegion))
+		case rotation.TargetSoracom:
+			c = append(c, fmt.Sprintf("target %s: give SORACOM (connection %s) the new key (%s, credential prefix %q) and repoint the SIM groups that use the old one", t.Name, t.Connection, t.Strategy, t.CredentialPrefix))
+		}
+	}
+	c = append(c,
+		fmt.Sprintf("make the new key AWSCURRENT in %s (the cut-over)", p.Record),
+		fmt.Sprintf("wait %d days, then check through IAM last-used data and CloudTrail that key %s is no longer used, up to %d times", p.WaitSeconds/86400, p.OldKeyID, p.VerifyAttempts),
+		fmt.Sprintf("deactivate key %s, wait %d days, then delete it", p.OldKeyID, p.GraceSeconds/86400),
+	)
+	return c
+}

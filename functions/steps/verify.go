@@ -1,0 +1,107 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// Lag is how long IAM may take to show a key's use: its documented figure for
+// last-accessed data ("usually within four hours"). Before that, silence
+// proves nothing.
+const Lag = 4 * time.Hour
+
+// Settle is how long after the cut-over a consumer may still use the old
+// key without being called missed: consumers that read their key per use or
+// poll for it (an app reading its secret, Auth0 after the PATCH) move within
+// it. A use later than that is a consumer that did not move.
+const Settle = 5 * time.Minute
+
+// trailLookup is CloudTrail's event history (*trail.Trail).
+type trailLookup interface {
+	UsesSince(ctx context.Context, id string, from, to time.Time) ([]rotation.TrailUse, error)
+}
+
+// Verify is the VerifyOldKeyUnused state. IAM last-used of both keys is the
+// primary evidence, CloudTrail supporting. It never touches a key.
+type Verify struct {
+	Keys  keyStore
+	Trail trailLookup
+}
+
+// Run checks once; after the last allowed attempt, a key still in use is
+// *rotation.OldKeyStillInUse.
+func (v *Verify) Run(ctx context.Context, in rotation.TaskInput) (rotation.Verification, error) {
+	d := in.Data
+	if d.Plan == nil || d.Key == nil || d.Promote == nil {
+		return rotation.Verification{}, errors.New("verify: no plan, key or cut-over in the execution data")
+	}
+	res := rotation.Verification{CheckedAt: in.Now, Attempt: 1}
+	if d.Verify != nil {
+		res.Attempt = d.Verify.Attempt + 1
+	}
+	res.AttemptsLeft = d.Plan.VerifyAttempts - res.Attempt
+	var err error
+	if res.OldKey, err = v.Keys.LastUsed(ctx, d.Plan.OldKeyID); err != nil {
+		return rotation.Verification{}, err
+	}
+	if res.NewKey, err = v.Keys.LastUsed(ctx, d.Key.KeyID); err != nil {
+		return rotation.Verification{}, err
+	}
+	cutover, since := d.Promote.At, in.Now.Sub(d.Promote.At)
+	after := cutover.Add(Settle)
+	if res.CloudTrail, err = v.Trail.UsesSince(ctx, d.Plan.OldKeyID, after, in.Now); err != nil {
+		return rotation.Verification{}, err
+	}
+	res.Freshness = fmt.Sprintf("checked at %s, %s after the cut-over at %s; IAM last-used data can lag by up to %s; CloudTrail shows management calls only (no SES sends, no IoT publishes)",
+		stamp(in.Now), roundDuration(since), stamp(cutover), Lag)
+
+	old := res.OldKey
+	usedAfter := old.LastUsed != nil && old.LastUsed.After(after)
+	switch {
+	case usedAfter:
+		res.Evidence = fmt.Sprintf("old key %s was last used %s by %s in %s, %s after the cut-over",
+			old.KeyID, stamp(*old.LastUsed), old.Service, old.Region, roundDuration(old.LastUsed.Sub(cutover)))
+	case len(res.CloudTrail) > 0:
+		e := res.CloudTrail[0]
+		res.Evidence = fmt.Sprintf("CloudTrail shows old key %s calling %s %s at %s, after the cut-over (%d such events)",
+			old.KeyID, e.Source, e.Event, stamp(e.Time), len(res.CloudTrail))
+	case since < Lag:
+		res.Evidence = fmt.Sprintf("too soon to tell: only %s since the cut-over, and IAM last-used data can lag by %s", roundDuration(since), Lag)
+	default:
+		res.Unused = true
+		res.Evidence = fmt.Sprintf("no use of old key %s since the cut-over at %s (%s)", old.KeyID, stamp(cutover), lastUse(old))
+	}
+	if n := res.NewKey; n.LastUsed != nil {
+		res.Evidence += fmt.Sprintf("; new key %s last used %s by %s in %s", n.KeyID, stamp(*n.LastUsed), n.Service, n.Region)
+	} else {
+		res.Evidence += fmt.Sprintf("; new key %s not used yet", n.KeyID)
+	}
+	if !res.Unused && res.AttemptsLeft <= 0 {
+		return res, &rotation.OldKeyStillInUse{KeyID: old.KeyID, Evidence: res.Evidence}
+	}
+	return res, nil
+}
+
+func lastUse(u rotation.KeyUse) string {
+	if u.LastUsed == nil {
+		return "never used"
+	}
+	return fmt.Sprintf("last used %s by %s in %s", stamp(*u.LastUsed), u.Service, u.Region)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func roundDuration(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	case d >= time.Hour:
+		return d.Round(time.Minute).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
