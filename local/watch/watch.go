@@ -42,8 +42,8 @@ func (s Step) String() string {
 // Human prints a duration the way a person says it: 12ms, 3.2s, 7d.
 func Human(d time.Duration) string {
 	switch {
-	case d >= 24*time.Hour && d%(24*time.Hour) < time.Minute:
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= 24*time.Hour && d.Round(time.Minute)%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d.Round(time.Minute)/(24*time.Hour))
 	case d >= time.Hour:
 		return d.Round(time.Minute).String()
 	case d >= time.Second:

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/keyrotator/keyrotator/local/consumer"
 	"github.com/keyrotator/keyrotator/local/pipeline"
@@ -76,7 +77,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	cfg, err := config.LoadDefaultConfig(ctx,
-		config.WithRegion(w.Server.Region()), config.WithBaseEndpoint(w.Server.URL()),
+		config.WithRegion(w.Server.Region()), config.WithBaseEndpoint(w.Server.URL()), config.WithLogger(logging.Nop{}),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(w.Admin.AccessKeyID, w.Admin.Secret, "")))
 	if err != nil {
 		return fmt.Errorf("aws config: %w", err)
