@@ -1,0 +1,61 @@
+package steps
+
+import (
+	"context"
+	"time"
+
+	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// fakeKeys is IAM as the steps see it, in memory.
+type fakeKeys struct {
+	keys     []iamkeys.Key
+	lastUsed map[string]rotation.KeyUse
+}
+
+func (f *fakeKeys) UserARN(context.Context, string) (string, error) { return "arn:aws:iam::1:user/u", nil }
+func (f *fakeKeys) List(context.Context, string) ([]iamkeys.Key, error) {
+	return append([]iamkeys.Key(nil), f.keys...), nil
+}
+func (f *fakeKeys) Create(context.Context, string) (rotation.Credential, time.Time, error) {
+	panic("not used")
+}
+func (f *fakeKeys) SetStatus(_ context.Context, _, id string, active bool) error {
+	for i := range f.keys {
+		if f.keys[i].ID == id {
+			f.keys[i].Status = map[bool]string{true: "Active", false: "Inactive"}[active]
+		}
+	}
+	return nil
+}
+func (f *fakeKeys) Delete(_ context.Context, _, id string) (bool, error) {
+	for i, k := range f.keys {
+		if k.ID == id {
+			f.keys = append(f.keys[:i], f.keys[i+1:]...)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+func (f *fakeKeys) LastUsed(_ context.Context, id string) (rotation.KeyUse, error) {
+	if u, ok := f.lastUsed[id]; ok {
+		return u, nil
+	}
+	return rotation.KeyUse{KeyID: id}, nil
+}
+
+type fakeTrail struct{ uses []rotation.TrailUse }
+
+func (f fakeTrail) UsesSince(context.Context, string, time.Time, time.Time) ([]rotation.TrailUse, error) {
+	return f.uses, nil
+}
+
+type fakeTopic struct{ subject, body string }
+
+func (f *fakeTopic) Publish(_ context.Context, subject, body string) (string, error) {
+	f.subject, f.body = subject, body
+	return "msg-1", nil
+}
+
+func at(t time.Time) *time.Time { return &t }
