@@ -14,7 +14,9 @@ type fakeKeys struct {
 	lastUsed map[string]rotation.KeyUse
 }
 
-func (f *fakeKeys) UserARN(context.Context, string) (string, error) { return "arn:aws:iam::1:user/u", nil }
+func (f *fakeKeys) UserARN(context.Context, string) (string, error) {
+	return "arn:aws:iam::1:user/u", nil
+}
 func (f *fakeKeys) List(context.Context, string) ([]iamkeys.Key, error) {
 	return append([]iamkeys.Key(nil), f.keys...), nil
 }
