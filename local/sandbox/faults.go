@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -95,7 +96,7 @@ func (f *Faults) match(service, action, resource string) *Fault {
 	var hit *Fault
 	for _, r := range f.rules {
 		if (r.Service != "" && r.Service != service) || (r.Action != "" && r.Action != action) ||
-			(r.Resource != "" && r.Resource != resource) {
+			(r.Resource != "" && !sameResource(r.Resource, resource)) {
 			continue
 		}
 		r.seen++
@@ -106,6 +107,12 @@ func (f *Faults) match(service, action, resource string) *Fault {
 		}
 	}
 	return hit
+}
+
+// sameResource says whether a rule's resource names the call's: by name or
+// by ARN, as callers address a function either way.
+func sameResource(rule, resource string) bool {
+	return rule == resource || strings.HasSuffix(resource, ":"+rule) || strings.HasSuffix(resource, "/"+rule)
 }
 
 // err is the AWS error a fault returns, in the service's own words.

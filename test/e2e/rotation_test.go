@@ -308,6 +308,15 @@ func TestCreateKeyCrashIsRetriedSafely(t *testing.T) {
 	if n := strings.Count(strings.Join(r.Visited(), ","), "CreateKey"); n != 1 {
 		t.Errorf("CreateKey entered %d times", n)
 	}
+	crashed := false
+	for _, e := range r.History {
+		if d := e.LambdaFunctionFailedEventDetails; d != nil && aws.ToString(d.Error) == "Runtime.ExitError" {
+			crashed = true
+		}
+	}
+	if !crashed {
+		t.Fatal("the fault did not crash CreateKey: this test proves nothing")
+	}
 	if ks := h.keys(f.user); len(ks) != 1 {
 		t.Errorf("keys after: %v", ks)
 	}
@@ -449,4 +458,46 @@ func TestMalformedInputRefused(t *testing.T) {
 		}
 	}
 	_ = f
+}
+
+// I5, for every task: each Lambda crashes once right after doing its work
+// (its side effects happened, Step Functions sees Runtime.ExitError and
+// retries it). The rotation still ends as a clean one would: one new key,
+// the old one deleted, the app never broken, no lock left.
+func TestEveryTaskSurvivesACrashAfterItsWork(t *testing.T) {
+	for _, task := range []string{"validate", "createkey", "updatesecret", "promote", "verifyunused", "deactivate", "deletekey", "cleanup", "notify"} {
+		t.Run(task, func(t *testing.T) {
+			h := Start(t)
+			f := h.seed("crash-"+task, 95)
+			app := h.app(f, true)
+			time.Sleep(20 * time.Millisecond)
+			h.sb.Fault(t, sandbox.Fault{Service: "lambda", Action: "Invoke", Resource: task, Crash: true})
+			r := h.Run(f.input(nil))
+			if r.Status != types.ExecutionStatusSucceeded {
+				t.Fatalf("status %s %s: %s", r.Status, r.Error, r.Cause)
+			}
+			retried := 0
+			for _, e := range r.History {
+				if d := e.LambdaFunctionFailedEventDetails; d != nil && aws.ToString(d.Error) == "Runtime.ExitError" {
+					retried++
+				}
+			}
+			if retried != 1 {
+				t.Errorf("%d crashes seen in the history, want 1", retried)
+			}
+			ks := h.keys(f.user)
+			if len(ks) != 1 {
+				t.Fatalf("keys after: %v", ks)
+			}
+			if _, old := ks[f.old.AccessKeyID]; old {
+				t.Errorf("the old key survived: %v", ks)
+			}
+			if pendingKey(t, h, f.user) != "" {
+				t.Error("the lock (AWSPENDING) outlived the run")
+			}
+			if st := app.Stats(); st.Failed != 0 {
+				t.Errorf("the app saw %d failed calls (%s)", st.Failed, st.LastError)
+			}
+		})
+	}
 }
