@@ -63,8 +63,9 @@ test: deps vet ## run every test: unit, sandbox, SDK/CLI/boto3 clients
 	@for m in $(MODULES); do (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
 
 .PHONY: bench
-bench: deps ## benchmarks: sandbox throughput, Lambda invoke overhead and cold start
+bench: deps ## benchmarks: sandbox throughput, Lambda invoke and cold starts, one rotation's cost
 	cd local && go test -run '^$$' -bench . -benchmem -cpu 1 -benchtime 2s ./...
+	cd test && go test -run '^$$' -bench . -benchtime 10x ./e2e/
 
 .PHONY: fmt
 fmt: ## gofmt every module

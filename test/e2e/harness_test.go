@@ -50,10 +50,10 @@ func TestMain(m *testing.M) {
 }
 
 // buildLambdas builds every functions/cmd/<task> as <dir>/<task>/bootstrap,
-// as `make build` does, for this machine.
+// with the flags `make build` uses, for this machine.
 func buildLambdas(dir string) error {
 	bin := filepath.Join(dir, "bin")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", bin+string(filepath.Separator), "./cmd/...")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", bin+string(filepath.Separator), "./cmd/...")
 	cmd.Dir = filepath.Join("..", "..", "functions")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -75,7 +75,7 @@ const waitScale = 1e-7
 
 // H is one test's sandbox with keyrotator deployed in it.
 type H struct {
-	t   *testing.T
+	t   testing.TB
 	sb  *sandboxtest.Sandbox
 	dep pipeline.Deployment
 	sfn *sfn.Client
@@ -84,7 +84,7 @@ type H struct {
 }
 
 // Start deploys keyrotator into a fresh sandbox; I1 is checked when the test ends.
-func Start(t *testing.T) *H {
+func Start(t testing.TB) *H {
 	t.Helper()
 	sb := sandboxtest.Start(t, world.Options{WaitScale: waitScale})
 	dep, err := pipeline.Deploy(context.Background(), sb.World, pipeline.Options{Dist: lambdas, ASL: filepath.Join("..", "..", "statemachine", "rotation.asl.json")})
