@@ -44,7 +44,23 @@ type ExecutionData struct {
 	Promote   *Cutover              `json:"promote,omitempty"`
 	Verify    *Verification         `json:"verify,omitempty"`
 	Retire    *KeyChange            `json:"retire,omitempty"`
+	Warning   *Notice               `json:"warning,omitempty"` // AlertStillInUse's last notice
+	Cleanup   *CleanupResult        `json:"cleanup,omitempty"`
 	Failure   map[string]StateError `json:"failure,omitempty"`
+}
+
+// CleanupResult is CleanupTargets' result.
+type CleanupResult struct {
+	Targets      []string `json:"targets"` // a sentence per target
+	LockReleased bool     `json:"lockReleased"`
+}
+
+// Notice is Notify's result. After a failure, the Fail state takes the
+// execution's error and cause from it.
+type Notice struct {
+	Error     string `json:"error,omitempty"`
+	Cause     string `json:"cause,omitempty"`
+	MessageID string `json:"messageId"`
 }
 
 // StateError is what a Catch stores.

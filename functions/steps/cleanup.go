@@ -14,10 +14,7 @@ import (
 type Cleanup struct{ Records recordStore }
 
 // CleanupResult says what was cleaned.
-type CleanupResult struct {
-	Targets      []string `json:"targets"` // a sentence per target
-	LockReleased bool     `json:"lockReleased"`
-}
+type CleanupResult = rotation.CleanupResult
 
 // Run cleans up and releases the lock.
 func (c *Cleanup) Run(ctx context.Context, in rotation.TaskInput) (CleanupResult, error) {

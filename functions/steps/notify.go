@@ -37,17 +37,15 @@ type NotifyInput struct {
 		Promote   *rotation.Cutover              `json:"promote"`
 		Verify    *rotation.Verification         `json:"verify"`
 		Retire    *rotation.KeyChange            `json:"retire"`
+		Warning   *rotation.Notice               `json:"warning"`
+		Cleanup   *rotation.CleanupResult        `json:"cleanup"`
 		Failure   map[string]rotation.StateError `json:"failure"`
 	} `json:"data"`
 }
 
 // NotifyResult is what the state machine keeps: the Fail state takes the
 // execution's error and cause from it.
-type NotifyResult struct {
-	Error     string `json:"error,omitempty"`
-	Cause     string `json:"cause,omitempty"`
-	MessageID string `json:"messageId"`
-}
+type NotifyResult = rotation.Notice
 
 // Run composes and publishes one notice.
 func (n *Notify) Run(ctx context.Context, in NotifyInput) (NotifyResult, error) {
