@@ -501,3 +501,54 @@ func TestEveryTaskSurvivesACrashAfterItsWork(t *testing.T) {
 		})
 	}
 }
+
+// A scheduled run whose key is younger than minKeyAgeDays ends as skipped,
+// having changed nothing.
+func TestScheduledRunSkipsAYoungKey(t *testing.T) {
+	h := Start(t)
+	f := h.seed("young-key", 10)
+	seq := h.sb.Server.Calls().Last()
+	r := h.Run(f.input(map[string]any{"trigger": "schedule", "minKeyAgeDays": 80}))
+	if r.Status != types.ExecutionStatusSucceeded {
+		t.Fatalf("status %s %s: %s", r.Status, r.Error, r.Cause)
+	}
+	if got, want := r.Visited(), []string{"Start", "Validate", "Route", "Skipped"}; !slices.Equal(got, want) {
+		t.Fatalf("visited %v, want %v", got, want)
+	}
+	var plan struct{ Plan rotation.Plan }
+	r.StateOutput(t, "Validate", &plan)
+	if !plan.Plan.Skip || !strings.Contains(plan.Plan.SkipReason, "10 days old") {
+		t.Errorf("plan: skip=%v reason=%q", plan.Plan.Skip, plan.Plan.SkipReason)
+	}
+	if w := h.writesSince(seq); len(w) > 0 {
+		t.Errorf("a skipped run wrote: %+v", w)
+	}
+	// By hand, the same key is rotated: minKeyAgeDays is for the schedule.
+	if r := h.Run(f.input(map[string]any{"minKeyAgeDays": 80})); r.Status != types.ExecutionStatusSucceeded {
+		t.Fatalf("a manual run: %s %s: %s", r.Status, r.Error, r.Cause)
+	}
+}
+
+// Throttling that outlasts the SDK's own retries becomes Retryable, which
+// the state machine retries with backoff: the rotation still succeeds.
+func TestThrottlingIsRetriedByTheStateMachine(t *testing.T) {
+	h := Start(t)
+	f := h.seed("throttled", 95)
+	h.sb.Fault(t, sandbox.Fault{Service: "iam", Action: "CreateAccessKey", Kind: "throttle", Times: 4})
+	r := h.Run(f.input(nil))
+	if r.Status != types.ExecutionStatusSucceeded {
+		t.Fatalf("status %s %s: %s", r.Status, r.Error, r.Cause)
+	}
+	retried := 0
+	for _, e := range r.History {
+		if d := e.LambdaFunctionFailedEventDetails; d != nil && aws.ToString(d.Error) == "Retryable" {
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Fatal("no Retryable failure in the history: the throttles never reached the state machine")
+	}
+	if ks := h.keys(f.user); len(ks) != 1 {
+		t.Errorf("keys after: %v", ks)
+	}
+}
