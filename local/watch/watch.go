@@ -33,7 +33,7 @@ func (s Step) String() string {
 	case "entered":
 		return fmt.Sprintf("→ %s", name)
 	case "exited":
-		return fmt.Sprintf("✓ %-26s %s", name, Human(s.Duration))
+		return fmt.Sprintf("✓ %-26s ok  %s", name, Human(s.Duration))
 	default:
 		return fmt.Sprintf("✗ %-26s %s: %s", name, s.Event, s.Detail)
 	}

@@ -108,9 +108,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "execution %s\n", aws.ToString(started.ExecutionArn))
 	desc, err := watch.Follow(ctx, sf, aws.ToString(started.ExecutionArn), 20*time.Millisecond, func(s watch.Step) {
-		if s.Event != "entered" {
-			fmt.Fprintln(out, s)
-		}
+		fmt.Fprintln(out, s)
 	})
 	time.Sleep(60 * time.Millisecond) // a few more app calls on the key it now holds
 	stopApp()
