@@ -51,8 +51,8 @@ demo: deps build ## one rotation end to end on the sandbox, waits shortened, wit
 	$(BIN)/keyrotator-demo --dist $(BIN)/lambda --asl statemachine/rotation.asl.json
 
 .PHONY: sandbox
-sandbox: deps build ## run the local AWS on 127.0.0.1:4566, or PORT= (prints the export lines a shell needs)
-	$(BIN)/keyrotator-sandbox --port $(PORT) --wait-scale $(WAIT_SCALE)
+sandbox: deps build ## the local AWS with keyrotator deployed, on 127.0.0.1:4566 or PORT= (prints the export lines a shell needs)
+	$(BIN)/keyrotator-sandbox --port $(PORT) --wait-scale $(WAIT_SCALE) --deploy $(BIN)/lambda --asl statemachine/rotation.asl.json
 
 .PHONY: vet
 vet: ## go vet every module

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/world"
 )
@@ -37,6 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		state     = fs.String("state", "", "keep state in this file across restarts (default: in memory)")
 		waitScale = fs.Float64("wait-scale", 1e-5, "real time a Step Functions Wait or Retry pause takes, per unit of time it stands for")
 		verbose   = fs.Bool("v", false, "log every service's debug lines")
+		deploy    = fs.String("deploy", "", "deploy keyrotator from this folder of <function>/bootstrap (e.g. bin/lambda), as the CDK app deploys it")
+		asl       = fs.String("asl", "statemachine/rotation.asl.json", "with --deploy: the state machine definition")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: keyrotator-sandbox [flags]\n\nStarts the local AWS and prints the export lines a shell needs to reach it.")
@@ -63,8 +66,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	w.Server.SetURL("http://" + l.Addr().String())
+	var dep pipeline.Deployment
+	if *deploy != "" {
+		if dep, err = pipeline.Deploy(ctx, w, pipeline.Options{Dist: *deploy, ASL: *asl}); err != nil {
+			_ = w.Server.Close()
+			return err
+		}
+	}
 	for _, kv := range w.Env() {
 		fmt.Fprintf(stdout, "export %s\n", kv)
+	}
+	if dep.StateMachineARN != "" {
+		fmt.Fprintf(stdout, "export KEYROTATOR_STATE_MACHINE=%s\nexport KEYROTATOR_ALERT_TOPIC=%s\n", dep.StateMachineARN, dep.AlertTopicARN)
+		fmt.Fprintln(stdout, "# start a rotation by hand: aws stepfunctions start-execution --state-machine-arn $KEYROTATOR_STATE_MACHINE --input file://rotation.json")
 	}
 	fmt.Fprintf(stdout, "# keyrotator sandbox: %v on %s (Ctrl-C to stop)\n", w.Server.Services(), l.Addr())
 	if f, ok := stdout.(*os.File); ok {
