@@ -4,7 +4,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 # Go modules of the workspace: `go test ./...` does not work at a go.work root.
-MODULES := functions local test
+MODULES := functions infra local test
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 PORT ?= 4566
 # Real time a Step Functions Wait stands for: 1e-5 makes a 7-day wait last 6 s.

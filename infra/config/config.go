@@ -1,0 +1,219 @@
+// Package config reads keyrotator's deployment config: one file naming each
+// rotation (the IAM user, its targets, the schedule with its time zone, the
+// waits, who hears about failures). A bad entry fails synth with a message
+// that names the entry and the field; each schedule's input is checked
+// against the same JSON Schema as a manual run's.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// Config is the whole file.
+type Config struct {
+	// Rotations are the users whose keys keyrotator rotates.
+	Rotations []Rotation `json:"rotations"`
+}
+
+// Rotation is one scheduled rotation.
+type Rotation struct {
+	Name     string `json:"name"`     // unique, names the schedule
+	Schedule string `json:"schedule"` // cron(…) or rate(…), EventBridge Scheduler syntax
+	TimeZone string `json:"timeZone"` // IANA, e.g. Asia/Tokyo
+	// Input is the execution input the schedule sends, exactly as a manual
+	// run takes it (user, targets, waitDays, graceDays, minKeyAgeDays…);
+	// "trigger": "schedule" is added.
+	Input       json.RawMessage `json:"input"`
+	AlertEmails []string        `json:"alertEmails"`
+	Enabled     *bool           `json:"enabled,omitempty"` // default true
+
+	parsed rotation.Input
+}
+
+// Parsed is the rotation's input as Validate will read it, defaults applied.
+func (r Rotation) Parsed() rotation.Input { return r.parsed }
+
+// ScheduleInput is what the schedule sends: the input with trigger=schedule.
+func (r Rotation) ScheduleInput() string {
+	var m map[string]any
+	_ = json.Unmarshal(r.Input, &m)
+	m["trigger"] = "schedule"
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// IsEnabled says whether the schedule runs.
+func (r Rotation) IsEnabled() bool { return r.Enabled == nil || *r.Enabled }
+
+// LongestWait is the longest the state machine can run for this rotation:
+// every verification wait plus the grace period, with a day to spare.
+func (r Rotation) LongestWait() time.Duration {
+	in := r.parsed
+	return time.Duration(in.WaitDays*in.VerifyAttempts+in.GraceDays+1) * 24 * time.Hour
+}
+
+var (
+	namePattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	cronPattern  = regexp.MustCompile(`^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$`)
+	ratePattern  = regexp.MustCompile(`^rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)$`)
+	emailPattern = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+)
+
+// Load reads and checks the config file.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse checks a config document.
+func Parse(b []byte) (Config, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("not a keyrotator config: %w", err)
+	}
+	if len(c.Rotations) == 0 {
+		return Config{}, errors.New("rotations: at least one rotation is needed")
+	}
+	var names, users []string
+	for i := range c.Rotations {
+		r := &c.Rotations[i]
+		where := fmt.Sprintf("rotations[%d]", i)
+		if r.Name != "" {
+			where += " (" + r.Name + ")"
+		}
+		fail := func(field, format string, args ...any) error {
+			return fmt.Errorf("%s: %s: %s", where, field, fmt.Sprintf(format, args...))
+		}
+		switch {
+		case !namePattern.MatchString(r.Name):
+			return Config{}, fail("name", "want 1–64 letters, digits, - or _, starting with a letter or digit; got %q", r.Name)
+		case slices.Contains(names, r.Name):
+			return Config{}, fail("name", "%q is used twice", r.Name)
+		case !cronPattern.MatchString(r.Schedule) && !ratePattern.MatchString(r.Schedule):
+			return Config{}, fail("schedule", "want cron(min hour day-of-month month day-of-week year) or rate(N days|hours|minutes); got %q", r.Schedule)
+		}
+		if r.TimeZone == "" {
+			return Config{}, fail("timeZone", "required (IANA name, e.g. Asia/Tokyo or UTC)")
+		}
+		if _, err := time.LoadLocation(r.TimeZone); err != nil {
+			return Config{}, fail("timeZone", "%q is not an IANA time zone", r.TimeZone)
+		}
+		if len(r.AlertEmails) == 0 {
+			return Config{}, fail("alertEmails", "at least one address: on-call must hear about failures")
+		}
+		for j, e := range r.AlertEmails {
+			if !emailPattern.MatchString(e) {
+				return Config{}, fail(fmt.Sprintf("alertEmails[%d]", j), "%q is not an e-mail address", e)
+			}
+		}
+		if len(r.Input) == 0 {
+			return Config{}, fail("input", "required: the execution input the schedule sends")
+		}
+		in, err := rotation.ParseInput([]byte(r.ScheduleInputRaw()))
+		var inv *rotation.InvalidInput
+		if errors.As(err, &inv) {
+			field := "input"
+			if inv.Field != "" {
+				field += "." + inv.Field
+			}
+			return Config{}, fail(field, "%s", inv.Reason)
+		}
+		if err != nil {
+			return Config{}, fail("input", "%v", err)
+		}
+		if in.DryRun {
+			return Config{}, fail("input.dryRun", "a schedule that never rotates is not a rotation")
+		}
+		if slices.Contains(users, in.User) {
+			return Config{}, fail("input.user", "IAM user %q is rotated by another entry too: one rotation per user", in.User)
+		}
+		r.parsed = in
+		names, users = append(names, r.Name), append(users, in.User)
+	}
+	return c, nil
+}
+
+// ScheduleInputRaw is ScheduleInput, or the raw input when it is not an
+// object (so the schema, not this package, says what is wrong with it).
+func (r Rotation) ScheduleInputRaw() string {
+	var m map[string]any
+	if json.Unmarshal(r.Input, &m) != nil || m == nil {
+		return string(r.Input)
+	}
+	return r.ScheduleInput()
+}
+
+// Users are the IAM users of every rotation: what the functions may touch.
+func (c Config) Users() []string {
+	var u []string
+	for _, r := range c.Rotations {
+		u = append(u, r.parsed.User)
+	}
+	return u
+}
+
+// AlertEmails is every address, once.
+func (c Config) AlertEmails() []string {
+	var out []string
+	for _, r := range c.Rotations {
+		for _, e := range r.AlertEmails {
+			if !slices.Contains(out, e) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// Connections are the target connection secrets the config names.
+func (c Config) Connections() []string {
+	var out []string
+	for _, r := range c.Rotations {
+		for _, t := range r.parsed.Targets {
+			if t.Connection != "" && !slices.Contains(out, t.Connection) {
+				out = append(out, t.Connection)
+			}
+		}
+	}
+	return out
+}
+
+// AppSecrets are the application secrets of secret targets.
+func (c Config) AppSecrets() []string {
+	var out []string
+	for _, r := range c.Rotations {
+		for _, t := range r.parsed.Targets {
+			if t.Type == rotation.TargetSecret && !slices.Contains(out, t.SecretID) {
+				out = append(out, t.SecretID)
+			}
+		}
+	}
+	return out
+}
+
+// LongestRun is the longest any rotation can take: the state machine's timeout.
+func (c Config) LongestRun() time.Duration {
+	var d time.Duration
+	for _, r := range c.Rotations {
+		d = max(d, r.LongestWait())
+	}
+	return d
+}
