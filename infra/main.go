@@ -1,0 +1,48 @@
+// Command infra is keyrotator's CDK app: `make synth` / `make deploy` run it
+// (cdk.json's app). It reads the rotations config once and passes it down.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/keyrotator/keyrotator/infra/config"
+)
+
+func main() {
+	defer jsii.Close()
+	app := awscdk.NewApp(nil)
+	path := "keyrotator.config.json"
+	if v, ok := app.Node().TryGetContext(jsii.String("configFile")).(string); ok && v != "" {
+		path = v
+	}
+	if v := os.Getenv("KEYROTATOR_CONFIG"); v != "" { // make synth CONFIG=…
+		path = v
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	NewRotationStack(app, "KeyRotator", &RotationStackProps{
+		StackProps: awscdk.StackProps{
+			Description: jsii.String("keyrotator: rotates IAM access keys through every place they live"),
+			Env:         &awscdk.Environment{Account: env("CDK_DEFAULT_ACCOUNT"), Region: env("CDK_DEFAULT_REGION")},
+		},
+		Config: cfg,
+		Dist:   "dist",
+		ASL:    "statemachine/rotation.asl.json",
+	})
+	app.Synth(nil)
+}
+
+// env is an environment variable, or nil (environment-agnostic) when unset.
+func env(name string) *string {
+	if v := os.Getenv(name); v != "" {
+		return &v
+	}
+	return nil
+}

@@ -1,0 +1,309 @@
+// Package rotator is keyrotator as a reusable CDK construct: props in (the
+// rotations config, where the built Lambdas and the state machine file are),
+// resources out (the state machine, its functions, the alert topic, the
+// schedules). Least privilege throughout: IAM key actions only on the
+// configured users, Secrets Manager only on keyrotator's records and the
+// configured application secrets.
+package rotator
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsschedulertargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/keyrotator/keyrotator/infra/config"
+)
+
+// Task is one Task state's function: the ASL placeholder names its ARN.
+// (local/pipeline deploys the same list into the sandbox; a contract test
+// keeps the two and the ASL file in step.)
+type Task struct {
+	Placeholder string
+	Function    string
+	TimeoutSec  float64
+}
+
+// Tasks are the state machine's functions.
+var Tasks = []Task{
+	{"ValidateFunctionArn", "validate", 30},
+	{"CreateKeyFunctionArn", "createkey", 60},
+	{"UpdateSecretFunctionArn", "updatesecret", 30},
+	{"PromoteFunctionArn", "promote", 30},
+	{"VerifyUnusedFunctionArn", "verifyunused", 60},
+	{"DeactivateFunctionArn", "deactivate", 30},
+	{"DeleteKeyFunctionArn", "deletekey", 30},
+	{"CleanupFunctionArn", "cleanup", 30},
+	{"NotifyFunctionArn", "notify", 30},
+}
+
+// StateMachineName is fixed so functions can be granted DescribeExecution on
+// its executions without a dependency cycle.
+const StateMachineName = "keyrotator"
+
+// Props configure the construct.
+type Props struct {
+	Config        config.Config
+	Dist          string // dist/: <function>/bootstrap for linux/arm64
+	ASL           string // statemachine/rotation.asl.json
+	LogRetention  awslogs.RetentionDays
+	RemovalPolicy awscdk.RemovalPolicy // of log groups and the key; RETAIN by default
+}
+
+// Rotator is what the construct made.
+type Rotator struct {
+	constructs.Construct
+	StateMachine awsstepfunctions.StateMachine
+	Functions    map[string]awslambda.Function
+	Topic        awssns.Topic
+	Alarm        awscloudwatch.Alarm
+	DLQ          awssqs.Queue
+	DLQAlarm     awscloudwatch.Alarm
+	Schedules    []awsscheduler.Schedule
+}
+
+// New builds keyrotator in scope.
+func New(scope constructs.Construct, id string, p *Props) *Rotator {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	r := &Rotator{Construct: c, Functions: map[string]awslambda.Function{}}
+	stack := awscdk.Stack_Of(c)
+	if p.LogRetention == "" {
+		p.LogRetention = awslogs.RetentionDays_THREE_MONTHS
+	}
+	if p.RemovalPolicy == "" {
+		p.RemovalPolicy = awscdk.RemovalPolicy_RETAIN
+	}
+
+	key := awskms.NewKey(c, jsii.String("AlertKey"), &awskms.KeyProps{
+		Description:       jsii.String("keyrotator: encrypts the alert topic and the schedule dead-letter queue"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     p.RemovalPolicy,
+	})
+	r.Topic = awssns.NewTopic(c, jsii.String("Alerts"), &awssns.TopicProps{
+		DisplayName: jsii.String("keyrotator alerts"),
+		MasterKey:   key,
+		EnforceSSL:  jsii.Bool(true),
+	})
+	for _, e := range p.Config.AlertEmails() {
+		r.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(e), nil))
+	}
+	// CloudWatch alarms publish to the encrypted topic: the key must let them.
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Resources:  jsii.Strings("*"),
+	}), nil)
+
+	users := userARNs(stack, p.Config.Users())
+	records := jsii.String(fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:keyrotator/users/*", *stack.Partition(), *stack.Region(), *stack.Account()))
+	subs := map[string]*string{"AlertTopicArn": r.Topic.TopicArn()}
+	for _, t := range Tasks {
+		fn := r.function(c, p, t)
+		r.Functions[t.Function] = fn
+		subs[t.Placeholder] = fn.FunctionArn()
+	}
+	r.grant(stack, p, users, records)
+
+	smLogs := awslogs.NewLogGroup(c, jsii.String("StateMachineLogs"), &awslogs.LogGroupProps{
+		Retention: p.LogRetention, RemovalPolicy: p.RemovalPolicy,
+	})
+	r.StateMachine = awsstepfunctions.NewStateMachine(c, jsii.String("StateMachine"), &awsstepfunctions.StateMachineProps{
+		StateMachineName:        jsii.String(StateMachineName),
+		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
+		DefinitionBody:          awsstepfunctions.DefinitionBody_FromFile(jsii.String(p.ASL), nil),
+		DefinitionSubstitutions: &subs,
+		Timeout:                 awscdk.Duration_Hours(jsii.Number(p.Config.LongestRun().Hours())),
+		TracingEnabled:          jsii.Bool(true),
+		Logs: &awsstepfunctions.LogOptions{
+			Destination:          smLogs,
+			Level:                awsstepfunctions.LogLevel_ALL,
+			IncludeExecutionData: jsii.Bool(false), // execution data stays in the history: the logs need none of it
+		},
+	})
+	for _, t := range Tasks {
+		r.Functions[t.Function].GrantInvoke(r.StateMachine)
+	}
+	r.Topic.GrantPublish(r.StateMachine) // NotifyFailureRaw, when the notify function fails
+
+	r.alarms(c)
+	r.schedules(c, p)
+	return r
+}
+
+func (r *Rotator) function(c constructs.Construct, p *Props, t Task) awslambda.Function {
+	id := exported(t.Function)
+	logs := awslogs.NewLogGroup(c, jsii.String(id+"Logs"), &awslogs.LogGroupProps{Retention: p.LogRetention, RemovalPolicy: p.RemovalPolicy})
+	// An own role with only its log group's write rights: no AWSLambdaBasicExecutionRole.
+	role := awsiam.NewRole(c, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("keyrotator " + t.Function + " function"),
+	})
+	logs.GrantWrite(role)
+	return awslambda.NewFunction(c, jsii.String(id), &awslambda.FunctionProps{
+		Description:   jsii.String("keyrotator: the " + t.Function + " task"),
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:  awslambda.Architecture_ARM_64(),
+		Handler:       jsii.String("bootstrap"),
+		Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(p.Dist, t.Function)), nil),
+		MemorySize:    jsii.Number(256),
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(t.TimeoutSec)),
+		Role:          role,
+		LogGroup:      logs,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+		Tracing:       awslambda.Tracing_ACTIVE,
+		Environment:   &map[string]*string{"ALERT_TOPIC_ARN": r.Topic.TopicArn()},
+	})
+}
+
+func userARNs(stack awscdk.Stack, users []string) *[]*string {
+	var arns []*string
+	sort.Strings(users)
+	for _, u := range users {
+		arns = append(arns, jsii.String(fmt.Sprintf("arn:%s:iam::%s:user/%s", *stack.Partition(), *stack.Account(), u)))
+	}
+	return &arns
+}
+
+func allow(actions []string, resources *[]*string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: resources})
+}
+
+// grant gives each function exactly the calls its step makes.
+func (r *Rotator) grant(stack awscdk.Stack, p *Props, users *[]*string, records *string) {
+	recordRead := []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}
+	recordWrite := append(slices(recordRead), "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage")
+	rec := &[]*string{records}
+	executions := &[]*string{jsii.String(fmt.Sprintf("arn:%s:states:%s:%s:execution:%s:*", *stack.Partition(), *stack.Region(), *stack.Account(), StateMachineName))}
+	var appSecrets []*string
+	for _, s := range p.Config.AppSecrets() {
+		// Secrets Manager appends six random characters to a secret's ARN.
+		appSecrets = append(appSecrets, jsii.String(fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:%s-??????", *stack.Partition(), *stack.Region(), *stack.Account(), s)))
+	}
+	add := func(fn string, st ...awsiam.PolicyStatement) {
+		for _, s := range st {
+			r.Functions[fn].AddToRolePolicy(s)
+		}
+	}
+	add("validate",
+		allow([]string{"iam:GetUser", "iam:ListAccessKeys"}, users),
+		allow(append(slices(recordWrite), "secretsmanager:CreateSecret", "secretsmanager:TagResource"), rec),
+		allow([]string{"states:DescribeExecution"}, executions))
+	add("createkey",
+		allow([]string{"iam:ListAccessKeys", "iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed"}, users),
+		allow(append(slices(recordWrite), "secretsmanager:CreateSecret", "secretsmanager:TagResource"), rec))
+	add("updatesecret", allow(recordRead, rec))
+	if len(appSecrets) > 0 {
+		add("updatesecret", allow([]string{"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}, &appSecrets))
+	}
+	add("promote", allow(recordWrite, rec))
+	add("verifyunused",
+		allow([]string{"iam:GetAccessKeyLastUsed"}, users),
+		// LookupEvents has no resource-level permissions.
+		allow([]string{"cloudtrail:LookupEvents"}, jsii.Strings("*")))
+	add("deactivate", allow([]string{"iam:ListAccessKeys", "iam:UpdateAccessKey"}, users))
+	add("deletekey", allow([]string{"iam:ListAccessKeys", "iam:DeleteAccessKey"}, users))
+	add("cleanup", allow(recordWrite, rec))
+	r.Topic.GrantPublish(r.Functions["notify"])
+}
+
+func slices(s []string) []string { return append([]string(nil), s...) }
+
+// alarms are the second path to on-call (I4): when an execution fails,
+// times out or is aborted, whether or not its own alert went out, and when a
+// schedule could not start one.
+func (r *Rotator) alarms(c constructs.Construct) {
+	period := awscdk.Duration_Minutes(jsii.Number(5))
+	failures := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("failed + timedOut + aborted"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"failed":   r.StateMachine.MetricFailed(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}),
+			"timedOut": r.StateMachine.MetricTimedOut(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}),
+			"aborted":  r.StateMachine.MetricAborted(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}),
+		},
+		Period: period,
+		Label:  jsii.String("keyrotator executions failed, timed out or aborted"),
+	})
+	r.Alarm = awscloudwatch.NewAlarm(c, jsii.String("ExecutionsFailed"), &awscloudwatch.AlarmProps{
+		AlarmDescription:   jsii.String("A keyrotator execution failed, timed out or was aborted. See docs/runbook.md#alarm-executions-failed-timed-out-or-aborted"),
+		Metric:             failures,
+		Threshold:          jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	r.Alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(r.Topic))
+
+	r.DLQ = awssqs.NewQueue(c, jsii.String("ScheduleDeadLetters"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+	r.DLQAlarm = awscloudwatch.NewAlarm(c, jsii.String("ScheduleFailed"), &awscloudwatch.AlarmProps{
+		AlarmDescription:   jsii.String("A keyrotator schedule could not start its rotation (see the dead-letter queue)."),
+		Metric:             r.DLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
+		Threshold:          jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	r.DLQAlarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(r.Topic))
+}
+
+// schedules makes one EventBridge Scheduler schedule per rotation, each with
+// the rotation's fixed input, sharing one role that may start only this
+// state machine.
+func (r *Rotator) schedules(c constructs.Construct, p *Props) {
+	role := awsiam.NewRole(c, jsii.String("SchedulerRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
+		Description: jsii.String("keyrotator schedules: start the rotation state machine"),
+	})
+	for _, rot := range p.Config.Rotations {
+		target := awsschedulertargets.NewStepFunctionsStartExecution(r.StateMachine, &awsschedulertargets.ScheduleTargetBaseProps{
+			Input:           awsscheduler.ScheduleTargetInput_FromText(jsii.String(rot.ScheduleInput())),
+			DeadLetterQueue: r.DLQ,
+			Role:            role,
+			RetryAttempts:   jsii.Number(3),
+		})
+		r.Schedules = append(r.Schedules, awsscheduler.NewSchedule(c, jsii.String("Schedule"+exported(rot.Name)), &awsscheduler.ScheduleProps{
+			Description: jsii.String("keyrotator: rotate the key of IAM user " + rot.Parsed().User),
+			Schedule:    awsscheduler.ScheduleExpression_Expression(jsii.String(rot.Schedule), awscdk.TimeZone_Of(jsii.String(rot.TimeZone))),
+			Target:      target,
+			Enabled:     jsii.Bool(rot.IsEnabled()),
+		}))
+	}
+}
+
+// exported turns a name like "app-key" into a construct id like "AppKey".
+func exported(s string) string {
+	var b strings.Builder
+	up := true
+	for _, r := range s {
+		if r == '-' || r == '_' {
+			up = true
+			continue
+		}
+		if up {
+			b.WriteString(strings.ToUpper(string(r)))
+			up = false
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

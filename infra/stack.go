@@ -1,0 +1,44 @@
+package main
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/keyrotator/keyrotator/infra/config"
+	"github.com/keyrotator/keyrotator/infra/rotator"
+)
+
+// RotationStackProps configure the stack.
+type RotationStackProps struct {
+	awscdk.StackProps
+	Config config.Config
+	Dist   string // dist/ with <function>/bootstrap
+	ASL    string // statemachine/rotation.asl.json
+}
+
+// NewRotationStack is keyrotator's one stack: the rotator construct, with
+// cdk-nag's AwsSolutions rules applied and each suppression explained.
+func NewRotationStack(scope constructs.Construct, id string, props *RotationStackProps) (awscdk.Stack, *rotator.Rotator) {
+	stack := awscdk.NewStack(scope, &id, &props.StackProps)
+	r := rotator.New(stack, "Rotator", &rotator.Props{Config: props.Config, Dist: props.Dist, ASL: props.ASL})
+	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	// Each suppression names exactly what it allows, and why.
+	cdknag.NagSuppressions_AddStackSuppressions(stack, &[]*cdknag.NagPackSuppression{
+		{Id: jsii.String("AwsSolutions-IAM5"), Reason: jsii.String(
+			"keyrotator/users/* are keyrotator's own records, one per rotated user; execution:keyrotator:* are this state machine's executions (Validate reads whether a lock holder still runs); " +
+				"<secret>-?????? is the random suffix Secrets Manager adds to a configured application secret's ARN; Resource::* is for cloudtrail:LookupEvents and X-Ray's PutTrace* calls, which support no resource; " +
+				"<function>.Arn:* are the versions of our own functions, as CDK grants invoke; kms:GenerateDataKey* is what publishing to the KMS-encrypted alert topic needs, on that one key (CDK's grantPublish)."),
+			AppliesTo: &[]any{
+				"Resource::*",
+				"Action::kms:GenerateDataKey*",
+				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:secretsmanager:.*:secret:keyrotator\/users\/\*$/g`},
+				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:states:.*:execution:keyrotator:\*$/g`},
+				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:secretsmanager:.*:secret:.*-\?\?\?\?\?\?$/g`},
+				map[string]string{"regex": `/^Resource::<Rotator[A-Za-z]+[0-9A-F]{8}\.Arn>:\*$/g`},
+			}},
+		{Id: jsii.String("AwsSolutions-SQS3"), Reason: jsii.String("This queue is itself the schedules' dead-letter queue.")},
+	}, jsii.Bool(true))
+	return stack, r
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/keyrotator/keyrotator/infra/config"
+	"github.com/keyrotator/keyrotator/infra/rotator"
+)
+
+func TestMain(m *testing.M) {
+	// The jsii runtime on the pinned Node 22 (make deps), as make synth runs it.
+	if os.Getenv("JSII_NODE") == "" {
+		if node, err := filepath.Abs("../node_modules/.bin/node"); err == nil {
+			if _, err := os.Stat(node); err == nil {
+				os.Setenv("JSII_NODE", node)
+			}
+		}
+	}
+	code := m.Run()
+	jsii.Close()
+	os.Exit(code)
+}
+
+const testConfig = `{"rotations":[
+ {"name":"app-key","schedule":"cron(0 3 1 */2 ? *)","timeZone":"Asia/Tokyo","alertEmails":["oncall@example.com"],
+  "input":{"user":"app-aws-user","targets":[{"type":"secret","name":"app","secretId":"app/aws-access-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":80}},
+ {"name":"funnel","schedule":"rate(30 days)","timeZone":"UTC","alertEmails":["iot@example.com"],
+  "input":{"user":"soracom-funnel","targets":[{"type":"secret","name":"app2","secretId":"iot/aws-key"}],"waitDays":3,"verifyAttempts":2}}]}`
+
+// synth builds the stack from testConfig over a dist/ of placeholder
+// bootstraps (assets only need files to hash).
+func synth(t *testing.T) (awscdk.Stack, assertions.Template, *rotator.Rotator) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dist := t.TempDir()
+	for _, task := range rotator.Tasks {
+		dir := filepath.Join(dist, task.Function)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("placeholder for "+task.Function), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := awscdk.NewApp(nil)
+	stack, r := NewRotationStack(app, "KeyRotator", &RotationStackProps{
+		StackProps: awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String("111122223333"), Region: jsii.String("ap-northeast-1")}},
+		Config:     cfg, Dist: dist, ASL: "../statemachine/rotation.asl.json",
+	})
+	return stack, assertions.Template_FromStack(stack, nil), r
+}
+
+// run is t.Run for CDK assertions, which fail by panicking through jsii.
+func run(t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Errorf("%v", p)
+			}
+		}()
+		f(t)
+	})
+}
+
+func TestStack(t *testing.T) {
+	stack, tmpl, _ := synth(t)
+
+	run(t, "every function: al2023 on arm64, JSON logs, X-Ray", func(t *testing.T) {
+		tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(rotator.Tasks)))
+		tmpl.AllResourcesProperties(jsii.String("AWS::Lambda::Function"), &map[string]any{
+			"Runtime":       "provided.al2023",
+			"Architectures": []string{"arm64"},
+			"Handler":       "bootstrap",
+			"LoggingConfig": map[string]any{"LogFormat": "JSON"},
+			"TracingConfig": map[string]any{"Mode": "Active"},
+		})
+	})
+	run(t, "standard state machine, logs without execution data, tracing, a timeout over the longest wait", func(t *testing.T) {
+		tmpl.HasResourceProperties(jsii.String("AWS::StepFunctions::StateMachine"), &map[string]any{
+			"StateMachineType":     "STANDARD",
+			"StateMachineName":     "keyrotator",
+			"TracingConfiguration": map[string]any{"Enabled": true},
+			"LoggingConfiguration": map[string]any{"IncludeExecutionData": false, "Level": "ALL"},
+		})
+	})
+	run(t, "alert topic encrypted, SSL only, e-mail subscriptions", func(t *testing.T) {
+		tmpl.HasResourceProperties(jsii.String("AWS::SNS::Topic"), &map[string]any{"KmsMasterKeyId": assertions.Match_AnyValue()})
+		tmpl.HasResourceProperties(jsii.String("AWS::SNS::TopicPolicy"), &map[string]any{
+			"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+				"Effect": "Deny", "Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+			})})},
+		})
+		for _, e := range []string{"oncall@example.com", "iot@example.com"} {
+			tmpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), &map[string]any{"Protocol": "email", "Endpoint": e})
+		}
+	})
+	run(t, "alarms wired to the topic", func(t *testing.T) {
+		tmpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Alarm"), jsii.Number(2))
+		tmpl.AllResourcesProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]any{
+			"AlarmActions": []any{map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("Alerts"))}},
+		})
+	})
+	run(t, "one schedule per rotation, its input and time zone", func(t *testing.T) {
+		tmpl.ResourceCountIs(jsii.String("AWS::Scheduler::Schedule"), jsii.Number(2))
+		for _, want := range []struct{ expr, tz, user string }{
+			{"cron(0 3 1 */2 ? *)", "Asia/Tokyo", "app-aws-user"},
+			{"rate(30 days)", "UTC", "soracom-funnel"},
+		} {
+			tmpl.HasResourceProperties(jsii.String("AWS::Scheduler::Schedule"), &map[string]any{
+				"ScheduleExpression":         want.expr,
+				"ScheduleExpressionTimezone": want.tz,
+				"Target": map[string]any{
+					"Input":            assertions.Match_StringLikeRegexp(jsii.String(`"user":"` + want.user + `".*"trigger":"schedule"|"trigger":"schedule".*"user":"` + want.user + `"`)),
+					"DeadLetterConfig": assertions.Match_ObjectLike(&map[string]any{"Arn": assertions.Match_AnyValue()}),
+				},
+			})
+		}
+	})
+	run(t, "cdk-nag AwsSolutions: no error", func(t *testing.T) {
+		errs := assertions.Annotations_FromStack(stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+		warns := assertions.Annotations_FromStack(stack).FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+		t.Logf("cdk-nag AwsSolutions: %d errors, %d warnings", len(*errs), len(*warns))
+		for _, e := range *errs {
+			t.Errorf("cdk-nag: %s: %v", *e.Id, e.Entry.Data)
+		}
+	})
+}
+
+// Least privilege, read off the template: IAM key actions and secrets never
+// on "*", no *FullAccess policy, and the state machine may invoke exactly
+// our functions.
+func TestLeastPrivilege(t *testing.T) {
+	_, tmpl, _ := synth(t)
+	var doc struct {
+		Resources map[string]struct {
+			Type       string
+			Properties map[string]any
+		}
+	}
+	b, _ := json.Marshal(tmpl.ToJSON())
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	functions := map[string]bool{}
+	for id, r := range doc.Resources {
+		if r.Type == "AWS::Lambda::Function" {
+			functions[id] = true
+		}
+		if arns, ok := r.Properties["ManagedPolicyArns"]; ok && strings.Contains(fmt.Sprint(arns), "FullAccess") {
+			t.Errorf("%s has a *FullAccess managed policy: %v", id, arns)
+		}
+	}
+	invoked := map[string]bool{}
+	for id, r := range doc.Resources {
+		if r.Type != "AWS::IAM::Policy" {
+			continue
+		}
+		pd, _ := r.Properties["PolicyDocument"].(map[string]any)
+		stmts, _ := pd["Statement"].([]any)
+		for _, s := range stmts {
+			st := s.(map[string]any)
+			actions := list(st["Action"])
+			resources := list(st["Resource"])
+			for _, a := range actions {
+				sa := fmt.Sprint(a)
+				if strings.HasPrefix(sa, "iam:") || strings.HasPrefix(sa, "secretsmanager:") || sa == "states:StartExecution" || sa == "sns:Publish" {
+					for _, res := range resources {
+						if res == "*" {
+							t.Errorf("%s: %s on *", id, sa)
+						}
+					}
+				}
+				if sa == "lambda:InvokeFunction" && strings.Contains(id, "StateMachine") {
+					for _, res := range resources {
+						m, _ := res.(map[string]any)
+						getAtt, _ := m["Fn::GetAtt"].([]any)
+						if len(getAtt) == 0 {
+							if j, ok := m["Fn::Join"].([]any); ok {
+								parts := j[1].([]any)
+								getAtt, _ = parts[0].(map[string]any)["Fn::GetAtt"].([]any)
+							}
+						}
+						if len(getAtt) == 0 || !functions[fmt.Sprint(getAtt[0])] {
+							t.Errorf("the state machine may invoke something that is not our function: %v", res)
+							continue
+						}
+						invoked[fmt.Sprint(getAtt[0])] = true
+					}
+				}
+			}
+		}
+	}
+	if len(invoked) != len(functions) {
+		t.Errorf("the state machine may invoke %d of our %d functions", len(invoked), len(functions))
+	}
+}
+
+func list(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
+}
