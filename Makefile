@@ -11,6 +11,12 @@ PORT ?= 4566
 WAIT_SCALE ?= 1e-5
 
 NODE_STAMP := node_modules/.package-lock.json
+# The CDK CLI and the jsii runtime on the pinned Node 22.
+NODE_BIN := $(CURDIR)/node_modules/.bin
+export JSII_NODE := $(NODE_BIN)/node
+CDK := PATH="$(NODE_BIN):$$PATH" $(NODE_BIN)/cdk
+# The rotations config: yours, or the documented example.
+CONFIG ?= $(if $(wildcard keyrotator.config.json),keyrotator.config.json,keyrotator.config.example.json)
 BIN := bin
 
 # One Lambda per Task state (local/pipeline.Tasks lists the same).
@@ -53,6 +59,15 @@ demo: deps build ## one rotation end to end on the sandbox, waits shortened, wit
 .PHONY: sandbox
 sandbox: deps build ## the local AWS with keyrotator deployed, on 127.0.0.1:4566 or PORT= (prints the export lines a shell needs)
 	$(BIN)/keyrotator-sandbox --port $(PORT) --wait-scale $(WAIT_SCALE) --deploy $(BIN)/lambda --asl statemachine/rotation.asl.json
+
+.PHONY: synth
+synth: deps $(TASKS:%=dist/%/bootstrap) ## synthesize the CloudFormation template (offline) into cdk.out, cdk-nag applied
+	$(CDK) synth --no-notices -q -c configFile=$(CONFIG)
+	@echo "cdk.out/KeyRotator.template.json (config: $(CONFIG); cdk-nag report: cdk.out/AwsSolutions-KeyRotator-NagReport.csv)"
+
+.PHONY: deploy
+deploy: deps $(TASKS:%=dist/%/bootstrap) ## cdk deploy with the rotations config (AWS credentials in the environment)
+	$(CDK) deploy --no-notices -c configFile=$(CONFIG) --require-approval broadening
 
 .PHONY: vet
 vet: ## go vet every module
