@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/infra/rotator"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 )
 
@@ -174,5 +175,19 @@ func TestASLValidator(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "is valid") {
 		t.Fatalf("asl-validator said: %s", out)
+	}
+}
+
+// The CDK app deploys the same functions, under the same placeholders, as
+// the sandbox's pipeline does.
+func TestCDKAndSandboxDeployTheSameTasks(t *testing.T) {
+	if len(rotator.Tasks) != len(pipeline.Tasks) {
+		t.Fatalf("CDK deploys %d tasks, the sandbox %d", len(rotator.Tasks), len(pipeline.Tasks))
+	}
+	for i, c := range rotator.Tasks {
+		s := pipeline.Tasks[i]
+		if c.Placeholder != s.Placeholder || c.Function != s.Function || c.TimeoutSec != s.Timeout.Seconds() {
+			t.Errorf("task %d: CDK %+v, sandbox %+v", i, c, s)
+		}
 	}
 }

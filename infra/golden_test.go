@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/template.golden.json from the synthesized stack")
+
+// assetHash is what changes with every build of the Lambdas: not a change
+// to what we deploy's shape, so the golden file leaves it out.
+var assetHash = regexp.MustCompile(`[0-9a-f]{64}(\.zip)?`)
+
+// Every change to what we deploy shows up in review as a diff of this file.
+func TestGoldenTemplate(t *testing.T) {
+	_, tmpl, _ := synth(t)
+	b, err := json.MarshalIndent(tmpl.ToJSON(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := assetHash.ReplaceAll(b, []byte("<asset-hash>"))
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "template.golden.json")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (create it: go test ./infra -run TestGoldenTemplate -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		tmp := filepath.Join(t.TempDir(), "template.json")
+		_ = os.WriteFile(tmp, got, 0o644)
+		t.Fatalf("the synthesized template differs from %s (diff it against %s; if the change is meant, rerun with -update)", path, tmp)
+	}
+}
