@@ -69,6 +69,11 @@ synth: deps $(TASKS:%=dist/%/bootstrap) ## synthesize the CloudFormation templat
 deploy: deps $(TASKS:%=dist/%/bootstrap) ## cdk deploy with the rotations config (AWS credentials in the environment)
 	$(CDK) deploy --no-notices -c configFile=$(CONFIG) --require-approval broadening
 
+.PHONY: diagram
+diagram: ## draw statemachine/rotation.asl.json to docs/statemachine.svg (Graphviz: apt-get install graphviz)
+	@command -v dot >/dev/null || { echo "make diagram needs Graphviz's dot: apt-get install graphviz"; exit 1; }
+	go run ./local/cmd/keyrotator-diagram < statemachine/rotation.asl.json | dot -Tsvg -o docs/statemachine.svg
+
 .PHONY: vet
 vet: ## go vet every module
 	@for m in $(MODULES); do (cd $$m && go vet ./...); done
