@@ -94,6 +94,8 @@ func TestStack(t *testing.T) {
 			"StateMachineName":     "keyrotator",
 			"TracingConfiguration": map[string]any{"Enabled": true},
 			"LoggingConfiguration": map[string]any{"IncludeExecutionData": false, "Level": "ALL"},
+			// testConfig's longest: app-key waits 7 days × 3 checks + 1 grace + 1 spare = 23 days.
+			"DefinitionString": assertions.Match_StringLikeRegexp(jsii.String(`"TimeoutSeconds":1987200[,}]`)),
 		})
 	})
 	run(t, "alert topic encrypted, SSL only, e-mail subscriptions", func(t *testing.T) {

@@ -7,10 +7,13 @@
 package rotator
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -123,12 +126,15 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	smLogs := awslogs.NewLogGroup(c, jsii.String("StateMachineLogs"), &awslogs.LogGroupProps{
 		Retention: p.LogRetention, RemovalPolicy: p.RemovalPolicy,
 	})
+	definition, err := withTimeout(p.ASL, p.Config.LongestRun())
+	if err != nil {
+		panic(err) // synth-time: a definition file that cannot be read is a broken checkout
+	}
 	r.StateMachine = awsstepfunctions.NewStateMachine(c, jsii.String("StateMachine"), &awsstepfunctions.StateMachineProps{
 		StateMachineName:        jsii.String(StateMachineName),
 		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
-		DefinitionBody:          awsstepfunctions.DefinitionBody_FromFile(jsii.String(p.ASL), nil),
+		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(definition)),
 		DefinitionSubstitutions: &subs,
-		Timeout:                 awscdk.Duration_Hours(jsii.Number(p.Config.LongestRun().Hours())),
 		TracingEnabled:          jsii.Bool(true),
 		Logs: &awsstepfunctions.LogOptions{
 			Destination:          smLogs,
@@ -144,6 +150,26 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	r.alarms(c)
 	r.schedules(c, p)
 	return r
+}
+
+// withTimeout is the definition file with a TimeoutSeconds that covers the
+// longest configured run: CDK's Timeout prop is not applied to a definition
+// it does not render, and the file itself cannot know the config.
+func withTimeout(path string, longest time.Duration) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("state machine definition: %w", err)
+	}
+	var def map[string]any
+	if err := json.Unmarshal(b, &def); err != nil {
+		return "", fmt.Errorf("state machine definition %s: %w", path, err)
+	}
+	def["TimeoutSeconds"] = int64(longest.Seconds())
+	out, err := json.Marshal(def)
+	if err != nil {
+		return "", fmt.Errorf("state machine definition: %w", err)
+	}
+	return string(out), nil
 }
 
 func (r *Rotator) function(c constructs.Construct, p *Props, t Task) awslambda.Function {
