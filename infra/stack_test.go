@@ -34,7 +34,8 @@ const testConfig = `{"rotations":[
  {"name":"app-key","schedule":"cron(0 3 1 */2 ? *)","timeZone":"Asia/Tokyo","alertEmails":["oncall@example.com"],
   "input":{"user":"app-aws-user","targets":[{"type":"secret","name":"app","secretId":"app/aws-access-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":80}},
  {"name":"funnel","schedule":"rate(30 days)","timeZone":"UTC","alertEmails":["iot@example.com"],
-  "input":{"user":"soracom-funnel","targets":[{"type":"secret","name":"app2","secretId":"iot/aws-key"}],"waitDays":3,"verifyAttempts":2}}]}`
+  "input":{"user":"soracom-funnel","targets":[{"type":"secret","name":"app2","secretId":"iot/aws-key"},
+   {"type":"auth0","name":"tenant","connection":"keyrotator/connections/auth0-prod","sesRegion":"ap-northeast-1"}],"waitDays":3,"verifyAttempts":2}}]}`
 
 // synth builds the stack from testConfig over a dist/ of placeholder
 // bootstraps (assets only need files to hash).
@@ -130,6 +131,13 @@ func TestStack(t *testing.T) {
 				},
 			})
 		}
+	})
+	run(t, "connection secrets made by name, never with a value", func(t *testing.T) {
+		tmpl.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(1))
+		tmpl.HasResource(jsii.String("AWS::SecretsManager::Secret"), &map[string]any{
+			"Properties":     map[string]any{"Name": "keyrotator/connections/auth0-prod", "SecretString": assertions.Match_Absent()},
+			"DeletionPolicy": "Retain",
+		})
 	})
 	run(t, "cdk-nag AwsSolutions: no error", func(t *testing.T) {
 		errs := assertions.Annotations_FromStack(stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))

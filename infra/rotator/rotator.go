@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsschedulertargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
@@ -79,12 +80,14 @@ type Rotator struct {
 	DLQ          awssqs.Queue
 	DLQAlarm     awscloudwatch.Alarm
 	Schedules    []awsscheduler.Schedule
+	// Connections are the target API credentials' secrets, by name.
+	Connections map[string]awssecretsmanager.Secret
 }
 
 // New builds keyrotator in scope.
 func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	r := &Rotator{Construct: c, Functions: map[string]awslambda.Function{}}
+	r := &Rotator{Construct: c, Functions: map[string]awslambda.Function{}, Connections: map[string]awssecretsmanager.Secret{}}
 	stack := awscdk.Stack_Of(c)
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_THREE_MONTHS
@@ -149,7 +152,22 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 
 	r.alarms(c)
 	r.schedules(c, p)
+	r.connections(c, p)
 	return r
+}
+
+// connections makes a secret for each target connection the config names.
+// The template never holds a credential: Secrets Manager fills each with a
+// random placeholder, and an operator puts the real JSON in after the first
+// deploy (README, Deploy). Kept when the stack goes: they are the operator's.
+func (r *Rotator) connections(c constructs.Construct, p *Props) {
+	for _, name := range p.Config.Connections() {
+		r.Connections[name] = awssecretsmanager.NewSecret(c, jsii.String("Connection"+exported(strings.ReplaceAll(strings.TrimPrefix(name, "keyrotator/connections/"), "/", "-"))), &awssecretsmanager.SecretProps{
+			SecretName:    jsii.String(name),
+			Description:   jsii.String("keyrotator: API credentials of a target (fill in after deploy; see the README)"),
+			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		})
+	}
 }
 
 // withTimeout is the definition file with a TimeoutSeconds that covers the
