@@ -2,8 +2,6 @@
 package main
 
 import (
-	"context"
-
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -23,7 +21,7 @@ func main() {
 		Records:    record.New(secretsmanager.NewFromConfig(cfg)),
 		Executions: executions.New(sfn.NewFromConfig(cfg)),
 	}
-	lambdautil.Start("validate", func(ctx context.Context, in steps.ValidateInput) (rotation.Plan, error) { return v.Run(ctx, in) },
+	lambdautil.Start("validate", v.Run,
 		func(in steps.ValidateInput, p rotation.Plan) []any {
 			return []any{"execution", in.Data.Execution, "user", p.User, "oldKeyId", p.OldKeyID, "dryRun", p.DryRun, "skip", p.Skip}
 		})
