@@ -38,6 +38,7 @@ type Server struct {
 	faults    Faults
 	mu        sync.RWMutex
 	services  map[string]Service
+	extras    map[string]any // attached components that are not AWS services
 	order     []string
 	targets   map[string]string // X-Amz-Target prefix → service
 	creds     Credentials
@@ -66,6 +67,7 @@ func New(opts Options) *Server {
 		log:      opts.Logger,
 		clock:    NewClock(),
 		services: map[string]Service{},
+		extras:   map[string]any{},
 		targets:  map[string]string{},
 		dirty:    make(chan struct{}, 1),
 	}
@@ -93,6 +95,30 @@ func (s *Server) Register(svc Service) {
 	if a, ok := svc.(Administered); ok {
 		s.admin.Handle("/_sandbox/"+info.Name+"/", http.StripPrefix("/_sandbox/"+info.Name, a.Admin()))
 	}
+}
+
+// Attach adds a component that is not an AWS service (a fake Auth0 tenant
+// host, SORACOM): it gets the admin API under /_sandbox/<name>/ if it is
+// Administered, is closed with the server if it is a Closer, and keeps its
+// state with --state if it is a Snapshotter. It answers no AWS request.
+func (s *Server) Attach(name string, c any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extras[name] = c
+	s.order = append(s.order, name)
+	if a, ok := c.(Administered); ok {
+		s.admin.Handle("/_sandbox/"+name+"/", http.StripPrefix("/_sandbox/"+name, a.Admin()))
+	}
+}
+
+// part is a registered service or an attached component.
+func (s *Server) part(name string) any {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if svc, ok := s.services[name]; ok {
+		return svc
+	}
+	return s.extras[name]
 }
 
 // Service returns a registered service by signing name, for services that call each other.
@@ -177,8 +203,7 @@ func (s *Server) Close() error {
 	s.mu.RUnlock()
 	var errs []error
 	for i := len(names) - 1; i >= 0; i-- {
-		svc, _ := s.Service(names[i])
-		if c, ok := svc.(Closer); ok {
+		if c, ok := s.part(names[i]).(Closer); ok {
 			if err := c.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close %s: %w", names[i], err))
 			}
@@ -225,7 +250,14 @@ func (s *Server) SaveState() error {
 	defer s.saving.Unlock()
 	st := stateFile{ClockOffset: s.clock.Offset(), Services: map[string]json.RawMessage{}}
 	s.mu.RLock()
+	parts := map[string]any{}
 	for name, svc := range s.services {
+		parts[name] = svc
+	}
+	for name, c := range s.extras {
+		parts[name] = c
+	}
+	for name, svc := range parts {
 		if sn, ok := svc.(Snapshotter); ok {
 			raw, err := sn.Snapshot()
 			if err != nil {
@@ -271,7 +303,11 @@ func (s *Server) LoadState() (bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for name, raw := range st.Services {
-		if sn, ok := s.services[name].(Snapshotter); ok {
+		var part any = s.extras[name]
+		if svc, ok := s.services[name]; ok {
+			part = svc
+		}
+		if sn, ok := part.(Snapshotter); ok {
 			if err := sn.Restore(raw); err != nil {
 				return false, fmt.Errorf("restore %s: %w", name, err)
 			}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
@@ -36,6 +37,7 @@ type Options struct {
 type World struct {
 	Server *sandbox.Server
 	IAM    *iam.Service
+	Auth0  *auth0.Service // fake Auth0 tenants, each on its own port
 	Lambda *lambda.Service
 	Admin  sandbox.Credential
 }
@@ -61,6 +63,8 @@ func New(opts Options) (*World, error) {
 	w.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
 	srv.Register(w.Lambda)
 	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
+	w.Auth0 = auth0.New(srv, 0)
+	srv.Attach("auth0", w.Auth0) // not AWS: its own ports, the admin API and Close
 	if _, err := srv.LoadState(); err != nil {
 		return nil, fmt.Errorf("load sandbox state: %w", err)
 	}

@@ -1,0 +1,115 @@
+package auth0_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/auth0/go-auth0"
+	"github.com/auth0/go-auth0/management"
+
+	sbauth0 "github.com/keyrotator/keyrotator/local/sandbox/auth0"
+	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
+	"github.com/keyrotator/keyrotator/local/world"
+)
+
+// The tenant speaks what go-auth0 (the client keyrotator uses) expects.
+func TestTenantThroughGoAuth0(t *testing.T) {
+	sb := sandboxtest.Start(t, world.Options{})
+	ctx := context.Background()
+	keys := sb.User(t, "ses-sender", 1)
+	tenant, err := sb.Auth0.AddTenant(sbauth0.TenantConfig{Name: "prod", ClientID: "cid", ClientSecret: "csecret",
+		Provider: &sbauth0.Provider{Name: "ses", DefaultFromAddress: "no-reply@example.com", Credentials: map[string]any{
+			"accessKeyId": keys[0].AccessKeyID, "secretAccessKey": keys[0].SecretAccessKey, "region": "ap-northeast-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := management.New(tenant.Domain(), management.WithInsecure(), management.WithClientCredentials(ctx, "cid", "csecret"), management.WithNoRetries())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := m.EmailProvider.Read(ctx)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	creds, ok := ep.Credentials.(*management.EmailProviderCredentialsSES)
+	if ep.GetName() != "ses" || !ok || creds.GetAccessKeyID() != keys[0].AccessKeyID || creds.SecretAccessKey != nil || creds.GetRegion() != "ap-northeast-1" {
+		t.Fatalf("Read: %+v %+v (the secret must never come back)", ep, creds)
+	}
+
+	// The tenant uses the key it holds: IAM sees SES use of it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		keys, _ := sb.IAM.Keys("ses-sender")
+		if keys[0].LastService == "ses" && keys[0].LastRegion == "ap-northeast-1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tenant never sent mail with its key: %+v", tenant.View().Mail)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	err = m.EmailProvider.Update(ctx, &management.EmailProvider{Name: auth0.String("ses"), Credentials: &management.EmailProviderCredentialsSES{
+		AccessKeyID: auth0.String("AKIANEWKEYEXAMPLE000"), SecretAccessKey: auth0.String("new-secret"), Region: auth0.String("ap-northeast-1")}})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	v := tenant.View()
+	if v.Provider["default_from_address"] != "no-reply@example.com" {
+		t.Errorf("PATCH lost the from-address: %v", v.Provider)
+	}
+	if c := v.Provider["credentials"].(map[string]any); c["accessKeyId"] != "AKIANEWKEYEXAMPLE000" || c["secretAccessKey"] != nil {
+		t.Errorf("admin view after PATCH: %v", c)
+	}
+}
+
+func TestTenantErrors(t *testing.T) {
+	sb := sandboxtest.Start(t, world.Options{})
+	ctx := context.Background()
+	tenant, err := sb.Auth0.AddTenant(sbauth0.TenantConfig{Name: "empty", ClientID: "cid", ClientSecret: "csecret", Scopes: []string{sbauth0.ScopeRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := func(secret string) *management.Management {
+		m, err := management.New(tenant.Domain(), management.WithInsecure(), management.WithClientCredentials(ctx, "cid", secret), management.WithNoRetries())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	status := func(err error) int {
+		var me management.Error
+		if errors.As(err, &me) {
+			return me.Status()
+		}
+		return 0
+	}
+	m := client("csecret")
+	if _, err := m.EmailProvider.Read(ctx); status(err) != http.StatusNotFound {
+		t.Errorf("no provider: got %v, want 404", err)
+	}
+	if err := m.EmailProvider.Update(ctx, &management.EmailProvider{Name: auth0.String("ses")}); status(err) != http.StatusForbidden {
+		t.Errorf("missing update scope: got %v, want 403", err)
+	}
+	if _, err := client("wrong").EmailProvider.Read(ctx); err == nil || status(err) != 0 {
+		t.Errorf("bad client secret: got %v, want a token error (not a management.Error)", err)
+	}
+	// Burst 2, 2 a second: a quick third call is refused.
+	var limited bool
+	for range 4 {
+		if _, err := m.EmailProvider.Read(ctx); status(err) == http.StatusTooManyRequests {
+			limited = true
+		}
+	}
+	if !limited {
+		t.Error("no 429 after a burst of calls")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	sb.AdminCall(t, http.MethodPatch, "/auth0/tenants/empty", map[string]any{"fail": map[string]int{"status": 503, "times": 1}}, nil)
+	if _, err := m.EmailProvider.Read(ctx); status(err) != http.StatusServiceUnavailable {
+		t.Errorf("injected 503: got %v", err)
+	}
+}
