@@ -416,6 +416,7 @@ func (t *Tenant) mailLoop(ctx context.Context) {
 			t.mail.LastError = err.Error()
 		} else {
 			t.mail.Sent++
+			t.mail.LastError = "" // the last attempt's, so a tenant that recovered says so
 		}
 		t.mu.Unlock()
 	}

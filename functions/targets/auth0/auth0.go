@@ -1,0 +1,212 @@
+// Package auth0 is the `auth0` target: an Auth0 tenant whose custom email
+// provider sends mail through Amazon SES with the rotated key. It moves the
+// provider to the new key through the Management API (go-auth0), keeping
+// everything else as it was, and reads back the key id (Auth0 never
+// returns the secret).
+package auth0
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/auth0/go-auth0"
+	"github.com/auth0/go-auth0/management"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// Connection is a target's connection secret: how to reach the tenant.
+type Connection struct {
+	Domain       string `json:"domain"` // tenant.auth0.com; http://127.0.0.1:port only for the sandbox
+	ClientID     string `json:"clientId"`
+	ClientSecret string `json:"clientSecret"`
+}
+
+// secrets reads connection secrets.
+type secrets interface {
+	SecretString(ctx context.Context, id string) (string, error)
+}
+
+// Target updates Auth0 tenants.
+type Target struct {
+	Secrets secrets
+	// MaxRateWait bounds how long a 429 is waited out before the step
+	// returns Retryable for Step Functions to retry later.
+	MaxRateWait time.Duration
+}
+
+// Update moves the tenant's SES provider from oldKeyID to key.
+func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldKeyID string, key rotation.Credential) (rotation.Receipt, error) {
+	fail := func(format string, args ...any) (rotation.Receipt, error) {
+		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf(format, args...)}
+	}
+	conn, err := t.connection(ctx, tg)
+	if err != nil {
+		return rotation.Receipt{}, err
+	}
+	c, limits, err := client(ctx, conn)
+	if err != nil {
+		return fail("connection %s: %v", tg.Connection, err)
+	}
+	tenant := strings.TrimPrefix(strings.TrimPrefix(conn.Domain, "https://"), "http://")
+	var ep *management.EmailProvider
+	if err := t.call(ctx, tg, tenant, limits, func() (e error) { ep, e = c.EmailProvider.Read(ctx); return e }); err != nil {
+		return rotation.Receipt{}, err
+	}
+	if ep.GetName() != management.EmailProviderSES {
+		return fail("the email provider of tenant %s is %q, not ses: keyrotator only rotates SES credentials", tenant, ep.GetName())
+	}
+	creds, _ := ep.Credentials.(*management.EmailProviderCredentialsSES)
+	held := ""
+	region := tg.SESRegion
+	if creds != nil {
+		held = creds.GetAccessKeyID()
+		if creds.GetRegion() != "" {
+			region = creds.GetRegion() // keep the region the tenant sends from
+		}
+	}
+	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: held, NewKeyID: key.AccessKeyID}
+	switch held {
+	case key.AccessKeyID:
+		return r, nil // already moved: a retry, or a resumed run
+	case oldKeyID:
+	default:
+		return fail("tenant %s sends with key %q, which is neither the key being rotated (%s) nor the new one: it may belong to another user; fix the target", tenant, held, oldKeyID)
+	}
+	// PATCH name and credentials only: from-address, enabled and settings stay as they are.
+	patch := &management.EmailProvider{Name: auth0.String(management.EmailProviderSES), Credentials: &management.EmailProviderCredentialsSES{
+		AccessKeyID: auth0.String(key.AccessKeyID), SecretAccessKey: auth0.String(key.Secret()), Region: auth0.String(region),
+	}}
+	if err := t.call(ctx, tg, tenant, limits, func() error { return c.EmailProvider.Update(ctx, patch) }); err != nil {
+		return rotation.Receipt{}, err
+	}
+	var back *management.EmailProvider
+	if err := t.call(ctx, tg, tenant, limits, func() (e error) { back, e = c.EmailProvider.Read(ctx); return e }); err != nil {
+		return rotation.Receipt{}, err
+	}
+	if bc, _ := back.Credentials.(*management.EmailProviderCredentialsSES); bc == nil || bc.GetAccessKeyID() != key.AccessKeyID {
+		return fail("tenant %s still reports another key after the update", tenant)
+	}
+	r.Changed = true
+	return r, nil
+}
+
+func (t *Target) connection(ctx context.Context, tg rotation.Target) (Connection, error) {
+	raw, err := t.Secrets.SecretString(ctx, tg.Connection)
+	if err != nil {
+		var tf *rotation.TargetFailed
+		if errors.As(err, &tf) || errors.As(err, new(*rotation.Retryable)) {
+			return Connection{}, err
+		}
+		return Connection{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("connection secret %s: %v", tg.Connection, err)}
+	}
+	var c Connection
+	if json.Unmarshal([]byte(raw), &c) != nil || c.Domain == "" || c.ClientID == "" || c.ClientSecret == "" {
+		return Connection{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf(`connection secret %s must be JSON {"domain","clientId","clientSecret"} (filled in after deploy)`, tg.Connection)}
+	}
+	return c, nil
+}
+
+// client builds go-auth0 with no retries of its own (a 401 must fail fast,
+// not six times) and a transport that remembers Auth0's rate-limit reset.
+func client(ctx context.Context, c Connection) (*management.Management, *rateLimits, error) {
+	limits := &rateLimits{next: http.DefaultTransport}
+	opts := []management.Option{management.WithClient(&http.Client{Transport: limits, Timeout: 20 * time.Second}), management.WithNoRetries()}
+	domain := c.Domain
+	if strings.HasPrefix(domain, "http://") {
+		// Plain HTTP only for a tenant on this machine: the sandbox.
+		u, err := url.Parse(domain)
+		if err != nil || !loopback(u.Hostname()) {
+			return nil, nil, fmt.Errorf("domain %s: plain http is only for a local sandbox", domain)
+		}
+		domain = u.Host
+		opts = append(opts, management.WithInsecure())
+	}
+	opts = append(opts, management.WithClientCredentials(ctx, c.ClientID, c.ClientSecret))
+	m, err := management.New(domain, opts...)
+	return m, limits, err
+}
+
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+// call runs one Management API call and words its failure for a person:
+// which tenant, what is wrong, what to do. A 429 is waited out until
+// Auth0's reset while the budget allows, then left to Step Functions.
+func (t *Target) call(ctx context.Context, tg rotation.Target, tenant string, limits *rateLimits, f func() error) error {
+	deadline := time.Now().Add(t.MaxRateWait)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		var me management.Error
+		if !errors.As(err, &me) {
+			if strings.Contains(err.Error(), "oauth2") {
+				return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s refused the client credentials in %s (401): check clientId and clientSecret, and that the application is authorized for the Management API", tenant, tg.Connection)}
+			}
+			return &rotation.Retryable{Reason: fmt.Sprintf("auth0 tenant %s: %v", tenant, err)}
+		}
+		switch s := me.Status(); {
+		case s == http.StatusNotFound:
+			return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s has no email provider configured: set up SES as its custom email provider first", tenant)}
+		case s == http.StatusForbidden:
+			return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("the application in %s lacks a scope on tenant %s: grant it read:email_provider and update:email_provider", tg.Connection, tenant)}
+		case s == http.StatusUnauthorized:
+			return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s refused the token (401): check the client in %s", tenant, tg.Connection)}
+		case s == http.StatusTooManyRequests:
+			wait := time.Until(limits.reset())
+			if wait <= 0 {
+				wait = time.Second
+			}
+			if time.Now().Add(wait).After(deadline) {
+				return &rotation.Retryable{Reason: fmt.Sprintf("auth0 tenant %s: rate limited (429) past this attempt's budget", tenant)}
+			}
+			select {
+			case <-ctx.Done():
+				return &rotation.Retryable{Reason: fmt.Sprintf("auth0 tenant %s: rate limited (429)", tenant)}
+			case <-time.After(wait):
+			}
+		case s >= 500:
+			return &rotation.Retryable{Reason: fmt.Sprintf("auth0 tenant %s: %d %s", tenant, s, http.StatusText(s))}
+		default:
+			return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s answered %d: %s", tenant, s, me.Error())}
+		}
+	}
+}
+
+// rateLimits is a transport that keeps the last x-ratelimit-reset it saw.
+type rateLimits struct {
+	next  http.RoundTripper
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (l *rateLimits) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(r)
+	if err == nil {
+		if v, perr := strconv.ParseInt(resp.Header.Get("X-Ratelimit-Reset"), 10, 64); perr == nil {
+			l.mu.Lock()
+			l.until = time.Unix(v, 0)
+			l.mu.Unlock()
+		}
+	}
+	return resp, err
+}
+
+func (l *rateLimits) reset() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.until
+}
