@@ -36,7 +36,7 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:secretsmanager:.*:secret:keyrotator\/users\/\*$/g`},
 				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:states:.*:execution:keyrotator:\*$/g`},
 				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:secretsmanager:.*:secret:.*-\?\?\?\?\?\?$/g`},
-				map[string]string{"regex": `/^Resource::<Rotator[A-Za-z]+[0-9A-F]{8}\.Arn>:\*$/g`},
+				map[string]string{"regex": `/^Resource::<Rotator[A-Za-z0-9]+[0-9A-F]{8}\.Arn>:\*$/g`},
 			}},
 		{Id: jsii.String("AwsSolutions-SQS3"), Reason: jsii.String("This queue is itself the schedules' dead-letter queue.")},
 		{Id: jsii.String("AwsSolutions-SMG4"), Reason: jsii.String("Connection secrets hold a third party's API credentials (Auth0, SORACOM): they are rotated on that side, not by a Secrets Manager rotation Lambda.")},

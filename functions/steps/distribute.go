@@ -7,22 +7,24 @@ import (
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
-// secretTarget is the `secret` target (*secret.Target).
-type secretTarget interface {
+// target is one target kind (*secret.Target, *auth0.Target): it gives the
+// new key to the place it names and says what changed.
+type target interface {
 	Update(ctx context.Context, tg rotation.Target, execution, oldKeyID string, key rotation.Credential) (rotation.Receipt, error)
 }
 
-// UpdateSecret is the UpdateSecret state: one Distribute item of type secret.
-type UpdateSecret struct {
+// UpdateTarget is a Distribute item's Task (UpdateSecret, UpdateAuth0): the
+// new key, read from the record, goes to one target.
+type UpdateTarget struct {
 	Records recordStore
-	Target  secretTarget
+	Target  target
 }
 
-// Run writes the new key into the item's secret and returns the receipt.
-func (u *UpdateSecret) Run(ctx context.Context, in rotation.TaskInput) (rotation.Receipt, error) {
+// Run gives the new key to the item's target and returns the receipt.
+func (u *UpdateTarget) Run(ctx context.Context, in rotation.TaskInput) (rotation.Receipt, error) {
 	d := in.Data
 	if d.Plan == nil || d.Key == nil || d.Target == nil {
-		return rotation.Receipt{}, errors.New("updatesecret: the item lacks plan, key or target")
+		return rotation.Receipt{}, errors.New("update target: the item lacks plan, key or target")
 	}
 	key, err := u.Records.Key(ctx, d.Plan.User, d.Key.VersionID)
 	if err != nil {

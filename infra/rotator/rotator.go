@@ -49,6 +49,7 @@ var Tasks = []Task{
 	{"ValidateFunctionArn", "validate", 30},
 	{"CreateKeyFunctionArn", "createkey", 60},
 	{"UpdateSecretFunctionArn", "updatesecret", 30},
+	{"UpdateAuth0FunctionArn", "updateauth0", 60},
 	{"PromoteFunctionArn", "promote", 30},
 	{"VerifyUnusedFunctionArn", "verifyunused", 60},
 	{"DeactivateFunctionArn", "deactivate", 30},
@@ -124,6 +125,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 		r.Functions[t.Function] = fn
 		subs[t.Placeholder] = fn.FunctionArn()
 	}
+	r.connections(c, p)
 	r.grant(stack, p, users, records)
 
 	smLogs := awslogs.NewLogGroup(c, jsii.String("StateMachineLogs"), &awslogs.LogGroupProps{
@@ -152,7 +154,6 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 
 	r.alarms(c)
 	r.schedules(c, p)
-	r.connections(c, p)
 	return r
 }
 
@@ -254,6 +255,10 @@ func (r *Rotator) grant(stack awscdk.Stack, p *Props, users *[]*string, records 
 	add("updatesecret", allow(recordRead, rec))
 	if len(appSecrets) > 0 {
 		add("updatesecret", allow([]string{"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}, &appSecrets))
+	}
+	add("updateauth0", allow(recordRead, rec))
+	for _, conn := range r.Connections {
+		conn.GrantRead(r.Functions["updateauth0"], nil) // the tenants' API credentials
 	}
 	add("promote", allow(recordWrite, rec))
 	add("verifyunused",

@@ -31,6 +31,7 @@ var Tasks = []Task{
 	{"ValidateFunctionArn", "validate", 30 * time.Second},
 	{"CreateKeyFunctionArn", "createkey", 60 * time.Second}, // waits for IAM to propagate the new key
 	{"UpdateSecretFunctionArn", "updatesecret", 30 * time.Second},
+	{"UpdateAuth0FunctionArn", "updateauth0", 60 * time.Second}, // waits out Auth0's rate limit
 	{"PromoteFunctionArn", "promote", 30 * time.Second},
 	{"VerifyUnusedFunctionArn", "verifyunused", 60 * time.Second},
 	{"DeactivateFunctionArn", "deactivate", 30 * time.Second},

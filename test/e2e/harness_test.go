@@ -81,6 +81,9 @@ type H struct {
 	sfn *sfn.Client
 	sm  *secretsmanager.Client
 	out bytes.Buffer // everything the test itself printed
+	// secrets, beyond the sandbox's access keys, that must appear nowhere (I1):
+	// e.g. an Auth0 application's client secret.
+	secrets []string
 }
 
 // Start deploys keyrotator into a fresh sandbox; I1 is checked when the test ends.
@@ -222,7 +225,7 @@ func (h *H) admin(path string) []byte {
 // message, the call log, CloudTrail, or what the test printed.
 func (h *H) checkNoSecretAnywhere() {
 	t := h.t
-	secrets := h.sb.IAM.Secrets()
+	secrets := append(h.sb.IAM.Secrets(), h.secrets...)
 	if len(secrets) == 0 {
 		return
 	}
@@ -250,6 +253,7 @@ func (h *H) checkNoSecretAnywhere() {
 	for _, task := range pipeline.Tasks {
 		sources["logs of "+task.Function] = h.admin("/lambda/functions/" + task.Function + "/logs")
 	}
+	sources["Auth0 tenants"] = h.admin("/auth0/tenants")
 	scanned := 0
 	for name, b := range sources {
 		scanned += len(b)

@@ -14,7 +14,7 @@ import (
 func main() {
 	cfg := lambdautil.AWSConfig()
 	sm := secretsmanager.NewFromConfig(cfg)
-	u := &steps.UpdateSecret{Records: record.New(sm), Target: secret.New(sm)}
+	u := &steps.UpdateTarget{Records: record.New(sm), Target: secret.New(sm)}
 	lambdautil.Start("updatesecret", u.Run, func(in rotation.TaskInput, r rotation.Receipt) []any {
 		return []any{"execution", in.Data.Execution, "target", r.Target, "previousKeyId", r.PreviousKeyID, "newKeyId", r.NewKeyID, "changed", r.Changed}
 	})
