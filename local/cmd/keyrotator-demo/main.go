@@ -30,6 +30,8 @@ import (
 	"github.com/keyrotator/keyrotator/local/consumer"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/auth0"
+	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 	"github.com/keyrotator/keyrotator/local/watch"
 	"github.com/keyrotator/keyrotator/local/world"
 )
@@ -46,6 +48,7 @@ func main() {
 const (
 	demoUser   = "demo-app-sender"
 	demoSecret = "demo/app/aws-access-key"
+	demoTenant = "demo-tenant"
 )
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -85,10 +88,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	// The world before: a user whose one key is 95 days old, kept in the
 	// application's secret, and an application that keeps using it.
-	oldKey, err := seed(ctx, w, cfg)
+	old, err := seed(ctx, w, cfg)
 	if err != nil {
 		return err
 	}
+	oldKey := old.AccessKeyID
 	app := consumer.New(cfg, demoSecret, 20*time.Millisecond, true)
 	appCtx, stopApp := context.WithCancel(ctx)
 	defer stopApp()
@@ -97,9 +101,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "sandbox up at %s; user %s has key %s (95 days old), used by the app through secret %s\n\n",
 		w.Server.URL(), demoUser, oldKey, demoSecret)
 
+	tenant, err := seedAuth0(ctx, w, cfg, old)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Auth0 tenant %s (at %s) sends its mail through SES with the same key\n\n", demoTenant, tenant)
 	input, _ := json.Marshal(map[string]any{
 		"user": demoUser, "waitDays": 7, "graceDays": 1,
-		"targets": []map[string]string{{"type": "secret", "name": "app", "secretId": demoSecret}},
+		"targets": []map[string]string{
+			{"type": "secret", "name": "app", "secretId": demoSecret},
+			{"type": "auth0", "name": demoTenant, "connection": "keyrotator/connections/" + demoTenant, "sesRegion": "ap-northeast-1"},
+		},
 	})
 	sf := sfn.NewFromConfig(cfg)
 	started, err := sf.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(dep.StateMachineARN), Input: aws.String(string(input)), Name: aws.String("demo-" + time.Now().UTC().Format("20060102T150405"))})
@@ -119,21 +131,39 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return report(out, w, desc, oldKey, app.Stats(), time.Since(start))
 }
 
-func seed(ctx context.Context, w *world.World, cfg aws.Config) (string, error) {
+// seedAuth0 is an Auth0 tenant whose SES provider sends with the old key,
+// and its connection secret; it returns the tenant's domain.
+func seedAuth0(ctx context.Context, w *world.World, cfg aws.Config, old iam.AccessKey) (string, error) {
+	clientSecret := sandbox.NewSecret()
+	t, err := w.Auth0.AddTenant(auth0.TenantConfig{Name: demoTenant, ClientID: "demo-client", ClientSecret: clientSecret,
+		Provider: &auth0.Provider{Name: "ses", DefaultFromAddress: "no-reply@demo.example.com",
+			Credentials: map[string]any{"accessKeyId": old.AccessKeyID, "secretAccessKey": old.SecretAccessKey, "region": "ap-northeast-1"}}})
+	if err != nil {
+		return "", fmt.Errorf("seed Auth0 tenant: %w", err)
+	}
+	conn, _ := json.Marshal(map[string]string{"domain": "http://" + t.Domain(), "clientId": "demo-client", "clientSecret": clientSecret})
+	if _, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String("keyrotator/connections/" + demoTenant), SecretString: aws.String(string(conn))}); err != nil {
+		return "", fmt.Errorf("seed Auth0 connection: %w", err)
+	}
+	return t.Domain(), nil
+}
+
+func seed(ctx context.Context, w *world.World, cfg aws.Config) (iam.AccessKey, error) {
 	if _, err := w.IAM.CreateUser(demoUser, "/", [][2]string{{"purpose", "keyrotator demo"}}); err != nil {
-		return "", fmt.Errorf("seed user: %w", err)
+		return iam.AccessKey{}, fmt.Errorf("seed user: %w", err)
 	}
 	k, err := w.IAM.CreateAccessKey(demoUser)
 	if err != nil {
-		return "", fmt.Errorf("seed key: %w", err)
+		return iam.AccessKey{}, fmt.Errorf("seed key: %w", err)
 	}
 	w.IAM.Backdate(k.AccessKeyID, w.Server.Clock().Now().AddDate(0, 0, -95))
 	value, _ := json.Marshal(map[string]string{"accessKeyId": k.AccessKeyID, "secretAccessKey": k.SecretAccessKey, "region": w.Server.Region()})
 	_, err = secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(demoSecret), SecretString: aws.String(string(value))})
 	if err != nil {
-		return "", fmt.Errorf("seed app secret: %w", err)
+		return iam.AccessKey{}, fmt.Errorf("seed app secret: %w", err)
 	}
-	return k.AccessKeyID, nil
+	return k, nil
 }
 
 func report(out io.Writer, w *world.World, desc *sfn.DescribeExecutionOutput, oldKey string, app consumer.Stats, took time.Duration) error {
@@ -158,6 +188,11 @@ func report(out io.Writer, w *world.World, desc *sfn.DescribeExecutionOutput, ol
 		fmt.Fprintf(out, "  %-8s %s: %s → %s\n", r.Target, r.Where, r.PreviousKeyID, r.NewKeyID)
 	}
 	fmt.Fprintf(out, "app: %d calls succeeded, %d failed, keys used in turn: %v\n", app.OK, app.Failed, app.KeyIDs)
+	var mail auth0.MailStats
+	if t, ok := w.Auth0.Tenant(demoTenant); ok {
+		mail = t.View().Mail
+		fmt.Fprintf(out, "Auth0 tenant %s: %d mails sent through SES, %d failed, now sending with %s\n", demoTenant, mail.Sent, mail.Failed, mail.LastKeyID)
+	}
 	fmt.Fprintf(out, "took %s\n\n", took.Round(10*time.Millisecond))
 
 	if desc.Status != types.ExecutionStatusSucceeded {
@@ -176,8 +211,10 @@ func report(out io.Writer, w *world.World, desc *sfn.DescribeExecutionOutput, ol
 		return errors.New("no active new key")
 	case app.Failed > 0:
 		return fmt.Errorf("the app saw %d failed calls (last: %s)", app.Failed, app.LastError)
+	case mail.Failed > 0 || mail.LastKeyID != newKey:
+		return fmt.Errorf("the Auth0 tenant failed %d mails and sends with %s (last error: %s)", mail.Failed, mail.LastKeyID, mail.LastError)
 	}
 	fmt.Fprintf(out, "rotation succeeded: user=%s old=%s (deleted) new=%s (active) targets=%d/%d\n",
-		demoUser, oldKey, newKey, len(result.Receipts), 1)
+		demoUser, oldKey, newKey, len(result.Receipts), 2)
 	return nil
 }
