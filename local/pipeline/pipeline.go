@@ -85,7 +85,9 @@ func Deploy(ctx context.Context, w *world.World, opts Options) (Deployment, erro
 		err := fns.Register(lambda.FunctionConfig{
 			Name: t.Function, Path: path, Timeout: t.Timeout, MemoryMB: 256,
 			Role: "keyrotator-" + t.Function,
-			Env:  map[string]string{"ALERT_TOPIC_ARN": d.AlertTopicARN},
+			// Auth0's rate limit is waited out for a second here, not 20:
+			// the sandbox's waits are short, and so are its tests.
+			Env: map[string]string{"ALERT_TOPIC_ARN": d.AlertTopicARN, "AUTH0_MAX_RATE_WAIT": "1s"},
 		})
 		if err != nil {
 			return Deployment{}, fmt.Errorf("register function %s: %w", t.Function, err)

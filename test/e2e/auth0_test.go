@@ -129,3 +129,31 @@ func TestAuth0TenantFailsThenReRunFinishes(t *testing.T) {
 		h.sendsWith("prod", id)
 	}
 }
+
+// A tenant that keeps answering 429 or 500 exhausts the retries: both keys
+// stay active, the alert names the tenant, and once it recovers a re-run finishes.
+func TestAuth0TenantStorms(t *testing.T) {
+	for _, status := range []int{429, 500} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			h := Start(t)
+			f := h.seed("ses-sender", 95)
+			target := h.auth0Tenant(f, "stormy")
+			h.sb.AdminCall(t, http.MethodPatch, "/auth0/tenants/stormy", map[string]any{"fail": map[string]int{"status": status, "times": 1000}}, nil)
+			r := h.Run(f.input(map[string]any{"targets": []map[string]string{target}}))
+			if r.Status != types.ExecutionStatusFailed || r.Error != "Retryable" {
+				t.Fatalf("status %s %s: %s", r.Status, r.Error, r.Cause)
+			}
+			if ks := h.keys(f.user); len(ks) != 2 || ks[f.old.AccessKeyID] != "Active" {
+				t.Fatalf("keys after: %v", ks)
+			}
+			if msgs := string(h.admin("/sns/messages")); !strings.Contains(msgs, "stormy") || !strings.Contains(msgs, "re-run") {
+				t.Errorf("the alert does not name the tenant and the next step")
+			}
+			tn, _ := h.sb.Auth0.Tenant("stormy")
+			tn.ClearFailures()
+			if r := h.Run(f.input(map[string]any{"targets": []map[string]string{target}})); r.Status != types.ExecutionStatusSucceeded {
+				t.Fatalf("the re-run: %s %s: %s", r.Status, r.Error, r.Cause)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -17,11 +18,13 @@ import (
 func main() {
 	cfg := lambdautil.AWSConfig()
 	sm := secretsmanager.NewFromConfig(cfg)
-	u := &steps.UpdateTarget{
-		Records: record.New(sm),
-		// Waits out Auth0's rate limit for up to 20 s of the 60 s timeout; past that, Step Functions retries.
-		Target: &auth0.Target{Secrets: connections.New(sm), MaxRateWait: 20 * time.Second},
+	// Auth0's rate limit is waited out for up to 20 s of the 60 s timeout
+	// (AUTH0_MAX_RATE_WAIT); past that, Step Functions retries with backoff.
+	wait := 20 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("AUTH0_MAX_RATE_WAIT")); err == nil && d > 0 {
+		wait = d
 	}
+	u := &steps.UpdateTarget{Records: record.New(sm), Target: &auth0.Target{Secrets: connections.New(sm), MaxRateWait: wait}}
 	lambdautil.Start("updateauth0", u.Run, func(in rotation.TaskInput, r rotation.Receipt) []any {
 		return []any{"execution", in.Data.Execution, "target", r.Target, "tenant", r.Where, "previousKeyId", r.PreviousKeyID, "newKeyId", r.NewKeyID, "changed", r.Changed}
 	})

@@ -106,6 +106,13 @@ type MailStats struct {
 	LastError string `json:"lastError,omitempty"`
 }
 
+// ClearFailures drops the failures still queued (the tenant recovers).
+func (t *Tenant) ClearFailures() {
+	t.mu.Lock()
+	t.failures = nil
+	t.mu.Unlock()
+}
+
 // Domain is the tenant's domain (host:port), what go-auth0 is given.
 func (t *Tenant) Domain() string { return t.domain }
 
