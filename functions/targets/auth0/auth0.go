@@ -77,7 +77,8 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: held, NewKeyID: key.AccessKeyID}
 	switch held {
 	case key.AccessKeyID:
-		return r, nil // already moved: a retry, or a resumed run
+		r.PreviousKeyID = oldKeyID // already moved, from the old key: a retry, or a resumed run
+		return r, nil
 	case oldKeyID:
 	default:
 		return fail("tenant %s sends with key %q, which is neither the key being rotated (%s) nor the new one: it may belong to another user; fix the target", tenant, held, oldKeyID)

@@ -69,7 +69,7 @@ func TestUpdateMovesTheTenantAndKeepsTheRest(t *testing.T) {
 		t.Fatalf("provider after: %v", p)
 	}
 	again, err := e.target.Update(ctx, tg("prod"), "exec", e.old.AccessKeyID, e.key)
-	if err != nil || again.Changed {
+	if err != nil || again.Changed || again.PreviousKeyID != e.old.AccessKeyID {
 		t.Fatalf("a retry must change nothing: %v %+v", err, again)
 	}
 	// The tenant now sends with the new key.

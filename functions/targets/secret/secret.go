@@ -52,8 +52,8 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), PreviousKeyID: held, NewKeyID: key.AccessKeyID}
 	switch held {
 	case key.AccessKeyID:
-		r.Version = aws.ToString(out.VersionId)
-		return r, nil // already holds it: a retry, or a resumed run
+		r.Version, r.PreviousKeyID = aws.ToString(out.VersionId), oldKeyID
+		return r, nil // already holds it, moved from the old key: a retry, or a resumed run
 	case oldKeyID:
 	default:
 		return fail(fmt.Sprintf("secret %s holds key %q in %s, which is neither the key being rotated (%s) nor the new one: it may belong to another user; fix the secret or the target", tg.SecretID, held, tg.KeyIDField, oldKeyID))

@@ -47,7 +47,7 @@ func TestUpdate(t *testing.T) {
 		t.Fatalf("secret after: %v", v)
 	}
 	again, err := s.Update(ctx, tg("app/ok"), "exec-1", "AKIAOLD", key)
-	if err != nil || again.Changed || again.Version != r.Version {
+	if err != nil || again.Changed || again.Version != r.Version || again.PreviousKeyID != "AKIAOLD" {
 		t.Fatalf("a retry must write nothing new: %v %+v", err, again)
 	}
 	versions, _ := sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String("app/ok")})
