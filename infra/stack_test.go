@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/keyrotator/keyrotator/infra/config"
@@ -35,7 +37,8 @@ const testConfig = `{"rotations":[
   "input":{"user":"app-aws-user","targets":[{"type":"secret","name":"app","secretId":"app/aws-access-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":80}},
  {"name":"funnel","schedule":"rate(30 days)","timeZone":"UTC","alertEmails":["iot@example.com"],
   "input":{"user":"soracom-funnel","targets":[{"type":"secret","name":"app2","secretId":"iot/aws-key"},
-   {"type":"auth0","name":"tenant","connection":"keyrotator/connections/auth0-prod","sesRegion":"ap-northeast-1"}],"waitDays":3,"verifyAttempts":2}}]}`
+   {"type":"auth0","name":"tenant","connection":"keyrotator/connections/auth0-prod","sesRegion":"ap-northeast-1"},
+   {"type":"soracom","name":"funnel","connection":"keyrotator/connections/soracom","credentialPrefix":"aws-soracom-funnel"}],"waitDays":3,"verifyAttempts":2}}]}`
 
 // synth builds the stack from testConfig over a dist/ of placeholder
 // bootstraps (assets only need files to hash).
@@ -133,11 +136,13 @@ func TestStack(t *testing.T) {
 		}
 	})
 	run(t, "connection secrets made by name, never with a value", func(t *testing.T) {
-		tmpl.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(1))
-		tmpl.HasResource(jsii.String("AWS::SecretsManager::Secret"), &map[string]any{
-			"Properties":     map[string]any{"Name": "keyrotator/connections/auth0-prod", "SecretString": assertions.Match_Absent()},
-			"DeletionPolicy": "Retain",
-		})
+		tmpl.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(2))
+		for _, name := range []string{"keyrotator/connections/auth0-prod", "keyrotator/connections/soracom"} {
+			tmpl.HasResource(jsii.String("AWS::SecretsManager::Secret"), &map[string]any{
+				"Properties":     map[string]any{"Name": name, "SecretString": assertions.Match_Absent()},
+				"DeletionPolicy": "Retain",
+			})
+		}
 	})
 	run(t, "cdk-nag AwsSolutions: no error", func(t *testing.T) {
 		errs := assertions.Annotations_FromStack(stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
@@ -216,6 +221,80 @@ func TestLeastPrivilege(t *testing.T) {
 	if len(invoked) != len(functions) {
 		t.Errorf("the state machine may invoke %d of our %d functions", len(invoked), len(functions))
 	}
+}
+
+// Each connection secret is readable by exactly the functions of its target
+// kind: Auth0's by UpdateAuth0; SORACOM's by UpdateSoracom, VerifyOldKeyUnused
+// (the credentials' last use) and CleanupTargets (the old credential).
+func TestConnectionSecretReaders(t *testing.T) {
+	_, tmpl, rot := synth(t)
+	var doc struct {
+		Resources map[string]struct {
+			Type       string
+			Properties map[string]any
+		}
+	}
+	b, _ := json.Marshal(tmpl.ToJSON())
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	secretID := map[string]string{} // logical id → name
+	for id, r := range doc.Resources {
+		if r.Type == "AWS::SecretsManager::Secret" {
+			secretID[id] = fmt.Sprint(r.Properties["Name"])
+		}
+	}
+	roleOf := map[string]string{} // role logical id → function name
+	for fn, f := range rot.Functions {
+		roleOf[*stackID(t, f.Role().Node().DefaultChild())] = fn
+	}
+	readers := map[string][]string{}
+	for _, r := range doc.Resources {
+		if r.Type != "AWS::IAM::Policy" {
+			continue
+		}
+		var fn string
+		for _, role := range list(r.Properties["Roles"]) {
+			if m, ok := role.(map[string]any); ok {
+				fn = roleOf[fmt.Sprint(m["Ref"])]
+			}
+		}
+		pd, _ := r.Properties["PolicyDocument"].(map[string]any)
+		stmts, _ := pd["Statement"].([]any)
+		for _, s := range stmts {
+			st := s.(map[string]any)
+			if !slices.ContainsFunc(list(st["Action"]), func(a any) bool { return a == "secretsmanager:GetSecretValue" }) {
+				continue
+			}
+			for _, res := range list(st["Resource"]) {
+				if m, ok := res.(map[string]any); ok {
+					if name, ok := secretID[fmt.Sprint(m["Ref"])]; ok && !slices.Contains(readers[name], fn) {
+						readers[name] = append(readers[name], fn)
+					}
+				}
+			}
+		}
+	}
+	want := map[string][]string{
+		"keyrotator/connections/auth0-prod": {"updateauth0"},
+		"keyrotator/connections/soracom":    {"cleanup", "updatesoracom", "verifyunused"},
+	}
+	for name, w := range want {
+		got := readers[name]
+		slices.Sort(got)
+		if !slices.Equal(got, w) {
+			t.Errorf("%s is readable by %v, want %v", name, got, w)
+		}
+	}
+}
+
+func stackID(t *testing.T, c constructs.IConstruct) *string {
+	t.Helper()
+	el, ok := c.(awscdk.CfnElement)
+	if !ok {
+		t.Fatalf("%s is not a CfnElement", *c.Node().Path())
+	}
+	return awscdk.Stack_Of(c).GetLogicalId(el)
 }
 
 func list(v any) []any {

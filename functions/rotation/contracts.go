@@ -108,6 +108,29 @@ type Receipt struct {
 	NewKeyID      string `json:"newKeyId"`
 	Version       string `json:"version,omitempty"` // e.g. the app secret's new version id
 	Changed       bool   `json:"changed"`           // false: it already held the new key
+	// Soracom is what a soracom target changed: credentials and groups.
+	Soracom *SoracomChange `json:"soracom,omitempty"`
+}
+
+// SoracomChange is a soracom target's part of the receipt: ids only.
+type SoracomChange struct {
+	Operator       string        `json:"operator"`      // SORACOM operator id
+	Coverage       string        `json:"coverage"`      // jp or g
+	Strategy       string        `json:"strategy"`      // newCredential or inPlace
+	NewCredential  string        `json:"newCredential"` // the credential that holds the new key
+	OldCredentials []string      `json:"oldCredentials,omitempty"`
+	Groups         []GroupChange `json:"groups"` // every group that uses the target's credential now
+}
+
+// GroupChange is one SIM group's Funnel or Funk configuration moved to the
+// new credential.
+type GroupChange struct {
+	GroupID   string `json:"groupId"`
+	Name      string `json:"name,omitempty"`
+	Namespace string `json:"namespace"` // SoracomFunnel, SoracomFunk
+	From      string `json:"from"`      // the credential it used before
+	To        string `json:"to"`
+	Changed   bool   `json:"changed"` // false: an earlier attempt moved it, or inPlace
 }
 
 // Cutover is Promote's result: from when on the old key should be unused.
@@ -124,9 +147,12 @@ type Verification struct {
 	OldKey       KeyUse     `json:"oldKey"`
 	NewKey       KeyUse     `json:"newKey"`
 	CloudTrail   []TrailUse `json:"cloudTrail,omitempty"` // supporting evidence: management events only
-	CheckedAt    time.Time  `json:"checkedAt"`
-	Freshness    string     `json:"freshness"` // how far the evidence can be trusted
-	Evidence     string     `json:"evidence"`  // one sentence for a person
+	// Soracom is SORACOM's own last-used of each soracom target's old and new
+	// credential: a second signal, as SORACOM sees its side.
+	Soracom   []CredentialUse `json:"soracom,omitempty"`
+	CheckedAt time.Time       `json:"checkedAt"`
+	Freshness string          `json:"freshness"` // how far the evidence can be trusted
+	Evidence  string          `json:"evidence"`  // one sentence for a person
 }
 
 // KeyUse is IAM's last-used data for a key.
@@ -135,6 +161,14 @@ type KeyUse struct {
 	LastUsed *time.Time `json:"lastUsed,omitempty"`
 	Service  string     `json:"service,omitempty"`
 	Region   string     `json:"region,omitempty"`
+}
+
+// CredentialUse is when SORACOM last used one of a target's credentials.
+type CredentialUse struct {
+	Target     string     `json:"target"`
+	Credential string     `json:"credential"`
+	Role       string     `json:"role"` // old, new, or inPlace (one credential, both keys in turn)
+	LastUsed   *time.Time `json:"lastUsed,omitempty"`
 }
 
 // TrailUse is a CloudTrail event made with the old key after the cut-over.

@@ -8,10 +8,19 @@ import (
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
+// targetCleaner removes what a target kept for the old key (*soracom.Target:
+// the old credential).
+type targetCleaner interface {
+	Cleanup(ctx context.Context, tg rotation.Target, r rotation.Receipt) (string, error)
+}
+
 // Cleanup is the CleanupTargets state: what targets kept for the old key
-// goes (nothing, for secret targets: their old version holds a deleted key),
-// then the lock, last.
-type Cleanup struct{ Records recordStore }
+// goes (nothing, for secret and auth0 targets: they hold only the new key;
+// the old SORACOM credential, for soracom ones), then the lock, last.
+type Cleanup struct {
+	Records recordStore
+	Soracom targetCleaner
+}
 
 // CleanupResult says what was cleaned.
 type CleanupResult = rotation.CleanupResult
@@ -22,13 +31,50 @@ func (c *Cleanup) Run(ctx context.Context, in rotation.TaskInput) (CleanupResult
 	if d.Plan == nil {
 		return CleanupResult{}, errors.New("cleanup: no plan in the execution data")
 	}
+	if d.Retire == nil || d.Retire.Status != "Deleted" {
+		return CleanupResult{}, errors.New("cleanup: the old key is not deleted yet; nothing of it may go before it does")
+	}
+	receipts := map[string]rotation.Receipt{}
+	for _, r := range d.Receipts {
+		receipts[r.Target] = r
+	}
 	var res CleanupResult
+	var failed []*rotation.TargetFailed
 	for _, t := range d.Plan.Targets {
-		res.Targets = append(res.Targets, fmt.Sprintf("%s (%s): nothing kept for the old key", t.Name, t.Type))
+		r, ok := receipts[t.Name]
+		if t.Type != rotation.TargetSoracom || !ok || c.Soracom == nil {
+			res.Targets = append(res.Targets, fmt.Sprintf("%s (%s): nothing kept for the old key", t.Name, t.Type))
+			continue
+		}
+		line, err := c.Soracom.Cleanup(ctx, t, r)
+		if tf := (*rotation.TargetFailed)(nil); errors.As(err, &tf) {
+			failed = append(failed, tf)
+			res.Targets = append(res.Targets, fmt.Sprintf("%s (%s): %s", t.Name, t.Type, tf.Reason))
+			continue // the others are cleaned, the lock released; then the alert
+		}
+		if err != nil {
+			return CleanupResult{}, err
+		}
+		res.Targets = append(res.Targets, line)
 	}
 	if err := c.Records.Release(ctx, d.Plan.User, d.Execution); err != nil {
 		return CleanupResult{}, err
 	}
 	res.LockReleased = true
-	return res, nil
+	switch len(failed) {
+	case 0:
+		return res, nil
+	case 1:
+		return res, failed[0]
+	}
+	all := &rotation.TargetFailed{}
+	for i, f := range failed {
+		if i > 0 {
+			all.Target += ", "
+			all.Reason += "; "
+		}
+		all.Target += f.Target
+		all.Reason += f.Target + ": " + f.Reason
+	}
+	return res, all
 }

@@ -25,11 +25,18 @@ type trailLookup interface {
 	UsesSince(ctx context.Context, id string, from, to time.Time) ([]rotation.TrailUse, error)
 }
 
+// credentialUsage is SORACOM's last use of a target's credentials (*soracom.Target).
+type credentialUsage interface {
+	Usage(ctx context.Context, tg rotation.Target, r rotation.Receipt) ([]rotation.CredentialUse, error)
+}
+
 // Verify is the VerifyOldKeyUnused state. IAM last-used of both keys is the
-// primary evidence, CloudTrail supporting. It never touches a key.
+// primary evidence; SORACOM's credential last-used, where a soracom target
+// exists, a second signal; CloudTrail supporting. It never touches a key.
 type Verify struct {
-	Keys  keyStore
-	Trail trailLookup
+	Keys    keyStore
+	Trail   trailLookup
+	Soracom credentialUsage
 }
 
 // Run checks once; after the last allowed attempt, a key still in use is
@@ -56,15 +63,28 @@ func (v *Verify) Run(ctx context.Context, in rotation.TaskInput) (rotation.Verif
 	if res.CloudTrail, err = v.Trail.UsesSince(ctx, d.Plan.OldKeyID, after, in.Now); err != nil {
 		return rotation.Verification{}, err
 	}
+	if res.Soracom, err = v.soracom(ctx, d); err != nil {
+		return rotation.Verification{}, err
+	}
 	res.Freshness = fmt.Sprintf("checked at %s, %s after the cut-over at %s; IAM last-used data can lag by up to %s; CloudTrail shows management calls only (no SES sends, no IoT publishes)",
 		stamp(in.Now), roundDuration(since), stamp(cutover), Lag)
 
 	old := res.OldKey
 	usedAfter := old.LastUsed != nil && old.LastUsed.After(after)
+	var oldCred *rotation.CredentialUse
+	for i, u := range res.Soracom {
+		if u.Role == "old" && u.LastUsed != nil && u.LastUsed.After(after) {
+			oldCred = &res.Soracom[i]
+			break
+		}
+	}
 	switch {
 	case usedAfter:
 		res.Evidence = fmt.Sprintf("old key %s was last used %s by %s in %s, %s after the cut-over",
 			old.KeyID, stamp(*old.LastUsed), old.Service, old.Region, roundDuration(old.LastUsed.Sub(cutover)))
+	case oldCred != nil:
+		res.Evidence = fmt.Sprintf("SORACOM used the old credential %s of target %s at %s, %s after the cut-over: a SIM group still points at it",
+			oldCred.Credential, oldCred.Target, stamp(*oldCred.LastUsed), roundDuration(oldCred.LastUsed.Sub(cutover)))
 	case len(res.CloudTrail) > 0:
 		e := res.CloudTrail[0]
 		res.Evidence = fmt.Sprintf("CloudTrail shows old key %s calling %s %s at %s, after the cut-over (%d such events)",
@@ -80,10 +100,50 @@ func (v *Verify) Run(ctx context.Context, in rotation.TaskInput) (rotation.Verif
 	} else {
 		res.Evidence += fmt.Sprintf("; new key %s not used yet", n.KeyID)
 	}
+	for _, u := range res.Soracom {
+		res.Evidence += fmt.Sprintf("; SORACOM credential %s (%s, target %s) %s", u.Credential, u.Role, u.Target, credentialLastUse(u))
+	}
 	if !res.Unused && res.AttemptsLeft <= 0 {
 		return res, &rotation.OldKeyStillInUse{KeyID: old.KeyID, Evidence: res.Evidence}
 	}
 	return res, nil
+}
+
+// soracom reads SORACOM's last use of each soracom receipt's credentials.
+func (v *Verify) soracom(ctx context.Context, d rotation.ExecutionData) ([]rotation.CredentialUse, error) {
+	var out []rotation.CredentialUse
+	for _, r := range d.Receipts {
+		if r.Soracom == nil || v.Soracom == nil {
+			continue
+		}
+		tg, ok := planned(d.Plan, r.Target)
+		if !ok {
+			continue
+		}
+		u, err := v.Soracom.Usage(ctx, tg, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u...)
+	}
+	return out, nil
+}
+
+// planned is the plan's target of that name.
+func planned(p *rotation.Plan, name string) (rotation.Target, bool) {
+	for _, t := range p.Targets {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return rotation.Target{}, false
+}
+
+func credentialLastUse(u rotation.CredentialUse) string {
+	if u.LastUsed == nil {
+		return "never used"
+	}
+	return "last used " + stamp(*u.LastUsed)
 }
 
 func lastUse(u rotation.KeyUse) string {

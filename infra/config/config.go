@@ -183,11 +183,15 @@ func (c Config) AlertEmails() []string {
 	return out
 }
 
-// Connections are the target connection secrets the config names.
-func (c Config) Connections() []string {
+// Connections are the target connection secrets the config names, of
+// targets of the given types (every type if none is given).
+func (c Config) Connections(types ...string) []string {
 	var out []string
 	for _, r := range c.Rotations {
 		for _, t := range r.parsed.Targets {
+			if len(types) > 0 && !slices.Contains(types, t.Type) {
+				continue
+			}
 			if t.Connection != "" && !slices.Contains(out, t.Connection) {
 				out = append(out, t.Connection)
 			}

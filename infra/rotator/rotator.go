@@ -32,6 +32,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/infra/config"
 )
 
@@ -50,6 +51,7 @@ var Tasks = []Task{
 	{"CreateKeyFunctionArn", "createkey", 60},
 	{"UpdateSecretFunctionArn", "updatesecret", 30},
 	{"UpdateAuth0FunctionArn", "updateauth0", 60},
+	{"UpdateSoracomFunctionArn", "updatesoracom", 60},
 	{"PromoteFunctionArn", "promote", 30},
 	{"VerifyUnusedFunctionArn", "verifyunused", 60},
 	{"DeactivateFunctionArn", "deactivate", 30},
@@ -257,8 +259,16 @@ func (r *Rotator) grant(stack awscdk.Stack, p *Props, users *[]*string, records 
 		add("updatesecret", allow([]string{"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}, &appSecrets))
 	}
 	add("updateauth0", allow(recordRead, rec))
-	for _, conn := range r.Connections {
-		conn.GrantRead(r.Functions["updateauth0"], nil) // the tenants' API credentials
+	for _, name := range p.Config.Connections(rotation.TargetAuth0) {
+		r.Connections[name].GrantRead(r.Functions["updateauth0"], nil) // the tenants' API credentials
+	}
+	add("updatesoracom", allow(recordRead, rec))
+	for _, name := range p.Config.Connections(rotation.TargetSoracom) {
+		// The SAM user's auth key: to repoint (update), read last use
+		// (verify) and delete the old credential (cleanup).
+		for _, fn := range []string{"updatesoracom", "verifyunused", "cleanup"} {
+			r.Connections[name].GrantRead(r.Functions[fn], nil)
+		}
 	}
 	add("promote", allow(recordWrite, rec))
 	add("verifyunused",

@@ -31,7 +31,8 @@ var Tasks = []Task{
 	{"ValidateFunctionArn", "validate", 30 * time.Second},
 	{"CreateKeyFunctionArn", "createkey", 60 * time.Second}, // waits for IAM to propagate the new key
 	{"UpdateSecretFunctionArn", "updatesecret", 30 * time.Second},
-	{"UpdateAuth0FunctionArn", "updateauth0", 60 * time.Second}, // waits out Auth0's rate limit
+	{"UpdateAuth0FunctionArn", "updateauth0", 60 * time.Second},     // waits out Auth0's rate limit
+	{"UpdateSoracomFunctionArn", "updatesoracom", 60 * time.Second}, // waits out SORACOM's rate limit; pages of groups
 	{"PromoteFunctionArn", "promote", 30 * time.Second},
 	{"VerifyUnusedFunctionArn", "verifyunused", 60 * time.Second},
 	{"DeactivateFunctionArn", "deactivate", 30 * time.Second},
@@ -87,7 +88,7 @@ func Deploy(ctx context.Context, w *world.World, opts Options) (Deployment, erro
 			Role: "keyrotator-" + t.Function,
 			// Auth0's rate limit (a 1-second window) is waited out for up to
 			// 3 s here, not 20: the sandbox's storms end sooner.
-			Env: map[string]string{"ALERT_TOPIC_ARN": d.AlertTopicARN, "AUTH0_MAX_RATE_WAIT": "3s"},
+			Env: map[string]string{"ALERT_TOPIC_ARN": d.AlertTopicARN, "AUTH0_MAX_RATE_WAIT": "3s", "SORACOM_MAX_RATE_WAIT": "3s"},
 		})
 		if err != nil {
 			return Deployment{}, fmt.Errorf("register function %s: %w", t.Function, err)

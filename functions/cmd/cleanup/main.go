@@ -4,15 +4,18 @@ package main
 import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/keyrotator/keyrotator/functions/aws/connections"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/steps"
+	"github.com/keyrotator/keyrotator/functions/targets/soracom"
 )
 
 func main() {
 	cfg := lambdautil.AWSConfig()
-	c := &steps.Cleanup{Records: record.New(secretsmanager.NewFromConfig(cfg))}
+	sm := secretsmanager.NewFromConfig(cfg)
+	c := &steps.Cleanup{Records: record.New(sm), Soracom: soracom.FromEnv(connections.New(sm))}
 	lambdautil.Start("cleanup", c.Run, func(in rotation.TaskInput, r steps.CleanupResult) []any {
 		return []any{"execution", in.Data.Execution, "lockReleased", r.LockReleased}
 	})

@@ -4,17 +4,21 @@ package main
 import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/keyrotator/keyrotator/functions/aws/connections"
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
 	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/steps"
+	"github.com/keyrotator/keyrotator/functions/targets/soracom"
 )
 
 func main() {
 	cfg := lambdautil.AWSConfig()
-	v := &steps.Verify{Keys: iamkeys.New(iam.NewFromConfig(cfg)), Trail: trail.New(cloudtrail.NewFromConfig(cfg))}
+	v := &steps.Verify{Keys: iamkeys.New(iam.NewFromConfig(cfg)), Trail: trail.New(cloudtrail.NewFromConfig(cfg)),
+		Soracom: soracom.FromEnv(connections.New(secretsmanager.NewFromConfig(cfg)))}
 	lambdautil.Start("verifyunused", v.Run, func(in rotation.TaskInput, r rotation.Verification) []any {
 		return []any{"execution", in.Data.Execution, "attempt", r.Attempt, "unused", r.Unused}
 	})
