@@ -57,6 +57,27 @@ type Target struct {
 	SecretField      string   `json:"secretField,omitempty"`      // secret
 }
 
+// CredentialBase is what a soracom target's new credential id starts with:
+// its prefix, or keyrotator-<name> when it names credential ids only.
+func (t Target) CredentialBase() string {
+	if t.CredentialPrefix != "" {
+		return t.CredentialPrefix
+	}
+	return "keyrotator-" + t.Name
+}
+
+// CredentialsDescription names a soracom target's credentials for a person.
+func (t Target) CredentialsDescription() string {
+	var parts []string
+	if t.CredentialPrefix != "" {
+		parts = append(parts, fmt.Sprintf("prefix %q", t.CredentialPrefix))
+	}
+	if len(t.CredentialIDs) > 0 {
+		parts = append(parts, "ids "+strings.Join(t.CredentialIDs, ", "))
+	}
+	return strings.Join(parts, " or ")
+}
+
 // Defaults as the schema documents them.
 const (
 	DefaultWaitDays       = 7

@@ -91,9 +91,17 @@ func (n *Notify) success(in NotifyInput) (string, string) {
 	}
 	for _, r := range d.Receipts {
 		fmt.Fprintf(&b, "Target %s (%s, %s): %s → %s\n", r.Target, r.Type, r.Where, r.PreviousKeyID, r.NewKeyID)
+		if line := soracomLine(r); line != "" {
+			fmt.Fprintf(&b, "  %s\n", line)
+		}
 	}
 	if d.Verify != nil {
 		fmt.Fprintf(&b, "Verification: %s\n", d.Verify.Evidence)
+	}
+	if d.Cleanup != nil {
+		for _, line := range d.Cleanup.Targets {
+			fmt.Fprintf(&b, "Cleanup: %s\n", line)
+		}
 	}
 	fmt.Fprintf(&b, "\nExecution: %s\n", d.Execution)
 	return "keyrotator: rotated the key of " + u, b.String()
@@ -135,7 +143,7 @@ func (n *Notify) failure(in NotifyInput) (errName, cause, subject, body string) 
 	for _, line := range changed(in) {
 		fmt.Fprintf(&b, "  - %s\n", line)
 	}
-	fmt.Fprintf(&b, "\nWhat to do: %s\nRunbook: %s#%s\n\nExecution: %s\n", nextStep(errName), n.runbook(), strings.ToLower(anchor(errName)), d.Execution)
+	fmt.Fprintf(&b, "\nWhat to do: %s\nRunbook: %s#%s\n\nExecution: %s\n", nextStep(state, errName), n.runbook(), strings.ToLower(anchor(errName)), d.Execution)
 	return errName, cause, fmt.Sprintf("keyrotator: %s failed for %s: %s", state, u, errName), b.String()
 }
 
@@ -157,6 +165,9 @@ func changed(in NotifyInput) []string {
 		for _, t := range d.Plan.Targets {
 			if r, ok := held[t.Name]; ok {
 				out = append(out, fmt.Sprintf("target %s holds the new key %s", t.Name, r.NewKeyID))
+				if line := soracomLine(r); line != "" {
+					out = append(out, "  "+line)
+				}
 			} else {
 				out = append(out, fmt.Sprintf("target %s: not confirmed; it holds the old key %s or the new one", t.Name, d.Plan.OldKeyID))
 			}
@@ -191,8 +202,9 @@ func causeMessage(cause string) string {
 		cause = le.ErrorMessage
 	}
 	cause = strings.Join(strings.Fields(cause), " ")
-	if len(cause) > 600 {
-		cause = cause[:600] + "…"
+	// Long enough for a partial SORACOM repoint's exact list of groups.
+	if len(cause) > 24000 {
+		cause = cause[:24000] + "…"
 	}
 	return cause
 }
@@ -206,7 +218,27 @@ func anchor(errName string) string {
 	return "retryable"
 }
 
-func nextStep(errName string) string {
+// soracomLine says which credential a SORACOM target uses now and which
+// groups were moved to it.
+func soracomLine(r rotation.Receipt) string {
+	s := r.Soracom
+	if s == nil {
+		return ""
+	}
+	if s.Strategy == "inPlace" {
+		return fmt.Sprintf("credential %s updated in place; %d group(s) use it", s.NewCredential, len(s.Groups))
+	}
+	ids := make([]string, 0, len(s.Groups))
+	for _, g := range s.Groups {
+		ids = append(ids, g.GroupID+" ("+g.Namespace+")")
+	}
+	return fmt.Sprintf("new credential %s (old: %s); %d group(s) use it: %s", s.NewCredential, strings.Join(s.OldCredentials, ", "), len(s.Groups), strings.Join(ids, ", "))
+}
+
+func nextStep(state, errName string) string {
+	if state == "CleanupTargets" {
+		return "the rotation itself is done: the old key is deleted and every target holds the new one. Fix by hand what the cause names (a SORACOM group still on the old credential cannot deliver: repoint it to the new credential), then delete what is left. Do not re-run: a re-run starts a new rotation."
+	}
 	switch errName {
 	case "InvalidInput":
 		return "fix the field the cause names, in the schedule's config or the input you started with, and start again. Nothing was changed."

@@ -160,7 +160,12 @@ func changes(p rotation.Plan) []string {
 		case rotation.TargetAuth0:
 			c = append(c, fmt.Sprintf("target %s: update the SES credentials of the Auth0 tenant in connection %s (region %s)", t.Name, t.Connection, t.SESRegion))
 		case rotation.TargetSoracom:
-			c = append(c, fmt.Sprintf("target %s: give SORACOM (connection %s) the new key (%s, credential prefix %q) and repoint the SIM groups that use the old one", t.Name, t.Connection, t.Strategy, t.CredentialPrefix))
+			which := t.CredentialsDescription()
+			if t.Strategy == "inPlace" {
+				c = append(c, fmt.Sprintf("target %s: update in place the SORACOM credential of %s that holds key %s (connection %s); the groups that use it move with it", t.Name, which, p.OldKeyID, t.Connection))
+			} else {
+				c = append(c, fmt.Sprintf("target %s: create a SORACOM credential %s-<date> with the new key (connection %s), repoint every SIM group whose SoracomFunnel or SoracomFunk configuration uses a credential of %s, and delete the old credential after the old key", t.Name, t.CredentialBase(), t.Connection, which))
+			}
 		}
 	}
 	c = append(c,

@@ -10,10 +10,12 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
+	"github.com/keyrotator/keyrotator/local/sandbox/iotdata"
 	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
 	"github.com/keyrotator/keyrotator/local/sandbox/secretsmanager"
 	"github.com/keyrotator/keyrotator/local/sandbox/ses"
 	"github.com/keyrotator/keyrotator/local/sandbox/sns"
+	"github.com/keyrotator/keyrotator/local/sandbox/soracom"
 	"github.com/keyrotator/keyrotator/local/sandbox/stepfunctions"
 	"github.com/keyrotator/keyrotator/local/sandbox/sts"
 )
@@ -38,8 +40,11 @@ type World struct {
 	Server *sandbox.Server
 	IAM    *iam.Service
 	Auth0  *auth0.Service // fake Auth0 tenants, each on its own port
-	Lambda *lambda.Service
-	Admin  sandbox.Credential
+	// Soracom is fake SORACOM operators, each on its own port; their groups
+	// push data into the sandbox's AWS with the keys they hold.
+	Soracom *soracom.Service
+	Lambda  *lambda.Service
+	Admin   sandbox.Credential
 }
 
 // New builds every service on one server, restores --state if there is
@@ -60,11 +65,16 @@ func New(opts Options) (*World, error) {
 	srv.Register(cloudtrail.New(srv))
 	srv.Register(sns.New(srv))
 	srv.Register(ses.New(srv))
+	srv.Register(iotdata.New(srv))
 	w.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
 	srv.Register(w.Lambda)
 	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
 	w.Auth0 = auth0.New(srv, 0)
 	srv.Attach("auth0", w.Auth0) // not AWS: its own ports, the admin API and Close
+	// SORACOM, attached like Auth0; its groups publish to iotdata and invoke
+	// Lambda with the keys they hold.
+	w.Soracom = soracom.New(srv, 0)
+	srv.Attach("soracom", w.Soracom)
 	if _, err := srv.LoadState(); err != nil {
 		return nil, fmt.Errorf("load sandbox state: %w", err)
 	}

@@ -254,6 +254,7 @@ func (h *H) checkNoSecretAnywhere() {
 		sources["logs of "+task.Function] = h.admin("/lambda/functions/" + task.Function + "/logs")
 	}
 	sources["Auth0 tenants"] = h.admin("/auth0/tenants")
+	sources["SORACOM operators"] = h.admin("/soracom/operators")
 	scanned := 0
 	for name, b := range sources {
 		scanned += len(b)

@@ -217,6 +217,14 @@ func heldKey(c Credential) string {
 // marker ties a credential to the key it was made for, so a retry finds it (I5).
 func marker(keyID string) string { return "keyrotator: AWS access key " + keyID }
 
+// move is one group namespace to repoint.
+type move struct {
+	g     Group
+	ns    string
+	from  string
+	value any // credentialsId as the group stores it
+}
+
 func (t *Target) newCredential(ctx context.Context, s *session, r rotation.Receipt, creds []Credential, groups []Group, oldKeyID string, key rotation.Credential) (rotation.Receipt, error) {
 	tg := s.tg
 	mine := ""
@@ -236,12 +244,6 @@ func (t *Target) newCredential(ctx context.Context, s *session, r rotation.Recei
 	oldIDs := sortedKeys(old)
 	// Plan every move before changing anything: a target that matches no
 	// group is a configuration error, found before a credential is made.
-	type move struct {
-		g     Group
-		ns    string
-		from  string
-		value any
-	}
 	var todo []move
 	var done []rotation.GroupChange
 	for _, g := range groups {
@@ -262,10 +264,10 @@ func (t *Target) newCredential(ctx context.Context, s *session, r rotation.Recei
 	if len(todo) == 0 && len(done) == 0 {
 		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf(
 			"in %s no SIM group's %s configuration uses a credential of this target (%s; found %s): check credentialPrefix and credentialIds",
-			s.where(), strings.Join(Namespaces, " or "), describeOwned(tg), describeList(oldIDs, "none of its credentials"))}
+			s.where(), strings.Join(Namespaces, " or "), tg.CredentialsDescription(), describeList(oldIDs, "none of its credentials"))}
 	}
 	if mine == "" {
-		id := freeID(credentialBase(tg)+"-"+t.now().UTC().Format("20060102"), taken)
+		id := freeID(tg.CredentialBase()+"-"+t.now().UTC().Format("20060102"), taken)
 		in := CredentialInput{Type: awsCredentials, Description: marker(key.AccessKeyID) + ", made " + t.now().UTC().Format(time.DateOnly),
 			Credentials: map[string]any{"accessKeyId": key.AccessKeyID, "secretAccessKey": key.Secret()}}
 		if _, err := s.c.CreateCredential(ctx, id, in); err != nil {
@@ -280,11 +282,7 @@ func (t *Target) newCredential(ctx context.Context, s *session, r rotation.Recei
 			err = fmt.Errorf("group %s still shows credential %v in %s after the update", m.g.GroupID, g.Configuration[m.ns]["credentialsId"], m.ns)
 		}
 		if err != nil {
-			rest := make([]string, 0, len(todo)-i)
-			for _, m := range todo[i:] {
-				rest = append(rest, m.g.GroupID+" ("+m.ns+")")
-			}
-			return rotation.Receipt{}, partial(s.fail(err, fmt.Sprintf("repoint group %s (%s) to credential %s", m.g.GroupID, m.ns, mine)), done, rest, mine, oldIDs)
+			return rotation.Receipt{}, partial(s.fail(err, fmt.Sprintf("repoint group %s (%s) to credential %s", m.g.GroupID, m.ns, mine)), done, todo[i:], mine, oldIDs)
 		}
 		done = append(done, rotation.GroupChange{GroupID: m.g.GroupID, Name: m.g.Tags["name"], Namespace: m.ns, From: m.from, To: mine, Changed: true})
 		r.Changed = true
@@ -296,13 +294,17 @@ func (t *Target) newCredential(ctx context.Context, s *session, r rotation.Recei
 // partial says exactly where a repoint stopped: which groups already use
 // the new credential, which still use the old one. Both keys work, so
 // every group still delivers; a retry or re-run moves the rest.
-func partial(err error, done []rotation.GroupChange, rest []string, mine string, oldIDs []string) error {
-	moved := make([]string, 0, len(done))
+func partial(err error, done []rotation.GroupChange, rest []move, mine string, oldIDs []string) error {
+	moved := map[string][]string{}
 	for _, d := range done {
-		moved = append(moved, d.GroupID+" ("+d.Namespace+")")
+		moved[d.Namespace] = append(moved[d.Namespace], d.GroupID)
+	}
+	left := map[string][]string{}
+	for _, m := range rest {
+		left[m.ns] = append(left[m.ns], m.g.GroupID)
 	}
 	detail := fmt.Sprintf("; %d group(s) already use the new credential %s: %s; %d still use the old credential %s: %s; both keys work meanwhile, and a re-run moves the rest",
-		len(done), mine, describeList(moved, "none"), len(rest), strings.Join(oldIDs, ", "), strings.Join(rest, ", "))
+		len(done), mine, byNamespace(moved), len(rest), strings.Join(oldIDs, ", "), byNamespace(left))
 	var tf *rotation.TargetFailed
 	if errors.As(err, &tf) {
 		return &rotation.TargetFailed{Target: tf.Target, Reason: tf.Reason + detail}
@@ -312,6 +314,33 @@ func partial(err error, done []rotation.GroupChange, rest []string, mine string,
 		return &rotation.Retryable{Reason: rt.Reason + detail}
 	}
 	return err
+}
+
+// listLimit bounds the group ids an error lists per side: a Step Functions
+// cause holds 32,768 characters, and 250 ids take about 10,000.
+const listLimit = 400
+
+// byNamespace lists group ids per namespace: "SoracomFunnel g1, g2; SoracomFunk g3".
+func byNamespace(ids map[string][]string) string {
+	if len(ids) == 0 {
+		return "none"
+	}
+	var parts []string
+	shown := 0
+	for _, ns := range Namespaces {
+		l := ids[ns]
+		if len(l) == 0 {
+			continue
+		}
+		if room := listLimit - shown; len(l) > room {
+			parts = append(parts, fmt.Sprintf("%s %s … and %d more", ns, strings.Join(l[:max(room, 0)], ", "), len(l)-max(room, 0)))
+			shown = listLimit
+			continue
+		}
+		shown += len(l)
+		parts = append(parts, ns+" "+strings.Join(l, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (t *Target) inPlace(ctx context.Context, s *session, r rotation.Receipt, creds []Credential, groups []Group, oldKeyID string, key rotation.Credential) (rotation.Receipt, error) {
@@ -324,7 +353,7 @@ func (t *Target) inPlace(ctx context.Context, s *session, r rotation.Receipt, cr
 	}
 	switch {
 	case len(match) == 0:
-		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("in %s no aws-credentials credential of this target (%s) holds key %s: check credentialPrefix and credentialIds", s.where(), describeOwned(tg), oldKeyID)}
+		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("in %s no aws-credentials credential of this target (%s) holds key %s: check credentialPrefix and credentialIds", s.where(), tg.CredentialsDescription(), oldKeyID)}
 	case len(match) > 1:
 		ids := make([]string, len(match))
 		for i, c := range match {
@@ -472,14 +501,6 @@ func withRef(v any, id string) any {
 	return id
 }
 
-// credentialBase is what a new credential's id starts with.
-func credentialBase(tg rotation.Target) string {
-	if tg.CredentialPrefix != "" {
-		return tg.CredentialPrefix
-	}
-	return "keyrotator-" + tg.Name
-}
-
 // freeID is id, or id-2, id-3… if an earlier rotation the same day took it.
 func freeID(id string, taken map[string]bool) string {
 	if !taken[id] {
@@ -490,17 +511,6 @@ func freeID(id string, taken map[string]bool) string {
 			return c
 		}
 	}
-}
-
-func describeOwned(tg rotation.Target) string {
-	var parts []string
-	if tg.CredentialPrefix != "" {
-		parts = append(parts, fmt.Sprintf("prefix %q", tg.CredentialPrefix))
-	}
-	if len(tg.CredentialIDs) > 0 {
-		parts = append(parts, "ids "+strings.Join(tg.CredentialIDs, ", "))
-	}
-	return strings.Join(parts, ", ")
 }
 
 func describeList(l []string, empty string) string {

@@ -1,6 +1,7 @@
 // Command keyrotator-demo runs one rotation end to end on the sandbox: a
 // demo IAM user whose 95-day-old key an application reads from a Secrets
-// Manager secret and keeps using, the real state machine and the real
+// Manager secret and keeps using, an Auth0 tenant sends mail with and two
+// SORACOM groups push data with; the real state machine and the real
 // Lambdas, waits shortened. It prints each state as it is entered and left,
 // then a before/after report, and ends with one line that says how it went.
 package main
@@ -16,6 +17,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +35,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
+	"github.com/keyrotator/keyrotator/local/sandbox/soracom"
 	"github.com/keyrotator/keyrotator/local/watch"
 	"github.com/keyrotator/keyrotator/local/world"
 )
@@ -49,6 +53,9 @@ const (
 	demoUser   = "demo-app-sender"
 	demoSecret = "demo/app/aws-access-key"
 	demoTenant = "demo-tenant"
+	demoFunnel = "demo-funnel"
+	// The credential the source post made by hand, holding the old key.
+	demoCredential = "demo-funnel-20260901"
 )
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -105,12 +112,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Auth0 tenant %s (at %s) sends its mail through SES with the same key\n\n", demoTenant, tenant)
+	fmt.Fprintf(out, "Auth0 tenant %s (at %s) sends its mail through SES with the same key\n", demoTenant, tenant)
+	op, err := seedSoracom(ctx, w, cfg, old)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "SORACOM operator %s: 2 SIM groups push data into AWS IoT (Funnel) and Lambda (Funk) with it, through credential %s\n\n", op.ID(), demoCredential)
 	input, _ := json.Marshal(map[string]any{
 		"user": demoUser, "waitDays": 7, "graceDays": 1,
 		"targets": []map[string]string{
 			{"type": "secret", "name": "app", "secretId": demoSecret},
 			{"type": "auth0", "name": demoTenant, "connection": "keyrotator/connections/" + demoTenant, "sesRegion": "ap-northeast-1"},
+			{"type": "soracom", "name": demoFunnel, "connection": "keyrotator/connections/" + demoFunnel, "credentialPrefix": "demo-funnel"},
 		},
 	})
 	sf := sfn.NewFromConfig(cfg)
@@ -128,7 +141,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return report(out, w, desc, oldKey, app.Stats(), time.Since(start))
+	return report(out, w, op, desc, oldKey, app.Stats(), time.Since(start))
 }
 
 // seedAuth0 is an Auth0 tenant whose SES provider sends with the old key,
@@ -149,6 +162,39 @@ func seedAuth0(ctx context.Context, w *world.World, cfg aws.Config, old iam.Acce
 	return t.Domain(), nil
 }
 
+// seedSoracom is a SORACOM operator with the old key in a credential, two
+// SIM groups that push with it (Funnel to AWS IoT, Funk to Lambda, each
+// storing credentialsId in one of SORACOM's two shapes), and the SAM user's
+// connection secret.
+func seedSoracom(ctx context.Context, w *world.World, cfg aws.Config, old iam.AccessKey) (*soracom.Operator, error) {
+	authKey := "secret-" + sandbox.NewSecret()
+	op, err := w.Soracom.AddOperator(soracom.OperatorConfig{SAMUsers: []soracom.SAMUser{{Name: "keyrotator", AuthKeyID: "keyId-demo", AuthKey: authKey,
+		Permissions: []string{"Credential:listCredentials", "Credential:createCredential", "Credential:updateCredential", "Credential:deleteCredential", "Group:listGroups", "Group:putConfigurationParameters"}}}})
+	if err != nil {
+		return nil, fmt.Errorf("seed SORACOM operator: %w", err)
+	}
+	if err := op.PutCredential(demoCredential, soracom.CredentialInput{Type: "aws-credentials", Description: "made by hand",
+		Credentials: map[string]any{"accessKeyId": old.AccessKeyID, "secretAccessKey": old.SecretAccessKey}}); err != nil {
+		return nil, fmt.Errorf("seed SORACOM credential: %w", err)
+	}
+	for _, g := range []soracom.GroupConfig{
+		{Name: "sensors-tokyo", Configuration: map[string]map[string]any{"SoracomFunnel": {"enabled": true, "credentialsId": demoCredential, "contentType": "application/json",
+			"destination": map[string]any{"provider": "aws", "service": "aws-iot", "resourceUrl": "https://demo.iot.ap-northeast-1.amazonaws.com/sensors/#{imsi}"}}}},
+		{Name: "meters-osaka", Configuration: map[string]map[string]any{"SoracomFunk": {"enabled": true, "credentialsId": map[string]any{"$credentialsId": demoCredential},
+			"destination": map[string]any{"provider": "aws", "service": "lambda", "resourceUrl": "arn:aws:lambda:ap-northeast-1:" + w.Server.Account() + ":function:meters"}}}},
+	} {
+		if _, err := op.AddGroup(g); err != nil {
+			return nil, fmt.Errorf("seed SORACOM group: %w", err)
+		}
+	}
+	conn, _ := json.Marshal(map[string]string{"authKeyId": "keyId-demo", "authKey": authKey, "coverage": "jp", "endpoint": op.Endpoint()})
+	if _, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String("keyrotator/connections/" + demoFunnel), SecretString: aws.String(string(conn))}); err != nil {
+		return nil, fmt.Errorf("seed SORACOM connection: %w", err)
+	}
+	return op, nil
+}
+
 func seed(ctx context.Context, w *world.World, cfg aws.Config) (iam.AccessKey, error) {
 	if _, err := w.IAM.CreateUser(demoUser, "/", [][2]string{{"purpose", "keyrotator demo"}}); err != nil {
 		return iam.AccessKey{}, fmt.Errorf("seed user: %w", err)
@@ -166,7 +212,7 @@ func seed(ctx context.Context, w *world.World, cfg aws.Config) (iam.AccessKey, e
 	return k, nil
 }
 
-func report(out io.Writer, w *world.World, desc *sfn.DescribeExecutionOutput, oldKey string, app consumer.Stats, took time.Duration) error {
+func report(out io.Writer, w *world.World, op *soracom.Operator, desc *sfn.DescribeExecutionOutput, oldKey string, app consumer.Stats, took time.Duration) error {
 	keys, _ := w.IAM.Keys(demoUser)
 	fmt.Fprintf(out, "\nkeys of %s:\n  before: %s (Active)\n  after: ", demoUser, oldKey)
 	newKey := ""
@@ -180,12 +226,22 @@ func report(out io.Writer, w *world.World, desc *sfn.DescribeExecutionOutput, ol
 	var result struct {
 		Receipts []struct {
 			Target, Where, PreviousKeyID, NewKeyID string
+			Soracom                                *struct {
+				NewCredential  string
+				OldCredentials []string
+				Groups         []struct{ GroupID, Name, Namespace, From, To string }
+			}
 		} `json:"receipts"`
 	}
 	_ = json.Unmarshal([]byte(aws.ToString(desc.Output)), &result)
 	fmt.Fprintln(out, "targets:")
 	for _, r := range result.Receipts {
-		fmt.Fprintf(out, "  %-8s %s: %s → %s\n", r.Target, r.Where, r.PreviousKeyID, r.NewKeyID)
+		fmt.Fprintf(out, "  %-11s %s: %s → %s\n", r.Target, r.Where, r.PreviousKeyID, r.NewKeyID)
+		if s := r.Soracom; s != nil {
+			for _, g := range s.Groups {
+				fmt.Fprintf(out, "  %-11s   group %s (%s): %s → %s\n", "", g.Name, g.Namespace, g.From, g.To)
+			}
+		}
 	}
 	fmt.Fprintf(out, "app: %d calls succeeded, %d failed, keys used in turn: %v\n", app.OK, app.Failed, app.KeyIDs)
 	var mail auth0.MailStats
@@ -193,6 +249,19 @@ func report(out io.Writer, w *world.World, desc *sfn.DescribeExecutionOutput, ol
 		mail = t.View().Mail
 		fmt.Fprintf(out, "Auth0 tenant %s: %d mails sent through SES, %d failed, now sending with %s\n", demoTenant, mail.Sent, mail.Failed, mail.LastKeyID)
 	}
+	groups := op.Groups()
+	var pushErr []string
+	for _, g := range groups {
+		fmt.Fprintf(out, "SORACOM group %s: %d pushes, %d failed, now pushing with %s through %s\n", g.Name, g.Push.Sent, g.Push.Failed, g.Push.LastKeyID, g.Push.LastCredentialID)
+		if g.Push.Failed > 0 || g.Push.LastKeyID != newKey {
+			pushErr = append(pushErr, fmt.Sprintf("group %s failed %d pushes and pushes with %s (last error: %s)", g.Name, g.Push.Failed, g.Push.LastKeyID, g.Push.LastError))
+		}
+	}
+	var creds []string
+	for _, c := range op.Credentials() {
+		creds = append(creds, c.ID)
+	}
+	fmt.Fprintf(out, "SORACOM credentials: %v\n", creds)
 	fmt.Fprintf(out, "took %s\n\n", took.Round(10*time.Millisecond))
 
 	if desc.Status != types.ExecutionStatusSucceeded {
@@ -213,8 +282,12 @@ func report(out io.Writer, w *world.World, desc *sfn.DescribeExecutionOutput, ol
 		return fmt.Errorf("the app saw %d failed calls (last: %s)", app.Failed, app.LastError)
 	case mail.Failed > 0 || mail.LastKeyID != newKey:
 		return fmt.Errorf("the Auth0 tenant failed %d mails and sends with %s (last error: %s)", mail.Failed, mail.LastKeyID, mail.LastError)
+	case len(pushErr) > 0:
+		return errors.New(strings.Join(pushErr, "; "))
+	case slices.Contains(creds, demoCredential):
+		return fmt.Errorf("the old SORACOM credential %s is still there", demoCredential)
 	}
 	fmt.Fprintf(out, "rotation succeeded: user=%s old=%s (deleted) new=%s (active) targets=%d/%d\n",
-		demoUser, oldKey, newKey, len(result.Receipts), 2)
+		demoUser, oldKey, newKey, len(result.Receipts), 3)
 	return nil
 }
