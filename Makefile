@@ -39,10 +39,14 @@ deps: $(NODE_STAMP) ## install the pinned Node tools (Node 22, aws-local-stepfun
 	@for m in $(MODULES); do (cd $$m && go mod download); done
 
 .PHONY: build
-build: $(BIN)/keyrotator-sandbox $(BIN)/keyrotator-demo $(TASKS:%=$(BIN)/lambda/%/bootstrap) $(TASKS:%=dist/%/bootstrap) ## build every binary: the sandbox's and the deployable (dist/, linux/$(LAMBDA_ARCH))
+build: $(BIN)/keyrotator $(BIN)/keyrotator-sandbox $(BIN)/keyrotator-demo $(TASKS:%=$(BIN)/lambda/%/bootstrap) $(TASKS:%=dist/%/bootstrap) ## build every binary: the sandbox's and the deployable (dist/, linux/$(LAMBDA_ARCH))
 
-$(BIN)/keyrotator-%: $(LOCAL_SRC)
+$(BIN)/keyrotator-%: $(LOCAL_SRC) $(FUNCTION_SRC)
 	go build -trimpath -o $@ ./local/cmd/keyrotator-$*
+
+# The operator CLI (docs/cli.md); it validates input with functions/rotation.
+$(BIN)/keyrotator: $(LOCAL_SRC) $(FUNCTION_SRC)
+	go build -trimpath -o $@ ./local/cmd/keyrotator
 
 # What the sandbox runs: this machine's architecture.
 $(BIN)/lambda/%/bootstrap: $(FUNCTION_SRC)
@@ -73,6 +77,10 @@ deploy: deps $(TASKS:%=dist/%/bootstrap) ## cdk deploy with the rotations config
 diagram: ## draw statemachine/rotation.asl.json to docs/statemachine.svg (Graphviz: apt-get install graphviz)
 	@command -v dot >/dev/null || { echo "make diagram needs Graphviz's dot: apt-get install graphviz"; exit 1; }
 	go run ./local/cmd/keyrotator-diagram < statemachine/rotation.asl.json | dot -Tsvg -o docs/statemachine.svg
+
+.PHONY: record
+record: deps build ## record `keyrotator watch` following a demo run in tmux, into docs/keyrotator-watch.txt
+	scripts/record-watch.sh docs/keyrotator-watch.txt
 
 .PHONY: vet
 vet: ## go vet every module

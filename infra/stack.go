@@ -28,7 +28,7 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 	cdknag.NagSuppressions_AddStackSuppressions(stack, &[]*cdknag.NagPackSuppression{
 		{Id: jsii.String("AwsSolutions-IAM5"), Reason: jsii.String(
 			"keyrotator/users/* are keyrotator's own records, one per rotated user; execution:keyrotator:* are this state machine's executions (Validate reads whether a lock holder still runs); " +
-				"<secret>-?????? is the random suffix Secrets Manager adds to a configured application secret's ARN; Resource::* is for cloudtrail:LookupEvents and X-Ray's PutTrace* calls, which support no resource; " +
+				"<secret>-?????? is the random suffix Secrets Manager adds to a configured application secret's ARN; Resource::* is for cloudtrail:LookupEvents and X-Ray's PutTrace* calls, and, in the operator policy, states:SendTaskSuccess/SendTaskFailure (a callback's task token is no resource), states:ListStateMachines and secretsmanager:ListSecrets, which support no resource; " +
 				"<function>.Arn:* are the versions of our own functions, as CDK grants invoke; kms:GenerateDataKey* is what publishing to the KMS-encrypted alert topic needs, on that one key (CDK's grantPublish)."),
 			AppliesTo: &[]any{
 				"Resource::*",

@@ -159,16 +159,7 @@ func TestStack(t *testing.T) {
 // our functions.
 func TestLeastPrivilege(t *testing.T) {
 	_, tmpl, _ := synth(t)
-	var doc struct {
-		Resources map[string]struct {
-			Type       string
-			Properties map[string]any
-		}
-	}
-	b, _ := json.Marshal(tmpl.ToJSON())
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := resources(t, tmpl)
 	functions := map[string]bool{}
 	for id, r := range doc.Resources {
 		if r.Type == "AWS::Lambda::Function" {
@@ -228,16 +219,7 @@ func TestLeastPrivilege(t *testing.T) {
 // (the credentials' last use) and CleanupTargets (the old credential).
 func TestConnectionSecretReaders(t *testing.T) {
 	_, tmpl, rot := synth(t)
-	var doc struct {
-		Resources map[string]struct {
-			Type       string
-			Properties map[string]any
-		}
-	}
-	b, _ := json.Marshal(tmpl.ToJSON())
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := resources(t, tmpl)
 	secretID := map[string]string{} // logical id → name
 	for id, r := range doc.Resources {
 		if r.Type == "AWS::SecretsManager::Secret" {
@@ -288,6 +270,44 @@ func TestConnectionSecretReaders(t *testing.T) {
 	}
 }
 
+// The operator policy lets a person watch, start, approve and reject, and
+// never read a key or change one by hand.
+func TestOperatorPolicy(t *testing.T) {
+	_, tmpl, _ := synth(t)
+	policies := tmpl.FindResources(jsii.String("AWS::IAM::ManagedPolicy"), nil)
+	if len(*policies) != 1 {
+		t.Fatalf("%d managed policies, want the operator's", len(*policies))
+	}
+	var actions []string
+	for _, p := range *policies {
+		b, _ := json.Marshal(p)
+		var doc struct {
+			Properties struct {
+				PolicyDocument struct{ Statement []map[string]any }
+			}
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range doc.Properties.PolicyDocument.Statement {
+			for _, a := range list(st["Action"]) {
+				actions = append(actions, fmt.Sprint(a))
+			}
+		}
+	}
+	for _, want := range []string{"states:StartExecution", "states:GetExecutionHistory", "states:SendTaskSuccess", "states:SendTaskFailure", "iam:GetAccessKeyLastUsed", "secretsmanager:ListSecrets"} {
+		if !slices.Contains(actions, want) {
+			t.Errorf("the operator policy lacks %s", want)
+		}
+	}
+	for _, a := range actions {
+		if a == "secretsmanager:GetSecretValue" || strings.HasPrefix(a, "iam:Create") || strings.HasPrefix(a, "iam:Delete") || strings.HasPrefix(a, "iam:Update") || strings.HasSuffix(a, "*") {
+			t.Errorf("the operator policy allows %s", a)
+		}
+	}
+	tmpl.HasOutput(jsii.String("OperatorPolicyArn"), &map[string]any{})
+}
+
 func stackID(t *testing.T, c constructs.IConstruct) *string {
 	t.Helper()
 	el, ok := c.(awscdk.CfnElement)
@@ -295,6 +315,24 @@ func stackID(t *testing.T, c constructs.IConstruct) *string {
 		t.Fatalf("%s is not a CfnElement", *c.Node().Path())
 	}
 	return awscdk.Stack_Of(c).GetLogicalId(el)
+}
+
+// template is a synthesized template's resources, decoded.
+type template struct {
+	Resources map[string]struct {
+		Type       string
+		Properties map[string]any
+	}
+}
+
+func resources(t *testing.T, tmpl assertions.Template) template {
+	t.Helper()
+	var doc template
+	b, _ := json.Marshal(tmpl.ToJSON())
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
 }
 
 func list(v any) []any {

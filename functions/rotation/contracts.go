@@ -44,9 +44,18 @@ type ExecutionData struct {
 	Promote   *Cutover              `json:"promote,omitempty"`
 	Verify    *Verification         `json:"verify,omitempty"`
 	Retire    *KeyChange            `json:"retire,omitempty"`
-	Warning   *Notice               `json:"warning,omitempty"` // AlertStillInUse's last notice
+	Approval  *Approval             `json:"approval,omitempty"` // Approve's result: SendTaskSuccess's output
+	Warning   *Notice               `json:"warning,omitempty"`  // AlertStillInUse's last notice
 	Cleanup   *CleanupResult        `json:"cleanup,omitempty"`
 	Failure   map[string]StateError `json:"failure,omitempty"`
+}
+
+// Approval is what an approver sends with SendTaskSuccess
+// (keyrotator approve): who, and what they said.
+type Approval struct {
+	ApprovedBy string    `json:"approvedBy"`
+	Comment    string    `json:"comment,omitempty"`
+	At         time.Time `json:"at,omitzero"`
 }
 
 // CleanupResult is CleanupTargets' result.
@@ -84,6 +93,10 @@ type Plan struct {
 	Skip                bool      `json:"skip"`                          // scheduled run, key younger than minKeyAgeDays
 	SkipReason          string    `json:"skipReason,omitempty"`
 	DryRun              bool      `json:"dryRun"`
+	RequireApproval     bool      `json:"requireApproval"`                  // the Approve state runs before CreateKey
+	ApprovalTimeoutSecs int       `json:"approvalTimeoutSeconds,omitempty"` // how long Approve waits
+	Reason              string    `json:"reason,omitempty"`                 // why, as the input says
+	RequestedBy         string    `json:"requestedBy,omitempty"`            // who, as the input says
 	WaitSeconds         int       `json:"waitSeconds"`
 	GraceSeconds        int       `json:"graceSeconds"`
 	VerifyAttempts      int       `json:"verifyAttempts"`

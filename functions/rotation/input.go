@@ -39,6 +39,9 @@ type Input struct {
 	VerifyAttempts         int      `json:"verifyAttempts"`
 	AllowRemoveInactiveKey bool     `json:"allowRemoveInactiveKey"`
 	RequireApproval        bool     `json:"requireApproval"`
+	ApprovalTimeoutHours   int      `json:"approvalTimeoutHours"`
+	Reason                 string   `json:"reason,omitempty"`
+	RequestedBy            string   `json:"requestedBy,omitempty"`
 	DryRun                 bool     `json:"dryRun"`
 	Trigger                string   `json:"trigger"`
 }
@@ -84,6 +87,7 @@ const (
 	DefaultGraceDays      = 1
 	DefaultMinKeyAgeDays  = 80
 	DefaultVerifyAttempts = 3
+	DefaultApprovalHours  = 72
 )
 
 var compiled = sync.OnceValues(func() (*jsonschema.Schema, error) {
@@ -147,6 +151,7 @@ func (in *Input) applyDefaults(raw []byte) {
 	setDefault("graceDays", &in.GraceDays, DefaultGraceDays)
 	setDefault("minKeyAgeDays", &in.MinKeyAgeDays, DefaultMinKeyAgeDays)
 	setDefault("verifyAttempts", &in.VerifyAttempts, DefaultVerifyAttempts)
+	setDefault("approvalTimeoutHours", &in.ApprovalTimeoutHours, DefaultApprovalHours)
 	if in.Trigger == "" {
 		in.Trigger = "manual"
 	}

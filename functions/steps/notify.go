@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -16,19 +17,21 @@ type publisher interface {
 	Publish(ctx context.Context, subject, message string) (string, error)
 }
 
-// Notify is the NotifySuccess, AlertStillInUse and NotifyFailure states: it
-// tells people what happened in words they can act on at 3 am (I4).
+// Notify is the NotifySuccess, AlertStillInUse, NotifyFailure and Approve
+// states: it tells people what happened in words they can act on at 3 am
+// (I4), every message in one shape (Alert).
 type Notify struct {
 	Topic   publisher
-	Runbook string // base URL of docs/runbook.md; sections are #<error>
+	Runbook string // base URL of docs/runbook.md; sections are #<anchor>
 }
 
 // NotifyInput is Notify's event. The input is kept raw: a failure alert must
 // be sent even for input that never parsed.
 type NotifyInput struct {
-	Kind string    `json:"kind"`
-	Now  time.Time `json:"now"`
-	Data struct {
+	Kind  string    `json:"kind"`
+	Now   time.Time `json:"now"`
+	Token string    `json:"token,omitempty"` // Approve: the task token the approver's answer carries
+	Data  struct {
 		Input     json.RawMessage                `json:"input"`
 		Execution string                         `json:"execution"`
 		Plan      *rotation.Plan                 `json:"plan"`
@@ -37,6 +40,7 @@ type NotifyInput struct {
 		Promote   *rotation.Cutover              `json:"promote"`
 		Verify    *rotation.Verification         `json:"verify"`
 		Retire    *rotation.KeyChange            `json:"retire"`
+		Approval  *rotation.Approval             `json:"approval"`
 		Warning   *rotation.Notice               `json:"warning"`
 		Cleanup   *rotation.CleanupResult        `json:"cleanup"`
 		Failure   map[string]rotation.StateError `json:"failure"`
@@ -47,19 +51,61 @@ type NotifyInput struct {
 // execution's error and cause from it.
 type NotifyResult = rotation.Notice
 
+// Alert is every SNS message keyrotator sends, in one shape: a subject that
+// fits a phone notification, then what happened, what has already changed,
+// what is safe, the next commands, the runbook section and the console
+// link; and the same facts as JSON for machines, after the text.
+type Alert struct {
+	Kind      string       `json:"kind"` // approval, success, warning, failure
+	User      string       `json:"user"`
+	State     string       `json:"state,omitempty"`
+	Error     string       `json:"error,omitempty"`
+	Subject   string       `json:"subject"`
+	Happened  string       `json:"happened"`
+	Cause     string       `json:"cause,omitempty"`
+	Changed   []string     `json:"changed"`
+	Targets   []TargetHold `json:"targets"`
+	OldKeyID  string       `json:"oldKeyId,omitempty"`
+	NewKeyID  string       `json:"newKeyId,omitempty"`
+	Safe      string       `json:"safe"`
+	Next      []string     `json:"next"`
+	Runbook   string       `json:"runbook"`
+	Console   string       `json:"console,omitempty"`
+	Execution string       `json:"execution"`
+	// Approval requests only: who asked, why, until when, and the token.
+	RequestedBy string    `json:"requestedBy,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Expires     time.Time `json:"expires,omitzero"`
+	TaskToken   string    `json:"taskToken,omitempty"`
+}
+
+// TargetHold says which key a target holds, as far as the run knows.
+type TargetHold struct {
+	Target string `json:"target"`
+	Type   string `json:"type"`
+	KeyID  string `json:"keyId,omitempty"` // "" while not confirmed
+	Status string `json:"status"`          // new key, not confirmed (old or new)
+}
+
+// JSONMarker starts the machine-readable block of a message.
+const JSONMarker = "--- keyrotator alert (JSON) ---"
+
 // Run composes and publishes one notice.
 func (n *Notify) Run(ctx context.Context, in NotifyInput) (NotifyResult, error) {
-	var subject, body string
+	var a Alert
 	var res NotifyResult
 	switch in.Kind {
 	case "success":
-		subject, body = n.success(in)
+		a = n.success(in)
 	case "warning":
-		subject, body = n.warning(in)
+		a = n.warning(in)
+	case "approval":
+		a = n.approval(in)
 	default:
-		res.Error, res.Cause, subject, body = n.failure(in)
+		a = n.failure(in)
+		res.Error, res.Cause = a.Error, a.Cause
 	}
-	id, err := n.Topic.Publish(ctx, subject, body)
+	id, err := n.Topic.Publish(ctx, a.Subject, a.Text())
 	if err != nil {
 		return NotifyResult{}, err
 	}
@@ -67,64 +113,126 @@ func (n *Notify) Run(ctx context.Context, in NotifyInput) (NotifyResult, error) 
 	return res, nil
 }
 
-func user(in NotifyInput) string {
-	if in.Data.Plan != nil {
-		return in.Data.Plan.User
-	}
-	var loose struct {
-		User any `json:"user"`
-	}
-	_ = json.Unmarshal(in.Data.Input, &loose)
-	if s, ok := loose.User.(string); ok && s != "" {
-		return s
-	}
-	return "(unknown: the input names no user)"
-}
-
-func (n *Notify) success(in NotifyInput) (string, string) {
-	d := in.Data
-	u := user(in)
+// Text is the message body: for people first, then the JSON block.
+func (a Alert) Text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "keyrotator rotated the access key of IAM user %s.\n\n", u)
-	if d.Plan != nil && d.Key != nil {
-		fmt.Fprintf(&b, "Old key: %s (deleted)\nNew key: %s (active, AWSCURRENT in %s)\n", d.Plan.OldKeyID, d.Key.KeyID, d.Plan.Record)
-	}
-	for _, r := range d.Receipts {
-		fmt.Fprintf(&b, "Target %s (%s, %s): %s → %s\n", r.Target, r.Type, r.Where, r.PreviousKeyID, r.NewKeyID)
-		if line := soracomLine(r); line != "" {
-			fmt.Fprintf(&b, "  %s\n", line)
+	b.WriteString(a.Happened + "\n")
+	if a.State != "" {
+		fmt.Fprintf(&b, "\nUser:   %s\nState:  %s\n", a.User, a.State)
+		if a.Error != "" {
+			fmt.Fprintf(&b, "Error:  %s\nCause:  %s\n", a.Error, a.Cause)
 		}
 	}
+	if a.RequestedBy != "" || a.Reason != "" {
+		fmt.Fprintf(&b, "\nAsked by: %s\nReason:   %s\n", orUnknown(a.RequestedBy), orUnknown(a.Reason))
+	}
+	b.WriteString("\nWhat has changed:\n")
+	for _, c := range a.Changed {
+		fmt.Fprintf(&b, "  - %s\n", c)
+	}
+	fmt.Fprintf(&b, "\nWhat is safe: %s\n\nNext:\n", a.Safe)
+	for _, c := range a.Next {
+		fmt.Fprintf(&b, "  %s\n", c)
+	}
+	fmt.Fprintf(&b, "\nRunbook:   %s\n", a.Runbook)
+	if a.Console != "" {
+		fmt.Fprintf(&b, "Console:   %s\n", a.Console)
+	}
+	fmt.Fprintf(&b, "Execution: %s\n\n%s\n", a.Execution, JSONMarker)
+	j, _ := json.MarshalIndent(a, "", "  ")
+	b.Write(j)
+	b.WriteString("\n")
+	return b.String()
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(not given)"
+	}
+	return s
+}
+
+// base fills what every alert says: the user, the keys, which target holds
+// which key, the execution and its console link.
+func (n *Notify) base(in NotifyInput, kind, anchor string) Alert {
+	d := in.Data
+	a := Alert{Kind: kind, User: user(in), Execution: d.Execution, Console: consoleLink(d.Execution), Runbook: n.runbook() + "#" + anchor}
+	if d.Plan != nil {
+		a.OldKeyID = d.Plan.OldKeyID
+		a.RequestedBy, a.Reason = d.Plan.RequestedBy, d.Plan.Reason
+	}
+	if d.Key != nil {
+		a.NewKeyID = d.Key.KeyID
+	}
+	a.Targets = holds(in)
+	a.Changed = changed(in)
+	return a
+}
+
+func (n *Notify) success(in NotifyInput) Alert {
+	d := in.Data
+	a := n.base(in, "success", "rotated")
+	a.Subject = subject(a.User, "key rotated")
+	a.Happened = fmt.Sprintf("keyrotator rotated the access key of IAM user %s: old key %s deleted, new key %s active in every target.", a.User, a.OldKeyID, a.NewKeyID)
 	if d.Verify != nil {
-		fmt.Fprintf(&b, "Verification: %s\n", d.Verify.Evidence)
+		a.Changed = append(a.Changed, "verification: "+d.Verify.Evidence)
 	}
 	if d.Cleanup != nil {
 		for _, line := range d.Cleanup.Targets {
-			fmt.Fprintf(&b, "Cleanup: %s\n", line)
+			a.Changed = append(a.Changed, "cleanup: "+line)
 		}
 	}
-	fmt.Fprintf(&b, "\nExecution: %s\n", d.Execution)
-	return "keyrotator: rotated the key of " + u, b.String()
+	a.Safe = "everything: the rotation is complete and the new key works in every target keyrotator knows of."
+	a.Next = []string{"keyrotator status --user " + a.User + "   # keys, targets, the next scheduled run"}
+	return a
 }
 
-func (n *Notify) warning(in NotifyInput) (string, string) {
+func (n *Notify) warning(in NotifyInput) Alert {
 	d := in.Data
-	u := user(in)
-	var b strings.Builder
-	fmt.Fprintf(&b, "The old access key of IAM user %s still looks in use after the cut-over. Nothing was changed: both keys stay active.\n\n", u)
+	a := n.base(in, "warning", "still-in-use")
+	a.Subject = subject(a.User, "old key still in use, waiting again")
+	a.State = "VerifyOldKeyUnused"
+	a.Happened = fmt.Sprintf("The old access key of IAM user %s still looks in use after the cut-over; keyrotator changed nothing and will check again.", a.User)
 	if v := d.Verify; v != nil {
-		fmt.Fprintf(&b, "Evidence: %s\nFreshness: %s\n", v.Evidence, v.Freshness)
-		fmt.Fprintf(&b, "\nkeyrotator waits again and checks %d more time(s); after the last check the run fails without touching the old key.\n", v.AttemptsLeft)
+		a.Cause = v.Evidence
+		a.Happened += fmt.Sprintf(" Evidence: %s. Freshness: %s. %d more check(s) are left; after the last one the run fails without touching the old key.", v.Evidence, v.Freshness, v.AttemptsLeft)
 	}
-	fmt.Fprintf(&b, "What to do: find the consumer named by the evidence and give it the new key (AWSCURRENT of %s). See %s#oldkeystillinuse\n", rotation.RecordName(u), n.runbook())
-	fmt.Fprintf(&b, "\nExecution: %s\n", d.Execution)
-	return "keyrotator: old key of " + u + " still in use", b.String()
+	a.Safe = "both keys are active: every consumer keeps working with whichever key it holds."
+	a.Next = []string{
+		"keyrotator status --user " + a.User + "   # where the old key was last used",
+		"# give the consumer the evidence names the new key (AWSCURRENT of " + rotation.RecordName(a.User) + "); the run checks again by itself",
+		"keyrotator watch " + d.Execution,
+	}
+	return a
+}
+
+func (n *Notify) approval(in NotifyInput) Alert {
+	d := in.Data
+	a := n.base(in, "approval", "approval-request")
+	a.TaskToken = in.Token
+	a.Subject = subject(a.User, "approve key rotation?")
+	a.Happened = fmt.Sprintf("A rotation of the access key of IAM user %s waits for your approval; nothing has changed yet.", a.User)
+	if d.Plan != nil {
+		a.Expires = in.Now.Add(time.Duration(d.Plan.ApprovalTimeoutSecs) * time.Second).UTC()
+		a.Happened += fmt.Sprintf(" If nobody answers by %s, it ends changing nothing. Approving lets it:", stamp(a.Expires))
+		for _, c := range d.Plan.Changes {
+			a.Happened += "\n  - " + c
+		}
+	}
+	a.Safe = "nothing has changed: no key is made before someone approves; rejecting or letting it expire leaves everything as it is."
+	output, _ := json.Marshal(map[string]string{"approvedBy": "<you>", "comment": "<why>"})
+	a.Next = []string{
+		"keyrotator approve " + d.Execution + " --comment '<why>'",
+		"keyrotator reject " + d.Execution + " --comment '<why>'",
+		"# or with the AWS CLI: aws stepfunctions send-task-success --task-token '" + in.Token + "' --task-output '" + string(output) + "'",
+		"#                  or: aws stepfunctions send-task-failure --task-token '" + in.Token + "' --error ApprovalRejected --cause '<why>'",
+	}
+	return a
 }
 
 // failure says which user, which state, what error, what changed and what to do.
-func (n *Notify) failure(in NotifyInput) (errName, cause, subject, body string) {
+func (n *Notify) failure(in NotifyInput) Alert {
 	d := in.Data
-	u := user(in)
 	states := make([]string, 0, len(d.Failure))
 	for s := range d.Failure {
 		states = append(states, s)
@@ -134,17 +242,56 @@ func (n *Notify) failure(in NotifyInput) (errName, cause, subject, body string) 
 	if len(states) > 0 {
 		state, se = states[0], d.Failure[states[0]]
 	}
-	errName, cause = se.Error, causeMessage(se.Cause)
+	anchor := anchorFor(state, se.Error)
+	a := n.base(in, "failure", anchor)
+	a.State, a.Error, a.Cause = state, se.Error, causeMessage(se.Cause)
+	a.Subject = subject(a.User, fmt.Sprintf("%s failed: %s", state, se.Error))
+	a.Happened = fmt.Sprintf("keyrotator could not rotate the access key of IAM user %s: %s failed with %s.", a.User, state, se.Error)
+	a.Safe = safe(in, state)
+	a.Next = nextCommands(in, a, state, se.Error)
+	return a
+}
 
-	var b strings.Builder
-	fmt.Fprintf(&b, "keyrotator could not rotate the access key of IAM user %s.\n\n", u)
-	fmt.Fprintf(&b, "State:  %s\nError:  %s\nCause:  %s\n\n", state, errName, cause)
-	b.WriteString("What has changed:\n")
-	for _, line := range changed(in) {
-		fmt.Fprintf(&b, "  - %s\n", line)
+// subject is "keyrotator <user>: <what>", ASCII, under 100 characters
+// (SNS's limit, and what a phone notification shows): a long user name is
+// shortened, what happened never.
+func subject(u, what string) string {
+	const limit = 99
+	s := "keyrotator " + u + ": " + what
+	if over := len(s) - limit; over > 0 {
+		keep := max(len(u)-over-3, 1)
+		s = "keyrotator " + u[:keep] + "...: " + what
 	}
-	fmt.Fprintf(&b, "\nWhat to do: %s\nRunbook: %s#%s\n\nExecution: %s\n", nextStep(state, errName), n.runbook(), strings.ToLower(anchor(errName)), d.Execution)
-	return errName, cause, fmt.Sprintf("keyrotator: %s failed for %s: %s", state, u, errName), b.String()
+	if len(s) > limit {
+		s = s[:limit]
+	}
+	return s
+}
+
+// holds is which key each planned target holds, as far as the run knows.
+func holds(in NotifyInput) []TargetHold {
+	d := in.Data
+	out := []TargetHold{}
+	if d.Plan == nil {
+		return out
+	}
+	got := map[string]rotation.Receipt{}
+	for _, r := range d.Receipts {
+		got[r.Target] = r
+	}
+	for _, t := range d.Plan.Targets {
+		h := TargetHold{Target: t.Name, Type: t.Type}
+		switch r, ok := got[t.Name]; {
+		case ok:
+			h.KeyID, h.Status = r.NewKeyID, "holds the new key"
+		case d.Key == nil:
+			h.KeyID, h.Status = d.Plan.OldKeyID, "holds the old key (no new key was made)"
+		default:
+			h.Status = fmt.Sprintf("not confirmed: holds the old key %s or the new key %s", d.Plan.OldKeyID, d.Key.KeyID)
+		}
+		out = append(out, h)
+	}
+	return out
 }
 
 func changed(in NotifyInput) []string {
@@ -156,14 +303,14 @@ func changed(in NotifyInput) []string {
 	if d.Plan != nil && d.Plan.RemoveInactiveKeyID != "" {
 		out = append(out, fmt.Sprintf("the inactive key %s may have been deleted to make room", d.Plan.RemoveInactiveKeyID))
 	}
-	out = append(out, fmt.Sprintf("new key %s exists, kept in %s (AWSPENDING)", d.Key.KeyID, recordOf(in)))
-	held := map[string]rotation.Receipt{}
+	out = append(out, fmt.Sprintf("new key %s exists, kept in %s", d.Key.KeyID, recordOf(in)))
+	got := map[string]rotation.Receipt{}
 	for _, r := range d.Receipts {
-		held[r.Target] = r
+		got[r.Target] = r
 	}
 	if d.Plan != nil {
 		for _, t := range d.Plan.Targets {
-			if r, ok := held[t.Name]; ok {
+			if r, ok := got[t.Name]; ok {
 				out = append(out, fmt.Sprintf("target %s holds the new key %s", t.Name, r.NewKeyID))
 				if line := soracomLine(r); line != "" {
 					out = append(out, "  "+line)
@@ -183,6 +330,122 @@ func changed(in NotifyInput) []string {
 		out = append(out, fmt.Sprintf("old key %s is still active: both keys work, nothing is broken", d.Plan.OldKeyID))
 	}
 	return out
+}
+
+// safe says what on-call may rely on, by how far the run got.
+func safe(in NotifyInput, state string) string {
+	d := in.Data
+	switch {
+	case state == "CleanupTargets":
+		return "the rotation itself is done: the old key is deleted and every target holds the new one; only the clean-up the cause names is left."
+	case d.Retire != nil && d.Retire.Status == "Deleted":
+		return "the old key is deleted; every target reported the new key before it went."
+	case d.Retire != nil:
+		return fmt.Sprintf("the old key %s is inactive, not deleted: `aws iam update-access-key --user-name %s --access-key-id %s --status Active` brings it back at once if anything broke.", d.Retire.KeyID, user(in), d.Retire.KeyID)
+	case d.Key == nil:
+		return "nothing was changed: every target still holds the key it had; nothing is urgent."
+	default:
+		return "both keys are active: every consumer keeps working with whichever key it holds; nothing is urgent."
+	}
+}
+
+// nextCommands are the commands to run, in order, for this failure.
+func nextCommands(in NotifyInput, a Alert, state, errName string) []string {
+	rerun := []string{
+		"aws stepfunctions describe-execution --execution-arn " + a.Execution + " --query input --output text > run.json",
+		"keyrotator start --input run.json --wait   # the same input; it reuses the new key and the lock of this run",
+	}
+	status := "keyrotator status --user " + a.User
+	if state == "CleanupTargets" {
+		return []string{status, "# fix by hand what the cause names (see the runbook); do not re-run: a re-run starts a new rotation"}
+	}
+	switch errName {
+	case "InvalidInput":
+		return append([]string{"# fix the field the cause names in run.json (or the schedule's input in the config; make synth checks it)"}, rerun...)
+	case "UserNotFound":
+		return []string{"aws iam get-user --user-name " + a.User, "# fix the user name in the config or the input; nothing was changed"}
+	case "KeyLimitReached":
+		return append([]string{status + "   # both keys, their state and last use",
+			"# deactivate the unused one (aws iam update-access-key --status Inactive …), or re-run with \"allowRemoveInactiveKey\": true if one is inactive"}, rerun...)
+	case "RotationInProgress":
+		return []string{status + "   # the run in flight", "keyrotator watch <the execution the cause names>"}
+	case "TargetFailed":
+		return append([]string{"# fix the target the cause names (the runbook lists each cause)", status}, rerun...)
+	case "OldKeyStillInUse":
+		return append([]string{status + "   # where the old key was last used",
+			"# give that consumer the new key (AWSCURRENT of " + rotation.RecordName(a.User) + ")"}, rerun...)
+	case "ApprovalRejected":
+		return []string{"# nothing to do unless the rejection was a mistake; then:", rerun[0], rerun[1]}
+	case "States.Timeout":
+		if state == "Approve" {
+			return []string{"# nobody answered the approval request in time; nothing was changed. To ask again:", rerun[0], rerun[1]}
+		}
+	}
+	return append([]string{"# a transient error outlasted the retries; re-running is safe, every step is idempotent", status}, rerun...)
+}
+
+// anchorFor is the runbook section of a failure.
+func anchorFor(state, errName string) string {
+	if state == "CleanupTargets" {
+		return "cleanup"
+	}
+	if errName == "States.Timeout" && state == "Approve" {
+		return "approvaltimedout"
+	}
+	for _, n := range rotation.ErrorNames {
+		if n == errName {
+			return strings.ToLower(n)
+		}
+	}
+	return "retryable"
+}
+
+// consoleLink is the execution's page in the Step Functions console.
+func consoleLink(execution string) string {
+	p := strings.Split(execution, ":")
+	if len(p) < 8 || p[0] != "arn" || p[2] != "states" {
+		return ""
+	}
+	host := "console.aws.amazon.com"
+	switch p[1] {
+	case "aws-cn":
+		host = "console.amazonaws.cn"
+	case "aws-us-gov":
+		host = "console.amazonaws-us-gov.com"
+	}
+	region := p[3]
+	return fmt.Sprintf("https://%s.%s/states/home?region=%s#/v2/executions/details/%s", region, host, region, url.PathEscape(execution))
+}
+
+func user(in NotifyInput) string {
+	if in.Data.Plan != nil {
+		return in.Data.Plan.User
+	}
+	var loose struct {
+		User any `json:"user"`
+	}
+	_ = json.Unmarshal(in.Data.Input, &loose)
+	if s, ok := loose.User.(string); ok && s != "" {
+		return s
+	}
+	return "(unknown user)"
+}
+
+// soracomLine says which credential a SORACOM target uses now and which
+// groups were moved to it.
+func soracomLine(r rotation.Receipt) string {
+	s := r.Soracom
+	if s == nil {
+		return ""
+	}
+	if s.Strategy == "inPlace" {
+		return fmt.Sprintf("credential %s updated in place; %d group(s) use it", s.NewCredential, len(s.Groups))
+	}
+	ids := make([]string, 0, len(s.Groups))
+	for _, g := range s.Groups {
+		ids = append(ids, g.GroupID+" ("+g.Namespace+")")
+	}
+	return fmt.Sprintf("new credential %s (old: %s); %d group(s) use it: %s", s.NewCredential, strings.Join(s.OldCredentials, ", "), len(s.Groups), strings.Join(ids, ", "))
 }
 
 func recordOf(in NotifyInput) string {
@@ -207,56 +470,6 @@ func causeMessage(cause string) string {
 		cause = cause[:24000] + "…"
 	}
 	return cause
-}
-
-func anchor(errName string) string {
-	for _, n := range rotation.ErrorNames {
-		if n == errName {
-			return n
-		}
-	}
-	return "retryable"
-}
-
-// soracomLine says which credential a SORACOM target uses now and which
-// groups were moved to it.
-func soracomLine(r rotation.Receipt) string {
-	s := r.Soracom
-	if s == nil {
-		return ""
-	}
-	if s.Strategy == "inPlace" {
-		return fmt.Sprintf("credential %s updated in place; %d group(s) use it", s.NewCredential, len(s.Groups))
-	}
-	ids := make([]string, 0, len(s.Groups))
-	for _, g := range s.Groups {
-		ids = append(ids, g.GroupID+" ("+g.Namespace+")")
-	}
-	return fmt.Sprintf("new credential %s (old: %s); %d group(s) use it: %s", s.NewCredential, strings.Join(s.OldCredentials, ", "), len(s.Groups), strings.Join(ids, ", "))
-}
-
-func nextStep(state, errName string) string {
-	if state == "CleanupTargets" {
-		return "the rotation itself is done: the old key is deleted and every target holds the new one. Fix by hand what the cause names (a SORACOM group still on the old credential cannot deliver: repoint it to the new credential), then delete what is left. Do not re-run: a re-run starts a new rotation."
-	}
-	switch errName {
-	case "InvalidInput":
-		return "fix the field the cause names, in the schedule's config or the input you started with, and start again. Nothing was changed."
-	case "UserNotFound":
-		return "check the user name; nothing was changed."
-	case "KeyLimitReached":
-		return "the user has two keys. Delete or deactivate the unused one, or re-run with allowRemoveInactiveKey if one is inactive. An active key is never removed."
-	case "RotationInProgress":
-		return "another run for this user is in flight; let it finish, or stop it, then re-run (the new run takes over its lock and key)."
-	case "TargetFailed":
-		return "fix the target the cause names, then re-run: both keys stay active until every target holds the new one."
-	case "OldKeyStillInUse":
-		return "find the consumer the evidence points at, give it the new key (AWSCURRENT of the record), and re-run. The old key was not touched."
-	case "ApprovalRejected":
-		return "nothing to do unless the rejection was a mistake."
-	default:
-		return "check the execution's history for the failed state; re-running is safe, every step is idempotent."
-	}
 }
 
 func (n *Notify) runbook() string {

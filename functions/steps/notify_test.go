@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
 // I4: a failure alert says which user, which state, what error, what
@@ -59,15 +57,15 @@ func TestFailureAlert(t *testing.T) {
 
 func TestSuccessAndWarning(t *testing.T) {
 	var in NotifyInput
-	data := `{"input":{"user":"mailer"},"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD"},"key":{"keyId":"AKIANEW"},
+	data := `{"input":{"user":"mailer"},"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD","targets":[{"type":"secret","name":"app"}]},"key":{"keyId":"AKIANEW"},
 	 "receipts":[{"target":"app","type":"secret","previousKeyId":"AKIAOLD","newKeyId":"AKIANEW"}],
 	 "verify":{"attempt":1,"attemptsLeft":2,"evidence":"old key AKIAOLD was last used by ses","freshness":"checked"}}`
 	if err := json.Unmarshal([]byte(data), &in.Data); err != nil {
 		t.Fatal(err)
 	}
 	for kind, says := range map[string][]string{
-		"success": {"AKIAOLD (deleted)", "AKIANEW (active", "Target app"},
-		"warning": {"still looks in use", "last used by ses", "2 more time(s)", "#oldkeystillinuse"},
+		"success": {"old key AKIAOLD deleted", "new key AKIANEW active", "target app holds the new key AKIANEW", "#rotated"},
+		"warning": {"still looks in use", "last used by ses", "2 more check(s)", "#still-in-use"},
 	} {
 		in.Kind = kind
 		topic := &fakeTopic{}
@@ -84,16 +82,14 @@ func TestSuccessAndWarning(t *testing.T) {
 }
 
 func TestSubjectWithinSNSLimits(t *testing.T) {
-	var in NotifyInput
-	in.Kind = "failure"
-	in.Data.Input = json.RawMessage(`{"user":"` + strings.Repeat("u", 64) + `"}`)
-	in.Data.Failure = map[string]rotation.StateError{"VerifyOldKeyUnused": {Error: "OldKeyStillInUse", Cause: "x"}}
-	topic := &fakeTopic{}
-	if _, err := (&Notify{Topic: topic}).Run(context.Background(), in); err != nil {
-		t.Fatal(err)
-	}
-	// The alerts adapter trims to 100: here the composed subject is checked to start with what matters.
-	if !strings.HasPrefix(topic.subject, "keyrotator: VerifyOldKeyUnused failed for ") {
-		t.Errorf("subject %q", topic.subject)
+	long := strings.Repeat("u", 64)
+	for _, tt := range []struct{ user, what, want string }{
+		{"mailer", "Distribute failed: TargetFailed", "keyrotator mailer: Distribute failed: TargetFailed"},
+		{long, "VerifyOldKeyUnused failed: OldKeyStillInUse", "keyrotator " + long[:40] + "...: VerifyOldKeyUnused failed: OldKeyStillInUse"},
+	} {
+		got := subject(tt.user, tt.what)
+		if got != tt.want || len(got) >= 100 {
+			t.Errorf("subject(%d chars, %q) = %q (%d chars), want %q", len(tt.user), tt.what, got, len(got), tt.want)
+		}
 	}
 }

@@ -66,6 +66,8 @@ func (v *Validate) Run(ctx context.Context, ev ValidateInput) (rotation.Plan, er
 
 	plan := rotation.Plan{
 		User: in.User, Record: rotation.RecordName(in.User), DryRun: in.DryRun,
+		RequireApproval: in.RequireApproval && !in.DryRun, ApprovalTimeoutSecs: in.ApprovalTimeoutHours * 3600,
+		Reason: in.Reason, RequestedBy: in.RequestedBy,
 		WaitSeconds: in.WaitDays * 86400, GraceSeconds: in.GraceDays * 86400, VerifyAttempts: in.VerifyAttempts,
 		Targets: in.Targets, StartedAt: ev.Now,
 	}
@@ -147,6 +149,9 @@ func changes(p rotation.Plan) []string {
 	var c []string
 	if p.RemoveInactiveKeyID != "" {
 		c = append(c, fmt.Sprintf("delete the inactive access key %s of IAM user %s to make room (allowRemoveInactiveKey)", p.RemoveInactiveKeyID, p.User))
+	}
+	if p.RequireApproval {
+		c = append(c, fmt.Sprintf("ask for approval on the alert topic and wait up to %d hours for keyrotator approve (nothing changes before)", p.ApprovalTimeoutSecs/3600))
 	}
 	if p.ResumeKeyID != "" {
 		c = append(c, fmt.Sprintf("reuse access key %s, made by an earlier run that did not finish, kept in %s", p.ResumeKeyID, p.Record))

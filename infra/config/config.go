@@ -42,11 +42,15 @@ type Rotation struct {
 // Parsed is the rotation's input as Validate will read it, defaults applied.
 func (r Rotation) Parsed() rotation.Input { return r.parsed }
 
-// ScheduleInput is what the schedule sends: the input with trigger=schedule.
+// ScheduleInput is what the schedule sends: the input with trigger=schedule
+// and, unless the config says otherwise, who asked: the schedule, by name.
 func (r Rotation) ScheduleInput() string {
 	var m map[string]any
 	_ = json.Unmarshal(r.Input, &m)
 	m["trigger"] = "schedule"
+	if _, ok := m["requestedBy"]; !ok {
+		m["requestedBy"] = "schedule " + r.Name
+	}
 	b, _ := json.Marshal(m)
 	return string(b)
 }
@@ -55,10 +59,15 @@ func (r Rotation) ScheduleInput() string {
 func (r Rotation) IsEnabled() bool { return r.Enabled == nil || *r.Enabled }
 
 // LongestWait is the longest the state machine can run for this rotation:
-// every verification wait plus the grace period, with a day to spare.
+// the approval wait, every verification wait and the grace period, with a
+// day to spare.
 func (r Rotation) LongestWait() time.Duration {
 	in := r.parsed
-	return time.Duration(in.WaitDays*in.VerifyAttempts+in.GraceDays+1) * 24 * time.Hour
+	d := time.Duration(in.WaitDays*in.VerifyAttempts+in.GraceDays+1) * 24 * time.Hour
+	if in.RequireApproval {
+		d += time.Duration(in.ApprovalTimeoutHours) * time.Hour
+	}
+	return d
 }
 
 var (

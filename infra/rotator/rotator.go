@@ -85,6 +85,9 @@ type Rotator struct {
 	Schedules    []awsscheduler.Schedule
 	// Connections are the target API credentials' secrets, by name.
 	Connections map[string]awssecretsmanager.Secret
+	// Operator is the managed policy for the people who run the keyrotator
+	// CLI (start, watch, status, approve, reject): attach it to their role.
+	Operator awsiam.ManagedPolicy
 }
 
 // New builds keyrotator in scope.
@@ -153,6 +156,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 		r.Functions[t.Function].GrantInvoke(r.StateMachine)
 	}
 	r.Topic.GrantPublish(r.StateMachine) // NotifyFailureRaw, when the notify function fails
+	r.operator(c, stack, users, records)
 
 	r.alarms(c)
 	r.schedules(c, p)
@@ -282,6 +286,32 @@ func (r *Rotator) grant(stack awscdk.Stack, p *Props, users *[]*string, records 
 }
 
 func slices(s []string) []string { return append([]string(nil), s...) }
+
+// operator is what the keyrotator CLI calls, and nothing that reads a key:
+// the rotation records are described (their stages), never read.
+func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, users *[]*string, records *string) {
+	sm := r.StateMachine.StateMachineArn()
+	executions := jsii.String(fmt.Sprintf("arn:%s:states:%s:%s:execution:%s:*", *stack.Partition(), *stack.Region(), *stack.Account(), StateMachineName))
+	r.Operator = awsiam.NewManagedPolicy(c, jsii.String("OperatorPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("keyrotator: what a person running the keyrotator CLI needs (start, watch, status, approve, reject)"),
+		Statements: &[]awsiam.PolicyStatement{
+			allow([]string{"states:StartExecution", "states:ListExecutions", "states:DescribeStateMachine"}, &[]*string{sm}),
+			allow([]string{"states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"}, &[]*string{executions}),
+			// A callback's task token is no resource: these take none.
+			allow([]string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:ListStateMachines", "secretsmanager:ListSecrets"}, jsii.Strings("*")),
+			allow([]string{"iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"}, users),
+			allow([]string{"secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds"}, &[]*string{records}),
+		},
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("OperatorPolicyArn"), &awscdk.CfnOutputProps{
+		Value:       r.Operator.ManagedPolicyArn(),
+		Description: jsii.String("attach to the role of whoever runs the keyrotator CLI"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("StateMachineArn"), &awscdk.CfnOutputProps{
+		Value:       sm,
+		Description: jsii.String("KEYROTATOR_STATE_MACHINE for the keyrotator CLI"),
+	})
+}
 
 // alarms are the second path to on-call (I4): when an execution fails,
 // times out or is aborted, whether or not its own alert went out, and when a

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -108,6 +109,29 @@ func Deploy(ctx context.Context, w *world.World, opts Options) (Deployment, erro
 	}
 	d.StateMachineARN = arn
 	return d, nil
+}
+
+// Build compiles every functions/cmd/<task> as outDir/<task>/bootstrap for
+// this machine, with the flags `make build` uses: what Deploy's Dist wants.
+// functionsDir is the functions module.
+func Build(ctx context.Context, functionsDir, outDir string) error {
+	bin := filepath.Join(outDir, ".bin")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", bin+string(filepath.Separator), "./cmd/...")
+	cmd.Dir = functionsDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build the Lambdas in %s: %w\n%s", functionsDir, err, out)
+	}
+	defer os.RemoveAll(bin)
+	for _, t := range Tasks {
+		if err := os.MkdirAll(filepath.Join(outDir, t.Function), 0o755); err != nil {
+			return fmt.Errorf("build function %s: %w", t.Function, err)
+		}
+		if err := os.Rename(filepath.Join(bin, t.Function), filepath.Join(outDir, t.Function, "bootstrap")); err != nil {
+			return fmt.Errorf("build function %s: %w", t.Function, err)
+		}
+	}
+	return nil
 }
 
 type stateMachines interface {

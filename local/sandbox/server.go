@@ -316,8 +316,53 @@ func (s *Server) LoadState() (bool, error) {
 	return true, nil
 }
 
+// ClockHeader is on every response of the server, AWS and admin: the
+// sandbox clock's now (RFC 3339, UTC) when the response was written. The
+// sandbox runs days ahead of real time during shortened waits, and a client
+// drawing a wait's progress needs the time the workflow sees. The standard
+// Date header stays real: SDKs take clock skew from it, and would then sign
+// with a time the sandbox's SigV4 check refuses.
+const ClockHeader = "X-Sandbox-Clock"
+
+// clockStamp puts ClockHeader on a response as its header is written.
+type clockStamp struct {
+	http.ResponseWriter
+	clock   *Clock
+	stamped bool
+}
+
+func (w *clockStamp) stamp() {
+	if !w.stamped {
+		w.stamped = true
+		w.Header().Set(ClockHeader, w.clock.Now().Format(time.RFC3339Nano))
+	}
+}
+
+func (w *clockStamp) WriteHeader(status int) {
+	w.stamp()
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *clockStamp) Write(b []byte) (int, error) {
+	w.stamp()
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps streaming responses streaming through the wrapper.
+func (w *clockStamp) Flush() {
+	w.stamp()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *clockStamp) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // ServeHTTP routes a request: the admin API, or an AWS call.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w := &clockStamp{ResponseWriter: rw, clock: s.clock}
+	defer w.stamp() // a handler that wrote nothing: the header goes out after it returns
 	if strings.HasPrefix(r.URL.Path, "/_sandbox/") {
 		s.admin.ServeHTTP(w, r)
 		return

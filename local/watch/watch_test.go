@@ -1,8 +1,12 @@
 package watch
 
 import (
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 )
 
 func TestHuman(t *testing.T) {
@@ -21,5 +25,45 @@ func TestHuman(t *testing.T) {
 		if got := Human(tt.d); got != tt.want {
 			t.Errorf("Human(%v) = %q, want %q", tt.d, got, tt.want)
 		}
+	}
+}
+
+func TestStepsRetryAndCatch(t *testing.T) {
+	name := aws.String("Validate")
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ev := func(typ types.HistoryEventType, d time.Duration) types.HistoryEvent {
+		e := types.HistoryEvent{Type: typ, Timestamp: aws.Time(at.Add(d))}
+		switch typ {
+		case types.HistoryEventTypeTaskStateEntered:
+			e.StateEnteredEventDetails = &types.StateEnteredEventDetails{Name: name}
+		case types.HistoryEventTypeTaskStateExited:
+			e.StateExitedEventDetails = &types.StateExitedEventDetails{Name: name}
+		case types.HistoryEventTypeLambdaFunctionFailed:
+			e.LambdaFunctionFailedEventDetails = &types.LambdaFunctionFailedEventDetails{Error: aws.String("Retryable")}
+		}
+		return e
+	}
+	steps := func(events ...types.HistoryEvent) []string {
+		for i := range events {
+			events[i].Id = int64(i + 1)
+		}
+		tr := tracker{entered: map[string]time.Time{}, scheduled: map[string]int{}, failed: map[string]string{}}
+		var out []string
+		for _, s := range tr.steps(events) {
+			out = append(out, s.String())
+		}
+		return out
+	}
+	got := steps(ev(types.HistoryEventTypeTaskStateEntered, 0), ev(types.HistoryEventTypeLambdaFunctionScheduled, 0),
+		ev(types.HistoryEventTypeLambdaFunctionFailed, time.Second), ev(types.HistoryEventTypeLambdaFunctionScheduled, 3*time.Second),
+		ev(types.HistoryEventTypeLambdaFunctionSucceeded, 4*time.Second), ev(types.HistoryEventTypeTaskStateExited, 4*time.Second))
+	want := []string{"→ Validate", "✗ Validate                   failed: Retryable", "↻ Validate                   retrying after Retryable", "✓ Validate                   ok  4s"}
+	if !slices.Equal(got, want) {
+		t.Errorf("retried then ok:\n%q\nwant\n%q", got, want)
+	}
+	got = steps(ev(types.HistoryEventTypeTaskStateEntered, 0), ev(types.HistoryEventTypeLambdaFunctionScheduled, 0),
+		ev(types.HistoryEventTypeLambdaFunctionFailed, time.Second), ev(types.HistoryEventTypeTaskStateExited, time.Second))
+	if want := "✗ Validate                   caught Retryable  1s"; got[len(got)-1] != want {
+		t.Errorf("caught: %q, want %q", got[len(got)-1], want)
 	}
 }

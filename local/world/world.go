@@ -29,6 +29,9 @@ type Options struct {
 	// 7-day wait lasts 7 days × WaitScale of real time, while the sandbox
 	// clock moves the full 7 days.
 	WaitScale float64
+	// CallbackScale shortens the timeout of callback Tasks (an approval
+	// waiting for a person); 0: WaitScale, with stepfunctions' floor.
+	CallbackScale float64
 	// NodeModules is the node_modules folder holding aws-local-stepfunctions;
 	// Node is a Node.js ≥ 22 binary. Empty: found from the working directory.
 	NodeModules string
@@ -68,7 +71,7 @@ func New(opts Options) (*World, error) {
 	srv.Register(iotdata.New(srv))
 	w.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
 	srv.Register(w.Lambda)
-	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
+	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, CallbackScale: opts.CallbackScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
 	w.Auth0 = auth0.New(srv, 0)
 	srv.Attach("auth0", w.Auth0) // not AWS: its own ports, the admin API and Close
 	// SORACOM, attached like Auth0; its groups publish to iotdata and invoke

@@ -13,7 +13,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,22 +51,7 @@ func TestMain(m *testing.M) {
 // buildLambdas builds every functions/cmd/<task> as <dir>/<task>/bootstrap,
 // with the flags `make build` uses, for this machine.
 func buildLambdas(dir string) error {
-	bin := filepath.Join(dir, "bin")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", bin+string(filepath.Separator), "./cmd/...")
-	cmd.Dir = filepath.Join("..", "..", "functions")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%w\n%s", err, out)
-	}
-	for _, t := range pipeline.Tasks {
-		if err := os.MkdirAll(filepath.Join(dir, t.Function), 0o755); err != nil {
-			return err
-		}
-		if err := os.Rename(filepath.Join(bin, t.Function), filepath.Join(dir, t.Function, "bootstrap")); err != nil {
-			return fmt.Errorf("function %s: %w", t.Function, err)
-		}
-	}
-	return nil
+	return pipeline.Build(context.Background(), filepath.Join("..", "..", "functions"), dir)
 }
 
 // waitScale makes a 7-day wait last 60 ms: the sandbox clock still moves 7 days.

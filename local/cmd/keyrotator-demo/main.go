@@ -25,9 +25,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	iamsdk "github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/keyrotator/keyrotator/local/consumer"
@@ -64,6 +64,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	dist := fs.String("dist", "bin/lambda", "folder with <function>/bootstrap built for this machine")
 	asl := fs.String("asl", "statemachine/rotation.asl.json", "the state machine definition")
 	scale := fs.Float64("wait-scale", 2e-6, "real time per unit of a Wait state's time (2e-6: 7 days in 1.2 s)")
+	envFile := fs.String("env-file", "", "write the export lines another shell needs to reach this sandbox (and KEYROTATOR_EXECUTION once started) to this file, e.g. for keyrotator watch")
+	linger := fs.Duration("linger", 0, "keep the sandbox up this long after the report (with --env-file: for a watcher to read the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +83,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- w.Server.Serve(srvCtx, l) }()
 	defer func() { stopServer(); <-served }()
+	defer time.Sleep(*linger) // runs first: the sandbox stays up for a watcher
 
 	dep, err := pipeline.Deploy(ctx, w, pipeline.Options{Dist: *dist, ASL: *asl})
 	if err != nil {
@@ -132,7 +135,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("start execution: %w", err)
 	}
 	fmt.Fprintf(out, "execution %s\n", aws.ToString(started.ExecutionArn))
-	desc, err := watch.Follow(ctx, sf, aws.ToString(started.ExecutionArn), 20*time.Millisecond, func(s watch.Step) {
+	if *envFile != "" {
+		if err := writeEnv(*envFile, w, dep.StateMachineARN, aws.ToString(started.ExecutionArn)); err != nil {
+			return err
+		}
+	}
+	ended, err := watch.Follow(ctx, sf, aws.ToString(started.ExecutionArn), 20*time.Millisecond, func(s watch.Step) {
 		fmt.Fprintln(out, s)
 	})
 	time.Sleep(60 * time.Millisecond) // a few more app calls on the key it now holds
@@ -141,7 +149,28 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return report(out, w, op, desc, oldKey, app.Stats(), time.Since(start))
+	keys, err := watch.ListKeys(ctx, iamsdk.NewFromConfig(cfg), demoUser)
+	if err != nil {
+		return err
+	}
+	return report(out, w, op, watch.NewReport(ended, keys), app.Stats(), time.Since(start))
+}
+
+// writeEnv writes the shell lines that reach this sandbox as its admin,
+// with the state machine and the execution, atomically (a watcher polls it).
+func writeEnv(path string, w *world.World, stateMachine, execution string) error {
+	var b strings.Builder
+	for _, kv := range append(w.Env(), "KEYROTATOR_STATE_MACHINE="+stateMachine, "KEYROTATOR_EXECUTION="+execution) {
+		fmt.Fprintf(&b, "export %s\n", kv)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("env file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("env file: %w", err)
+	}
+	return nil
 }
 
 // seedAuth0 is an Auth0 tenant whose SES provider sends with the old key,
@@ -212,48 +241,20 @@ func seed(ctx context.Context, w *world.World, cfg aws.Config) (iam.AccessKey, e
 	return k, nil
 }
 
-func report(out io.Writer, w *world.World, op *soracom.Operator, desc *sfn.DescribeExecutionOutput, oldKey string, app consumer.Stats, took time.Duration) error {
-	keys, _ := w.IAM.Keys(demoUser)
-	fmt.Fprintf(out, "\nkeys of %s:\n  before: %s (Active)\n  after: ", demoUser, oldKey)
-	newKey := ""
-	for _, k := range keys {
-		fmt.Fprintf(out, " %s (%s)", k.AccessKeyID, k.Status)
-		if k.AccessKeyID != oldKey && k.Status == "Active" {
-			newKey = k.AccessKeyID
-		}
-	}
-	fmt.Fprintln(out)
-	var result struct {
-		Receipts []struct {
-			Target, Where, PreviousKeyID, NewKeyID string
-			Soracom                                *struct {
-				NewCredential  string
-				OldCredentials []string
-				Groups         []struct{ GroupID, Name, Namespace, From, To string }
-			}
-		} `json:"receipts"`
-	}
-	_ = json.Unmarshal([]byte(aws.ToString(desc.Output)), &result)
-	fmt.Fprintln(out, "targets:")
-	for _, r := range result.Receipts {
-		fmt.Fprintf(out, "  %-11s %s: %s → %s\n", r.Target, r.Where, r.PreviousKeyID, r.NewKeyID)
-		if s := r.Soracom; s != nil {
-			for _, g := range s.Groups {
-				fmt.Fprintf(out, "  %-11s   group %s (%s): %s → %s\n", "", g.Name, g.Namespace, g.From, g.To)
-			}
-		}
-	}
+// report prints the run's report (the same as `keyrotator watch` ends
+// with), then what each consumer saw; it fails if any of them broke.
+func report(out io.Writer, w *world.World, op *soracom.Operator, r watch.Report, app consumer.Stats, took time.Duration) error {
+	r.Write(out)
 	fmt.Fprintf(out, "app: %d calls succeeded, %d failed, keys used in turn: %v\n", app.OK, app.Failed, app.KeyIDs)
 	var mail auth0.MailStats
 	if t, ok := w.Auth0.Tenant(demoTenant); ok {
 		mail = t.View().Mail
 		fmt.Fprintf(out, "Auth0 tenant %s: %d mails sent through SES, %d failed, now sending with %s\n", demoTenant, mail.Sent, mail.Failed, mail.LastKeyID)
 	}
-	groups := op.Groups()
 	var pushErr []string
-	for _, g := range groups {
+	for _, g := range op.Groups() {
 		fmt.Fprintf(out, "SORACOM group %s: %d pushes, %d failed, now pushing with %s through %s\n", g.Name, g.Push.Sent, g.Push.Failed, g.Push.LastKeyID, g.Push.LastCredentialID)
-		if g.Push.Failed > 0 || g.Push.LastKeyID != newKey {
+		if g.Push.Failed > 0 || g.Push.LastKeyID != r.NewKeyID {
 			pushErr = append(pushErr, fmt.Sprintf("group %s failed %d pushes and pushes with %s (last error: %s)", g.Name, g.Push.Failed, g.Push.LastKeyID, g.Push.LastError))
 		}
 	}
@@ -264,30 +265,21 @@ func report(out io.Writer, w *world.World, op *soracom.Operator, desc *sfn.Descr
 	fmt.Fprintf(out, "SORACOM credentials: %v\n", creds)
 	fmt.Fprintf(out, "took %s\n\n", took.Round(10*time.Millisecond))
 
-	if desc.Status != types.ExecutionStatusSucceeded {
-		return fmt.Errorf("%s: %s: %s", desc.Status, aws.ToString(desc.Error), aws.ToString(desc.Cause))
-	}
-	oldGone := true
-	for _, k := range keys {
-		if k.AccessKeyID == oldKey {
-			oldGone = false
-		}
+	if err := r.Err(); err != nil {
+		return err
 	}
 	switch {
-	case !oldGone:
-		return errors.New("the old key is still there")
-	case newKey == "":
-		return errors.New("no active new key")
+	case r.Targets != 3:
+		return fmt.Errorf("the run had %d targets, not the demo's 3", r.Targets)
 	case app.Failed > 0:
 		return fmt.Errorf("the app saw %d failed calls (last: %s)", app.Failed, app.LastError)
-	case mail.Failed > 0 || mail.LastKeyID != newKey:
+	case mail.Failed > 0 || mail.LastKeyID != r.NewKeyID:
 		return fmt.Errorf("the Auth0 tenant failed %d mails and sends with %s (last error: %s)", mail.Failed, mail.LastKeyID, mail.LastError)
 	case len(pushErr) > 0:
 		return errors.New(strings.Join(pushErr, "; "))
 	case slices.Contains(creds, demoCredential):
 		return fmt.Errorf("the old SORACOM credential %s is still there", demoCredential)
 	}
-	fmt.Fprintf(out, "rotation succeeded: user=%s old=%s (deleted) new=%s (active) targets=%d/%d\n",
-		demoUser, oldKey, newKey, len(result.Receipts), 3)
+	fmt.Fprintln(out, r.Line())
 	return nil
 }

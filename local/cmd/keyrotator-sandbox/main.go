@@ -37,9 +37,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		region    = fs.String("region", "us-east-1", "the sandbox's region")
 		state     = fs.String("state", "", "keep state in this file across restarts (default: in memory)")
 		waitScale = fs.Float64("wait-scale", 1e-5, "real time a Step Functions Wait or Retry pause takes, per unit of time it stands for")
-		verbose   = fs.Bool("v", false, "log every service's debug lines")
-		deploy    = fs.String("deploy", "", "deploy keyrotator from this folder of <function>/bootstrap (e.g. bin/lambda), as the CDK app deploys it")
-		asl       = fs.String("asl", "statemachine/rotation.asl.json", "with --deploy: the state machine definition")
+		// A person answers an approval by hand: 72 hours last 4 minutes.
+		callbackScale = fs.Float64("callback-scale", 1e-3, "real time a callback Task's timeout (an approval waiting for keyrotator approve) takes, per unit of time it stands for")
+		verbose       = fs.Bool("v", false, "log every service's debug lines")
+		deploy        = fs.String("deploy", "", "deploy keyrotator from this folder of <function>/bootstrap (e.g. bin/lambda), as the CDK app deploys it")
+		asl           = fs.String("asl", "statemachine/rotation.asl.json", "with --deploy: the state machine definition")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: keyrotator-sandbox [flags]\n\nStarts the local AWS and prints the export lines a shell needs to reach it.")
@@ -56,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	w, err := world.New(world.Options{
 		Options:   sandbox.Options{Region: *region, StateFile: *state, Logger: log},
-		WaitScale: *waitScale,
+		WaitScale: *waitScale, CallbackScale: *callbackScale,
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package secretsmanager
 import (
 	"context"
 	"encoding/base64"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -392,46 +393,82 @@ func (s *Service) listSecretVersionIds(c *sandbox.Call) (any, error) {
 	}{sec.ARN, sec.Name, versions[start:end], next}, nil
 }
 
+// filter is one of ListSecrets' Filters.
+type filter struct {
+	Key    string
+	Values []string
+}
+
+// filterValue is what AWS allows in a filter value: an optional leading
+// "!" (negation), then letters, digits, spaces and :_@/+=.-!
+var filterValue = regexp.MustCompile(`^!?[a-zA-Z0-9 :_@/+=.\-!]*$`)
+
+func checkFilters(filters []filter) error {
+	if len(filters) > 10 {
+		return sandbox.Errorf(400, "ValidationException", "1 validation error detected: Value at 'filters' failed to satisfy constraint: Member must have length less than or equal to 10")
+	}
+	for _, f := range filters {
+		switch f.Key {
+		case "name", "description", "tag-key", "tag-value", "primary-region", "owning-service", "all":
+		default:
+			return sandbox.Errorf(400, "ValidationException", "1 validation error detected: Value '%s' at 'filters.member.key' failed to satisfy constraint: Member must satisfy enum value set: [all, name, tag-key, description, tag-value, primary-region, owning-service]", f.Key)
+		}
+		if len(f.Values) < 1 || len(f.Values) > 10 {
+			return sandbox.Errorf(400, "ValidationException", "1 validation error detected: Value at 'filters.member.values' failed to satisfy constraint: Member must have length between 1 and 10")
+		}
+		for _, v := range f.Values {
+			if len(v) > 512 || !filterValue.MatchString(v) {
+				return sandbox.Errorf(400, "ValidationException", "1 validation error detected: Value '%s' at 'filters.member.values' failed to satisfy constraint: Member must satisfy regular expression pattern: ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$", v)
+			}
+		}
+	}
+	return nil
+}
+
+// listSecrets is ListSecrets: every secret of the region (none scheduled
+// for deletion unless asked), filtered, sorted (by CreatedDate unless
+// SortBy says otherwise) and paged. Never a value: an entry is what
+// DescribeSecret says, with SecretVersionsToStages.
 func (s *Service) listSecrets(c *sandbox.Call) (any, error) {
 	var in struct {
 		IncludePlannedDeletion bool
 		MaxResults             int
 		NextToken              string
-		Filters                []struct {
-			Key    string
-			Values []string
-		}
+		Filters                []filter
+		SortOrder              string
+		SortBy                 string
 	}
 	if err := c.DecodeJSON(&in); err != nil {
 		return nil, err
 	}
-	for _, f := range in.Filters {
-		switch f.Key {
-		case "name", "description", "tag-key", "tag-value", "all":
-		default:
-			return nil, sandbox.Errorf(400, "InvalidParameterException", "Invalid filter key: %s", f.Key)
-		}
+	if err := checkFilters(in.Filters); err != nil {
+		return nil, err
+	}
+	switch in.SortOrder {
+	case "", "asc", "desc":
+	default:
+		return nil, sandbox.Errorf(400, "ValidationException", "1 validation error detected: Value '%s' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [asc, desc]", in.SortOrder)
+	}
+	switch in.SortBy {
+	case "", "created-date", "last-accessed-date", "last-changed-date", "name":
+	default:
+		return nil, sandbox.Errorf(400, "ValidationException", "1 validation error detected: Value '%s' at 'sortBy' failed to satisfy constraint: Member must satisfy enum value set: [created-date, last-accessed-date, last-changed-date, name]", in.SortBy)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var names []string
-	for k, sec := range s.st.Secrets {
-		if sec.Region == c.Region {
-			names = append(names, k)
-		}
-	}
-	slices.Sort(names)
-	list := []description{}
-	for _, k := range names {
-		sec, err := s.find(c.Region, s.st.Secrets[k].Name)
-		if err != nil || (sec.Deletion != nil && !in.IncludePlannedDeletion) || !matches(sec, in.Filters) {
+	var secrets []*Secret
+	for _, x := range s.st.Secrets {
+		if x.Region != c.Region {
 			continue
 		}
-		d := s.describe(sec)
-		d.VersionIDsToStages = nil
-		list = append(list, d)
+		sec, err := s.find(c.Region, x.Name) // purges a secret whose recovery window passed
+		if err != nil || (sec.Deletion != nil && !in.IncludePlannedDeletion) || !matches(sec, c.Region, in.Filters) {
+			continue
+		}
+		secrets = append(secrets, sec)
 	}
-	start, end, next, err := page(len(list), in.NextToken, in.MaxResults, 100)
+	sortSecrets(secrets, in.SortBy, in.SortOrder == "desc")
+	start, end, next, err := page(len(secrets), in.NextToken, in.MaxResults, 100)
 	if err != nil {
 		return nil, err
 	}
@@ -440,8 +477,10 @@ func (s *Service) listSecrets(c *sandbox.Call) (any, error) {
 		SecretVersionsToStages map[string][]string `json:"SecretVersionsToStages,omitempty"`
 	}
 	out := []entry{}
-	for _, d := range list[start:end] {
-		out = append(out, entry{description: d, SecretVersionsToStages: s.st.Secrets[key(c.Region, d.Name)].versionsToStages()})
+	for _, sec := range secrets[start:end] {
+		d := s.describe(sec)
+		d.VersionIDsToStages = nil
+		out = append(out, entry{description: d, SecretVersionsToStages: sec.versionsToStages()})
 	}
 	return struct {
 		SecretList []entry `json:"SecretList"`
@@ -449,19 +488,62 @@ func (s *Service) listSecrets(c *sandbox.Call) (any, error) {
 	}{out, next}, nil
 }
 
-// matches applies ListSecrets filters: every filter must match one of its
-// values, by prefix, as Secrets Manager does.
-func matches(sec *Secret, filters []struct {
-	Key    string
-	Values []string
-}) bool {
+// sortSecrets orders secrets by the SortBy key (CreatedDate by default),
+// the name breaking ties so that pages stay stable.
+func sortSecrets(secrets []*Secret, by string, desc bool) {
+	at := func(t *time.Time) time.Time {
+		if t == nil {
+			return time.Time{}
+		}
+		return *t
+	}
+	key := func(sec *Secret) time.Time {
+		switch by {
+		case "last-accessed-date":
+			return at(sec.Accessed)
+		case "last-changed-date":
+			return sec.Changed
+		}
+		return sec.Created
+	}
+	slices.SortStableFunc(secrets, func(a, b *Secret) int {
+		c := 0
+		if by != "name" {
+			c = key(a).Compare(key(b))
+		}
+		if c == 0 {
+			c = strings.Compare(a.Name, b.Name)
+		}
+		if desc {
+			c = -c
+		}
+		return c
+	})
+}
+
+func tagStrings(tags []Tag) []string {
+	var out []string
+	for _, t := range tags {
+		out = append(out, t.Key, t.Value)
+	}
+	return out
+}
+
+// matches applies ListSecrets filters as Secrets Manager documents them:
+// every filter must match; a filter matches if one of its values does, by
+// prefix (name, tag-key, tag-value, primary-region and owning-service
+// case-sensitively, description not), and none of its negated values
+// ("!prefix") does. "all" breaks its value into words, each of which must
+// prefix some attribute or some word of one, not case-sensitively.
+func matches(sec *Secret, region string, filters []filter) bool {
 	for _, f := range filters {
 		var fields []string
+		fold := false
 		switch f.Key {
 		case "name":
 			fields = []string{sec.Name}
 		case "description":
-			fields = []string{sec.Description}
+			fields, fold = []string{sec.Description}, true
 		case "tag-key", "tag-value":
 			for _, t := range sec.Tags {
 				if f.Key == "tag-key" {
@@ -470,21 +552,45 @@ func matches(sec *Secret, filters []struct {
 					fields = append(fields, t.Value)
 				}
 			}
+		case "primary-region":
+			fields = []string{region}
+		case "owning-service":
+			// The sandbox's secrets are all the caller's own: no service owns one.
 		case "all":
-			fields = []string{sec.Name, sec.Description}
-			for _, t := range sec.Tags {
-				fields = append(fields, t.Key, t.Value)
+			fold = true
+			for _, attr := range append([]string{sec.Name, sec.Description, region}, tagStrings(sec.Tags)...) {
+				fields = append(fields, attr)
+				fields = append(fields, strings.FieldsFunc(attr, func(r rune) bool { return strings.ContainsRune(" /_+=.@:-", r) })...)
 			}
 		}
-		ok := false
-		for _, v := range f.Values {
+		hasPrefix := func(p string) bool {
 			for _, field := range fields {
-				if strings.HasPrefix(field, v) {
-					ok = true
+				if fold && strings.HasPrefix(strings.ToLower(field), strings.ToLower(p)) || !fold && strings.HasPrefix(field, p) {
+					return true
 				}
 			}
+			return false
 		}
-		if !ok {
+		positive, matched := false, false
+		for _, v := range f.Values {
+			if neg, ok := strings.CutPrefix(v, "!"); ok {
+				if hasPrefix(neg) {
+					return false
+				}
+				continue
+			}
+			positive = true
+			words := []string{v}
+			if f.Key == "all" {
+				words = strings.Fields(v)
+			}
+			all := true
+			for _, w := range words {
+				all = all && hasPrefix(w)
+			}
+			matched = matched || all
+		}
+		if positive && !matched {
 			return false
 		}
 	}

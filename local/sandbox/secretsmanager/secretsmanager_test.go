@@ -516,3 +516,128 @@ func saved(t *testing.T, file, want string) {
 	}
 	t.Fatalf("state file never held %q", want)
 }
+
+// bodies keeps every response body an SDK client reads.
+type bodies struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (b *bodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.all = append(b.all, string(raw))
+	b.mu.Unlock()
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	return resp, nil
+}
+
+func TestListSecrets(t *testing.T) {
+	sb, c := newClient(t)
+	ctx := context.Background()
+	seen := &bodies{}
+	cfg := sb.Config(t)
+	cfg.HTTPClient = &http.Client{Transport: seen}
+	lister := sm.NewFromConfig(cfg, func(o *sm.Options) { o.RetryMaxAttempts = 1 })
+	// Created a minute apart, in this order; the names sort otherwise.
+	for _, s := range []struct{ name, description, tag string }{
+		{"keyrotator/users/carol", "Key record of carol", "keyrotator"},
+		{"app/aws-access-key", "The app's key", "app"},
+		{"keyrotator/users/alice", "Key record of alice", "keyrotator"},
+		{"keyrotator/connections/auth0-prod", "Auth0 tenant prod", "keyrotator"},
+		{"Keyrotator/upper", "Another case", "other"},
+	} {
+		if _, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String(s.name), SecretString: aws.String("value-of-" + s.name),
+			Description: aws.String(s.description), Tags: []types.Tag{{Key: aws.String("owner"), Value: aws.String(s.tag)}}}); err != nil {
+			t.Fatalf("CreateSecret %s: %v", s.name, err)
+		}
+		sb.Server.Clock().Advance(time.Minute)
+	}
+	if _, err := c.DeleteSecret(ctx, &sm.DeleteSecretInput{SecretId: aws.String("keyrotator/users/alice")}); err != nil {
+		t.Fatal(err)
+	}
+	filter := func(key types.FilterNameStringType, values ...string) types.Filter {
+		return types.Filter{Key: key, Values: values}
+	}
+	tests := []struct {
+		name string
+		in   sm.ListSecretsInput
+		want []string // names, in order
+		code string
+	}{
+		{"all, by creation date", sm.ListSecretsInput{},
+			[]string{"keyrotator/users/carol", "app/aws-access-key", "keyrotator/connections/auth0-prod", "Keyrotator/upper"}, ""},
+		{"name prefix, case-sensitive", sm.ListSecretsInput{Filters: []types.Filter{filter(types.FilterNameStringTypeName, "keyrotator/users/")}},
+			[]string{"keyrotator/users/carol"}, ""},
+		{"with planned deletion", sm.ListSecretsInput{IncludePlannedDeletion: aws.Bool(true), Filters: []types.Filter{filter(types.FilterNameStringTypeName, "keyrotator/users/")}},
+			[]string{"keyrotator/users/carol", "keyrotator/users/alice"}, ""},
+		{"any of the values", sm.ListSecretsInput{Filters: []types.Filter{filter(types.FilterNameStringTypeName, "app/", "keyrotator/connections/")}},
+			[]string{"app/aws-access-key", "keyrotator/connections/auth0-prod"}, ""},
+		{"negated", sm.ListSecretsInput{Filters: []types.Filter{filter(types.FilterNameStringTypeName, "keyrotator/", "!keyrotator/users/")}},
+			[]string{"keyrotator/connections/auth0-prod"}, ""},
+		{"a name is not matched inside", sm.ListSecretsInput{Filters: []types.Filter{filter(types.FilterNameStringTypeName, "users")}}, nil, ""},
+		{"description, not case-sensitive", sm.ListSecretsInput{Filters: []types.Filter{filter(types.FilterNameStringTypeDescription, "key RECORD")}},
+			[]string{"keyrotator/users/carol"}, ""},
+		{"every filter must match", sm.ListSecretsInput{Filters: []types.Filter{filter(types.FilterNameStringTypeTagValue, "keyrotator"), filter(types.FilterNameStringTypeName, "keyrotator/c")}},
+			[]string{"keyrotator/connections/auth0-prod"}, ""},
+		{"all: words, not case-sensitive", sm.ListSecretsInput{Filters: []types.Filter{filter(types.FilterNameStringTypeAll, "auth0 PROD")}},
+			[]string{"keyrotator/connections/auth0-prod"}, ""},
+		{"newest first", sm.ListSecretsInput{SortOrder: types.SortOrderTypeDesc},
+			[]string{"Keyrotator/upper", "keyrotator/connections/auth0-prod", "app/aws-access-key", "keyrotator/users/carol"}, ""},
+		{"unknown filter key", sm.ListSecretsInput{Filters: []types.Filter{filter("owner", "x")}}, nil, "ValidationException"},
+		{"a value AWS does not allow", sm.ListSecretsInput{Filters: []types.Filter{filter(types.FilterNameStringTypeName, "a*")}}, nil, "ValidationException"},
+		{"too many results asked", sm.ListSecretsInput{MaxResults: aws.Int32(101)}, nil, "ValidationException"},
+		{"a made-up NextToken", sm.ListSecretsInput{NextToken: aws.String("bm9wZQ")}, nil, "InvalidNextTokenException"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			in.MaxResults = cmpOr(in.MaxResults, aws.Int32(1)) // a page per secret: NextToken carries the rest
+			var got []string
+			p := sm.NewListSecretsPaginator(lister, &in)
+			for p.HasMorePages() {
+				page, err := p.NextPage(ctx)
+				if tc.code != "" || err != nil {
+					if apiCode(err) != tc.code {
+						t.Fatalf("got %v, want %q", err, tc.code)
+					}
+					return
+				}
+				if len(page.SecretList) > int(*in.MaxResults) {
+					t.Fatalf("a page of %d, MaxResults %d", len(page.SecretList), *in.MaxResults)
+				}
+				for _, e := range page.SecretList {
+					got = append(got, aws.ToString(e.Name))
+					if e.ARN == nil || e.CreatedDate == nil || e.LastChangedDate == nil || len(e.SecretVersionsToStages) != 1 || len(e.Tags) != 1 || e.Description == nil {
+						t.Errorf("entry %+v: want ARN, dates, SecretVersionsToStages, Tags and Description", e)
+					}
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	for _, b := range seen.all {
+		if strings.Contains(b, "value-of-") || strings.Contains(b, "SecretString") {
+			t.Fatalf("a ListSecrets answer holds a secret value: %s", b)
+		}
+	}
+}
+
+func cmpOr(v, def *int32) *int32 {
+	if v != nil {
+		return v
+	}
+	return def
+}

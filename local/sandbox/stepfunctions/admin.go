@@ -15,6 +15,7 @@ import (
 //	GET  /executions       every execution, newest first
 //	GET  /executions/{arn}           one execution (DescribeExecution)
 //	GET  /executions/{arn}/history   its history, oldest first, as GetExecutionHistory's events
+//	GET  /task-tokens      every callback Task's token: pending ones first, with the real time their shortened timeout fires
 func (s *Service) Admin() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("POST /state-machines", func(w http.ResponseWriter, r *http.Request) {
@@ -74,6 +75,9 @@ func (s *Service) Admin() http.Handler {
 		}
 		sandbox.WriteJSON(w, http.StatusOK, v)
 	})
+	m.HandleFunc("GET /task-tokens", func(w http.ResponseWriter, r *http.Request) {
+		sandbox.WriteJSON(w, http.StatusOK, s.TaskTokens())
+	})
 	m.HandleFunc("GET /executions/{arn}/history", func(w http.ResponseWriter, r *http.Request) {
 		h, ok := s.History(r.PathValue("arn"))
 		if !ok {
@@ -101,6 +105,15 @@ type savedExec struct {
 	Execution
 	Machine string         `json:"machine"` // ARN of the state machine as it ran
 	History []HistoryEvent `json:"history"`
+	// Tokens are its callback Tasks' tokens: after a restart they answer
+	// TaskTimedOut (the Task is closed), not TaskDoesNotExist.
+	Tokens []savedToken `json:"taskTokens,omitempty"`
+}
+
+type savedToken struct {
+	Token  string `json:"taskToken"`
+	State  string `json:"state"`
+	Status string `json:"status"`
 }
 
 // Snapshot implements sandbox.Snapshotter.
@@ -115,6 +128,13 @@ func (s *Service) Snapshot() (json.RawMessage, error) {
 		all = append(all, e)
 	}
 	s.mu.Unlock()
+	tokens := map[string][]savedToken{}
+	for _, tt := range s.TaskTokens() {
+		if tt.Status == "PENDING" { // its execution is saved as aborted
+			tt.Status = Aborted
+		}
+		tokens[tt.ExecutionARN] = append(tokens[tt.ExecutionARN], savedToken{Token: tt.Token, State: tt.State, Status: tt.Status})
+	}
 	for _, e := range all {
 		v := e.view()
 		h := e.events()
@@ -122,7 +142,7 @@ func (s *Service) Snapshot() (json.RawMessage, error) {
 			v.Status, v.Stop = Aborted, s.srv.Clock().Now()
 			v.Error, v.Cause = "Sandbox.Stopped", "The sandbox stopped while the execution ran."
 		}
-		snap.Executions = append(snap.Executions, savedExec{Execution: v, Machine: e.machine.ARN, History: h})
+		snap.Executions = append(snap.Executions, savedExec{Execution: v, Machine: e.machine.ARN, History: h, Tokens: tokens[e.arn]})
 	}
 	return json.Marshal(snap)
 }
@@ -135,6 +155,8 @@ func (s *Service) Restore(raw json.RawMessage) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.cbmu.Lock()
+	defer s.cbmu.Unlock()
 	for i := range snap.Machines {
 		sm := snap.Machines[i]
 		s.machines[sm.ARN] = &sm
@@ -150,6 +172,9 @@ func (s *Service) Restore(raw json.RawMessage) error {
 			arn: se.ARN, name: se.Name, machineARN: se.StateMachineARN, machine: sm, input: se.Input,
 			status: se.Status, start: se.Start, stop: se.Stop, output: se.Output, errCode: se.Error, cause: se.Cause,
 			history: se.History, done: done,
+		}
+		for _, tt := range se.Tokens {
+			s.tokens[tt.Token] = &callback{token: tt.Token, execution: se.ARN, state: tt.State, status: tt.Status}
 		}
 	}
 	return nil

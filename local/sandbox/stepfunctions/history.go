@@ -28,6 +28,7 @@ type HistoryEvent struct {
 	TaskScheduled   *TaskScheduledDetails `json:"taskScheduledEventDetails,omitempty"`
 	TaskStarted     *TaskDetails          `json:"taskStartedEventDetails,omitempty"`
 	TaskStartFailed *TaskDetails          `json:"taskStartFailedEventDetails,omitempty"`
+	TaskSubmitted   *TaskDetails          `json:"taskSubmittedEventDetails,omitempty"`
 	TaskSucceeded   *TaskDetails          `json:"taskSucceededEventDetails,omitempty"`
 	TaskFailed      *TaskDetails          `json:"taskFailedEventDetails,omitempty"`
 	TaskTimedOut    *TaskDetails          `json:"taskTimedOutEventDetails,omitempty"`
@@ -72,16 +73,20 @@ type StateExitedDetails struct {
 	Output *string `json:"output,omitempty"`
 }
 
-// TaskScheduledDetails are taskScheduledEventDetails.
+// TaskScheduledDetails are taskScheduledEventDetails. Parameters are the
+// resolved Parameters as JSON text: a callback Task's token is in them,
+// wherever its Parameters put $$.Task.Token.
 type TaskScheduledDetails struct {
-	ResourceType string `json:"resourceType"`
-	Resource     string `json:"resource"`
-	Region       string `json:"region"`
-	Parameters   string `json:"parameters"`
+	ResourceType       string `json:"resourceType"`
+	Resource           string `json:"resource"`
+	Region             string `json:"region"`
+	Parameters         string `json:"parameters"`
+	TimeoutInSeconds   *int64 `json:"timeoutInSeconds,omitempty"`
+	HeartbeatInSeconds *int64 `json:"heartbeatInSeconds,omitempty"`
 }
 
-// TaskDetails are the details of TaskStarted, TaskSucceeded, TaskFailed,
-// TaskStartFailed and TaskTimedOut (each uses the fields it needs).
+// TaskDetails are the details of TaskStarted, TaskSubmitted, TaskSucceeded,
+// TaskFailed, TaskStartFailed and TaskTimedOut (each uses the fields it needs).
 type TaskDetails struct {
 	ResourceType string  `json:"resourceType"`
 	Resource     string  `json:"resource"`
@@ -92,8 +97,9 @@ type TaskDetails struct {
 
 // LambdaScheduledDetails are lambdaFunctionScheduledEventDetails.
 type LambdaScheduledDetails struct {
-	Resource string  `json:"resource"`
-	Input    *string `json:"input,omitempty"`
+	Resource         string  `json:"resource"`
+	Input            *string `json:"input,omitempty"`
+	TimeoutInSeconds *int64  `json:"timeoutInSeconds,omitempty"`
 }
 
 // MapStateStartedDetails are mapStateStartedEventDetails.
@@ -131,8 +137,13 @@ func (ev HistoryEvent) withoutData() HistoryEvent {
 		c.Output = nil
 		ev.TaskSucceeded = &c
 	}
+	if d := ev.TaskSubmitted; d != nil {
+		c := *d
+		c.Output = nil
+		ev.TaskSubmitted = &c
+	}
 	if d := ev.LambdaFunctionScheduled; d != nil {
-		ev.LambdaFunctionScheduled = &LambdaScheduledDetails{Resource: d.Resource}
+		ev.LambdaFunctionScheduled = &LambdaScheduledDetails{Resource: d.Resource, TimeoutInSeconds: d.TimeoutInSeconds}
 	}
 	if ev.LambdaFunctionSucceeded != nil {
 		ev.LambdaFunctionSucceeded = &OutputDetails{}

@@ -178,6 +178,11 @@ type message struct {
 	Output   json.RawMessage `json:"output"`
 	Error    *string         `json:"error"`
 	Cause    *string         `json:"cause"`
+	// A Task's timeout and heartbeat, in seconds of workflow time, when
+	// its definition sets them; the token of a callback Task.
+	TimeoutSeconds   *int64 `json:"timeoutSeconds"`
+	HeartbeatSeconds *int64 `json:"heartbeatSeconds"`
+	Token            string `json:"token"`
 }
 
 // execute runs an execution's runner from start to end; it returns once
@@ -284,7 +289,7 @@ func (r *run) handle(m message) {
 			s.record(e, ev, r)
 		}
 	case "task":
-		r.startTask(m.ID, m.State, m.Resource, m.Input)
+		r.startTask(m)
 	case "advance":
 		s.srv.Clock().AdvanceTo(time.UnixMilli(m.ToMs))
 		s.srv.MarkDirty()

@@ -3,6 +3,10 @@
 // `node --input-type=module -e <this file>`). It speaks JSON lines: commands
 // on stdin, events on stdout. It never calls AWS itself: every Task state
 // is handed to the sandbox as a "task" message and finished by "taskResult".
+// A callback Task (.waitForTaskToken) carries the token its Parameters saw
+// as $$.Task.Token (made here, one per attempt); the sandbox waits for
+// SendTaskSuccess/SendTaskFailure with it and answers "taskResult", or
+// "taskTimedOut" when the Task's (shortened) timeout passes first.
 //
 // Time: Wait states, Retry pauses and the execution's TimeoutSeconds all go
 // through setTimeout. Here setTimeout waits ms × waitScale of real time,
@@ -16,6 +20,7 @@
 
 import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 22) {
@@ -81,10 +86,20 @@ globalThis.Date = VDate;
 // nextKind classifies the next setTimeout call: the interpreter makes the
 // execution timeout right after run() begins and a Task's timeout right
 // after calling the Task's handler, both synchronously.
-let nextKind = null; // null (a pause: Wait/Retry) | 'deadline' | {task: stateName}
+let nextKind = null; // null (a pause: Wait/Retry) | 'deadline' | {task: stateName, id, callback}
 const timers = new Map(); // handle → timer
 let timerSeq = 0;
-const taskStates = new Map(); // Task state name → its definition
+const taskStates = new Map(); // Task state name → its definition, as written
+// armed: task id → the ms the interpreter set that Task's timeout to. A
+// Task whose handler ran but that was never armed was given up by the
+// interpreter (its timeout would not resolve) before it began.
+const armed = new Map();
+// A callback Task (.waitForTaskToken) is timed by the sandbox, which
+// shortens its timeout and owns the race with SendTaskSuccess; when it says
+// "taskTimedOut" the interpreter's own timeout callback runs, so the error
+// is the interpreter's States.Timeout (which States.TaskFailed does not match).
+const callbackTimeouts = new Map(); // task id → {h, cb, args}
+const callbackHandles = new Map(); // handle → task id
 
 class Handle {
   constructor(id) {
@@ -113,6 +128,13 @@ function vSetTimeout(cb, ms, ...args) {
   nextKind = null;
   ms = Math.max(0, Number(ms) || 0);
   if (kind && typeof kind === 'object') {
+    armed.set(kind.id, ms);
+    if (kind.callback) {
+      const h = new Handle(++timerSeq);
+      callbackTimeouts.set(kind.id, { h, cb, args });
+      callbackHandles.set(h, kind.id);
+      return h;
+    }
     // A Task's own timeout is real time: the work it bounds runs in real time.
     const st = taskStates.get(kind.task);
     if (!st || (st.TimeoutSeconds === undefined && st.TimeoutSecondsPath === undefined)) {
@@ -161,6 +183,11 @@ function tick() {
 
 function vClearTimeout(h) {
   if (h instanceof Handle) {
+    if (callbackHandles.has(h)) {
+      callbackTimeouts.delete(callbackHandles.get(h));
+      callbackHandles.delete(h);
+      return;
+    }
     const t = timers.get(h);
     if (t) {
       realClearTimeout(t.real);
@@ -209,36 +236,125 @@ function finish(msg) {
   stdout.write(JSON.stringify(msg) + '\n', () => process.exit(0));
 }
 
-// collectTasks finds every Task state, in Map item processors and Parallel
-// branches too (state names are unique across a whole state machine).
-function collectTasks(def) {
-  for (const [name, st] of Object.entries(def?.States ?? {})) {
-    if (st.Type === 'Task') taskStates.set(name, st);
-    if (st.Type === 'Map') collectTasks(st.ItemProcessor ?? st.Iterator);
-    if (st.Type === 'Parallel') for (const b of st.Branches ?? []) collectTasks(b);
-  }
+// Hidden Parameters: the interpreter resolves TimeoutSecondsPath against
+// the Task's effective input (after Parameters), AWS against the state's
+// input. prepare copies the path into the Parameters, where it resolves
+// against the state's input, and points TimeoutSecondsPath at the copy;
+// the handler takes the copies out before the sandbox sees the Parameters.
+const HIDDEN_TIMEOUT = '__sandboxTimeoutSeconds';
+const HIDDEN_HEARTBEAT = '__sandboxHeartbeatSeconds';
+
+function isCallback(resource) {
+  return typeof resource === 'string' && resource.startsWith('arn:aws:states:::') && resource.endsWith('.waitForTaskToken');
 }
 
-function taskHandler(stateName, resource) {
+// prepare returns the definition the interpreter runs, and finds every Task
+// state, in Map item processors and Parallel branches too (state names are
+// unique across a whole state machine), keeping each as written.
+function prepare(definition) {
+  const copy = structuredClone(definition);
+  const walk = (def) => {
+    for (const [name, st] of Object.entries(def?.States ?? {})) {
+      if (st.Type === 'Task') {
+        taskStates.set(name, structuredClone(st));
+        const params = st.Parameters;
+        if (params && typeof params === 'object' && !Array.isArray(params)) {
+          if (typeof st.TimeoutSecondsPath === 'string') {
+            params[HIDDEN_TIMEOUT + '.$'] = st.TimeoutSecondsPath;
+            st.TimeoutSecondsPath = '$.' + HIDDEN_TIMEOUT;
+          }
+          if (typeof st.HeartbeatSecondsPath === 'string' && isCallback(st.Resource)) {
+            params[HIDDEN_HEARTBEAT + '.$'] = st.HeartbeatSecondsPath;
+          }
+        }
+      }
+      if (st.Type === 'Map') walk(st.ItemProcessor ?? st.Iterator);
+      if (st.Type === 'Parallel') for (const b of st.Branches ?? []) walk(b);
+    }
+  };
+  walk(copy);
+  return copy;
+}
+
+// refPath resolves a reference path ($.a.b, $['a'][0]) in value: the
+// HeartbeatSecondsPath of a Task without Parameters, whose effective input
+// is its state input.
+function refPath(path, value) {
+  if (typeof path !== 'string' || !path.startsWith('$')) return undefined;
+  const step = /\.([^.[\]]+)|\['([^']*)'\]|\[(\d+)\]/y;
+  step.lastIndex = 1;
+  let v = value;
+  while (step.lastIndex < path.length) {
+    const m = step.exec(path);
+    if (!m || v === null || typeof v !== 'object') return undefined;
+    v = v[m[1] ?? m[2] ?? Number(m[3])];
+  }
+  return v;
+}
+
+// ---- task tokens ----------------------------------------------------------
+
+// newToken is a callback Task's token: base64 of a version byte, "sbx" and
+// 64 random bytes: opaque and unguessable, as AWS's are, with +, / and = in
+// it as theirs have (the sandbox, callbacks.go, checks this shape).
+function newToken() {
+  return Buffer.concat([Buffer.from([1]), Buffer.from('sbx'), randomBytes(64)]).toString('base64');
+}
+
+// The token of the callback Task about to start: made when its Parameters
+// read $$.Task.Token (all reads of one attempt see the same token), taken
+// by its handler, which runs synchronously right after; a retry's
+// Parameters make a new one, as AWS gives each attempt its own.
+let nextToken = null;
+
+function taskProxy() {
+  return contextProxy({ Token: () => (nextToken ??= newToken()) });
+}
+
+function taskHandler(stateName, st) {
+  const resource = st.Resource;
+  const callback = isCallback(resource);
   return async (input) => {
+    const id = ++taskSeq;
     // The interpreter sets this Task's timeout right after this call returns.
-    nextKind = { task: stateName };
+    nextKind = { task: stateName, id, callback };
     queueMicrotask(() => {
-      if (nextKind && nextKind.task === stateName) nextKind = null;
+      if (nextKind && nextKind.id === id) nextKind = null;
     });
+    const token = callback ? (nextToken ?? newToken()) : undefined;
+    nextToken = null;
     // Let the events already dispatched (StateEntered…) reach stdout first.
     await new Promise((r) => setImmediate(r));
-    const id = ++taskSeq;
+    if (!armed.has(id)) return new Promise(() => {});
+    const ms = armed.get(id);
+    armed.delete(id);
+    let params = input === undefined ? null : input;
+    const hidden = {};
+    if (params && typeof params === 'object' && !Array.isArray(params) && (HIDDEN_TIMEOUT in params || HIDDEN_HEARTBEAT in params)) {
+      params = { ...params };
+      hidden.heartbeat = params[HIDDEN_HEARTBEAT];
+      delete params[HIDDEN_TIMEOUT];
+      delete params[HIDDEN_HEARTBEAT];
+    }
+    const msg = { type: 'task', id, state: stateName, resource, input: params };
+    if (st.TimeoutSeconds !== undefined || st.TimeoutSecondsPath !== undefined) msg.timeoutSeconds = Math.round(ms / 1000);
+    if (callback) {
+      msg.token = token;
+      let hb = st.HeartbeatSeconds;
+      if (hb === undefined && st.HeartbeatSecondsPath !== undefined) {
+        hb = st.Parameters !== undefined ? hidden.heartbeat : refPath(st.HeartbeatSecondsPath, input);
+      }
+      if (hb !== undefined) msg.heartbeatSeconds = hb;
+    }
     const p = new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
-    send({ type: 'task', id, state: stateName, resource, input: input === undefined ? null : input });
+    send(msg);
     return p;
   };
 }
 
-function stateProxy() {
-  const fields = {
-    EnteredTime: () => new RealDate(vnowMs()).toISOString(),
-  };
+// contextProxy is a context object whose fields are read when the
+// interpreter reads them ($$.State.EnteredTime is the time it is read).
+function contextProxy(fields) {
   return new Proxy(
     {},
     {
@@ -253,12 +369,20 @@ function stateProxy() {
   );
 }
 
+function stateProxy() {
+  return contextProxy({ EnteredTime: () => new RealDate(vnowMs()).toISOString() });
+}
+
 function describe(err) {
   let inner = err;
   if (err instanceof ExecutionError && err.cause) inner = err.cause;
   let cause = inner?.cause ?? inner?.message ?? String(inner);
   if (typeof cause !== 'string') cause = JSON.stringify(cause);
-  return { error: inner?.name ?? 'States.Runtime', cause };
+  const error = inner?.name ?? 'States.Runtime';
+  // The interpreter's own errors (States.Timeout…) repeat their name as the
+  // message; AWS gives them no cause.
+  if (cause === error) cause = '';
+  return { error, cause };
 }
 
 async function start(msg) {
@@ -267,10 +391,9 @@ async function start(msg) {
   realStart = perf.now();
   skipped = 0;
   last = 0;
-  const definition = msg.definition;
-  collectTasks(definition);
+  const definition = prepare(msg.definition);
   const handlers = {};
-  for (const [name, st] of taskStates) handlers[name] = taskHandler(name, st.Resource);
+  for (const [name, st] of taskStates) handlers[name] = taskHandler(name, st);
 
   let sm;
   try {
@@ -289,6 +412,7 @@ async function start(msg) {
     },
     StateMachine: { Id: msg.stateMachineArn, Name: msg.stateMachineName },
     State: stateProxy(),
+    Task: taskProxy(),
   };
   if (definition.TimeoutSeconds !== undefined) nextKind = 'deadline';
   execution = sm.run(msg.input, { overrides: { taskResourceLocalHandlers: handlers }, context });
@@ -348,6 +472,24 @@ rl.on('line', (line) => {
         p.reject(err);
       } else {
         p.resolve(msg.output === undefined ? null : msg.output);
+      }
+      break;
+    }
+    case 'taskTimedOut': {
+      // The sandbox timed a callback Task out: the interpreter's own
+      // timeout fires, as if its timer had.
+      const p = pending.get(msg.id);
+      if (!p) return;
+      pending.delete(msg.id);
+      const t = callbackTimeouts.get(msg.id);
+      if (t) {
+        callbackTimeouts.delete(msg.id);
+        callbackHandles.delete(t.h);
+        t.cb(...t.args);
+      } else {
+        const err = new Error('States.Timeout');
+        err.name = 'States.Timeout';
+        p.reject(err);
       }
       break;
     }

@@ -2,9 +2,10 @@
 // AWSStepFunctions): Standard state machines and their executions. The
 // States Language itself is interpreted by aws-local-stepfunctions, one
 // Node.js child process per execution (runner.mjs); this package binds its
-// Task states to the sandbox's Lambda and SNS, keeps each execution's
-// history in AWS's shape, and moves the sandbox clock through shortened
-// Wait states.
+// Task states to the sandbox's Lambda and SNS, runs callback Tasks
+// (.waitForTaskToken, finished by SendTaskSuccess/SendTaskFailure:
+// callbacks.go), keeps each execution's history in AWS's shape, and moves
+// the sandbox clock through shortened Wait states.
 package stepfunctions
 
 import (
@@ -34,7 +35,14 @@ const (
 type Options struct {
 	// WaitScale shortens Wait states and Retry pauses: a wait of d lasts
 	// d × WaitScale of real time while the sandbox clock moves d. 0 means 1.
+	// A callback Task's timeout is shortened too, but never below
+	// CallbackScaleFloor (callbacks.go); the clock does not move for it.
 	WaitScale float64
+	// CallbackScale, if set, is the real time per unit of a callback Task's
+	// timeout and heartbeat instead: a sandbox a person drives by hand may
+	// want an approval window of minutes. 0 means max(WaitScale,
+	// CallbackScaleFloor).
+	CallbackScale float64
 	// NodeModules is the node_modules folder holding aws-local-stepfunctions;
 	// "" finds it walking up from the working directory.
 	NodeModules string
@@ -56,6 +64,9 @@ type Service struct {
 	execs    map[string]*execution    // by ARN
 	closed   bool
 	runs     sync.WaitGroup // runner goroutines
+
+	cbmu   sync.Mutex
+	tokens map[string]*callback // every task token issued, open or closed
 }
 
 // stateMachine is a registered state machine.
@@ -73,7 +84,7 @@ func New(srv *sandbox.Server, opts Options) *Service {
 	if opts.WaitScale <= 0 {
 		opts.WaitScale = 1
 	}
-	return &Service{srv: srv, opts: opts, machines: map[string]*stateMachine{}, execs: map[string]*execution{}}
+	return &Service{srv: srv, opts: opts, machines: map[string]*stateMachine{}, execs: map[string]*execution{}, tokens: map[string]*callback{}}
 }
 
 // Info implements sandbox.Service.
@@ -105,6 +116,12 @@ func (s *Service) Handle(ctx context.Context, c *sandbox.Call) (any, error) {
 		return s.getExecutionHistory(c)
 	case "StopExecution":
 		return s.stopExecution(c)
+	case "SendTaskSuccess":
+		return s.sendTaskSuccess(c)
+	case "SendTaskFailure":
+		return s.sendTaskFailure(c)
+	case "SendTaskHeartbeat":
+		return s.sendTaskHeartbeat(c)
 	}
 	return nil, sandbox.Errorf(400, "UnknownOperationException", "Unknown operation %s", c.Action)
 }

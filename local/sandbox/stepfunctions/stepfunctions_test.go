@@ -798,3 +798,44 @@ func TestWaitTimeFlows(t *testing.T) {
 		t.Fatalf("after the wait the clock moved %v, want 7 days", last)
 	}
 }
+
+// The operator CLI finds the "keyrotator" state machine by name: through
+// every page of ListStateMachines, then DescribeStateMachine.
+func TestFindStateMachineByName(t *testing.T) {
+	_, c, _ := start(t)
+	ctx := context.Background()
+	pass := map[string]any{"StartAt": "P", "States": map[string]any{"P": map[string]any{"Type": "Pass", "End": true}}}
+	for _, name := range []string{"other", "keyrotator", "another"} {
+		create(t, c, name, pass)
+	}
+	var found string
+	pages := 0
+	p := sfn.NewListStateMachinesPaginator(c, &sfn.ListStateMachinesInput{MaxResults: 1})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("ListStateMachines: %v", err)
+		}
+		pages++
+		for _, sm := range page.StateMachines {
+			if aws.ToString(sm.Name) == "keyrotator" {
+				found = aws.ToString(sm.StateMachineArn)
+			}
+			if sm.CreationDate == nil || sm.Type != types.StateMachineTypeStandard {
+				t.Errorf("list item %+v", sm)
+			}
+		}
+	}
+	if pages != 3 || found != "arn:aws:states:us-east-1:111122223333:stateMachine:keyrotator" {
+		t.Fatalf("%d pages, keyrotator at %q", pages, found)
+	}
+	d, err := c.DescribeStateMachine(ctx, &sfn.DescribeStateMachineInput{StateMachineArn: aws.String(found)})
+	if err != nil || aws.ToString(d.Name) != "keyrotator" || aws.ToString(d.RoleArn) != role || d.Status != types.StateMachineStatusActive || d.CreationDate == nil {
+		t.Fatalf("DescribeStateMachine: %v %+v", err, d)
+	}
+	_, err = c.DescribeStateMachine(ctx, &sfn.DescribeStateMachineInput{StateMachineArn: aws.String(found + "-gone")})
+	var missing *types.StateMachineDoesNotExist
+	if !errors.As(err, &missing) {
+		t.Errorf("DescribeStateMachine of a missing one: %v", err)
+	}
+}

@@ -13,10 +13,14 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox"
 )
 
-// The resources the task bridge binds to sandbox services.
+// The resources the task bridge binds to sandbox services. Each service
+// integration also runs as a callback Task, with CallbackSuffix.
 const (
 	ResourceLambdaInvoke = "arn:aws:states:::lambda:invoke"
 	ResourceSNSPublish   = "arn:aws:states:::sns:publish"
+	// CallbackSuffix makes a service integration wait for a task token:
+	// arn:aws:states:::lambda:invoke.waitForTaskToken.
+	CallbackSuffix = ".waitForTaskToken"
 )
 
 // taskKind is how a Task's Resource is served.
@@ -44,26 +48,37 @@ type task struct {
 	state        string
 	kind         taskKind
 	resourceType string // history: "lambda", "sns"
-	resource     string // history: "invoke", "publish", or the function ARN
+	resource     string // history: "invoke", "publish", "invoke.waitForTaskToken", or the function ARN
 	arn          string // the Resource as written
+	timeout      int64  // TimeoutSeconds (workflow time), 0 if the definition sets none
+	heartbeat    int64  // HeartbeatSeconds of a callback Task, 0 if none
 }
 
-func classify(resource string) (kind taskKind, resourceType, name string) {
+// classify says how a Task's Resource is served: a service integration
+// with CallbackSuffix is that integration, then a wait for its token.
+func classify(resource string) (kind taskKind, resourceType, name string, callback bool) {
+	if base, ok := strings.CutSuffix(resource, CallbackSuffix); ok && strings.HasPrefix(resource, "arn:aws:states:::") {
+		kind, resourceType, name, _ = classify(base)
+		if kind == directLambda {
+			kind = unsupported
+		}
+		return kind, resourceType, name + CallbackSuffix, true
+	}
 	switch resource {
 	case ResourceLambdaInvoke:
-		return lambdaInvoke, "lambda", "invoke"
+		return lambdaInvoke, "lambda", "invoke", false
 	case ResourceSNSPublish:
-		return snsPublish, "sns", "publish"
+		return snsPublish, "sns", "publish", false
 	}
 	parts := strings.Split(resource, ":")
 	if len(parts) >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function" {
-		return directLambda, "lambda", resource
+		return directLambda, "lambda", resource, false
 	}
 	if rest, ok := strings.CutPrefix(resource, "arn:aws:states:::"); ok {
 		typ, name, _ := strings.Cut(rest, ":")
-		return unsupported, typ, name
+		return unsupported, typ, name, false
 	}
-	return unsupported, "", resource
+	return unsupported, "", resource, false
 }
 
 // statesPrincipal is who a state machine's calls come from: its role,
@@ -83,27 +98,42 @@ func (s *Service) statesPrincipal(e *execution) sandbox.Principal {
 }
 
 // startTask records a Task state's call as scheduled and runs it; the
-// result goes back to the runner and into the history.
-func (r *run) startTask(id int64, state, resource string, input json.RawMessage) {
-	kind, typ, name := classify(resource)
-	t := &task{id: id, state: state, kind: kind, resourceType: typ, resource: name, arn: resource}
-	e, now := r.e, r.s.srv.Clock().Now()
+// result goes back to the runner and into the history. A callback Task's
+// call only submits it: its result is what its token is sent (callbacks.go).
+func (r *run) startTask(m message) {
+	kind, typ, name, isCallback := classify(m.Resource)
+	t := &task{id: m.ID, state: m.State, kind: kind, resourceType: typ, resource: name, arn: m.Resource}
+	if m.TimeoutSeconds != nil {
+		t.timeout = *m.TimeoutSeconds
+	}
+	if m.HeartbeatSeconds != nil && isCallback {
+		t.heartbeat = *m.HeartbeatSeconds
+	}
+	e, now, input := r.e, r.s.srv.Clock().Now(), m.Input
 	params := string(input)
 	if kind == directLambda {
 		e.append("LambdaFunctionScheduled", now, func(h *HistoryEvent) {
-			h.LambdaFunctionScheduled = &LambdaScheduledDetails{Resource: resource, Input: &params}
+			h.LambdaFunctionScheduled = &LambdaScheduledDetails{Resource: m.Resource, Input: &params, TimeoutInSeconds: m.TimeoutSeconds}
 		})
 	} else {
 		e.append("TaskScheduled", now, func(h *HistoryEvent) {
-			h.TaskScheduled = &TaskScheduledDetails{ResourceType: typ, Resource: name, Region: r.s.srv.Region(), Parameters: params}
+			h.TaskScheduled = &TaskScheduledDetails{ResourceType: typ, Resource: name, Region: r.s.srv.Region(), Parameters: params,
+				TimeoutInSeconds: m.TimeoutSeconds, HeartbeatInSeconds: positive(t.heartbeat)}
 		})
 	}
-	if kind == unsupported {
-		cause := fmt.Sprintf("The sandbox cannot run the resource %s: it serves %s, %s and Lambda function ARNs.", resource, ResourceLambdaInvoke, ResourceSNSPublish)
+	fail := func(errName, cause string) {
 		e.append("TaskStartFailed", now, func(h *HistoryEvent) {
-			h.TaskStartFailed = &TaskDetails{ResourceType: typ, Resource: name, Error: "States.TaskFailed", Cause: cause}
+			h.TaskStartFailed = &TaskDetails{ResourceType: typ, Resource: name, Error: errName, Cause: cause}
 		})
-		r.send(map[string]any{"type": "taskResult", "id": id, "error": "States.TaskFailed", "cause": cause})
+		r.send(map[string]any{"type": "taskResult", "id": m.ID, "error": errName, "cause": cause})
+	}
+	if kind == unsupported {
+		fail("States.TaskFailed", fmt.Sprintf("The sandbox cannot run the resource %s: it serves %s and %s (each also with %s) and Lambda function ARNs.",
+			m.Resource, ResourceLambdaInvoke, ResourceSNSPublish, CallbackSuffix))
+		return
+	}
+	if isCallback && !wellFormedToken(m.Token) {
+		fail("States.Runtime", "The Step Functions runner gave the callback Task no task token.")
 		return
 	}
 	e.append(kind.prefix()+"Started", now, func(h *HistoryEvent) {
@@ -112,33 +142,80 @@ func (r *run) startTask(id int64, state, resource string, input json.RawMessage)
 		}
 	})
 	r.addTask(t)
+	var cb *callback
+	if isCallback {
+		// Registered before the call: the function may send the token
+		// back before its own invocation returns.
+		cb = r.s.register(r, t, m.Token)
+	}
 	go func() {
 		out, errName, cause := r.s.callTask(r.ctx, e, t, input)
-		if !r.takeTask(id) {
-			return // timed out or the execution ended meanwhile
-		}
-		now := r.s.srv.Clock().Now()
-		if errName != "" {
-			e.append(kind.prefix()+"Failed", now, func(h *HistoryEvent) {
-				if kind == directLambda {
-					h.LambdaFunctionFailed = &ErrorDetails{Error: errName, Cause: cause}
-					return
-				}
-				h.TaskFailed = &TaskDetails{ResourceType: typ, Resource: name, Error: errName, Cause: cause}
-			})
-			r.send(map[string]any{"type": "taskResult", "id": id, "error": errName, "cause": cause})
+		if cb != nil {
+			r.s.submitted(cb, out, errName, cause)
 			return
 		}
+		r.deliver(t, outcome{output: out, failed: errName != "", err: errName, cause: cause})
+	}()
+}
+
+func positive(n int64) *int64 {
+	if n <= 0 {
+		return nil
+	}
+	return &n
+}
+
+// outcome is how a Task ended: its output, a failure (what Retry and Catch
+// match, and its cause) or a timeout.
+type outcome struct {
+	output   json.RawMessage
+	failed   bool
+	err      string
+	cause    string
+	timedOut bool
+}
+
+// deliver records a Task's end in the history and tells the runner, once:
+// not at all if the Task timed out or the execution ended meanwhile.
+func (r *run) deliver(t *task, o outcome) {
+	if !r.takeTask(t.id) {
+		return
+	}
+	e, now := r.e, r.s.srv.Clock().Now()
+	switch {
+	case o.timedOut:
+		e.append(t.kind.prefix()+"TimedOut", now, func(h *HistoryEvent) {
+			if t.kind == directLambda {
+				h.LambdaFunctionTimedOut = &ErrorDetails{Error: "States.Timeout"}
+				return
+			}
+			h.TaskTimedOut = &TaskDetails{ResourceType: t.resourceType, Resource: t.resource, Error: "States.Timeout"}
+		})
+		r.send(map[string]any{"type": "taskTimedOut", "id": t.id})
+	case o.failed:
+		e.append(t.kind.prefix()+"Failed", now, func(h *HistoryEvent) {
+			if t.kind == directLambda {
+				h.LambdaFunctionFailed = &ErrorDetails{Error: o.err, Cause: o.cause}
+				return
+			}
+			h.TaskFailed = &TaskDetails{ResourceType: t.resourceType, Resource: t.resource, Error: o.err, Cause: o.cause}
+		})
+		r.send(map[string]any{"type": "taskResult", "id": t.id, "error": o.err, "cause": o.cause})
+	default:
+		out := o.output
+		if len(out) == 0 {
+			out = json.RawMessage("null")
+		}
 		text := string(out)
-		e.append(kind.prefix()+"Succeeded", now, func(h *HistoryEvent) {
-			if kind == directLambda {
+		e.append(t.kind.prefix()+"Succeeded", now, func(h *HistoryEvent) {
+			if t.kind == directLambda {
 				h.LambdaFunctionSucceeded = &OutputDetails{Output: &text}
 				return
 			}
-			h.TaskSucceeded = &TaskDetails{ResourceType: typ, Resource: name, Output: &text}
+			h.TaskSucceeded = &TaskDetails{ResourceType: t.resourceType, Resource: t.resource, Output: &text}
 		})
-		r.send(map[string]any{"type": "taskResult", "id": id, "output": json.RawMessage(out)})
-	}()
+		r.send(map[string]any{"type": "taskResult", "id": t.id, "output": out})
+	}
 }
 
 // callTask runs one Task against the sandbox: the output, or an error name
@@ -355,6 +432,13 @@ func (r *run) addTask(t *task) {
 	r.tmu.Lock()
 	r.tasks[t.id] = t
 	r.tmu.Unlock()
+}
+
+func (r *run) hasTask(id int64) bool {
+	r.tmu.Lock()
+	defer r.tmu.Unlock()
+	_, ok := r.tasks[id]
+	return ok
 }
 
 func (r *run) takeTask(id int64) bool {

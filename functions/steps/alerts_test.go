@@ -1,0 +1,104 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// runbookAnchors are the sections of docs/runbook.md, as GitHub links them.
+func runbookAnchors(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/runbook.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	drop := regexp.MustCompile(`[^a-z0-9 _-]`)
+	for _, line := range strings.Split(string(b), "\n") {
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			out[strings.ReplaceAll(drop.ReplaceAllString(strings.ToLower(h), ""), " ", "-")] = true
+		}
+	}
+	return out
+}
+
+// Every alert, of every kind and for every named error, has the one shape:
+// a subject of under 100 ASCII characters that names the user, the state,
+// what changed, what is safe, the next commands, a runbook section that
+// exists, the console link, and the same facts as JSON.
+func TestEveryAlertHasOneShape(t *testing.T) {
+	anchors := runbookAnchors(t)
+	const exec = "arn:aws:states:ap-northeast-1:111122223333:execution:keyrotator:mailer-20261201T030000Z"
+	plan := `"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD","approvalTimeoutSeconds":3600,"requestedBy":"arn:aws:iam::111122223333:user/alice","reason":"IAM.3","changes":["create a new access key"],"targets":[{"type":"secret","name":"app","secretId":"app/k"},{"type":"soracom","name":"funnel","connection":"keyrotator/connections/s"}]}`
+	key := `"key":{"keyId":"AKIANEW","versionId":"v1"}`
+	receipt := `"receipts":[{"target":"app","type":"secret","newKeyId":"AKIANEW"}]`
+	type tc struct {
+		kind, state, errName, data string
+		says                       []string
+	}
+	cases := []tc{
+		{kind: "success", data: plan + "," + key + "," + receipt, says: []string{"rotated", "AKIANEW"}},
+		{kind: "warning", data: plan + "," + key + "," + receipt + `,"verify":{"attemptsLeft":1,"evidence":"old key AKIAOLD was last used by ses"}`, says: []string{"still in use", "by ses"}},
+		{kind: "approval", data: plan, says: []string{"keyrotator approve " + exec, "keyrotator reject " + exec, "send-task-success --task-token 'tok-123'", "arn:aws:iam::111122223333:user/alice", "IAM.3"}},
+	}
+	for _, e := range append(rotation.ErrorNames, "States.Timeout", "Runtime.ExitError") {
+		state := map[string]string{"InvalidInput": "Validate", "UserNotFound": "Validate", "KeyLimitReached": "Validate", "RotationInProgress": "Validate",
+			"TargetFailed": "Distribute", "OldKeyStillInUse": "VerifyOldKeyUnused", "ApprovalRejected": "Approve", "States.Timeout": "Approve"}[e]
+		if state == "" {
+			state = "CreateKey"
+		}
+		data := plan
+		if state != "Validate" && state != "Approve" {
+			data += "," + key
+		}
+		cases = append(cases, tc{kind: "failure", state: state, errName: e, data: data + `,"failure":{"` + state + `":{"Error":"` + e + `","Cause":"{\"errorMessage\":\"what went wrong\"}"}}`, says: []string{"what went wrong"}})
+	}
+	cases = append(cases, tc{kind: "failure", state: "CleanupTargets", errName: "TargetFailed", data: plan + "," + key + "," + receipt + `,"retire":{"keyId":"AKIAOLD","status":"Deleted"},"failure":{"CleanupTargets":{"Error":"TargetFailed","Cause":"kept old credential"}}`, says: []string{"do not re-run"}})
+	for _, c := range cases {
+		t.Run(c.kind+" "+c.state+" "+c.errName, func(t *testing.T) {
+			var in NotifyInput
+			in.Kind, in.Now, in.Token = c.kind, time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC), "tok-123"
+			if err := json.Unmarshal([]byte(`{"input":{"user":"mailer"},"execution":"`+exec+`",`+c.data+`}`), &in.Data); err != nil {
+				t.Fatal(err)
+			}
+			topic := &fakeTopic{}
+			if _, err := (&Notify{Topic: topic}).Run(context.Background(), in); err != nil {
+				t.Fatal(err)
+			}
+			if len(topic.subject) >= 100 || !strings.Contains(topic.subject, "mailer") || strings.ContainsFunc(topic.subject, func(r rune) bool { return r > 0x7e || r < 0x20 }) {
+				t.Errorf("subject %q: want ASCII, ≤ 100 characters, naming the user", topic.subject)
+			}
+			body := topic.body
+			for _, s := range append([]string{"What has changed:", "What is safe:", "Next:", "Runbook:   docs/runbook.md#", "Console:   https://ap-northeast-1.console.aws.amazon.com/states/", "mailer"}, c.says...) {
+				if !strings.Contains(body, s) {
+					t.Errorf("the %s message does not say %q:\n%s", c.kind, s, body)
+				}
+			}
+			if c.state != "" && !strings.Contains(body, "State:  "+c.state) {
+				t.Errorf("the alert does not name the state %s", c.state)
+			}
+			_, js, ok := strings.Cut(body, JSONMarker)
+			var a Alert
+			if !ok || json.Unmarshal([]byte(js), &a) != nil {
+				t.Fatalf("no JSON block:\n%s", body)
+			}
+			if a.User != "mailer" || a.Kind != c.kind || a.Error != c.errName || len(a.Changed) == 0 || len(a.Next) == 0 || a.Safe == "" || a.Subject != topic.subject {
+				t.Errorf("JSON block %+v", a)
+			}
+			anchor := a.Runbook[strings.Index(a.Runbook, "#")+1:]
+			if !anchors[anchor] {
+				t.Errorf("runbook section #%s does not exist in docs/runbook.md (it has %v)", anchor, anchors)
+			}
+			if c.kind == "failure" && c.state != "Validate" && c.state != "Approve" && !strings.Contains(body, "target app") {
+				t.Errorf("the alert does not say which key target app holds")
+			}
+		})
+	}
+}

@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+)
+
+// The rotations config files status reads for schedules, in the order it
+// looks for them (the Makefile's CONFIG does the same).
+var defaultConfigs = []string{"keyrotator.config.json", "keyrotator.config.example.json"}
+
+// rotationsFile is the part of the deployment config (infra/config) status
+// needs: each rotation's schedule and whose key it rotates. local does not
+// import infra (the CDK), so it reads the JSON itself.
+type rotationsFile struct {
+	Rotations []scheduledRotation `json:"rotations"`
+}
+
+type scheduledRotation struct {
+	Name     string `json:"name"`
+	Schedule string `json:"schedule"`
+	TimeZone string `json:"timeZone"`
+	Enabled  *bool  `json:"enabled"`
+	Input    struct {
+		User    string            `json:"user"`
+		Targets []json.RawMessage `json:"targets"`
+	} `json:"input"`
+}
+
+func (r scheduledRotation) enabled() bool { return r.Enabled == nil || *r.Enabled }
+
+// loadRotations reads path, or the first default file there is; path ""
+// and no default file is no schedules, not an error.
+func loadRotations(path string) (rotationsFile, string, error) {
+	explicit := path != ""
+	candidates := []string{path}
+	if !explicit {
+		candidates = defaultConfigs
+	}
+	for _, p := range candidates {
+		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) && !explicit {
+			continue
+		}
+		if err != nil {
+			return rotationsFile{}, "", usageErr("--config", "%v", err)
+		}
+		var f rotationsFile
+		if err := json.Unmarshal(b, &f); err != nil {
+			return rotationsFile{}, "", usageErr("--config", "%s: not a rotations config: %s", p, plainJSON(err))
+		}
+		return f, p, nil
+	}
+	return rotationsFile{}, "", nil
+}
+
+// forUser is the rotations of one IAM user.
+func (f rotationsFile) forUser(user string) []scheduledRotation {
+	var out []scheduledRotation
+	for _, r := range f.Rotations {
+		if r.Input.User == user {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (r scheduledRotation) String() string {
+	return fmt.Sprintf("%s: %s %s", r.Name, r.Schedule, r.TimeZone)
+}

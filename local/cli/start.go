@@ -1,0 +1,264 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/spf13/cobra"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// startOptions are start's flags.
+type startOptions struct {
+	input           string
+	user            string
+	targets         []string
+	waitDays        int
+	graceDays       int
+	verifyAttempts  int
+	approvalHours   int
+	reason          string
+	requestedBy     string
+	requireApproval bool
+	allowRemove     bool
+	dryRun          bool
+	wait            bool
+}
+
+func (a *app) startCmd() *cobra.Command {
+	var o startOptions
+	cmd := &cobra.Command{
+		Use:   "start (--input FILE | --user USER --target SPEC…) [flags]",
+		Short: "Start a rotation, validated against the input schema before anything is sent",
+		Long: `Start a rotation of an IAM user's access key.
+
+The input is a file (--input run.json, - for stdin), or built from --user and
+one --target per place the key lives; the other flags set (or, with --input,
+override) fields of the input. "requestedBy" is the caller's ARN unless the
+input names one. The whole input is checked against the rotation input's
+JSON Schema (functions/rotation/input.schema.json, the one Validate uses)
+before anything is sent: a bad input is refused with the field named (exit 2).
+
+--target takes comma-separated key=value pairs named as in the input JSON;
+credentialIds (a list) repeats; a value starting with { is a JSON object:
+  type=secret,name=app,secretId=app/aws-access-key[,keyIdField=…,secretField=…]
+  type=auth0,name=prod,connection=keyrotator/connections/auth0-prod,sesRegion=ap-northeast-1
+  type=soracom,name=funnel,connection=keyrotator/connections/soracom,credentialPrefix=aws-soracom-funnel[,strategy=inPlace]
+  type=soracom,name=funk,connection=keyrotator/connections/soracom,credentialIds=cred-a,credentialIds=cred-b
+
+The execution is named <user>-<yyyymmddThhmmssZ>. --wait follows it as
+watch does and exits as watch does.`,
+		Example: `  keyrotator start --input run.json --wait
+  keyrotator start --user app --target type=secret,name=app,secretId=app/aws-access-key --dry-run --wait
+  keyrotator start --user app --target type=secret,name=app,secretId=app/key --require-approval --reason "IAM.3: key 95 days old"`,
+		Args: cobra.NoArgs,
+		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+			return a.start(cmd.Context(), o, cmd.Flags().Changed)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.input, "input", "", "the execution input, a JSON file (- reads stdin)")
+	f.StringVar(&o.user, "user", "", "the IAM user whose key to rotate")
+	f.StringArrayVar(&o.targets, "target", nil, "a place the key lives: type=…,name=…,… (repeat for each target)")
+	f.IntVar(&o.waitDays, "wait-days", rotation.DefaultWaitDays, "days between the cut-over and checking the old key is unused")
+	f.IntVar(&o.graceDays, "grace-days", rotation.DefaultGraceDays, "days the old key stays inactive before it is deleted")
+	f.IntVar(&o.verifyAttempts, "verify-attempts", rotation.DefaultVerifyAttempts, "how often the old key is checked before the run fails")
+	f.IntVar(&o.approvalHours, "approval-timeout-hours", rotation.DefaultApprovalHours, "with --require-approval: how long the request waits")
+	f.StringVar(&o.reason, "reason", "", "why this rotation runs (shown to the approver and in every alert)")
+	f.StringVar(&o.requestedBy, "requested-by", "", "who asks (default: the caller's ARN, from STS)")
+	f.BoolVar(&o.requireApproval, "require-approval", false, "wait for keyrotator approve before a key is made")
+	f.BoolVar(&o.allowRemove, "allow-remove-inactive-key", false, "make room by deleting an inactive second key")
+	f.BoolVar(&o.dryRun, "dry-run", false, "end after the plan: every change it would make, none made")
+	f.BoolVar(&o.wait, "wait", false, "follow the execution until it ends (as watch)")
+	return cmd
+}
+
+// startDoc is start's --json document.
+type startDoc struct {
+	ExecutionARN    string          `json:"executionArn"`
+	Name            string          `json:"name"`
+	StateMachineARN string          `json:"stateMachineArn"`
+	StartDate       time.Time       `json:"startDate"`
+	Input           json.RawMessage `json:"input"`
+	Watch           *watchDoc       `json:"watch,omitempty"` // --wait: how it ended
+}
+
+func (a *app) start(ctx context.Context, o startOptions, changed func(string) bool) error {
+	fields, source, err := buildInput(o, changed, os.Stdin)
+	if err != nil {
+		return err
+	}
+	// Validate what the person gave before any call at all: a bad file is
+	// refused without credentials, and without starting anything.
+	if _, err := parseInput(fields, source); err != nil {
+		return err
+	}
+	c, err := a.clients(ctx)
+	if err != nil {
+		return err
+	}
+	if _, given := fields["requestedBy"]; !given {
+		arn, err := callerARN(ctx, c.sts)
+		if err != nil {
+			return err
+		}
+		fields["requestedBy"] = arn
+	}
+	in, err := parseInput(fields, source)
+	if err != nil {
+		return err
+	}
+	raw, _ := json.Marshal(fields)
+	machine, err := a.machine(ctx, c.sfn)
+	if err != nil {
+		return err
+	}
+	started, err := startExecution(ctx, c.sfn, machine, ExecutionName(in.User, a.clock.Now()), raw)
+	if err != nil {
+		return err
+	}
+	doc := startDoc{ExecutionARN: aws.ToString(started.ExecutionArn), Name: nameOf(aws.ToString(started.ExecutionArn)),
+		StateMachineARN: machine, StartDate: aws.ToTime(started.StartDate), Input: raw}
+	if !a.json {
+		fmt.Fprintf(a.stdout, "started %s\n  %s\n", doc.Name, doc.ExecutionARN)
+		switch {
+		case in.DryRun:
+			fmt.Fprintln(a.stdout, "  dry run: the plan lists every change; none is made")
+		case in.RequireApproval:
+			fmt.Fprintf(a.stdout, "  waits for approval: keyrotator approve %s (or reject)\n", doc.Name)
+		}
+		if !o.wait {
+			fmt.Fprintf(a.stdout, "  follow it: keyrotator watch %s\n", doc.Name)
+			return nil
+		}
+		fmt.Fprintln(a.stdout)
+	}
+	if !o.wait {
+		writeJSON(a.stdout, doc)
+		return nil
+	}
+	wd, err := a.follow(ctx, c.sfn, c.iam, doc.ExecutionARN)
+	if wd != nil && a.json {
+		doc.Watch = wd
+		writeJSON(a.stdout, doc)
+	}
+	return err
+}
+
+// buildInput is the input as fields: the file's, or those the flags make;
+// flags that were set override the file's. source names it in errors.
+func buildInput(o startOptions, changed func(string) bool, stdin io.Reader) (map[string]any, string, error) {
+	fields := map[string]any{}
+	source := "flags"
+	if o.input != "" {
+		if o.user != "" || len(o.targets) > 0 {
+			return nil, "", usageErr("--input", "give the input as a file or as --user and --target, not both")
+		}
+		var raw []byte
+		var err error
+		source = o.input
+		if o.input == "-" {
+			source = "stdin"
+			raw, err = io.ReadAll(stdin)
+		} else {
+			raw, err = os.ReadFile(o.input)
+		}
+		if err != nil {
+			return nil, "", usageErr("--input", "%v", err)
+		}
+		// The schema's words for what is wrong, field named, before anything else.
+		if _, err := rotation.ParseInput(raw); err != nil {
+			return nil, "", invalidInput(source, err)
+		}
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return nil, "", invalidInput(source, &rotation.InvalidInput{Reason: "not a JSON object"})
+		}
+	} else {
+		if o.user == "" {
+			return nil, "", usageErr("--user", "required (or give the whole input with --input FILE)")
+		}
+		if len(o.targets) == 0 {
+			return nil, "", usageErr("--target", "at least one is required, e.g. --target type=secret,name=app,secretId=app/aws-access-key")
+		}
+		fields["user"] = o.user
+		targets := make([]any, 0, len(o.targets))
+		for i, spec := range o.targets {
+			t, err := ParseTarget(spec)
+			if err != nil {
+				return nil, "", usageErr(fmt.Sprintf("--target[%d]", i), "%v", err)
+			}
+			targets = append(targets, t)
+		}
+		fields["targets"] = targets
+	}
+	set := func(flag, field string, v any) {
+		if changed(flag) {
+			fields[field] = v
+		}
+	}
+	set("wait-days", "waitDays", o.waitDays)
+	set("grace-days", "graceDays", o.graceDays)
+	set("verify-attempts", "verifyAttempts", o.verifyAttempts)
+	set("approval-timeout-hours", "approvalTimeoutHours", o.approvalHours)
+	set("reason", "reason", o.reason)
+	set("requested-by", "requestedBy", o.requestedBy)
+	set("require-approval", "requireApproval", o.requireApproval)
+	set("allow-remove-inactive-key", "allowRemoveInactiveKey", o.allowRemove)
+	set("dry-run", "dryRun", o.dryRun)
+	return fields, source, nil
+}
+
+// parseInput checks fields against the schema, as Validate will.
+func parseInput(fields map[string]any, source string) (rotation.Input, error) {
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return rotation.Input{}, fmt.Errorf("encode input: %w", err)
+	}
+	in, err := rotation.ParseInput(raw)
+	if err != nil {
+		return rotation.Input{}, invalidInput(source, err)
+	}
+	return in, nil
+}
+
+func invalidInput(source string, err error) error {
+	var bad *rotation.InvalidInput
+	if !errors.As(err, &bad) {
+		return err
+	}
+	return &exitError{code: ExitUsage, kind: "invalid input", field: bad.Field, err: fmt.Errorf("%s: %w", source, err)}
+}
+
+type callerAPI interface {
+	GetCallerIdentity(ctx context.Context, in *sts.GetCallerIdentityInput, opt ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+// callerARN is who is calling: requestedBy, approvedBy.
+func callerARN(ctx context.Context, c callerAPI) (string, error) {
+	out, err := c.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", fmt.Errorf("sts: who am I: %w", err)
+	}
+	return aws.ToString(out.Arn), nil
+}
+
+type startAPI interface {
+	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, opt ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
+}
+
+func startExecution(ctx context.Context, c startAPI, machine, name string, input []byte) (*sfn.StartExecutionOutput, error) {
+	out, err := c.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(machine), Name: aws.String(name), Input: aws.String(string(input))})
+	if err != nil {
+		return nil, fmt.Errorf("start execution %s of %s: %w", name, machine, err)
+	}
+	return out, nil
+}

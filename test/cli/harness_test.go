@@ -1,0 +1,182 @@
+// Package cli_test runs the keyrotator CLI in-process against the sandbox
+// with keyrotator deployed in it: the real state machine and Lambdas, the
+// CLI reaching them only through the standard AWS environment, as a person
+// at a shell would. Every test ends with a check that nothing the CLI
+// printed holds a secret the sandbox issued (I1).
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/keyrotator/keyrotator/local/cli"
+	"github.com/keyrotator/keyrotator/local/pipeline"
+	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
+	"github.com/keyrotator/keyrotator/local/world"
+)
+
+// lambdas holds <function>/bootstrap for every task, built once per run.
+var lambdas string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "keyrotator-cli-lambdas-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	code := 2
+	if err := pipeline.Build(context.Background(), filepath.Join("..", "..", "functions"), dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		lambdas = dir
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// waitScale makes a 7-day wait last 60 ms (the sandbox clock still moves
+// 7 days); an approval request's timeout is floored by the sandbox so a
+// person (this test) has seconds to answer.
+const waitScale = 1e-7
+
+// H is one test's sandbox with keyrotator deployed, and everything the CLI
+// printed in it.
+type H struct {
+	t       *testing.T
+	sb      *sandboxtest.Sandbox
+	dep     pipeline.Deployment
+	sfn     *sfn.Client
+	sm      *secretsmanager.Client
+	printed bytes.Buffer
+}
+
+func start(t *testing.T) *H {
+	t.Helper()
+	sb := sandboxtest.Start(t, world.Options{WaitScale: waitScale})
+	dep, err := pipeline.Deploy(context.Background(), sb.World, pipeline.Options{Dist: lambdas, ASL: filepath.Join("..", "..", "statemachine", "rotation.asl.json")})
+	if err != nil {
+		if strings.Contains(err.Error(), "node") {
+			t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)
+		}
+		t.Fatalf("deploy: %v", err)
+	}
+	// The CLI finds the state machine by its name, as with a fresh shell.
+	t.Setenv(cli.StateMachineEnv, "")
+	cfg := sb.Config(t)
+	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg)}
+	t.Cleanup(h.noSecretPrinted)
+	return h
+}
+
+// result is one CLI run.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the CLI in-process.
+func (h *H) run(args ...string) result {
+	h.t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := cli.Run(ctx, args, &out, &errOut)
+	h.printed.Write(out.Bytes())
+	h.printed.Write(errOut.Bytes())
+	h.t.Logf("$ keyrotator %s  → exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
+	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// runJSON runs the CLI with --json and decodes its one document into v.
+func (h *H) runJSON(v any, args ...string) result {
+	h.t.Helper()
+	r := h.run(append(args, "--json")...)
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	if err := dec.Decode(v); err != nil {
+		h.t.Fatalf("keyrotator %v --json: not the document expected: %v\n%s", args, err, r.stdout)
+	}
+	if dec.More() {
+		h.t.Fatalf("keyrotator %v --json printed more than one document:\n%s", args, r.stdout)
+	}
+	return r
+}
+
+// fixture is a user whose one key an application reads from a secret.
+type fixture struct {
+	user, secretID, oldKey string
+}
+
+// seed makes user with one key ageDays old, kept in the app secret app/<user>.
+func (h *H) seed(user string, ageDays int) fixture {
+	h.t.Helper()
+	keys := h.sb.User(h.t, user, 1)
+	h.sb.IAM.Backdate(keys[0].AccessKeyID, h.sb.Server.Clock().Now().AddDate(0, 0, -ageDays))
+	f := fixture{user: user, secretID: "app/" + user, oldKey: keys[0].AccessKeyID}
+	v, _ := json.Marshal(map[string]string{"accessKeyId": keys[0].AccessKeyID, "secretAccessKey": keys[0].SecretAccessKey})
+	if _, err := h.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(f.secretID), SecretString: aws.String(string(v))}); err != nil {
+		h.t.Fatalf("seed app secret: %v", err)
+	}
+	return f
+}
+
+// file writes an input file for --input.
+func (h *H) file(body string) string {
+	h.t.Helper()
+	f, err := os.CreateTemp(h.t.TempDir(), "run-*.json")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := f.WriteString(body); err != nil {
+		h.t.Fatal(err)
+	}
+	f.Close()
+	return f.Name()
+}
+
+// executions is how many executions the state machine has.
+func (h *H) executions() int {
+	h.t.Helper()
+	out, err := h.sfn.ListExecutions(context.Background(), &sfn.ListExecutionsInput{StateMachineArn: aws.String(h.dep.StateMachineARN), MaxResults: 1000})
+	if err != nil {
+		h.t.Fatalf("ListExecutions: %v", err)
+	}
+	return len(out.Executions)
+}
+
+// keys is user's access keys in IAM: id → status.
+func (h *H) keys(user string) map[string]string {
+	h.t.Helper()
+	ks, _ := h.sb.IAM.Keys(user)
+	out := map[string]string{}
+	for _, k := range ks {
+		out[k.AccessKeyID] = k.Status
+	}
+	return out
+}
+
+// noSecretPrinted is I1 for the CLI: no secret access key the sandbox ever
+// issued is in anything it printed, on stdout or stderr.
+func (h *H) noSecretPrinted() {
+	secrets := h.sb.IAM.Secrets()
+	if len(secrets) == 0 || h.printed.Len() == 0 {
+		h.t.Error("I1 check: nothing to check (no secrets issued, or nothing printed)")
+		return
+	}
+	for _, s := range secrets {
+		if bytes.Contains(h.printed.Bytes(), []byte(s)) {
+			h.t.Errorf("I1 violated: the CLI printed a secret access key")
+		}
+	}
+}
