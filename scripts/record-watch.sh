@@ -21,7 +21,7 @@ start=$EPOCHREALTIME
 last=""
 : > "$work/frames"
 for _ in $(seq 1 600); do
-  frame=$(tmux capture-pane -p -t "$session:watch")
+  frame=$(tmux capture-pane -p -J -S - -t "$session:watch")
   if [ "$frame" != "$last" ]; then
     printf -- '--- frame at %s s ---\n%s\n' "$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}')" "$frame" >> "$work/frames"
     last=$frame

@@ -155,9 +155,11 @@ func TestServerClock(t *testing.T) {
 	}
 }
 
+// hist numbers events as a history without parallel branches has them:
+// each follows the one before.
 func hist(events ...types.HistoryEvent) []types.HistoryEvent {
 	for i := range events {
-		events[i].Id = int64(i + 1)
+		events[i].Id, events[i].PreviousEventId = int64(i+1), int64(i)
 	}
 	return events
 }

@@ -223,15 +223,31 @@ func (t *tracker) fail(events []types.HistoryEvent, e types.HistoryEvent, errNam
 	return Step{State: name, Type: "Task", Event: Failed, At: aws.ToTime(e.Timestamp), Detail: errName, Iter: InMap(events, e)}
 }
 
-// LastEntered is the state a task event belongs to: the last one entered before it.
+// LastEntered is the state a task event belongs to: the StateEntered its
+// previousEventId chain leads back to. (The event written just before is
+// not enough: in a Map, it may be another iteration's.)
 func LastEntered(events []types.HistoryEvent, e types.HistoryEvent) string {
-	for i := len(events) - 1; i >= 0; i-- {
-		if events[i].Id >= e.Id {
-			continue
+	byID := func(id int64) (types.HistoryEvent, bool) {
+		// Event ids run 1, 2, 3…: the history is its own index.
+		if i := int(id) - 1; i >= 0 && i < len(events) && events[i].Id == id {
+			return events[i], true
 		}
-		if d := events[i].StateEnteredEventDetails; d != nil {
+		for _, x := range events {
+			if x.Id == id {
+				return x, true
+			}
+		}
+		return types.HistoryEvent{}, false
+	}
+	for id, hops := e.PreviousEventId, 0; id > 0 && hops < len(events); hops++ {
+		x, ok := byID(id)
+		if !ok {
+			break
+		}
+		if d := x.StateEnteredEventDetails; d != nil {
 			return aws.ToString(d.Name)
 		}
+		id = x.PreviousEventId
 	}
 	return "?"
 }

@@ -45,7 +45,7 @@ func TestStepsRetryAndCatch(t *testing.T) {
 	}
 	steps := func(events ...types.HistoryEvent) []string {
 		for i := range events {
-			events[i].Id = int64(i + 1)
+			events[i].Id, events[i].PreviousEventId = int64(i+1), int64(i) // each follows the one before, as without parallel branches
 		}
 		tr := tracker{entered: map[string]time.Time{}, scheduled: map[string]int{}, failed: map[string]string{}}
 		var out []string
@@ -65,5 +65,32 @@ func TestStepsRetryAndCatch(t *testing.T) {
 		ev(types.HistoryEventTypeLambdaFunctionFailed, time.Second), ev(types.HistoryEventTypeTaskStateExited, time.Second))
 	if want := "✗ Validate                   caught Retryable  1s"; got[len(got)-1] != want {
 		t.Errorf("caught: %q, want %q", got[len(got)-1], want)
+	}
+}
+
+// Map iterations run side by side: each task event belongs to the state its
+// previousEventId chain leads to, not to the state entered last, so two
+// targets updated at once are not taken for a retry.
+func TestParallelIterationsAreNoRetry(t *testing.T) {
+	at := aws.Time(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	enter := func(id int64, name string) types.HistoryEvent {
+		return types.HistoryEvent{Id: id, PreviousEventId: id - 1, Type: types.HistoryEventTypeTaskStateEntered, Timestamp: at, StateEnteredEventDetails: &types.StateEnteredEventDetails{Name: aws.String(name)}}
+	}
+	task := func(id, prev int64, typ types.HistoryEventType) types.HistoryEvent {
+		return types.HistoryEvent{Id: id, PreviousEventId: prev, Type: typ, Timestamp: at}
+	}
+	events := []types.HistoryEvent{
+		enter(1, "UpdateSecret"), enter(2, "UpdateSoracom"),
+		task(3, 1, types.HistoryEventTypeLambdaFunctionScheduled), task(4, 2, types.HistoryEventTypeLambdaFunctionScheduled),
+		task(5, 3, types.HistoryEventTypeLambdaFunctionSucceeded), task(6, 4, types.HistoryEventTypeLambdaFunctionSucceeded),
+	}
+	tr := tracker{entered: map[string]time.Time{}, scheduled: map[string]int{}, failed: map[string]string{}}
+	for _, s := range tr.steps(events) {
+		if s.Event == Retrying {
+			t.Errorf("a retry where there is none: %s", s)
+		}
+	}
+	if got := LastEntered(events, events[2]); got != "UpdateSecret" {
+		t.Errorf("event 3 belongs to %s, want UpdateSecret", got)
 	}
 }

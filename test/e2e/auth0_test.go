@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	sbauth0 "github.com/keyrotator/keyrotator/local/sandbox/auth0"
+	"github.com/keyrotator/keyrotator/local/watch"
 )
 
 // auth0Tenant makes a tenant whose SES provider sends with the fixture's
@@ -73,6 +74,16 @@ func TestAuth0Target(t *testing.T) {
 			}
 			if !slices.Contains(r.Visited(), "UpdateAuth0") {
 				t.Fatalf("visited %v", r.Visited())
+			}
+			// The Map's iterations run side by side: each Lambda call's
+			// previousEventId chain leads back to its own state, as in AWS.
+			for _, e := range r.History {
+				if d := e.LambdaFunctionScheduledEventDetails; d != nil {
+					fn := aws.ToString(d.Resource)[strings.LastIndex(aws.ToString(d.Resource), ":")+1:]
+					if state := watch.LastEntered(r.History, e); strings.HasPrefix(fn, "update") && !strings.EqualFold(state, fn) {
+						t.Errorf("event %d calls %s but leads back to state %s", e.Id, fn, state)
+					}
+				}
 			}
 			var key struct {
 				Key struct{ KeyID string } `json:"key"`

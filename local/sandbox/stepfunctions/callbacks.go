@@ -162,7 +162,7 @@ func (s *Service) submitted(cb *callback, out json.RawMessage, errName, cause st
 	}
 	if cb.r.hasTask(cb.t.id) {
 		text := string(out)
-		cb.r.e.append("TaskSubmitted", s.srv.Clock().Now(), func(h *HistoryEvent) {
+		cb.r.e.appendTo(cb.t.state, "TaskSubmitted", s.srv.Clock().Now(), func(h *HistoryEvent) {
 			h.TaskSubmitted = &TaskDetails{ResourceType: cb.t.resourceType, Resource: cb.t.resource, Output: &text}
 		})
 	}

@@ -36,6 +36,11 @@ type execution struct {
 	errCode string
 	cause   string
 	history []HistoryEvent
+	// threads is the last event of each state by name, so a state's task
+	// events and exit point back to it (previousEventId, as AWS links them)
+	// and not to whatever was written just before: in a Map, another
+	// iteration's event.
+	threads map[string]int64
 	done    chan struct{} // closed when the execution ends
 	run     *run          // the runner while it lives
 }
@@ -62,8 +67,9 @@ func (e *execution) view() Execution {
 }
 
 // append adds an event to the history, numbered and timed: timestamps never
-// run backwards, whichever side (runner or sandbox) made the event.
-func (e *execution) appendLocked(typ string, at time.Time, set func(*HistoryEvent)) {
+// run backwards, whichever side (runner or sandbox) made the event. state
+// names the state a task event belongs to ("" for the others).
+func (e *execution) appendLocked(state, typ string, at time.Time, set func(*HistoryEvent)) {
 	ev := HistoryEvent{ID: int64(len(e.history) + 1), PreviousEventID: int64(len(e.history)), Type: typ}
 	if n := len(e.history); n > 0 {
 		if prev := time.Time(e.history[n-1].Timestamp); at.Before(prev) {
@@ -74,16 +80,38 @@ func (e *execution) appendLocked(typ string, at time.Time, set func(*HistoryEven
 	if set != nil {
 		set(&ev)
 	}
+	if d := ev.StateExited; d != nil && state == "" {
+		state = d.Name
+	}
+	if e.threads == nil {
+		e.threads = map[string]int64{}
+	}
+	if last, ok := e.threads[state]; ok && state != "" {
+		ev.PreviousEventID = last
+	}
+	switch d := ev.StateEntered; {
+	case d != nil:
+		e.threads[d.Name] = ev.ID
+	case ev.StateExited != nil:
+		delete(e.threads, state)
+	case state != "":
+		e.threads[state] = ev.ID
+	}
 	e.history = append(e.history, ev)
 }
 
 func (e *execution) append(typ string, at time.Time, set func(*HistoryEvent)) {
+	e.appendTo("", typ, at, set)
+}
+
+// appendTo is append for an event of state's task.
+func (e *execution) appendTo(state, typ string, at time.Time, set func(*HistoryEvent)) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.status != Running {
 		return // nothing happens after the end
 	}
-	e.appendLocked(typ, at, set)
+	e.appendLocked(state, typ, at, set)
 }
 
 // end closes the execution if it still runs; it reports whether it did.
@@ -104,7 +132,7 @@ func (s *Service) end(e *execution, status string, output *string, errCode, caus
 	case TimedOut:
 		typ, set = "ExecutionTimedOut", func(ev *HistoryEvent) { ev.ExecutionTimedOut = &ErrorDetails{Error: errCode, Cause: cause} }
 	}
-	e.appendLocked(typ, at, set)
+	e.appendLocked("", typ, at, set)
 	if n := len(e.history); n > 0 {
 		at = time.Time(e.history[n-1].Timestamp)
 	}
@@ -184,7 +212,7 @@ func (s *Service) Start(ctx context.Context, machineARN, name, input string) (Ex
 	}
 	now := s.srv.Clock().Now()
 	e := &execution{arn: arn, name: name, machineARN: sm.ARN, machine: sm, input: input, status: Running, start: now, done: make(chan struct{})}
-	e.appendLocked("ExecutionStarted", now, func(ev *HistoryEvent) {
+	e.appendLocked("", "ExecutionStarted", now, func(ev *HistoryEvent) {
 		ev.ExecutionStarted = &ExecutionStartedDetails{Input: &e.input, RoleARN: sm.RoleARN}
 	})
 	s.execs[arn] = e

@@ -216,7 +216,7 @@ func (s *Service) record(e *execution, ev runnerEvent, r *run) {
 		case st.Type == "Task" && ev.Error == "States.Timeout":
 			if t := r.timedOut(st.Name); t != nil {
 				cause := ""
-				e.append(t.kind.prefix()+"TimedOut", at, func(h *HistoryEvent) {
+				e.appendTo(t.state, t.kind.prefix()+"TimedOut", at, func(h *HistoryEvent) {
 					if t.kind == directLambda {
 						h.LambdaFunctionTimedOut = &ErrorDetails{Error: "States.Timeout", Cause: cause}
 						return

@@ -112,17 +112,17 @@ func (r *run) startTask(m message) {
 	e, now, input := r.e, r.s.srv.Clock().Now(), m.Input
 	params := string(input)
 	if kind == directLambda {
-		e.append("LambdaFunctionScheduled", now, func(h *HistoryEvent) {
+		e.appendTo(t.state, "LambdaFunctionScheduled", now, func(h *HistoryEvent) {
 			h.LambdaFunctionScheduled = &LambdaScheduledDetails{Resource: m.Resource, Input: &params, TimeoutInSeconds: m.TimeoutSeconds}
 		})
 	} else {
-		e.append("TaskScheduled", now, func(h *HistoryEvent) {
+		e.appendTo(t.state, "TaskScheduled", now, func(h *HistoryEvent) {
 			h.TaskScheduled = &TaskScheduledDetails{ResourceType: typ, Resource: name, Region: r.s.srv.Region(), Parameters: params,
 				TimeoutInSeconds: m.TimeoutSeconds, HeartbeatInSeconds: positive(t.heartbeat)}
 		})
 	}
 	fail := func(errName, cause string) {
-		e.append("TaskStartFailed", now, func(h *HistoryEvent) {
+		e.appendTo(t.state, "TaskStartFailed", now, func(h *HistoryEvent) {
 			h.TaskStartFailed = &TaskDetails{ResourceType: typ, Resource: name, Error: errName, Cause: cause}
 		})
 		r.send(map[string]any{"type": "taskResult", "id": m.ID, "error": errName, "cause": cause})
@@ -136,7 +136,7 @@ func (r *run) startTask(m message) {
 		fail("States.Runtime", "The Step Functions runner gave the callback Task no task token.")
 		return
 	}
-	e.append(kind.prefix()+"Started", now, func(h *HistoryEvent) {
+	e.appendTo(t.state, kind.prefix()+"Started", now, func(h *HistoryEvent) {
 		if kind != directLambda {
 			h.TaskStarted = &TaskDetails{ResourceType: typ, Resource: name}
 		}
@@ -184,7 +184,7 @@ func (r *run) deliver(t *task, o outcome) {
 	e, now := r.e, r.s.srv.Clock().Now()
 	switch {
 	case o.timedOut:
-		e.append(t.kind.prefix()+"TimedOut", now, func(h *HistoryEvent) {
+		e.appendTo(t.state, t.kind.prefix()+"TimedOut", now, func(h *HistoryEvent) {
 			if t.kind == directLambda {
 				h.LambdaFunctionTimedOut = &ErrorDetails{Error: "States.Timeout"}
 				return
@@ -193,7 +193,7 @@ func (r *run) deliver(t *task, o outcome) {
 		})
 		r.send(map[string]any{"type": "taskTimedOut", "id": t.id})
 	case o.failed:
-		e.append(t.kind.prefix()+"Failed", now, func(h *HistoryEvent) {
+		e.appendTo(t.state, t.kind.prefix()+"Failed", now, func(h *HistoryEvent) {
 			if t.kind == directLambda {
 				h.LambdaFunctionFailed = &ErrorDetails{Error: o.err, Cause: o.cause}
 				return
@@ -207,7 +207,7 @@ func (r *run) deliver(t *task, o outcome) {
 			out = json.RawMessage("null")
 		}
 		text := string(out)
-		e.append(t.kind.prefix()+"Succeeded", now, func(h *HistoryEvent) {
+		e.appendTo(t.state, t.kind.prefix()+"Succeeded", now, func(h *HistoryEvent) {
 			if t.kind == directLambda {
 				h.LambdaFunctionSucceeded = &OutputDetails{Output: &text}
 				return
