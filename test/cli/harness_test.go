@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/keyrotator/keyrotator/local/cli"
 	"github.com/keyrotator/keyrotator/local/pipeline"
+	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/world"
 )
@@ -29,21 +29,11 @@ import (
 // lambdas holds <function>/bootstrap for every task, built once per run.
 var lambdas string
 
+// root is the repository, from this package.
+var root = filepath.Join("..", "..")
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "keyrotator-cli-lambdas-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	code := 2
-	if err := pipeline.Build(context.Background(), filepath.Join("..", "..", "functions"), dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	} else {
-		lambdas = dir
-		code = m.Run()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(pipelinetest.Main(m, root, func(dist string) { lambdas = dist }))
 }
 
 // waitScale makes a 7-day wait last 60 ms (the sandbox clock still moves
@@ -64,14 +54,7 @@ type H struct {
 
 func start(t *testing.T) *H {
 	t.Helper()
-	sb := sandboxtest.Start(t, world.Options{WaitScale: waitScale})
-	dep, err := pipeline.Deploy(context.Background(), sb.World, pipeline.Options{Dist: lambdas, ASL: filepath.Join("..", "..", "statemachine", "rotation.asl.json")})
-	if err != nil {
-		if strings.Contains(err.Error(), "node") {
-			t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)
-		}
-		t.Fatalf("deploy: %v", err)
-	}
+	sb, dep := pipelinetest.Start(t, world.Options{WaitScale: waitScale}, root, lambdas)
 	// The CLI finds the state machine by its name, as with a fresh shell.
 	t.Setenv(cli.StateMachineEnv, "")
 	cfg := sb.Config(t)

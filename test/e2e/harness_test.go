@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/local/pipeline"
+	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/world"
 )
@@ -31,27 +32,11 @@ import (
 // lambdas holds <function>/bootstrap for every task, built once per run.
 var lambdas string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "keyrotator-lambdas-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	code := 2
-	if err := buildLambdas(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "build the Lambdas:", err)
-	} else {
-		lambdas = dir
-		code = m.Run()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// root is the repository, from this package.
+var root = filepath.Join("..", "..")
 
-// buildLambdas builds every functions/cmd/<task> as <dir>/<task>/bootstrap,
-// with the flags `make build` uses, for this machine.
-func buildLambdas(dir string) error {
-	return pipeline.Build(context.Background(), filepath.Join("..", "..", "functions"), dir)
+func TestMain(m *testing.M) {
+	os.Exit(pipelinetest.Main(m, root, func(dist string) { lambdas = dist }))
 }
 
 // waitScale makes a 7-day wait last 60 ms: the sandbox clock still moves 7 days.
@@ -73,14 +58,7 @@ type H struct {
 // Start deploys keyrotator into a fresh sandbox; I1 is checked when the test ends.
 func Start(t testing.TB) *H {
 	t.Helper()
-	sb := sandboxtest.Start(t, world.Options{WaitScale: waitScale})
-	dep, err := pipeline.Deploy(context.Background(), sb.World, pipeline.Options{Dist: lambdas, ASL: filepath.Join("..", "..", "statemachine", "rotation.asl.json")})
-	if err != nil {
-		if strings.Contains(err.Error(), "node") {
-			t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)
-		}
-		t.Fatalf("deploy: %v", err)
-	}
+	sb, dep := pipelinetest.Start(t, world.Options{WaitScale: waitScale}, root, lambdas)
 	cfg := sb.Config(t)
 	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg)}
 	t.Cleanup(h.checkNoSecretAnywhere)

@@ -1,0 +1,51 @@
+// Package pipelinetest is what the end-to-end and CLI test suites share: the
+// real Lambdas built once per test binary, and a fresh sandbox per test
+// with keyrotator deployed in it as the CDK app deploys it.
+package pipelinetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keyrotator/keyrotator/local/pipeline"
+	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
+	"github.com/keyrotator/keyrotator/local/world"
+)
+
+// Main is a TestMain body: it builds every functions/cmd/<task> under root
+// (the repository) into a temporary folder, hands the folder to use, runs
+// the tests and removes it. It returns the exit code.
+func Main(m *testing.M, root string, use func(dist string)) int {
+	dir, err := os.MkdirTemp("", "keyrotator-lambdas-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer os.RemoveAll(dir)
+	if err := pipeline.Build(context.Background(), filepath.Join(root, "functions"), dir); err != nil {
+		fmt.Fprintln(os.Stderr, "build the Lambdas:", err)
+		return 2
+	}
+	use(dir)
+	return m.Run()
+}
+
+// Start runs a sandbox for the test and deploys keyrotator into it from
+// dist and root's statemachine/rotation.asl.json. Without Node ≥ 22 the
+// test is skipped, saying how to get it.
+func Start(t testing.TB, opts world.Options, root, dist string) (*sandboxtest.Sandbox, pipeline.Deployment) {
+	t.Helper()
+	sb := sandboxtest.Start(t, opts)
+	dep, err := pipeline.Deploy(context.Background(), sb.World, pipeline.Options{Dist: dist, ASL: filepath.Join(root, "statemachine", "rotation.asl.json")})
+	if err != nil {
+		if strings.Contains(err.Error(), "node") {
+			t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)
+		}
+		t.Fatalf("deploy: %v", err)
+	}
+	return sb, dep
+}
