@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const testConfig = `{"rotations":[
+const testConfig = `{"runbookUrl":"https://github.com/example/keyrotator/blob/main/docs/runbook.md","rotations":[
  {"name":"app-key","schedule":"cron(0 3 1 */2 ? *)","timeZone":"Asia/Tokyo","alertEmails":["oncall@example.com"],
   "input":{"user":"app-aws-user","targets":[{"type":"secret","name":"app","secretId":"app/aws-access-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":80}},
  {"name":"funnel","schedule":"rate(30 days)","timeZone":"UTC","alertEmails":["iot@example.com"],
@@ -306,6 +306,16 @@ func TestOperatorPolicy(t *testing.T) {
 		}
 	}
 	tmpl.HasOutput(jsii.String("OperatorPolicyArn"), &map[string]any{})
+}
+
+// The alerts link the runbook the config names.
+func TestRunbookURLReachesTheAlerts(t *testing.T) {
+	_, tmpl, _ := synth(t)
+	tmpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), &map[string]any{
+		"Description": "keyrotator: the notify task",
+		"Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
+			"RUNBOOK_URL": "https://github.com/example/keyrotator/blob/main/docs/runbook.md"})},
+	})
 }
 
 func stackID(t *testing.T, c constructs.IConstruct) *string {

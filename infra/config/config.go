@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -22,6 +23,10 @@ import (
 type Config struct {
 	// Rotations are the users whose keys keyrotator rotates.
 	Rotations []Rotation `json:"rotations"`
+	// RunbookURL is where docs/runbook.md is published (your fork's page,
+	// a wiki): every alert links its section, RunbookURL#<section>. Empty:
+	// the alerts name docs/runbook.md.
+	RunbookURL string `json:"runbookUrl,omitempty"`
 }
 
 // Rotation is one scheduled rotation.
@@ -100,6 +105,11 @@ func Parse(b []byte) (Config, error) {
 	}
 	if len(c.Rotations) == 0 {
 		return Config{}, errors.New("rotations: at least one rotation is needed")
+	}
+	if c.RunbookURL != "" {
+		if u, err := url.Parse(c.RunbookURL); err != nil || u.Scheme != "https" || u.Host == "" || u.Fragment != "" {
+			return Config{}, fmt.Errorf("runbookUrl: want an https URL without a #fragment (the alerts add #<section>); got %q", c.RunbookURL)
+		}
 	}
 	var names, users []string
 	for i := range c.Rotations {

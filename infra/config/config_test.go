@@ -28,7 +28,7 @@ func TestParseGood(t *testing.T) {
 	if got := c.Connections(); len(got) != 1 || got[0] != "keyrotator/connections/soracom" {
 		t.Errorf("connections %v", got)
 	}
-	if in := c.Rotations[0].ScheduleInput(); !strings.Contains(in, `"trigger":"schedule"`) {
+	if in := c.Rotations[0].ScheduleInput(); !strings.Contains(in, `"trigger":"schedule"`) || !strings.Contains(in, `"requestedBy":"schedule auth0-ses"`) {
 		t.Errorf("schedule input %s", in)
 	}
 	// funnel: defaults 7 days × 3 attempts + 1 grace + 1 spare = 23 days.
@@ -60,6 +60,8 @@ func TestParseNamesTheEntryAndField(t *testing.T) {
 		{"input field wrong", entry(base + `,"input":{"user":"u2","targets":[{"type":"secret","name":"a","secretId":"s"}],"waitDays":-3}`), "rotations[1] (second): input.waitDays"},
 		{"input target wrong", entry(base + `,"input":{"user":"u2","targets":[{"type":"ftp","name":"a"}]}`), "input.targets[0].type"},
 		{"dry-run schedule", entry(base + `,"input":{"user":"u2","targets":[{"type":"secret","name":"a","secretId":"s"}],"dryRun":true}`), "input.dryRun"},
+		{"runbook over http", `{"runbookUrl":"http://wiki/runbook","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],"input":{"user":"u1","targets":[{"type":"secret","name":"a","secretId":"s"}]}}]}`, "runbookUrl: want an https URL"},
+		{"runbook with a fragment", `{"runbookUrl":"https://wiki/runbook#x","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],"input":{"user":"u1","targets":[{"type":"secret","name":"a","secretId":"s"}]}}]}`, "without a #fragment"},
 		{"same user twice", entry(base + `,"input":{"user":"u1","targets":[{"type":"secret","name":"a","secretId":"s"}]}`), "input.user"},
 	}
 	for _, tt := range tests {

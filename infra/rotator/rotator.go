@@ -206,6 +206,10 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t Task) awslambda.F
 		Description: jsii.String("keyrotator " + t.Function + " function"),
 	})
 	logs.GrantWrite(role)
+	env := map[string]*string{"ALERT_TOPIC_ARN": r.Topic.TopicArn()}
+	if t.Function == "notify" && p.Config.RunbookURL != "" {
+		env["RUNBOOK_URL"] = jsii.String(p.Config.RunbookURL) // the alerts' links
+	}
 	return awslambda.NewFunction(c, jsii.String(id), &awslambda.FunctionProps{
 		Description:   jsii.String("keyrotator: the " + t.Function + " task"),
 		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
@@ -218,7 +222,7 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t Task) awslambda.F
 		LogGroup:      logs,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
 		Tracing:       awslambda.Tracing_ACTIVE,
-		Environment:   &map[string]*string{"ALERT_TOPIC_ARN": r.Topic.TopicArn()},
+		Environment:   &env,
 	})
 }
 

@@ -489,7 +489,7 @@ func (s *Server) authenticate(r *http.Request, body []byte, auth sigv4.Auth, aut
 	if c.Region == "" {
 		c.Region = auth.Region
 	}
-	s.creds.MarkUsed(auth.AccessKeyID, info.Name, c.Region, c.Time)
+	s.creds.MarkUsed(auth.AccessKeyID, info.IAMName(), c.Region, c.Time)
 	return nil
 }
 

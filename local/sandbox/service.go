@@ -15,7 +15,11 @@ import (
 
 // ServiceInfo says how a service is reached and written.
 type ServiceInfo struct {
-	Name         string   // signing name in the credential scope: "iam", "secretsmanager", …
+	Name string // signing name in the credential scope: "iam", "secretsmanager", …
+	// Namespace is the service as IAM's last-used data names it, when it
+	// is not the signing name (AWS IoT's data plane signs as "iotdata";
+	// its IAM namespace is "iot").
+	Namespace    string
 	Protocol     Protocol //
 	TargetPrefix string   // JSON protocols: X-Amz-Target is "<TargetPrefix>.<Action>"
 	XMLNamespace string   // Query protocol: the response namespace
@@ -27,6 +31,14 @@ type ServiceInfo struct {
 	// ReadOnly lists the actions that change nothing, beyond the Get*,
 	// List*, Describe* and Lookup* that are read-only by name.
 	ReadOnly []string
+}
+
+// IAMName is the service as GetAccessKeyLastUsed reports it.
+func (i ServiceInfo) IAMName() string {
+	if i.Namespace != "" {
+		return i.Namespace
+	}
+	return i.Name
 }
 
 func (i ServiceInfo) contentType() string {

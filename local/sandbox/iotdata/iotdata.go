@@ -52,7 +52,7 @@ func New(srv *sandbox.Server) *Service { return &Service{srv: srv} }
 // Info implements sandbox.Service.
 func (s *Service) Info() sandbox.ServiceInfo {
 	return sandbox.ServiceInfo{
-		Name: SigningName, Protocol: sandbox.RESTJSON, EventSource: "iotdata.amazonaws.com",
+		Name: SigningName, Namespace: "iot", Protocol: sandbox.RESTJSON, EventSource: "iotdata.amazonaws.com",
 		DataEvents: []string{"Publish"},
 	}
 }

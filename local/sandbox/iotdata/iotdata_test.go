@@ -42,7 +42,7 @@ func publish(t *testing.T, base, topic, keyID, secret string, payload []byte) (i
 	return resp.StatusCode, resp.Header
 }
 
-// Publish is signed with "iotdata", marks the key used, and — a data event —
+// Publish is signed with "iotdata", marks the key used (as IAM names the service: iot), and — a data event —
 // never shows in CloudTrail's event history.
 func TestPublish(t *testing.T) {
 	sb := sandboxtest.Start(t, world.Options{})
@@ -78,7 +78,7 @@ func TestPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aws.ToString(lu.AccessKeyLastUsed.ServiceName) != "iotdata" || aws.ToString(lu.AccessKeyLastUsed.Region) != "ap-northeast-1" {
+	if aws.ToString(lu.AccessKeyLastUsed.ServiceName) != "iot" || aws.ToString(lu.AccessKeyLastUsed.Region) != "ap-northeast-1" {
 		t.Errorf("last used: %+v", lu.AccessKeyLastUsed)
 	}
 	cfg.Region = "ap-northeast-1"

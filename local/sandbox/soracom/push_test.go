@@ -85,7 +85,7 @@ func TestPushUsesTheKey(t *testing.T) {
 
 	eventually(t, "IAM sees the Funnel key used by iotdata in the destination's region", func() bool {
 		lu := lastUsed(t, iamc, keys[0].AccessKeyID)
-		return aws.ToString(lu.ServiceName) == "iotdata" && aws.ToString(lu.Region) == "ap-northeast-1"
+		return aws.ToString(lu.ServiceName) == "iot" && aws.ToString(lu.Region) == "ap-northeast-1"
 	})
 	eventually(t, "IAM sees the Funk key used by Lambda", func() bool {
 		lu := lastUsed(t, iamc, funkKeys[0].AccessKeyID)
