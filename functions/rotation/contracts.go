@@ -13,6 +13,7 @@ import "time"
 //	$.plan       Validate's Plan
 //	$.key        CreateKey's NewKey
 //	$.receipts   Distribute's []Receipt, one per target, in input order
+//	$.targetPlans  a dry run's DryRunTargets: []Receipt with Planned set
 //	$.promote    Promote's Cutover
 //	$.verify     VerifyOldKeyUnused's Verification (attempt 0 before the first check)
 //	$.retire     DeactivateOldKey's and DeleteOldKey's KeyChange
@@ -28,7 +29,7 @@ func RecordName(user string) string { return RecordPrefix + user }
 // the state's entered time, so every decision uses the workflow's clock
 // rather than the Lambda's; Data is the whole execution data.
 type TaskInput struct {
-	Kind string        `json:"kind,omitempty"` // Notify: success, warning, failure
+	Kind string        `json:"kind,omitempty"` // Notify: success, warning, failure; Update*: plan (a dry run)
 	Now  time.Time     `json:"now"`
 	Data ExecutionData `json:"data"`
 }
@@ -41,6 +42,7 @@ type ExecutionData struct {
 	Key       *NewKey               `json:"key,omitempty"`
 	Target    *Target               `json:"target,omitempty"` // Distribute's item
 	Receipts  []Receipt             `json:"receipts,omitempty"`
+	Planned   []Receipt             `json:"targetPlans,omitempty"` // a dry run's DryRunTargets: each target's plan
 	Promote   *Cutover              `json:"promote,omitempty"`
 	Verify    *Verification         `json:"verify,omitempty"`
 	Retire    *KeyChange            `json:"retire,omitempty"`
@@ -123,6 +125,9 @@ type Receipt struct {
 	Changed       bool   `json:"changed"`           // false: it already held the new key
 	// Soracom is what a soracom target changed: credentials and groups.
 	Soracom *SoracomChange `json:"soracom,omitempty"`
+	// Planned is a dry run's answer: what the target would change, read
+	// off the target itself (nothing changed; NewKeyID is empty).
+	Planned []string `json:"planned,omitempty"`
 }
 
 // SoracomChange is a soracom target's part of the receipt: ids only.

@@ -7,10 +7,12 @@ import (
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
-// target is one target kind (*secret.Target, *auth0.Target): it gives the
-// new key to the place it names and says what changed.
+// target is one target kind (*secret.Target, *auth0.Target,
+// *soracom.Target): it gives the new key to the place it names and says
+// what changed; in a dry run it reads the place and says what it would change.
 type target interface {
 	Update(ctx context.Context, tg rotation.Target, execution, oldKeyID string, key rotation.Credential) (rotation.Receipt, error)
+	Plan(ctx context.Context, tg rotation.Target, oldKeyID string) (rotation.Receipt, error)
 }
 
 // UpdateTarget is a Distribute item's Task (UpdateSecret, UpdateAuth0): the
@@ -20,9 +22,17 @@ type UpdateTarget struct {
 	Target  target
 }
 
-// Run gives the new key to the item's target and returns the receipt.
+// Run gives the new key to the item's target and returns the receipt; with
+// kind "plan" (a dry run's DryRunTargets) it changes nothing and returns
+// what it would change.
 func (u *UpdateTarget) Run(ctx context.Context, in rotation.TaskInput) (rotation.Receipt, error) {
 	d := in.Data
+	if in.Kind == "plan" {
+		if d.Plan == nil || d.Target == nil {
+			return rotation.Receipt{}, errors.New("plan target: the item lacks plan or target")
+		}
+		return u.Target.Plan(ctx, *d.Target, d.Plan.OldKeyID)
+	}
 	if d.Plan == nil || d.Key == nil || d.Target == nil {
 		return rotation.Receipt{}, errors.New("update target: the item lacks plan, key or target")
 	}

@@ -55,8 +55,9 @@ type Report struct {
 	Cause       string                  `json:"cause,omitempty"`
 	FailedState string                  `json:"failedState,omitempty"` // the state whose error ended the run
 	DryRun      bool                    `json:"dryRun,omitempty"`
-	Changes     []string                `json:"changes,omitempty"` // a dry run's plan: every change it would make
-	Skipped     string                  `json:"skipped,omitempty"` // a scheduled run of a young key: why
+	Changes     []string                `json:"changes,omitempty"`     // a dry run's plan: every change it would make
+	TargetPlans []rotation.Receipt      `json:"targetPlans,omitempty"` // a dry run: what each target, read, said it would change
+	Skipped     string                  `json:"skipped,omitempty"`     // a scheduled run of a young key: why
 	OldKeyID    string                  `json:"oldKeyId,omitempty"`
 	NewKeyID    string                  `json:"newKeyId,omitempty"`
 	KeysAfter   []Key                   `json:"keysAfter"`
@@ -70,15 +71,16 @@ type Report struct {
 // runData is the state machine's data (rotation.ExecutionData), with the
 // input kept raw: a run refused for bad input still gets a report.
 type runData struct {
-	Input    json.RawMessage                `json:"input"`
-	DryRun   bool                           `json:"dryRun"` // DryRunPlan's output
-	Plan     *rotation.Plan                 `json:"plan"`
-	Key      *rotation.NewKey               `json:"key"`
-	Receipts []rotation.Receipt             `json:"receipts"`
-	Verify   *rotation.Verification         `json:"verify"`
-	Approval *rotation.Approval             `json:"approval"`
-	Cleanup  *rotation.CleanupResult        `json:"cleanup"`
-	Failure  map[string]rotation.StateError `json:"failure"`
+	Input       json.RawMessage                `json:"input"`
+	DryRun      bool                           `json:"dryRun"`      // DryRunPlan's output
+	TargetPlans []rotation.Receipt             `json:"targetPlans"` // DryRunTargets' answers
+	Plan        *rotation.Plan                 `json:"plan"`
+	Key         *rotation.NewKey               `json:"key"`
+	Receipts    []rotation.Receipt             `json:"receipts"`
+	Verify      *rotation.Verification         `json:"verify"`
+	Approval    *rotation.Approval             `json:"approval"`
+	Cleanup     *rotation.CleanupResult        `json:"cleanup"`
+	Failure     map[string]rotation.StateError `json:"failure"`
 }
 
 // NewReport reads how the run ended: from its output when it succeeded,
@@ -105,7 +107,7 @@ func NewReport(e *Ended, keysAfter []Key) Report {
 		r.User, r.OldKeyID, r.Targets = p.User, p.OldKeyID, len(p.Targets)
 		r.DryRun = p.DryRun || data.DryRun
 		if r.DryRun {
-			r.Changes = p.Changes
+			r.Changes, r.TargetPlans = p.Changes, data.TargetPlans
 		}
 		if p.Skip {
 			r.Skipped = p.SkipReason
@@ -173,6 +175,15 @@ func (r Report) Write(out io.Writer) {
 		fmt.Fprintf(out, "\ndry run of %s: %d changes planned, none made:\n", r.User, len(r.Changes))
 		for i, c := range r.Changes {
 			fmt.Fprintf(out, "  %d. %s\n", i+1, c)
+		}
+		if len(r.TargetPlans) > 0 {
+			fmt.Fprintln(out, "what each target, read now, says it would change:")
+			for _, t := range r.TargetPlans {
+				fmt.Fprintf(out, "  %s (%s, %s), holding %s:\n", t.Target, t.Type, t.Where, t.PreviousKeyID)
+				for _, c := range t.Planned {
+					fmt.Fprintf(out, "    - %s\n", c)
+				}
+			}
 		}
 		return
 	}

@@ -180,7 +180,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if r.Status != types.ExecutionStatusSucceeded {
 		t.Fatalf("status %s: %s: %s", r.Status, r.Error, r.Cause)
 	}
-	if got, want := r.Visited(), []string{"Start", "Validate", "Route", "DryRunPlan"}; !slices.Equal(got, want) {
+	if got, want := r.Visited(), []string{"Start", "Validate", "Route", "DryRunTargets", "RouteDryRun", "PlanSecret", "DryRunPlan"}; !slices.Equal(got, want) {
 		t.Fatalf("visited %v, want %v", got, want)
 	}
 	if w := h.writesSince(seq); len(w) > 0 {

@@ -458,3 +458,88 @@ func TestSoracomGroupMissedIsSeen(t *testing.T) {
 		t.Error("the old credential was deleted while a group uses it")
 	}
 }
+
+// A dry run asks every target what it would change — the Auth0 tenant, the
+// SORACOM groups, the app's secret, each read now — and writes nothing
+// anywhere: no AWS write, no Auth0 PATCH, no SORACOM change.
+func TestDryRunAsksEveryTarget(t *testing.T) {
+	h := Start(t)
+	f := h.seed("dry-everything", 95)
+	acct := h.soracomOperator(f, "funnel", 3, "")
+	tenant := h.auth0Tenant(f, "prod")
+	seq := h.sb.Server.Calls().Last()
+	r := h.Run(f.input(map[string]any{"dryRun": true, "targets": []any{
+		map[string]string{"type": "secret", "name": "app", "secretId": f.secretID}, tenant, acct.target}}))
+	if r.Status != types.ExecutionStatusSucceeded {
+		t.Fatalf("status %s %s: %s", r.Status, r.Error, r.Cause)
+	}
+	for _, w := range h.writesSince(seq) {
+		// The consumers keep sending mail and pushing data with the old
+		// key; keyrotator's functions must write nothing.
+		if strings.Contains(w.Principal, "keyrotator-") {
+			t.Errorf("a dry run wrote to AWS: %+v", w)
+		}
+	}
+	for _, c := range acct.op.Calls() {
+		if c.Method != http.MethodGet && c.Operation != "auth" {
+			t.Errorf("a dry run called SORACOM's %s %s", c.Method, c.Path)
+		}
+	}
+	if creds := acct.op.Credentials(); len(creds) != 2 {
+		t.Errorf("credentials after a dry run: %+v", creds)
+	}
+	h.sendsWith("prod", f.old.AccessKeyID)
+	var out struct {
+		TargetPlans []rotation.Receipt `json:"targetPlans"`
+	}
+	if err := json.Unmarshal([]byte(r.Output), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.TargetPlans) != 3 {
+		t.Fatalf("target plans %+v", out.TargetPlans)
+	}
+	said := map[string]string{}
+	for _, p := range out.TargetPlans {
+		if p.PreviousKeyID != f.old.AccessKeyID || p.NewKeyID != "" || p.Changed {
+			t.Errorf("target %s's plan %+v", p.Target, p)
+		}
+		said[p.Target] = strings.Join(p.Planned, "\n")
+	}
+	for target, wants := range map[string][]string{
+		"app":    {f.secretID, "accessKeyId", "keeping its 1 other field"},
+		"prod":   {"PATCH", "ap-northeast-1"},
+		"funnel": {"create credential aws-soracom-funnel-" + time.Now().UTC().Format("20060102"), "repoint 3 group(s)", acct.funnel[0], acct.funnel[2], "delete the old credential " + oldCredential},
+	} {
+		for _, w := range wants {
+			if !strings.Contains(said[target], w) {
+				t.Errorf("target %s's plan does not say %q:\n%s", target, w, said[target])
+			}
+		}
+	}
+	for _, other := range acct.other {
+		if strings.Contains(said["funnel"], other) {
+			t.Errorf("the plan would repoint group %s, which uses no credential of the target", other)
+		}
+	}
+}
+
+// A dry run that finds a target it could not update fails there, saying
+// why, before any key exists.
+func TestDryRunFindsABrokenTarget(t *testing.T) {
+	h := Start(t)
+	f := h.seed("dry-broken", 95)
+	acct := h.soracomOperator(f, "funnel", 2, "")
+	if err := acct.op.SetPermissions("keyrotator", []string{"Group:listGroups"}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.Run(f.input(map[string]any{"dryRun": true, "targets": []any{acct.target}}))
+	if r.Status != types.ExecutionStatusFailed || r.Error != "TargetFailed" || !strings.Contains(r.Cause, "may not call Credential:listCredentials") {
+		t.Fatalf("status %s %s: %s", r.Status, r.Error, r.Cause)
+	}
+	if _, a := h.alertOf(r.ARN, "failure"); a.State != "DryRunTargets" || !strings.Contains(strings.Join(a.Changed, " "), "nothing") {
+		t.Errorf("the alert: %+v", a)
+	}
+	if ks := h.keys(f.user); len(ks) != 1 {
+		t.Errorf("keys after: %v", ks)
+	}
+}

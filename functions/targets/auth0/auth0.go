@@ -49,31 +49,11 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 	fail := func(format string, args ...any) (rotation.Receipt, error) {
 		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf(format, args...)}
 	}
-	conn, err := t.connection(ctx, tg)
+	c, limits, tenant, ep, err := t.provider(ctx, tg)
 	if err != nil {
 		return rotation.Receipt{}, err
 	}
-	c, limits, err := client(ctx, conn)
-	if err != nil {
-		return fail("connection %s: %v", tg.Connection, err)
-	}
-	tenant := strings.TrimPrefix(strings.TrimPrefix(conn.Domain, "https://"), "http://")
-	var ep *management.EmailProvider
-	if err := t.call(ctx, tg, tenant, limits, func() (e error) { ep, e = c.EmailProvider.Read(ctx); return e }); err != nil {
-		return rotation.Receipt{}, err
-	}
-	if ep.GetName() != management.EmailProviderSES {
-		return fail("the email provider of tenant %s is %q, not ses: keyrotator only rotates SES credentials", tenant, ep.GetName())
-	}
-	creds, _ := ep.Credentials.(*management.EmailProviderCredentialsSES)
-	held := ""
-	region := tg.SESRegion
-	if creds != nil {
-		held = creds.GetAccessKeyID()
-		if creds.GetRegion() != "" {
-			region = creds.GetRegion() // keep the region the tenant sends from
-		}
-	}
+	held, region := heldBy(ep, tg)
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: held, NewKeyID: key.AccessKeyID}
 	switch held {
 	case key.AccessKeyID:
@@ -99,6 +79,57 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 	}
 	r.Changed = true
 	return r, nil
+}
+
+// Plan reads the tenant's email provider and says what Update would do,
+// changing nothing (it needs read:email_provider only).
+func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID string) (rotation.Receipt, error) {
+	_, _, tenant, ep, err := t.provider(ctx, tg)
+	if err != nil {
+		return rotation.Receipt{}, err
+	}
+	held, region := heldBy(ep, tg)
+	if held != oldKeyID {
+		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s sends with key %q, which is not the key being rotated (%s): it may belong to another user; fix the target", tenant, held, oldKeyID)}
+	}
+	return rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: held, Planned: []string{
+		fmt.Sprintf("tenant %s sends through SES (%s) with key %s: PATCH its email provider's credentials to the new key, keeping the from-address, the enabled flag and the settings (the application needs update:email_provider too; a dry run only reads)", tenant, region, held),
+	}}, nil
+}
+
+// provider connects to the target's tenant and reads its email provider,
+// which must be SES.
+func (t *Target) provider(ctx context.Context, tg rotation.Target) (*management.Management, *rateLimits, string, *management.EmailProvider, error) {
+	conn, err := t.connection(ctx, tg)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	c, limits, err := client(ctx, conn)
+	if err != nil {
+		return nil, nil, "", nil, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("connection %s: %v", tg.Connection, err)}
+	}
+	tenant := strings.TrimPrefix(strings.TrimPrefix(conn.Domain, "https://"), "http://")
+	var ep *management.EmailProvider
+	if err := t.call(ctx, tg, tenant, limits, func() (e error) { ep, e = c.EmailProvider.Read(ctx); return e }); err != nil {
+		return nil, nil, "", nil, err
+	}
+	if ep.GetName() != management.EmailProviderSES {
+		return nil, nil, "", nil, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("the email provider of tenant %s is %q, not ses: keyrotator only rotates SES credentials", tenant, ep.GetName())}
+	}
+	return c, limits, tenant, ep, nil
+}
+
+// heldBy is the key id an SES provider holds and the region it sends
+// from (the target's sesRegion if the provider names none).
+func heldBy(ep *management.EmailProvider, tg rotation.Target) (held, region string) {
+	region = tg.SESRegion
+	if creds, _ := ep.Credentials.(*management.EmailProviderCredentialsSES); creds != nil {
+		held = creds.GetAccessKeyID()
+		if creds.GetRegion() != "" {
+			region = creds.GetRegion() // keep the region the tenant sends from
+		}
+	}
+	return held, region
 }
 
 func (t *Target) connection(ctx context.Context, tg rotation.Target) (Connection, error) {

@@ -146,3 +146,21 @@ func TestRateLimitWaitedOut(t *testing.T) {
 		t.Fatalf("Update after one 429: %v %+v", err, r)
 	}
 }
+
+// A dry run's Plan needs only read:email_provider, says what Update would
+// do, and leaves the provider as it was.
+func TestPlanReadsOnly(t *testing.T) {
+	e := setup(t, "prod", "ses", []string{sbauth0.ScopeRead})
+	r, err := e.target.Plan(context.Background(), tg("prod"), e.old.AccessKeyID)
+	if err != nil || r.Changed || r.PreviousKeyID != e.old.AccessKeyID || len(r.Planned) != 1 || !strings.Contains(r.Planned[0], "ap-northeast-1") {
+		t.Fatalf("Plan: %v %+v", err, r)
+	}
+	tenant, _ := e.sb.Auth0.Tenant("prod")
+	if c := tenant.View().Provider["credentials"].(map[string]any); c["accessKeyId"] != e.old.AccessKeyID {
+		t.Errorf("the provider changed: %v", c)
+	}
+	var tf *rotation.TargetFailed
+	if _, err := e.target.Plan(context.Background(), tg("prod"), "AKIASOMEONEELSE00000"); !errors.As(err, &tf) {
+		t.Errorf("a tenant on another key: %v", err)
+	}
+}

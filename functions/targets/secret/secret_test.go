@@ -73,3 +73,33 @@ func TestUpdate(t *testing.T) {
 		}
 	}
 }
+
+// A dry run's Plan reads the secret, says what it would write, and writes
+// nothing; a secret Update would refuse, Plan refuses the same way.
+func TestPlan(t *testing.T) {
+	sb := sandboxtest.Start(t, world.Options{})
+	ctx := context.Background()
+	sm := secretsmanager.NewFromConfig(sb.Config(t))
+	for name, value := range map[string]string{"app/ok": `{"accessKeyId":"AKIAOLD","secretAccessKey":"old-secret","region":"eu-west-1"}`, "app/foreign": `{"accessKeyId":"AKIAOTHER","secretAccessKey":"x"}`} {
+		if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tg := func(id string) rotation.Target {
+		return rotation.Target{Type: "secret", Name: "app", SecretID: id, KeyIDField: "accessKeyId", SecretField: "secretAccessKey"}
+	}
+	seq := sb.Server.Calls().Last()
+	r, err := secret.New(sm).Plan(ctx, tg("app/ok"), "AKIAOLD")
+	if err != nil || r.Changed || r.PreviousKeyID != "AKIAOLD" || len(r.Planned) != 1 || !strings.Contains(r.Planned[0], "keeping its 1 other field") {
+		t.Fatalf("plan %+v, %v", r, err)
+	}
+	for _, c := range sb.Calls(t, seq) {
+		if c.Write {
+			t.Errorf("Plan wrote: %+v", c)
+		}
+	}
+	var tf *rotation.TargetFailed
+	if _, err := secret.New(sm).Plan(ctx, tg("app/foreign"), "AKIAOLD"); !errors.As(err, &tf) || !strings.Contains(tf.Reason, "AKIAOTHER") {
+		t.Errorf("a foreign key: %v", err)
+	}
+}

@@ -176,17 +176,66 @@ func (s *session) fail(err error, doing string) error {
 // Update gives the target the new key by its strategy and returns the
 // receipt: the credential that holds the key, each group that uses it.
 func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldKeyID string, key rotation.Credential) (rotation.Receipt, error) {
-	s, err := t.open(ctx, tg)
+	s, creds, groups, err := t.read(ctx, tg)
 	if err != nil {
 		return rotation.Receipt{}, err
 	}
+	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetSoracom, Where: s.where(), PreviousKeyID: oldKeyID, NewKeyID: key.AccessKeyID}
+	if tg.Strategy == InPlace {
+		return t.inPlace(ctx, s, r, creds, groups, oldKeyID, key)
+	}
+	return t.newCredential(ctx, s, r, creds, groups, oldKeyID, key)
+}
+
+// Plan reads the credentials and groups and says what Update would do,
+// changing nothing: which credential it would make or update, which groups
+// it would repoint, which credential it would delete after the old key.
+func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID string) (rotation.Receipt, error) {
+	s, creds, groups, err := t.read(ctx, tg)
+	if err != nil {
+		return rotation.Receipt{}, err
+	}
+	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetSoracom, Where: s.where(), PreviousKeyID: oldKeyID}
+	if tg.Strategy == InPlace {
+		c, err := inPlaceCredential(s, creds, oldKeyID, "")
+		if err != nil {
+			return rotation.Receipt{}, err
+		}
+		users := usersOf(groups, c.CredentialsID)
+		r.Planned = []string{fmt.Sprintf("in %s, update credential %s in place with the new key (PUT /credentials/%s); the %d group(s) using it move with it: %s",
+			s.where(), c.CredentialsID, c.CredentialsID, len(users), describeList(users, "none"))}
+		return r, nil
+	}
+	p, err := planRepoint(s, creds, groups, oldKeyID, "")
+	if err != nil {
+		return rotation.Receipt{}, err
+	}
+	id := t.newID(tg, p.taken)
+	moved := make([]string, 0, len(p.todo))
+	for _, m := range p.todo {
+		moved = append(moved, fmt.Sprintf("%s %q (%s, on %s)", m.g.GroupID, m.g.Tags["name"], m.ns, m.from))
+	}
+	r.Planned = []string{
+		fmt.Sprintf("in %s, create credential %s (aws-credentials) with the new key", s.where(), id),
+		fmt.Sprintf("repoint %d group(s) to %s, each in the shape it stores credentialsId: %s", len(p.todo), id, strings.Join(moved, ", ")),
+		fmt.Sprintf("after the old key is deleted, delete the old credential %s if no group uses it any more", strings.Join(p.oldIDs, ", ")),
+	}
+	return r, nil
+}
+
+// read opens the target's SORACOM and reads its credentials and groups.
+func (t *Target) read(ctx context.Context, tg rotation.Target) (*session, []Credential, []Group, error) {
+	s, err := t.open(ctx, tg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	creds, err := s.c.ListCredentials(ctx)
 	if err != nil {
-		return rotation.Receipt{}, s.fail(err, "list credentials")
+		return nil, nil, nil, s.fail(err, "list credentials")
 	}
 	groups, err := s.c.ListGroups(ctx, pageSize)
 	if err != nil {
-		return rotation.Receipt{}, s.fail(err, "list groups")
+		return nil, nil, nil, s.fail(err, "list groups")
 	}
 	for _, g := range groups {
 		if g.OperatorID != "" {
@@ -194,11 +243,20 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 			break
 		}
 	}
-	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetSoracom, Where: s.where(), PreviousKeyID: oldKeyID, NewKeyID: key.AccessKeyID}
-	if tg.Strategy == InPlace {
-		return t.inPlace(ctx, s, r, creds, groups, oldKeyID, key)
+	return s, creds, groups, nil
+}
+
+// usersOf lists the Funnel/Funk group namespaces that use credential id.
+func usersOf(groups []Group, id string) []string {
+	var out []string
+	for _, g := range groups {
+		for _, ns := range Namespaces {
+			if v, ok := g.Configuration[ns]["credentialsId"]; ok && credentialRef(v) == id {
+				out = append(out, g.GroupID+" ("+ns+")")
+			}
+		}
 	}
-	return t.newCredential(ctx, s, r, creds, groups, oldKeyID, key)
+	return out
 }
 
 // owned says whether a credential is the target's by its id: the prefix
@@ -225,27 +283,36 @@ type move struct {
 	value any // credentialsId as the group stores it
 }
 
-func (t *Target) newCredential(ctx context.Context, s *session, r rotation.Receipt, creds []Credential, groups []Group, oldKeyID string, key rotation.Credential) (rotation.Receipt, error) {
+// repoint is what a newCredential rotation has to do, read off the
+// credentials and groups before anything changes.
+type repoint struct {
+	mine   string          // the credential an earlier attempt made for the new key ("": none yet)
+	old    map[string]bool // the target's credentials that hold the old key
+	oldIDs []string
+	taken  map[string]bool // every credential id, for a free new one
+	todo   []move          // groups still on an old credential
+	done   []rotation.GroupChange
+}
+
+// planRepoint finds the old credentials and every group namespace that uses
+// one (newKeyID "" in a dry run: no credential of the new key yet). A target
+// that matches no group is a configuration error, found before a
+// credential is made.
+func planRepoint(s *session, creds []Credential, groups []Group, oldKeyID, newKeyID string) (repoint, error) {
 	tg := s.tg
-	mine := ""
-	old := map[string]bool{}
-	taken := map[string]bool{}
+	p := repoint{old: map[string]bool{}, taken: map[string]bool{}}
 	for _, c := range creds {
-		taken[c.CredentialsID] = true
+		p.taken[c.CredentialsID] = true
 		held := heldKey(c)
 		switch {
-		case c.Type == awsCredentials && (held == key.AccessKeyID || strings.Contains(c.Description, marker(key.AccessKeyID))):
-			mine = c.CredentialsID // made by an earlier attempt of this rotation
+		case newKeyID != "" && c.Type == awsCredentials && (held == newKeyID || strings.Contains(c.Description, marker(newKeyID))):
+			p.mine = c.CredentialsID // made by an earlier attempt of this rotation
 		case owned(tg, c.CredentialsID) && c.Type == awsCredentials && (held == "" || held == oldKeyID),
 			held != "" && held == oldKeyID && c.Type == awsCredentials:
-			old[c.CredentialsID] = true
+			p.old[c.CredentialsID] = true
 		}
 	}
-	oldIDs := sortedKeys(old)
-	// Plan every move before changing anything: a target that matches no
-	// group is a configuration error, found before a credential is made.
-	var todo []move
-	var done []rotation.GroupChange
+	p.oldIDs = sortedKeys(p.old)
 	for _, g := range groups {
 		for _, ns := range Namespaces {
 			v, ok := g.Configuration[ns]["credentialsId"]
@@ -254,20 +321,34 @@ func (t *Target) newCredential(ctx context.Context, s *session, r rotation.Recei
 			}
 			ref := credentialRef(v)
 			switch {
-			case ref != "" && ref == mine:
-				done = append(done, rotation.GroupChange{GroupID: g.GroupID, Name: g.Tags["name"], Namespace: ns, From: only(oldIDs), To: mine})
-			case old[ref]:
-				todo = append(todo, move{g: g, ns: ns, from: ref, value: v})
+			case ref != "" && ref == p.mine:
+				p.done = append(p.done, rotation.GroupChange{GroupID: g.GroupID, Name: g.Tags["name"], Namespace: ns, From: only(p.oldIDs), To: p.mine})
+			case p.old[ref]:
+				p.todo = append(p.todo, move{g: g, ns: ns, from: ref, value: v})
 			}
 		}
 	}
-	if len(todo) == 0 && len(done) == 0 {
-		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf(
+	if len(p.todo) == 0 && len(p.done) == 0 {
+		return repoint{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf(
 			"in %s no SIM group's %s configuration uses a credential of this target (%s; found %s): check credentialPrefix and credentialIds",
-			s.where(), strings.Join(Namespaces, " or "), tg.CredentialsDescription(), describeList(oldIDs, "none of its credentials"))}
+			s.where(), strings.Join(Namespaces, " or "), tg.CredentialsDescription(), describeList(p.oldIDs, "none of its credentials"))}
 	}
+	return p, nil
+}
+
+// newID is the id a new credential gets: <base>-<yyyymmdd>, free.
+func (t *Target) newID(tg rotation.Target, taken map[string]bool) string {
+	return freeID(tg.CredentialBase()+"-"+t.now().UTC().Format("20060102"), taken)
+}
+
+func (t *Target) newCredential(ctx context.Context, s *session, r rotation.Receipt, creds []Credential, groups []Group, oldKeyID string, key rotation.Credential) (rotation.Receipt, error) {
+	p, err := planRepoint(s, creds, groups, oldKeyID, key.AccessKeyID)
+	if err != nil {
+		return rotation.Receipt{}, err
+	}
+	mine, oldIDs, todo, done := p.mine, p.oldIDs, p.todo, p.done
 	if mine == "" {
-		id := freeID(tg.CredentialBase()+"-"+t.now().UTC().Format("20060102"), taken)
+		id := t.newID(s.tg, p.taken)
 		in := CredentialInput{Type: awsCredentials, Description: marker(key.AccessKeyID) + ", made " + t.now().UTC().Format(time.DateOnly),
 			Credentials: map[string]any{"accessKeyId": key.AccessKeyID, "secretAccessKey": key.Secret()}}
 		if _, err := s.c.CreateCredential(ctx, id, in); err != nil {
@@ -343,25 +424,35 @@ func byNamespace(ids map[string][]string) string {
 	return strings.Join(parts, "; ")
 }
 
-func (t *Target) inPlace(ctx context.Context, s *session, r rotation.Receipt, creds []Credential, groups []Group, oldKeyID string, key rotation.Credential) (rotation.Receipt, error) {
+// inPlaceCredential is the one credential of the target that holds the old
+// key (or, on a retry, the new one), for the inPlace strategy.
+func inPlaceCredential(s *session, creds []Credential, oldKeyID, newKeyID string) (Credential, error) {
 	tg := s.tg
 	var match []Credential
 	for _, c := range creds {
-		if held := heldKey(c); owned(tg, c.CredentialsID) && c.Type == awsCredentials && (held == "" || held == oldKeyID || held == key.AccessKeyID) {
+		if held := heldKey(c); owned(tg, c.CredentialsID) && c.Type == awsCredentials && (held == "" || held == oldKeyID || newKeyID != "" && held == newKeyID) {
 			match = append(match, c)
 		}
 	}
 	switch {
 	case len(match) == 0:
-		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("in %s no aws-credentials credential of this target (%s) holds key %s: check credentialPrefix and credentialIds", s.where(), tg.CredentialsDescription(), oldKeyID)}
+		return Credential{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("in %s no aws-credentials credential of this target (%s) holds key %s: check credentialPrefix and credentialIds", s.where(), tg.CredentialsDescription(), oldKeyID)}
 	case len(match) > 1:
 		ids := make([]string, len(match))
 		for i, c := range match {
 			ids[i] = c.CredentialsID
 		}
-		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("inPlace updates one credential, and %s has %d of this target: %s; name the one in credentialIds", s.where(), len(match), strings.Join(ids, ", "))}
+		return Credential{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("inPlace updates one credential, and %s has %d of this target: %s; name the one in credentialIds", s.where(), len(match), strings.Join(ids, ", "))}
 	}
-	c := match[0]
+	return match[0], nil
+}
+
+func (t *Target) inPlace(ctx context.Context, s *session, r rotation.Receipt, creds []Credential, groups []Group, oldKeyID string, key rotation.Credential) (rotation.Receipt, error) {
+	tg := s.tg
+	c, err := inPlaceCredential(s, creds, oldKeyID, key.AccessKeyID)
+	if err != nil {
+		return rotation.Receipt{}, err
+	}
 	if heldKey(c) != key.AccessKeyID {
 		desc := c.Description
 		if desc == "" {

@@ -277,3 +277,31 @@ func TestUsageReportsSoracomsLastUse(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A dry run's Plan names the credential it would make, every group it
+// would repoint and the credential it would delete, and calls nothing but GETs.
+func TestPlanChangesNothing(t *testing.T) {
+	e := setup(t, 3, "secret-right", []string{"Credential:listCredentials", "Group:listGroups"})
+	r, err := e.target.Plan(context.Background(), tg(""), e.old.AccessKeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(r.Planned, "\n")
+	for _, want := range append([]string{"create credential aws-funnel-20261201", "repoint 3 group(s)", "delete the old credential aws-funnel-1"}, e.groups...) {
+		if !strings.Contains(plan, want) {
+			t.Errorf("the plan does not say %q:\n%s", want, plan)
+		}
+	}
+	in, err := e.target.Plan(context.Background(), tg("inPlace"), e.old.AccessKeyID)
+	if err != nil || !strings.Contains(strings.Join(in.Planned, ""), "update credential aws-funnel-1 in place") {
+		t.Errorf("inPlace plan: %v %+v", err, in)
+	}
+	for _, c := range e.op.Calls() {
+		if c.Method != http.MethodGet && c.Operation != "auth" {
+			t.Errorf("Plan called %s %s", c.Method, c.Path)
+		}
+	}
+	if n := len(e.credentials()); n != 1 {
+		t.Errorf("%d credentials after a plan, want 1", n)
+	}
+}
