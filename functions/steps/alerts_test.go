@@ -36,7 +36,7 @@ func runbookAnchors(t *testing.T) map[string]bool {
 func TestEveryAlertHasOneShape(t *testing.T) {
 	anchors := runbookAnchors(t)
 	const exec = "arn:aws:states:ap-northeast-1:111122223333:execution:keyrotator:mailer-20261201T030000Z"
-	plan := `"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD","approvalTimeoutSeconds":3600,"requestedBy":"arn:aws:iam::111122223333:user/alice","reason":"IAM.3","changes":["create a new access key"],"targets":[{"type":"secret","name":"app","secretId":"app/k"},{"type":"soracom","name":"funnel","connection":"keyrotator/connections/s"}]}`
+	plan := `"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD","approvalTimeoutSeconds":3600,"requestedBy":"arn:aws:iam::111122223333:user/alice","reason":"IAM.3","changes":["ask for approval on the alert topic","create a new access key"],"targets":[{"type":"secret","name":"app","secretId":"app/k"},{"type":"soracom","name":"funnel","connection":"keyrotator/connections/s"}]}`
 	key := `"key":{"keyId":"AKIANEW","versionId":"v1"}`
 	receipt := `"receipts":[{"target":"app","type":"secret","newKeyId":"AKIANEW"}]`
 	type tc struct {
@@ -46,7 +46,7 @@ func TestEveryAlertHasOneShape(t *testing.T) {
 	cases := []tc{
 		{kind: "success", data: plan + "," + key + "," + receipt, says: []string{"rotated", "AKIANEW"}},
 		{kind: "warning", data: plan + "," + key + "," + receipt + `,"verify":{"attemptsLeft":1,"evidence":"old key AKIAOLD was last used by ses"}`, says: []string{"still in use", "by ses"}},
-		{kind: "approval", data: plan, says: []string{"keyrotator approve " + exec, "keyrotator reject " + exec, "send-task-success --task-token 'tok-123'", "arn:aws:iam::111122223333:user/alice", "IAM.3"}},
+		{kind: "approval", data: plan, says: []string{"keyrotator approve " + exec, "keyrotator reject " + exec, "send-task-success --task-token 'tok-123' --task-output '{\"approvedBy\":\"<you>\"", "arn:aws:iam::111122223333:user/alice", "IAM.3", "Approving lets it:\n  - create a new access key"}},
 	}
 	for _, e := range append(rotation.ErrorNames, "States.Timeout", "Runtime.ExitError") {
 		state := map[string]string{"InvalidInput": "Validate", "UserNotFound": "Validate", "KeyLimitReached": "Validate", "RotationInProgress": "Validate",

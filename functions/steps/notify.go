@@ -87,6 +87,9 @@ type TargetHold struct {
 	Status string `json:"status"`          // new key, not confirmed (old or new)
 }
 
+// approvalStep starts the plan's sentence for the Approve state (validate.go).
+const approvalStep = "ask for approval"
+
 // JSONMarker starts the machine-readable block of a message.
 const JSONMarker = "--- keyrotator alert (JSON) ---"
 
@@ -216,15 +219,17 @@ func (n *Notify) approval(in NotifyInput) Alert {
 		a.Expires = in.Now.Add(time.Duration(d.Plan.ApprovalTimeoutSecs) * time.Second).UTC()
 		a.Happened += fmt.Sprintf(" If nobody answers by %s, it ends changing nothing. Approving lets it:", stamp(a.Expires))
 		for _, c := range d.Plan.Changes {
-			a.Happened += "\n  - " + c
+			if !strings.HasPrefix(c, approvalStep) { // this very step
+				a.Happened += "\n  - " + c
+			}
 		}
 	}
 	a.Safe = "nothing has changed: no key is made before someone approves; rejecting or letting it expire leaves everything as it is."
-	output, _ := json.Marshal(map[string]string{"approvedBy": "<you>", "comment": "<why>"})
+	const output = `{"approvedBy":"<you>","comment":"<why>"}`
 	a.Next = []string{
 		"keyrotator approve " + d.Execution + " --comment '<why>'",
 		"keyrotator reject " + d.Execution + " --comment '<why>'",
-		"# or with the AWS CLI: aws stepfunctions send-task-success --task-token '" + in.Token + "' --task-output '" + string(output) + "'",
+		"# or with the AWS CLI: aws stepfunctions send-task-success --task-token '" + in.Token + "' --task-output '" + output + "'",
 		"#                  or: aws stepfunctions send-task-failure --task-token '" + in.Token + "' --error ApprovalRejected --cause '<why>'",
 	}
 	return a

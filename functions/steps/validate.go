@@ -151,7 +151,7 @@ func changes(p rotation.Plan) []string {
 		c = append(c, fmt.Sprintf("delete the inactive access key %s of IAM user %s to make room (allowRemoveInactiveKey)", p.RemoveInactiveKeyID, p.User))
 	}
 	if p.RequireApproval {
-		c = append(c, fmt.Sprintf("ask for approval on the alert topic and wait up to %d hours for keyrotator approve (nothing changes before)", p.ApprovalTimeoutSecs/3600))
+		c = append(c, fmt.Sprintf(approvalStep+" on the alert topic and wait up to %d hours for keyrotator approve (nothing changes before)", p.ApprovalTimeoutSecs/3600))
 	}
 	if p.ResumeKeyID != "" {
 		c = append(c, fmt.Sprintf("reuse access key %s, made by an earlier run that did not finish, kept in %s", p.ResumeKeyID, p.Record))
@@ -175,8 +175,16 @@ func changes(p rotation.Plan) []string {
 	}
 	c = append(c,
 		fmt.Sprintf("make the new key AWSCURRENT in %s (the cut-over)", p.Record),
-		fmt.Sprintf("wait %d days, then check through IAM last-used data and CloudTrail that key %s is no longer used, up to %d times", p.WaitSeconds/86400, p.OldKeyID, p.VerifyAttempts),
-		fmt.Sprintf("deactivate key %s, wait %d days, then delete it", p.OldKeyID, p.GraceSeconds/86400),
+		fmt.Sprintf("wait %s, then check through IAM last-used data and CloudTrail that key %s is no longer used, up to %d times", days(p.WaitSeconds), p.OldKeyID, p.VerifyAttempts),
+		fmt.Sprintf("deactivate key %s, wait %s, then delete it", p.OldKeyID, days(p.GraceSeconds)),
 	)
 	return c
+}
+
+// days says a whole number of days of seconds, in words.
+func days(seconds int) string {
+	if n := seconds / 86400; n != 1 {
+		return fmt.Sprintf("%d days", n)
+	}
+	return "1 day"
 }
