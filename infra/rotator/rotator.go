@@ -51,7 +51,7 @@ var Tasks = []Task{
 	{"CreateKeyFunctionArn", "createkey", 60},
 	{"UpdateSecretFunctionArn", "updatesecret", 30},
 	{"UpdateAuth0FunctionArn", "updateauth0", 60},
-	{"UpdateSoracomFunctionArn", "updatesoracom", 60},
+	{"UpdateSoracomFunctionArn", "updatesoracom", 300}, // SORACOM's rate limit is per minute: a 250-group repoint may wait out several
 	{"PromoteFunctionArn", "promote", 30},
 	{"VerifyUnusedFunctionArn", "verifyunused", 60},
 	{"DeactivateFunctionArn", "deactivate", 30},

@@ -32,8 +32,8 @@ var Tasks = []Task{
 	{"ValidateFunctionArn", "validate", 30 * time.Second},
 	{"CreateKeyFunctionArn", "createkey", 60 * time.Second}, // waits for IAM to propagate the new key
 	{"UpdateSecretFunctionArn", "updatesecret", 30 * time.Second},
-	{"UpdateAuth0FunctionArn", "updateauth0", 60 * time.Second},     // waits out Auth0's rate limit
-	{"UpdateSoracomFunctionArn", "updatesoracom", 60 * time.Second}, // waits out SORACOM's rate limit; pages of groups
+	{"UpdateAuth0FunctionArn", "updateauth0", 60 * time.Second},      // waits out Auth0's rate limit
+	{"UpdateSoracomFunctionArn", "updatesoracom", 300 * time.Second}, // waits out SORACOM's per-minute rate limit; pages of groups
 	{"PromoteFunctionArn", "promote", 30 * time.Second},
 	{"VerifyUnusedFunctionArn", "verifyunused", 60 * time.Second},
 	{"DeactivateFunctionArn", "deactivate", 30 * time.Second},

@@ -2,6 +2,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyrotator/keyrotator/functions/aws/connections"
@@ -15,7 +17,7 @@ import (
 func main() {
 	cfg := lambdautil.AWSConfig()
 	sm := secretsmanager.NewFromConfig(cfg)
-	c := &steps.Cleanup{Records: record.New(sm), Soracom: soracom.FromEnv(connections.New(sm))}
+	c := &steps.Cleanup{Records: record.New(sm), Soracom: soracom.FromEnv(connections.New(sm), 20*time.Second)}
 	lambdautil.Start("cleanup", c.Run, func(in rotation.TaskInput, r steps.CleanupResult) []any {
 		return []any{"execution", in.Data.Execution, "lockReleased", r.LockReleased}
 	})

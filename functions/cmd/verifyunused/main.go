@@ -2,6 +2,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -18,7 +20,7 @@ import (
 func main() {
 	cfg := lambdautil.AWSConfig()
 	v := &steps.Verify{Keys: iamkeys.New(iam.NewFromConfig(cfg)), Trail: trail.New(cloudtrail.NewFromConfig(cfg)),
-		Soracom: soracom.FromEnv(connections.New(secretsmanager.NewFromConfig(cfg)))}
+		Soracom: soracom.FromEnv(connections.New(secretsmanager.NewFromConfig(cfg)), 20*time.Second)}
 	lambdautil.Start("verifyunused", v.Run, func(in rotation.TaskInput, r rotation.Verification) []any {
 		return []any{"execution", in.Data.Execution, "attempt", r.Attempt, "unused", r.Unused}
 	})

@@ -629,11 +629,11 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// FromEnv is the target as the Lambdas build it: SORACOM's rate limit is
-// waited out for up to SORACOM_MAX_RATE_WAIT (default 20 s of a 60 s
-// timeout); past that, Step Functions retries with backoff.
-func FromEnv(s secrets) *Target {
-	wait := 20 * time.Second
+// FromEnv is the target as a Lambda builds it: SORACOM's rate limit,
+// counted per minute, is waited out for up to wait (the function's share of
+// its timeout), or SORACOM_MAX_RATE_WAIT if set; past that, Step Functions
+// retries with backoff, each attempt resuming where the last stopped.
+func FromEnv(s secrets, wait time.Duration) *Target {
 	if d, err := time.ParseDuration(os.Getenv("SORACOM_MAX_RATE_WAIT")); err == nil && d > 0 {
 		wait = d
 	}

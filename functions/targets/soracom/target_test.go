@@ -21,6 +21,7 @@ import (
 )
 
 type env struct {
+	sb      *sandboxtest.Sandbox
 	op      *sbsoracom.Operator
 	target  *soracom.Target
 	old     rotation.Credential
@@ -34,7 +35,7 @@ var allPermissions = []string{"Credential:listCredentials", "Credential:createCr
 // setup makes an operator whose credential "aws-funnel-1" holds the user's
 // first key, used by n Funnel groups, and the connection secret with
 // authKey (which may be wrong).
-func setup(t *testing.T, n int, authKey string, perms []string) env {
+func setup(t testing.TB, n int, authKey string, perms []string) env {
 	t.Helper()
 	sb := sandboxtest.Start(t, world.Options{})
 	keys := sb.User(t, "funnel", 2)
@@ -45,7 +46,7 @@ func setup(t *testing.T, n int, authKey string, perms []string) env {
 	if err := op.PutCredential("aws-funnel-1", sbsoracom.CredentialInput{Type: "aws-credentials", Credentials: map[string]any{"accessKeyId": keys[0].AccessKeyID, "secretAccessKey": keys[0].SecretAccessKey}}); err != nil {
 		t.Fatal(err)
 	}
-	e := env{op: op, old: rotation.NewCredential(keys[0].AccessKeyID, keys[0].SecretAccessKey), key: rotation.NewCredential(keys[1].AccessKeyID, keys[1].SecretAccessKey), connKey: authKey}
+	e := env{sb: sb, op: op, old: rotation.NewCredential(keys[0].AccessKeyID, keys[0].SecretAccessKey), key: rotation.NewCredential(keys[1].AccessKeyID, keys[1].SecretAccessKey), connKey: authKey}
 	for range n {
 		id, err := op.AddGroup(sbsoracom.GroupConfig{Name: "g", Configuration: map[string]map[string]any{"SoracomFunnel": {"enabled": true, "credentialsId": "aws-funnel-1"}}})
 		if err != nil {
