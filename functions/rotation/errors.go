@@ -5,6 +5,7 @@
 package rotation
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -81,6 +82,18 @@ func (e *ApprovalRejected) Error() string {
 type Retryable struct{ Reason string }
 
 func (e *Retryable) Error() string { return "transient: " + e.Reason }
+
+// ConnectionUnreadable is the error for a target whose connection secret
+// could not be read: a named or transient error passes through; any other
+// is the target's failure, naming the secret.
+func ConnectionUnreadable(tg Target, err error) error {
+	var tf *TargetFailed
+	var rt *Retryable
+	if errors.As(err, &tf) || errors.As(err, &rt) {
+		return err
+	}
+	return &TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("connection secret %s: %v", tg.Connection, err)}
+}
 
 // ErrorNames are the errorTypes the state machine may match besides States.*.
 var ErrorNames = []string{

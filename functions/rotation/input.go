@@ -112,7 +112,7 @@ func ParseInput(raw []byte) (Input, error) {
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
-		return Input{}, &InvalidInput{Reason: "not valid JSON: " + plainJSONError(err)}
+		return Input{}, &InvalidInput{Reason: "not valid JSON: " + PlainJSONError(err)}
 	}
 	if err := sch.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError
@@ -125,7 +125,7 @@ func ParseInput(raw []byte) (Input, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return Input{}, &InvalidInput{Reason: plainJSONError(err)}
+		return Input{}, &InvalidInput{Reason: PlainJSONError(err)}
 	}
 	in.applyDefaults(raw)
 	seen := map[string]int{}
@@ -233,9 +233,9 @@ func quoted(s string) string {
 	return s[i+1 : i+1+j]
 }
 
-// plainJSONError keeps a decoder's complaint but never echoes the input
+// PlainJSONError keeps a decoder's complaint but never echoes the input
 // itself (it may hold anything, and error messages end up in alerts).
-func plainJSONError(err error) string {
+func PlainJSONError(err error) string {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		return fmt.Sprintf("syntax error at byte %d", se.Offset)

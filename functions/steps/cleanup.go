@@ -34,10 +34,7 @@ func (c *Cleanup) Run(ctx context.Context, in rotation.TaskInput) (CleanupResult
 	if d.Retire == nil || d.Retire.Status != "Deleted" {
 		return CleanupResult{}, errors.New("cleanup: the old key is not deleted yet; nothing of it may go before it does")
 	}
-	receipts := map[string]rotation.Receipt{}
-	for _, r := range d.Receipts {
-		receipts[r.Target] = r
-	}
+	receipts := byTarget(d.Receipts)
 	var res CleanupResult
 	var failed []*rotation.TargetFailed
 	for _, t := range d.Plan.Targets {

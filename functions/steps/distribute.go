@@ -42,3 +42,12 @@ func (u *UpdateTarget) Run(ctx context.Context, in rotation.TaskInput) (rotation
 	}
 	return u.Target.Update(ctx, *d.Target, d.Execution, d.Plan.OldKeyID, key)
 }
+
+// byTarget indexes receipts by their target's name.
+func byTarget(receipts []rotation.Receipt) map[string]rotation.Receipt {
+	out := make(map[string]rotation.Receipt, len(receipts))
+	for _, r := range receipts {
+		out[r.Target] = r
+	}
+	return out
+}

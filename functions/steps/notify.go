@@ -280,10 +280,7 @@ func holds(in NotifyInput) []TargetHold {
 	if d.Plan == nil {
 		return out
 	}
-	got := map[string]rotation.Receipt{}
-	for _, r := range d.Receipts {
-		got[r.Target] = r
-	}
+	got := byTarget(d.Receipts)
 	for _, t := range d.Plan.Targets {
 		h := TargetHold{Target: t.Name, Type: t.Type}
 		switch r, ok := got[t.Name]; {
@@ -309,10 +306,7 @@ func changed(in NotifyInput) []string {
 		out = append(out, fmt.Sprintf("the inactive key %s may have been deleted to make room", d.Plan.RemoveInactiveKeyID))
 	}
 	out = append(out, fmt.Sprintf("new key %s exists, kept in %s", d.Key.KeyID, recordOf(in)))
-	got := map[string]rotation.Receipt{}
-	for _, r := range d.Receipts {
-		got[r.Target] = r
-	}
+	got := byTarget(d.Receipts)
 	if d.Plan != nil {
 		for _, t := range d.Plan.Targets {
 			if r, ok := got[t.Name]; ok {

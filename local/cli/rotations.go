@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
 // The rotations config files status reads for schedules, in the order it
@@ -50,7 +52,7 @@ func loadRotations(path string) (rotationsFile, string, error) {
 		}
 		var f rotationsFile
 		if err := json.Unmarshal(b, &f); err != nil {
-			return rotationsFile{}, "", usageErr("--config", "%s: not a rotations config: %s", p, plainJSON(err))
+			return rotationsFile{}, "", usageErr("--config", "%s: not a rotations config: %s", p, rotation.PlainJSONError(err))
 		}
 		return f, p, nil
 	}

@@ -2,9 +2,10 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
 // listFields are the target fields that hold a list: the key may repeat.
@@ -26,7 +27,7 @@ func ParseTarget(spec string) (map[string]any, error) {
 	if strings.HasPrefix(spec, "{") {
 		var t map[string]any
 		if err := json.Unmarshal([]byte(spec), &t); err != nil {
-			return nil, fmt.Errorf("not a JSON object: %v", plainJSON(err))
+			return nil, fmt.Errorf("not a JSON object: %v", rotation.PlainJSONError(err))
 		}
 		return t, nil
 	}
@@ -51,13 +52,4 @@ func ParseTarget(spec string) (map[string]any, error) {
 		t[k] = v
 	}
 	return t, nil
-}
-
-// plainJSON words a decoding error without echoing the input.
-func plainJSON(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("syntax error at byte %d", se.Offset)
-	}
-	return "malformed"
 }

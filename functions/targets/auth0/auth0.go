@@ -135,11 +135,7 @@ func heldBy(ep *management.EmailProvider, tg rotation.Target) (held, region stri
 func (t *Target) connection(ctx context.Context, tg rotation.Target) (Connection, error) {
 	raw, err := t.Secrets.SecretString(ctx, tg.Connection)
 	if err != nil {
-		var tf *rotation.TargetFailed
-		if errors.As(err, &tf) || errors.As(err, new(*rotation.Retryable)) {
-			return Connection{}, err
-		}
-		return Connection{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("connection secret %s: %v", tg.Connection, err)}
+		return Connection{}, rotation.ConnectionUnreadable(tg, err)
 	}
 	var c Connection
 	if json.Unmarshal([]byte(raw), &c) != nil || c.Domain == "" || c.ClientID == "" || c.ClientSecret == "" {

@@ -77,11 +77,7 @@ type session struct {
 func (t *Target) open(ctx context.Context, tg rotation.Target) (*session, error) {
 	raw, err := t.Secrets.SecretString(ctx, tg.Connection)
 	if err != nil {
-		var tf *rotation.TargetFailed
-		if errors.As(err, &tf) || errors.As(err, new(*rotation.Retryable)) {
-			return nil, err
-		}
-		return nil, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("connection secret %s: %v", tg.Connection, err)}
+		return nil, rotation.ConnectionUnreadable(tg, err)
 	}
 	var conn Connection
 	if json.Unmarshal([]byte(raw), &conn) != nil || conn.AuthKeyID == "" || conn.AuthKey == "" {
@@ -201,7 +197,10 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID string) 
 		if err != nil {
 			return rotation.Receipt{}, err
 		}
-		users := usersOf(groups, c.CredentialsID)
+		var users []string
+		for _, u := range usersOf(groups, c.CredentialsID) {
+			users = append(users, u.GroupID+" ("+u.Namespace+")")
+		}
 		r.Planned = []string{fmt.Sprintf("in %s, update credential %s in place with the new key (PUT /credentials/%s); the %d group(s) using it move with it: %s",
 			s.where(), c.CredentialsID, c.CredentialsID, len(users), describeList(users, "none"))}
 		return r, nil
@@ -246,13 +245,15 @@ func (t *Target) read(ctx context.Context, tg rotation.Target) (*session, []Cred
 	return s, creds, groups, nil
 }
 
-// usersOf lists the Funnel/Funk group namespaces that use credential id.
-func usersOf(groups []Group, id string) []string {
-	var out []string
+// usersOf is every Funnel/Funk group namespace that uses credential id,
+// as a group change that keeps it there (inPlace: the credential moves,
+// the group does not).
+func usersOf(groups []Group, id string) []rotation.GroupChange {
+	out := []rotation.GroupChange{}
 	for _, g := range groups {
 		for _, ns := range Namespaces {
 			if v, ok := g.Configuration[ns]["credentialsId"]; ok && credentialRef(v) == id {
-				out = append(out, g.GroupID+" ("+ns+")")
+				out = append(out, rotation.GroupChange{GroupID: g.GroupID, Name: g.Tags["name"], Namespace: ns, From: id, To: id})
 			}
 		}
 	}
@@ -346,7 +347,7 @@ func (t *Target) newCredential(ctx context.Context, s *session, r rotation.Recei
 	if err != nil {
 		return rotation.Receipt{}, err
 	}
-	mine, oldIDs, todo, done := p.mine, p.oldIDs, p.todo, p.done
+	mine, done := p.mine, p.done
 	if mine == "" {
 		id := t.newID(s.tg, p.taken)
 		in := CredentialInput{Type: awsCredentials, Description: marker(key.AccessKeyID) + ", made " + t.now().UTC().Format(time.DateOnly),
@@ -356,14 +357,14 @@ func (t *Target) newCredential(ctx context.Context, s *session, r rotation.Recei
 		}
 		mine, r.Changed = id, true
 	}
-	r.Soracom = &rotation.SoracomChange{Operator: s.operator, Coverage: s.conn.Coverage, Strategy: NewCredential, NewCredential: mine, OldCredentials: oldIDs}
-	for i, m := range todo {
+	r.Soracom = &rotation.SoracomChange{Operator: s.operator, Coverage: s.conn.Coverage, Strategy: NewCredential, NewCredential: mine, OldCredentials: p.oldIDs}
+	for i, m := range p.todo {
 		g, err := s.c.PutConfiguration(ctx, m.g.GroupID, m.ns, []Param{{Key: "credentialsId", Value: withRef(m.value, mine)}})
 		if err == nil && credentialRef(g.Configuration[m.ns]["credentialsId"]) != mine {
 			err = fmt.Errorf("group %s still shows credential %v in %s after the update", m.g.GroupID, g.Configuration[m.ns]["credentialsId"], m.ns)
 		}
 		if err != nil {
-			return rotation.Receipt{}, partial(s.fail(err, fmt.Sprintf("repoint group %s (%s) to credential %s", m.g.GroupID, m.ns, mine)), done, todo[i:], mine, oldIDs)
+			return rotation.Receipt{}, partial(s.fail(err, fmt.Sprintf("repoint group %s (%s) to credential %s", m.g.GroupID, m.ns, mine)), done, p.todo[i:], mine, p.oldIDs)
 		}
 		done = append(done, rotation.GroupChange{GroupID: m.g.GroupID, Name: m.g.Tags["name"], Namespace: m.ns, From: m.from, To: mine, Changed: true})
 		r.Changed = true
@@ -468,14 +469,7 @@ func (t *Target) inPlace(ctx context.Context, s *session, r rotation.Receipt, cr
 		}
 		r.Changed = true
 	}
-	r.Soracom = &rotation.SoracomChange{Operator: s.operator, Coverage: s.conn.Coverage, Strategy: InPlace, NewCredential: c.CredentialsID, Groups: []rotation.GroupChange{}}
-	for _, g := range groups {
-		for _, ns := range Namespaces {
-			if v, ok := g.Configuration[ns]["credentialsId"]; ok && credentialRef(v) == c.CredentialsID {
-				r.Soracom.Groups = append(r.Soracom.Groups, rotation.GroupChange{GroupID: g.GroupID, Name: g.Tags["name"], Namespace: ns, From: c.CredentialsID, To: c.CredentialsID})
-			}
-		}
-	}
+	r.Soracom = &rotation.SoracomChange{Operator: s.operator, Coverage: s.conn.Coverage, Strategy: InPlace, NewCredential: c.CredentialsID, Groups: usersOf(groups, c.CredentialsID)}
 	return r, nil
 }
 
