@@ -16,7 +16,9 @@ type Credential struct {
 }
 
 // NewCredential pairs a key id with its secret.
-func NewCredential(id, secret string) Credential { return Credential{AccessKeyID: id, secret: NewSecretValue(secret)} }
+func NewCredential(id, secret string) Credential {
+	return Credential{AccessKeyID: id, secret: NewSecretValue(secret)}
+}
 
 // Secret is the secret access key, for the one call that needs it.
 func (c Credential) Secret() string { return c.secret.Reveal() }
