@@ -139,7 +139,9 @@ func TestStack(t *testing.T) {
 		tmpl.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(2))
 		for _, name := range []string{"keyrotator/connections/auth0-prod", "keyrotator/connections/soracom"} {
 			tmpl.HasResource(jsii.String("AWS::SecretsManager::Secret"), &map[string]any{
-				"Properties":     map[string]any{"Name": name, "SecretString": assertions.Match_Absent()},
+				"Properties": map[string]any{"Name": name, "SecretString": assertions.Match_Absent(),
+					// keyrotator's own: a `secret` target naming it is refused by this tag.
+					"Tags": assertions.Match_ArrayWith(&[]any{map[string]any{"Key": "keyrotator:kind", "Value": "connection"}})},
 				"DeletionPolicy": "Retain",
 			})
 		}

@@ -174,6 +174,9 @@ func (r *Rotator) connections(c constructs.Construct, p *Props) {
 			Description:   jsii.String("keyrotator: API credentials of a target (fill in after deploy; see the README)"),
 			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 		})
+		// The tag marks it as keyrotator's own: a `secret` target naming it,
+		// by any name or ARN, is refused (I1).
+		awscdk.Tags_Of(r.Connections[name]).Add(jsii.String("keyrotator:kind"), jsii.String("connection"), nil)
 	}
 }
 
@@ -264,7 +267,7 @@ func (r *Rotator) grant(stack awscdk.Stack, p *Props, users *[]*string, records 
 		allow(append(slices(recordWrite), "secretsmanager:CreateSecret", "secretsmanager:TagResource"), rec))
 	add("updatesecret", allow(recordRead, rec))
 	if len(appSecrets) > 0 {
-		add("updatesecret", allow([]string{"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}, &appSecrets))
+		add("updatesecret", allow([]string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}, &appSecrets))
 	}
 	add("updateauth0", allow(recordRead, rec))
 	for _, name := range p.Config.Connections(rotation.TargetAuth0) {

@@ -76,7 +76,7 @@ func (s *Store) Ensure(ctx context.Context, user string) (string, error) {
 	c, err := s.api.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name:        aws.String(name),
 		Description: aws.String("keyrotator: the access keys of IAM user " + user + " (AWSCURRENT in service, AWSPENDING being rolled out)"),
-		Tags:        []types.Tag{{Key: aws.String("keyrotator:user"), Value: aws.String(user)}},
+		Tags:        []types.Tag{{Key: aws.String("keyrotator:user"), Value: aws.String(user)}, {Key: aws.String("keyrotator:kind"), Value: aws.String("record")}},
 	})
 	var exists *types.ResourceExistsException
 	if errors.As(err, &exists) { // made by a concurrent run: fine
