@@ -18,6 +18,7 @@ import (
 )
 
 type api interface {
+	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 }
@@ -36,8 +37,8 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 	if err != nil {
 		return rotation.Receipt{}, err
 	}
-	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), PreviousKeyID: held, NewKeyID: key.AccessKeyID}
-	switch held {
+	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), PreviousKeyID: oldKeyID, NewKeyID: key.AccessKeyID}
+	switch held.Reveal() {
 	case key.AccessKeyID:
 		r.Version, r.PreviousKeyID = aws.ToString(out.VersionId), oldKeyID
 		return r, nil // already holds it, moved from the old key: a retry, or a resumed run
@@ -51,7 +52,7 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 		return rotation.Receipt{}, fmt.Errorf("encode secret %s: %w", tg.SecretID, err)
 	}
 	put, err := t.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId: aws.String(tg.SecretID), SecretString: aws.String(string(b)),
+		SecretId: out.ARN, SecretString: aws.String(string(b)),
 		ClientRequestToken: aws.String(rotation.Token(execution, "target:"+tg.Name)),
 	})
 	if err != nil {
@@ -67,7 +68,7 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID string) 
 	if err != nil {
 		return rotation.Receipt{}, err
 	}
-	if held != oldKeyID {
+	if held.Reveal() != oldKeyID {
 		return rotation.Receipt{}, neither(tg, held, oldKeyID)
 	}
 	others := 0
@@ -76,35 +77,72 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID string) 
 			others++
 		}
 	}
-	return rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), PreviousKeyID: held, Planned: []string{
+	return rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), PreviousKeyID: oldKeyID, Planned: []string{
 		fmt.Sprintf("secret %s holds key %s in %s: write the new key into %s and %s as a new AWSCURRENT version, keeping its %d other field(s)",
-			aws.ToString(out.ARN), held, tg.KeyIDField, tg.KeyIDField, tg.SecretField, others),
+			aws.ToString(out.ARN), oldKeyID, tg.KeyIDField, tg.KeyIDField, tg.SecretField, others),
 	}}, nil
 }
 
-// read is the target's secret, decoded, and the key id it holds.
-func (t *Target) read(ctx context.Context, tg rotation.Target) (*secretsmanager.GetSecretValueOutput, map[string]any, string, error) {
-	fail := func(reason string) (*secretsmanager.GetSecretValueOutput, map[string]any, string, error) {
-		return nil, nil, "", &rotation.TargetFailed{Target: tg.Name, Reason: reason}
+// Own is the tag keyrotator puts on each of its own secrets (value "record"
+// or "connection"); User is the tag records made before it carry. A target
+// secret carrying either is refused, whatever name or ARN the input used and
+// whatever prefix the stack was deployed with.
+const (
+	Own  = "keyrotator:kind"
+	User = "keyrotator:user"
+)
+
+// read resolves the target's secret by DescribeSecret (its real ARN and
+// tags), refuses one of keyrotator's own, and decodes it. The key id it holds
+// is a SecretValue: it was read from a secret and may be anything.
+func (t *Target) read(ctx context.Context, tg rotation.Target) (*secretsmanager.GetSecretValueOutput, map[string]any, rotation.SecretValue, error) {
+	fail := func(reason string) (*secretsmanager.GetSecretValueOutput, map[string]any, rotation.SecretValue, error) {
+		return nil, nil, rotation.SecretValue{}, &rotation.TargetFailed{Target: tg.Name, Reason: reason}
 	}
-	out, err := t.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(tg.SecretID)})
+	if tg.KeyIDField == tg.SecretField {
+		return fail(fmt.Sprintf("keyIdField and secretField are both %s: the key id and its secret need two fields", tg.KeyIDField))
+	}
+	d, err := t.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(tg.SecretID)})
 	var nf *types.ResourceNotFoundException
 	if errors.As(err, &nf) {
 		return fail(fmt.Sprintf("secret %s does not exist: create it, or fix the target's secretId", tg.SecretID))
 	}
 	if err != nil {
-		return nil, nil, "", awserr.Classify("secretsmanager GetSecretValue "+tg.SecretID, err)
+		return nil, nil, rotation.SecretValue{}, awserr.Classify("secretsmanager DescribeSecret "+tg.SecretID, err)
+	}
+	for _, tag := range d.Tags {
+		if k := aws.ToString(tag.Key); k == Own || k == User {
+			kind := aws.ToString(tag.Value)
+			if k == User {
+				kind = "record"
+			}
+			return fail(fmt.Sprintf("secret %s is keyrotator's own (%s, tag %s): a target may name only an application's secret; fix the target's secretId", aws.ToString(d.ARN), kind, k))
+		}
+	}
+	out, err := t.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: d.ARN})
+	if errors.As(err, &nf) {
+		return fail(fmt.Sprintf("secret %s does not exist: create it, or fix the target's secretId", tg.SecretID))
+	}
+	if err != nil {
+		return nil, nil, rotation.SecretValue{}, awserr.Classify("secretsmanager GetSecretValue "+tg.SecretID, err)
 	}
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &doc); err != nil || doc == nil {
-		// Never quote the value: it holds a secret.
+		// Never quote the value, nor the decoder's error (it may quote it).
 		return fail(fmt.Sprintf("secret %s is not a JSON object: keyrotator writes the fields %s and %s of one", tg.SecretID, tg.KeyIDField, tg.SecretField))
 	}
 	held, _ := doc[tg.KeyIDField].(string)
-	return out, doc, held, nil
+	return out, doc, rotation.NewSecretValue(held), nil
 }
 
 // neither is a secret that holds some other key: it may be another user's.
-func neither(tg rotation.Target, held, oldKeyID string) error {
-	return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s holds key %q in %s, which is neither the key being rotated (%s) nor the new one: it may belong to another user; fix the secret or the target", tg.SecretID, held, tg.KeyIDField, oldKeyID)}
+// What it holds is shown only if it has an access key id's shape.
+func neither(tg rotation.Target, held rotation.SecretValue, oldKeyID string) error {
+	what := "a value that is not an access key id"
+	if id := rotation.ShownKeyID(held); id != "" {
+		what = "key " + id
+	} else if held.Empty() {
+		what = "no key id"
+	}
+	return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s holds %s in %s, which is neither the key being rotated (%s) nor the new one: it may belong to another user; fix the secret or the target", tg.SecretID, what, tg.KeyIDField, oldKeyID)}
 }

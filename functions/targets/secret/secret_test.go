@@ -80,7 +80,7 @@ func TestPlan(t *testing.T) {
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
-	for name, value := range map[string]string{"app/ok": `{"accessKeyId":"AKIAOLD","secretAccessKey":"old-secret","region":"eu-west-1"}`, "app/foreign": `{"accessKeyId":"AKIAOTHER","secretAccessKey":"x"}`} {
+	for name, value := range map[string]string{"app/ok": `{"accessKeyId":"AKIAOLD","secretAccessKey":"old-secret","region":"eu-west-1"}`, "app/foreign": `{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"x"}`} {
 		if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)}); err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func TestPlan(t *testing.T) {
 		}
 	}
 	var tf *rotation.TargetFailed
-	if _, err := secret.New(sm).Plan(ctx, tg("app/foreign"), "AKIAOLD"); !errors.As(err, &tf) || !strings.Contains(tf.Reason, "AKIAOTHER") {
+	if _, err := secret.New(sm).Plan(ctx, tg("app/foreign"), "AKIAOLD"); !errors.As(err, &tf) || !strings.Contains(tf.Reason, "AKIAIOSFODNN7EXAMPLE") {
 		t.Errorf("a foreign key: %v", err)
 	}
 }
