@@ -134,6 +134,9 @@ func ParseInput(raw []byte) (Input, error) {
 			return Input{}, &InvalidInput{Field: fmt.Sprintf("targets[%d].name", i), Reason: fmt.Sprintf("%q is already the name of targets[%d]: names must be unique", t.Name, j)}
 		}
 		seen[t.Name] = i
+		if t.Type == TargetSecret && t.KeyIDField == t.SecretField {
+			return Input{}, &InvalidInput{Field: fmt.Sprintf("targets[%d].secretField", i), Reason: fmt.Sprintf("is %q, the same field as keyIdField: the key id and its secret need two fields", t.SecretField)}
+		}
 	}
 	return in, nil
 }
