@@ -1,6 +1,8 @@
 package rotation
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -45,6 +47,16 @@ func (SecretValue) Format(f fmt.State, verb rune) {
 
 // MarshalJSON implements json.Marshaler.
 func (SecretValue) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
+
+// UnmarshalJSON reads a JSON string (a connection secret's field).
+func (s *SecretValue) UnmarshalJSON(b []byte) error {
+	var v string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return errors.New("a secret's field is not a string") // never the value
+	}
+	s.v = v
+	return nil
+}
 
 // MarshalText implements encoding.TextMarshaler.
 func (SecretValue) MarshalText() ([]byte, error) { return []byte(Redacted), nil }

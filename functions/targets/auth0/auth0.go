@@ -26,9 +26,9 @@ import (
 
 // Connection is a target's connection secret: how to reach the tenant.
 type Connection struct {
-	Domain       string `json:"domain"` // tenant.auth0.com; http://127.0.0.1:port only for the sandbox
-	ClientID     string `json:"clientId"`
-	ClientSecret string `json:"clientSecret"`
+	Domain       string               `json:"domain"` // tenant.auth0.com; http://127.0.0.1:port only for the sandbox
+	ClientID     string               `json:"clientId"`
+	ClientSecret rotation.SecretValue `json:"clientSecret"`
 }
 
 // secrets reads connection secrets.
@@ -138,7 +138,7 @@ func (t *Target) connection(ctx context.Context, tg rotation.Target) (Connection
 		return Connection{}, rotation.ConnectionUnreadable(tg, err)
 	}
 	var c Connection
-	if json.Unmarshal([]byte(raw), &c) != nil || c.Domain == "" || c.ClientID == "" || c.ClientSecret == "" {
+	if json.Unmarshal([]byte(raw), &c) != nil || c.Domain == "" || c.ClientID == "" || c.ClientSecret.Empty() {
 		return Connection{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf(`connection secret %s must be JSON {"domain","clientId","clientSecret"} (filled in after deploy)`, tg.Connection)}
 	}
 	return c, nil
@@ -159,7 +159,7 @@ func client(ctx context.Context, c Connection) (*management.Management, *rateLim
 		domain = u.Host
 		opts = append(opts, management.WithInsecure())
 	}
-	opts = append(opts, management.WithClientCredentials(ctx, c.ClientID, c.ClientSecret))
+	opts = append(opts, management.WithClientCredentials(ctx, c.ClientID, c.ClientSecret.Reveal()))
 	m, err := management.New(domain, opts...)
 	return m, limits, err
 }

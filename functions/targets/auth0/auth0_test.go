@@ -43,7 +43,7 @@ func setup(t *testing.T, name string, provider string, scopes []string) env {
 		t.Fatal(err)
 	}
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
-	conn, _ := json.Marshal(auth0.Connection{Domain: "http://" + tenant.Domain(), ClientID: "cid", ClientSecret: "csecret"})
+	conn, _ := json.Marshal(map[string]string{"domain": "http://" + tenant.Domain(), "clientId": "cid", "clientSecret": "csecret"})
 	if _, err := sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String("keyrotator/connections/" + name), SecretString: aws.String(string(conn))}); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		{name: "bad credentials", provider: "ses", prepare: func(e env) {
 			sm := secretsmanager.NewFromConfig(e.sb.Config(t))
 			tenant, _ := e.sb.Auth0.Tenant("bad-credentials")
-			b, _ := json.Marshal(auth0.Connection{Domain: "http://" + tenant.Domain(), ClientID: "cid", ClientSecret: "wrong"})
+			b, _ := json.Marshal(map[string]string{"domain": "http://" + tenant.Domain(), "clientId": "cid", "clientSecret": "wrong"})
 			_, _ = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("keyrotator/connections/bad-credentials"), SecretString: aws.String(string(b))})
 		}, says: "(401)"},
 		{name: "500s", provider: "ses", prepare: func(e env) {

@@ -42,10 +42,10 @@ const (
 
 // Connection is a target's connection secret: a SAM user's auth key.
 type Connection struct {
-	AuthKeyID string `json:"authKeyId"`
-	AuthKey   string `json:"authKey"`
-	Coverage  string `json:"coverage"`           // jp (default) or g
-	Endpoint  string `json:"endpoint,omitempty"` // instead of the coverage's: api-sandbox, or a local sandbox
+	AuthKeyID string               `json:"authKeyId"`
+	AuthKey   rotation.SecretValue `json:"authKey"`
+	Coverage  string               `json:"coverage"`           // jp (default) or g
+	Endpoint  string               `json:"endpoint,omitempty"` // instead of the coverage's: api-sandbox, or a local sandbox
 }
 
 // secrets reads connection secrets.
@@ -80,7 +80,7 @@ func (t *Target) open(ctx context.Context, tg rotation.Target) (*session, error)
 		return nil, rotation.ConnectionUnreadable(tg, err)
 	}
 	var conn Connection
-	if json.Unmarshal([]byte(raw), &conn) != nil || conn.AuthKeyID == "" || conn.AuthKey == "" {
+	if json.Unmarshal([]byte(raw), &conn) != nil || conn.AuthKeyID == "" || conn.AuthKey.Empty() {
 		return nil, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf(`connection secret %s must be JSON {"authKeyId","authKey","coverage"} (a SAM user's auth key; filled in after deploy)`, tg.Connection)}
 	}
 	if conn.Coverage == "" {
@@ -100,7 +100,7 @@ func (t *Target) open(ctx context.Context, tg rotation.Target) (*session, error)
 	c, ok := t.clients[cacheKey]
 	if !ok {
 		// 15 minutes: the longest a Lambda runs; SORACOM's default is a day.
-		c = NewClient(base, conn.AuthKeyID, conn.AuthKey, 15*time.Minute, t.MaxRateWait)
+		c = NewClient(base, conn.AuthKeyID, conn.AuthKey.Reveal(), 15*time.Minute, t.MaxRateWait)
 		t.clients[cacheKey] = c
 	}
 	return &session{tg: tg, conn: conn, c: c}, nil

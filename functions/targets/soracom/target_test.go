@@ -55,7 +55,7 @@ func setup(t testing.TB, n int, authKey string, perms []string) env {
 		e.groups = append(e.groups, id)
 	}
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
-	conn, _ := json.Marshal(soracom.Connection{AuthKeyID: "keyId-kr", AuthKey: authKey, Coverage: "jp", Endpoint: op.Endpoint()})
+	conn, _ := json.Marshal(map[string]string{"authKeyId": "keyId-kr", "authKey": authKey, "coverage": "jp", "endpoint": op.Endpoint()})
 	if _, err := sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String("keyrotator/connections/soracom"), SecretString: aws.String(string(conn))}); err != nil {
 		t.Fatal(err)
 	}

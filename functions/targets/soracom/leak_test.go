@@ -1,0 +1,26 @@
+package soracom_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/keyrotator/keyrotator/functions/targets/soracom"
+)
+
+// A connection's authKey, once read, prints as redacted however it is
+// printed (I1).
+func TestConnectionNeverPrintsItsSecret(t *testing.T) {
+	const canary = "CANARY-client-secret-0123456789"
+	var c soracom.Connection
+	if err := json.Unmarshal([]byte(`{"authKeyId":"keyId-x","authKey":"`+canary+`","coverage":"jp"}`), &c); err != nil || c.AuthKey.Reveal() != canary {
+		t.Fatalf("decode: %v", err)
+	}
+	b, _ := json.Marshal(c)
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s %q %x", c, c, c, c, c, c), string(b)} {
+		if strings.Contains(out, canary) || strings.Contains(out, fmt.Sprintf("%x", canary)) {
+			t.Errorf("the connection prints its secret: %s", out)
+		}
+	}
+}
