@@ -9,9 +9,9 @@ import (
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
-// Lag is how long IAM may take to show a key's use: its documented figure for
-// last-accessed data ("usually within four hours"). Before that, silence
-// proves nothing.
+// Lag is how long IAM may take to show a key's use: AWS documents that its
+// last-accessed (last-used) data may lag by up to about four hours. A check
+// at T has seen only the uses before T - Lag; silence after that proves nothing.
 const Lag = 4 * time.Hour
 
 // Settle is how long after the cut-over a consumer may still use the old
@@ -59,15 +59,18 @@ func (v *Verify) Run(ctx context.Context, in rotation.TaskInput) (rotation.Verif
 		return rotation.Verification{}, err
 	}
 	cutover, since := d.Promote.At, in.Now.Sub(d.Promote.At)
-	after := cutover.Add(Settle)
+	// The evidence window is [cut-over + Settle, now - Lag]: only there has IAM
+	// had time to report every use. A use reported at any time after
+	// cut-over + Settle is a use, however late it arrived.
+	after, seen := cutover.Add(Settle), in.Now.Add(-Lag)
 	if res.CloudTrail, err = v.Trail.UsesSince(ctx, d.Plan.OldKeyID, after, in.Now); err != nil {
 		return rotation.Verification{}, err
 	}
 	if res.Soracom, err = v.soracom(ctx, d); err != nil {
 		return rotation.Verification{}, err
 	}
-	res.Freshness = fmt.Sprintf("checked at %s, %s after the cut-over at %s; IAM last-used data can lag by up to %s; CloudTrail shows management calls only (no SES sends, no IoT publishes)",
-		stamp(in.Now), roundDuration(since), stamp(cutover), Lag)
+	res.Freshness = fmt.Sprintf("checked at %s, %s after the cut-over at %s; IAM last-used data can lag by up to %s, so silence counts only from %s to %s; CloudTrail shows management calls only (no SES sends, no IoT publishes)",
+		stamp(in.Now), roundDuration(since), stamp(cutover), Lag, stamp(after), stamp(seen))
 
 	old := res.OldKey
 	usedAfter := old.LastUsed != nil && old.LastUsed.After(after)
@@ -89,11 +92,13 @@ func (v *Verify) Run(ctx context.Context, in rotation.TaskInput) (rotation.Verif
 		e := res.CloudTrail[0]
 		res.Evidence = fmt.Sprintf("CloudTrail shows old key %s calling %s %s at %s, after the cut-over (%d such events)",
 			old.KeyID, e.Source, e.Event, stamp(e.Time), len(res.CloudTrail))
-	case since < Lag:
-		res.Evidence = fmt.Sprintf("too soon to tell: only %s since the cut-over, and IAM last-used data can lag by %s", roundDuration(since), Lag)
+	case !seen.After(after):
+		res.Evidence = fmt.Sprintf("too soon to tell: the check proves nothing, only %s since the cut-over, and IAM last-used data can lag by %s, so uses after %s may not be reported yet (%s)",
+			roundDuration(since), Lag, stamp(after), lastUse(old))
 	default:
 		res.Unused = true
-		res.Evidence = fmt.Sprintf("no use of old key %s since the cut-over at %s (%s)", old.KeyID, stamp(cutover), lastUse(old))
+		res.Evidence = fmt.Sprintf("no use of old key %s from %s (the cut-over at %s plus %s) to %s (the check less IAM's %s lag) (%s)",
+			old.KeyID, stamp(after), stamp(cutover), Settle, stamp(seen), Lag, lastUse(old))
 	}
 	if n := res.NewKey; n.LastUsed != nil {
 		res.Evidence += fmt.Sprintf("; new key %s last used %s by %s in %s", n.KeyID, stamp(*n.LastUsed), n.Service, n.Region)

@@ -67,3 +67,49 @@ func TestVerify(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestVerifyLagWindow: a check counts only what IAM has had time to report,
+// [cut-over + Settle, now - Lag]. Silence over an empty window proves nothing,
+// and a use reported at any time after cut-over + Settle is a use.
+func TestVerifyLagWindow(t *testing.T) {
+	cut := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		now      time.Time
+		old      *time.Time
+		attempt  int
+		unused   bool
+		stillErr bool
+		says     string
+	}{
+		{"window empty: checked within the lag of the cut-over", cut.Add(Settle + Lag - time.Minute), nil, 0, false, false, "proves nothing"},
+		{"window empty on the last attempt fails saying why", cut.Add(Settle + Lag - time.Minute), nil, 2, false, true, "proves nothing"},
+		{"window just open, silence over it", cut.Add(Settle + Lag + time.Hour), nil, 0, true, false, "no use of old key"},
+		{"a use in the last lag hours, already reported", cut.Add(7 * 24 * time.Hour), at(cut.Add(7*24*time.Hour - time.Hour)), 0, false, false, "last used"},
+		{"a use just after the settle period, reported late", cut.Add(Settle + Lag + time.Hour), at(cut.Add(Settle + time.Second)), 0, false, false, "last used"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keys := &fakeKeys{lastUsed: map[string]rotation.KeyUse{}}
+			if tt.old != nil {
+				keys.lastUsed["OLD"] = rotation.KeyUse{KeyID: "OLD", LastUsed: tt.old, Service: "ses", Region: "ap-northeast-1"}
+			}
+			v := &Verify{Keys: keys, Trail: fakeTrail{}}
+			in := rotation.TaskInput{Now: tt.now, Data: rotation.ExecutionData{
+				Plan: &rotation.Plan{OldKeyID: "OLD", VerifyAttempts: 3}, Key: &rotation.NewKey{KeyID: "NEW"},
+				Promote: &rotation.Cutover{At: cut}, Verify: &rotation.Verification{Attempt: tt.attempt},
+			}}
+			res, err := v.Run(context.Background(), in)
+			var still *rotation.OldKeyStillInUse
+			if tt.stillErr != errors.As(err, &still) {
+				t.Fatalf("err = %v, want OldKeyStillInUse: %v", err, tt.stillErr)
+			}
+			if res.Unused != tt.unused {
+				t.Errorf("unused = %v, want %v (evidence %q)", res.Unused, tt.unused, res.Evidence)
+			}
+			if !strings.Contains(res.Evidence, tt.says) {
+				t.Errorf("evidence %q does not say %q", res.Evidence, tt.says)
+			}
+		})
+	}
+}
