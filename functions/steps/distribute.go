@@ -23,7 +23,7 @@ type UpdateTarget struct {
 }
 
 // Run gives the new key to the item's target and returns the receipt; with
-// kind "plan" (a dry run's DryRunTargets) it changes nothing and returns
+// kind "plan" (the Preflight of every run) it changes nothing and returns
 // what it would change.
 func (u *UpdateTarget) Run(ctx context.Context, in rotation.TaskInput) (rotation.Receipt, error) {
 	d := in.Data

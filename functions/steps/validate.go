@@ -18,7 +18,9 @@ type executionStatus interface {
 }
 
 // Validate is the Validate state: it checks the input (I7), the user and its
-// keys (I3), takes the lock (I6) and plans the run. A dry run writes nothing.
+// keys (I3), that the lock is free (I6), and plans the run, writing nothing.
+// Its kind "lock" is the TakeLock state, after every target's preflight
+// passed: the same checks again, then the record is made and the lock taken.
 type Validate struct {
 	Keys       keyStore
 	Records    recordStore
@@ -27,6 +29,7 @@ type Validate struct {
 
 // ValidateInput is Validate's event: the raw input, so the schema sees it as sent.
 type ValidateInput struct {
+	Kind string    `json:"kind,omitempty"` // "" validates (read-only); "lock" also takes the lock
 	Now  time.Time `json:"now"`
 	Data struct {
 		Input     json.RawMessage `json:"input"`
@@ -34,32 +37,71 @@ type ValidateInput struct {
 	} `json:"data"`
 }
 
-// Run plans the rotation.
+// Run is the Lambda's handler: Check, or with kind "lock", Lock.
 func (v *Validate) Run(ctx context.Context, ev ValidateInput) (rotation.Plan, error) {
-	in, err := rotation.ParseInput(ev.Data.Input)
-	if err != nil {
+	if ev.Kind == "lock" {
+		return v.Lock(ctx, ev)
+	}
+	return v.Check(ctx, ev)
+}
+
+// Lock is the TakeLock state: Check again (the lock may have been taken since
+// the preflight), then make the record and claim the lock. The first write
+// of a run.
+func (v *Validate) Lock(ctx context.Context, ev ValidateInput) (rotation.Plan, error) {
+	plan, l, err := v.check(ctx, ev)
+	if err != nil || plan.Skip || plan.DryRun {
+		return plan, err
+	}
+	if _, err := v.Records.Ensure(ctx, plan.User); err != nil {
 		return rotation.Plan{}, err
 	}
-	if _, err := v.Keys.UserARN(ctx, in.User); err != nil {
+	if l.mine {
+		plan.LockVersionID = l.holderID // a retry of this very step
+	} else if plan.LockVersionID, err = v.Records.Claim(ctx, plan.User, ev.Data.Execution, plan.OldKeyID, l.takeoverFrom); err != nil {
 		return rotation.Plan{}, err
+	}
+	return plan, nil
+}
+
+// lockState is what Check found of the lock, for Lock.
+type lockState struct {
+	mine                   bool // held by this execution already
+	holderID, takeoverFrom string
+}
+
+// Check plans the rotation, read-only: the input, the user, its keys, that
+// the lock is free or its holder dead.
+func (v *Validate) Check(ctx context.Context, ev ValidateInput) (rotation.Plan, error) {
+	plan, _, err := v.check(ctx, ev)
+	return plan, err
+}
+
+func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, lockState, error) {
+	in, err := rotation.ParseInput(ev.Data.Input)
+	if err != nil {
+		return rotation.Plan{}, lockState{}, err
+	}
+	if _, err := v.Keys.UserARN(ctx, in.User); err != nil {
+		return rotation.Plan{}, lockState{}, err
 	}
 	keys, err := v.Keys.List(ctx, in.User)
 	if err != nil {
-		return rotation.Plan{}, err
+		return rotation.Plan{}, lockState{}, err
 	}
 	holder, held, err := v.Records.Staged(ctx, in.User, record.Pending)
 	if err != nil {
-		return rotation.Plan{}, err
+		return rotation.Plan{}, lockState{}, err
 	}
 	me := ev.Data.Execution
 	takeoverFrom := ""
 	if held && holder.Execution != me {
 		running, err := v.Executions.Running(ctx, holder.Execution)
 		if err != nil {
-			return rotation.Plan{}, err
+			return rotation.Plan{}, lockState{}, err
 		}
 		if running {
-			return rotation.Plan{}, &rotation.RotationInProgress{User: in.User, Execution: holder.Execution}
+			return rotation.Plan{}, lockState{}, &rotation.RotationInProgress{User: in.User, Execution: holder.Execution}
 		}
 		takeoverFrom = holder.ID
 	}
@@ -76,28 +118,17 @@ func (v *Validate) Run(ctx context.Context, ev ValidateInput) (rotation.Plan, er
 		// A dead run made and recorded a key that is still active: finish its job with it.
 		plan.ResumeKeyID, plan.ResumeVersionID, old = resume.ID, holder.ID, other
 	} else if old, plan.RemoveInactiveKeyID, err = pickOld(in, keys); err != nil {
-		return rotation.Plan{}, err
+		return rotation.Plan{}, lockState{}, err
 	}
 	plan.OldKeyID, plan.OldKeyCreated = old.ID, old.Created
 	plan.OldKeyAgeDays = int(ev.Now.Sub(old.Created) / day)
 	if in.Trigger == "schedule" && plan.OldKeyAgeDays < in.MinKeyAgeDays && plan.ResumeKeyID == "" {
 		plan.Skip = true
 		plan.SkipReason = fmt.Sprintf("key %s is %d days old, younger than minKeyAgeDays %d", old.ID, plan.OldKeyAgeDays, in.MinKeyAgeDays)
-		return plan, nil
+		return plan, lockState{}, nil
 	}
 	plan.Changes = changes(plan)
-	if in.DryRun {
-		return plan, nil
-	}
-	if _, err := v.Records.Ensure(ctx, in.User); err != nil {
-		return rotation.Plan{}, err
-	}
-	if held && holder.Execution == me {
-		plan.LockVersionID = holder.ID // a retry of this very step
-	} else if plan.LockVersionID, err = v.Records.Claim(ctx, in.User, me, old.ID, takeoverFrom); err != nil {
-		return rotation.Plan{}, err
-	}
-	return plan, nil
+	return plan, lockState{mine: held && holder.Execution == me, holderID: holder.ID, takeoverFrom: takeoverFrom}, nil
 }
 
 // resumable finds a dead run's recorded key that IAM still has active, and

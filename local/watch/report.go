@@ -73,7 +73,7 @@ type Report struct {
 type runData struct {
 	Input       json.RawMessage                `json:"input"`
 	DryRun      bool                           `json:"dryRun"`      // DryRunPlan's output
-	TargetPlans []rotation.Receipt             `json:"targetPlans"` // DryRunTargets' answers
+	TargetPlans []rotation.Receipt             `json:"targetPlans"` // the Preflight's answers
 	Plan        *rotation.Plan                 `json:"plan"`
 	Key         *rotation.NewKey               `json:"key"`
 	Receipts    []rotation.Receipt             `json:"receipts"`

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
@@ -69,5 +70,60 @@ func TestHostileSecretTargetRefused(t *testing.T) {
 				t.Errorf("%s (dry run %v): keyrotator's own secret has %d versions, was %d", c.name, dry, len(after.Versions), len(before.Versions))
 			}
 		}
+	}
+}
+
+// Every bad target reference fails a real run before its first write: the
+// Preflight (or Validate, for what the schema refuses) stops it with no
+// write in the call log but the alert, no record made, no lock, no key, and
+// the user's one key unchanged — the same user runs every case, so a lock or
+// key left behind by one would fail the next. Issue 11, finding 3.
+func TestBadReferencesChangeNothing(t *testing.T) {
+	h := Start(t)
+	ctx := context.Background()
+	f := h.seed("careful", 95)
+	victim := h.seed("victim", 95)
+	own, err := h.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("acme/users/victim"), SecretString: aws.String(`{"accessKeyId":"` + victim.old.AccessKeyID + `","secretAccessKey":"` + victim.old.SecretAccessKey + `"}`),
+		Tags: []smtypes.Tag{{Key: aws.String("keyrotator:kind"), Value: aws.String("record")}}}) // a record under another stack prefix
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("app/text"), SecretString: aws.String("AKIA:not-json")}); err != nil {
+		t.Fatal(err)
+	}
+	keys := h.keys(f.user)
+	for _, c := range []struct {
+		name, state, error string
+		target             map[string]string
+	}{
+		{"a secret that does not exist", "Preflight", "TargetFailed", map[string]string{"type": "secret", "name": "s", "secretId": "app/none"}},
+		{"a secret that is not JSON", "Preflight", "TargetFailed", map[string]string{"type": "secret", "name": "s", "secretId": "app/text"}},
+		{"keyrotator's own record by ARN", "Preflight", "TargetFailed", map[string]string{"type": "secret", "name": "s", "secretId": aws.ToString(own.ARN), "keyIdField": "accessKeyId"}},
+		{"a missing connection", "Preflight", "TargetFailed", map[string]string{"type": "auth0", "name": "a", "connection": "keyrotator/connections/none", "sesRegion": "ap-northeast-1"}},
+		{"a connection climbing out", "Validate", "InvalidInput", map[string]string{"type": "auth0", "name": "a", "connection": "keyrotator/connections/../users/x", "sesRegion": "ap-northeast-1"}},
+		{"keyIdField = secretField", "Validate", "InvalidInput", map[string]string{"type": "secret", "name": "s", "secretId": f.secretID, "keyIdField": "k", "secretField": "k"}},
+	} {
+		seq := h.sb.Server.Calls().Last()
+		r := h.Run(f.input(map[string]any{"targets": []any{map[string]string{"type": "secret", "name": "app", "secretId": f.secretID}, c.target}}))
+		if r.Status != types.ExecutionStatusFailed || r.Error != c.error {
+			t.Errorf("%s: %s %s, want FAILED %s", c.name, r.Status, r.Error, c.error)
+		}
+		if _, a := h.alertOf(r.ARN, "failure"); a.State != c.state || !strings.Contains(strings.Join(a.Changed, " "), "nothing") {
+			t.Errorf("%s: the alert says state %s, changed %v; want %s and nothing", c.name, a.State, a.Changed, c.state)
+		}
+		for _, w := range h.writesSince(seq) {
+			if w.Service != "sns" {
+				t.Errorf("%s: wrote %s %s %s", c.name, w.Service, w.Action, w.Resource)
+			}
+		}
+		if got := h.keys(f.user); !maps.Equal(got, keys) {
+			t.Errorf("%s: keys %v, were %v", c.name, got, keys)
+		}
+		if got := h.keys(victim.user); len(got) != 1 || got[victim.old.AccessKeyID] != "Active" {
+			t.Errorf("%s: the victim's keys %v", c.name, got)
+		}
+	}
+	if _, err := h.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(rotation.RecordName(f.user))}); err == nil {
+		t.Error("a record was made")
 	}
 }

@@ -85,7 +85,8 @@ func (h *H) writesSince(seq int64) []sandbox.CallRecord {
 }
 
 var happyPath = []string{
-	"Start", "Validate", "Route", "CreateKey", "Distribute", "RouteTarget", "UpdateSecret", "Promote", "InitVerify",
+	"Start", "Validate", "Route", "Preflight", "RouteDryRun", "PlanSecret", "PreflightPassed", "TakeLock", "NeedsApproval?",
+	"CreateKey", "Distribute", "RouteTarget", "UpdateSecret", "Promote", "InitVerify",
 	"WaitForUse", "VerifyOldKeyUnused", "OldKeyUnused?", "DeactivateOldKey", "WaitGrace", "DeleteOldKey",
 	"CleanupTargets", "NotifySuccess", "Succeeded",
 }
@@ -180,7 +181,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if r.Status != types.ExecutionStatusSucceeded {
 		t.Fatalf("status %s: %s: %s", r.Status, r.Error, r.Cause)
 	}
-	if got, want := r.Visited(), []string{"Start", "Validate", "Route", "DryRunTargets", "RouteDryRun", "PlanSecret", "DryRunPlan"}; !slices.Equal(got, want) {
+	if got, want := r.Visited(), []string{"Start", "Validate", "Route", "Preflight", "RouteDryRun", "PlanSecret", "PreflightPassed", "DryRunPlan"}; !slices.Equal(got, want) {
 		t.Fatalf("visited %v, want %v", got, want)
 	}
 	if w := h.writesSince(seq); len(w) > 0 {

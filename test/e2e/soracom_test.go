@@ -536,7 +536,7 @@ func TestDryRunFindsABrokenTarget(t *testing.T) {
 	if r.Status != types.ExecutionStatusFailed || r.Error != "TargetFailed" || !strings.Contains(r.Cause, "may not call Credential:listCredentials") {
 		t.Fatalf("status %s %s: %s", r.Status, r.Error, r.Cause)
 	}
-	if _, a := h.alertOf(r.ARN, "failure"); a.State != "DryRunTargets" || !strings.Contains(strings.Join(a.Changed, " "), "nothing") {
+	if _, a := h.alertOf(r.ARN, "failure"); a.State != "Preflight" || !strings.Contains(strings.Join(a.Changed, " "), "nothing") {
 		t.Errorf("the alert: %+v", a)
 	}
 	if ks := h.keys(f.user); len(ks) != 1 {
