@@ -272,6 +272,50 @@ func TestConnectionSecretReaders(t *testing.T) {
 	}
 }
 
+// DeleteOldKey reads last-used again after the grace period and re-activates
+// the old key on a late-reported use: its role may do exactly the IAM calls
+// that takes, and DeactivateOldKey's may not delete.
+func TestRetireGrants(t *testing.T) {
+	_, tmpl, rot := synth(t)
+	doc := resources(t, tmpl)
+	roleOf := map[string]string{} // role logical id → function name
+	for fn, f := range rot.Functions {
+		roleOf[*stackID(t, f.Role().Node().DefaultChild())] = fn
+	}
+	granted := map[string][]string{}
+	for _, r := range doc.Resources {
+		if r.Type != "AWS::IAM::Policy" {
+			continue
+		}
+		var fn string
+		for _, role := range list(r.Properties["Roles"]) {
+			if m, ok := role.(map[string]any); ok {
+				fn = roleOf[fmt.Sprint(m["Ref"])]
+			}
+		}
+		pd, _ := r.Properties["PolicyDocument"].(map[string]any)
+		stmts, _ := pd["Statement"].([]any)
+		for _, s := range stmts {
+			for _, a := range list(s.(map[string]any)["Action"]) {
+				if sa := fmt.Sprint(a); strings.HasPrefix(sa, "iam:") {
+					granted[fn] = append(granted[fn], sa)
+				}
+			}
+		}
+	}
+	want := map[string][]string{
+		"deactivate": {"iam:ListAccessKeys", "iam:UpdateAccessKey"},
+		"deletekey":  {"iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:UpdateAccessKey"},
+	}
+	for fn, w := range want {
+		got := granted[fn]
+		slices.Sort(got)
+		if !slices.Equal(got, w) {
+			t.Errorf("%s may %v, want %v", fn, got, w)
+		}
+	}
+}
+
 // The operator policy lets a person watch, start, approve and reject, and
 // never read a key or change one by hand.
 func TestOperatorPolicy(t *testing.T) {

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
@@ -61,3 +62,44 @@ func (f *fakeTopic) Publish(_ context.Context, subject, body string) (string, er
 }
 
 func at(t time.Time) *time.Time { return &t }
+
+// failingKeys is fakeKeys with one call failing, for one run per failing call.
+type failingKeys struct {
+	*fakeKeys
+	fail  string // List, SetStatus, Delete or LastUsed
+	calls []string
+}
+
+var errFake = errors.New("fake IAM failure")
+
+func (f *failingKeys) call(name string) error {
+	f.calls = append(f.calls, name)
+	if f.fail == name {
+		return errFake
+	}
+	return nil
+}
+func (f *failingKeys) List(ctx context.Context, u string) ([]iamkeys.Key, error) {
+	if err := f.call("List"); err != nil {
+		return nil, err
+	}
+	return f.fakeKeys.List(ctx, u)
+}
+func (f *failingKeys) SetStatus(ctx context.Context, u, id string, active bool) error {
+	if err := f.call("SetStatus"); err != nil {
+		return err
+	}
+	return f.fakeKeys.SetStatus(ctx, u, id, active)
+}
+func (f *failingKeys) Delete(ctx context.Context, u, id string) (bool, error) {
+	if err := f.call("Delete"); err != nil {
+		return false, err
+	}
+	return f.fakeKeys.Delete(ctx, u, id)
+}
+func (f *failingKeys) LastUsed(ctx context.Context, id string) (rotation.KeyUse, error) {
+	if err := f.call("LastUsed"); err != nil {
+		return rotation.KeyUse{}, err
+	}
+	return f.fakeKeys.LastUsed(ctx, id)
+}

@@ -287,7 +287,9 @@ func (r *Rotator) grant(stack awscdk.Stack, p *Props, users *[]*string, records 
 		// LookupEvents has no resource-level permissions.
 		allow([]string{"cloudtrail:LookupEvents"}, jsii.Strings("*")))
 	add("deactivate", allow([]string{"iam:ListAccessKeys", "iam:UpdateAccessKey"}, users))
-	add("deletekey", allow([]string{"iam:ListAccessKeys", "iam:DeleteAccessKey"}, users))
+	// deletekey reads last-used again after the grace period, and switches the
+	// old key back on when a use was reported late.
+	add("deletekey", allow([]string{"iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:UpdateAccessKey", "iam:DeleteAccessKey"}, users))
 	add("cleanup", allow(recordWrite, rec))
 	r.Topic.GrantPublish(r.Functions["notify"])
 }

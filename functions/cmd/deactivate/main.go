@@ -12,8 +12,8 @@ import (
 
 func main() {
 	cfg := lambdautil.AWSConfig()
-	r := &steps.Retire{Keys: iamkeys.New(iam.NewFromConfig(cfg))}
-	lambdautil.Start("deactivate", r.Deactivate, func(in rotation.TaskInput, k rotation.KeyChange) []any {
+	r := &steps.DeactivateOldKey{Keys: iamkeys.New(iam.NewFromConfig(cfg))}
+	lambdautil.Start("deactivate", r.Run, func(in rotation.TaskInput, k rotation.KeyChange) []any {
 		return []any{"execution", in.Data.Execution, "keyId", k.KeyID, "status", k.Status, "changed", k.Changed}
 	})
 }

@@ -1,0 +1,54 @@
+package steps
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// DeactivateOldKey is the DeactivateOldKey state: the old key is switched off
+// only once the verification found it unused (I2).
+type DeactivateOldKey struct{ Keys keyStore }
+
+// Run switches the old key off; an old key already off or gone is done.
+func (s *DeactivateOldKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.KeyChange, error) {
+	d := in.Data
+	if d.Plan == nil || d.Key == nil {
+		return rotation.KeyChange{}, errors.New("deactivate: no plan or key in the execution data")
+	}
+	old := d.Plan.OldKeyID
+	if d.Verify == nil || !d.Verify.Unused {
+		return rotation.KeyChange{}, &rotation.OldKeyStillInUse{KeyID: old, Evidence: "the verification has not found the old key unused; not deactivating"}
+	}
+	if old == d.Key.KeyID {
+		return rotation.KeyChange{}, errors.New("deactivate: the old key is the new key")
+	}
+	active, found, err := findKey(ctx, s.Keys, d.Plan.User, old)
+	switch {
+	case err != nil:
+		return rotation.KeyChange{}, err
+	case !found:
+		return rotation.KeyChange{KeyID: old, Status: "Deleted"}, nil
+	case !active:
+		return rotation.KeyChange{KeyID: old, Status: "Inactive"}, nil
+	}
+	if err := s.Keys.SetStatus(ctx, d.Plan.User, old, false); err != nil {
+		return rotation.KeyChange{}, err
+	}
+	return rotation.KeyChange{KeyID: old, Status: "Inactive", Changed: true}, nil
+}
+
+// findKey reports whether the user still has key id, and whether it is active.
+func findKey(ctx context.Context, keys keyStore, user, id string) (active, found bool, err error) {
+	ks, err := keys.List(ctx, user)
+	if err != nil {
+		return false, false, err
+	}
+	for _, k := range ks {
+		if k.ID == id {
+			return k.Active(), true, nil
+		}
+	}
+	return false, false, nil
+}
