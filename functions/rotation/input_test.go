@@ -25,11 +25,11 @@ func TestParseInputValidWithDefaults(t *testing.T) {
 	if in.Targets[1].Strategy != "newCredential" || in.Targets[2].KeyIDField != "accessKeyId" {
 		t.Fatalf("target defaults: %+v", in.Targets)
 	}
-	minimal, err := rotation.ParseInput([]byte(`{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s"}],"graceDays":0}`))
+	minimal, err := rotation.ParseInput([]byte(`{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s"}],"minKeyAgeDays":0}`))
 	if err != nil {
 		t.Fatalf("minimal: %v", err)
 	}
-	if minimal.GraceDays != 0 || minimal.WaitDays != rotation.DefaultWaitDays || minimal.MinKeyAgeDays != rotation.DefaultMinKeyAgeDays {
+	if minimal.MinKeyAgeDays != 0 || minimal.WaitDays != rotation.DefaultWaitDays || minimal.GraceDays != rotation.DefaultGraceDays {
 		t.Fatalf("an explicit 0 must stay 0 and absent fields take defaults: %+v", minimal)
 	}
 }
@@ -69,6 +69,7 @@ func TestParseInputRefusesNamingTheField(t *testing.T) {
 		{"waitDays as a string", `{"user":"u","targets":[` + sec + `],"waitDays":"7"}`, "waitDays", "integer"},
 		{"waitDays too long", `{"user":"u","targets":[` + sec + `],"waitDays":365}`, "waitDays", "maximum"},
 		{"negative graceDays", `{"user":"u","targets":[` + sec + `],"graceDays":-2}`, "graceDays", "minimum"},
+		{"graceDays 0: deleted before IAM reports a late use", `{"user":"u","targets":[` + sec + `],"graceDays":0}`, "graceDays", "minimum"},
 		{"minKeyAgeDays too large", `{"user":"u","targets":[` + sec + `],"minKeyAgeDays":1000}`, "minKeyAgeDays", "maximum"},
 		{"verifyAttempts zero", `{"user":"u","targets":[` + sec + `],"verifyAttempts":0}`, "verifyAttempts", "minimum"},
 		{"dryRun not a boolean", `{"user":"u","targets":[` + sec + `],"dryRun":"yes"}`, "dryRun", "boolean"},
