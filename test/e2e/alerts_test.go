@@ -78,7 +78,7 @@ func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 			h.stop(first)
 			return r
 		}},
-		{"TargetFailed", "Distribute", func(h *H) *Result {
+		{"TargetFailed", "Preflight", func(h *H) *Result {
 			f := h.seed("missing-secret", 95)
 			return h.Run(map[string]any{"user": f.user, "targets": []map[string]string{{"type": "secret", "name": "gone", "secretId": "app/none"}}})
 		}},
