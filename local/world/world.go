@@ -5,6 +5,7 @@ package world
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/auth0"
@@ -32,11 +33,19 @@ type Options struct {
 	// CallbackScale shortens the timeout of callback Tasks (an approval
 	// waiting for a person); 0: WaitScale, with stepfunctions' floor.
 	CallbackScale float64
+	// IAMLag is how long after a use of a key IAM's GetAccessKeyLastUsed
+	// shows it, on the sandbox clock: 0 is iam.DefaultLag (IAM's documented
+	// four hours); NoIAMLag shows every use at once.
+	IAMLag time.Duration
 	// NodeModules is the node_modules folder holding aws-local-stepfunctions;
 	// Node is a Node.js ≥ 22 binary. Empty: found from the working directory.
 	NodeModules string
 	Node        string
 }
+
+// NoIAMLag as Options.IAMLag: IAM reports a use at once (tests about
+// something other than the lag).
+const NoIAMLag time.Duration = -1
 
 // World is a running sandbox's services.
 type World struct {
@@ -60,7 +69,14 @@ func New(opts Options) (*World, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	srv := sandbox.New(opts.Options)
-	w := &World{Server: srv, IAM: iam.New(srv)}
+	lag := opts.IAMLag
+	switch {
+	case lag == 0:
+		lag = iam.DefaultLag
+	case lag < 0:
+		lag = 0
+	}
+	w := &World{Server: srv, IAM: iam.New(srv, lag)}
 	srv.Register(w.IAM)
 	srv.Register(sts.New())
 	// more services: registered below, one line each

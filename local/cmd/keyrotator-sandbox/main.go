@@ -15,9 +15,11 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 	"github.com/keyrotator/keyrotator/local/world"
 )
 
@@ -42,6 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		verbose       = fs.Bool("v", false, "log every service's debug lines")
 		deploy        = fs.String("deploy", "", "deploy keyrotator from this folder of <function>/bootstrap (e.g. bin/lambda), as the CDK app deploys it")
 		asl           = fs.String("asl", "statemachine/rotation.asl.json", "with --deploy: the state machine definition")
+		iamLag        = fs.Duration("iam-lag", iam.DefaultLag, "sandbox time before GetAccessKeyLastUsed shows a use of a key (IAM documents up to about 4h; 0: at once)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: keyrotator-sandbox [flags]\n\nStarts the local AWS and prints the export lines a shell needs to reach it.")
@@ -58,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	w, err := world.New(world.Options{
 		Options:   sandbox.Options{Region: *region, StateFile: *state, Logger: log},
-		WaitScale: *waitScale, CallbackScale: *callbackScale,
+		WaitScale: *waitScale, CallbackScale: *callbackScale, IAMLag: sandboxLag(*iamLag),
 	})
 	if err != nil {
 		return err
@@ -95,4 +98,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("sandbox stopped")
 	return nil
+}
+
+// sandboxLag is the --iam-lag flag as world.Options.IAMLag, where 0 means the default.
+func sandboxLag(d time.Duration) time.Duration {
+	if d <= 0 {
+		return world.NoIAMLag
+	}
+	return d
 }

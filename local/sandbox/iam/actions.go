@@ -252,9 +252,10 @@ func (s *Service) getAccessKeyLastUsed(c *sandbox.Call) (any, error) {
 		UserName          string   `xml:"UserName"`
 		AccessKeyLastUsed lastUsed `xml:"AccessKeyLastUsed"`
 	}{UserName: k.User, AccessKeyLastUsed: lastUsed{ServiceName: "N/A", Region: "N/A"}}
-	if k.LastUsed != nil {
-		t := sandbox.ISOTime(*k.LastUsed)
-		out.AccessKeyLastUsed = lastUsed{LastUsedDate: &t, ServiceName: k.LastService, Region: k.LastRegion}
+	// IAM shows a use only once its reporting lag has passed.
+	if u := k.reported(s.srv.Clock().Now(), s.lag); u != nil {
+		t := sandbox.ISOTime(u.At)
+		out.AccessKeyLastUsed = lastUsed{LastUsedDate: &t, ServiceName: u.Service, Region: u.Region}
 	}
 	return out, nil
 }

@@ -19,9 +19,20 @@ import (
 // MaxKeysPerUser is IAM's fixed quota of access keys per user, inactive keys included.
 const MaxKeysPerUser = 2
 
+// DefaultLag is how long after a use GetAccessKeyLastUsed shows it, on the
+// sandbox clock: AWS documents that IAM's last-accessed data may lag by up to
+// about four hours, so the sandbox shows every use exactly that late.
+const DefaultLag = 4 * time.Hour
+
+// reportStep coalesces uses less than this apart while they wait to be
+// reported (the later one stands for both), so a key used every second keeps
+// at most Lag/reportStep pending uses.
+const reportStep = time.Minute
+
 // Service is the IAM service.
 type Service struct {
 	srv    *sandbox.Server
+	lag    time.Duration // how late GetAccessKeyLastUsed shows a use
 	mu     sync.RWMutex
 	st     state
 	issued []string // every user key's secret, deleted ones too (for leak checks)
@@ -44,7 +55,9 @@ type User struct {
 	TagKeys []string          `json:"tagKeys,omitempty"` // tag order as set
 }
 
-// Key is an access key and what IAM knows of its last use.
+// Key is an access key and what IAM knows of its last use: LastUsed is the
+// truth (the admin view), Reported and Pending what GetAccessKeyLastUsed
+// shows and will show once the lag has passed.
 type Key struct {
 	ID          string     `json:"id"`
 	Secret      string     `json:"secret"`
@@ -54,6 +67,27 @@ type Key struct {
 	LastUsed    *time.Time `json:"lastUsed,omitempty"`
 	LastService string     `json:"lastService,omitempty"`
 	LastRegion  string     `json:"lastRegion,omitempty"`
+	Reported    *Use       `json:"reported,omitempty"`
+	Pending     []Use      `json:"pending,omitempty"` // oldest first, reportStep apart at least
+}
+
+// Use is one use of a key as IAM reports it.
+type Use struct {
+	At      time.Time `json:"at"`
+	Service string    `json:"service"`
+	Region  string    `json:"region"`
+}
+
+// reported is the last use IAM shows at now: the latest one at least lag old.
+func (k *Key) reported(now time.Time, lag time.Duration) *Use {
+	r := k.Reported
+	for i := range k.Pending {
+		if k.Pending[i].At.After(now.Add(-lag)) {
+			break
+		}
+		r = &k.Pending[i]
+	}
+	return r
 }
 
 // Session is a set of temporary credentials for an assumed role.
@@ -66,9 +100,10 @@ type Session struct {
 	SessionName string `json:"sessionName"`
 }
 
-// New returns an empty IAM bound to srv (its clock and account).
-func New(srv *sandbox.Server) *Service {
-	return &Service{srv: srv, st: state{Users: map[string]*User{}, Keys: map[string]*Key{}, Sessions: map[string]*Session{}}}
+// New returns an empty IAM bound to srv (its clock and account) that shows a
+// use of a key lag after it happened (0: at once).
+func New(srv *sandbox.Server, lag time.Duration) *Service {
+	return &Service{srv: srv, lag: lag, st: state{Users: map[string]*User{}, Keys: map[string]*Key{}, Sessions: map[string]*Session{}}}
 }
 
 // Info implements sandbox.Service.
@@ -105,12 +140,27 @@ func (s *Service) Credential(id string) (sandbox.Credential, bool) {
 	return sandbox.Credential{}, false
 }
 
-// MarkUsed implements sandbox.Credentials: the key's last-used becomes this call.
+// MarkUsed implements sandbox.Credentials: the key's last-used becomes this
+// call, reported by GetAccessKeyLastUsed only once the lag has passed.
 func (s *Service) MarkUsed(id, service, region string, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if k, ok := s.st.Keys[id]; ok {
-		k.LastUsed, k.LastService, k.LastRegion = &at, service, region
+	k, ok := s.st.Keys[id]
+	if !ok {
+		return
+	}
+	k.LastUsed, k.LastService, k.LastRegion = &at, service, region
+	// What the lag has passed for is reported now; the rest waits.
+	if r := k.reported(at, s.lag); r != nil {
+		u := *r
+		k.Reported = &u
+		k.Pending = slices.DeleteFunc(k.Pending, func(p Use) bool { return !p.At.After(u.At) })
+	}
+	u := Use{At: at, Service: service, Region: region}
+	if n := len(k.Pending); n > 0 && at.Sub(k.Pending[n-1].At) < reportStep {
+		k.Pending[n-1] = u
+	} else {
+		k.Pending = append(k.Pending, u)
 	}
 }
 

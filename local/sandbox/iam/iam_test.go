@@ -26,7 +26,7 @@ func apiCode(err error) string {
 }
 
 func TestKeyLifecycle(t *testing.T) {
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // about the use, not IAM's reporting lag
 	ctx := context.Background()
 	c := iam.NewFromConfig(sb.Config(t))
 
@@ -168,4 +168,25 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 			t.Fatalf("got %v after one throttle", err)
 		}
 	})
+}
+
+// TestLastUsedLagOverTheWire: by default GetAccessKeyLastUsed shows a use
+// only DefaultLag after it, on the sandbox clock.
+func TestLastUsedLagOverTheWire(t *testing.T) {
+	sb := sandboxtest.Start(t, world.Options{})
+	ctx := context.Background()
+	c := iam.NewFromConfig(sb.Config(t))
+	if _, err := sts.NewFromConfig(sb.Config(t)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatal(err)
+	}
+	id := aws.String(sb.World.Admin.AccessKeyID)
+	lu, err := c.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: id})
+	if err != nil || lu.AccessKeyLastUsed.LastUsedDate != nil {
+		t.Fatalf("right after the use: %v %+v, want nothing reported yet", err, lu)
+	}
+	sb.World.Server.Clock().Advance(4 * time.Hour)
+	lu, err = c.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: id})
+	if err != nil || lu.AccessKeyLastUsed.LastUsedDate == nil {
+		t.Fatalf("4h later: %v %+v, want the use reported", err, lu)
+	}
 }

@@ -42,7 +42,7 @@ func email(from string, to ...string) *ses.SendEmailInput {
 }
 
 func TestSendRecordsTheKey(t *testing.T) {
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // about the use, not IAM's reporting lag
 	ctx := context.Background()
 	key := sb.User(t, "auth0-mailer", 1)[0]
 	c := ses.NewFromConfig(sb.ConfigAs(t, key.AccessKeyID, key.SecretAccessKey, ""))

@@ -59,7 +59,7 @@ func lastUsed(t *testing.T, c *iam.Client, keyID string) *iamtypes.AccessKeyLast
 // lastUsedDateTime moves, and after the credential is swapped in place the
 // new key is the one in use.
 func TestPushUsesTheKey(t *testing.T) {
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // about the use, not IAM's reporting lag
 	keys := sb.User(t, "soracom-funnel", 2)
 	funkKeys := sb.User(t, "soracom-funk", 1)
 	iamc := iam.NewFromConfig(sb.Config(t))
