@@ -35,6 +35,10 @@ func (s *Service) Handle(_ context.Context, c *sandbox.Call) (any, error) {
 		return s.deleteSecret(c)
 	case "RestoreSecret":
 		return s.restoreSecret(c)
+	case "TagResource":
+		return s.tagResource(c)
+	case "UntagResource":
+		return s.untagResource(c)
 	}
 	return nil, sandbox.Errorf(400, "UnknownOperationException", "Operation %s is not supported by the sandbox's Secrets Manager", c.Action)
 }
@@ -665,4 +669,62 @@ func (s *Service) restoreSecret(c *sandbox.Call) (any, error) {
 	sec.Deletion = nil
 	sec.Changed = c.Time
 	return idResult{ARN: sec.ARN, Name: sec.Name}, nil
+}
+
+// tagResource appends tags to the secret's list ("This operation appends
+// tags to the existing list of tags", API_TagResource in the Secrets Manager
+// API reference), a key it already has taking the new value; the answer is
+// empty. UntagResource is the only way to remove one.
+func (s *Service) tagResource(c *sandbox.Call) (any, error) {
+	var in struct {
+		SecretID string `json:"SecretId"`
+		Tags     []Tag
+	}
+	if err := c.DecodeJSON(&in); err != nil {
+		return nil, err
+	}
+	if _, err := secretID(in.SecretID); err != nil {
+		return nil, err
+	}
+	c.RequestParameters(map[string]any{"secretId": in.SecretID})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sec, err := s.find(c.Region, in.SecretID)
+	if err != nil {
+		return nil, err
+	}
+	c.Touch(resourceType, sec.ARN)
+	for _, t := range in.Tags {
+		i := slices.IndexFunc(sec.Tags, func(old Tag) bool { return old.Key == t.Key })
+		if i >= 0 {
+			sec.Tags[i].Value = t.Value
+		} else {
+			sec.Tags = append(sec.Tags, t)
+		}
+	}
+	return struct{}{}, nil
+}
+
+// untagResource removes the tags with the given keys; the answer is empty.
+func (s *Service) untagResource(c *sandbox.Call) (any, error) {
+	var in struct {
+		SecretID string `json:"SecretId"`
+		TagKeys  []string
+	}
+	if err := c.DecodeJSON(&in); err != nil {
+		return nil, err
+	}
+	if _, err := secretID(in.SecretID); err != nil {
+		return nil, err
+	}
+	c.RequestParameters(map[string]any{"secretId": in.SecretID})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sec, err := s.find(c.Region, in.SecretID)
+	if err != nil {
+		return nil, err
+	}
+	c.Touch(resourceType, sec.ARN)
+	sec.Tags = slices.DeleteFunc(sec.Tags, func(t Tag) bool { return slices.Contains(in.TagKeys, t.Key) })
+	return struct{}{}, nil
 }

@@ -291,3 +291,23 @@ func epoch(t *time.Time) *sandbox.EpochTime {
 func (s *Service) newARN(region, name string) string {
 	return fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s", region, s.srv.Account(), name, arnSuffix())
 }
+
+// Values returns every version's value of every secret, string or binary,
+// deprecated versions included: what a leak check (I1) scans every output
+// for. Tests only.
+func (s *Service) Values() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, sec := range s.st.Secrets {
+		for _, v := range sec.Versions {
+			if v.String != nil {
+				out = append(out, *v.String)
+			}
+			if len(v.Binary) > 0 {
+				out = append(out, string(v.Binary))
+			}
+		}
+	}
+	return out
+}
