@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyrotator/keyrotator/local/leak"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/world"
@@ -36,10 +37,13 @@ func Main(m *testing.M, root string, use func(dist string)) int {
 
 // Start runs a sandbox for the test and deploys keyrotator into it from
 // dist and root's statemachine/rotation.asl.json. Without Node ≥ 22 the
-// test is skipped, saying how to get it.
+// test is skipped, saying how to get it. When the test ends, the leak
+// canary (invariant I1) searches everything the sandbox emitted for every
+// secret it holds, and fails the test on any find.
 func Start(t testing.TB, opts world.Options, root, dist string) (*sandboxtest.Sandbox, pipeline.Deployment) {
 	t.Helper()
 	sb := sandboxtest.Start(t, opts)
+	t.Cleanup(func() { leak.Check(t, sb.Secrets(), sb.Emitted()) }) // before the sandbox stops
 	dep, err := pipeline.Deploy(context.Background(), sb.World, pipeline.Options{Dist: dist, ASL: filepath.Join(root, "statemachine", "rotation.asl.json")})
 	if err != nil {
 		if strings.Contains(err.Error(), "node") {

@@ -550,3 +550,15 @@ func (s *Service) Admin() http.Handler {
 	})
 	return m
 }
+
+// Secrets returns every tenant's client secret: what a leak check (I1)
+// scans every output for. Tests only.
+func (s *Service) Secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.tenants))
+	for _, t := range s.tenants {
+		out = append(out, t.cfg.ClientSecret)
+	}
+	return out
+}

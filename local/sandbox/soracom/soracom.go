@@ -261,3 +261,23 @@ func newOperatorID() string {
 	}
 	return fmt.Sprintf("OP%010d", n.Int64())
 }
+
+// Secrets returns every operator's SAM users' AuthKey secrets: what a leak
+// check (I1) scans every output for. Tests only.
+func (s *Service) Secrets() []string {
+	s.mu.Lock()
+	ops := make([]*Operator, 0, len(s.operators))
+	for _, o := range s.operators {
+		ops = append(ops, o)
+	}
+	s.mu.Unlock()
+	var out []string
+	for _, o := range ops {
+		o.mu.Lock()
+		for _, u := range o.users {
+			out = append(out, u.AuthKey)
+		}
+		o.mu.Unlock()
+	}
+	return out
+}

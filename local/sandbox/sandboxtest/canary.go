@@ -1,0 +1,128 @@
+package sandboxtest
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/keyrotator/keyrotator/local/leak"
+	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
+	"github.com/keyrotator/keyrotator/local/sandbox/secretsmanager"
+	"github.com/keyrotator/keyrotator/local/sandbox/ses"
+	"github.com/keyrotator/keyrotator/local/sandbox/sns"
+	"github.com/keyrotator/keyrotator/local/sandbox/stepfunctions"
+)
+
+// The kinds of secret the sandbox holds, as the leak canary names them.
+const (
+	KindIAM            = "an IAM secret access key"
+	KindSecretsManager = "a Secrets Manager value"
+	KindAuth0          = "an Auth0 client secret"
+	KindSoracom        = "a SORACOM AuthKey secret"
+)
+
+// Secrets is every secret the world holds: the secret of every access key
+// IAM issued, every version of every Secrets Manager value (each string in
+// a JSON value on its own too), every Auth0 client secret and every SORACOM
+// AuthKey secret.
+func (s *Sandbox) Secrets() []leak.Secret {
+	var out []leak.Secret
+	add := func(kind string, vs []string) {
+		for _, v := range vs {
+			out = append(out, leak.Secret{Kind: kind, Value: v})
+		}
+	}
+	add(KindIAM, s.IAM.Secrets())
+	if sm, ok := service[*secretsmanager.Service](s, "secretsmanager"); ok {
+		for _, v := range sm.Values() {
+			leaves, structured := jsonLeaves(v)
+			out = append(out, leak.Secret{Kind: KindSecretsManager, Value: v, Whole: structured})
+			add(KindSecretsManager, leaves)
+		}
+	}
+	if s.Auth0 != nil {
+		add(KindAuth0, s.Auth0.Secrets())
+	}
+	if s.Soracom != nil {
+		add(KindSoracom, s.Soracom.Secrets())
+	}
+	return out
+}
+
+// jsonLeaves is, if v is a JSON object, each string in it that is not an
+// access key id (which outputs may name), and true.
+func jsonLeaves(v string) ([]string, bool) {
+	var out []string
+	var m map[string]any
+	if json.Unmarshal([]byte(v), &m) != nil {
+		return nil, false
+	}
+	var walk func(any)
+	walk = func(x any) {
+		switch x := x.(type) {
+		case map[string]any:
+			for _, y := range x {
+				walk(y)
+			}
+		case []any:
+			for _, y := range x {
+				walk(y)
+			}
+		case string:
+			if !strings.HasPrefix(x, "AKIA") && !strings.HasPrefix(x, "ASIA") {
+				out = append(out, x)
+			}
+		}
+	}
+	walk(m)
+	return out, true
+}
+
+// Emitted is every byte the sandbox let out: every execution's description
+// (input, output, error, cause) and every event of its history, every
+// Lambda's log lines, every SNS message, every SES mail, every CloudTrail
+// event and the call log — by where it was found.
+func (s *Sandbox) Emitted() map[string][]byte {
+	out := map[string][]byte{}
+	put := func(name string, v any) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			b = []byte(err.Error())
+		}
+		out[name] = b
+	}
+	put("the call log", s.Server.Calls().Since(0))
+	if sf, ok := service[*stepfunctions.Service](s, "states"); ok {
+		for _, e := range sf.Executions() {
+			put("execution "+e.Name, e)
+			if h, ok := sf.History(e.ARN); ok {
+				put("history of "+e.Name, h)
+			}
+		}
+	}
+	for _, f := range s.Lambda.Functions() {
+		if ls, ok := s.Lambda.Logs(f.Name); ok {
+			put("logs of "+f.Name, ls)
+		}
+	}
+	if n, ok := service[*sns.Service](s, "sns"); ok {
+		put("SNS messages", n.Messages(""))
+	}
+	if m, ok := service[*ses.Service](s, "ses"); ok {
+		put("SES mail", m.Messages())
+	}
+	if c, ok := service[*cloudtrail.Service](s, "cloudtrail"); ok {
+		put("CloudTrail events", c.Events())
+	}
+	return out
+}
+
+// service is the sandbox's service name as its Go type.
+func service[T any](s *Sandbox, name string) (T, bool) {
+	var zero T
+	svc, ok := s.Server.Service(name)
+	if !ok {
+		return zero, false
+	}
+	t, ok := svc.(T)
+	return t, ok
+}
