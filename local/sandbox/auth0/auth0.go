@@ -79,6 +79,7 @@ type Tenant struct {
 	domain string
 	svc    *Service
 	hs     *http.Server
+	ses    *ses.Client // one per tenant, built once: a client per mail leaked its connection pool's descriptors
 	stop   context.CancelFunc
 	done   chan struct{}
 
@@ -138,6 +139,7 @@ func (s *Service) AddTenant(cfg TenantConfig) (*Tenant, error) {
 	t := &Tenant{cfg: cfg, domain: l.Addr().String(), svc: s, stop: stop, done: make(chan struct{}),
 		tokens: map[string][]string{}, bucket: 2, filled: time.Now(), provider: cfg.Provider}
 	t.hs = &http.Server{Handler: t.routes(), ReadHeaderTimeout: 5 * time.Second}
+	t.ses = ses.New(ses.Options{Region: s.srv.Region(), BaseEndpoint: aws.String(s.srv.URL()), RetryMaxAttempts: 1})
 	go func() { _ = t.hs.Serve(l) }()
 	go func() { defer close(t.done); t.mailLoop(ctx) }()
 	s.mu.Lock()
@@ -436,17 +438,18 @@ func (t *Tenant) send(ctx context.Context, id, secret, region, from string) erro
 	if from == "" {
 		from = "no-reply@" + t.cfg.Name + ".example.com"
 	}
-	c := ses.New(ses.Options{
-		Region: region, BaseEndpoint: aws.String(t.svc.srv.URL()), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""),
-	})
-	_, err := c.SendEmail(ctx, &ses.SendEmailInput{
+	// The provider's key and region change as keyrotator rotates them: they
+	// are per-call options on the tenant's one client (same connection pool).
+	_, err := t.ses.SendEmail(ctx, &ses.SendEmailInput{
 		Source:      aws.String(from),
 		Destination: &types.Destination{ToAddresses: []string{"user@" + t.cfg.Name + ".example.com"}},
 		Message: &types.Message{
 			Subject: &types.Content{Data: aws.String("Verify your email")},
 			Body:    &types.Body{Text: &types.Content{Data: aws.String("Welcome to " + t.cfg.Name)}},
 		},
+	}, func(o *ses.Options) {
+		o.Region = region
+		o.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
 	})
 	if err != nil {
 		return fmt.Errorf("ses SendEmail with %s: %w", id, err)

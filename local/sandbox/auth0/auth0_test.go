@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -112,4 +113,44 @@ func TestTenantErrors(t *testing.T) {
 	if _, err := m.EmailProvider.Read(ctx); status(err) != http.StatusServiceUnavailable {
 		t.Errorf("injected 503: got %v", err)
 	}
+}
+
+// A tenant sending mail keeps a bounded number of file descriptors open: it
+// uses one SES client, built once, not a new one (and a new connection
+// pool) for every mail — the sandbox once died with "pipe2: too many open
+// files" after a few minutes (issue 11, finding 7).
+func TestTenantMailDoesNotLeakDescriptors(t *testing.T) {
+	sb := sandboxtest.Start(t, world.Options{})
+	keys := sb.User(t, "ses-sender", 1)
+	tenant, err := sb.Auth0.AddTenant(sbauth0.TenantConfig{Name: "leak", ClientID: "cid", ClientSecret: "csecret",
+		Provider: &sbauth0.Provider{Name: "ses", Credentials: map[string]any{
+			"accessKeyId": keys[0].AccessKeyID, "secretAccessKey": keys[0].SecretAccessKey, "region": "ap-northeast-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSent := func(n int) {
+		deadline := time.Now().Add(20 * time.Second)
+		for tenant.View().Mail.Sent < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("the tenant sent %d mails, want %d: %+v", tenant.View().Mail.Sent, n, tenant.View().Mail)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitSent(5)
+	before := openDescriptors(t)
+	sent := tenant.View().Mail.Sent
+	waitSent(sent + 60)
+	if after := openDescriptors(t); after-before > 15 {
+		t.Fatalf("%d mails opened %d file descriptors (%d → %d): the tenant leaks one per mail", tenant.View().Mail.Sent-sent, after-before, before, after)
+	}
+}
+
+func openDescriptors(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd to count descriptors: %v", err)
+	}
+	return len(ents)
 }
