@@ -110,6 +110,9 @@ func ParseInput(raw []byte) (Input, error) {
 	if err != nil {
 		return Input{}, err
 	}
+	if err := scanStructure(raw); err != nil {
+		return Input{}, err
+	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return Input{}, &InvalidInput{Reason: "not valid JSON: " + PlainJSONError(err)}
@@ -252,4 +255,78 @@ func PlainJSONError(err error) string {
 		msg = msg[:120]
 	}
 	return msg
+}
+
+// MaxDepth bounds how deeply the input may nest objects and arrays; the
+// schema's deepest value (a target's field) is at depth 3.
+const MaxDepth = 32
+
+// scanStructure walks raw token by token, without recursion, and refuses a
+// key given twice in one object (encoding/json would keep the last one
+// silently), naming the key's path, and nesting deeper than MaxDepth.
+// Malformed JSON is left to the parse after it, which says where.
+func scanStructure(raw []byte) error {
+	type frame struct {
+		path      string
+		array     bool
+		index     int
+		keys      map[string]bool
+		expectKey bool
+		pending   string // an object's: the path of the value after the key just read
+	}
+	var stack []*frame
+	valueDone := func() {
+		if len(stack) == 0 {
+			return
+		}
+		if f := stack[len(stack)-1]; f.array {
+			f.index++
+		} else {
+			f.expectKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end, or malformed JSON: the full parse reports it
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && !top.array && top.expectKey {
+			k, ok := tok.(string)
+			if !ok { // '}'
+				stack = stack[:len(stack)-1]
+				valueDone()
+				continue
+			}
+			p := joinField(top.path, k)
+			if top.keys[k] {
+				return &InvalidInput{Field: p, Reason: "is given twice: a key may appear only once in an object"}
+			}
+			top.keys[k], top.pending, top.expectKey = true, p, false
+			continue
+		}
+		d, isDelim := tok.(json.Delim)
+		switch {
+		case isDelim && (d == '{' || d == '['):
+			path := ""
+			if top != nil && top.array {
+				path = fmt.Sprintf("%s[%d]", top.path, top.index)
+			} else if top != nil {
+				path = top.pending
+			}
+			if len(stack) >= MaxDepth {
+				return &InvalidInput{Field: path, Reason: fmt.Sprintf("nests objects and arrays deeper than %d levels", MaxDepth)}
+			}
+			stack = append(stack, &frame{path: path, array: d == '[', keys: map[string]bool{}, expectKey: d == '{'})
+		case isDelim: // ']' ('}' is read as an object's key position)
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }

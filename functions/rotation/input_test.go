@@ -100,3 +100,39 @@ func TestParseInputRefusesNamingTheField(t *testing.T) {
 		})
 	}
 }
+
+// A key given twice is refused naming it and its path, not silently
+// resolved to the last one (issue 11, finding 8); nesting is bounded
+// without recursion, so a 5,000-deep array is a refusal, not a crash.
+func TestParseInputRefusesDuplicateKeysAndDeepNesting(t *testing.T) {
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	deepObj := `{"user":"a","targets":[{"name":` + strings.Repeat(`{"a":`, 5000) + `1` + strings.Repeat("}", 5000) + `}]}`
+	cases := []struct {
+		name, raw, field, reason string
+	}{
+		{"root", `{"user":"a","user":"b","targets":[]}`, "user", "twice"},
+		{"target", `{"user":"a","targets":[{"type":"secret","name":"x","name":"y","secretId":"app/k"}]}`, "targets[0].name", "twice"},
+		{"second target", `{"user":"a","targets":[{"type":"secret","name":"x","secretId":"a/k"},{"type":"secret","secretId":"b/k","name":"y","secretId":"c/k"}]}`, "targets[1].secretId", "twice"},
+		{"deep array", deep, "", "deeper than"},
+		{"deep object", deepObj, "targets[0].name" + strings.Repeat(".a", rotation.MaxDepth-3), "deeper than"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := rotation.ParseInput([]byte(c.raw))
+			var ii *rotation.InvalidInput
+			if !errors.As(err, &ii) {
+				t.Fatalf("ParseInput = %v, want *InvalidInput", err)
+			}
+			if ii.Field != c.field && !(c.field == "" && strings.HasPrefix(ii.Field, "[")) {
+				t.Errorf("Field = %q, want %q (%v)", ii.Field, c.field, ii)
+			}
+			if !strings.Contains(ii.Reason, c.reason) || len(ii.Error()) > 300 {
+				t.Errorf("Reason = %q, want it to say %q, briefly", ii.Reason, c.reason)
+			}
+		})
+	}
+	// Keys repeated in different objects are not duplicates.
+	if _, err := rotation.ParseInput([]byte(`{"user":"a","targets":[{"type":"secret","name":"x","secretId":"a/k"},{"type":"secret","name":"y","secretId":"b/k"}]}`)); err != nil {
+		t.Errorf("the same keys in two targets: %v", err)
+	}
+}
