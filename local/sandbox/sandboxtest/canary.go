@@ -2,6 +2,7 @@ package sandboxtest
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 
 	"github.com/keyrotator/keyrotator/local/leak"
@@ -48,32 +49,37 @@ func (s *Sandbox) Secrets() []leak.Secret {
 	return out
 }
 
-// jsonLeaves is, if v is a JSON object, each string in it that is not an
-// access key id (which outputs may name), and true.
+// secretField is a JSON field name that holds a secret ("secretAccessKey",
+// "password", "authKey", "client_secret", "token"), not an id or a name.
+var secretField = regexp.MustCompile(`(?i)(secret|passw|token|authkey|api_?key|private)`)
+
+// jsonLeaves is, if v is a JSON object, each string in it under a field
+// whose name says it is secret, and true. The other strings (an access key
+// id, an execution ARN in a rotation record) are what outputs may name.
 func jsonLeaves(v string) ([]string, bool) {
 	var out []string
 	var m map[string]any
 	if json.Unmarshal([]byte(v), &m) != nil {
 		return nil, false
 	}
-	var walk func(any)
-	walk = func(x any) {
+	var walk func(x any, secret bool)
+	walk = func(x any, secret bool) {
 		switch x := x.(type) {
 		case map[string]any:
-			for _, y := range x {
-				walk(y)
+			for k, y := range x {
+				walk(y, secret || (secretField.MatchString(k) && !strings.HasSuffix(strings.ToLower(k), "id")))
 			}
 		case []any:
 			for _, y := range x {
-				walk(y)
+				walk(y, secret)
 			}
 		case string:
-			if !strings.HasPrefix(x, "AKIA") && !strings.HasPrefix(x, "ASIA") {
+			if secret {
 				out = append(out, x)
 			}
 		}
 	}
-	walk(m)
+	walk(m, false)
 	return out, true
 }
 
