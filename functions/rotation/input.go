@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -182,6 +183,9 @@ func (in *Input) applyDefaults(raw []byte) {
 // invalidFrom turns the schema's deepest complaint into one sentence that
 // names the field, e.g. "targets[1].type: value must be one of …".
 func invalidFrom(ve *jsonschema.ValidationError) *InvalidInput {
+	if ii := unknownField(ve); ii != nil {
+		return ii
+	}
 	leaf := ve
 	for len(leaf.Causes) > 0 {
 		leaf = leaf.Causes[0]
@@ -202,6 +206,68 @@ func invalidFrom(ve *jsonschema.ValidationError) *InvalidInput {
 		}
 	}
 	return &InvalidInput{Field: field, Reason: reason}
+}
+
+// unknownField reports an unknown field before anything else the schema
+// says: a misspelt "secretID" also leaves "secretId" missing, and the
+// unknown one is the mistake. It suggests the missing field at the same
+// place that is closest to it, if one is close.
+func unknownField(ve *jsonschema.ValidationError) *InvalidInput {
+	var extra *jsonschema.ValidationError
+	var names []string
+	missing := map[string][]string{} // instance location → missing fields
+	for stack := []*jsonschema.ValidationError{ve}; len(stack) > 0; {
+		e := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for i := len(e.Causes) - 1; i >= 0; i-- {
+			stack = append(stack, e.Causes[i])
+		}
+		switch k := e.ErrorKind.(type) {
+		case *kind.AdditionalProperties:
+			if extra == nil && len(k.Properties) > 0 {
+				extra, names = e, k.Properties
+			}
+		case *kind.Required:
+			loc := strings.Join(e.InstanceLocation, "/")
+			missing[loc] = append(missing[loc], k.Missing...)
+		}
+	}
+	if extra == nil {
+		return nil
+	}
+	name := names[0]
+	reason := "is not a known field"
+	best, bestDist := "", 3 // suggest only within two edits
+	for _, m := range missing[strings.Join(extra.InstanceLocation, "/")] {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(m)); d < bestDist {
+			best, bestDist = m, d
+		}
+	}
+	if best != "" {
+		reason += fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return &InvalidInput{Field: joinField(fieldPath(extra.InstanceLocation), name), Reason: reason}
+}
+
+// editDistance is the Levenshtein distance of two short field names.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 func fieldPath(loc []string) string {

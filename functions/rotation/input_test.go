@@ -136,3 +136,26 @@ func TestParseInputRefusesDuplicateKeysAndDeepNesting(t *testing.T) {
 		t.Errorf("the same keys in two targets: %v", err)
 	}
 }
+
+// A misspelt field is reported as the unknown field it is, naming it and
+// the field it was probably meant to be, not as the missing field it
+// left out (issue 11, finding 8).
+func TestParseInputReportsUnknownFieldFirst(t *testing.T) {
+	cases := []struct{ name, raw, field, suggest string }{
+		{"secretID", `{"user":"a","targets":[{"type":"secret","name":"x","secretID":"app/k"}]}`, "targets[0].secretID", "secretId"},
+		{"usr", `{"usr":"a","targets":[{"type":"secret","name":"x","secretId":"app/k"}]}`, "usr", "user"},
+		{"far", `{"user":"a","targets":[{"type":"secret","name":"x","secretId":"app/k","colour":"red"}]}`, "targets[0].colour", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := rotation.ParseInput([]byte(c.raw))
+			var ii *rotation.InvalidInput
+			if !errors.As(err, &ii) || ii.Field != c.field || !strings.Contains(ii.Reason, "not a known field") {
+				t.Fatalf("ParseInput = %v, want %s reported as not a known field", err, c.field)
+			}
+			if c.suggest != "" && !strings.Contains(ii.Reason, `"`+c.suggest+`"`) {
+				t.Errorf("Reason = %q, want it to suggest %q", ii.Reason, c.suggest)
+			}
+		})
+	}
+}
