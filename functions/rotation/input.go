@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,8 +126,12 @@ func ParseInput(raw []byte) (Input, error) {
 		}
 		return Input{}, &InvalidInput{Reason: err.Error()}
 	}
+	norm, err := integralNumbers(raw)
+	if err != nil {
+		return Input{}, &InvalidInput{Reason: PlainJSONError(err)}
+	}
 	var in Input
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec := json.NewDecoder(bytes.NewReader(norm))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		return Input{}, &InvalidInput{Reason: PlainJSONError(err)}
@@ -321,6 +326,42 @@ func PlainJSONError(err error) string {
 		msg = msg[:120]
 	}
 	return msg
+}
+
+// integralNumbers re-encodes raw with every integral number spelt as an
+// integer (7.0, 7e0 → 7): JSON Schema counts 7.0 as an integer, so the
+// schema has passed it, and the state machine's JSON between the CLI and
+// Validate may re-encode it as 7 — both must read it as 7. Nesting is
+// bounded by scanStructure before this recursion runs.
+func integralNumbers(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	var fix func(any) any
+	fix = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				x[k] = fix(e)
+			}
+		case []any:
+			for i, e := range x {
+				x[i] = fix(e)
+			}
+		case json.Number:
+			if _, err := x.Int64(); err == nil {
+				return x
+			}
+			if f, err := x.Float64(); err == nil && f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
+				return json.Number(strconv.FormatInt(int64(f), 10))
+			}
+		}
+		return v
+	}
+	return json.Marshal(fix(v))
 }
 
 // MaxDepth bounds how deeply the input may nest objects and arrays; the

@@ -159,3 +159,27 @@ func TestParseInputReportsUnknownFieldFirst(t *testing.T) {
 		})
 	}
 }
+
+// 7.0 is an integer to JSON Schema, and the state machine's JSON may
+// re-encode 7.0 as 7 on its way to Validate: ParseInput, the one parser the
+// CLI and Validate share, takes an integral number in any spelling, so both
+// run the same input (issue 11, finding 8); 7.5 stays refused.
+func TestParseInputIntegralNumbers(t *testing.T) {
+	for _, c := range []struct {
+		wait string
+		want int
+	}{{"7", 7}, {"7.0", 7}, {"7e0", 7}, {"0.7e1", 7}, {"7.5", 0}, {"1e400", 0}} {
+		raw := `{"user":"a","targets":[{"type":"secret","name":"x","secretId":"app/k"}],"waitDays":` + c.wait + `}`
+		in, err := rotation.ParseInput([]byte(raw))
+		if c.want == 0 {
+			var ii *rotation.InvalidInput
+			if !errors.As(err, &ii) || ii.Field != "waitDays" {
+				t.Errorf("waitDays %s: %v, want refused naming waitDays", c.wait, err)
+			}
+			continue
+		}
+		if err != nil || in.WaitDays != c.want {
+			t.Errorf("waitDays %s: %d, %v, want %d", c.wait, in.WaitDays, err, c.want)
+		}
+	}
+}
