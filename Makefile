@@ -96,6 +96,10 @@ bench: deps ## benchmarks: sandbox throughput, Lambda invoke and cold starts, on
 	cd test && go test -run '^$$' -bench . -benchtime 10x ./e2e/
 	cd functions && go test -run '^$$' -bench . -benchtime 20x ./targets/soracom/
 
+.PHONY: soak
+soak: ## 15 minutes of the sandbox with Auth0 tenants mailing and SORACOM groups pushing: fails if open FDs, RSS or Go heap grow (not in CI)
+	cd test && go test -tags soak -run '^TestSoak$$' -count=1 -v -timeout 30m ./soak/
+
 .PHONY: fmt
 fmt: ## gofmt every module
 	gofmt -w $(MODULES)
