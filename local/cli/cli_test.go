@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -257,6 +258,21 @@ func TestUsageErrorsExit2(t *testing.T) {
 		var out, errOut bytes.Buffer
 		if code := Run(context.Background(), args, &out, &errOut); code != ExitUsage {
 			t.Errorf("%v: exit %d, want %d (%s)", args, code, ExitUsage, errOut.String())
+		}
+	}
+}
+
+// Start's names carry a random suffix and keep Step Functions' rules (80
+// characters, letters, digits, - and _) for any user.
+func TestUniqueName(t *testing.T) {
+	at := time.Date(2026, 3, 1, 3, 4, 5, 0, time.UTC)
+	for _, user := range []string{"app", "ses+smtp@example.com", strings.Repeat("u", 64), strings.Repeat("u-", 60)} {
+		a, b := uniqueName(user, at, rand.Reader), uniqueName(user, at, rand.Reader)
+		if a == b || !strings.Contains(a, "-20260301T030405Z-") {
+			t.Errorf("uniqueName(%q) = %q twice in one second: want two names with the time", user, a)
+		}
+		if len(a) > 80 || !validExecName.MatchString(a) {
+			t.Errorf("uniqueName(%q) = %q breaks Step Functions' name rules", user, a)
 		}
 	}
 }

@@ -2,15 +2,19 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
@@ -122,7 +126,7 @@ func (a *app) start(ctx context.Context, o startOptions, changed func(string) bo
 	if err != nil {
 		return err
 	}
-	started, err := startExecution(ctx, c.sfn, machine, ExecutionName(in.User, a.clock.Now()), raw)
+	started, err := startExecution(ctx, c.sfn, machine, uniqueName(in.User, a.clock.Now(), rand.Reader), raw)
 	if err != nil {
 		return err
 	}
@@ -258,7 +262,27 @@ type startAPI interface {
 func startExecution(ctx context.Context, c startAPI, machine, name string, input []byte) (*sfn.StartExecutionOutput, error) {
 	out, err := c.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(machine), Name: aws.String(name), Input: aws.String(string(input))})
 	if err != nil {
+		if _, ok := errors.AsType[*types.ExecutionAlreadyExists](err); ok {
+			return nil, fmt.Errorf("start execution %s of %s: an execution of that name already exists (the names carry a random suffix, so this is very unlikely): start again for a new name: %w", name, machine, err)
+		}
 		return nil, fmt.Errorf("start execution %s of %s: %w", name, machine, err)
 	}
 	return out, nil
+}
+
+// uniqueName is ExecutionName with a random suffix, so two starts for one
+// user in the same second get two names (Step Functions refuses a name
+// reused within 90 days); it keeps the 80-character limit and the allowed
+// characters by shortening the user part.
+func uniqueName(user string, at time.Time, rnd io.Reader) string {
+	var b [4]byte
+	_, _ = io.ReadFull(rnd, b[:]) // crypto/rand never fails
+	suffix := "-" + hex.EncodeToString(b[:])
+	name := ExecutionName(user, at)
+	stamp := len("20060102T150405Z") + 1
+	prefix := name[:len(name)-stamp]
+	if max := 80 - stamp - len(suffix); len(prefix) > max {
+		prefix = strings.TrimRight(prefix[:max], "-")
+	}
+	return prefix + name[len(name)-stamp:] + suffix
 }

@@ -114,6 +114,24 @@ type decisionDoc struct {
 
 const poll = "--poll=10ms"
 
+// Two starts for one user in the same second get two executions, not a
+// raw ExecutionAlreadyExists (issue 11, finding 8).
+func TestTwoStartsInOneSecond(t *testing.T) {
+	h := start(t)
+	f := h.seed("app-user", 95)
+	input := h.file(fmt.Sprintf(`{"user":%q,"targets":[{"type":"secret","name":"app","secretId":%q}],"waitDays":7,"graceDays":1}`, f.user, f.secretID))
+	var a, b startDoc
+	if r := h.runJSON(&a, "start", "--input", input); r.code != cli.ExitOK {
+		t.Fatalf("first start: exit %d: %s", r.code, r.stderr)
+	}
+	if r := h.runJSON(&b, "start", "--input", input); r.code != cli.ExitOK {
+		t.Fatalf("second start: exit %d: %s", r.code, r.stderr)
+	}
+	if a.Name == b.Name || a.Name[:len("app-user-20260101T000000Z")] != b.Name[:len("app-user-20260101T000000Z")] {
+		t.Errorf("names %q and %q: want two names, in the same second", a.Name, b.Name)
+	}
+}
+
 // start (file) → watch → status: the new key is what the target holds,
 // the old one is gone; then start (flags) --wait rotates again.
 func TestStartWatchStatus(t *testing.T) {
@@ -125,8 +143,8 @@ func TestStartWatchStatus(t *testing.T) {
 	if r := h.runJSON(&st, "start", "--input", h.file(input)); r.code != cli.ExitOK {
 		t.Fatalf("start: exit %d: %s", r.code, r.stderr)
 	}
-	if !strings.HasPrefix(st.Name, "app-user-") || len(st.Name) != len("app-user-20260101T000000Z") || st.StateMachineARN != h.dep.StateMachineARN {
-		t.Errorf("start = %+v: want a name <user>-<yyyymmddThhmmssZ> in the keyrotator state machine", st)
+	if !strings.HasPrefix(st.Name, "app-user-") || len(st.Name) != len("app-user-20260101T000000Z-0123abcd") || st.StateMachineARN != h.dep.StateMachineARN {
+		t.Errorf("start = %+v: want a name <user>-<yyyymmddThhmmssZ>-<random> in the keyrotator state machine", st)
 	}
 	if !strings.HasPrefix(st.Input.RequestedBy, "arn:aws:iam::") {
 		t.Errorf("requestedBy = %q, want the caller's ARN", st.Input.RequestedBy)
