@@ -234,6 +234,13 @@ func (s *Store) Release(ctx context.Context, user, execution string) error {
 		SecretId: aws.String(name), VersionStage: aws.String(Pending), RemoveFromVersionId: aws.String(v.ID),
 	})
 	if err != nil {
+		// The answer may have been lost after the label moved (a 5xx or a
+		// timeout after the side effect; the SDK's retry then finds the
+		// label gone). Release is idempotent: if execution no longer holds
+		// the lock, the release happened.
+		if held, ok, rerr := s.Staged(ctx, user, Pending); rerr == nil && (!ok || held.Execution != execution) {
+			return nil
+		}
 		return awserr.Classify("secretsmanager UpdateSecretVersionStage (release) "+name, err)
 	}
 	return nil
