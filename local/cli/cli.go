@@ -54,6 +54,10 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// MinPoll is the shortest --poll: watch reads the execution's history
+// every poll, and Step Functions throttles GetExecutionHistory.
+const MinPoll = 100 * time.Millisecond
+
 func usageErr(field, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if field != "" {
@@ -139,6 +143,12 @@ Output is for people; --json prints one JSON document on stdout instead
 	pf.StringVar(&a.region, "region", "", "AWS region (default: the SDK's, e.g. $AWS_REGION)")
 	pf.StringVar(&a.profile, "profile", "", "AWS shared config profile (default: the SDK's, e.g. $AWS_PROFILE)")
 	pf.DurationVar(&a.poll, "poll", time.Second, "how often watch reads the execution's history")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if a.poll < MinPoll {
+			return usageErr("--poll", "is %s: at least %s (each poll reads the history; 0s read it 61 times a second)", a.poll, MinPoll)
+		}
+		return nil
+	}
 	root.AddCommand(a.startCmd(), a.watchCmd(), a.statusCmd(), a.approveCmd(true), a.approveCmd(false))
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root

@@ -276,3 +276,15 @@ func TestUniqueName(t *testing.T) {
 		}
 	}
 }
+
+// --poll below MinPoll is refused before any call: --poll 0s read the
+// history 61 times a second (issue 11, finding 8).
+func TestPollBelowMinimumRefused(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1") // nothing listens: a call would fail with exit 1
+	for _, p := range []string{"0s", "1ms", "99ms", "-1s"} {
+		var out, errOut bytes.Buffer
+		if code := Run(context.Background(), []string{"watch", "app-20260301T030000Z", "--poll", p}, &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), "--poll") {
+			t.Errorf("--poll %s: exit %d, want %d naming --poll (%s)", p, code, ExitUsage, errOut.String())
+		}
+	}
+}

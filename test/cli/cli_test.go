@@ -112,7 +112,7 @@ type decisionDoc struct {
 	Comment   string `json:"comment"`
 }
 
-const poll = "--poll=10ms"
+const poll = "--poll=100ms" // cli.MinPoll
 
 // Two starts for one user in the same second get two executions, not a
 // raw ExecutionAlreadyExists (issue 11, finding 8).
