@@ -91,9 +91,10 @@ test: deps vet ## run every test: unit, sandbox, SDK/CLI/boto3 clients
 	@for m in $(MODULES); do (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
 
 .PHONY: bench
-bench: deps ## benchmarks: sandbox throughput, Lambda invoke and cold starts, one rotation's cost, a 250-group SORACOM repoint
+bench: deps ## benchmarks: sandbox throughput, Lambda invoke and cold starts, one rotation's cost, a fleet of 200 rotations at once, a 250-group SORACOM repoint
 	cd local && go test -run '^$$' -bench . -benchmem -cpu 1 -benchtime 2s ./...
-	cd test && go test -run '^$$' -bench . -benchtime 10x ./e2e/
+	cd test && go test -run '^$$' -bench 'Rotation|ColdStart' -benchtime 10x ./e2e/
+	cd test && go test -run '^$$' -bench 'Fleet' -benchtime 1x -timeout 30m ./e2e/
 	cd functions && go test -run '^$$' -bench . -benchtime 20x ./targets/soracom/
 
 .PHONY: soak

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -102,5 +104,52 @@ func BenchmarkColdStart(b *testing.B) {
 				b.ReportMetric(float64(st.Size())/(1<<20), "MiB")
 			}
 		})
+	}
+}
+
+// BenchmarkFleet starts 200 rotations at once, one user each, against the
+// sandbox's default Lambda concurrency, and waits for all: every one must
+// succeed. It reports the wall time, keyrotator's AWS calls and the
+// throttles absorbed (Lambda's TooManyRequests, AWS throttling answers).
+// Consumers are not run: the users' keys are only rotated.
+func BenchmarkFleet(b *testing.B) {
+	const fleet = 200
+	for b.Loop() {
+		b.StopTimer()
+		h := Start(b)
+		fs := make([]fixture, fleet)
+		for i := range fs {
+			fs[i] = h.seed("fleet-"+strconv.Itoa(i), 95)
+		}
+		seq := h.sb.Server.Calls().Last()
+		b.StartTimer()
+		start := time.Now()
+		arns := make([]string, fleet)
+		for i, f := range fs {
+			arns[i] = h.StartExecution(f.input(nil))
+		}
+		failed := 0
+		for _, arn := range arns {
+			if r := h.Wait(arn); r.Status != types.ExecutionStatusSucceeded {
+				failed++
+				b.Errorf("rotation %s: %s %s", arn, r.Status, r.Error)
+			}
+		}
+		wall := time.Since(start)
+		b.StopTimer()
+		calls, throttles := 0, 0
+		for _, c := range h.sb.Calls(b, seq) {
+			if c.Status == 429 || strings.Contains(c.Error, "Throttl") || strings.Contains(c.Error, "TooManyRequests") {
+				throttles++
+			}
+			if c.Service != "states" && c.Service != "lambda" && c.Principal != h.sb.Admin.Principal.ARN {
+				calls++
+			}
+		}
+		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(float64(calls), "aws-calls")
+		b.ReportMetric(float64(throttles), "throttles")
+		b.ReportMetric(float64(failed), "failed")
+		b.Logf("fleet of %d: %v wall, %d AWS calls, %d throttles absorbed, %d failed", fleet, wall.Round(time.Millisecond), calls, throttles, failed)
 	}
 }
