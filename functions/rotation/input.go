@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -108,6 +109,29 @@ var compiled = sync.OnceValues(func() (*jsonschema.Schema, error) {
 // ParseInput validates raw against the schema and decodes it with defaults
 // applied. Every refusal is an *InvalidInput naming the field.
 func ParseInput(raw []byte) (Input, error) {
+	in, err := parseInput(raw)
+	if ii, ok := errors.AsType[*InvalidInput](err); ok {
+		// A refusal names a field and says why; it never echoes a long
+		// piece of the input (a 5,000-byte user name, an unknown key) back.
+		ii.Field, ii.Reason = brief(ii.Field), brief(ii.Reason)
+	}
+	return in, err
+}
+
+// brief cuts s to at most maxQuoted bytes, on a rune boundary, marking the cut.
+func brief(s string) string {
+	const maxQuoted = 160
+	if len(s) <= maxQuoted {
+		return s
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "… (cut)"
+}
+
+func parseInput(raw []byte) (Input, error) {
 	sch, err := compiled()
 	if err != nil {
 		return Input{}, err
