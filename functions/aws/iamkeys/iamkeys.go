@@ -84,7 +84,14 @@ func (k *Keys) Create(ctx context.Context, user string) (rotation.Credential, ti
 	out, err := k.api.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
 	var limit *types.LimitExceededException
 	if errors.As(err, &limit) {
-		return rotation.Credential{}, time.Time{}, &rotation.KeyLimitReached{User: user}
+		// Name each key the user has, so the alert never lists "()".
+		e := &rotation.KeyLimitReached{User: user}
+		if keys, lerr := k.List(ctx, user); lerr == nil {
+			for _, key := range keys {
+				e.Keys = append(e.Keys, key.ID+" ("+key.Status+")")
+			}
+		}
+		return rotation.Credential{}, time.Time{}, e
 	}
 	if err != nil {
 		return rotation.Credential{}, time.Time{}, awserr.Classify("iam CreateAccessKey "+user, err)

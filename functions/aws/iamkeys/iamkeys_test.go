@@ -34,8 +34,12 @@ func TestKeysAgainstTheSandbox(t *testing.T) {
 	if err != nil || !cred.Valid() {
 		t.Fatalf("Create: %v", err)
 	}
-	if _, _, err := k.Create(ctx, "app"); !errors.As(err, new(*rotation.KeyLimitReached)) {
+	var limit *rotation.KeyLimitReached
+	if _, _, err := k.Create(ctx, "app"); !errors.As(err, &limit) {
 		t.Fatalf("third key: got %v, want KeyLimitReached", err)
+	}
+	if len(limit.Keys) != 2 || limit.Keys[1] != cred.AccessKeyID+" (Active)" {
+		t.Fatalf("KeyLimitReached names each key and status: %q", limit.Keys)
 	}
 	use, err := k.LastUsed(ctx, cred.AccessKeyID)
 	if err != nil || use.LastUsed != nil {
