@@ -151,5 +151,6 @@ func BenchmarkFleet(b *testing.B) {
 		b.ReportMetric(float64(throttles), "throttles")
 		b.ReportMetric(float64(failed), "failed")
 		b.Logf("fleet of %d: %v wall, %d AWS calls, %d throttles absorbed, %d failed", fleet, wall.Round(time.Millisecond), calls, throttles, failed)
+		b.StartTimer() // b.Loop must be called with the timer running
 	}
 }
