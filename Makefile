@@ -38,8 +38,12 @@ $(NODE_STAMP): package.json package-lock.json
 deps: $(NODE_STAMP) ## install the pinned Node tools (Node 22, aws-local-stepfunctions, asl-validator)
 	@for m in $(MODULES); do (cd $$m && go mod download); done
 
+# What the demo and the sandbox run: this machine's architecture only (the
+# linux/$(LAMBDA_ARCH) build is for synth and deploy).
+HOST_BINS := $(BIN)/keyrotator $(BIN)/keyrotator-sandbox $(BIN)/keyrotator-demo $(TASKS:%=$(BIN)/lambda/%/bootstrap)
+
 .PHONY: build
-build: $(BIN)/keyrotator $(BIN)/keyrotator-sandbox $(BIN)/keyrotator-demo $(TASKS:%=$(BIN)/lambda/%/bootstrap) $(TASKS:%=dist/%/bootstrap) ## build every binary: the sandbox's and the deployable (dist/, linux/$(LAMBDA_ARCH))
+build: $(HOST_BINS) $(TASKS:%=dist/%/bootstrap) ## build every binary: the sandbox's and the deployable (dist/, linux/$(LAMBDA_ARCH))
 
 $(BIN)/keyrotator-%: $(LOCAL_SRC) $(FUNCTION_SRC)
 	go build -trimpath -o $@ ./local/cmd/keyrotator-$*
@@ -57,11 +61,11 @@ dist/%/bootstrap: $(FUNCTION_SRC)
 	cd functions && CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) go build $(GO_LAMBDA_FLAGS) -o ../$@ ./cmd/$*
 
 .PHONY: demo
-demo: deps build ## one rotation end to end on the sandbox, waits shortened, with a report
+demo: $(NODE_STAMP) $(HOST_BINS) ## one rotation end to end on the sandbox, waits shortened, with a report
 	$(BIN)/keyrotator-demo --dist $(BIN)/lambda --asl statemachine/rotation.asl.json
 
 .PHONY: sandbox
-sandbox: deps build ## the local AWS with keyrotator deployed, on 127.0.0.1:4566 or PORT= (prints the export lines a shell needs)
+sandbox: $(NODE_STAMP) $(HOST_BINS) ## the local AWS with keyrotator deployed, on 127.0.0.1:4566 or PORT= (prints the export lines a shell needs)
 	$(BIN)/keyrotator-sandbox --port $(PORT) --wait-scale $(WAIT_SCALE) --deploy $(BIN)/lambda --asl statemachine/rotation.asl.json
 
 .PHONY: synth
