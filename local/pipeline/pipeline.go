@@ -103,6 +103,11 @@ func Deploy(ctx context.Context, w *world.World, opts Options) (Deployment, erro
 	if !ok {
 		return Deployment{}, errors.New("the sandbox has no Step Functions service")
 	}
+	if l, ok := states.(itemLabeller); ok {
+		// A Map iteration's Task input is {"data": {"target": {"name": …}}}:
+		// the call log attributes each call to (state, target).
+		l.LabelItems("data", "target", "name")
+	}
 	arn, err := states.RegisterFile(ctx, StateMachineName, opts.ASL, subs, "")
 	if err != nil {
 		return Deployment{}, fmt.Errorf("register state machine: %w", err)
@@ -133,6 +138,8 @@ func Build(ctx context.Context, functionsDir, outDir string) error {
 	}
 	return nil
 }
+
+type itemLabeller interface{ LabelItems(path ...string) }
 
 type stateMachines interface {
 	RegisterFile(ctx context.Context, name, path string, subs map[string]string, role string) (string, error)

@@ -1,6 +1,12 @@
 package sandbox
 
-import "testing"
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
 
 func TestFaultMatching(t *testing.T) {
 	var f Faults
@@ -19,11 +25,116 @@ func TestFaultMatching(t *testing.T) {
 		{"iam", "Invoke", "createkey", false},
 	}
 	for i, c := range calls {
-		if got := f.match(c.service, c.action, c.resource) != nil; got != c.hit {
+		if got := f.match(c.service, c.action, c.resource, nil, 0) != nil; got != c.hit {
 			t.Errorf("call %d (%s %s %s): hit=%v, want %v", i, c.service, c.action, c.resource, got, c.hit)
 		}
 	}
 	if _, err := f.Add(Fault{Service: "iam"}); err == nil {
 		t.Error("a fault that does nothing must be refused")
+	}
+}
+
+// A rule naming an origin hits only the call of that state, item and
+// ordinal: never a call without an origin, never another branch's.
+func TestFaultMatchesByOrigin(t *testing.T) {
+	upd := &Origin{Execution: "e1", State: "UpdateSecret", Item: "app", Invocation: "r1"}
+	other := &Origin{Execution: "e1", State: "UpdateSecret", Item: "app2", Invocation: "r2"}
+	top := &Origin{Execution: "e1", State: "CreateKey", Invocation: "r3"}
+	tests := []struct {
+		name    string
+		rule    Fault
+		origin  *Origin
+		ordinal int
+		hit     bool
+	}{
+		{"its call", Fault{Service: "secretsmanager", State: "UpdateSecret", Item: "app", Ordinal: 2, Status: 500}, upd, 2, true},
+		{"another ordinal", Fault{Service: "secretsmanager", State: "UpdateSecret", Item: "app", Ordinal: 2, Status: 500}, upd, 1, false},
+		{"another item", Fault{Service: "secretsmanager", State: "UpdateSecret", Item: "app", Ordinal: 2, Status: 500}, other, 2, false},
+		{"no origin", Fault{Service: "secretsmanager", State: "UpdateSecret", Status: 500}, nil, 0, false},
+		{"outside a Map", Fault{Service: "secretsmanager", State: "CreateKey", Item: "-", Status: 500}, top, 1, true},
+		{"not outside a Map", Fault{Service: "secretsmanager", Item: "-", Status: 500}, upd, 1, false},
+		{"no origin named: any", Fault{Service: "secretsmanager", Status: 500}, nil, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var f Faults
+			if _, err := f.Add(tc.rule); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.match("secretsmanager", "PutSecretValue", "", tc.origin, tc.ordinal) != nil; got != tc.hit {
+				t.Errorf("hit=%v, want %v", got, tc.hit)
+			}
+		})
+	}
+}
+
+// The ordinal counts per execution, state, item, service and action, so
+// branches that run side by side each count their own.
+func TestOrdinalPerStateAndItem(t *testing.T) {
+	var l CallLog
+	a := &Origin{Execution: "e", State: "S", Item: "a", Invocation: "1"}
+	b := &Origin{Execution: "e", State: "S", Item: "b", Invocation: "2"}
+	aRetry := &Origin{Execution: "e", State: "S", Item: "a", Invocation: "3"} // a retry: another invocation, same count
+	got := []int{l.ordinal(a, "iam", "X"), l.ordinal(b, "iam", "X"), l.ordinal(a, "iam", "Y"), l.ordinal(aRetry, "iam", "X"), l.ordinal(nil, "iam", "X")}
+	want := []int{1, 1, 1, 2, 0}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("ordinals %v, want %v", got, want)
+			break
+		}
+	}
+}
+
+// External puts a component's calls in the call log by route pattern and
+// answers faults: before the handler (no side effect) or after it (the
+// side effect happened, the answer is lost).
+func TestExternalFaults(t *testing.T) {
+	s := New(Options{})
+	effects := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /v1/things/{id}", func(w http.ResponseWriter, r *http.Request) {
+		effects++
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
+	srv := httptest.NewServer(s.External("thing", "op-1", mux))
+	defer srv.Close()
+	put := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/v1/things/42", strings.NewReader("{}"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const action = "PUT /v1/things/{id}"
+	if _, err := s.Faults().Add(Fault{Service: "thing", Action: action, Kind: "unavailable"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := put(); st != 503 || effects != 0 {
+		t.Errorf("before: status %d, effects %d; want 503, 0", st, effects)
+	}
+	if _, err := s.Faults().Add(Fault{Service: "thing", Action: action, Status: 500, After: true}); err != nil {
+		t.Fatal(err)
+	}
+	if st, body := put(); st != 500 || effects != 1 || strings.Contains(body, "ok") {
+		t.Errorf("after: status %d body %s, effects %d; want 500 without the answer, 1", st, body, effects)
+	}
+	if st, body := put(); st != 200 || effects != 2 || !strings.Contains(body, "ok") {
+		t.Errorf("clean: status %d body %s, effects %d", st, body, effects)
+	}
+	calls := s.Calls().Since(0)
+	if len(calls) != 3 {
+		t.Fatalf("%d calls logged, want 3: %+v", len(calls), calls)
+	}
+	for i, want := range []struct {
+		status int
+		write  bool
+	}{{503, false}, {500, true}, {200, true}} {
+		c := calls[i]
+		if c.Service != "thing" || c.Action != action || c.Resource != "op-1" || c.Status != want.status || c.Write != want.write {
+			t.Errorf("call %d: %+v, want status %d write %v", i, c, want.status, want.write)
+		}
 	}
 }

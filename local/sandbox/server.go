@@ -36,6 +36,7 @@ type Server struct {
 	clock     *Clock
 	calls     CallLog
 	faults    Faults
+	origins   origins // which Lambda invocation each instance runs now
 	mu        sync.RWMutex
 	services  map[string]Service
 	extras    map[string]any // attached components that are not AWS services
@@ -137,6 +138,22 @@ func (s *Server) Calls() *CallLog { return &s.calls }
 
 // Faults are the fault rules in force.
 func (s *Server) Faults() *Faults { return &s.faults }
+
+// BindOrigin says that calls signed with k's access key, or made over
+// connections k's process opened, come from o until the returned func is
+// called: Lambda binds an instance to the invocation it runs.
+func (s *Server) BindOrigin(k Binding, o Origin) (unbind func()) { return s.origins.bind(k, o) }
+
+// OriginOfConn is the origin of a request to a component that is not AWS
+// (an Auth0 tenant, a SORACOM operator): the bound process that opened its
+// connection, if any.
+func (s *Server) OriginOfConn(r *http.Request) (Origin, bool) {
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if local == nil {
+		return Origin{}, false
+	}
+	return connOwner(r.RemoteAddr, local.String(), s.origins.pids())
+}
 
 // Region is the default region.
 func (s *Server) Region() string { return s.opts.Region }
@@ -389,11 +406,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		c.Region = "us-east-1"
 	}
 	if e := s.route(svc, c); e != nil {
-		s.finish(w, info, c, start, nil, e, nil)
+		s.finish(w, info, c, start, nil, e, nil, attribution{})
 		return
 	}
 	if e := s.authenticate(r, body, auth, authErr, info, c); e != nil {
-		s.finish(w, info, c, start, nil, e, nil)
+		s.finish(w, info, c, start, nil, e, nil, attribution{})
 		return
 	}
 	s.invoke(r.Context(), w, svc, info, c, start)
@@ -495,12 +512,34 @@ func (s *Server) authenticate(r *http.Request, body []byte, auth sigv4.Auth, aut
 
 // invoke runs an authenticated call through faults, the service and the observers.
 func (s *Server) invoke(ctx context.Context, w http.ResponseWriter, svc Service, info ServiceInfo, c *Call, start time.Time) {
-	res, e, fault := s.run(ctx, svc, info, c)
-	s.finish(w, info, c, start, res, e, fault)
+	at := s.attribute(ctx, info.Name, c)
+	res, e, fault := s.run(ctx, svc, info, c, at)
+	s.finish(w, info, c, start, res, e, fault, at)
 }
 
-func (s *Server) run(ctx context.Context, svc Service, info ServiceInfo, c *Call) (any, *Error, *Fault) {
-	fault := s.faults.match(info.Name, c.Action, c.Resource)
+// attribution is a call's origin and ordinal (CallRecord.Origin, .Ordinal).
+type attribution struct {
+	origin  *Origin
+	ordinal int
+}
+
+// attribute finds who made c: the origin ctx carries (Step Functions calling
+// for a state), else the invocation whose instance signs with c's key.
+func (s *Server) attribute(ctx context.Context, service string, c *Call) attribution {
+	var o *Origin
+	if v, ok := OriginFrom(ctx); ok {
+		o = &v
+	} else if v, ok := s.origins.ofKey(c.AccessKeyID); ok && c.AccessKeyID != "" {
+		o = &v
+	}
+	return attribution{origin: o, ordinal: s.calls.ordinal(o, service, c.Action)}
+}
+
+func (s *Server) run(ctx context.Context, svc Service, info ServiceInfo, c *Call, at attribution) (any, *Error, *Fault) {
+	if at.origin != nil {
+		ctx = WithOrigin(ctx, *at.origin) // Lambda binds the instance it runs the call on
+	}
+	fault := s.faults.match(info.Name, c.Action, c.Resource, at.origin, at.ordinal)
 	var ferr *Error
 	if fault != nil {
 		if fault.Delay > 0 {
@@ -544,7 +583,7 @@ func (s *Server) safeHandle(ctx context.Context, svc Service, c *Call) (res any,
 	return svc.Handle(ctx, c)
 }
 
-func (s *Server) finish(w http.ResponseWriter, info ServiceInfo, c *Call, start time.Time, res any, e *Error, fault *Fault) {
+func (s *Server) finish(w http.ResponseWriter, info ServiceInfo, c *Call, start time.Time, res any, e *Error, fault *Fault, at attribution) {
 	status := http.StatusOK
 	if e != nil {
 		status = e.Status
@@ -552,15 +591,16 @@ func (s *Server) finish(w http.ResponseWriter, info ServiceInfo, c *Call, start 
 	} else {
 		status = writeResult(w, info, c, res)
 	}
-	s.record(info, c, start, status, e, fault, res)
+	s.record(info, c, start, status, e, fault, res, at)
 }
 
-func (s *Server) record(info ServiceInfo, c *Call, start time.Time, status int, e *Error, fault *Fault, res any) {
+func (s *Server) record(info ServiceInfo, c *Call, start time.Time, status int, e *Error, fault *Fault, res any, at attribution) {
 	rec := CallRecord{
 		Time: c.Time, Service: info.Name, Action: c.Action, Resource: c.Resource, Region: c.Region,
 		AccessKeyID: c.AccessKeyID, Principal: c.Principal.ARN, Status: status,
 		Write:    !info.IsReadOnly(c.Action) && e == nil,
 		Duration: float64(time.Since(start).Microseconds()) / 1000,
+		Origin:   at.origin, Ordinal: at.ordinal,
 	}
 	if e != nil {
 		rec.Error = e.Code
@@ -605,14 +645,15 @@ func (s *Server) Internal(ctx context.Context, service, action, resource string,
 		c.Params = params
 	}
 	start := time.Now()
-	res, e, fault := s.run(ctx, svc, info, c)
+	at := s.attribute(ctx, info.Name, c)
+	res, e, fault := s.run(ctx, svc, info, c, at)
 	status := http.StatusOK
 	if e != nil {
 		status = e.Status
 	} else if raw, ok := res.(*Raw); ok && raw.Status != 0 {
 		status = raw.Status
 	}
-	s.record(info, c, start, status, e, fault, res)
+	s.record(info, c, start, status, e, fault, res, at)
 	if e != nil {
 		return nil, e
 	}

@@ -138,7 +138,7 @@ func (s *Service) AddTenant(cfg TenantConfig) (*Tenant, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	t := &Tenant{cfg: cfg, domain: l.Addr().String(), svc: s, stop: stop, done: make(chan struct{}),
 		tokens: map[string][]string{}, bucket: 2, filled: time.Now(), provider: cfg.Provider}
-	t.hs = &http.Server{Handler: t.routes(), ReadHeaderTimeout: 5 * time.Second}
+	t.hs = &http.Server{Handler: s.srv.External("auth0", cfg.Name, t.routes()), ReadHeaderTimeout: 5 * time.Second} // the call log and faults
 	t.ses = ses.New(ses.Options{Region: s.srv.Region(), BaseEndpoint: aws.String(s.srv.URL()), RetryMaxAttempts: 1})
 	go func() { _ = t.hs.Serve(l) }()
 	go func() { defer close(t.done); t.mailLoop(ctx) }()

@@ -34,6 +34,7 @@ type instance struct {
 	fn      *function
 	cmd     *exec.Cmd
 	pid     int
+	keyID   string // the access key of its own role credentials: calls signed with it are its invocation's
 	started time.Time
 	hs      *http.Server
 
@@ -108,7 +109,7 @@ func (s *Service) start(fn *function, in *instance) error {
 	cfg := fn.cfg
 	cmd := exec.Command(cfg.Path)
 	cmd.Dir = filepath.Dir(cfg.Path)
-	cmd.Env = s.environ(cfg, ln.Addr().String())
+	cmd.Env, in.keyID = s.environ(cfg, ln.Addr().String())
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = sysProcAttr()
 	in.cmd = cmd
@@ -139,7 +140,8 @@ func (s *Service) start(fn *function, in *instance) error {
 
 // environ is the process environment Lambda gives a function, and nothing
 // of the sandbox's own.
-func (s *Service) environ(cfg FunctionConfig, runtimeAPI string) []string {
+// It returns the access key id of the instance's own role credentials too.
+func (s *Service) environ(cfg FunctionConfig, runtimeAPI string) ([]string, string) {
 	region := s.srv.Region()
 	now := time.Now().UTC()
 	env := []string{
@@ -169,9 +171,10 @@ func (s *Service) environ(cfg FunctionConfig, runtimeAPI string) []string {
 		if rc, ok := svc.(RoleCredentials); ok {
 			c := rc.IssueRoleCredentials(cfg.roleName(), cfg.Name)
 			env = append(env, "AWS_ACCESS_KEY_ID="+c.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+c.Secret, "AWS_SESSION_TOKEN="+c.SessionToken)
+			return env, c.AccessKeyID
 		}
 	}
-	return env
+	return env, ""
 }
 
 // runtimeAPI is the Lambda Runtime API of one instance.

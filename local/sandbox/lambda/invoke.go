@@ -193,6 +193,12 @@ func (s *Service) execute(ctx context.Context, fn *function, in *instance, inv *
 	in.pre = nil
 	in.mu.Unlock()
 	in.platformLine(inv, "START RequestId: "+inv.id+" Version: $LATEST")
+	if o, ok := sandbox.OriginFrom(ctx); ok {
+		// What the instance calls while it runs this invocation is the
+		// invocation's: by its key (AWS) or its process (Auth0, SORACOM).
+		o.Invocation = inv.id
+		defer s.srv.BindOrigin(sandbox.Binding{AccessKeyID: in.keyID, PID: in.pid}, o)()
+	}
 	in.invokes <- inv
 
 	timer := time.NewTimer(fn.cfg.Timeout)

@@ -198,7 +198,7 @@ func (s *Service) AddOperator(cfg OperatorConfig) (*Operator, error) {
 	o.endpoint = "http://" + l.Addr().String() + "/v1"
 	ctx, stop := context.WithCancel(context.Background())
 	o.stop = stop
-	o.hs = &http.Server{Handler: o.routes(), ReadHeaderTimeout: 5 * time.Second}
+	o.hs = &http.Server{Handler: s.srv.External("soracom", cfg.ID, o.routes()), ReadHeaderTimeout: 5 * time.Second} // the call log and faults
 
 	s.mu.Lock()
 	if _, exists := s.operators[cfg.ID]; exists || s.closed { // lost a race with another AddOperator, or with Close

@@ -67,6 +67,51 @@ type Service struct {
 
 	cbmu   sync.Mutex
 	tokens map[string]*callback // every task token issued, open or closed
+
+	itemPath []string // LabelItems: where in a Task's input its Map item's name is
+}
+
+// LabelItems says where, in the input a Task state hands its resource (a
+// Lambda's payload), the name of the Map item it runs for is: e.g. "data",
+// "target", "name". The sandbox then attributes the Task's calls, and the
+// calls of the Lambda invocation it makes, to (execution, state, item):
+// sandbox.Origin. Without it, Item is "".
+func (s *Service) LabelItems(path ...string) {
+	s.mu.Lock()
+	s.itemPath = append([]string(nil), path...)
+	s.mu.Unlock()
+}
+
+// itemOf is the Map item's name in a Task's input (or its Payload), "" if none.
+func (s *Service) itemOf(input json.RawMessage) string {
+	s.mu.Lock()
+	path := s.itemPath
+	s.mu.Unlock()
+	if len(path) == 0 {
+		return ""
+	}
+	for _, in := range []json.RawMessage{input, payloadOf(input)} {
+		v := any(nil)
+		if json.Unmarshal(in, &v) != nil {
+			continue
+		}
+		for _, k := range path {
+			m, _ := v.(map[string]any)
+			v = m[k]
+		}
+		if name, ok := v.(string); ok {
+			return name
+		}
+	}
+	return ""
+}
+
+func payloadOf(input json.RawMessage) json.RawMessage {
+	var p struct {
+		Payload json.RawMessage `json:"Payload"`
+	}
+	_ = json.Unmarshal(input, &p)
+	return p.Payload
 }
 
 // stateMachine is a registered state machine.

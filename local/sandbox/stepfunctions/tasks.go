@@ -222,6 +222,8 @@ func (r *run) deliver(t *task, o outcome) {
 // (what Retry and Catch match) and its cause.
 func (s *Service) callTask(ctx context.Context, e *execution, t *task, input json.RawMessage) (out json.RawMessage, errName, cause string) {
 	p := s.statesPrincipal(e)
+	// The sandbox attributes this Task's calls, and its Lambda's, to it.
+	ctx = sandbox.WithOrigin(ctx, sandbox.Origin{Execution: e.arn, State: t.state, Item: s.itemOf(input)})
 	switch t.kind {
 	case directLambda:
 		raw, errName, cause := s.invoke(ctx, p, t.arn, input)
