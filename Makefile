@@ -101,6 +101,10 @@ bench: deps ## benchmarks: sandbox throughput, Lambda invoke and cold starts, on
 	cd test && go test -run '^$$' -bench 'Fleet' -benchtime 1x -timeout 30m ./e2e/
 	cd functions && go test -run '^$$' -bench . -benchtime 20x ./targets/soracom/
 
+.PHONY: faults
+faults: deps ## the whole fault matrix: a three-target rotation once per call keyrotator makes (failing before, answer lost after) and per Lambda (crash after its work), invariants checked after each (make test runs a fixed sample)
+	cd test && go test -count=1 -v -timeout 90m -run '^TestFaultMatrix$$' ./faults/ -args -faults.all
+
 .PHONY: soak
 soak: ## 15 minutes of the sandbox with Auth0 tenants mailing and SORACOM groups pushing: fails if open FDs, RSS or Go heap grow (not in CI)
 	cd test && go test -tags soak -run '^TestSoak$$' -count=1 -v -timeout 30m ./soak/

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -122,6 +121,7 @@ type outcome struct {
 	Status   string // the faulted run's
 	Fired    bool   // the fault hit its call
 	Broken   []string
+	Passed   bool // every invariant held, the leak canary's included
 	ReRun    string // the clean re-run's status ("" if the faulted run succeeded)
 	Duration time.Duration
 }
@@ -169,33 +169,39 @@ func TestFaultMatrix(t *testing.T) {
 	}
 	t.Logf("running %d of %d cases (%s)", len(run), len(cases), map[bool]string{true: "the whole matrix", false: "the CI sample"}[*all])
 
-	var mu sync.Mutex
 	var results []outcome
 	for _, c := range run {
+		var o outcome
 		// "/" in a subtest's name separates levels of -run: "|" keeps a case one level.
-		t.Run(strings.ReplaceAll(c.String(), "/", "|"), func(t *testing.T) {
-			o := runCase(t, c)
-			mu.Lock()
-			results = append(results, o)
-			mu.Unlock()
+		passed := t.Run(strings.ReplaceAll(c.String(), "/", "|"), func(t *testing.T) {
+			o = runCase(t, c)
 			for _, b := range o.Broken {
 				t.Errorf("%s: %s", c, b)
 			}
 		})
+		o.Case, o.Passed = c.String(), passed // passed: the leak canary too, at the subtest's cleanup
+		results = append(results, o)
 	}
-	held, clean2 := 0, 0
+	held, reran := 0, 0
+	var failed []string
 	for _, o := range results {
-		if len(o.Broken) == 0 {
+		if o.Passed {
 			held++
+		} else {
+			first := "the leak canary (see the case's log)"
+			if len(o.Broken) > 0 {
+				first = o.Broken[0]
+			}
+			failed = append(failed, fmt.Sprintf("  %s (ran %s, re-run %s): %s", o.Case, o.Status, cmp.Or(o.ReRun, "-"), first))
 		}
 		if o.ReRun == "" || o.ReRun == "SUCCEEDED" {
-			clean2++
+			reran++
 		}
 	}
 	t.Logf("fault matrix: %d calls × 2 + %d invocations × 1 = %d cases; ran %d: %d hold every invariant, %d re-run clean; %.1fs",
-		(len(cases)-invocations)/2, invocations, len(cases), len(results), held, clean2, time.Since(start).Seconds())
-	if b, err := json.MarshalIndent(results, "", " "); err == nil && *all {
-		t.Logf("outcomes: %s", b)
+		(len(cases)-invocations)/2, invocations, len(cases), len(results), held, reran, time.Since(start).Seconds())
+	if len(failed) > 0 {
+		t.Logf("cases that broke an invariant:\n%s", strings.Join(failed, "\n"))
 	}
 }
 
