@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -135,6 +137,45 @@ func TestExternalFaults(t *testing.T) {
 		c := calls[i]
 		if c.Service != "thing" || c.Action != action || c.Resource != "op-1" || c.Status != want.status || c.Write != want.write {
 			t.Errorf("call %d: %+v, want status %d write %v", i, c, want.status, want.write)
+		}
+	}
+}
+
+// A call to a component that is not AWS is attributed to the bound process
+// that opened its connection (here the test's own), and to nobody unbound.
+func TestExternalCallOrigin(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("connections are traced to their process through /proc")
+	}
+	s := New(Options{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/x", func(w http.ResponseWriter, r *http.Request) {})
+	srv := httptest.NewServer(s.External("thing", "op", mux))
+	defer srv.Close()
+	get := func(c *http.Client) {
+		resp, err := c.Get(srv.URL + "/v1/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get(&http.Client{Transport: &http.Transport{}})
+	o := Origin{Execution: "e", State: "UpdateAuth0", Item: "prod", Invocation: "r1"}
+	unbind := s.BindOrigin(Binding{PID: os.Getpid()}, o)
+	get(&http.Client{Transport: &http.Transport{}})
+	get(&http.Client{Transport: &http.Transport{}})
+	unbind()
+	get(&http.Client{Transport: &http.Transport{}})
+	calls := s.Calls().Since(0)
+	if len(calls) != 4 {
+		t.Fatalf("%d calls", len(calls))
+	}
+	if calls[0].Origin != nil || calls[3].Origin != nil {
+		t.Errorf("unbound calls have an origin: %+v, %+v", calls[0].Origin, calls[3].Origin)
+	}
+	for i, c := range calls[1:3] {
+		if c.Origin == nil || *c.Origin != o || c.Ordinal != i+1 {
+			t.Errorf("bound call %d: origin %+v ordinal %d, want %+v and %d", i+1, c.Origin, c.Ordinal, o, i+1)
 		}
 	}
 }
