@@ -121,7 +121,7 @@ type outcome struct {
 	Status   string // the faulted run's
 	Fired    bool   // the fault hit its call
 	Broken   []string
-	Passed   bool // every invariant held, the leak canary's included
+	Passed   bool   // every invariant held, the leak canary's included
 	ReRun    string // the clean re-run's status ("" if the faulted run succeeded)
 	Duration time.Duration
 }
@@ -262,8 +262,12 @@ func (w *W) check(r run) []string {
 			broken = append(broken, fmt.Sprintf("no key unaccounted for: %s (%s) is neither the old key nor held by the record", id, ks[id]))
 		}
 	}
-	// Both keys active unless the rotation completed.
-	if r.status == "SUCCEEDED" {
+	// Both keys active unless the rotation completed: it succeeded, or it
+	// failed only after DeleteOldKey (cleaning up the targets, or telling
+	// of it), when the new key alone must be left, active.
+	_, oldLeft := ks[w.old.AccessKeyID]
+	completed := r.status == "SUCCEEDED" || (!oldLeft && slices.Contains(r.states, "CleanupTargets"))
+	if completed {
 		if len(ks) != 1 || len(newKeys) != 1 || ks[newKeys[0]] != "Active" {
 			broken = append(broken, fmt.Sprintf("a completed rotation leaves the new key alone, active: keys %v, record holds %v", ks, held))
 		}
@@ -273,7 +277,7 @@ func (w *W) check(r run) []string {
 				broken = append(broken, fmt.Sprintf("both keys active unless the rotation completed: %s is %s after a run that ended %s", id, st, r.status))
 			}
 		}
-		if _, ok := ks[w.old.AccessKeyID]; !ok {
+		if !oldLeft {
 			broken = append(broken, fmt.Sprintf("the old key is gone after a run that ended %s: keys %v", r.status, ks))
 		}
 	}
