@@ -25,7 +25,7 @@ var (
 
 // Kinds of fault, per call or per Lambda invocation.
 const (
-	Before = "before" // the call fails before its side effect: a 400 the SDKs do not retry
+	Before = "before" // the call is refused before its side effect: AccessDenied, which nobody may retry
 	After  = "after"  // the side effect happens, the answer is lost: a 500 (the SDKs retry it)
 	Crash  = "crash"  // the Lambda invocation's process dies after its work
 )
@@ -61,7 +61,10 @@ func (c Case) fault() sandbox.Fault {
 	f := sandbox.Fault{Service: c.Key.Service, Action: c.Key.Action, State: c.Key.State, Item: item, Ordinal: c.Key.Ordinal, Times: 1}
 	switch c.Kind {
 	case Before:
-		f.Status, f.Code, f.Message = 400, "InternalFailure", "injected: failed before its side effect"
+		// Not a transient error (keyrotator retries those, and an
+		// InternalFailure before the side effect only tests that retry):
+		// the run must fail, say so truly, and a re-run must finish.
+		f.Status, f.Code, f.Message = 403, "AccessDenied", "injected: refused before its side effect"
 	case After:
 		f.Status, f.Code, f.Message, f.After = 500, "InternalFailure", "injected: the answer was lost after the side effect", true
 	case Crash:
