@@ -14,28 +14,28 @@ import (
 // only once the side effect has happened. Crash is for Lambda: the function
 // runs, then its process dies before the result is returned.
 type Fault struct {
-	ID       int           `json:"id"`
-	Service  string        `json:"service"`            // signing name; "" matches any
-	Action   string        `json:"action,omitempty"`   // "" matches any
-	Resource string        `json:"resource,omitempty"` // e.g. a function name; "" matches any
+	ID       int    `json:"id"`
+	Service  string `json:"service"`            // signing name; "" matches any
+	Action   string `json:"action,omitempty"`   // "" matches any
+	Resource string `json:"resource,omitempty"` // e.g. a function name; "" matches any
 	// State, Item and Ordinal match a call by its origin (CallRecord.Origin
 	// and .Ordinal): the Task state that made it, the Map item that state
 	// ran for, and its ordinal among that state and item's calls of this
 	// service and action. "" and 0 match any; Item "-" matches only calls
 	// made outside a Map. A rule that names an origin never matches a call
 	// without one (a consumer's, a test's).
-	State   string `json:"state,omitempty"`
-	Item    string `json:"item,omitempty"`
-	Ordinal int    `json:"ordinal,omitempty"`
-	Nth      int           `json:"nth,omitempty"`      // first matching call to hit, 1-based; 0 = the next one
-	Times    int           `json:"times,omitempty"`    // how many calls to hit; 0 = 1, -1 = every one
-	Kind     string        `json:"kind,omitempty"`     // "throttle" or "unavailable": the service's own words for them
-	Status   int           `json:"status,omitempty"`
-	Code     string        `json:"code,omitempty"`
-	Message  string        `json:"message,omitempty"`
-	Delay    time.Duration `json:"delay,omitempty"` // before answering (JSON: nanoseconds)
-	After    bool          `json:"after,omitempty"` // run the action, then fail
-	Crash    bool          `json:"crash,omitempty"` // Lambda: kill the function after its side effect
+	State   string        `json:"state,omitempty"`
+	Item    string        `json:"item,omitempty"`
+	Ordinal int           `json:"ordinal,omitempty"`
+	Nth     int           `json:"nth,omitempty"`   // first matching call to hit, 1-based; 0 = the next one
+	Times   int           `json:"times,omitempty"` // how many calls to hit; 0 = 1, -1 = every one
+	Kind    string        `json:"kind,omitempty"`  // "throttle" or "unavailable": the service's own words for them
+	Status  int           `json:"status,omitempty"`
+	Code    string        `json:"code,omitempty"`
+	Message string        `json:"message,omitempty"`
+	Delay   time.Duration `json:"delay,omitempty"` // before answering (JSON: nanoseconds)
+	After   bool          `json:"after,omitempty"` // run the action, then fail
+	Crash   bool          `json:"crash,omitempty"` // Lambda: kill the function after its side effect
 
 	seen  int // matching calls so far
 	fired int

@@ -683,3 +683,41 @@ func TestCustomRuntime(t *testing.T) {
 		})
 	}
 }
+
+// What a function calls while it runs an invocation that came with an
+// origin (Step Functions' state and Map item) is that invocation's: the call
+// log says so, by the instance's own credentials. An invocation without
+// one leaves its calls without.
+func TestCallsCarryTheInvocationsOrigin(t *testing.T) {
+	sb, _ := start(t)
+	p := sandbox.Principal{Account: "111122223333", ARN: "arn:aws:sts::111122223333:assumed-role/sfn/exec", Type: "AssumedRole"}
+	o := sandbox.Origin{Execution: "arn:aws:states:us-east-1:111122223333:execution:m:e", State: "UpdateSecret", Item: "app"}
+	since := sb.Server.Calls().Last()
+	if _, err := sb.Server.Internal(sandbox.WithOrigin(context.Background(), o), "lambda", "Invoke", "echo", p, []byte(`{"action":"whoami"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Server.Internal(context.Background(), "lambda", "Invoke", "echo", p, []byte(`{"action":"whoami"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var sts, invokes []sandbox.CallRecord
+	for _, c := range sb.Server.Calls().Since(since) {
+		switch {
+		case c.Service == "sts" && c.Action == "GetCallerIdentity":
+			sts = append(sts, c)
+		case c.Service == "lambda" && c.Action == "Invoke":
+			invokes = append(invokes, c)
+		}
+	}
+	if len(sts) != 2 || len(invokes) != 2 {
+		t.Fatalf("%d STS calls, %d invokes; want 2 and 2", len(sts), len(invokes))
+	}
+	if c := invokes[0]; c.Origin == nil || c.Origin.State != o.State || c.Origin.Invocation != "" || c.Ordinal != 1 {
+		t.Errorf("the invoke: origin %+v ordinal %d", c.Origin, c.Ordinal)
+	}
+	if c := sts[0]; c.Origin == nil || c.Origin.State != o.State || c.Origin.Item != o.Item || c.Origin.Execution != o.Execution || c.Origin.Invocation == "" || c.Ordinal != 1 {
+		t.Errorf("the function's call: origin %+v ordinal %d, want %+v with the invocation's id", c.Origin, c.Ordinal, o)
+	}
+	if sts[1].Origin != nil || invokes[1].Origin != nil {
+		t.Errorf("calls without an origin got one: %+v, %+v", sts[1].Origin, invokes[1].Origin)
+	}
+}
