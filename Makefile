@@ -90,6 +90,17 @@ record: deps build ## record `keyrotator watch` following a demo run in tmux, in
 vet: ## go vet every module
 	@for m in $(MODULES); do (cd $$m && go vet ./...); done
 
+# The linters, pinned in tools/go.mod (a module of its own, outside go.work,
+# so their dependencies never reach keyrotator's).
+$(BIN)/golangci-lint $(BIN)/staticcheck: tools/go.mod tools/go.sum
+	cd tools && GOWORK=off go build -o ../$(BIN)/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+	cd tools && GOWORK=off go build -o ../$(BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
+
+.PHONY: lint
+lint: $(BIN)/golangci-lint $(BIN)/staticcheck ## gofmt -l, go vet, staticcheck and golangci-lint (.golangci.yml) over every module
+	@out=$$(gofmt -l $(MODULES) tools); if [ -n "$$out" ]; then echo "gofmt -l finds unformatted files:"; echo "$$out"; exit 1; fi
+	@for m in $(MODULES); do (cd $$m && go vet ./... && ../$(BIN)/staticcheck ./... && ../$(BIN)/golangci-lint run --config ../.golangci.yml ./...) || exit 1; done
+
 .PHONY: test
 test: deps vet ## run every test: unit, sandbox, SDK/CLI/boto3 clients
 	@for m in $(MODULES); do (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
