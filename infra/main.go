@@ -13,6 +13,15 @@ import (
 )
 
 func main() {
+	if err := synthApp(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// synthApp builds the app from the rotations config and synthesizes it; the
+// jsii runtime is closed on every path.
+func synthApp() error {
 	defer jsii.Close()
 	app := awscdk.NewApp(nil)
 	path := "keyrotator.config.json"
@@ -24,8 +33,7 @@ func main() {
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
 	}
 	NewRotationStack(app, "KeyRotator", &RotationStackProps{
 		StackProps: awscdk.StackProps{
@@ -37,6 +45,7 @@ func main() {
 		ASL:    "statemachine/rotation.asl.json",
 	})
 	app.Synth(nil)
+	return nil
 }
 
 // env is an environment variable, or nil (environment-agnostic) when unset.

@@ -123,7 +123,7 @@ func TestParseInputRefusesDuplicateKeysAndDeepNesting(t *testing.T) {
 			if !errors.As(err, &ii) {
 				t.Fatalf("ParseInput = %v, want *InvalidInput", err)
 			}
-			if ii.Field != c.field && !(c.field == "" && strings.HasPrefix(ii.Field, "[")) {
+			if ii.Field != c.field && (c.field != "" || !strings.HasPrefix(ii.Field, "[")) {
 				t.Errorf("Field = %q, want %q (%v)", ii.Field, c.field, ii)
 			}
 			if !strings.Contains(ii.Reason, c.reason) || len(ii.Error()) > 300 {

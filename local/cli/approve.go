@@ -135,7 +135,7 @@ func decide(ctx context.Context, c decideAPI, arn string, d decision) error {
 	var invalid *types.InvalidToken
 	var gone *types.TaskDoesNotExist
 	if errors.As(err, &timedOut) || errors.As(err, &invalid) || errors.As(err, &gone) {
-		return &exitError{code: ExitNotPending, kind: "not pending", err: fmt.Errorf("%s: the approval request is no longer waiting (%v)", nameOf(arn), err)}
+		return &exitError{code: ExitNotPending, kind: "not pending", err: fmt.Errorf("%s: the approval request is no longer waiting (%w)", nameOf(arn), err)}
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", d.word(), nameOf(arn), err)

@@ -64,11 +64,11 @@ func BenchmarkColdStart(b *testing.B) {
 		cands = append(cands, candidate{t.Function, filepath.Join(lambdas, t.Function, "bootstrap")})
 	}
 	empty := filepath.Join(b.TempDir(), "empty", "bootstrap")
-	if out, err := exec.Command("go", "build", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", empty, "../../local/sandbox/lambda/testdata/emptyfn").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(b.Context(), "go", "build", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", empty, "../../local/sandbox/lambda/testdata/emptyfn").CombinedOutput(); err != nil {
 		b.Fatalf("build empty function: %v\n%s", err, out)
 	}
 	cands = append(cands, candidate{"empty-aws-lambda-go", empty})
-	if exec.Command("python3", "-c", "import boto3").Run() == nil {
+	if exec.CommandContext(b.Context(), "python3", "-c", "import boto3").Run() == nil {
 		cands = append(cands, candidate{"python-boto3", filepath.Join("testdata", "pyboto3", "bootstrap")})
 	}
 	c := lambda.NewFromConfig(sb.Config(b))

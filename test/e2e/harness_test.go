@@ -174,7 +174,11 @@ func (r *Result) StateOutput(t *testing.T, state string, v any) {
 // admin reads an admin endpoint's raw bytes.
 func (h *H) admin(path string) []byte {
 	h.t.Helper()
-	resp, err := http.Get(h.sb.URL + "/_sandbox" + path)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, h.sb.URL+"/_sandbox"+path, nil) // also from Cleanup
+	if err != nil {
+		h.t.Fatalf("admin %s: %v", path, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatalf("admin %s: %v", path, err)
 	}

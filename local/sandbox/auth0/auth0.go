@@ -131,7 +131,7 @@ func (s *Service) AddTenant(cfg TenantConfig) (*Tenant, error) {
 	if exists {
 		return nil, fmt.Errorf("auth0 tenant %s exists", cfg.Name)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("auth0 tenant %s: %w", cfg.Name, err)
 	}

@@ -179,7 +179,7 @@ func TestLastUsedLagOverTheWire(t *testing.T) {
 	if _, err := sts.NewFromConfig(sb.Config(t)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
 		t.Fatal(err)
 	}
-	id := aws.String(sb.World.Admin.AccessKeyID)
+	id := aws.String(sb.Admin.AccessKeyID)
 	lu, err := c.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: id})
 	if err != nil || lu.AccessKeyLastUsed.LastUsedDate != nil {
 		t.Fatalf("right after the use: %v %+v, want nothing reported yet", err, lu)

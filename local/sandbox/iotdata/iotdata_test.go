@@ -24,7 +24,7 @@ import (
 // publish signs a Publish the way the SDK's iotdataplane client does.
 func publish(t *testing.T, base, topic, keyID, secret string, payload []byte) (int, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+"/topics/"+url.PathEscape(topic)+"?qos=1", bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/topics/"+url.PathEscape(topic)+"?qos=1", bytes.NewReader(payload))
 	if err != nil {
 		t.Fatal(err)
 	}

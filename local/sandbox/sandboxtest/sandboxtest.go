@@ -38,7 +38,7 @@ func Start(t testing.TB, opts world.Options) *Sandbox {
 	if err != nil {
 		t.Fatalf("start sandbox: %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
@@ -99,7 +99,7 @@ func (s *Sandbox) AdminCall(t testing.TB, method, path string, body, out any) in
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, s.URL+"/_sandbox"+path, rd)
+	req, err := http.NewRequestWithContext(context.Background(), method, s.URL+"/_sandbox"+path, rd) // also from Cleanup, after t.Context ends
 	if err != nil {
 		t.Fatalf("admin request: %v", err)
 	}

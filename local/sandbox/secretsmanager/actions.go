@@ -43,11 +43,12 @@ func (s *Service) Handle(_ context.Context, c *sandbox.Call) (any, error) {
 	return nil, sandbox.Errorf(400, "UnknownOperationException", "Operation %s is not supported by the sandbox's Secrets Manager", c.Action)
 }
 
-func secretID(id string) (string, error) {
+// requireSecretID refuses a request without a SecretId, as AWS does.
+func requireSecretID(id string) error {
 	if id == "" {
-		return "", sandbox.Errorf(400, "ValidationException", "1 validation error detected: Value null at 'secretId' failed to satisfy constraint: Member must not be null")
+		return sandbox.Errorf(400, "ValidationException", "1 validation error detected: Value null at 'secretId' failed to satisfy constraint: Member must not be null")
 	}
-	return id, nil
+	return nil
 }
 
 type idResult struct {
@@ -126,7 +127,7 @@ func (s *Service) describeSecret(c *sandbox.Call) (any, error) {
 	if err := c.DecodeJSON(&in); err != nil {
 		return nil, err
 	}
-	if _, err := secretID(in.SecretID); err != nil {
+	if err := requireSecretID(in.SecretID); err != nil {
 		return nil, err
 	}
 	c.RequestParameters(map[string]any{"secretId": in.SecretID})
@@ -172,7 +173,7 @@ func (s *Service) getSecretValue(c *sandbox.Call) (any, error) {
 	if err := c.DecodeJSON(&in); err != nil {
 		return nil, err
 	}
-	if _, err := secretID(in.SecretID); err != nil {
+	if err := requireSecretID(in.SecretID); err != nil {
 		return nil, err
 	}
 	c.RequestParameters(map[string]any{"secretId": in.SecretID, "versionId": in.VersionID, "versionStage": in.VersionStage})
@@ -226,7 +227,7 @@ func (s *Service) putSecretValue(c *sandbox.Call) (any, error) {
 	if err := c.DecodeJSON(&in); err != nil {
 		return nil, err
 	}
-	if _, err := secretID(in.SecretID); err != nil {
+	if err := requireSecretID(in.SecretID); err != nil {
 		return nil, err
 	}
 	if err := validToken(in.ClientRequestToken); err != nil {
@@ -278,7 +279,7 @@ func (s *Service) updateSecretVersionStage(c *sandbox.Call) (any, error) {
 	if err := c.DecodeJSON(&in); err != nil {
 		return nil, err
 	}
-	if _, err := secretID(in.SecretID); err != nil {
+	if err := requireSecretID(in.SecretID); err != nil {
 		return nil, err
 	}
 	if in.VersionStage == "" {
@@ -367,7 +368,7 @@ func (s *Service) listSecretVersionIds(c *sandbox.Call) (any, error) {
 	if err := c.DecodeJSON(&in); err != nil {
 		return nil, err
 	}
-	if _, err := secretID(in.SecretID); err != nil {
+	if err := requireSecretID(in.SecretID); err != nil {
 		return nil, err
 	}
 	c.RequestParameters(map[string]any{"secretId": in.SecretID, "includeDeprecated": in.IncludeDeprecated})
@@ -610,7 +611,7 @@ func (s *Service) deleteSecret(c *sandbox.Call) (any, error) {
 	if err := c.DecodeJSON(&in); err != nil {
 		return nil, err
 	}
-	if _, err := secretID(in.SecretID); err != nil {
+	if err := requireSecretID(in.SecretID); err != nil {
 		return nil, err
 	}
 	if in.ForceDeleteWithoutRecovery && in.RecoveryWindowInDays != nil {
@@ -655,7 +656,7 @@ func (s *Service) restoreSecret(c *sandbox.Call) (any, error) {
 	if err := c.DecodeJSON(&in); err != nil {
 		return nil, err
 	}
-	if _, err := secretID(in.SecretID); err != nil {
+	if err := requireSecretID(in.SecretID); err != nil {
 		return nil, err
 	}
 	c.RequestParameters(map[string]any{"secretId": in.SecretID})
@@ -683,7 +684,7 @@ func (s *Service) tagResource(c *sandbox.Call) (any, error) {
 	if err := c.DecodeJSON(&in); err != nil {
 		return nil, err
 	}
-	if _, err := secretID(in.SecretID); err != nil {
+	if err := requireSecretID(in.SecretID); err != nil {
 		return nil, err
 	}
 	c.RequestParameters(map[string]any{"secretId": in.SecretID})
@@ -714,7 +715,7 @@ func (s *Service) untagResource(c *sandbox.Call) (any, error) {
 	if err := c.DecodeJSON(&in); err != nil {
 		return nil, err
 	}
-	if _, err := secretID(in.SecretID); err != nil {
+	if err := requireSecretID(in.SecretID); err != nil {
 		return nil, err
 	}
 	c.RequestParameters(map[string]any{"secretId": in.SecretID})

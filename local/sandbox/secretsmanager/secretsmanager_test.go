@@ -350,7 +350,7 @@ func TestDeleteAndRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := c.DeleteSecret(ctx, &sm.DeleteSecretInput{SecretId: aws.String("gone"), RecoveryWindowInDays: aws.Int64(7)})
-	if err != nil || d.DeletionDate == nil || d.DeletionDate.Sub(time.Now()) < 6*24*time.Hour {
+	if err != nil || d.DeletionDate == nil || time.Until(*d.DeletionDate) < 6*24*time.Hour {
 		t.Fatalf("DeleteSecret: %v %+v", err, d)
 	}
 	if _, err := c.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String("gone")}); apiCode(err) != "InvalidRequestException" {
@@ -407,7 +407,11 @@ func (s *syncBuffer) Bytes() []byte {
 
 func get(t *testing.T, url string) []byte {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func TestParseRefusesWhatAWSRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, _ := http.NewRequest("POST", "http://127.0.0.1/", nil)
+			r, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://127.0.0.1/", nil)
 			if tt.auth != "" {
 				r.Header.Set("Authorization", tt.auth)
 			}
@@ -90,7 +90,7 @@ func TestParseRefusesWhatAWSRefuses(t *testing.T) {
 // signed returns the request as the server receives it after the SDK signed it.
 func signed(t *testing.T, method, url, body, service string, header map[string]string, at time.Time) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

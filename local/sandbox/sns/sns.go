@@ -184,7 +184,7 @@ var settable = []string{
 func validName(name string, fifo bool) error {
 	base := strings.TrimSuffix(name, ".fifo")
 	if base == "" || len(name) > 256 || strings.ContainsFunc(base, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' && r != '_'
 	}) {
 		return invalid("Topic Name")
 	}

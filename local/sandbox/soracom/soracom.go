@@ -191,7 +191,7 @@ func (s *Service) AddOperator(cfg OperatorConfig) (*Operator, error) {
 		}
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("soracom operator %s: listen: %w", cfg.ID, err)
 	}
