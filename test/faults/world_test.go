@@ -207,11 +207,10 @@ func (w *W) keys() map[string]string {
 	return out
 }
 
-// recordKeys are the key ids the user's record holds in any version, and
-// the one its AWSCURRENT version holds ("" if none). A value is a key id
-// if it is one of the user's keys: the record's field names stay the
-// functions' business.
-func (w *W) recordKeys(ids map[string]string) (held map[string]bool, current string) {
+// recordKeys are the key ids the user's record holds a secret of, in any
+// version (its accessKeyId), and the one its AWSCURRENT version holds (""
+// if none).
+func (w *W) recordKeys() (held map[string]bool, current string) {
 	ctx := context.Background()
 	held = map[string]bool{}
 	vs, err := w.sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(rotation.RecordName(user)), IncludeDeprecated: aws.Bool(true)})
@@ -223,17 +222,16 @@ func (w *W) recordKeys(ids map[string]string) (held map[string]bool, current str
 		if err != nil {
 			continue
 		}
-		var fields map[string]any
-		_ = json.Unmarshal([]byte(aws.ToString(out.SecretString)), &fields)
-		for _, f := range fields {
-			if s, ok := f.(string); ok {
-				if _, isKey := ids[s]; isKey {
-					held[s] = true
-					if slices.Contains(v.VersionStages, "AWSCURRENT") {
-						current = s
-					}
-				}
-			}
+		var rec struct {
+			AccessKeyID string `json:"accessKeyId"`
+		}
+		_ = json.Unmarshal([]byte(aws.ToString(out.SecretString)), &rec)
+		if rec.AccessKeyID == "" {
+			continue
+		}
+		held[rec.AccessKeyID] = true
+		if slices.Contains(v.VersionStages, "AWSCURRENT") {
+			current = rec.AccessKeyID
 		}
 	}
 	return held, current
