@@ -21,10 +21,6 @@ import (
 //go:embed input.schema.json
 var schemaJSON []byte
 
-// SchemaJSON is the JSON Schema of Input, shared with the CDK config check,
-// the CLI and the docs.
-func SchemaJSON() []byte { return bytes.Clone(schemaJSON) }
-
 // Target kinds.
 const (
 	TargetAuth0   = "auth0"

@@ -101,8 +101,6 @@ type Client struct {
 // Option changes a Client.
 type Option func(*Client)
 
-// WithHTTPClient sends through hc (a test's recording transport, say).
-func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
 // NewClient returns a client for base (Endpoints[coverage], or a sandbox's
 // URL). tokenLife is what /auth is asked for: a Lambda needs minutes, not
