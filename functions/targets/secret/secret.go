@@ -4,10 +4,12 @@
 package secret
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -46,10 +48,12 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 	default:
 		return rotation.Receipt{}, neither(tg, held, oldKeyID)
 	}
-	doc[tg.KeyIDField], doc[tg.SecretField] = key.AccessKeyID, key.Secret()
-	b, err := json.Marshal(doc)
+	b, err := withKey(doc, tg, key.AccessKeyID, key.Secret())
 	if err != nil {
 		return rotation.Receipt{}, fmt.Errorf("encode secret %s: %w", tg.SecretID, err)
+	}
+	if len(b) > MaxSecretString {
+		return rotation.Receipt{}, tooLarge(tg, len(b))
 	}
 	put, err := t.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId: out.ARN, SecretString: aws.String(string(b)),
@@ -70,6 +74,16 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID string) 
 	}
 	if held.Reveal() != oldKeyID {
 		return rotation.Receipt{}, neither(tg, held, oldKeyID)
+	}
+	// The size the secret will have with the new key (an IAM key id as long
+	// as the old one, a 40-character secret): one that will not fit must fail
+	// here, before the run makes a key, not at PutSecretValue (I7).
+	b, err := withKey(doc, tg, strings.Repeat("A", max(len(oldKeyID), 20)), strings.Repeat("a", secretLen))
+	if err != nil {
+		return rotation.Receipt{}, fmt.Errorf("encode secret %s: %w", tg.SecretID, err)
+	}
+	if len(b) > MaxSecretString {
+		return rotation.Receipt{}, tooLarge(tg, len(b))
 	}
 	others := 0
 	for k := range doc {
@@ -95,8 +109,8 @@ const (
 // read resolves the target's secret by DescribeSecret (its real ARN and
 // tags), refuses one of keyrotator's own, and decodes it. The key id it holds
 // is a SecretValue: it was read from a secret and may be anything.
-func (t *Target) read(ctx context.Context, tg rotation.Target) (*secretsmanager.GetSecretValueOutput, map[string]any, rotation.SecretValue, error) {
-	fail := func(reason string) (*secretsmanager.GetSecretValueOutput, map[string]any, rotation.SecretValue, error) {
+func (t *Target) read(ctx context.Context, tg rotation.Target) (*secretsmanager.GetSecretValueOutput, map[string]json.RawMessage, rotation.SecretValue, error) {
+	fail := func(reason string) (*secretsmanager.GetSecretValueOutput, map[string]json.RawMessage, rotation.SecretValue, error) {
 		return nil, nil, rotation.SecretValue{}, &rotation.TargetFailed{Target: tg.Name, Reason: reason}
 	}
 	if tg.KeyIDField == tg.SecretField {
@@ -126,13 +140,59 @@ func (t *Target) read(ctx context.Context, tg rotation.Target) (*secretsmanager.
 	if err != nil {
 		return nil, nil, rotation.SecretValue{}, awserr.Classify("secretsmanager GetSecretValue "+tg.SecretID, err)
 	}
-	var doc map[string]any
+	// Every other field is kept as the application wrote it (raw JSON, not
+	// float64s: a number beyond float64's precision must not be rounded).
+	var doc map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &doc); err != nil || doc == nil {
 		// Never quote the value, nor the decoder's error (it may quote it).
 		return fail(fmt.Sprintf("secret %s is not a JSON object: keyrotator writes the fields %s and %s of one", tg.SecretID, tg.KeyIDField, tg.SecretField))
 	}
-	held, _ := doc[tg.KeyIDField].(string)
+	var held string
+	if raw, ok := doc[tg.KeyIDField]; ok && json.Unmarshal(raw, &held) != nil {
+		held = "" // not a string: no key id (never the decoder's error, which may quote it)
+	}
 	return out, doc, rotation.NewSecretValue(held), nil
+}
+
+// MaxSecretString is Secrets Manager's limit on a SecretString: 65,536
+// bytes (Secrets Manager API reference, PutSecretValue, SecretString).
+const MaxSecretString = 65536
+
+// secretLen is the length of an IAM secret access key.
+const secretLen = 40
+
+// withKey is the secret's JSON with the key in its two fields and every
+// other field as it was: raw values, HTML characters not escaped (encoding/json
+// would turn each "<" into six bytes and change what the application reads
+// back byte for byte).
+func withKey(doc map[string]json.RawMessage, tg rotation.Target, id, secret string) ([]byte, error) {
+	out := make(map[string]json.RawMessage, len(doc)+2)
+	for k, v := range doc {
+		out[k] = v
+	}
+	for field, v := range map[string]string{tg.KeyIDField: id, tg.SecretField: secret} {
+		b, err := marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		out[field] = b
+	}
+	return marshal(out)
+}
+
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// tooLarge is a secret the new key will not fit in.
+func tooLarge(tg rotation.Target, size int) error {
+	return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s would be %d bytes with the new key in %s and %s, more than Secrets Manager's limit of %d: make it smaller", tg.SecretID, size, tg.KeyIDField, tg.SecretField, MaxSecretString)}
 }
 
 // neither is a secret that holds some other key: it may be another user's.
