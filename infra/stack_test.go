@@ -304,6 +304,10 @@ func TestRetireGrants(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
+		// Validate and CreateKey account for every key (an orphan is never
+		// used but by CreateKey's STS proof); only CreateKey deletes one.
+		"validate":   {"iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:ListAccessKeys"},
+		"createkey":  {"iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys"},
 		"deactivate": {"iam:ListAccessKeys", "iam:UpdateAccessKey"},
 		"deletekey":  {"iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:UpdateAccessKey"},
 	}

@@ -90,6 +90,7 @@ type Plan struct {
 	RemoveInactiveKeyID string    `json:"removeInactiveKeyId,omitempty"` // I3: made room by deleting this inactive key
 	ResumeKeyID         string    `json:"resumeKeyId,omitempty"`         // a failed run's new key, taken over
 	ResumeVersionID     string    `json:"resumeVersionId,omitempty"`     // the record version that holds it
+	OrphanKeyIDs        []string  `json:"orphanKeyIds,omitempty"`        // I5: keys a dead run's intent accounts for, nobody holds: CreateKey deletes them
 	LockVersionID       string    `json:"lockVersionId,omitempty"`       // this run's claim (AWSPENDING)
 	StartedAt           time.Time `json:"startedAt"`                     // Validate's now: keys made after it are this run's
 	Skip                bool      `json:"skip"`                          // scheduled run, key younger than minKeyAgeDays
@@ -112,6 +113,15 @@ type NewKey struct {
 	RecordARN string `json:"recordArn"`
 	VersionID string `json:"versionId"` // the record version holding the key, staged AWSPENDING
 	Reused    bool   `json:"reused"`    // an earlier attempt's key, not a new one
+	// Removed are the orphans CreateKey deleted before it made the key: keys
+	// an earlier attempt or a dead run made whose secret nobody holds (I5).
+	Removed []RemovedKey `json:"removed,omitempty"`
+}
+
+// RemovedKey is a key CreateKey deleted, and why.
+type RemovedKey struct {
+	KeyID  string `json:"keyId"`
+	Reason string `json:"reason"`
 }
 
 // Receipt is a target's answer: what changed, never the secret.

@@ -34,13 +34,18 @@ func (e *UserNotFound) Error() string { return fmt.Sprintf("IAM user %q not foun
 
 // KeyLimitReached is a user who already has two keys (I3).
 type KeyLimitReached struct {
-	User string
-	Keys []string // "AKIA… (Active)"
+	User    string
+	Keys    []string // "AKIA… (Active, created …, whose it is)": iamkeys.LimitReached builds it
+	Removed []string // orphans deleted before the limit was found: "AKIA… (why)"
 }
 
 func (e *KeyLimitReached) Error() string {
-	return fmt.Sprintf("IAM user %q already has two access keys (%s): delete or deactivate one first, or allow removing an inactive key with allowRemoveInactiveKey",
+	msg := fmt.Sprintf("IAM user %q already has two access keys (%s): delete or deactivate one first, or allow removing an inactive key with allowRemoveInactiveKey",
 		e.User, strings.Join(e.Keys, ", "))
+	if len(e.Removed) > 0 {
+		msg += "; keyrotator deleted first: " + strings.Join(e.Removed, ", ")
+	}
+	return msg
 }
 
 // RotationInProgress is a second rotation for a user whose first is in flight (I6).

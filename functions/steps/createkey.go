@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
+	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
@@ -16,14 +19,27 @@ type prover interface {
 }
 
 // CreateKey is the CreateKey state: a new key, proven, kept as the record's
-// AWSPENDING version. Run twice, it makes one key (I5).
+// AWSPENDING version. Run twice, it makes one key (I5): before it calls
+// CreateAccessKey it writes an intent to the record, so every key of the
+// user is accounted for — the old key, a recorded key, an orphan of an
+// intent (deleted), or someone else's (never deleted, I3).
 type CreateKey struct {
 	Keys    keyStore
 	Records recordStore
 	Prover  prover
 	// ProveFor is how long a new key may take to work (IAM propagation).
 	ProveFor time.Duration
+	// Clock is the Lambda's clock (time.Now when nil); see intentTime.
+	Clock func() time.Time
 }
+
+// IntentMargin widens an intent's window on both sides: IAM's CreateDate is
+// whole seconds, and it, Step Functions' entered time and the Lambda's
+// clock are different clocks (docs/design.md, Idempotency).
+const IntentMargin = time.Minute
+
+// maxAttempt bounds an attempt without a deadline (tests): Lambda's longest.
+const maxAttempt = 15 * time.Minute
 
 // Run creates (or finds) this execution's key.
 func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.NewKey, error) {
@@ -51,12 +67,48 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 		}
 		return rotation.NewKey{KeyID: key.AccessKeyID, RecordARN: arn, VersionID: v, Reused: true}, nil
 	}
-	if err := c.makeRoom(ctx, p); err != nil {
+	lock, held, err := c.Records.Staged(ctx, p.User, record.Pending)
+	if err != nil {
+		return rotation.NewKey{}, err
+	}
+	if held && lock.Execution != exec {
+		return rotation.NewKey{}, &rotation.RotationInProgress{User: p.User, Execution: lock.Execution}
+	}
+	intents := lock.Intents
+	var removed []rotation.RemovedKey
+	keys, err := c.makeRoom(ctx, p, intents, &removed)
+	if err != nil {
+		return rotation.NewKey{}, err
+	}
+	at := c.intentTime(in.Now)
+	until := at.Add(maxAttempt)
+	if d, ok := ctx.Deadline(); ok {
+		until = at.Add(max(time.Until(d), 0)) // the invocation's time left, on the Lambda's own clock
+	}
+	mine := record.Intent{Execution: exec, Attempt: nextAttempt(intents, exec), At: at, Until: until}
+	for _, k := range keys {
+		mine.Before = append(mine.Before, k.ID)
+	}
+	intents = append(openIntents(intents, at), mine)
+	if _, err := c.Records.PutIntent(ctx, p.User, exec, p.OldKeyID, intents); err != nil {
 		return rotation.NewKey{}, err
 	}
 	key, _, err := c.Keys.Create(ctx, p.User)
+	var limit *rotation.KeyLimitReached
+	if errors.As(err, &limit) {
+		// The SDK's own retry of a call whose answer was lost finds the key
+		// the first try made: an orphan of the intent just written.
+		before := len(removed)
+		if _, err := c.makeRoom(ctx, p, intents, &removed); err != nil {
+			return rotation.NewKey{}, err
+		}
+		if len(removed) == before {
+			return rotation.NewKey{}, limit
+		}
+		key, _, err = c.Keys.Create(ctx, p.User)
+	}
 	if err != nil {
-		return rotation.NewKey{}, err
+		return rotation.NewKey{}, withRemoved(err, removed)
 	}
 	if err := c.prove(ctx, key); err != nil {
 		// A key nobody can use must not stay behind to fill the quota.
@@ -67,53 +119,178 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 	}
 	v, err := c.Records.PutKey(ctx, p.User, exec, p.OldKeyID, key)
 	if err != nil {
-		return rotation.NewKey{}, err
+		return rotation.NewKey{}, c.unstored(ctx, p.User, exec, key.AccessKeyID, err, removed)
 	}
-	return rotation.NewKey{KeyID: key.AccessKeyID, RecordARN: arn, VersionID: v}, nil
+	return rotation.NewKey{KeyID: key.AccessKeyID, RecordARN: arn, VersionID: v, Removed: removed}, nil
 }
 
-// makeRoom deletes the inactive key the plan allows removing and any key an
-// earlier attempt of this run made but could not record (it crashed between
-// CreateAccessKey and PutSecretValue): made since the run started, never
-// used, not the old key. An active key that is not ours is never removed.
-func (c *CreateKey) makeRoom(ctx context.Context, p *rotation.Plan) error {
+// unstored handles a new key that PutSecretValue did not keep. Its secret
+// exists only in this Lambda's memory, so no later attempt can store it:
+// unless the write did land (its answer lost), the key is deleted now. If
+// that delete fails too, the intent still accounts for the key, and the
+// next attempt or re-run deletes it as an orphan.
+func (c *CreateKey) unstored(ctx context.Context, user, exec, id string, putErr error, removed []rotation.RemovedKey) error {
+	if v, ok, err := c.Records.KeyVersion(ctx, user, exec); err == nil && ok && v.AccessKeyID == id {
+		return withRemoved(putErr, removed) // stored after all: the retry reuses it
+	}
+	if _, err := c.Keys.Delete(ctx, user, id); err != nil {
+		return withRemoved(putErr, removed) // the intent covers it
+	}
+	removed = append(removed, rotation.RemovedKey{KeyID: id, Reason: "made by this attempt, but its record version could not be written: nobody would hold its secret"})
+	return withRemoved(putErr, removed)
+}
+
+// withRemoved adds to a named error the keys already deleted, so the alert
+// says what changed; the error keeps its name (Step Functions matches it).
+func withRemoved(err error, removed []rotation.RemovedKey) error {
+	if len(removed) == 0 {
+		return err
+	}
+	var ids []string
+	for _, r := range removed {
+		ids = append(ids, fmt.Sprintf("%s (%s)", r.KeyID, r.Reason))
+	}
+	var rt *rotation.Retryable
+	var limit *rotation.KeyLimitReached
+	switch {
+	case errors.As(err, &limit):
+		return &rotation.KeyLimitReached{User: limit.User, Keys: limit.Keys, Removed: append(limit.Removed, ids...)}
+	case errors.As(err, &rt):
+		return &rotation.Retryable{Reason: rt.Reason + "; keyrotator deleted " + strings.Join(ids, ", ")}
+	}
+	return err
+}
+
+// intentTime is the intent's time, on the clock IAM's CreateDate is
+// compared with: the later of the state's entered time (the workflow's
+// clock, which the sandbox moves ahead by days) and the Lambda's clock (in
+// AWS the entered time is the first attempt's; a retry is later).
+func (c *CreateKey) intentTime(entered time.Time) time.Time {
+	now := c.now()
+	if entered.After(now) {
+		return entered.UTC()
+	}
+	return now.UTC()
+}
+
+func (c *CreateKey) now() time.Time {
+	if c.Clock != nil {
+		return c.Clock()
+	}
+	return time.Now()
+}
+
+// nextAttempt numbers this execution's next intent.
+func nextAttempt(intents []record.Intent, exec string) int {
+	n := 0
+	for _, i := range intents {
+		if i.Execution == exec {
+			n = max(n, i.Attempt)
+		}
+	}
+	return n + 1
+}
+
+// openIntents keeps the intents whose window is still open at t: a closed
+// one's keys were all listed by makeRoom (its orphans deleted), so it has
+// nothing more to account for.
+func openIntents(intents []record.Intent, t time.Time) []record.Intent {
+	var open []record.Intent
+	for _, i := range intents {
+		if !i.Until.Add(IntentMargin).Before(t) {
+			open = append(open, i)
+		}
+	}
+	return open
+}
+
+// makeRoom accounts for every key of the user and returns those that stay.
+// The old key stays; the inactive key the plan allows removing goes; an
+// orphan — inside an intent's window, never recorded, never used but by
+// our own STS proof — goes (nobody holds its secret, I5); any other key
+// was made by someone else and stays (I3). Two that stay are KeyLimitReached.
+func (c *CreateKey) makeRoom(ctx context.Context, p *rotation.Plan, intents []record.Intent, removed *[]rotation.RemovedKey) ([]iamkeys.Key, error) {
 	keys, err := c.Keys.List(ctx, p.User)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	orphans, err := findOrphans(ctx, c.Keys, c.Records, p.User, keys, intents, p.OldKeyID)
+	if err != nil {
+		return nil, withRemoved(err, *removed)
 	}
 	var kept []iamkeys.Key
 	for _, k := range keys {
-		switch {
+		switch why, orphan := orphans[k.ID]; {
 		case k.ID == p.OldKeyID:
 			kept = append(kept, k)
 		case k.ID == p.RemoveInactiveKeyID && !k.Active():
 			if _, err := c.Keys.Delete(ctx, p.User, k.ID); err != nil {
-				return err
+				return nil, withRemoved(err, *removed)
 			}
-		case !k.Created.Before(p.StartedAt):
-			use, err := c.Keys.LastUsed(ctx, k.ID)
-			if err != nil {
-				return err
-			}
-			if use.LastUsed != nil {
-				kept = append(kept, k)
-				continue
-			}
+		case orphan:
 			if _, err := c.Keys.Delete(ctx, p.User, k.ID); err != nil {
-				return err
+				return nil, withRemoved(err, *removed)
 			}
+			*removed = append(*removed, rotation.RemovedKey{KeyID: k.ID, Reason: why})
 		default:
 			kept = append(kept, k)
 		}
 	}
 	if len(kept) >= 2 {
-		limit := &rotation.KeyLimitReached{User: p.User}
-		for _, k := range kept {
-			limit.Keys = append(limit.Keys, fmt.Sprintf("%s (%s)", k.ID, k.Status))
-		}
-		return limit
+		return nil, withRemoved(keyLimit(p.User, kept, p.OldKeyID), *removed)
 	}
-	return nil
+	return kept, nil
+}
+
+// findOrphans returns, by id with the reason, the keys that intents account
+// for as orphans: made inside an intent's window, not old, held by no
+// record version, and not used by anything but STS (the proof CreateKey
+// makes with a new key). Validate and CreateKey both decide with it.
+func findOrphans(ctx context.Context, keys keyStore, records recordStore, user string, list []iamkeys.Key, intents []record.Intent, old string) (map[string]string, error) {
+	orphans := map[string]string{}
+	if len(intents) == 0 {
+		return orphans, nil
+	}
+	var execs []string
+	for _, i := range intents {
+		execs = append(execs, i.Execution)
+	}
+	for _, k := range list {
+		if k.ID == old {
+			continue
+		}
+		i := slices.IndexFunc(intents, func(i record.Intent) bool { return i.Accounts(k.ID, k.Created, IntentMargin) })
+		if i < 0 {
+			continue
+		}
+		held, err := records.Holds(ctx, user, k.ID, execs)
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			continue
+		}
+		use, err := keys.LastUsed(ctx, k.ID)
+		if err != nil {
+			return nil, err
+		}
+		if use.LastUsed != nil && use.Service != "sts" {
+			continue // something holds it and uses it: not ours to delete
+		}
+		orphans[k.ID] = fmt.Sprintf("orphan of %s CreateKey attempt %d: made inside its intent's window, never recorded, so nobody holds its secret",
+			intents[i].Execution, intents[i].Attempt)
+	}
+	return orphans, nil
+}
+
+// keyLimit is KeyLimitReached for the keys that stay, each with whose it is.
+func keyLimit(user string, keys []iamkeys.Key, old string) *rotation.KeyLimitReached {
+	return iamkeys.LimitReached(user, keys, func(k iamkeys.Key) string {
+		if k.ID == old {
+			return "the key being rotated"
+		}
+		return "not made by this rotation: no keyrotator intent accounts for it, so keyrotator never deletes it"
+	})
 }
 
 func (c *CreateKey) prove(ctx context.Context, key rotation.Credential) error {

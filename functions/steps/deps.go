@@ -28,7 +28,10 @@ var _ keyStore = (*iamkeys.Keys)(nil)
 type recordStore interface {
 	Ensure(ctx context.Context, user string) (string, error)
 	Staged(ctx context.Context, user, stage string) (record.Version, bool, error)
-	Claim(ctx context.Context, user, execution, oldKeyID, from string) (string, error)
+	Claim(ctx context.Context, user, execution, oldKeyID, from string, inherit ...record.Intent) (string, error)
+	KeepForResume(ctx context.Context, user, versionID string) error
+	PutIntent(ctx context.Context, user, execution, oldKeyID string, intents []record.Intent) (string, error)
+	Holds(ctx context.Context, user, id string, executions []string) (bool, error)
 	PutKey(ctx context.Context, user, execution, oldKeyID string, key rotation.Credential) (string, error)
 	KeyVersion(ctx context.Context, user, execution string) (record.Version, bool, error)
 	Key(ctx context.Context, user, versionID string) (rotation.Credential, error)

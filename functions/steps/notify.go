@@ -299,11 +299,20 @@ func holds(in NotifyInput) []TargetHold {
 func changed(in NotifyInput) []string {
 	d := in.Data
 	if d.Key == nil {
-		return []string{"nothing: no key was created, every target still holds the key it had"}
+		out := []string{"nothing: no key was created, every target still holds the key it had"}
+		if d.Plan != nil {
+			for _, id := range d.Plan.OrphanKeyIDs {
+				out = append(out, fmt.Sprintf("orphan key %s of a dead run (nobody held its secret) may have been deleted", id))
+			}
+		}
+		return out
 	}
 	var out []string
 	if d.Plan != nil && d.Plan.RemoveInactiveKeyID != "" {
 		out = append(out, fmt.Sprintf("the inactive key %s may have been deleted to make room", d.Plan.RemoveInactiveKeyID))
+	}
+	for _, r := range d.Key.Removed {
+		out = append(out, fmt.Sprintf("deleted key %s: %s", r.KeyID, r.Reason))
 	}
 	out = append(out, fmt.Sprintf("new key %s exists, kept in %s", d.Key.KeyID, recordOf(in)))
 	got := byTarget(d.Receipts)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
@@ -56,9 +57,14 @@ func (v *Validate) Lock(ctx context.Context, ev ValidateInput) (rotation.Plan, e
 	if _, err := v.Records.Ensure(ctx, plan.User); err != nil {
 		return rotation.Plan{}, err
 	}
+	if plan.ResumeVersionID != "" && !l.mine {
+		if err := v.Records.KeepForResume(ctx, plan.User, plan.ResumeVersionID); err != nil {
+			return rotation.Plan{}, err
+		}
+	}
 	if l.mine {
 		plan.LockVersionID = l.holderID // a retry of this very step
-	} else if plan.LockVersionID, err = v.Records.Claim(ctx, plan.User, ev.Data.Execution, plan.OldKeyID, l.takeoverFrom); err != nil {
+	} else if plan.LockVersionID, err = v.Records.Claim(ctx, plan.User, ev.Data.Execution, plan.OldKeyID, l.takeoverFrom, l.inherit...); err != nil {
 		return rotation.Plan{}, err
 	}
 	return plan, nil
@@ -68,6 +74,7 @@ func (v *Validate) Lock(ctx context.Context, ev ValidateInput) (rotation.Plan, e
 type lockState struct {
 	mine                   bool // held by this execution already
 	holderID, takeoverFrom string
+	inherit                []record.Intent // the dead holder's intents, carried into our claim
 }
 
 // Check plans the rotation, read-only: the input, the user, its keys, that
@@ -113,6 +120,24 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 		WaitSeconds: in.WaitDays * 86400, GraceSeconds: in.GraceDays * 86400, VerifyAttempts: in.VerifyAttempts,
 		Targets: in.Targets, StartedAt: ev.Now,
 	}
+	var inherit []record.Intent
+	if takeoverFrom != "" && len(holder.Intents) > 0 {
+		// A dead run's intent accounts for the keys it made but never
+		// recorded: its orphans, which CreateKey deletes (I5). They are not
+		// counted against the two-key quota; every other key is (I3).
+		orphans, err := findOrphans(ctx, v.Keys, v.Records, in.User, keys, holder.Intents, holder.OldKeyID)
+		if err != nil {
+			return rotation.Plan{}, lockState{}, err
+		}
+		keys = slices.DeleteFunc(keys, func(k iamkeys.Key) bool {
+			_, orphan := orphans[k.ID]
+			if orphan {
+				plan.OrphanKeyIDs = append(plan.OrphanKeyIDs, k.ID)
+			}
+			return orphan
+		})
+		inherit = holder.Intents
+	}
 	var old iamkeys.Key
 	if resume, other, ok := resumable(holder, takeoverFrom, keys); ok {
 		// A dead run made and recorded a key that is still active: finish its job with it.
@@ -128,7 +153,7 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 		return plan, lockState{}, nil
 	}
 	plan.Changes = changes(plan)
-	return plan, lockState{mine: held && holder.Execution == me, holderID: holder.ID, takeoverFrom: takeoverFrom}, nil
+	return plan, lockState{mine: held && holder.Execution == me, holderID: holder.ID, takeoverFrom: takeoverFrom, inherit: inherit}, nil
 }
 
 // resumable finds a dead run's recorded key that IAM still has active, and
@@ -168,11 +193,7 @@ func pickOld(in rotation.Input, keys []iamkeys.Key) (old iamkeys.Key, removeInac
 	if in.AllowRemoveInactiveKey && len(active) == 1 && len(inactive) == 1 {
 		return active[0], inactive[0].ID, nil
 	}
-	limit := &rotation.KeyLimitReached{User: in.User}
-	for _, k := range keys {
-		limit.Keys = append(limit.Keys, fmt.Sprintf("%s (%s)", k.ID, k.Status))
-	}
-	return old, "", limit
+	return old, "", keyLimit(in.User, keys, "")
 }
 
 // changes says, in order, every change the run will make (a dry run's answer).
@@ -180,6 +201,9 @@ func changes(p rotation.Plan) []string {
 	var c []string
 	if p.RemoveInactiveKeyID != "" {
 		c = append(c, fmt.Sprintf("delete the inactive access key %s of IAM user %s to make room (allowRemoveInactiveKey)", p.RemoveInactiveKeyID, p.User))
+	}
+	for _, id := range p.OrphanKeyIDs {
+		c = append(c, fmt.Sprintf("delete access key %s of IAM user %s: an orphan a dead run made and never recorded (its intent in %s accounts for it), so nobody holds its secret", id, p.User, p.Record))
 	}
 	if p.RequireApproval {
 		c = append(c, fmt.Sprintf(approvalStep+" on the alert topic and wait up to %d hours for keyrotator approve (nothing changes before)", p.ApprovalTimeoutSecs/3600))

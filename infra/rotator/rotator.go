@@ -258,8 +258,10 @@ func (r *Rotator) grant(stack awscdk.Stack, p *Props, users *[]*string, records 
 			r.Functions[fn].AddToRolePolicy(s)
 		}
 	}
+	// validate reads last-used to tell a dead run's orphan key (never
+	// used but by CreateKey's STS proof) from a key something holds.
 	add("validate",
-		allow([]string{"iam:GetUser", "iam:ListAccessKeys"}, users),
+		allow([]string{"iam:GetUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"}, users),
 		allow(append(slices(recordWrite), "secretsmanager:CreateSecret", "secretsmanager:TagResource"), rec),
 		allow([]string{"states:DescribeExecution"}, executions))
 	add("createkey",

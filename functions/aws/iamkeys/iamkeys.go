@@ -85,19 +85,35 @@ func (k *Keys) Create(ctx context.Context, user string) (rotation.Credential, ti
 	var limit *types.LimitExceededException
 	if errors.As(err, &limit) {
 		// Name each key the user has, so the alert never lists "()".
-		e := &rotation.KeyLimitReached{User: user}
-		if keys, lerr := k.List(ctx, user); lerr == nil {
-			for _, key := range keys {
-				e.Keys = append(e.Keys, key.ID+" ("+key.Status+")")
-			}
-		}
-		return rotation.Credential{}, time.Time{}, e
+		keys, _ := k.List(ctx, user)
+		return rotation.Credential{}, time.Time{}, LimitReached(user, keys, nil)
 	}
 	if err != nil {
 		return rotation.Credential{}, time.Time{}, awserr.Classify("iam CreateAccessKey "+user, err)
 	}
 	ak := out.AccessKey
 	return rotation.NewCredential(aws.ToString(ak.AccessKeyId), aws.ToString(ak.SecretAccessKey)), aws.ToTime(ak.CreateDate), nil
+}
+
+// LimitReached is the one builder of *rotation.KeyLimitReached (Validate,
+// CreateKey, Create): every key by id, status and creation time, and what
+// note says of it (whose it is, why it stays), so on-call sees which key
+// is in the way and who made it.
+func LimitReached(user string, keys []Key, note func(Key) string) *rotation.KeyLimitReached {
+	e := &rotation.KeyLimitReached{User: user}
+	for _, key := range keys {
+		d := key.ID + " (" + key.Status
+		if !key.Created.IsZero() {
+			d += ", created " + key.Created.UTC().Format(time.RFC3339)
+		}
+		if note != nil {
+			if n := note(key); n != "" {
+				d += ", " + n
+			}
+		}
+		e.Keys = append(e.Keys, d+")")
+	}
+	return e
 }
 
 // SetStatus switches a key on or off; a key that is gone is an error.

@@ -3,6 +3,7 @@ package iamkeys_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -38,7 +39,7 @@ func TestKeysAgainstTheSandbox(t *testing.T) {
 	if _, _, err := k.Create(ctx, "app"); !errors.As(err, &limit) {
 		t.Fatalf("third key: got %v, want KeyLimitReached", err)
 	}
-	if len(limit.Keys) != 2 || limit.Keys[1] != cred.AccessKeyID+" (Active)" {
+	if len(limit.Keys) != 2 || !strings.HasPrefix(limit.Keys[1], cred.AccessKeyID+" (Active, created ") {
 		t.Fatalf("KeyLimitReached names each key and status: %q", limit.Keys)
 	}
 	use, err := k.LastUsed(ctx, cred.AccessKeyID)

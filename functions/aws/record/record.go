@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -27,6 +28,10 @@ const (
 	Previous = "AWSPREVIOUS"
 	// claimStage marks the version an execution wrote to take the lock.
 	claimStage = "KEYROTATOR_CLAIM"
+	// resumeStage keeps a dead run's key version labelled while a re-run
+	// takes it over: the claim moves AWSPENDING off it, and Secrets Manager
+	// may remove a version without a label.
+	resumeStage = "KEYROTATOR_RESUME"
 )
 
 type api interface {
@@ -51,6 +56,28 @@ type value struct {
 	SecretAccessKey string `json:"secretAccessKey,omitempty"`
 	Execution       string `json:"execution,omitempty"`
 	OldAccessKeyID  string `json:"oldAccessKeyId,omitempty"`
+	// Intents are the CreateKey attempts the lock holder still accounts for.
+	Intents []Intent `json:"intents,omitempty"`
+}
+
+// Intent is what a CreateKey attempt writes to the record before it calls
+// CreateAccessKey, so that a key whose answer was lost is known to be the
+// run's own: the attempt, when, until when it could have made a key, and
+// which keys the user had before. It holds ids and times only (I1).
+type Intent struct {
+	Execution string    `json:"execution"`
+	Attempt   int       `json:"attempt"`
+	At        time.Time `json:"at"`    // just before CreateAccessKey
+	Until     time.Time `json:"until"` // the attempt's deadline: no key of its can be newer
+	Before    []string  `json:"before"`
+}
+
+// Accounts reports whether k, made at created, appeared inside the intent's
+// window: not one of the keys the user had before, and made between At and
+// Until, each widened by margin (clock skew, IAM's whole-second dates).
+func (i Intent) Accounts(id string, created time.Time, margin time.Duration) bool {
+	return !slices.Contains(i.Before, id) &&
+		!created.Before(i.At.Add(-margin)) && !created.After(i.Until.Add(margin))
 }
 
 // Version is what a record version says, without its secret.
@@ -60,6 +87,7 @@ type Version struct {
 	AccessKeyID string // "" for a claim that holds no key yet
 	Execution   string
 	OldKeyID    string
+	Intents     []Intent // CreateKey attempts not yet resolved (claim and intent versions)
 }
 
 // Ensure makes the record if there is none and returns its ARN.
@@ -124,16 +152,18 @@ func (s *Store) read(ctx context.Context, user, versionID string) (Version, valu
 		// Never quote the value: it may hold a secret.
 		return Version{}, value{}, fmt.Errorf("record %s version %s is not keyrotator's JSON", name, versionID)
 	}
-	return Version{ID: versionID, Stages: out.VersionStages, AccessKeyID: v.AccessKeyID, Execution: v.Execution, OldKeyID: v.OldAccessKeyID}, v, nil
+	return Version{ID: versionID, Stages: out.VersionStages, AccessKeyID: v.AccessKeyID, Execution: v.Execution, OldKeyID: v.OldAccessKeyID, Intents: v.Intents}, v, nil
 }
 
 // Claim takes the lock for execution: a claim version gets the AWSPENDING
 // stage by compare-and-swap. from is the version a dead run left the stage
 // on ("" when the stage is free). Losing the race is *rotation.RotationInProgress.
-func (s *Store) Claim(ctx context.Context, user, execution, oldKeyID, from string) (string, error) {
+// inherit are the dead run's unresolved intents: the claim carries them, so
+// this run's CreateKey removes that run's orphans.
+func (s *Store) Claim(ctx context.Context, user, execution, oldKeyID, from string, inherit ...Intent) (string, error) {
 	name := rotation.RecordName(user)
 	token := rotation.Token(execution, "claim")
-	b, _ := json.Marshal(value{Execution: execution, OldAccessKeyID: oldKeyID})
+	b, _ := json.Marshal(value{Execution: execution, OldAccessKeyID: oldKeyID, Intents: inherit})
 	_, err := s.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId: aws.String(name), ClientRequestToken: aws.String(token),
 		SecretString: aws.String(string(b)), VersionStages: []string{claimStage},
@@ -158,6 +188,86 @@ func (s *Store) Claim(ctx context.Context, user, execution, oldKeyID, from strin
 		return "", awserr.Classify("secretsmanager UpdateSecretVersionStage (claim) "+name, err)
 	}
 	return token, nil
+}
+
+// KeepForResume labels a dead run's key version before a re-run's claim
+// takes AWSPENDING off it, so the version (the key the re-run reuses)
+// cannot be removed as an unlabelled one.
+func (s *Store) KeepForResume(ctx context.Context, user, versionID string) error {
+	name := rotation.RecordName(user)
+	in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String(resumeStage), MoveToVersionId: aws.String(versionID)}
+	if held, ok, err := s.Staged(ctx, user, resumeStage); err != nil {
+		return err
+	} else if ok && held.ID == versionID {
+		return nil
+	} else if ok {
+		in.RemoveFromVersionId = aws.String(held.ID)
+	}
+	if _, err := s.api.UpdateSecretVersionStage(ctx, in); err != nil {
+		return awserr.Classify("secretsmanager UpdateSecretVersionStage (resume) "+name, err)
+	}
+	return nil
+}
+
+// PutIntent writes intents (the last one this attempt's) as a new version
+// that takes the AWSPENDING stage: the lock stays with execution, and the
+// intent lives in the lock's version, which has a label, so Secrets Manager
+// never removes it as it removes unlabelled versions beyond its limit. The
+// token is the attempt's, so a lost answer's retry writes nothing new.
+func (s *Store) PutIntent(ctx context.Context, user, execution, oldKeyID string, intents []Intent) (string, error) {
+	if len(intents) == 0 {
+		return "", errors.New("record: PutIntent without an intent")
+	}
+	name := rotation.RecordName(user)
+	last := intents[len(intents)-1]
+	token := rotation.Token(execution, fmt.Sprintf("intent-%d", last.Attempt))
+	b, _ := json.Marshal(value{Execution: execution, OldAccessKeyID: oldKeyID, Intents: intents})
+	out, err := s.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(name), ClientRequestToken: aws.String(token),
+		SecretString: aws.String(string(b)), VersionStages: []string{Pending},
+	})
+	if err != nil {
+		return "", awserr.Classify("secretsmanager PutSecretValue (intent) "+name, err)
+	}
+	return aws.ToString(out.VersionId), nil
+}
+
+// Holds reports whether a record version holds key id: the key in service
+// (AWSCURRENT), the one before it (AWSPREVIOUS), the lock's version, or the
+// key version of one of executions. A key a version holds has a holder; it
+// is never an orphan.
+func (s *Store) Holds(ctx context.Context, user, id string, executions []string) (bool, error) {
+	name := rotation.RecordName(user)
+	d, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	var nf *types.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return false, nil
+	}
+	if err != nil {
+		return false, awserr.Classify("secretsmanager DescribeSecret "+name, err)
+	}
+	versions := make([]string, 0, len(d.VersionIdsToStages)+len(executions))
+	for v, stages := range d.VersionIdsToStages {
+		if slices.ContainsFunc(stages, func(st string) bool { return st == Current || st == Previous || st == Pending }) {
+			versions = append(versions, v)
+		}
+	}
+	for _, e := range executions {
+		versions = append(versions, rotation.Token(e, "key"))
+	}
+	for _, vid := range slices.Compact(slices.Sorted(slices.Values(versions))) {
+		v, _, err := s.read(ctx, user, vid)
+		if errors.As(err, &nf) {
+			continue // that execution recorded no key
+		}
+		if err != nil {
+			return false, err
+		}
+		if v.AccessKeyID == id {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // PutKey keeps the new key as this execution's AWSPENDING version. A retry
