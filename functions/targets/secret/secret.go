@@ -106,6 +106,10 @@ const (
 	User = "keyrotator:user"
 )
 
+// ClaimStage is the staging label every rotation record's lock claim
+// carries (record.claimStage): a record is known by it with no tag at all.
+const ClaimStage = "KEYROTATOR_CLAIM"
+
 // read resolves the target's secret by DescribeSecret (its real ARN and
 // tags), refuses one of keyrotator's own, and decodes it. The key id it holds
 // is a SecretValue: it was read from a secret and may be anything.
@@ -131,6 +135,15 @@ func (t *Target) read(ctx context.Context, tg rotation.Target) (*secretsmanager.
 				kind = "record"
 			}
 			return fail(fmt.Sprintf("secret %s is keyrotator's own (%s, tag %s): a target may name only an application's secret; fix the target's secretId", aws.ToString(d.ARN), kind, k))
+		}
+	}
+	// A record whose tags were removed, or were lost when it was re-created
+	// from a backup, still carries the stage keyrotator's lock puts on it.
+	for _, stages := range d.VersionIdsToStages {
+		for _, st := range stages {
+			if st == ClaimStage {
+				return fail(fmt.Sprintf("secret %s is keyrotator's own (record, stage %s): a target may name only an application's secret; fix the target's secretId", aws.ToString(d.ARN), st))
+			}
 		}
 	}
 	out, err := t.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: d.ARN})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/targets/secret"
@@ -124,5 +125,67 @@ func TestPlanRefusesASecretTheKeyWillNotFit(t *testing.T) {
 				t.Fatalf("update after a plan that passed: %v", err)
 			}
 		})
+	}
+}
+
+// TestSpellingsOfOwnSecrets: a secret target naming one of keyrotator's own
+// secrets by any spelling is refused, never read into an error, never
+// written: the name in another case or with a trailing slash, an ARN of
+// another region, an ARN with another random suffix, a traversal — and a
+// record whose tags were removed (or were lost when it was re-created from
+// a backup), which keyrotator still knows by its KEYROTATOR_CLAIM stage.
+func TestSpellingsOfOwnSecrets(t *testing.T) {
+	sb := sandboxtest.Start(t, world.Options{})
+	ctx := context.Background()
+	sm := secretsmanager.NewFromConfig(sb.Config(t))
+	const old = "AKIAIOSFODNN7OLDKEY1"
+	const canary = "Zq9/CANARY+wJalrXUtnFEMI/K7MDENGbPxRfiCY"
+	value := `{"accessKeyId":"` + old + `","secretAccessKey":"` + canary + `","execution":"arn:x","oldAccessKeyId":"AKIAIOSFODNN7OLDEST1"}`
+	rec, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("keyrotator/users/victim"), SecretString: aws.String(value),
+		Tags: []types.Tag{{Key: aws.String(secret.Own), Value: aws.String("record")}, {Key: aws.String(secret.User), Value: aws.String("victim")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A record with no tag at all: the stage keyrotator's lock leaves on it
+	// is the same as every record's.
+	bare, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("ops/users/untagged"), SecretString: aws.String(value)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: bare.ARN, SecretString: aws.String(`{"execution":"arn:x","oldAccessKeyId":"` + old + `"}`),
+		ClientRequestToken: aws.String("claim-0123456789abcdef0123456789abcdef"), VersionStages: []string{"KEYROTATOR_CLAIM"}}); err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(rec.ARN)
+	other := strings.Replace(arn, ":"+sb.Server.Region()+":", ":eu-west-3:", 1)
+	ids := []string{
+		"keyrotator/users/victim", "KEYROTATOR/users/victim", "keyrotator/users/Victim", "keyrotator/users/victim/",
+		"keyrotator/users/victim ", "keyrotator/connections/../users/victim", arn, arn[:len(arn)-7], arn[:len(arn)-6] + "ZZZZZZ",
+		other, other[:len(other)-7], aws.ToString(bare.ARN), "ops/users/untagged",
+	}
+	key := rotation.NewCredential("AKIAIOSFODNN7NEWKEY1", "new-secret-0123456789012345678901234567")
+	tgt := secret.New(sm)
+	seq := sb.Server.Calls().Last()
+	for _, id := range ids {
+		tg := rotation.Target{Type: "secret", Name: "app", SecretID: id, KeyIDField: "accessKeyId", SecretField: "secretAccessKey"}
+		for op, call := range map[string]func() (rotation.Receipt, error){
+			"Plan":   func() (rotation.Receipt, error) { return tgt.Plan(ctx, tg, old) },
+			"Update": func() (rotation.Receipt, error) { return tgt.Update(ctx, tg, "exec-1", old, key) },
+		} {
+			r, err := call()
+			var tf *rotation.TargetFailed
+			if !errors.As(err, &tf) || !(strings.Contains(tf.Reason, "keyrotator's own") || strings.Contains(tf.Reason, "does not exist")) {
+				t.Errorf("%s of %q: %v (receipt %+v), want TargetFailed: keyrotator's own or does not exist", op, id, err, r)
+				continue
+			}
+			if strings.Contains(err.Error(), canary) {
+				t.Errorf("%s of %q leaks the canary: %v", op, id, err)
+			}
+		}
+	}
+	for _, c := range sb.Calls(t, seq) {
+		if c.Write {
+			t.Errorf("a target naming keyrotator's own secret wrote: %s %s", c.Action, c.Resource)
+		}
 	}
 }

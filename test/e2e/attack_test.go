@@ -1,0 +1,61 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// TestUntaggedRecordRefused (I1, I7): a rotation record that lost its tags
+// (an UntagResource, or re-created from a backup without them) is still
+// keyrotator's own. A user allowed to start rotations names it by ARN as a
+// `secret` target of the very user it belongs to: its AWSCURRENT holds that
+// user's current key id, so without the tag the preflight passed and
+// UpdateSecret wrote the new key into the record as a new AWSCURRENT, behind
+// the lock's back. The record's claim stage gives it away: refused in the
+// preflight, nothing written but the alert, the record unchanged.
+func TestUntaggedRecordRefused(t *testing.T) {
+	h := Start(t)
+	ctx := context.Background()
+	victim := h.seed("untagged", 95)
+	if r := h.Run(victim.input(nil)); r.Status != types.ExecutionStatusSucceeded {
+		t.Fatalf("the victim's rotation: %s %s: %s", r.Status, r.Error, r.Cause)
+	}
+	name := rotation.RecordName(victim.user)
+	d, err := h.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, tag := range d.Tags {
+		keys = append(keys, aws.ToString(tag.Key))
+	}
+	if _, err := h.sm.UntagResource(ctx, &secretsmanager.UntagResourceInput{SecretId: d.ARN, TagKeys: keys}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := h.sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: d.ARN})
+	seq := h.sb.Server.Calls().Last()
+	in := victim.input(map[string]any{"targets": []map[string]string{
+		{"type": "secret", "name": "app", "secretId": victim.secretID},
+		{"type": "secret", "name": "record", "secretId": aws.ToString(d.ARN)},
+	}})
+	r := h.Run(in)
+	if r.Status != types.ExecutionStatusFailed || r.Error != "TargetFailed" || !strings.Contains(r.Cause, "keyrotator's own") {
+		t.Errorf("a target naming the untagged record: %s %s: %s, want TargetFailed: keyrotator's own", r.Status, r.Error, r.Cause)
+	}
+	for _, w := range h.writesSince(seq) {
+		if w.Service != "sns" {
+			t.Errorf("wrote %s %s %s", w.Service, w.Action, w.Resource)
+		}
+	}
+	after, _ := h.sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: d.ARN})
+	if len(after.Versions) != len(before.Versions) {
+		t.Errorf("the record has %d versions, had %d", len(after.Versions), len(before.Versions))
+	}
+}
