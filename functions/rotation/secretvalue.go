@@ -16,19 +16,29 @@ const Redacted = "[redacted]"
 // cannot print (I1): every fmt verb, slog, encoding/json and encoding.TextMarshaler
 // yield Redacted. Reveal is the one way to the raw value, for the call that
 // must send it.
-type SecretValue struct{ v string }
+//
+// The value sits behind a pointer: a SecretValue (or a Credential) in an
+// unexported field of some struct is printed by fmt through reflection,
+// without its methods, and reflection prints a nested pointer as an
+// address, never what it points to. Compare with Equal, not ==.
+type SecretValue struct{ p *string }
 
 // NewSecretValue wraps a value read from a secret.
-func NewSecretValue(v string) SecretValue { return SecretValue{v: v} }
+func NewSecretValue(v string) SecretValue { return SecretValue{p: &v} }
 
 // Reveal is the raw value, for the one call that sends it.
-func (s SecretValue) Reveal() string { return s.v }
+func (s SecretValue) Reveal() string {
+	if s.p == nil {
+		return ""
+	}
+	return *s.p
+}
 
 // Empty reports whether no value is held.
-func (s SecretValue) Empty() bool { return s.v == "" }
+func (s SecretValue) Empty() bool { return s.Reveal() == "" }
 
 // Equal compares two values without revealing either.
-func (s SecretValue) Equal(o SecretValue) bool { return s.v == o.v }
+func (s SecretValue) Equal(o SecretValue) bool { return s.Reveal() == o.Reveal() }
 
 // String implements fmt.Stringer.
 func (SecretValue) String() string { return Redacted }
@@ -54,7 +64,7 @@ func (s *SecretValue) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return errors.New("a secret's field is not a string") // never the value
 	}
-	s.v = v
+	s.p = &v
 	return nil
 }
 
@@ -70,8 +80,8 @@ var accessKeyIDShape = regexp.MustCompile(`^(AKIA|ASIA)[A-Z0-9]{16}$`)
 // 16 upper-case alphanumerics, which a 40-character secret access key never
 // has), and "" otherwise: the only value read from a secret that may be shown.
 func ShownKeyID(v SecretValue) string {
-	if accessKeyIDShape.MatchString(v.v) {
-		return v.v
+	if s := v.Reveal(); accessKeyIDShape.MatchString(s) {
+		return s
 	}
 	return ""
 }
