@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,5 +58,28 @@ func TestUntaggedRecordRefused(t *testing.T) {
 	after, _ := h.sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: d.ARN})
 	if len(after.Versions) != len(before.Versions) {
 		t.Errorf("the record has %d versions, had %d", len(after.Versions), len(before.Versions))
+	}
+}
+
+// TestMissedSESConsumerNotDeactivated (I2): an Auth0 tenant nobody listed
+// keeps mailing through SES with the old key after the cut-over, under the
+// sandbox's 4-hour IAM lag. SES sends are not in CloudTrail, so IAM's
+// last-used alone must show it: the run fails OldKeyStillInUse at the
+// verification and never deactivates the key the tenant mails with.
+func TestMissedSESConsumerNotDeactivated(t *testing.T) {
+	h := Start(t)
+	f := h.seed("missed-ses", 95)
+	h.auth0Tenant(f, "forgotten") // not a target
+	h.sendsWith("forgotten", f.old.AccessKeyID)
+	h.app(f, true)
+	r := h.Run(f.input(map[string]any{"verifyAttempts": 2}))
+	if slices.Contains(r.Visited(), "DeactivateOldKey") {
+		t.Errorf("deactivated the old key a tenant was mailing with: %s %s: %s (states %v)", r.Status, r.Error, r.Cause, r.Visited())
+	}
+	if r.Status != types.ExecutionStatusFailed || r.Error != "OldKeyStillInUse" || !strings.Contains(r.Cause, "by ses") {
+		t.Errorf("%s %s: %s; want FAILED OldKeyStillInUse naming ses", r.Status, r.Error, r.Cause)
+	}
+	if ks := h.keys(f.user); ks[f.old.AccessKeyID] != "Active" {
+		t.Errorf("keys after: %v, want the old key active", ks)
 	}
 }
