@@ -283,13 +283,18 @@ func findOrphans(ctx context.Context, keys keyStore, records recordStore, user s
 	return orphans, nil
 }
 
-// keyLimit is KeyLimitReached for the keys that stay, each with whose it is.
+// keyLimit is KeyLimitReached for the keys that stay, each with whose it
+// is: old is the key being rotated ("" when none is chosen yet, in
+// Validate); any other is no intent's, so keyrotator never deletes it.
 func keyLimit(user string, keys []iamkeys.Key, old string) *rotation.KeyLimitReached {
 	return iamkeys.LimitReached(user, keys, func(k iamkeys.Key) string {
-		if k.ID == old {
+		switch {
+		case k.ID == old:
 			return "the key being rotated"
+		case old != "":
+			return "made by someone else: no keyrotator intent accounts for it, so keyrotator never deletes it"
 		}
-		return "not made by this rotation: no keyrotator intent accounts for it, so keyrotator never deletes it"
+		return "no keyrotator intent accounts for it, so keyrotator never deletes it"
 	})
 }
 
