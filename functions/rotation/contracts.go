@@ -92,7 +92,7 @@ type Plan struct {
 	ResumeVersionID     string    `json:"resumeVersionId,omitempty"`     // the record version that holds it
 	OrphanKeyIDs        []string  `json:"orphanKeyIds,omitempty"`        // I5: keys a dead run's intent accounts for, nobody holds: CreateKey deletes them
 	LockVersionID       string    `json:"lockVersionId,omitempty"`       // this run's claim (AWSPENDING)
-	StartedAt           time.Time `json:"startedAt"`                     // Validate's now: keys made after it are this run's
+	StartedAt           time.Time `json:"startedAt"`                     // Validate's now
 	Skip                bool      `json:"skip"`                          // scheduled run, key younger than minKeyAgeDays
 	SkipReason          string    `json:"skipReason,omitempty"`
 	DryRun              bool      `json:"dryRun"`
