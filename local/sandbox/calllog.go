@@ -138,7 +138,7 @@ func (l *CallLog) ordinal(o *Origin, service, action string) int {
 	if o == nil {
 		return 0
 	}
-	k := ordinalKey{origin: Origin{Execution: o.Execution, State: o.State, Item: o.Item}, service: service, action: action}
+	k := keyOf(o, service, action)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ordinals == nil {
@@ -146,6 +146,35 @@ func (l *CallLog) ordinal(o *Origin, service, action string) int {
 	}
 	l.ordinals[k]++
 	return l.ordinals[k]
+}
+
+func keyOf(o *Origin, service, action string) ordinalKey {
+	return ordinalKey{origin: Origin{Execution: o.Execution, State: o.State, Item: o.Item}, service: service, action: action}
+}
+
+// unthrottled gives back the ordinal of a call the service itself
+// throttled (its rate limit, not a fault): the caller's retry is the same
+// call, so how often a rate limit happened to bite does not move the
+// ordinals after it. Only the newest ordinal can be given back.
+func (l *CallLog) unthrottled(o *Origin, service, action string, ordinal int) {
+	if o == nil || ordinal == 0 {
+		return
+	}
+	k := keyOf(o, service, action)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ordinals[k] == ordinal {
+		l.ordinals[k]--
+	}
+}
+
+// throttled says whether an answer is a rate limit's.
+func throttled(status int, code string) bool {
+	switch code {
+	case "Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "too_many_requests":
+		return true
+	}
+	return status == 429
 }
 
 func (l *CallLog) add(r CallRecord) CallRecord {

@@ -242,6 +242,9 @@ func (s *Server) External(service, resource string, h http.Handler) http.Handler
 			rec.Write = writes(r) && rec.Status < 400
 		}
 		rec.Duration = float64(time.Since(start).Microseconds()) / 1000
+		if fault == nil && throttled(rec.Status, "") {
+			s.calls.unthrottled(o, service, action, ordinal)
+		}
 		s.calls.add(rec)
 	})
 }

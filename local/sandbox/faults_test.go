@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -177,5 +178,43 @@ func TestExternalCallOrigin(t *testing.T) {
 		if c.Origin == nil || *c.Origin != o || c.Ordinal != i+1 {
 			t.Errorf("bound call %d: origin %+v ordinal %d, want %+v and %d", i+1, c.Origin, c.Ordinal, o, i+1)
 		}
+	}
+}
+
+// A call the service itself throttled gives its ordinal back: the retry is
+// the same call, so a rate limit that bites in one run and not in another
+// does not move the keys after it.
+func TestThrottledCallGivesItsOrdinalBack(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("connections are traced to their process through /proc")
+	}
+	s := New(Options{})
+	limited := true
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/x", func(w http.ResponseWriter, r *http.Request) {
+		if limited {
+			limited = false
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	})
+	srv := httptest.NewServer(s.External("thing", "op", mux))
+	defer srv.Close()
+	defer s.BindOrigin(Binding{PID: os.Getpid()}, Origin{Execution: "e", State: "S", Item: "a", Invocation: "1"})()
+	for range 3 { // throttled, its retry, the next call
+		resp, err := http.Get(srv.URL + "/v1/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var got []int
+	for _, c := range s.Calls().Since(0) {
+		got = append(got, c.Ordinal)
+	}
+	if !slices.Equal(got, []int{1, 1, 2}) {
+		t.Errorf("ordinals %v, want [1 1 2]: the throttled call and its retry are one", got)
+	}
+	if !throttled(400, "ThrottlingException") || !throttled(429, "") || throttled(500, "InternalFailure") {
+		t.Error("throttled misreads an answer")
 	}
 }

@@ -607,6 +607,8 @@ func (s *Server) record(info ServiceInfo, c *Call, start time.Time, status int, 
 	}
 	if fault != nil {
 		rec.Fault = fault.ID
+	} else if throttled(status, rec.Error) {
+		s.calls.unthrottled(at.origin, info.Name, c.Action, at.ordinal)
 	}
 	s.calls.add(rec)
 	if c.Principal.ARN == "" { // refused before authentication: AWS records nothing
