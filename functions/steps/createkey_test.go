@@ -59,6 +59,7 @@ type world struct {
 	ordinal map[string]int
 	fault   *fault
 	crashed bool
+	die     context.CancelFunc // the running attempt's
 	iam     *fakeIAM
 	sm      *fakeSM
 	running map[string]bool
@@ -101,6 +102,9 @@ func (w *world) do(action string, effect func() error) error {
 	case "crash":
 		_ = effect()
 		w.crashed = true
+		if w.die != nil {
+			w.die() // the invocation ends: nothing after this call runs
+		}
 		return errCrashed
 	}
 	panic("unknown fault kind " + f.kind)
@@ -389,6 +393,7 @@ func (r *rig) lock(t *testing.T, exec string) rotation.Plan {
 func (r *rig) attempt(exec string, p rotation.Plan) (rotation.NewKey, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	r.w.die = cancel
 	k, err := r.create.Run(ctx, rotation.TaskInput{Now: r.w.now, Data: rotation.ExecutionData{Execution: exec, Plan: &p}})
 	if r.w.crashed {
 		r.w.crashed = false
