@@ -291,7 +291,11 @@ func (w *W) check(r run) []string {
 	// Every target works with the key it holds, and holds one of the user's active keys.
 	holds := w.holds()
 	for target, problem := range w.works(holds) {
-		if ks[holds[target]] != "Active" {
+		inactive := false
+		for _, k := range strings.Split(holds[target], "+") { // a partial SORACOM repoint holds both
+			inactive = inactive || ks[k] != "Active"
+		}
+		if inactive {
 			broken = append(broken, fmt.Sprintf("target %s holds %q, not an active key of the user (%v)", target, holds[target], ks))
 		} else if problem != "" {
 			broken = append(broken, fmt.Sprintf("target %s does not work with the key it holds: %s", target, problem))

@@ -250,22 +250,32 @@ func (w *W) holds() map[string]string {
 	if creds, ok := w.tenant.View().Provider["credentials"].(map[string]any); ok {
 		out[auth0Target], _ = creds["accessKeyId"].(string)
 	}
-	// The SORACOM target holds what its groups' credential holds (every
-	// group points at the same one, or the groups disagree).
+	// The SORACOM target holds what its groups' credentials hold: one key,
+	// or "a+b" while a repoint is partial (each group then uses its own).
+	var held []string
+	for _, k := range w.groupKeys() {
+		if !slices.Contains(held, k) {
+			held = append(held, k)
+		}
+	}
+	slices.Sort(held)
+	out[soraTarget] = strings.Join(held, "+")
+	return out
+}
+
+// groupKeys is the key each pushing group's credential holds, by group id.
+func (w *W) groupKeys() map[string]string {
 	creds := map[string]string{}
 	for _, c := range w.op.Credentials() {
 		creds[c.ID] = c.AccessKeyID
 	}
-	var held []string
+	out := map[string]string{}
 	for _, g := range w.op.Groups() {
 		if slices.Contains(w.groups, g.ID) {
 			id, _ := g.Configuration["SoracomFunnel"]["credentialsId"].(string)
-			if k := creds[id]; !slices.Contains(held, k) {
-				held = append(held, k)
-			}
+			out[g.ID] = creds[id]
 		}
 	}
-	out[soraTarget] = strings.Join(held, "+")
 	return out
 }
 
@@ -293,9 +303,10 @@ func (w *W) works(holds map[string]string) map[string]string {
 			out[auth0Target] = ""
 		}
 		out[soraTarget] = ""
+		keys := w.groupKeys()
 		for _, g := range w.op.Groups() {
-			if slices.Contains(w.groups, g.ID) && (g.Push.LastKeyID != holds[soraTarget] || g.Push.LastError != "") {
-				out[soraTarget] = fmt.Sprintf("group %s pushes with %s (error %q), the operator holds %s", g.Name, g.Push.LastKeyID, g.Push.LastError, holds[soraTarget])
+			if k, ok := keys[g.ID]; ok && (g.Push.LastKeyID != k || g.Push.LastError != "") {
+				out[soraTarget] = fmt.Sprintf("group %s pushes with %s (error %q), its credential holds %s", g.Name, g.Push.LastKeyID, g.Push.LastError, k)
 				pending = true
 			}
 		}
