@@ -94,18 +94,31 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 		return rotation.NewKey{}, err
 	}
 	key, _, err := c.Keys.Create(ctx, p.User)
+	var lost *iamkeys.AnswerLost
 	var limit *rotation.KeyLimitReached
-	if errors.As(err, &limit) {
-		// The SDK's own retry of a call whose answer was lost finds the key
-		// the first try made: an orphan of the intent just written.
+	switch {
+	case errors.As(err, &lost):
+		// A retry of a call whose answer was lost found the key the lost
+		// try made: an orphan of the intent just written.
 		before := len(removed)
 		if _, err := c.makeRoom(ctx, p, intents, &removed); err != nil {
 			return rotation.NewKey{}, err
 		}
 		if len(removed) == before {
-			return rotation.NewKey{}, limit
+			return rotation.NewKey{}, withRemoved(lost.Limit, removed)
 		}
 		key, _, err = c.Keys.Create(ctx, p.User)
+	case errors.As(err, &limit):
+		// Refused at once: this attempt made no key, so its intent accounts
+		// for none; a key made since the listing is someone else's.
+		c.resolve(ctx, p, exec, intents, "none")
+		if _, err := c.makeRoom(ctx, p, intents[:len(intents)-1], &removed); err != nil {
+			return rotation.NewKey{}, err
+		}
+		return rotation.NewKey{}, withRemoved(limit, removed)
+	}
+	if errors.As(err, &lost) { // lost again after the orphan went: the next attempt removes it
+		err = &rotation.Retryable{Reason: "iam CreateAccessKey " + p.User + ": the answer was lost again"}
 	}
 	if err != nil {
 		return rotation.NewKey{}, withRemoved(err, removed)
@@ -119,7 +132,11 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 	}
 	v, err := c.Records.PutKey(ctx, p.User, exec, p.OldKeyID, key)
 	if err != nil {
-		return rotation.NewKey{}, c.unstored(ctx, p.User, exec, key.AccessKeyID, err, removed)
+		err, deleted := c.unstored(ctx, p.User, exec, key.AccessKeyID, err, removed)
+		if deleted {
+			c.resolve(ctx, p, exec, intents, "deleted")
+		}
+		return rotation.NewKey{}, err
 	}
 	return rotation.NewKey{KeyID: key.AccessKeyID, RecordARN: arn, VersionID: v, Removed: removed}, nil
 }
@@ -129,15 +146,25 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 // unless the write did land (its answer lost), the key is deleted now. If
 // that delete fails too, the intent still accounts for the key, and the
 // next attempt or re-run deletes it as an orphan.
-func (c *CreateKey) unstored(ctx context.Context, user, exec, id string, putErr error, removed []rotation.RemovedKey) error {
+func (c *CreateKey) unstored(ctx context.Context, user, exec, id string, putErr error, removed []rotation.RemovedKey) (err error, deleted bool) {
 	if v, ok, err := c.Records.KeyVersion(ctx, user, exec); err == nil && ok && v.AccessKeyID == id {
-		return withRemoved(putErr, removed) // stored after all: the retry reuses it
+		return withRemoved(putErr, removed), false // stored after all: the retry reuses it
 	}
 	if _, err := c.Keys.Delete(ctx, user, id); err != nil {
-		return withRemoved(putErr, removed) // the intent covers it
+		return withRemoved(putErr, removed), false // the intent covers it
 	}
 	removed = append(removed, rotation.RemovedKey{KeyID: id, Reason: "made by this attempt, but its record version could not be written: nobody would hold its secret"})
-	return withRemoved(putErr, removed)
+	return withRemoved(putErr, removed), true
+}
+
+// resolve records that this attempt's outcome is known (outcome "none": it
+// made no key; "deleted": it deleted the key it made), so its intent no
+// longer accounts for a key someone else makes in its window. Best effort:
+// if the write fails, the intent stays open until its window closes.
+func (c *CreateKey) resolve(ctx context.Context, p *rotation.Plan, exec string, intents []record.Intent, outcome string) {
+	done := slices.Clone(intents)
+	done[len(done)-1].Outcome = outcome
+	_, _ = c.Records.PutIntent(ctx, p.User, exec, p.OldKeyID, done)
 }
 
 // withRemoved adds to a named error the keys already deleted, so the alert

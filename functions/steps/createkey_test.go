@@ -60,6 +60,7 @@ type world struct {
 	fault   *fault
 	crashed bool
 	die     context.CancelFunc // the running attempt's
+	hooks   map[string]func()
 	iam     *fakeIAM
 	sm      *fakeSM
 	running map[string]bool
@@ -77,12 +78,21 @@ func (w *world) clock() time.Time { return w.now }
 
 // do runs one call's side effect, as the fault says.
 func (w *world) do(action string, effect func() error) error {
+	return w.doRetried(action, true, effect)
+}
+
+// doRetried is do for a call whose SDK retryer may be off (sdkRetries
+// false): then a lost answer is not retried behind the caller's back.
+func (w *world) doRetried(action string, sdkRetries bool, effect func() error) error {
 	w.now = w.now.Add(time.Second)
 	w.ordinal[action]++
 	call := fmt.Sprintf("%s#%d", action, w.ordinal[action])
 	w.calls = append(w.calls, call)
 	if w.crashed {
 		return errCrashed
+	}
+	if h := w.hooks[call]; h != nil {
+		h() // something else happens in the world just before this call
 	}
 	f := w.fault
 	if f == nil || f.call != call && !(f.times == -1 && strings.HasPrefix(f.call, action+"#")) || (f.times == 0 && f.fired > 0) {
@@ -98,6 +108,9 @@ func (w *world) do(action string, effect func() error) error {
 		return unavailable
 	case "retried":
 		_ = effect()
+		if !sdkRetries {
+			return unavailable // the caller retries itself, and knows it
+		}
 		return effect()
 	case "crash":
 		_ = effect()
@@ -161,9 +174,13 @@ func (f *fakeIAM) ListAccessKeys(_ context.Context, in *iam.ListAccessKeysInput,
 	})
 }
 
-func (f *fakeIAM) CreateAccessKey(_ context.Context, in *iam.CreateAccessKeyInput, _ ...func(*iam.Options)) (*iam.CreateAccessKeyOutput, error) {
+func (f *fakeIAM) CreateAccessKey(_ context.Context, in *iam.CreateAccessKeyInput, opts ...func(*iam.Options)) (*iam.CreateAccessKeyOutput, error) {
+	o := iam.Options{RetryMaxAttempts: 3} // the SDK's default
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var out *iam.CreateAccessKeyOutput
-	return out, f.w.do("iam.CreateAccessKey", func() error {
+	return out, f.w.doRetried("iam.CreateAccessKey", o.RetryMaxAttempts != 1, func() error {
 		if len(f.keys) >= 2 {
 			return &iamtypes.LimitExceededException{Message: aws.String("Cannot exceed quota for AccessKeysPerUser: 2")}
 		}
@@ -578,8 +595,11 @@ func TestCreateKeyNeverDeletesSomeoneElsesKey(t *testing.T) {
 		setup func(r *rig, p rotation.Plan)
 	}{
 		{"made between TakeLock and CreateKey", func(r *rig, _ rotation.Plan) { r.w.iam.add(foreign) }},
+		{"made between the intent and CreateAccessKey", func(r *rig, _ rotation.Plan) {
+			r.w.hooks = map[string]func(){"iam.CreateAccessKey#1": func() { r.w.iam.add(foreign) }}
+		}},
 		{"made after a failed attempt's window closed", func(r *rig, p rotation.Plan) {
-			r.w.fault = &fault{call: "iam.CreateAccessKey#1", kind: "fail"}
+			r.w.fault = &fault{call: "iam.CreateAccessKey#1", kind: "fail", times: -1}
 			if _, err := r.attempt(execA, p); err == nil {
 				panic("the fault did not fire")
 			}
@@ -592,6 +612,7 @@ func TestCreateKeyNeverDeletesSomeoneElsesKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig()
 			p := r.lock(t, execA)
+			r.w.resetCalls()
 			tt.setup(r, p)
 			_, err := r.attempt(execA, p)
 			var limit *rotation.KeyLimitReached

@@ -79,20 +79,55 @@ func (k *Keys) List(ctx context.Context, user string) ([]Key, error) {
 	return keys, nil
 }
 
-// Create makes a key. IAM's two-key quota becomes *rotation.KeyLimitReached.
+// createTries is how many times Create sends CreateAccessKey.
+const createTries = 3
+
+// AnswerLost is Create's error when IAM refused for the two-key quota after
+// an earlier try of the same call failed in a way that leaves its outcome
+// unknown (a 5xx, a timeout): that try's key probably exists, and its
+// secret was never seen. The caller decides whether it is an orphan.
+type AnswerLost struct{ Limit *rotation.KeyLimitReached }
+
+func (e *AnswerLost) Error() string {
+	return "an earlier CreateAccessKey's answer was lost: " + e.Limit.Error()
+}
+
+// Unwrap is the KeyLimitReached.
+func (e *AnswerLost) Unwrap() error { return e.Limit }
+
+// Create makes a key. IAM's two-key quota becomes *rotation.KeyLimitReached,
+// or *AnswerLost if an earlier try's answer was lost. Create retries
+// transient errors itself (the SDK's retryer is off for this call) so that
+// it knows whether a LimitExceeded follows a lost answer: CreateAccessKey
+// has no idempotency token, and a retry after a lost answer makes IAM
+// refuse because of the key the lost try made.
 func (k *Keys) Create(ctx context.Context, user string) (rotation.Credential, time.Time, error) {
-	out, err := k.api.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
-	var limit *types.LimitExceededException
-	if errors.As(err, &limit) {
-		// Name each key the user has, so the alert never lists "()".
-		keys, _ := k.List(ctx, user)
-		return rotation.Credential{}, time.Time{}, LimitReached(user, keys, nil)
+	lost := false
+	for try := 1; ; try++ {
+		out, err := k.api.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)}, func(o *iam.Options) { o.RetryMaxAttempts = 1 })
+		if err == nil {
+			ak := out.AccessKey
+			return rotation.NewCredential(aws.ToString(ak.AccessKeyId), aws.ToString(ak.SecretAccessKey)), aws.ToTime(ak.CreateDate), nil
+		}
+		var limit *types.LimitExceededException
+		if errors.As(err, &limit) {
+			// Name each key the user has, so the alert never lists "()".
+			keys, _ := k.List(ctx, user)
+			if lost {
+				return rotation.Credential{}, time.Time{}, &AnswerLost{Limit: LimitReached(user, keys, nil)}
+			}
+			return rotation.Credential{}, time.Time{}, LimitReached(user, keys, nil)
+		}
+		if !awserr.Transient(err) || try == createTries {
+			return rotation.Credential{}, time.Time{}, awserr.Classify("iam CreateAccessKey "+user, err)
+		}
+		lost = true
+		select {
+		case <-ctx.Done():
+			return rotation.Credential{}, time.Time{}, awserr.Classify("iam CreateAccessKey "+user, err)
+		case <-time.After(time.Duration(try) * 200 * time.Millisecond):
+		}
 	}
-	if err != nil {
-		return rotation.Credential{}, time.Time{}, awserr.Classify("iam CreateAccessKey "+user, err)
-	}
-	ak := out.AccessKey
-	return rotation.NewCredential(aws.ToString(ak.AccessKeyId), aws.ToString(ak.SecretAccessKey)), aws.ToTime(ak.CreateDate), nil
 }
 
 // LimitReached is the one builder of *rotation.KeyLimitReached (Validate,

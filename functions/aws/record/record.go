@@ -70,13 +70,17 @@ type Intent struct {
 	At        time.Time `json:"at"`    // just before CreateAccessKey
 	Until     time.Time `json:"until"` // the attempt's deadline: no key of its can be newer
 	Before    []string  `json:"before"`
+	// Outcome is set once the attempt's outcome is known: "none" (IAM
+	// refused: the attempt made no key) or "deleted" (CreateKey deleted
+	// the key it could not store). Such an intent accounts for no key.
+	Outcome string `json:"outcome,omitempty"`
 }
 
 // Accounts reports whether k, made at created, appeared inside the intent's
 // window: not one of the keys the user had before, and made between At and
 // Until, each widened by margin (clock skew, IAM's whole-second dates).
 func (i Intent) Accounts(id string, created time.Time, margin time.Duration) bool {
-	return !slices.Contains(i.Before, id) &&
+	return i.Outcome == "" && !slices.Contains(i.Before, id) &&
 		!created.Before(i.At.Add(-margin)) && !created.After(i.Until.Add(margin))
 }
 
@@ -220,7 +224,11 @@ func (s *Store) PutIntent(ctx context.Context, user, execution, oldKeyID string,
 	}
 	name := rotation.RecordName(user)
 	last := intents[len(intents)-1]
-	token := rotation.Token(execution, fmt.Sprintf("intent-%d", last.Attempt))
+	step := fmt.Sprintf("intent-%d", last.Attempt)
+	if last.Outcome != "" {
+		step += "-" + last.Outcome
+	}
+	token := rotation.Token(execution, step)
 	b, _ := json.Marshal(value{Execution: execution, OldAccessKeyID: oldKeyID, Intents: intents})
 	out, err := s.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId: aws.String(name), ClientRequestToken: aws.String(token),
