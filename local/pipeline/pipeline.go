@@ -86,7 +86,7 @@ func Deploy(ctx context.Context, w *world.World, opts Options) (Deployment, erro
 		}
 		err := fns.Register(lambda.FunctionConfig{
 			Name: t.Function, Path: path, Timeout: t.Timeout, MemoryMB: 256,
-			Role: "keyrotator-" + t.Function,
+			Role: "keyrotator-" + t.Function, MaxConcurrency: w.LambdaConcurrency,
 			// Auth0's rate limit (a 1-second window) is waited out for up to
 			// 3 s here, not 20: the sandbox's storms end sooner.
 			Env: map[string]string{"ALERT_TOPIC_ARN": d.AlertTopicARN, "AUTH0_MAX_RATE_WAIT": "3s", "SORACOM_MAX_RATE_WAIT": "3s"},

@@ -30,6 +30,9 @@ type Options struct {
 	// 7-day wait lasts 7 days × WaitScale of real time, while the sandbox
 	// clock moves the full 7 days.
 	WaitScale float64
+	// RetryScale shortens Retry pauses instead, if set (0: WaitScale): a
+	// throttled Task's retries must outlast real Lambda work.
+	RetryScale float64
 	// CallbackScale shortens the timeout of callback Tasks (an approval
 	// waiting for a person); 0: WaitScale, with stepfunctions' floor.
 	CallbackScale float64
@@ -37,6 +40,10 @@ type Options struct {
 	// shows it, on the sandbox clock: 0 is iam.DefaultLag (IAM's documented
 	// four hours); NoIAMLag shows every use at once.
 	IAMLag time.Duration
+	// LambdaConcurrency caps each deployed function's instances (reserved
+	// concurrency): more overlapping calls get TooManyRequestsException.
+	// 0 is lambda.DefaultMaxConcurrency.
+	LambdaConcurrency int
 	// NodeModules is the node_modules folder holding aws-local-stepfunctions;
 	// Node is a Node.js ≥ 22 binary. Empty: found from the working directory.
 	NodeModules string
@@ -57,6 +64,8 @@ type World struct {
 	Soracom *soracom.Service
 	Lambda  *lambda.Service
 	Admin   sandbox.Credential
+	// LambdaConcurrency is each function's cap that pipeline.Deploy sets.
+	LambdaConcurrency int
 }
 
 // New builds every service on one server, restores --state if there is
@@ -76,7 +85,10 @@ func New(opts Options) (*World, error) {
 	case lag < 0:
 		lag = 0
 	}
-	w := &World{Server: srv, IAM: iam.New(srv, lag)}
+	w := &World{Server: srv, IAM: iam.New(srv, lag), LambdaConcurrency: opts.LambdaConcurrency}
+	if w.LambdaConcurrency <= 0 {
+		w.LambdaConcurrency = lambda.DefaultMaxConcurrency
+	}
 	srv.Register(w.IAM)
 	srv.Register(sts.New())
 	// more services: registered below, one line each
@@ -87,7 +99,7 @@ func New(opts Options) (*World, error) {
 	srv.Register(iotdata.New(srv))
 	w.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
 	srv.Register(w.Lambda)
-	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, CallbackScale: opts.CallbackScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
+	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, RetryScale: opts.RetryScale, CallbackScale: opts.CallbackScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
 	w.Auth0 = auth0.New(srv, 0)
 	srv.Attach("auth0", w.Auth0) // not AWS: its own ports, the admin API and Close
 	// SORACOM, attached like Auth0; its groups publish to iotdata and invoke

@@ -20,6 +20,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
+	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
 	"github.com/keyrotator/keyrotator/local/world"
 )
 
@@ -38,12 +39,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		port      = fs.Int("port", 4566, "port for every AWS service (0: any free port)")
 		region    = fs.String("region", "us-east-1", "the sandbox's region")
 		state     = fs.String("state", "", "keep state in this file across restarts (default: in memory)")
-		waitScale = fs.Float64("wait-scale", 1e-5, "real time a Step Functions Wait or Retry pause takes, per unit of time it stands for")
+		waitScale = fs.Float64("wait-scale", 1e-5, "real time a Step Functions Wait takes, per unit of time it stands for")
+		// The work a Retry waits for (a throttled Lambda's busy instances,
+		// CloudTrail's 2 requests a second) runs in real time.
+		retryScale = fs.Float64("retry-scale", 0.1, "real time a Step Functions Retry pause takes, per unit of time it stands for")
 		// A person answers an approval by hand: 72 hours last 4 minutes.
 		callbackScale = fs.Float64("callback-scale", 1e-3, "real time a callback Task's timeout (an approval waiting for keyrotator approve) takes, per unit of time it stands for")
 		verbose       = fs.Bool("v", false, "log every service's debug lines")
 		deploy        = fs.String("deploy", "", "deploy keyrotator from this folder of <function>/bootstrap (e.g. bin/lambda), as the CDK app deploys it")
 		asl           = fs.String("asl", "statemachine/rotation.asl.json", "with --deploy: the state machine definition")
+		lambdaConc    = fs.Int("lambda-concurrency", lambda.DefaultMaxConcurrency, "instances each deployed function may run at once (its reserved concurrency); more overlapping calls get TooManyRequestsException")
 		iamLag        = fs.Duration("iam-lag", iam.DefaultLag, "sandbox time before GetAccessKeyLastUsed shows a use of a key (IAM documents up to about 4h; 0: at once)")
 	)
 	fs.Usage = func() {
@@ -53,6 +58,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *lambdaConc < 1 {
+		return fmt.Errorf("--lambda-concurrency %d: want at least 1", *lambdaConc)
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -61,7 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	w, err := world.New(world.Options{
 		Options:   sandbox.Options{Region: *region, StateFile: *state, Logger: log},
-		WaitScale: *waitScale, CallbackScale: *callbackScale, IAMLag: sandboxLag(*iamLag),
+		WaitScale: *waitScale, RetryScale: *retryScale, CallbackScale: *callbackScale, IAMLag: sandboxLag(*iamLag),
+		LambdaConcurrency: *lambdaConc,
 	})
 	if err != nil {
 		return err

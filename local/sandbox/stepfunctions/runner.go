@@ -251,7 +251,7 @@ func (r *run) loop(stdout io.Reader) {
 			"executionArn": e.arn, "name": e.name, "roleArn": e.machine.RoleARN,
 			"stateMachineArn": e.machine.ARN, "stateMachineName": e.machine.Name,
 			"startTime": e.start.UTC().Format("2006-01-02T15:04:05.000Z"),
-			"clockMs":   s.srv.Clock().Now().UnixMilli(), "waitScale": s.opts.WaitScale,
+			"clockMs":   s.srv.Clock().Now().UnixMilli(), "waitScale": s.opts.WaitScale, "retryScale": s.opts.RetryScale,
 		})
 		go r.syncClock()
 	}

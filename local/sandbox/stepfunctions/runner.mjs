@@ -9,7 +9,9 @@
 // "taskTimedOut" when the Task's (shortened) timeout passes first.
 //
 // Time: Wait states, Retry pauses and the execution's TimeoutSeconds all go
-// through setTimeout. Here setTimeout waits ms × waitScale of real time,
+// through setTimeout. Here setTimeout waits ms × waitScale of real time (a
+// Retry pause: ms × retryScale, since it competes with real work: the
+// Lambda instances a throttled Task waits for run in real time),
 // and Date reads a virtual clock (the sandbox clock at start + real elapsed
 // + time skipped by shortened timers). While a shortened timer runs, the
 // virtual clock flows 1/waitScale times faster than real time, and the
@@ -49,6 +51,11 @@ function send(msg) {
 // ---- the virtual clock ----------------------------------------------------
 
 let waitScale = 1;
+let retryScale = 1;
+// retryNext: a Task just failed, so the next pause, if it comes before the
+// event loop turns (the interpreter's catch → Retry → sleep is all
+// microtasks), is that Task's Retry pause.
+let retryNext = false;
 let base = RealDate.now(); // virtual ms at realStart
 let realStart = perf.now();
 let skipped = 0; // virtual ms skipped by shortened timers and clock moves
@@ -147,7 +154,8 @@ function vSetTimeout(cb, ms, ...args) {
   const t = { h, seq: timerSeq, startV, due: startV + ms, kind: kind === 'deadline' ? 'deadline' : 'pause', cb, args };
   // A pause lasts ms × waitScale; a deadline fires when virtual time gets
   // there, by real time passing or by pauses skipping ahead.
-  const realMs = t.kind === 'pause' ? ms * waitScale : ms;
+  const realMs = t.kind === 'pause' ? ms * (retryNext ? retryScale : waitScale) : ms;
+  if (t.kind === 'pause') retryNext = false;
   t.realMs = realMs;
   t.realStart = perf.now();
   t.real = realSetTimeout(() => fireUpTo(t.due), realMs);
@@ -387,6 +395,7 @@ function describe(err) {
 
 async function start(msg) {
   waitScale = msg.waitScale > 0 ? msg.waitScale : 1;
+  retryScale = msg.retryScale > 0 ? msg.retryScale : waitScale;
   base = msg.clockMs;
   realStart = perf.now();
   skipped = 0;
@@ -469,6 +478,10 @@ rl.on('line', (line) => {
       if (msg.error !== undefined && msg.error !== null) {
         const err = new Error(msg.cause ?? '');
         err.name = msg.error;
+        retryNext = true;
+        setImmediate(() => {
+          retryNext = false;
+        });
         p.reject(err);
       } else {
         p.resolve(msg.output === undefined ? null : msg.output);

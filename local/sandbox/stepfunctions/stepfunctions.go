@@ -38,6 +38,11 @@ type Options struct {
 	// A callback Task's timeout is shortened too, but never below
 	// CallbackScaleFloor (callbacks.go); the clock does not move for it.
 	WaitScale float64
+	// RetryScale, if set, shortens a Retry pause instead: the work a retry
+	// waits for (a throttled Lambda's busy instances) runs in real time, so
+	// a pause shortened as much as a Wait would end before it could help.
+	// 0 means WaitScale.
+	RetryScale float64
 	// CallbackScale, if set, is the real time per unit of a callback Task's
 	// timeout and heartbeat instead: a sandbox a person drives by hand may
 	// want an approval window of minutes. 0 means max(WaitScale,
