@@ -61,3 +61,24 @@ func TestKeysAgainstTheSandbox(t *testing.T) {
 		t.Fatalf("throttled: got %v, want Retryable", err)
 	}
 }
+
+// CreateAccessKey's answer lost after IAM made the key: Create's own retry
+// gets LimitExceeded because of that key, and says so (AnswerLost, still a
+// KeyLimitReached naming both keys); refused at the first try, it is a
+// plain KeyLimitReached.
+func TestCreateAnswerLost(t *testing.T) {
+	sb := sandboxtest.Start(t, world.Options{})
+	ctx := context.Background()
+	k := iamkeys.New(iam.NewFromConfig(sb.Config(t)))
+	sb.User(t, "app", 1)
+	sb.Fault(t, sandbox.Fault{Service: "iam", Action: "CreateAccessKey", Kind: "unavailable", After: true})
+	_, _, err := k.Create(ctx, "app")
+	var lost *iamkeys.AnswerLost
+	if !errors.As(err, &lost) || !errors.As(err, new(*rotation.KeyLimitReached)) || len(lost.Limit.Keys) != 2 {
+		t.Fatalf("after a lost answer: %v, want AnswerLost naming both keys", err)
+	}
+	_, _, err = k.Create(ctx, "app")
+	if errors.As(err, &lost) || !errors.As(err, new(*rotation.KeyLimitReached)) {
+		t.Fatalf("refused at the first try: %v, want a plain KeyLimitReached", err)
+	}
+}
