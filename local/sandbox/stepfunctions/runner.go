@@ -98,7 +98,13 @@ func findNode(opts Options) (nodeEnv, error) {
 
 // command is a runner process, not yet started.
 func (env nodeEnv) command(ctx context.Context, region string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, env.node, "--input-type=module", "-e", runnerSource)
+	// --stack-size: the interpreter and the protocol's JSON.stringify recurse
+	// once per level of the data, and V8's default (984 KiB) overflows on an
+	// execution input nested a few thousand deep, which Step Functions
+	// accepts (valid JSON within 256 KiB): the run must reach the Task that
+	// refuses it, not crash. 3,800 KiB stays inside the 8 MiB main-thread
+	// stack Linux gives a process.
+	cmd := exec.CommandContext(ctx, env.node, "--stack-size=3800", "--input-type=module", "-e", runnerSource)
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"SFN_LOCAL_LIB=" + env.lib,

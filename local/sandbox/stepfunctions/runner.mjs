@@ -414,6 +414,7 @@ async function start(msg) {
   const context = {
     Execution: {
       Id: msg.executionArn,
+      Input: msg.input, // as AWS's context object has it ($$.Execution.Input)
       Name: msg.name,
       RoleArn: msg.roleArn,
       StartTime: msg.startTime,
