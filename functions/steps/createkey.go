@@ -132,7 +132,7 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 	}
 	v, err := c.Records.PutKey(ctx, p.User, exec, p.OldKeyID, key)
 	if err != nil {
-		err, deleted := c.unstored(ctx, p.User, exec, key.AccessKeyID, err, removed)
+		deleted, err := c.unstored(ctx, p.User, exec, key.AccessKeyID, err, removed)
 		if deleted {
 			c.resolve(ctx, p, exec, intents, "deleted")
 		}
@@ -146,15 +146,15 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 // unless the write did land (its answer lost), the key is deleted now. If
 // that delete fails too, the intent still accounts for the key, and the
 // next attempt or re-run deletes it as an orphan.
-func (c *CreateKey) unstored(ctx context.Context, user, exec, id string, putErr error, removed []rotation.RemovedKey) (err error, deleted bool) {
+func (c *CreateKey) unstored(ctx context.Context, user, exec, id string, putErr error, removed []rotation.RemovedKey) (deleted bool, err error) {
 	if v, ok, err := c.Records.KeyVersion(ctx, user, exec); err == nil && ok && v.AccessKeyID == id {
-		return withRemoved(putErr, removed), false // stored after all: the retry reuses it
+		return false, withRemoved(putErr, removed) // stored after all: the retry reuses it
 	}
 	if _, err := c.Keys.Delete(ctx, user, id); err != nil {
-		return withRemoved(putErr, removed), false // the intent covers it
+		return false, withRemoved(putErr, removed) // the intent covers it
 	}
 	removed = append(removed, rotation.RemovedKey{KeyID: id, Reason: "made by this attempt, but its record version could not be written: nobody would hold its secret"})
-	return withRemoved(putErr, removed), true
+	return true, withRemoved(putErr, removed)
 }
 
 // resolve records that this attempt's outcome is known (outcome "none": it

@@ -95,7 +95,8 @@ func (w *world) doRetried(action string, sdkRetries bool, effect func() error) e
 		h() // something else happens in the world just before this call
 	}
 	f := w.fault
-	if f == nil || f.call != call && !(f.times == -1 && strings.HasPrefix(f.call, action+"#")) || (f.times == 0 && f.fired > 0) {
+	matches := f != nil && (f.call == call || f.times == -1 && strings.HasPrefix(f.call, action+"#"))
+	if !matches || f.times == 0 && f.fired > 0 {
 		return effect()
 	}
 	f.fired++
