@@ -88,6 +88,50 @@ type Retryable struct{ Reason string }
 
 func (e *Retryable) Error() string { return "transient: " + e.Reason }
 
+// AccessDenied is an AWS call that the function's role may not make: a
+// grant is missing or a policy denies it. Not retried: it fails the same
+// way until someone changes a policy. It names the service, the action and
+// the resource where AWS said which, never a value.
+type AccessDenied struct {
+	Service  string // the SDK's service id, e.g. "IAM"
+	Action   string // the API operation, e.g. "DeleteAccessKey"
+	Resource string // what the call was on, when AWS's message names it; "" if not
+	Code     string // AWS's error code, e.g. "AccessDenied"
+}
+
+func (e *AccessDenied) Error() string {
+	on := ""
+	if e.Resource != "" {
+		on = " on " + e.Resource
+	}
+	return fmt.Sprintf("access denied (%s): %s %s%s was refused: check that the function's role allows %s%s and that no policy (SCP, permission boundary, resource policy) denies it",
+		e.Code, e.Service, e.Action, on, iamAction(e.Service, e.Action), on)
+}
+
+// iamAction is the IAM action of an SDK service id and operation, e.g.
+// "iam:DeleteAccessKey", "secretsmanager:PutSecretValue".
+func iamAction(service, op string) string {
+	prefix := strings.ToLower(strings.ReplaceAll(service, " ", ""))
+	switch prefix {
+	case "cloudwatchlogs":
+		prefix = "logs"
+	case "sfn":
+		prefix = "states"
+	}
+	if prefix == "" {
+		return op
+	}
+	return prefix + ":" + op
+}
+
+// Internal is any other error: a bug, or an answer keyrotator does not
+// expect. Not retried (a bug fails the same way again); it keeps the text of
+// the error it names, which never holds a value read from a secret (every
+// such value is a SecretValue, which prints redacted).
+type Internal struct{ Reason string }
+
+func (e *Internal) Error() string { return "internal error: " + e.Reason }
+
 // ConnectionUnreadable is the error for a target whose connection secret
 // could not be read: a named or transient error passes through; any other
 // is the target's failure, naming the secret.
@@ -103,5 +147,5 @@ func ConnectionUnreadable(tg Target, err error) error {
 // ErrorNames are the errorTypes the state machine may match besides States.*.
 var ErrorNames = []string{
 	"InvalidInput", "UserNotFound", "KeyLimitReached", "RotationInProgress", "TargetFailed",
-	"OldKeyStillInUse", "ApprovalRejected", "Retryable",
+	"OldKeyStillInUse", "ApprovalRejected", "Retryable", "AccessDenied", "Internal",
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,107 @@ func TestEveryAlertHasOneShape(t *testing.T) {
 				t.Errorf("the alert does not say which key target app holds")
 			}
 		})
+	}
+}
+
+// failedAt is the execution data a run holds when state fails, as the ASL
+// builds it: what each state before it added.
+func failedAt(state string) string {
+	const (
+		input    = `"input":{"user":"mailer"}`
+		plan     = `"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD","targets":[{"type":"secret","name":"app","secretId":"app/k"}]}`
+		locked   = `"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD","lockVersionId":"v-lock","targets":[{"type":"secret","name":"app","secretId":"app/k"}]}`
+		key      = `"key":{"keyId":"AKIANEW","versionId":"v1"}`
+		receipts = `"receipts":[{"target":"app","type":"secret","newKeyId":"AKIANEW"}]`
+		promote  = `"promote":{"at":"2026-11-01T00:00:00Z"}`
+	)
+	parts := map[string][]string{
+		"Validate":           {input},
+		"Preflight":          {input, plan},
+		"TakeLock":           {input, plan},
+		"Approve":            {input, locked},
+		"CreateKey":          {input, locked},
+		"Distribute":         {input, locked, key},
+		"Promote":            {input, locked, key, receipts},
+		"VerifyOldKeyUnused": {input, locked, key, receipts, promote},
+		"AlertStillInUse":    {input, locked, key, receipts, promote},
+		"DeactivateOldKey":   {input, locked, key, receipts, promote},
+		"DeleteOldKey":       {input, locked, key, receipts, promote, `"retire":{"keyId":"AKIAOLD","status":"Inactive"}`},
+		"CleanupTargets":     {input, locked, key, receipts, promote, `"retire":{"keyId":"AKIAOLD","status":"Deleted"}`},
+	}[state]
+	return strings.Join(parts, ",")
+}
+
+// Every failure alert's words are true of the state it failed in (finding 8
+// of issue 11): for every (failed state × error) pair, what the alert says
+// was made, is held, is safe to do and where the runbook is matches what the
+// execution data shows was done.
+func TestFailureAlertWordsMatchTheRun(t *testing.T) {
+	anchors := runbookAnchors(t)
+	states := []string{"Validate", "Preflight", "TakeLock", "Approve", "CreateKey", "Distribute", "Promote",
+		"VerifyOldKeyUnused", "AlertStillInUse", "DeactivateOldKey", "DeleteOldKey", "CleanupTargets"}
+	errs := append(slices.Clone(rotation.ErrorNames), "States.Timeout", "States.Runtime", "Runtime.ExitError",
+		"Lambda.TooManyRequestsException", "Sandbox.Timedout", "wrapError")
+	for _, state := range states {
+		for _, e := range errs {
+			t.Run(state+"/"+e, func(t *testing.T) {
+				var in NotifyInput
+				in.Kind = "failure"
+				data := `{"execution":"arn:aws:states:us-east-1:111122223333:execution:keyrotator:x",` + failedAt(state) +
+					`,"failure":{"` + state + `":{"Error":"` + e + `","Cause":"what went wrong"}}}`
+				if err := json.Unmarshal([]byte(data), &in.Data); err != nil {
+					t.Fatal(err)
+				}
+				topic := &fakeTopic{}
+				if _, err := (&Notify{Topic: topic}).Run(context.Background(), in); err != nil {
+					t.Fatal(err)
+				}
+				body, _, _ := strings.Cut(topic.body, JSONMarker)
+				hasKey, hasLock := in.Data.Key != nil, in.Data.Plan != nil && in.Data.Plan.LockVersionID != ""
+				claims := []struct {
+					says string
+					true bool
+					why  string
+				}{
+					{"reuses the new key", hasKey, "no key was made"},
+					{"lock of this run", hasLock, "the run took no lock"},
+					{"takes over the lock", hasLock, "the run took no lock"},
+					{"no key was created", !hasKey, "a key was made"},
+					{"no key was made", !hasKey, "a key was made"},
+					{"re-running is safe", slices.Contains(transient, e) && state != "CleanupTargets", e + " is not transient"},
+					{"a transient error", slices.Contains(transient, e), e + " is not transient"},
+					{"is still active", in.Data.Retire == nil, "the old key was deactivated"},
+					{"inactive, not deleted", in.Data.Retire != nil && in.Data.Retire.Status == "Inactive", "the old key is not inactive"},
+				}
+				for _, c := range claims {
+					if strings.Contains(body, c.says) && !c.true {
+						t.Errorf("the alert says %q, but %s:\n%s", c.says, c.why, body)
+					}
+				}
+				if !hasKey && !strings.Contains(body, "no key was") {
+					t.Errorf("no key was made, and the alert does not say so:\n%s", body)
+				}
+				if hasKey && !strings.Contains(body, "new key AKIANEW exists") {
+					t.Errorf("the alert does not say the new key exists:\n%s", body)
+				}
+				anchor := topic.body[strings.Index(topic.body, "docs/runbook.md#")+len("docs/runbook.md#"):]
+				anchor = anchor[:strings.IndexAny(anchor, "\n\"")]
+				want := map[string]string{"AccessDenied": "accessdenied", "Internal": "internal", "States.Runtime": "internal", "wrapError": "internal",
+					"Runtime.ExitError": "retryable", "Lambda.TooManyRequestsException": "retryable", "Sandbox.Timedout": "retryable"}[e]
+				switch {
+				case state == "CleanupTargets":
+					want = "cleanup"
+				case e == "States.Timeout" && state == "Approve":
+					want = "approvaltimedout"
+				case want == "" && slices.Contains(rotation.ErrorNames, e):
+					want = strings.ToLower(e)
+				case want == "":
+					want = "internal"
+				}
+				if anchor != want || !anchors[anchor] {
+					t.Errorf("the alert links #%s, want #%s (in docs/runbook.md: %v)", anchor, want, anchors[anchor])
+				}
+			})
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -252,6 +253,12 @@ func (n *Notify) failure(in NotifyInput) Alert {
 	a.State, a.Error, a.Cause = state, se.Error, causeMessage(se.Cause)
 	a.Subject = subject(a.User, fmt.Sprintf("%s failed: %s", state, se.Error))
 	a.Happened = fmt.Sprintf("keyrotator could not rotate the access key of IAM user %s: %s failed with %s.", a.User, state, se.Error)
+	switch anchor {
+	case "accessdenied":
+		a.Happened += " AWS refused a call for want of permission: a grant is missing or a policy denies it. This is not transient, so it was not retried; it fails the same way until the policy changes."
+	case "internal":
+		a.Happened += " The error is one keyrotator does not recognise (a bug, or an answer it does not expect): not transient, so it was not retried."
+	}
 	a.Safe = safe(in, state)
 	a.Next = nextCommands(in, a, state, se.Error)
 	return a
@@ -300,6 +307,9 @@ func changed(in NotifyInput) []string {
 	d := in.Data
 	if d.Key == nil {
 		out := []string{"nothing: no key was created, every target still holds the key it had"}
+		if locked(in) {
+			out = append(out, fmt.Sprintf("this run made the record %s and holds its lock (AWSPENDING): a re-run takes the lock over", recordOf(in)))
+		}
 		if d.Plan != nil {
 			for _, id := range d.Plan.OrphanKeyIDs {
 				out = append(out, fmt.Sprintf("orphan key %s of a dead run (nobody held its secret) may have been deleted", id))
@@ -351,23 +361,51 @@ func safe(in NotifyInput, state string) string {
 	case d.Retire != nil:
 		return fmt.Sprintf("the old key %s is inactive, not deleted: `aws iam update-access-key --user-name %s --access-key-id %s --status Active` brings it back at once if anything broke.", d.Retire.KeyID, user(in), d.Retire.KeyID)
 	case d.Key == nil:
-		return "nothing was changed: every target still holds the key it had; nothing is urgent."
+		return "no key was made: every target still holds the key it had; nothing is urgent."
 	default:
 		return "both keys are active: every consumer keeps working with whichever key it holds; nothing is urgent."
 	}
 }
 
+// locked reports whether the run took its lock (TakeLock's plan has the claim).
+func locked(in NotifyInput) bool { return in.Data.Plan != nil && in.Data.Plan.LockVersionID != "" }
+
+// rerunComment is what a re-run takes over from this run, as its data shows.
+func rerunComment(in NotifyInput) string {
+	switch {
+	case in.Data.Key != nil && locked(in):
+		return "the same input; it reuses the new key and the lock of this run"
+	case in.Data.Key != nil:
+		return "the same input; it reuses the new key of this run"
+	case locked(in):
+		return "the same input; it takes over the lock of this run (no key was made)"
+	default:
+		return "the same input; this run made no key and took no lock"
+	}
+}
+
+// transient are the errors a failure alert may call transient: what the
+// state machine retries.
+var transient = []string{"Retryable", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+	"Lambda.TooManyRequestsException", "Sandbox.Timedout", "Runtime.ExitError", "Lambda.Unknown"}
+
 // nextCommands are the commands to run, in order, for this failure.
 func nextCommands(in NotifyInput, a Alert, state, errName string) []string {
 	rerun := []string{
 		"aws stepfunctions describe-execution --execution-arn " + a.Execution + " --query input --output text > run.json",
-		"keyrotator start --input run.json --wait   # the same input; it reuses the new key and the lock of this run",
+		"keyrotator start --input run.json --wait   # " + rerunComment(in),
 	}
 	status := "keyrotator status --user " + a.User
 	if state == "CleanupTargets" {
 		return []string{status, "# fix by hand what the cause names (see the runbook); do not re-run: a re-run starts a new rotation"}
 	}
 	switch errName {
+	case "AccessDenied":
+		return append([]string{"# the cause names the action and resource the " + state + " function's role was refused: grant it in that function's policy (the CDK stack), and check SCPs, permission boundaries and resource policies",
+			"# then re-run; until the grant is fixed every re-run fails here the same way", status}, rerun...)
+	case "Internal":
+		return []string{"# read the cause and the " + state + " function's log (CloudWatch Logs, its one line for this execution); it is a bug or an answer keyrotator does not expect: report it",
+			status, "# re-run only once the cause is understood or fixed:", rerun[0], rerun[1]}
 	case "InvalidInput":
 		return append([]string{"# fix the field the cause names in run.json (or the schedule's input in the config; make synth checks it)"}, rerun...)
 	case "UserNotFound":
@@ -389,7 +427,10 @@ func nextCommands(in NotifyInput, a Alert, state, errName string) []string {
 			return []string{"# nobody answered the approval request in time; nothing was changed. To ask again:", rerun[0], rerun[1]}
 		}
 	}
-	return append([]string{"# a transient error outlasted the retries; re-running is safe, every step is idempotent", status}, rerun...)
+	if slices.Contains(transient, errName) {
+		return append([]string{"# a transient error outlasted the retries; re-running is safe, every step is idempotent", status}, rerun...)
+	}
+	return append([]string{"# an error keyrotator does not name (" + errName + "): read the cause and the execution's history before re-running", status}, rerun...)
 }
 
 // anchorFor is the runbook section of a failure.
@@ -405,7 +446,10 @@ func anchorFor(state, errName string) string {
 			return strings.ToLower(n)
 		}
 	}
-	return "retryable"
+	if slices.Contains(transient, errName) {
+		return "retryable" // Lambda's own errors and crashes, retried like Retryable
+	}
+	return "internal" // States.Runtime, an unnamed errorType: a bug
 }
 
 // consoleLink is the execution's page in the Step Functions console.

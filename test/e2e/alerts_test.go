@@ -59,17 +59,18 @@ func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 	tests := []struct {
 		errName, state string
 		run            func(h *H) *Result
+		says           []string // more the alert must say
 	}{
 		{"InvalidInput", "Validate", func(h *H) *Result {
 			return h.Run(map[string]any{"user": "someone", "targets": []map[string]string{{"type": "secret", "name": "app"}}})
-		}},
+		}, nil},
 		{"UserNotFound", "Validate", func(h *H) *Result {
 			return h.Run(map[string]any{"user": "nobody", "targets": []map[string]string{{"type": "secret", "name": "app", "secretId": "app/x"}}})
-		}},
+		}, nil},
 		{"KeyLimitReached", "Validate", func(h *H) *Result {
 			h.sb.User(h.t, "two-keys", 2)
 			return h.Run(map[string]any{"user": "two-keys", "targets": []map[string]string{{"type": "secret", "name": "app", "secretId": "app/x"}}})
-		}},
+		}, nil},
 		{"RotationInProgress", "Validate", func(h *H) *Result {
 			f := h.seed("busy", 95)
 			first := h.StartExecution(f.input(map[string]any{"requireApproval": true}))
@@ -77,29 +78,44 @@ func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 			r := h.Run(f.input(nil))
 			h.stop(first)
 			return r
-		}},
+		}, nil},
 		{"TargetFailed", "Preflight", func(h *H) *Result {
 			f := h.seed("missing-secret", 95)
 			return h.Run(map[string]any{"user": f.user, "targets": []map[string]string{{"type": "secret", "name": "gone", "secretId": "app/none"}}})
-		}},
+		}, nil},
 		{"OldKeyStillInUse", "VerifyOldKeyUnused", func(h *H) *Result {
 			f := h.seed("missed", 95)
 			h.app(f, true)
 			h.app(f, false)
 			time.Sleep(30 * time.Millisecond)
 			return h.Run(f.input(map[string]any{"verifyAttempts": 1}))
-		}},
+		}, nil},
 		{"ApprovalRejected", "Approve", func(h *H) *Result {
 			f := h.seed("rejected", 95)
 			arn := h.StartExecution(f.input(map[string]any{"requireApproval": true, "reason": "IAM.3"}))
 			h.answer(arn, false, "not during the freeze")
 			return h.Wait(arn)
-		}},
+		}, nil},
 		{"Retryable", "CreateKey", func(h *H) *Result {
 			f := h.seed("throttled", 95)
 			h.sb.Fault(h.t, sandbox.Fault{Service: "iam", Action: "CreateAccessKey", Kind: "throttle", Times: 1000})
 			return h.Run(f.input(nil))
-		}},
+		}, nil},
+		// Finding 4: a denied call is named, not retried, and says which
+		// action on what (it reached the alert as a wrapError that linked
+		// #retryable and called it transient).
+		{"AccessDenied", "DeleteOldKey", func(h *H) *Result {
+			f := h.seed("denied-delete", 95)
+			h.sb.Fault(h.t, sandbox.Fault{Service: "iam", Action: "DeleteAccessKey", Status: 403, Code: "AccessDenied", Times: -1,
+				Message: "User: arn:aws:sts::111122223333:assumed-role/keyrotator-deletekey/x is not authorized to perform: iam:DeleteAccessKey on resource: user denied-delete because no identity-based policy allows the iam:DeleteAccessKey action"})
+			return h.Run(f.input(nil))
+		}, []string{"IAM DeleteAccessKey on user denied-delete was refused", "iam:DeleteAccessKey", "is inactive, not deleted"}},
+		// An answer keyrotator does not expect is Internal, not retried.
+		{"Internal", "DeactivateOldKey", func(h *H) *Result {
+			f := h.seed("odd-answer", 95)
+			h.sb.Fault(h.t, sandbox.Fault{Service: "iam", Action: "UpdateAccessKey", Status: 400, Code: "UnexpectedAnswer", Times: -1})
+			return h.Run(f.input(nil))
+		}, []string{"UnexpectedAnswer", "not transient"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.errName, func(t *testing.T) {
@@ -115,7 +131,7 @@ func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 			if a.User == "" || a.User == "(unknown user)" && tt.errName != "InvalidInput" {
 				t.Errorf("the alert names no user: %+v", a)
 			}
-			for _, want := range []string{"State:  " + tt.state, "Error:  " + tt.errName, "What has changed:", "What is safe:", "Next:", "Runbook:   docs/runbook.md#", "Console:   https://", r.ARN} {
+			for _, want := range append([]string{"State:  " + tt.state, "Error:  " + tt.errName, "What has changed:", "What is safe:", "Next:", "Runbook:   docs/runbook.md#", "Console:   https://", r.ARN}, tt.says...) {
 				if !strings.Contains(msg.Message, want) {
 					t.Errorf("the alert does not say %q:\n%s", want, msg.Message)
 				}

@@ -42,6 +42,12 @@ func TestClassify(t *testing.T) {
 			}
 		})
 	}
+	denied := awserr.Classify("iam DeleteAccessKey AKIA1", &smithy.OperationError{ServiceID: "IAM", OperationName: "DeleteAccessKey",
+		Err: &smithy.GenericAPIError{Code: "AccessDenied", Message: "User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: iam:DeleteAccessKey on resource: user alice because no identity-based policy allows the iam:DeleteAccessKey action"}})
+	var d *rotation.AccessDenied
+	if !errors.As(denied, &d) || d.Service != "IAM" || d.Action != "DeleteAccessKey" || d.Resource != "user alice" {
+		t.Fatalf("denied: %#v", denied)
+	}
 	if awserr.Classify("x", nil) != nil {
 		t.Fatal("nil stays nil")
 	}
