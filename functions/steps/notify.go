@@ -386,7 +386,7 @@ func rerunComment(in NotifyInput) string {
 
 // transient are the errors a failure alert may call transient: what the
 // state machine retries.
-var transient = []string{"Retryable", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+var transient = []string{"Retryable", "Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
 	"Lambda.TooManyRequestsException", "Sandbox.Timedout", "Runtime.ExitError", "Lambda.Unknown"}
 
 // nextCommands are the commands to run, in order, for this failure.

@@ -64,7 +64,7 @@ func walk(m machine, visit func(name string, s state)) {
 
 // Lambda's own errors that Step Functions reports for a task, beside ours.
 var lambdaErrors = []string{
-	"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+	"Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
 	"Lambda.TooManyRequestsException", "Lambda.Unknown", "Sandbox.Timedout", "Runtime.ExitError",
 }
 

@@ -19,7 +19,7 @@ import (
 // failed to run a function (throttled, a service fault): AWS's Step
 // Functions guide says to retry them on every Lambda Task.
 var lambdaService = []string{
-	"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
+	"Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
 }
 
 // minLambdaRetryWait is how long, at the most, a Lambda Task must keep
