@@ -138,3 +138,10 @@ func TestBadFlag(t *testing.T) {
 		t.Fatalf("got %v, want a flag error", err)
 	}
 }
+
+func TestLambdaConcurrencyBelowOneIsRefused(t *testing.T) {
+	err := run(context.Background(), []string{"--lambda-concurrency", "0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--lambda-concurrency") {
+		t.Fatalf("got %v, want an error naming --lambda-concurrency", err)
+	}
+}
