@@ -24,9 +24,11 @@ const MaxKeysPerUser = 2
 // about four hours, so the sandbox shows every use exactly that late.
 const DefaultLag = 4 * time.Hour
 
-// reportStep coalesces uses less than this apart while they wait to be
-// reported (the later one stands for both), so a key used every second keeps
-// at most Lag/reportStep pending uses.
+// reportStep is the width of the fixed buckets of the clock (whole minutes)
+// in which uses waiting to be reported are coalesced (the latest in a bucket
+// stands for all of it), so a key used every second keeps at most
+// Lag/reportStep+1 pending uses and a use shows at most reportStep later
+// than lag after it.
 const reportStep = time.Minute
 
 // Service is the IAM service.
@@ -68,7 +70,7 @@ type Key struct {
 	LastService string     `json:"lastService,omitempty"`
 	LastRegion  string     `json:"lastRegion,omitempty"`
 	Reported    *Use       `json:"reported,omitempty"`
-	Pending     []Use      `json:"pending,omitempty"` // oldest first, reportStep apart at least
+	Pending     []Use      `json:"pending,omitempty"` // oldest first, one per reportStep bucket
 }
 
 // Use is one use of a key as IAM reports it.
@@ -149,19 +151,37 @@ func (s *Service) MarkUsed(id, service, region string, at time.Time) {
 	if !ok {
 		return
 	}
-	k.LastUsed, k.LastService, k.LastRegion = &at, service, region
+	if k.LastUsed == nil || at.After(*k.LastUsed) {
+		k.LastUsed, k.LastService, k.LastRegion = &at, service, region
+	}
 	// What the lag has passed for is reported now; the rest waits.
 	if r := k.reported(at, s.lag); r != nil {
 		u := *r
 		k.Reported = &u
 		k.Pending = slices.DeleteFunc(k.Pending, func(p Use) bool { return !p.At.After(u.At) })
 	}
-	u := Use{At: at, Service: service, Region: region}
-	if n := len(k.Pending); n > 0 && at.Sub(k.Pending[n-1].At) < reportStep {
-		k.Pending[n-1] = u
-	} else {
-		k.Pending = append(k.Pending, u)
+	k.Pending = addUse(k.Pending, k.Reported, Use{At: at, Service: service, Region: region})
+}
+
+// addUse puts u into pending (oldest first), coalesced with a use in the same
+// fixed reportStep bucket of the clock (the later one stands for both). The
+// buckets do not move with the uses, so a steady stream of uses cannot slide
+// one pending entry forward for ever: each bucket's entry becomes due lag
+// after its last use, at most reportStep after its first. A use no later
+// than what is already reported changes nothing IAM shows.
+func addUse(pending []Use, reported *Use, u Use) []Use {
+	if reported != nil && !u.At.After(reported.At) {
+		return pending
 	}
+	b := u.At.Truncate(reportStep)
+	i, found := slices.BinarySearchFunc(pending, b, func(p Use, b time.Time) int { return p.At.Truncate(reportStep).Compare(b) })
+	switch {
+	case !found:
+		return slices.Insert(pending, i, u)
+	case u.At.After(pending[i].At):
+		pending[i] = u
+	}
+	return pending
 }
 
 // AccessKey is a newly made key with its secret: returned only by the calls

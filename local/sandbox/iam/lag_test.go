@@ -24,6 +24,8 @@ func TestLastUsedLag(t *testing.T) {
 		{"the lag passed: shown", DefaultLag, []time.Duration{time.Hour}, time.Hour + DefaultLag, time.Hour},
 		{"an earlier use shows while a later one waits", DefaultLag, []time.Duration{time.Hour, 3 * time.Hour}, 6 * time.Hour, time.Hour},
 		{"both shown", DefaultLag, []time.Duration{time.Hour, 3 * time.Hour}, 7 * time.Hour, 3 * time.Hour},
+		{"a use marked late, out of order, does not hide the later one", DefaultLag, []time.Duration{3 * time.Hour, time.Hour}, 7 * time.Hour, 3 * time.Hour},
+		{"uses in one minute bucket: the later stands", DefaultLag, []time.Duration{time.Hour + 10*time.Second, time.Hour + 50*time.Second}, 6 * time.Hour, time.Hour + 50*time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
