@@ -116,7 +116,7 @@ func BenchmarkFleet(b *testing.B) {
 	const fleet = 200
 	for b.Loop() {
 		b.StopTimer()
-		h := Start(b)
+		h := startWith(b, world.Options{WaitScale: waitScale, RetryScale: retryScale}) // retries wait as they would against real Lambda work
 		fs := make([]fixture, fleet)
 		for i := range fs {
 			fs[i] = h.seed("fleet-"+strconv.Itoa(i), 95)
