@@ -233,3 +233,68 @@ func TestEveryFunctionStartsThroughTheErrorBoundary(t *testing.T) {
 		}
 	}
 }
+
+// Finding 4: every error a Task ends with reaches the alert. Each Task state
+// that can fail a rotation catches States.ALL to NotifyFailure, itself or
+// through the Map it runs in; the notify Tasks catch to their own ends.
+func TestEveryTaskFailureReachesTheAlert(t *testing.T) {
+	b, err := os.ReadFile(aslPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type st struct {
+		Type  string `json:"Type"`
+		Catch []struct {
+			ErrorEquals []string
+			Next        string
+		} `json:"Catch"`
+		ItemProcessor *struct {
+			States map[string]json.RawMessage `json:"States"`
+		} `json:"ItemProcessor"`
+	}
+	catchesAll := func(s st) string {
+		for _, c := range s.Catch {
+			if slices.Contains(c.ErrorEquals, "States.ALL") {
+				return c.Next
+			}
+		}
+		return ""
+	}
+	var top struct {
+		States map[string]json.RawMessage `json:"States"`
+	}
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	ownEnd := map[string]string{"NotifyFailure": "NotifyFailureRaw", "NotifySuccess": "Succeeded", "NotifyFailureRaw": ""}
+	var visit func(states map[string]json.RawMessage, via string)
+	visit = func(states map[string]json.RawMessage, via string) {
+		for name, raw := range states {
+			var s st
+			if err := json.Unmarshal(raw, &s); err != nil {
+				t.Fatal(err)
+			}
+			next := catchesAll(s)
+			if s.ItemProcessor != nil {
+				if next != "NotifyFailure" {
+					t.Errorf("Map %s does not catch States.ALL to NotifyFailure (%q)", name, next)
+				}
+				visit(s.ItemProcessor.States, name)
+				continue
+			}
+			if s.Type != "Task" {
+				continue
+			}
+			want, special := ownEnd[name]
+			switch {
+			case special && next != want:
+				t.Errorf("%s catches States.ALL to %q, want %q", name, next, want)
+			case !special && via == "" && next != "NotifyFailure":
+				t.Errorf("%s catches States.ALL to %q, want NotifyFailure", name, next)
+			case via != "" && next != "":
+				t.Errorf("%s in Map %s catches itself (to %s): let the Map's catch record which state failed", name, via, next)
+			}
+		}
+	}
+	visit(top.States, "")
+}
