@@ -161,7 +161,15 @@ func (c *CreateKey) unstored(ctx context.Context, user, exec, id string, putErr 
 // made no key; "deleted": it deleted the key it made), so its intent no
 // longer accounts for a key someone else makes in its window. Best effort:
 // if the write fails, the intent stays open until its window closes.
+//
+// A concurrent attempt of the same execution (Step Functions retries a
+// Lambda it gave up on while that invocation still runs) may have recorded
+// the run's key meanwhile: then this write would take AWSPENDING off that
+// key version, and a re-run could no longer resume the key. So it is skipped.
 func (c *CreateKey) resolve(ctx context.Context, p *rotation.Plan, exec string, intents []record.Intent, outcome string) {
+	if _, recorded, err := c.Records.KeyVersion(ctx, p.User, exec); err != nil || recorded {
+		return
+	}
 	done := slices.Clone(intents)
 	done[len(done)-1].Outcome = outcome
 	_, _ = c.Records.PutIntent(ctx, p.User, exec, p.OldKeyID, done)
