@@ -177,7 +177,7 @@ func throttled(status int, code string) bool {
 	return status == 429
 }
 
-func (l *CallLog) add(r CallRecord) CallRecord {
+func (l *CallLog) add(r CallRecord) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seq++
@@ -186,7 +186,6 @@ func (l *CallLog) add(r CallRecord) CallRecord {
 		l.calls = slices.Delete(l.calls, 0, len(l.calls)/10)
 	}
 	l.calls = append(l.calls, r)
-	return r
 }
 
 // Since returns the calls with Seq > seq.

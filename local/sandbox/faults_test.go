@@ -102,7 +102,7 @@ func TestExternalFaults(t *testing.T) {
 	srv := httptest.NewServer(s.External("thing", "op-1", mux))
 	defer srv.Close()
 	put := func() (int, string) {
-		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/v1/things/42", strings.NewReader("{}"))
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, srv.URL+"/v1/things/42", strings.NewReader("{}"))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -154,7 +154,8 @@ func TestExternalCallOrigin(t *testing.T) {
 	srv := httptest.NewServer(s.External("thing", "op", mux))
 	defer srv.Close()
 	get := func(c *http.Client) {
-		resp, err := c.Get(srv.URL + "/v1/x")
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/v1/x", nil)
+		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +202,8 @@ func TestThrottledCallGivesItsOrdinalBack(t *testing.T) {
 	defer srv.Close()
 	defer s.BindOrigin(Binding{PID: os.Getpid()}, Origin{Execution: "e", State: "S", Item: "a", Invocation: "1"})()
 	for range 3 { // throttled, its retry, the next call
-		resp, err := http.Get(srv.URL + "/v1/x")
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/v1/x", nil)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
