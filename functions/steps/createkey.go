@@ -76,7 +76,7 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 	}
 	intents := lock.Intents
 	var removed []rotation.RemovedKey
-	keys, err := c.makeRoom(ctx, p, intents, &removed)
+	keys, err := c.makeRoom(ctx, p, intents, intents, &removed)
 	if err != nil {
 		return rotation.NewKey{}, err
 	}
@@ -101,7 +101,7 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 		// A retry of a call whose answer was lost found the key the lost
 		// try made: an orphan of the intent just written.
 		before := len(removed)
-		if _, err := c.makeRoom(ctx, p, intents, &removed); err != nil {
+		if _, err := c.makeRoom(ctx, p, intents, intents, &removed); err != nil {
 			return rotation.NewKey{}, err
 		}
 		if len(removed) == before {
@@ -112,7 +112,7 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 		// Refused at once: this attempt made no key, so its intent accounts
 		// for none; a key made since the listing is someone else's.
 		c.resolve(ctx, p, exec, intents, "none")
-		if _, err := c.makeRoom(ctx, p, intents[:len(intents)-1], &removed); err != nil {
+		if _, err := c.makeRoom(ctx, p, intents[:len(intents)-1], intents, &removed); err != nil {
 			return rotation.NewKey{}, err
 		}
 		return rotation.NewKey{}, withRemoved(limit, removed)
@@ -244,18 +244,36 @@ func openIntents(intents []record.Intent, t time.Time) []record.Intent {
 // orphan — inside an intent's window, never recorded, never used but by
 // our own STS proof — goes (nobody holds its secret, I5); any other key
 // was made by someone else and stays (I3). Two that stay are KeyLimitReached.
-func (c *CreateKey) makeRoom(ctx context.Context, p *rotation.Plan, intents []record.Intent, removed *[]rotation.RemovedKey) ([]iamkeys.Key, error) {
+//
+// known are the intents this attempt knows of (the lock's when it started,
+// and its own). An intent the lock holds beyond them was written since by
+// another attempt that may still be running (Step Functions retries a
+// Lambda it gave up on while that invocation runs): a key inside its window
+// may be about to be recorded, so it is not deleted, and a full quota is
+// Retryable. The lock is re-read after the listing and before Holds: a
+// listed key's maker wrote its intent before making it, so either the
+// re-read shows that intent or Holds shows the key recorded.
+func (c *CreateKey) makeRoom(ctx context.Context, p *rotation.Plan, intents, known []record.Intent, removed *[]rotation.RemovedKey) ([]iamkeys.Key, error) {
 	keys, err := c.Keys.List(ctx, p.User)
 	if err != nil {
 		return nil, err
+	}
+	live, err := c.liveIntents(ctx, p, keys, intents, known)
+	if err != nil {
+		return nil, withRemoved(err, *removed)
 	}
 	orphans, err := findOrphans(ctx, c.Keys, c.Records, p.User, keys, intents, p.OldKeyID)
 	if err != nil {
 		return nil, withRemoved(err, *removed)
 	}
-	var kept []iamkeys.Key
+	var kept, busy []iamkeys.Key
 	for _, k := range keys {
-		switch why, orphan := orphans[k.ID]; {
+		_, orphan := orphans[k.ID]
+		if orphan && slices.ContainsFunc(live, func(i record.Intent) bool { return i.Accounts(k.ID, k.Created, IntentMargin) }) {
+			orphan = false
+			busy = append(busy, k)
+		}
+		switch why := orphans[k.ID]; {
 		case k.ID == p.OldKeyID:
 			kept = append(kept, k)
 		case k.ID == p.RemoveInactiveKeyID && !k.Active():
@@ -271,10 +289,39 @@ func (c *CreateKey) makeRoom(ctx context.Context, p *rotation.Plan, intents []re
 			kept = append(kept, k)
 		}
 	}
+	if len(kept) >= 2 && len(busy) > 0 {
+		return nil, withRemoved(&rotation.Retryable{Reason: fmt.Sprintf(
+			"key %s of IAM user %s is inside the window of a CreateKey attempt that began after this one and may still be running: not deleted; the next attempt finds it recorded or deletes it",
+			busy[0].ID, p.User)}, *removed)
+	}
 	if len(kept) >= 2 {
 		return nil, withRemoved(keyLimit(p.User, kept, p.OldKeyID), *removed)
 	}
 	return kept, nil
+}
+
+// liveIntents re-reads the lock and returns the intents it holds that are
+// not known: other attempts', written since this one read the lock. It
+// reads only when a listed key is a candidate orphan of intents, so a run
+// with nothing to delete makes no extra call.
+func (c *CreateKey) liveIntents(ctx context.Context, p *rotation.Plan, keys []iamkeys.Key, intents, known []record.Intent) ([]record.Intent, error) {
+	candidate := slices.ContainsFunc(keys, func(k iamkeys.Key) bool {
+		return k.ID != p.OldKeyID && slices.ContainsFunc(intents, func(i record.Intent) bool { return i.Accounts(k.ID, k.Created, IntentMargin) })
+	})
+	if !candidate {
+		return nil, nil
+	}
+	lock, held, err := c.Records.Staged(ctx, p.User, record.Pending)
+	if err != nil || !held {
+		return nil, err
+	}
+	var live []record.Intent
+	for _, i := range lock.Intents {
+		if !slices.ContainsFunc(known, func(k record.Intent) bool { return k.Execution == i.Execution && k.Attempt == i.Attempt }) {
+			live = append(live, i)
+		}
+	}
+	return live, nil
 }
 
 // findOrphans returns, by id with the reason, the keys that intents account

@@ -75,41 +75,52 @@ func TestAttackStaleResolveKeepsTheRunsKeyVersionLocked(t *testing.T) {
 // own intent's window, held by no record version (Holds) and used by STS
 // only — an orphan by every rule. Between its Holds and its Delete the
 // second attempt records K2 and returns it to Step Functions; the first
-// deletes K2. The run goes on to Distribute a key IAM no longer has: every
-// target breaks once it switches (I2, I5).
+// deleted K2. The run went on to Distribute a key IAM no longer had: every
+// target would break once it switched (I2, I5). Now the first attempt
+// re-reads the lock after listing, finds the second's intent, and leaves
+// K2 alone (Retryable).
 func TestAttackConcurrentAttemptDeletesTheKeyTheRunReturns(t *testing.T) {
-	requireOpen(t, "findOrphans' Holds check and the Delete are not atomic, and a key of another live attempt is inside this attempt's window")
 	r := newRig()
 	p := r.lock(t, execA)
 	r.w.resetCalls()
 	r.w.fault = &fault{call: "iam.CreateAccessKey#1", kind: "fail"}
-	toFirst, toMain := make(chan struct{}), make(chan struct{})
+	toFirst, toMain, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	park := func() { toMain <- struct{}{}; <-toFirst } // the first attempt waits; the second runs
+	resume := func() {                                 // the second attempt lets the first run until it parks again or ends
+		toFirst <- struct{}{}
+		select {
+		case <-toMain:
+		case <-done:
+		}
+	}
 	r.w.hooks = map[string]func(){
-		"iam.CreateAccessKey#1":      park, // the first attempt, about to call IAM
-		"iam.GetAccessKeyLastUsed#1": park, // the first attempt, after Holds said nobody holds K2
-		"secretsmanager.PutSecretValue#3": func() { // the second attempt, about to record K2
-			toFirst <- struct{}{}
-			<-toMain
-		},
+		"iam.CreateAccessKey#1":           park,   // the first attempt, about to call IAM
+		"iam.GetAccessKeyLastUsed#1":      park,   // the first attempt, after Holds said nobody holds K2
+		"secretsmanager.PutSecretValue#3": resume, // the second attempt, about to record K2
 	}
 	var err1 error
-	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_, err1 = r.attempt(execA, p)
 	}()
 	<-toMain
 	k2, err2 := r.attempt(execA, p)
-	toFirst <- struct{}{}
+	select {
+	case toFirst <- struct{}{}:
+	case <-done:
+	}
 	<-done
 	r.w.hooks = nil
 	t.Logf("first attempt: %v; second: %+v %v", err1, k2, err2)
 	if err2 != nil {
-		return // the run fails at CreateKey: nothing distributed
+		t.Fatalf("the attempt Step Functions follows: %v", err2)
 	}
 	if !slices.Contains(r.w.iam.ids(), k2.KeyID) {
 		t.Fatalf("CreateKey returned %s to the run, but IAM no longer has it (keys %v): Distribute would give every target a dead key", k2.KeyID, r.w.iam.ids())
+	}
+	r.done(t, execA, k2)
+	if !errors.As(err1, new(*rotation.Retryable)) {
+		t.Errorf("the first attempt: %v, want Retryable (a key of a later attempt in the way)", err1)
 	}
 }
 
