@@ -152,3 +152,24 @@ func TestAttackPersonsKeyInADeadAttemptsWindow(t *testing.T) {
 		t.Fatalf("keyrotator deleted %s, a key a person made 90 s after an attempt died (keys %v)", person, r.w.iam.ids())
 	}
 }
+
+// The sandbox's clock is shared: a shortened Wait of any execution moves
+// it ahead by days (Clock.AdvanceTo), IAM's CreateDate with it. If that
+// happens while a CreateKey attempt is inside CreateAccessKey and the
+// answer is lost, the key's CreateDate is days past the intent's window:
+// keyrotator's own orphan is taken for someone else's key, and every
+// re-run refuses KeyLimitReached while nobody holds its secret. AWS's
+// clocks do not jump; the sandbox's do, so concurrent sandbox runs with
+// faults can see it.
+func TestAttackClockJumpDuringCreateAccessKey(t *testing.T) {
+	requireOpen(t, "the sandbox's shared clock jumps under a running attempt; the window assumes it does not")
+	r := newRig()
+	p := r.lock(t, execA)
+	r.w.resetCalls()
+	r.w.fault = &fault{call: "iam.CreateAccessKey#1", kind: "lost"}
+	r.w.hooks = map[string]func(){"iam.CreateAccessKey#1": func() { r.w.now = r.w.now.Add(7 * 24 * time.Hour) }}
+	_, err := r.attempt(execA, p)
+	r.w.fault, r.w.hooks = nil, nil
+	t.Logf("attempt: %v", err)
+	r.accounted(t)
+}
