@@ -6,13 +6,17 @@
 package auth0
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,17 +65,18 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 		return r, nil
 	case oldKeyID:
 	default:
-		return fail("tenant %s sends with key %q, which is neither the key being rotated (%s) nor the new one: it may belong to another user; fix the target", tenant, held, oldKeyID)
+		return fail("tenant %s sends with %s, which is neither the key being rotated (%s) nor the new one: it may belong to another user; fix the target", tenant, shownKey(held), oldKeyID)
 	}
 	// PATCH name and credentials only: from-address, enabled and settings stay as they are.
 	patch := &management.EmailProvider{Name: auth0.String(management.EmailProviderSES), Credentials: &management.EmailProviderCredentialsSES{
 		AccessKeyID: auth0.String(key.AccessKeyID), SecretAccessKey: auth0.String(key.Secret()), Region: auth0.String(region),
 	}}
-	if err := t.call(ctx, tg, tenant, limits, func() error { return c.EmailProvider.Update(ctx, patch) }); err != nil {
+	sent := []rotation.SecretValue{key.SecretValue()}
+	if err := t.call(ctx, tg, tenant, limits, sent, func() error { return c.EmailProvider.Update(ctx, patch) }); err != nil {
 		return rotation.Receipt{}, err
 	}
 	var back *management.EmailProvider
-	if err := t.call(ctx, tg, tenant, limits, func() (e error) { back, e = c.EmailProvider.Read(ctx); return e }); err != nil {
+	if err := t.call(ctx, tg, tenant, limits, nil, func() (e error) { back, e = c.EmailProvider.Read(ctx); return e }); err != nil {
 		return rotation.Receipt{}, err
 	}
 	if bc, _ := back.Credentials.(*management.EmailProviderCredentialsSES); bc == nil || bc.GetAccessKeyID() != key.AccessKeyID {
@@ -90,7 +95,7 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID string) 
 	}
 	held, region := heldBy(ep, tg)
 	if held != oldKeyID {
-		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s sends with key %q, which is not the key being rotated (%s): it may belong to another user; fix the target", tenant, held, oldKeyID)}
+		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s sends with %s, which is not the key being rotated (%s): it may belong to another user; fix the target", tenant, shownKey(held), oldKeyID)}
 	}
 	return rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: held, Planned: []string{
 		fmt.Sprintf("tenant %s sends through SES (%s) with key %s: PATCH its email provider's credentials to the new key, keeping the from-address, the enabled flag and the settings (the application needs update:email_provider too; a dry run only reads)", tenant, region, held),
@@ -110,7 +115,7 @@ func (t *Target) provider(ctx context.Context, tg rotation.Target) (*management.
 	}
 	tenant := strings.TrimPrefix(strings.TrimPrefix(conn.Domain, "https://"), "http://")
 	var ep *management.EmailProvider
-	if err := t.call(ctx, tg, tenant, limits, func() (e error) { ep, e = c.EmailProvider.Read(ctx); return e }); err != nil {
+	if err := t.call(ctx, tg, tenant, limits, nil, func() (e error) { ep, e = c.EmailProvider.Read(ctx); return e }); err != nil {
 		return nil, nil, "", nil, err
 	}
 	if ep.GetName() != management.EmailProviderSES {
@@ -130,6 +135,20 @@ func heldBy(ep *management.EmailProvider, tg rotation.Target) (held, region stri
 		}
 	}
 	return held, region
+}
+
+// shownKey words the key id a tenant's provider holds for an error: the id
+// if it has an access key id's shape (rotation.ShownKeyID), never anything
+// else the field holds (a secret pasted into it would otherwise be quoted).
+func shownKey(held string) string {
+	switch id := rotation.ShownKeyID(rotation.NewSecretValue(held)); {
+	case held == "":
+		return "no access key id"
+	case id == "":
+		return "an accessKeyId that is not an access key id (not shown)"
+	default:
+		return "key " + id
+	}
 }
 
 func (t *Target) connection(ctx context.Context, tg rotation.Target) (Connection, error) {
@@ -172,7 +191,11 @@ func loopback(host string) bool {
 // call runs one Management API call and words its failure for a person:
 // which tenant, what is wrong, what to do. A 429 is waited out until
 // Auth0's reset while the budget allows, then left to Step Functions.
-func (t *Target) call(ctx context.Context, tg rotation.Target, tenant string, limits *rateLimits, f func() error) error {
+// sent are the secret values the call carries (the PATCH's secret access
+// key): Auth0's payload validation errors quote what was sent, so the
+// failure of such a call says the status, Auth0's error name and errorCode
+// only, never its message, and no text of it keeps a sent value (I1).
+func (t *Target) call(ctx context.Context, tg rotation.Target, tenant string, limits *rateLimits, sent []rotation.SecretValue, f func() error) error {
 	deadline := time.Now().Add(t.MaxRateWait)
 	for {
 		err := f()
@@ -184,7 +207,7 @@ func (t *Target) call(ctx context.Context, tg rotation.Target, tenant string, li
 			if strings.Contains(err.Error(), "oauth2") {
 				return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s refused the client credentials in %s (401): check clientId and clientSecret, and that the application is authorized for the Management API", tenant, tg.Connection)}
 			}
-			return &rotation.Retryable{Reason: fmt.Sprintf("auth0 tenant %s: %v", tenant, err)}
+			return &rotation.Retryable{Reason: fmt.Sprintf("auth0 tenant %s: %s", tenant, scrub(err.Error(), sent))}
 		}
 		switch s := me.Status(); {
 		case s == http.StatusNotFound:
@@ -208,17 +231,37 @@ func (t *Target) call(ctx context.Context, tg rotation.Target, tenant string, li
 			}
 		case s >= 500:
 			return &rotation.Retryable{Reason: fmt.Sprintf("auth0 tenant %s: %d %s", tenant, s, http.StatusText(s))}
+		case len(sent) > 0:
+			return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s answered %d %s%s to the update of its email provider (Auth0's message is not shown: it may quote the key sent)",
+				tenant, s, http.StatusText(s), limits.errorCode(sent))}
 		default:
 			return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s answered %d: %s", tenant, s, me.Error())}
 		}
 	}
 }
 
-// rateLimits is a transport that keeps the last x-ratelimit-reset it saw.
+// scrub is text with every sent value replaced by rotation.Redacted.
+func scrub(text string, sent []rotation.SecretValue) string {
+	for _, v := range sent {
+		if !v.Empty() {
+			text = strings.ReplaceAll(text, v.Reveal(), rotation.Redacted)
+		}
+	}
+	return text
+}
+
+// errorCodeShape is what Auth0's documented errorCodes look like
+// (invalid_body, insufficient_scope, too_many_requests).
+var errorCodeShape = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// rateLimits is a transport that keeps the last x-ratelimit-reset it saw
+// and the errorCode of the last error answer (go-auth0's error keeps only
+// the status, the error name and the message).
 type rateLimits struct {
-	next  http.RoundTripper
-	mu    sync.Mutex
-	until time.Time
+	next    http.RoundTripper
+	mu      sync.Mutex
+	until   time.Time
+	lastErr string // errorCode of the last answer >= 400
 }
 
 func (l *rateLimits) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -229,8 +272,34 @@ func (l *rateLimits) RoundTrip(r *http.Request) (*http.Response, error) {
 			l.until = time.Unix(v, 0)
 			l.mu.Unlock()
 		}
+		if resp.StatusCode >= 400 {
+			// Read the body for its errorCode and hand go-auth0 the same bytes.
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			_ = resp.Body.Close()
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			var body struct {
+				ErrorCode string `json:"errorCode"`
+				Code      string `json:"code"` // what some gateways and the sandbox's faults send
+			}
+			_ = json.Unmarshal(b, &body)
+			l.mu.Lock()
+			l.lastErr = cmp.Or(body.ErrorCode, body.Code)
+			l.mu.Unlock()
+		}
 	}
 	return resp, err
+}
+
+// errorCode is " (errorCode <code>)" for the last error answer, if it had a
+// code of Auth0's shape holding none of sent; "" otherwise.
+func (l *rateLimits) errorCode(sent []rotation.SecretValue) string {
+	l.mu.Lock()
+	code := l.lastErr
+	l.mu.Unlock()
+	if !errorCodeShape.MatchString(code) || scrub(code, sent) != code {
+		return ""
+	}
+	return " (errorCode " + code + ")"
 }
 
 func (l *rateLimits) reset() time.Time {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,19 @@ type APIError struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 }
+
+// carriesSecret are the operations whose request body holds a secret: the
+// SAM user's auth key (/auth) and a credential's secret access key. An
+// error answer to one of them may quote what was sent (a payload
+// validation error), so its message is never kept (I1): the operation,
+// status and SORACOM's error code say what failed.
+var carriesSecret = map[string]bool{"Auth:auth": true, "Credential:createCredential": true, "Credential:updateCredential": true}
+
+// withheld is the message of an error answer to a call that carried a secret.
+const withheld = "(SORACOM's message is not shown: it may quote the secret sent)"
+
+// codeShape is SORACOM's error code: three letters and four digits (SEM0001, CRE0007, UNK0001).
+var codeShape = regexp.MustCompile(`^[A-Z]{3}[0-9]{4}$`)
 
 func (e *APIError) Error() string {
 	return fmt.Sprintf("soracom %s: %d %s: %s", e.Operation, e.Status, e.Code, e.Message)
@@ -100,7 +114,6 @@ type Client struct {
 
 // Option changes a Client.
 type Option func(*Client)
-
 
 // NewClient returns a client for base (Endpoints[coverage], or a sandbox's
 // URL). tokenLife is what /auth is asked for: a Lambda needs minutes, not
@@ -264,6 +277,12 @@ func (c *Client) do(ctx context.Context, op, method, path string, query url.Valu
 			if len(e.Message) > 200 {
 				e.Message = e.Message[:200]
 			}
+		}
+		if carriesSecret[op] {
+			if !codeShape.MatchString(e.Code) {
+				e.Code = "UNK0001"
+			}
+			e.Message = withheld
 		}
 		r.err = e
 	}
