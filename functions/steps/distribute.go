@@ -31,7 +31,7 @@ func (u *UpdateTarget) Run(ctx context.Context, in rotation.TaskInput) (rotation
 		if d.Plan == nil || d.Target == nil {
 			return rotation.Receipt{}, errors.New("plan target: the item lacks plan or target")
 		}
-		return u.Target.Plan(ctx, *d.Target, d.Plan.OldKeyID)
+		return PlanTarget(ctx, u.Target, *d.Target, d.Plan.Targets, d.Plan.OldKeyID)
 	}
 	if d.Plan == nil || d.Key == nil || d.Target == nil {
 		return rotation.Receipt{}, errors.New("update target: the item lacks plan, key or target")

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
@@ -36,7 +37,63 @@ func Preflight(ctx context.Context, v *Validate, planners map[string]Planner, ev
 		if err != nil {
 			return plan, receipts, err
 		}
+		for _, o := range receipts {
+			if err := samePlace(r, o); err != nil {
+				return plan, receipts, err
+			}
+		}
 		receipts = append(receipts, r)
 	}
 	return plan, receipts, nil
+}
+
+// PlanTarget is one Preflight Map item (Update* with kind plan): tg's plan,
+// and the plans of the input's other targets of its type, so that two
+// targets that resolve to one place — one secret (by DescribeSecret's ARN,
+// whatever name or ARN each gave), one Auth0 tenant, one SORACOM operator —
+// are refused in every run, dry or not, before its first write (I2): the
+// Distribute Map updates them side by side, each reads the place, sets its
+// part and writes it back, so one undoes the other while both receipts say
+// the new key is in. A peer whose own plan fails is left to its own item.
+func PlanTarget(ctx context.Context, p Planner, tg rotation.Target, all []rotation.Target, oldKeyID string) (rotation.Receipt, error) {
+	r, err := p.Plan(ctx, tg, oldKeyID)
+	if err != nil {
+		return r, err
+	}
+	for _, o := range all {
+		if o.Type != tg.Type || o.Name == tg.Name {
+			continue
+		}
+		or, err := p.Plan(ctx, o, oldKeyID)
+		if err != nil {
+			continue
+		}
+		if err := samePlace(r, or); err != nil {
+			return rotation.Receipt{}, err
+		}
+	}
+	return r, nil
+}
+
+// samePlace refuses two plans of one type that resolve to the same place,
+// naming both targets (in name order, so every item words it alike) and
+// the place.
+func samePlace(a, b rotation.Receipt) error {
+	same := a.Where == b.Where || a.Type == rotation.TargetAuth0 && strings.EqualFold(a.Where, b.Where) // a domain's case means nothing
+	if a.Type != b.Type || a.Target == b.Target || a.Where == "" || !same {
+		return nil
+	}
+	if b.Target < a.Target {
+		a, b = b, a
+	}
+	what, why := a.Type+" target", "both would update it side by side and one would undo the other"
+	switch a.Type {
+	case rotation.TargetSecret:
+		what, why = "secret", "each would read it, set its own fields and write the whole secret back, so the later write would put the old key back in the other's fields; keep the key in one pair of fields (one target), or in two secrets"
+	case rotation.TargetAuth0:
+		what, why = "Auth0 tenant", "a tenant has one email provider, which both would PATCH; keep one target per tenant"
+	case rotation.TargetSoracom:
+		what, why = "SORACOM account", "both would repoint the groups and credentials that use the old key; keep one target per SORACOM operator"
+	}
+	return &rotation.TargetFailed{Target: a.Target, Reason: fmt.Sprintf("targets %s and %s resolve to the same %s, %s: %s; nothing was changed", a.Target, b.Target, what, a.Where, why)}
 }
