@@ -146,8 +146,13 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 // unless the write did land (its answer lost), the key is deleted now. If
 // that delete fails too, the intent still accounts for the key, and the
 // next attempt or re-run deletes it as an orphan.
+//
+// A run that lost the lock (RotationInProgress: it was stopped, and a
+// re-run took over while this Lambda ran on) will never use the key,
+// stored or not: it is deleted too.
 func (c *CreateKey) unstored(ctx context.Context, user, exec, id string, putErr error, removed []rotation.RemovedKey) (deleted bool, err error) {
-	if v, ok, err := c.Records.KeyVersion(ctx, user, exec); err == nil && ok && v.AccessKeyID == id {
+	lostLock := errors.As(putErr, new(*rotation.RotationInProgress))
+	if v, ok, err := c.Records.KeyVersion(ctx, user, exec); !lostLock && err == nil && ok && v.AccessKeyID == id {
 		return false, withRemoved(putErr, removed) // stored after all: the retry reuses it
 	}
 	if _, err := c.Keys.Delete(ctx, user, id); err != nil {

@@ -173,3 +173,59 @@ func TestAttackClockJumpDuringCreateAccessKey(t *testing.T) {
 	t.Logf("attempt: %v", err)
 	r.accounted(t)
 }
+
+// A run stopped (StopExecution, or its execution timed out) while its
+// CreateKey Lambda still runs: the Lambda goes on to its deadline. A
+// re-run takes over the lock (the holder is not RUNNING), deletes the dead
+// run's unrecorded key as its orphan and records its own. Then the dead
+// run's Lambda recorded its key: PutSecretValue with AWSPENDING moves the
+// stage wherever it is, so the lock named the dead run (and a key IAM no
+// longer has) while the re-run was in flight. Its Release at the end finds
+// the lock not its own and leaves it; meanwhile any start takes the lock
+// over from the dead run: two rotations of one user (I6), held apart only
+// by the two-key quota until the re-run deactivates its old key. Now each
+// write that stages AWSPENDING first reads the lock and refuses
+// (RotationInProgress) if another execution holds it, and the refused run
+// deletes its key. A takeover between that read and the write still gets
+// past it (the open case).
+func TestAttackStoppedRunsLambdaStealsTheLock(t *testing.T) {
+	for _, tt := range []struct {
+		name, at string
+		open     bool
+	}{
+		{"takeover before the key write", "secretsmanager.DescribeSecret#4", false}, // the dead run's Lambda about to write its key version
+		{"takeover between the lock read and the write", "secretsmanager.PutSecretValue#2", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.open {
+				requireOpen(t, "the lock is read before a write that stages AWSPENDING, not compared and swapped")
+			}
+			r := newRig()
+			p := r.lock(t, execA)
+			r.w.resetCalls()
+			var kb rotation.NewKey
+			var errB error
+			r.w.hooks = map[string]func(){tt.at: func() {
+				r.w.hooks = nil
+				r.w.running[execA] = false // A was stopped; its Lambda runs on
+				kb, errB = r.attempt(execB, r.lock(t, execB))
+			}}
+			_, errA := r.attempt(execA, p)
+			t.Logf("stopped run's Lambda: %v; re-run: %+v %v", errA, kb, errB)
+			if r.w.hooks != nil {
+				t.Fatalf("the takeover never happened: no call %s", tt.at)
+			}
+			if errB != nil {
+				t.Fatalf("re-run: %v", errB)
+			}
+			lock, ok, err := r.records.Staged(context.Background(), ckUser, record.Pending)
+			if err != nil || !ok || lock.Execution != execB {
+				t.Fatalf("the lock is %+v (%v %v) while the re-run %s is in flight: a dead run holds it, so the next start takes it over", lock, ok, err, execB)
+			}
+			r.done(t, execB, kb)
+			if !errors.As(errA, new(*rotation.RotationInProgress)) {
+				t.Errorf("the stopped run's Lambda: %v, want RotationInProgress", errA)
+			}
+		})
+	}
+}

@@ -229,6 +229,9 @@ func (s *Store) PutIntent(ctx context.Context, user, execution, oldKeyID string,
 		step += "-" + last.Outcome
 	}
 	token := rotation.Token(execution, step)
+	if err := s.ownLock(ctx, user, execution); err != nil {
+		return "", err
+	}
 	b, _ := json.Marshal(value{Execution: execution, OldAccessKeyID: oldKeyID, Intents: intents})
 	out, err := s.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId: aws.String(name), ClientRequestToken: aws.String(token),
@@ -238,6 +241,24 @@ func (s *Store) PutIntent(ctx context.Context, user, execution, oldKeyID string,
 		return "", awserr.Classify("secretsmanager PutSecretValue (intent) "+name, err)
 	}
 	return aws.ToString(out.VersionId), nil
+}
+
+// ownLock refuses, as *rotation.RotationInProgress, a write that stages
+// AWSPENDING for an execution that no longer holds the lock.
+// PutSecretValue moves the stage from any holder: the Lambda of a run that
+// was stopped runs on to its deadline, and its write would take the lock
+// back from the re-run that took it over (I6). Read just before the write,
+// so only a takeover in that gap gets past it (a compare-and-swap would
+// need a re-run to resume a key version that never held the stage).
+func (s *Store) ownLock(ctx context.Context, user, execution string) error {
+	holder, held, err := s.Staged(ctx, user, Pending)
+	if err != nil {
+		return err
+	}
+	if held && holder.Execution != execution {
+		return &rotation.RotationInProgress{User: user, Execution: holder.Execution}
+	}
+	return nil
 }
 
 // Holds reports whether a record version holds key id: the key in service
@@ -283,6 +304,9 @@ func (s *Store) Holds(ctx context.Context, user, id string, executions []string)
 func (s *Store) PutKey(ctx context.Context, user, execution, oldKeyID string, key rotation.Credential) (string, error) {
 	name := rotation.RecordName(user)
 	token := rotation.Token(execution, "key")
+	if err := s.ownLock(ctx, user, execution); err != nil {
+		return "", err
+	}
 	b, _ := json.Marshal(value{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.Secret(), Execution: execution, OldAccessKeyID: oldKeyID})
 	out, err := s.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId: aws.String(name), ClientRequestToken: aws.String(token),
