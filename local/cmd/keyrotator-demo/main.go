@@ -27,9 +27,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	iamsdk "github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/smithy-go/logging"
 
+	"github.com/keyrotator/keyrotator/functions/targets/secret"
 	"github.com/keyrotator/keyrotator/local/consumer"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox"
@@ -185,11 +187,20 @@ func seedAuth0(ctx context.Context, w *world.World, cfg aws.Config, old iam.Acce
 		return "", fmt.Errorf("seed Auth0 tenant: %w", err)
 	}
 	conn, _ := json.Marshal(map[string]string{"domain": "http://" + t.Domain(), "clientId": "demo-client", "clientSecret": clientSecret})
-	if _, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String("keyrotator/connections/" + demoTenant), SecretString: aws.String(string(conn))}); err != nil {
+	if err := createConnection(ctx, cfg, "keyrotator/connections/"+demoTenant, conn); err != nil {
 		return "", fmt.Errorf("seed Auth0 connection: %w", err)
 	}
 	return t.Domain(), nil
+}
+
+// createConnection makes a connection secret tagged as the stack tags its
+// connections (keyrotator:kind = connection, infra/rotator), so a `secret`
+// target naming it is refused in the demo as in AWS.
+func createConnection(ctx context.Context, cfg aws.Config, name string, value []byte) error {
+	_, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(name), SecretString: aws.String(string(value)),
+		Tags: []smtypes.Tag{{Key: aws.String(secret.Own), Value: aws.String("connection")}}})
+	return err
 }
 
 // seedSoracom is a SORACOM operator with the old key in a credential, two
@@ -218,8 +229,7 @@ func seedSoracom(ctx context.Context, w *world.World, cfg aws.Config, old iam.Ac
 		}
 	}
 	conn, _ := json.Marshal(map[string]string{"authKeyId": "keyId-demo", "authKey": authKey, "coverage": "jp", "endpoint": op.Endpoint()})
-	if _, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String("keyrotator/connections/" + demoFunnel), SecretString: aws.String(string(conn))}); err != nil {
+	if err := createConnection(ctx, cfg, "keyrotator/connections/"+demoFunnel, conn); err != nil {
 		return nil, fmt.Errorf("seed SORACOM connection: %w", err)
 	}
 	return op, nil
