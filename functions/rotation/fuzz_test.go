@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -45,4 +46,21 @@ func FuzzParseInput(f *testing.F) {
 			t.Fatalf("accepted %q as %+v, its re-encoding as %+v", raw, in, in2)
 		}
 	})
+}
+
+// An input longer than Step Functions takes as an execution's input
+// (262,144 bytes in UTF-8) is refused, naming its size, whatever it holds:
+// the CLI checks the file before it calls AWS, as Validate checks what it
+// gets. At the limit, it is accepted.
+func TestParseInputRefusesOverMaxInputBytes(t *testing.T) {
+	valid := `{"user":"u","targets":[{"type":"secret","name":"app","secretId":"app/u"}]}`
+	pad := func(n int) []byte { return []byte(valid[:len(valid)-1] + strings.Repeat(" ", n-len(valid)) + "}") }
+	if _, err := rotation.ParseInput(pad(rotation.MaxInputBytes)); err != nil {
+		t.Errorf("%d bytes: %v, want accepted", rotation.MaxInputBytes, err)
+	}
+	_, err := rotation.ParseInput(pad(rotation.MaxInputBytes + 1))
+	var ii *rotation.InvalidInput
+	if !errors.As(err, &ii) || !strings.Contains(ii.Reason, "262,145 bytes") || !strings.Contains(ii.Reason, "262,144") {
+		t.Errorf("%d bytes: %v, want InvalidInput naming its size and the limit", rotation.MaxInputBytes+1, err)
+	}
 }

@@ -244,7 +244,7 @@ func unnamed(err error, raw []byte) string {
 		if ii.Reason == "" {
 			return "no reason"
 		}
-		if ii.Field == "" && isObject {
+		if ii.Field == "" && isObject && len(raw) <= rotation.MaxInputBytes {
 			return "an object refused without naming a field"
 		}
 	case errors.As(err, &tf):

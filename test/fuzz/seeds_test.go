@@ -64,7 +64,7 @@ var seedOutcomes = map[string]string{
 	"null-targets":                  "InvalidInput:targets",
 	"huge-user":                     "InvalidInput:user:",
 	"huge-secretId":                 "InvalidInput:targets[0].secretId: maxLength",
-	"huge-reason":                   "InvalidInput:reason: maxLength",
+	"huge-reason":                   "InvalidInput:262,144 (256 KiB)",
 	"unicode-rtl-user":              "InvalidInput:user:",
 	"unicode-nul":                   "InvalidInput:user:",
 	"invalid-utf8":                  "InvalidInput:user:",
