@@ -12,7 +12,7 @@ import (
 // what changed; in a dry run it reads the place and says what it would change.
 type target interface {
 	Update(ctx context.Context, tg rotation.Target, execution, oldKeyID string, key rotation.Credential) (rotation.Receipt, error)
-	Plan(ctx context.Context, tg rotation.Target, oldKeyID string) (rotation.Receipt, error)
+	Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeKeyID string) (rotation.Receipt, error)
 }
 
 // UpdateTarget is a Distribute item's Task (UpdateSecret, UpdateAuth0): the
@@ -31,7 +31,7 @@ func (u *UpdateTarget) Run(ctx context.Context, in rotation.TaskInput) (rotation
 		if d.Plan == nil || d.Target == nil {
 			return rotation.Receipt{}, errors.New("plan target: the item lacks plan or target")
 		}
-		return PlanTarget(ctx, u.Target, *d.Target, d.Plan.Targets, d.Plan.OldKeyID)
+		return PlanTarget(ctx, u.Target, *d.Target, d.Plan.Targets, d.Plan.OldKeyID, d.Plan.ResumeKeyID)
 	}
 	if d.Plan == nil || d.Key == nil || d.Target == nil {
 		return rotation.Receipt{}, errors.New("update target: the item lacks plan, key or target")

@@ -11,7 +11,9 @@ import (
 // Planner is one target kind's read-only answer to "what would you change":
 // *secret.Target, *auth0.Target and *soracom.Target are Planners.
 type Planner interface {
-	Plan(ctx context.Context, tg rotation.Target, oldKeyID string) (rotation.Receipt, error)
+	// resumeKeyID (Plan.ResumeKeyID) is a dead run's new key this run
+	// resumes: a target that run already moved holds it, and is accepted.
+	Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeKeyID string) (rotation.Receipt, error)
 }
 
 // Preflight is, in one process, what the state machine runs before a run's
@@ -33,7 +35,7 @@ func Preflight(ctx context.Context, v *Validate, planners map[string]Planner, ev
 		if !ok {
 			return plan, receipts, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("no planner for target type %s", tg.Type)}
 		}
-		r, err := p.Plan(ctx, tg, plan.OldKeyID)
+		r, err := p.Plan(ctx, tg, plan.OldKeyID, plan.ResumeKeyID)
 		if err != nil {
 			return plan, receipts, err
 		}
@@ -55,8 +57,8 @@ func Preflight(ctx context.Context, v *Validate, planners map[string]Planner, ev
 // Distribute Map updates them side by side, each reads the place, sets its
 // part and writes it back, so one undoes the other while both receipts say
 // the new key is in. A peer whose own plan fails is left to its own item.
-func PlanTarget(ctx context.Context, p Planner, tg rotation.Target, all []rotation.Target, oldKeyID string) (rotation.Receipt, error) {
-	r, err := p.Plan(ctx, tg, oldKeyID)
+func PlanTarget(ctx context.Context, p Planner, tg rotation.Target, all []rotation.Target, oldKeyID, resumeKeyID string) (rotation.Receipt, error) {
+	r, err := p.Plan(ctx, tg, oldKeyID, resumeKeyID)
 	if err != nil {
 		return r, err
 	}
@@ -64,7 +66,7 @@ func PlanTarget(ctx context.Context, p Planner, tg rotation.Target, all []rotati
 		if o.Type != tg.Type || o.Name == tg.Name {
 			continue
 		}
-		or, err := p.Plan(ctx, o, oldKeyID)
+		or, err := p.Plan(ctx, o, oldKeyID, resumeKeyID)
 		if err != nil {
 			continue
 		}

@@ -17,7 +17,7 @@ type placePlanner struct {
 	calls int
 }
 
-func (p *placePlanner) Plan(_ context.Context, tg rotation.Target, oldKeyID string) (rotation.Receipt, error) {
+func (p *placePlanner) Plan(_ context.Context, tg rotation.Target, oldKeyID, _ string) (rotation.Receipt, error) {
 	p.calls++
 	w, ok := p.where[tg.Name]
 	if !ok {
@@ -52,7 +52,7 @@ func TestTwoTargetsOnePlaceRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &placePlanner{where: tt.where}
 			all := []rotation.Target{{Type: tt.typ, Name: "a"}, {Type: tt.typ, Name: "b"}, {Type: "other", Name: "c"}}
-			r, err := steps.PlanTarget(context.Background(), p, all[0], all, "AKIAOLD0000000000000")
+			r, err := steps.PlanTarget(context.Background(), p, all[0], all, "AKIAOLD0000000000000", "")
 			var tf *rotation.TargetFailed
 			switch {
 			case tt.refuse && (!errors.As(err, &tf) || !strings.Contains(err.Error(), "targets a and b resolve to the same") || !strings.Contains(err.Error(), tt.where["a"])):

@@ -88,12 +88,19 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 
 // Plan reads the tenant's email provider and says what Update would do,
 // changing nothing (it needs read:email_provider only).
-func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID string) (rotation.Receipt, error) {
+// resumeKeyID is the new key of a dead run this run resumes ("" if none):
+// a tenant that run already moved sends with it, and Update accepts it.
+func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeKeyID string) (rotation.Receipt, error) {
 	_, _, tenant, ep, err := t.provider(ctx, tg)
 	if err != nil {
 		return rotation.Receipt{}, err
 	}
 	held, region := heldBy(ep, tg)
+	if resumeKeyID != "" && held == resumeKeyID {
+		return rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: oldKeyID, Planned: []string{
+			fmt.Sprintf("tenant %s already sends through SES (%s) with the resumed key %s (an earlier run moved it): nothing to change", tenant, region, held),
+		}}, nil
+	}
 	if held != oldKeyID {
 		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s sends with %s, which is not the key being rotated (%s): it may belong to another user; fix the target", tenant, shownKey(held), oldKeyID)}
 	}

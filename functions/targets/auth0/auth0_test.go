@@ -151,7 +151,7 @@ func TestRateLimitWaitedOut(t *testing.T) {
 // do, and leaves the provider as it was.
 func TestPlanReadsOnly(t *testing.T) {
 	e := setup(t, "prod", "ses", []string{sbauth0.ScopeRead})
-	r, err := e.target.Plan(context.Background(), tg("prod"), e.old.AccessKeyID)
+	r, err := e.target.Plan(context.Background(), tg("prod"), e.old.AccessKeyID, "")
 	if err != nil || r.Changed || r.PreviousKeyID != e.old.AccessKeyID || len(r.Planned) != 1 || !strings.Contains(r.Planned[0], "ap-northeast-1") {
 		t.Fatalf("Plan: %v %+v", err, r)
 	}
@@ -160,7 +160,7 @@ func TestPlanReadsOnly(t *testing.T) {
 		t.Errorf("the provider changed: %v", c)
 	}
 	var tf *rotation.TargetFailed
-	if _, err := e.target.Plan(context.Background(), tg("prod"), "AKIASOMEONEELSE00000"); !errors.As(err, &tf) {
+	if _, err := e.target.Plan(context.Background(), tg("prod"), "AKIASOMEONEELSE00000", ""); !errors.As(err, &tf) {
 		t.Errorf("a tenant on another key: %v", err)
 	}
 }

@@ -60,7 +60,7 @@ func TestPlanShowsOnlyAKeyID(t *testing.T) {
 		do   func() error
 	}{
 		{"Plan", func() error {
-			_, err := e.target.Plan(context.Background(), tg("pasted"), e.old.AccessKeyID)
+			_, err := e.target.Plan(context.Background(), tg("pasted"), e.old.AccessKeyID, "")
 			return err
 		}},
 		{"Update", func() error {

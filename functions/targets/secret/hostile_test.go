@@ -91,7 +91,7 @@ func TestHostileSecretsNeverLeak(t *testing.T) {
 			for _, secretField := range fields {
 				tg := rotation.Target{Type: "secret", Name: "app", SecretID: r.id, KeyIDField: idField, SecretField: secretField}
 				for op, call := range map[string]func() (rotation.Receipt, error){
-					"Plan":   func() (rotation.Receipt, error) { return tgt.Plan(ctx, tg, "AKIAIOSFODNN7OLDKEY1") },
+					"Plan":   func() (rotation.Receipt, error) { return tgt.Plan(ctx, tg, "AKIAIOSFODNN7OLDKEY1", "") },
 					"Update": func() (rotation.Receipt, error) { return tgt.Update(ctx, tg, "exec-1", "AKIAIOSFODNN7OLDKEY1", key) },
 				} {
 					rc, err := call()

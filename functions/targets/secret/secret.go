@@ -67,13 +67,21 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 }
 
 // Plan reads the secret and says what Update would write, changing nothing.
-func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID string) (rotation.Receipt, error) {
+// resumeKeyID is the new key of a dead run this run resumes (Plan.ResumeKeyID,
+// "" if none): a secret that run already moved holds it, and Update accepts it.
+func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeKeyID string) (rotation.Receipt, error) {
 	out, doc, held, err := t.read(ctx, tg)
 	if err != nil {
 		return rotation.Receipt{}, err
 	}
-	if held.Reveal() != oldKeyID {
+	holds := held.Reveal()
+	if holds != oldKeyID && (resumeKeyID == "" || holds != resumeKeyID) {
 		return rotation.Receipt{}, neither(tg, held, oldKeyID)
+	}
+	if holds == resumeKeyID {
+		return rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), PreviousKeyID: oldKeyID, Planned: []string{
+			fmt.Sprintf("secret %s already holds the resumed key %s in %s (an earlier run moved it): nothing to write", aws.ToString(out.ARN), resumeKeyID, tg.KeyIDField),
+		}}, nil
 	}
 	// The size the secret will have with the new key (an IAM key id as long
 	// as the old one, a 40-character secret): one that will not fit must fail

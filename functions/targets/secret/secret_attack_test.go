@@ -105,7 +105,7 @@ func TestPlanRefusesASecretTheKeyWillNotFit(t *testing.T) {
 			}
 			tg := rotation.Target{Type: "secret", Name: "app", SecretID: name, KeyIDField: "accessKeyId", SecretField: "secretAccessKey"}
 			seq := sb.Server.Calls().Last()
-			_, perr := tgt.Plan(ctx, tg, old)
+			_, perr := tgt.Plan(ctx, tg, old, "")
 			for _, c := range sb.Calls(t, seq) {
 				if c.Write {
 					t.Errorf("the plan wrote: %s", c.Action)
@@ -169,7 +169,7 @@ func TestSpellingsOfOwnSecrets(t *testing.T) {
 	for _, id := range ids {
 		tg := rotation.Target{Type: "secret", Name: "app", SecretID: id, KeyIDField: "accessKeyId", SecretField: "secretAccessKey"}
 		for op, call := range map[string]func() (rotation.Receipt, error){
-			"Plan":   func() (rotation.Receipt, error) { return tgt.Plan(ctx, tg, old) },
+			"Plan":   func() (rotation.Receipt, error) { return tgt.Plan(ctx, tg, old, "") },
 			"Update": func() (rotation.Receipt, error) { return tgt.Update(ctx, tg, "exec-1", old, key) },
 		} {
 			r, err := call()

@@ -89,7 +89,7 @@ func TestPlan(t *testing.T) {
 		return rotation.Target{Type: "secret", Name: "app", SecretID: id, KeyIDField: "accessKeyId", SecretField: "secretAccessKey"}
 	}
 	seq := sb.Server.Calls().Last()
-	r, err := secret.New(sm).Plan(ctx, tg("app/ok"), "AKIAOLD")
+	r, err := secret.New(sm).Plan(ctx, tg("app/ok"), "AKIAOLD", "")
 	if err != nil || r.Changed || r.PreviousKeyID != "AKIAOLD" || len(r.Planned) != 1 || !strings.Contains(r.Planned[0], "keeping its 1 other field") {
 		t.Fatalf("plan %+v, %v", r, err)
 	}
@@ -99,7 +99,7 @@ func TestPlan(t *testing.T) {
 		}
 	}
 	var tf *rotation.TargetFailed
-	if _, err := secret.New(sm).Plan(ctx, tg("app/foreign"), "AKIAOLD"); !errors.As(err, &tf) || !strings.Contains(tf.Reason, "AKIAIOSFODNN7EXAMPLE") {
+	if _, err := secret.New(sm).Plan(ctx, tg("app/foreign"), "AKIAOLD", ""); !errors.As(err, &tf) || !strings.Contains(tf.Reason, "AKIAIOSFODNN7EXAMPLE") {
 		t.Errorf("a foreign key: %v", err)
 	}
 }

@@ -186,14 +186,16 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 // Plan reads the credentials and groups and says what Update would do,
 // changing nothing: which credential it would make or update, which groups
 // it would repoint, which credential it would delete after the old key.
-func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID string) (rotation.Receipt, error) {
+// resumeKeyID is the new key of a dead run this run resumes ("" if none):
+// credentials and groups that run already moved to it are accepted, as Update does.
+func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeKeyID string) (rotation.Receipt, error) {
 	s, creds, groups, err := t.read(ctx, tg)
 	if err != nil {
 		return rotation.Receipt{}, err
 	}
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetSoracom, Where: s.where(), PreviousKeyID: oldKeyID}
 	if tg.Strategy == InPlace {
-		c, err := inPlaceCredential(s, creds, oldKeyID, "")
+		c, err := inPlaceCredential(s, creds, oldKeyID, resumeKeyID)
 		if err != nil {
 			return rotation.Receipt{}, err
 		}
@@ -205,7 +207,7 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID string) 
 			s.where(), c.CredentialsID, c.CredentialsID, len(users), describeList(users, "none"))}
 		return r, nil
 	}
-	p, err := planRepoint(s, creds, groups, oldKeyID, "")
+	p, err := planRepoint(s, creds, groups, oldKeyID, resumeKeyID)
 	if err != nil {
 		return rotation.Receipt{}, err
 	}

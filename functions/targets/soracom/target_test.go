@@ -283,7 +283,7 @@ func TestUsageReportsSoracomsLastUse(t *testing.T) {
 // would repoint and the credential it would delete, and calls nothing but GETs.
 func TestPlanChangesNothing(t *testing.T) {
 	e := setup(t, 3, "secret-right", []string{"Credential:listCredentials", "Group:listGroups"})
-	r, err := e.target.Plan(context.Background(), tg(""), e.old.AccessKeyID)
+	r, err := e.target.Plan(context.Background(), tg(""), e.old.AccessKeyID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestPlanChangesNothing(t *testing.T) {
 			t.Errorf("the plan does not say %q:\n%s", want, plan)
 		}
 	}
-	in, err := e.target.Plan(context.Background(), tg("inPlace"), e.old.AccessKeyID)
+	in, err := e.target.Plan(context.Background(), tg("inPlace"), e.old.AccessKeyID, "")
 	if err != nil || !strings.Contains(strings.Join(in.Planned, ""), "update credential aws-funnel-1 in place") {
 		t.Errorf("inPlace plan: %v %+v", err, in)
 	}
