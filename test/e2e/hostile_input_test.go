@@ -73,7 +73,6 @@ func (h *H) executions() int {
 // read "$$.Execution.Input" (the context object, which the sandbox now
 // has); statemachine/rotation.asl.json is not this test's to change.
 func TestNullInputEndsWithAnAlert(t *testing.T) {
-	t.Skip("needs statemachine Start to read $$.Execution.Input (issue 11, finding 8): remove this skip with that change")
 	h := Start(t)
 	r := h.Run("null")
 	if r.Status != types.ExecutionStatusFailed || r.Error != "InvalidInput" || !strings.Contains(r.Cause, "got null, want object") {
