@@ -424,8 +424,22 @@ func TestSoracomSandboxConformsToOpenAPI(t *testing.T) {
 		expect("lister lists", err, 0)
 		_, err = l.CreateCredential(ctx, "not-allowed", awsKey("AKIANOTALLOWED000001", newSecret))
 		expect("lister creates", err, 403)
-		if ae := new(soracom.APIError); errors.As(err, &ae) && !strings.Contains(ae.Message, "Credential:createCredential") {
-			t.Errorf("403 does not name the operation: %v", err)
+		// The client keeps only the operation, status and code of an answer
+		// to a call that carried a secret (I1); the sandbox's own 403 body,
+		// read raw, names the operation the SAM user may not call, as
+		// SORACOM's does.
+		if ae := new(soracom.APIError); !errors.As(err, &ae) || ae.Operation != "Credential:createCredential" || strings.Contains(ae.Message, newSecret) {
+			t.Errorf("403 from createCredential: %v", err)
+		}
+		code, _, body := raw(base, "POST", "/auth", nil, map[string]any{"authKeyId": lister.AuthKeyID, "authKey": lister.AuthKey})
+		var a struct{ APIKey, Token string }
+		if code != 200 || json.Unmarshal(body, &a) != nil {
+			t.Fatalf("lister auth: %d %s", code, body)
+		}
+		code, _, body = raw(base, "POST", "/credentials/not-allowed", map[string]string{"X-Soracom-API-Key": a.APIKey, "X-Soracom-Token": a.Token},
+			map[string]any{"type": "aws-credentials", "credentials": map[string]any{"accessKeyId": "AKIANOTALLOWED000001", "secretAccessKey": newSecret}})
+		if code != 403 || !strings.Contains(string(body), "Credential:createCredential") {
+			t.Errorf("the sandbox's 403 does not name the operation: %d %s", code, body)
 		}
 	})
 	w.during("an injected 429, waited out", true, func() {
