@@ -118,13 +118,13 @@ func firstNamed(err error) error {
 	if err == nil {
 		return nil
 	}
-	switch err.(type) {
+	switch err.(type) { //nolint:errorlint // this is the tree walk itself: one node at a time, as errors.As does
 	case *rotation.InvalidInput, *rotation.UserNotFound, *rotation.KeyLimitReached, *rotation.RotationInProgress,
 		*rotation.TargetFailed, *rotation.OldKeyStillInUse, *rotation.ApprovalRejected, *rotation.Retryable,
 		*rotation.AccessDenied, *rotation.Internal:
 		return err
 	}
-	switch u := err.(type) {
+	switch u := err.(type) { //nolint:errorlint // the walk unwraps each node itself
 	case interface{ Unwrap() error }:
 		return firstNamed(u.Unwrap())
 	case interface{ Unwrap() []error }:

@@ -154,7 +154,7 @@ func TestNameGivesEveryErrorAName(t *testing.T) {
 func TestNamePrefersTheFirstNamedError(t *testing.T) {
 	tf := &rotation.TargetFailed{Target: "app", Reason: "x"}
 	err := errors.Join(fmt.Errorf("a: %w", tf), &rotation.Retryable{Reason: "y"})
-	if got := Name(err); got != error(tf) {
+	if got := Name(err); got != error(tf) { //nolint:errorlint // the very value in the chain, not an equal one
 		t.Fatalf("got %v, want the TargetFailed", got)
 	}
 }
