@@ -43,7 +43,7 @@ func TestClockHeader(t *testing.T) {
 
 	admin := func(method, path, body string) http.Header {
 		t.Helper()
-		req, err := http.NewRequest(method, sb.URL+path, strings.NewReader(body))
+		req, err := http.NewRequestWithContext(t.Context(), method, sb.URL+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}

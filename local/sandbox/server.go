@@ -320,7 +320,7 @@ func (s *Server) LoadState() (bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for name, raw := range st.Services {
-		var part any = s.extras[name]
+		part := any(s.extras[name])
 		if svc, ok := s.services[name]; ok {
 			part = svc
 		}
@@ -584,7 +584,7 @@ func (s *Server) safeHandle(ctx context.Context, svc Service, c *Call) (res any,
 }
 
 func (s *Server) finish(w http.ResponseWriter, info ServiceInfo, c *Call, start time.Time, res any, e *Error, fault *Fault, at attribution) {
-	status := http.StatusOK
+	var status int
 	if e != nil {
 		status = e.Status
 		writeError(w, info, c.RequestID, e)

@@ -48,7 +48,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 
 func serveBriefly(t *testing.T, w *world.World) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

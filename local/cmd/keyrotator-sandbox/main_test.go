@@ -24,11 +24,11 @@ import (
 // printed, and stops cleanly on SIGINT.
 func TestStartsPrintsEnvAndStopsOnSIGINT(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "keyrotator-sandbox")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	state := filepath.Join(t.TempDir(), "state.json")
-	cmd := exec.Command(bin, "--port", "0", "--state", state)
+	cmd := exec.CommandContext(t.Context(), bin, "--port", "0", "--state", state)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -57,13 +57,16 @@ func TestStartsPrintsEnvAndStopsOnSIGINT(t *testing.T) {
 			t.Fatalf("%s not printed; got %v", k, env)
 		}
 	}
-	resp, err := http.Get(env["AWS_ENDPOINT_URL"] + "/_sandbox/health")
+	get, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, env["AWS_ENDPOINT_URL"]+"/_sandbox/health", nil)
+	resp, err := http.DefaultClient.Do(get)
 	if err != nil {
 		t.Fatalf("health: %v", err)
 	}
 	resp.Body.Close()
 	// An unsigned AWS call gets AWS's error shape, not a hang or a panic.
-	resp, err = http.Post(env["AWS_ENDPOINT_URL"]+"/", "application/x-www-form-urlencoded", strings.NewReader("Action=GetCallerIdentity"))
+	post, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, env["AWS_ENDPOINT_URL"]+"/", strings.NewReader("Action=GetCallerIdentity"))
+	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = http.DefaultClient.Do(post)
 	if err != nil {
 		t.Fatalf("unsigned call: %v", err)
 	}
@@ -75,12 +78,17 @@ func TestStartsPrintsEnvAndStopsOnSIGINT(t *testing.T) {
 
 	// A warm Lambda instance: a child process that must not outlive the sandbox.
 	fn := filepath.Join(t.TempDir(), "bootstrap")
-	if out, err := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", fn, "../../sandbox/lambda/testdata/echofn").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(t.Context(), "go", "build", "-tags", "lambda.norpc", "-o", fn, "../../sandbox/lambda/testdata/echofn").CombinedOutput(); err != nil {
 		t.Fatalf("build test function: %v\n%s", err, out)
 	}
-	put, _ := http.NewRequest(http.MethodPut, env["AWS_ENDPOINT_URL"]+"/_sandbox/lambda/functions/echo", strings.NewReader(`{"path":"`+fn+`"}`))
-	if resp, err := http.DefaultClient.Do(put); err != nil || resp.StatusCode >= 300 {
-		t.Fatalf("register function: %v %v", err, resp)
+	put, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, env["AWS_ENDPOINT_URL"]+"/_sandbox/lambda/functions/echo", strings.NewReader(`{"path":"`+fn+`"}`))
+	resp, err = http.DefaultClient.Do(put)
+	if err != nil {
+		t.Fatalf("register function: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("register function: %s", resp.Status)
 	}
 	pid := invokeForPID(t, env)
 	if err := syscall.Kill(pid, 0); err != nil {

@@ -80,7 +80,7 @@ type outcome struct {
 
 // start launches a new instance of fn: listener, process, log capture.
 func (s *Service) start(fn *function, in *instance) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0") // bounds only the bind: the listener lives as long as the instance
 	if err != nil {
 		return fmt.Errorf("runtime API listener: %w", err)
 	}
@@ -107,7 +107,7 @@ func (s *Service) start(fn *function, in *instance) error {
 	in.logR, in.logRC = r, rc
 
 	cfg := fn.cfg
-	cmd := exec.Command(cfg.Path)
+	cmd := exec.Command(cfg.Path) //nolint:noctx // an instance outlives the invoke that starts it; stop and the sandbox's Close kill it (SIGKILL to its process group)
 	cmd.Dir = filepath.Dir(cfg.Path)
 	cmd.Env, in.keyID = s.environ(cfg, ln.Addr().String())
 	cmd.Stdout, cmd.Stderr = w, w
@@ -476,7 +476,7 @@ func (in *instance) exitMessage() string {
 		return "Runtime exited without providing a reason"
 	}
 	if errors.As(err, &ee) {
-		return "Runtime exited with error: " + ee.ProcessState.String()
+		return "Runtime exited with error: " + ee.String()
 	}
 	return "Runtime exited with error: " + err.Error()
 }

@@ -98,7 +98,7 @@ var reserved = []string{
 
 func validName(n string) bool {
 	return len(n) > 0 && len(n) <= 64 && !strings.ContainsFunc(n, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' && r != '_'
 	})
 }
 

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 	echoPath = filepath.Join(dir, "echofn", "bootstrap")
 	emptyPath = filepath.Join(dir, "emptyfn", "bootstrap")
 	for out, pkg := range map[string]string{echoPath: "./testdata/echofn", emptyPath: "./testdata/emptyfn"} {
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", out, pkg)
+		cmd := exec.CommandContext(context.Background(), "go", "build", "-tags", "lambda.norpc", "-o", out, pkg) // TestMain: no test's context yet
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, b)
@@ -583,7 +583,7 @@ func TestChildrenDieWithTheSandbox(t *testing.T) {
 		time.Sleep(time.Minute) // until killed
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildrenDieWithTheSandbox$")
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestChildrenDieWithTheSandbox$")
 	cmd.Env = append(os.Environ(), "LAMBDA_TEST_HELPER=1", "LAMBDA_TEST_ECHO="+echoPath, "LAMBDA_TEST_EMPTY="+emptyPath)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -85,7 +85,7 @@ func call(t *testing.T, base, method, path string, hdr map[string]string, body a
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, base+path, rd)
+	req, err := http.NewRequestWithContext(t.Context(), method, base+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
