@@ -20,7 +20,7 @@ CONFIG ?= $(if $(wildcard keyrotator.config.json),keyrotator.config.json,keyrota
 BIN := bin
 
 # One Lambda per Task state (local/pipeline.Tasks lists the same).
-TASKS := validate createkey updatesecret updateauth0 updatesoracom promote verifyunused deactivate deletekey cleanup notify
+TASKS := validate createkey updatesecret updateauth0 updatesoracom promote verifyoldkeyunused deactivateoldkey deleteoldkey cleanuptargets notify
 LAMBDA_ARCH ?= arm64
 GO_LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w"
 FUNCTION_SRC := $(shell find functions -name '*.go' -not -name '*_test.go' 2>/dev/null) functions/go.mod functions/rotation/input.schema.json

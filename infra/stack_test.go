@@ -262,7 +262,7 @@ func TestConnectionSecretReaders(t *testing.T) {
 	}
 	want := map[string][]string{
 		"keyrotator/connections/auth0-prod": {"updateauth0"},
-		"keyrotator/connections/soracom":    {"cleanup", "updatesoracom", "verifyunused"},
+		"keyrotator/connections/soracom":    {"cleanuptargets", "updatesoracom", "verifyoldkeyunused"},
 	}
 	for name, w := range want {
 		got := readers[name]
@@ -276,7 +276,7 @@ func TestConnectionSecretReaders(t *testing.T) {
 // DeleteOldKey reads last-used again after the grace period and re-activates
 // the old key on a late-reported use: its role may do exactly the IAM calls
 // that takes, and DeactivateOldKey's may not delete.
-func TestRetireGrants(t *testing.T) {
+func TestIAMKeyGrants(t *testing.T) {
 	_, tmpl, rot := synth(t)
 	doc := resources(t, tmpl)
 	roleOf := map[string]string{} // role logical id → function name
@@ -307,10 +307,10 @@ func TestRetireGrants(t *testing.T) {
 	want := map[string][]string{
 		// Validate and CreateKey account for every key (an orphan is never
 		// used but by CreateKey's STS proof); only CreateKey deletes one.
-		"validate":   {"iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:ListAccessKeys"},
-		"createkey":  {"iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys"},
-		"deactivate": {"iam:ListAccessKeys", "iam:UpdateAccessKey"},
-		"deletekey":  {"iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:UpdateAccessKey"},
+		"validate":         {"iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:ListAccessKeys"},
+		"createkey":        {"iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys"},
+		"deactivateoldkey": {"iam:ListAccessKeys", "iam:UpdateAccessKey"},
+		"deleteoldkey":     {"iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:UpdateAccessKey"},
 	}
 	for fn, w := range want {
 		got := granted[fn]

@@ -53,10 +53,10 @@ var Tasks = []Task{
 	{"UpdateAuth0FunctionArn", "updateauth0", 60},
 	{"UpdateSoracomFunctionArn", "updatesoracom", 300}, // SORACOM's rate limit is per minute: a 250-group repoint may wait out several
 	{"PromoteFunctionArn", "promote", 30},
-	{"VerifyUnusedFunctionArn", "verifyunused", 60},
-	{"DeactivateFunctionArn", "deactivate", 30},
-	{"DeleteKeyFunctionArn", "deletekey", 30},
-	{"CleanupFunctionArn", "cleanup", 30},
+	{"VerifyOldKeyUnusedFunctionArn", "verifyoldkeyunused", 60},
+	{"DeactivateOldKeyFunctionArn", "deactivateoldkey", 30},
+	{"DeleteOldKeyFunctionArn", "deleteoldkey", 30},
+	{"CleanupTargetsFunctionArn", "cleanuptargets", 30},
 	{"NotifyFunctionArn", "notify", 30},
 }
 
@@ -279,20 +279,20 @@ func (r *Rotator) grant(stack awscdk.Stack, p *Props, users *[]*string, records 
 	for _, name := range p.Config.Connections(rotation.TargetSoracom) {
 		// The SAM user's auth key: to repoint (update), read last use
 		// (verify) and delete the old credential (cleanup).
-		for _, fn := range []string{"updatesoracom", "verifyunused", "cleanup"} {
+		for _, fn := range []string{"updatesoracom", "verifyoldkeyunused", "cleanuptargets"} {
 			r.Connections[name].GrantRead(r.Functions[fn], nil)
 		}
 	}
 	add("promote", allow(recordWrite, rec))
-	add("verifyunused",
+	add("verifyoldkeyunused",
 		allow([]string{"iam:GetAccessKeyLastUsed"}, users),
 		// LookupEvents has no resource-level permissions.
 		allow([]string{"cloudtrail:LookupEvents"}, jsii.Strings("*")))
-	add("deactivate", allow([]string{"iam:ListAccessKeys", "iam:UpdateAccessKey"}, users))
-	// deletekey reads last-used again after the grace period, and switches the
+	add("deactivateoldkey", allow([]string{"iam:ListAccessKeys", "iam:UpdateAccessKey"}, users))
+	// deleteoldkey reads last-used again after the grace period, and switches the
 	// old key back on when a use was reported late.
-	add("deletekey", allow([]string{"iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:UpdateAccessKey", "iam:DeleteAccessKey"}, users))
-	add("cleanup", allow(recordWrite, rec))
+	add("deleteoldkey", allow([]string{"iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:UpdateAccessKey", "iam:DeleteAccessKey"}, users))
+	add("cleanuptargets", allow(recordWrite, rec))
 	r.Topic.GrantPublish(r.Functions["notify"])
 }
 

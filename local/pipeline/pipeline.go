@@ -35,10 +35,10 @@ var Tasks = []Task{
 	{"UpdateAuth0FunctionArn", "updateauth0", 60 * time.Second},      // waits out Auth0's rate limit
 	{"UpdateSoracomFunctionArn", "updatesoracom", 300 * time.Second}, // waits out SORACOM's per-minute rate limit; pages of groups
 	{"PromoteFunctionArn", "promote", 30 * time.Second},
-	{"VerifyUnusedFunctionArn", "verifyunused", 60 * time.Second},
-	{"DeactivateFunctionArn", "deactivate", 30 * time.Second},
-	{"DeleteKeyFunctionArn", "deletekey", 30 * time.Second},
-	{"CleanupFunctionArn", "cleanup", 30 * time.Second},
+	{"VerifyOldKeyUnusedFunctionArn", "verifyoldkeyunused", 60 * time.Second},
+	{"DeactivateOldKeyFunctionArn", "deactivateoldkey", 30 * time.Second},
+	{"DeleteOldKeyFunctionArn", "deleteoldkey", 30 * time.Second},
+	{"CleanupTargetsFunctionArn", "cleanuptargets", 30 * time.Second},
 	{"NotifyFunctionArn", "notify", 30 * time.Second},
 }
 

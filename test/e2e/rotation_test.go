@@ -466,7 +466,7 @@ func TestMalformedInputRefused(t *testing.T) {
 // retries it). The rotation still ends as a clean one would: one new key,
 // the old one deleted, the app never broken, no lock left.
 func TestEveryTaskSurvivesACrashAfterItsWork(t *testing.T) {
-	for _, task := range []string{"validate", "createkey", "updatesecret", "promote", "verifyunused", "deactivate", "deletekey", "cleanup", "notify"} {
+	for _, task := range []string{"validate", "createkey", "updatesecret", "promote", "verifyoldkeyunused", "deactivateoldkey", "deleteoldkey", "cleanuptargets", "notify"} {
 		t.Run(task, func(t *testing.T) {
 			h := Start(t)
 			f := h.seed("crash-"+task, 95)

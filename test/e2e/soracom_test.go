@@ -376,7 +376,7 @@ func TestSoracomTransientFailureIsResumedByTheRetry(t *testing.T) {
 // I5 for the SORACOM tasks: UpdateSoracom and CleanupTargets each crash once
 // after their work; the run ends with one new credential and the old one gone.
 func TestSoracomTasksSurviveACrashAfterTheirWork(t *testing.T) {
-	for _, task := range []string{"updatesoracom", "cleanup", "verifyunused"} {
+	for _, task := range []string{"updatesoracom", "cleanuptargets", "verifyoldkeyunused"} {
 		t.Run(task, func(t *testing.T) {
 			h := Start(t)
 			f := h.seed("crash-"+task, 95)
