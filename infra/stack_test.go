@@ -14,6 +14,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/infra/config"
 	"github.com/keyrotator/keyrotator/infra/rotator"
 )
@@ -49,12 +50,12 @@ func synth(t *testing.T) (awscdk.Stack, assertions.Template, *rotator.Rotator) {
 		t.Fatal(err)
 	}
 	dist := t.TempDir()
-	for _, task := range rotator.Tasks {
-		dir := filepath.Join(dist, task.Function)
+	for _, task := range tasks.All {
+		dir := filepath.Join(dist, task.Function())
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("placeholder for "+task.Function), 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("placeholder for "+task.Function()), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,7 +84,7 @@ func TestStack(t *testing.T) {
 	stack, tmpl, _ := synth(t)
 
 	run(t, "every function: al2023 on arm64, JSON logs, X-Ray", func(t *testing.T) {
-		tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(rotator.Tasks)))
+		tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(tasks.All)))
 		tmpl.AllResourcesProperties(jsii.String("AWS::Lambda::Function"), &map[string]any{
 			"Runtime":       "provided.al2023",
 			"Architectures": []string{"arm64"},
