@@ -19,8 +19,9 @@ CDK := PATH="$(NODE_BIN):$$PATH" $(NODE_BIN)/cdk
 CONFIG ?= $(if $(wildcard keyrotator.config.json),keyrotator.config.json,keyrotator.config.example.json)
 BIN := bin
 
-# One Lambda per Task state (local/pipeline.Tasks lists the same).
-TASKS := validate createkey updatesecret updateauth0 updatesoracom promote verifyunused deactivate deletekey cleanup notify
+# One Lambda per task of functions/tasks, each in functions/cmd/<task>
+# (test/contract's TestEveryTaskHasItsCommand keeps the two equal).
+TASKS := $(notdir $(wildcard functions/cmd/*))
 LAMBDA_ARCH ?= arm64
 GO_LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w"
 FUNCTION_SRC := $(shell find functions -name '*.go' -not -name '*_test.go' 2>/dev/null) functions/go.mod functions/rotation/input.schema.json

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/infra/config"
 	"github.com/keyrotator/keyrotator/infra/rotator"
 )
@@ -49,12 +50,12 @@ func synth(t *testing.T) (awscdk.Stack, assertions.Template, *rotator.Rotator) {
 		t.Fatal(err)
 	}
 	dist := t.TempDir()
-	for _, task := range rotator.Tasks {
-		dir := filepath.Join(dist, task.Function)
+	for _, task := range tasks.All {
+		dir := filepath.Join(dist, task.Function())
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("placeholder for "+task.Function), 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("placeholder for "+task.Function()), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,7 +84,7 @@ func TestStack(t *testing.T) {
 	stack, tmpl, _ := synth(t)
 
 	run(t, "every function: al2023 on arm64, JSON logs, X-Ray", func(t *testing.T) {
-		tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(rotator.Tasks)))
+		tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(tasks.All)))
 		tmpl.AllResourcesProperties(jsii.String("AWS::Lambda::Function"), &map[string]any{
 			"Runtime":       "provided.al2023",
 			"Architectures": []string{"arm64"},
@@ -262,7 +263,7 @@ func TestConnectionSecretReaders(t *testing.T) {
 	}
 	want := map[string][]string{
 		"keyrotator/connections/auth0-prod": {"updateauth0"},
-		"keyrotator/connections/soracom":    {"cleanup", "updatesoracom", "verifyunused"},
+		"keyrotator/connections/soracom":    {"cleanuptargets", "updatesoracom", "verifyoldkeyunused"},
 	}
 	for name, w := range want {
 		got := readers[name]
@@ -276,7 +277,7 @@ func TestConnectionSecretReaders(t *testing.T) {
 // DeleteOldKey reads last-used again after the grace period and re-activates
 // the old key on a late-reported use: its role may do exactly the IAM calls
 // that takes, and DeactivateOldKey's may not delete.
-func TestRetireGrants(t *testing.T) {
+func TestIAMKeyGrants(t *testing.T) {
 	_, tmpl, rot := synth(t)
 	doc := resources(t, tmpl)
 	roleOf := map[string]string{} // role logical id → function name
@@ -307,10 +308,10 @@ func TestRetireGrants(t *testing.T) {
 	want := map[string][]string{
 		// Validate and CreateKey account for every key (an orphan is never
 		// used but by CreateKey's STS proof); only CreateKey deletes one.
-		"validate":   {"iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:ListAccessKeys"},
-		"createkey":  {"iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys"},
-		"deactivate": {"iam:ListAccessKeys", "iam:UpdateAccessKey"},
-		"deletekey":  {"iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:UpdateAccessKey"},
+		"validate":         {"iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:ListAccessKeys"},
+		"createkey":        {"iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys"},
+		"deactivateoldkey": {"iam:ListAccessKeys", "iam:UpdateAccessKey"},
+		"deleteoldkey":     {"iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:UpdateAccessKey"},
 	}
 	for fn, w := range want {
 		got := granted[fn]

@@ -72,7 +72,7 @@ type kind struct {
 }
 
 func kinds() []kind {
-	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "User: arn:aws:sts::111122223333:assumed-role/keyrotator-deletekey/x is not authorized to perform: iam:DeleteAccessKey on resource: user alice because no identity-based policy allows the iam:DeleteAccessKey action"}
+	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "User: arn:aws:sts::111122223333:assumed-role/keyrotator-deleteoldkey/x is not authorized to perform: iam:DeleteAccessKey on resource: user alice because no identity-based policy allows the iam:DeleteAccessKey action"}
 	ks := []kind{
 		{"iam denied", operation("IAM", "DeleteAccessKey", status(403, denied)), "AccessDenied", []string{"IAM DeleteAccessKey", "on user alice", "iam:DeleteAccessKey"}},
 		{"secretsmanager denied", operation("Secrets Manager", "PutSecretValue", status(400, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"})), "AccessDenied", []string{"Secrets Manager PutSecretValue", "secretsmanager:PutSecretValue"}},

@@ -15,14 +15,14 @@ type DeactivateOldKey struct{ Keys keyStore }
 func (s *DeactivateOldKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.KeyChange, error) {
 	d := in.Data
 	if d.Plan == nil || d.Key == nil {
-		return rotation.KeyChange{}, errors.New("deactivate: no plan or key in the execution data")
+		return rotation.KeyChange{}, errors.New("deactivateoldkey: no plan or key in the execution data")
 	}
 	old := d.Plan.OldKeyID
 	if d.Verify == nil || !d.Verify.Unused {
 		return rotation.KeyChange{}, &rotation.OldKeyStillInUse{KeyID: old, Evidence: "the verification has not found the old key unused; not deactivating"}
 	}
 	if old == d.Key.KeyID {
-		return rotation.KeyChange{}, errors.New("deactivate: the old key is the new key")
+		return rotation.KeyChange{}, errors.New("deactivateoldkey: the old key is the new key")
 	}
 	active, found, err := findKey(ctx, s.Keys, d.Plan.User, old)
 	switch {

@@ -19,7 +19,7 @@ type DeleteOldKey struct{ Keys keyStore }
 func (s *DeleteOldKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.KeyChange, error) {
 	d := in.Data
 	if d.Plan == nil || d.Promote == nil {
-		return rotation.KeyChange{}, errors.New("deletekey: no plan or cut-over in the execution data")
+		return rotation.KeyChange{}, errors.New("deleteoldkey: no plan or cut-over in the execution data")
 	}
 	old := d.Plan.OldKeyID
 	if grace := time.Duration(d.Plan.GraceSeconds) * time.Second; grace < Lag {

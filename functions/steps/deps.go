@@ -1,6 +1,9 @@
 // Package steps holds the work of each Task state of the rotation state
 // machine, over small interfaces to the AWS adapters, so that the Lambdas
-// in cmd/ are wiring only and every step can be run twice (I5).
+// in cmd/ are wiring only and every step can be run twice (I5). A step is
+// named after its state, in a file of that name (steps.VerifyOldKeyUnused
+// in verifyoldkeyunused.go); functions/tasks lists which states each
+// Lambda serves.
 package steps
 
 import (

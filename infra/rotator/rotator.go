@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -32,33 +33,9 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/infra/config"
 )
-
-// Task is one Task state's function: the ASL placeholder names its ARN.
-// (local/pipeline deploys the same list into the sandbox; a contract test
-// keeps the two and the ASL file in step.)
-type Task struct {
-	Placeholder string
-	Function    string
-	TimeoutSec  float64
-}
-
-// Tasks are the state machine's functions.
-var Tasks = []Task{
-	{"ValidateFunctionArn", "validate", 30},
-	{"CreateKeyFunctionArn", "createkey", 60},
-	{"UpdateSecretFunctionArn", "updatesecret", 30},
-	{"UpdateAuth0FunctionArn", "updateauth0", 60},
-	{"UpdateSoracomFunctionArn", "updatesoracom", 300}, // SORACOM's rate limit is per minute: a 250-group repoint may wait out several
-	{"PromoteFunctionArn", "promote", 30},
-	{"VerifyUnusedFunctionArn", "verifyunused", 60},
-	{"DeactivateFunctionArn", "deactivate", 30},
-	{"DeleteKeyFunctionArn", "deletekey", 30},
-	{"CleanupFunctionArn", "cleanup", 30},
-	{"NotifyFunctionArn", "notify", 30},
-}
 
 // StateMachineName is fixed so functions can be granted DescribeExecution on
 // its executions without a dependency cycle.
@@ -125,10 +102,10 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	users := userARNs(stack, p.Config.Users())
 	records := jsii.String(fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:keyrotator/users/*", *stack.Partition(), *stack.Region(), *stack.Account()))
 	subs := map[string]*string{"AlertTopicArn": r.Topic.TopicArn()}
-	for _, t := range Tasks {
+	for _, t := range tasks.All {
 		fn := r.function(c, p, t)
-		r.Functions[t.Function] = fn
-		subs[t.Placeholder] = fn.FunctionArn()
+		r.Functions[t.Function()] = fn
+		subs[t.Placeholder()] = fn.FunctionArn()
 	}
 	r.connections(c, p)
 	r.grant(stack, p, users, records)
@@ -152,8 +129,8 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 			IncludeExecutionData: jsii.Bool(false), // execution data stays in the history: the logs need none of it
 		},
 	})
-	for _, t := range Tasks {
-		r.Functions[t.Function].GrantInvoke(r.StateMachine)
+	for _, t := range tasks.All {
+		r.Functions[t.Function()].GrantInvoke(r.StateMachine)
 	}
 	r.Topic.GrantPublish(r.StateMachine) // NotifyFailureRaw, when the notify function fails
 	r.operator(c, stack, users, records)
@@ -200,27 +177,27 @@ func withTimeout(path string, longest time.Duration) (string, error) {
 	return string(out), nil
 }
 
-func (r *Rotator) function(c constructs.Construct, p *Props, t Task) awslambda.Function {
-	id := exported(t.Function)
+func (r *Rotator) function(c constructs.Construct, p *Props, t tasks.Task) awslambda.Function {
+	id := exported(t.Function())
 	logs := awslogs.NewLogGroup(c, jsii.String(id+"Logs"), &awslogs.LogGroupProps{Retention: p.LogRetention, RemovalPolicy: p.RemovalPolicy})
 	// An own role with only its log group's write rights: no AWSLambdaBasicExecutionRole.
 	role := awsiam.NewRole(c, jsii.String(id+"Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
-		Description: jsii.String("keyrotator " + t.Function + " function"),
+		Description: jsii.String("keyrotator " + t.Function() + " function"),
 	})
 	logs.GrantWrite(role)
 	env := map[string]*string{"ALERT_TOPIC_ARN": r.Topic.TopicArn()}
-	if t.Function == "notify" && p.Config.RunbookURL != "" {
+	if t.Name == tasks.Notify.Name && p.Config.RunbookURL != "" {
 		env["RUNBOOK_URL"] = jsii.String(p.Config.RunbookURL) // the alerts' links
 	}
 	return awslambda.NewFunction(c, jsii.String(id), &awslambda.FunctionProps{
-		Description:   jsii.String("keyrotator: the " + t.Function + " task"),
+		Description:   jsii.String("keyrotator: the " + t.Function() + " task"),
 		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:  awslambda.Architecture_ARM_64(),
 		Handler:       jsii.String("bootstrap"),
-		Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(p.Dist, t.Function)), nil),
+		Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(p.Dist, t.Function())), nil),
 		MemorySize:    jsii.Number(256),
-		Timeout:       awscdk.Duration_Seconds(jsii.Number(t.TimeoutSec)),
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(t.Timeout.Seconds())),
 		Role:          role,
 		LogGroup:      logs,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
@@ -242,61 +219,56 @@ func allow(actions []string, resources *[]*string) awsiam.PolicyStatement {
 	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: resources})
 }
 
-// grant gives each function exactly the calls its step makes.
+// grant gives each function exactly the calls its task makes
+// (tasks.Task.Calls), each kind of resource resolved to this stack's ARNs.
+// A kind the config has none of (no application secrets, no SORACOM
+// connection) grants nothing.
 func (r *Rotator) grant(stack awscdk.Stack, p *Props, users *[]*string, records *string) {
-	recordRead := []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}
-	recordWrite := append(slices(recordRead), "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage")
-	rec := &[]*string{records}
-	executions := &[]*string{jsii.String(fmt.Sprintf("arn:%s:states:%s:%s:execution:%s:*", *stack.Partition(), *stack.Region(), *stack.Account(), StateMachineName))}
+	executions := jsii.String(fmt.Sprintf("arn:%s:states:%s:%s:execution:%s:*", *stack.Partition(), *stack.Region(), *stack.Account(), StateMachineName))
 	var appSecrets []*string
 	for _, s := range p.Config.AppSecrets() {
 		// Secrets Manager appends six random characters to a secret's ARN.
 		appSecrets = append(appSecrets, jsii.String(fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:%s-??????", *stack.Partition(), *stack.Region(), *stack.Account(), s)))
 	}
-	add := func(fn string, st ...awsiam.PolicyStatement) {
-		for _, s := range st {
-			r.Functions[fn].AddToRolePolicy(s)
+	arns := map[tasks.Resource]*[]*string{
+		tasks.Users:      users,
+		tasks.Records:    {records},
+		tasks.Executions: {executions},
+		tasks.AppSecrets: &appSecrets,
+		tasks.Anything:   jsii.Strings("*"),
+	}
+	for _, t := range tasks.All {
+		fn := r.Functions[t.Function()]
+		for _, c := range t.Calls {
+			switch c.On {
+			case tasks.Connections:
+				mustBe(t, c, tasks.ReadSecret)
+				for _, name := range p.Config.Connections(c.Kind) {
+					r.Connections[name].GrantRead(fn, nil)
+				}
+			case tasks.AlertTopic:
+				mustBe(t, c, []string{"sns:Publish"})
+				r.Topic.GrantPublish(fn)
+			default:
+				res, ok := arns[c.On]
+				if !ok {
+					panic(fmt.Sprintf("task %s: calls on %q, a kind of resource infra does not know", t.Name, c.On))
+				}
+				if len(*res) > 0 {
+					fn.AddToRolePolicy(allow(c.Actions, res))
+				}
+			}
 		}
 	}
-	// validate reads last-used to tell a dead run's orphan key (never
-	// used but by CreateKey's STS proof) from a key something holds.
-	add("validate",
-		allow([]string{"iam:GetUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"}, users),
-		allow(append(slices(recordWrite), "secretsmanager:CreateSecret", "secretsmanager:TagResource"), rec),
-		allow([]string{"states:DescribeExecution"}, executions))
-	add("createkey",
-		allow([]string{"iam:ListAccessKeys", "iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed"}, users),
-		allow(append(slices(recordWrite), "secretsmanager:CreateSecret", "secretsmanager:TagResource"), rec))
-	add("updatesecret", allow(recordRead, rec))
-	if len(appSecrets) > 0 {
-		add("updatesecret", allow([]string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}, &appSecrets))
-	}
-	add("updateauth0", allow(recordRead, rec))
-	for _, name := range p.Config.Connections(rotation.TargetAuth0) {
-		r.Connections[name].GrantRead(r.Functions["updateauth0"], nil) // the tenants' API credentials
-	}
-	add("updatesoracom", allow(recordRead, rec))
-	for _, name := range p.Config.Connections(rotation.TargetSoracom) {
-		// The SAM user's auth key: to repoint (update), read last use
-		// (verify) and delete the old credential (cleanup).
-		for _, fn := range []string{"updatesoracom", "verifyunused", "cleanup"} {
-			r.Connections[name].GrantRead(r.Functions[fn], nil)
-		}
-	}
-	add("promote", allow(recordWrite, rec))
-	add("verifyunused",
-		allow([]string{"iam:GetAccessKeyLastUsed"}, users),
-		// LookupEvents has no resource-level permissions.
-		allow([]string{"cloudtrail:LookupEvents"}, jsii.Strings("*")))
-	add("deactivate", allow([]string{"iam:ListAccessKeys", "iam:UpdateAccessKey"}, users))
-	// deletekey reads last-used again after the grace period, and switches the
-	// old key back on when a use was reported late.
-	add("deletekey", allow([]string{"iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:UpdateAccessKey", "iam:DeleteAccessKey"}, users))
-	add("cleanup", allow(recordWrite, rec))
-	r.Topic.GrantPublish(r.Functions["notify"])
 }
 
-func slices(s []string) []string { return append([]string(nil), s...) }
+// mustBe refuses, at synth, calls a construct's grant would not match:
+// GrantRead and GrantPublish give their own set of actions.
+func mustBe(t tasks.Task, c tasks.Calls, actions []string) {
+	if !slices.Equal(c.Actions, actions) {
+		panic(fmt.Sprintf("task %s: %v on %s: the grant for %s gives exactly %v", t.Name, c.Actions, c.On, c.On, actions))
+	}
+}
 
 // operator is what the keyrotator CLI calls, and nothing that reads a key:
 // the rotation records are described (their stages), never read.

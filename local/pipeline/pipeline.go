@@ -1,7 +1,8 @@
 // Package pipeline deploys keyrotator into a sandbox the way the CDK app
-// deploys it into AWS: the alert topic, one Lambda per task from its real
-// bootstrap binary, and statemachine/rotation.asl.json with the same
-// DefinitionSubstitutions. The demo and the end-to-end tests both use it.
+// deploys it into AWS: the alert topic, one Lambda per task of
+// functions/tasks from its real bootstrap binary, and
+// statemachine/rotation.asl.json with the same DefinitionSubstitutions.
+// The demo and the end-to-end tests both use it.
 package pipeline
 
 import (
@@ -12,35 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"time"
 
+	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
 	"github.com/keyrotator/keyrotator/local/world"
 )
-
-// Task is one Task state's function: the ASL placeholder names its ARN.
-type Task struct {
-	Placeholder string        // in rotation.asl.json: ${<Placeholder>}
-	Function    string        // dist/<Function>/bootstrap, and the function's name
-	Timeout     time.Duration // the Lambda timeout
-}
-
-// Tasks are every function the state machine runs. The CDK app deploys the
-// same list; a contract test checks it against the ASL file.
-var Tasks = []Task{
-	{"ValidateFunctionArn", "validate", 30 * time.Second},
-	{"CreateKeyFunctionArn", "createkey", 60 * time.Second}, // waits for IAM to propagate the new key
-	{"UpdateSecretFunctionArn", "updatesecret", 30 * time.Second},
-	{"UpdateAuth0FunctionArn", "updateauth0", 60 * time.Second},      // waits out Auth0's rate limit
-	{"UpdateSoracomFunctionArn", "updatesoracom", 300 * time.Second}, // waits out SORACOM's per-minute rate limit; pages of groups
-	{"PromoteFunctionArn", "promote", 30 * time.Second},
-	{"VerifyUnusedFunctionArn", "verifyunused", 60 * time.Second},
-	{"DeactivateFunctionArn", "deactivate", 30 * time.Second},
-	{"DeleteKeyFunctionArn", "deletekey", 30 * time.Second},
-	{"CleanupFunctionArn", "cleanup", 30 * time.Second},
-	{"NotifyFunctionArn", "notify", 30 * time.Second},
-}
 
 // Names of what Deploy makes.
 const (
@@ -79,24 +57,25 @@ func Deploy(ctx context.Context, w *world.World, opts Options) (Deployment, erro
 		return Deployment{}, errors.New("the sandbox has no Lambda service")
 	}
 	subs := map[string]string{"AlertTopicArn": d.AlertTopicARN}
-	for _, t := range Tasks {
-		path := filepath.Join(opts.Dist, t.Function, "bootstrap")
+	for _, t := range tasks.All {
+		fn := t.Function()
+		path := filepath.Join(opts.Dist, fn, "bootstrap")
 		if _, err := os.Stat(path); err != nil {
-			return Deployment{}, fmt.Errorf("function %s: %w (run make build first)", t.Function, err)
+			return Deployment{}, fmt.Errorf("function %s: %w (run make build first)", fn, err)
 		}
 		err := fns.Register(lambda.FunctionConfig{
-			Name: t.Function, Path: path, Timeout: t.Timeout, MemoryMB: 256,
-			Role: "keyrotator-" + t.Function, MaxConcurrency: w.LambdaConcurrency,
+			Name: fn, Path: path, Timeout: t.Timeout, MemoryMB: 256,
+			Role: "keyrotator-" + fn, MaxConcurrency: w.LambdaConcurrency,
 			// Auth0's rate limit (a 1-second window) is waited out for up to
 			// 3 s here, not 20: the sandbox's storms end sooner.
 			Env: map[string]string{"ALERT_TOPIC_ARN": d.AlertTopicARN, "AUTH0_MAX_RATE_WAIT": "3s", "SORACOM_MAX_RATE_WAIT": "3s"},
 		})
 		if err != nil {
-			return Deployment{}, fmt.Errorf("register function %s: %w", t.Function, err)
+			return Deployment{}, fmt.Errorf("register function %s: %w", fn, err)
 		}
-		arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", srv.Region(), srv.Account(), t.Function)
-		d.Functions[t.Function] = arn
-		subs[t.Placeholder] = arn
+		arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", srv.Region(), srv.Account(), fn)
+		d.Functions[fn] = arn
+		subs[t.Placeholder()] = arn
 	}
 
 	states, ok := serviceAs[stateMachines](srv, "states")
@@ -128,12 +107,13 @@ func Build(ctx context.Context, functionsDir, outDir string) error {
 		return fmt.Errorf("build the Lambdas in %s: %w\n%s", functionsDir, err, out)
 	}
 	defer os.RemoveAll(bin)
-	for _, t := range Tasks {
-		if err := os.MkdirAll(filepath.Join(outDir, t.Function), 0o755); err != nil {
-			return fmt.Errorf("build function %s: %w", t.Function, err)
+	for _, t := range tasks.All {
+		fn := t.Function()
+		if err := os.MkdirAll(filepath.Join(outDir, fn), 0o755); err != nil {
+			return fmt.Errorf("build function %s: %w", fn, err)
 		}
-		if err := os.Rename(filepath.Join(bin, t.Function), filepath.Join(outDir, t.Function, "bootstrap")); err != nil {
-			return fmt.Errorf("build function %s: %w", t.Function, err)
+		if err := os.Rename(filepath.Join(bin, fn), filepath.Join(outDir, fn, "bootstrap")); err != nil {
+			return fmt.Errorf("build function %s: %w", fn, err)
 		}
 	}
 	return nil

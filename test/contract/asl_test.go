@@ -1,6 +1,7 @@
 // Package contract checks statemachine/rotation.asl.json against the code
-// that runs it: the error names the Lambdas return, the functions the
-// pipeline deploys, and the States Language itself.
+// that runs it: the error names the Lambdas return, the tasks of
+// functions/tasks that infra and the sandbox deploy, and the States
+// Language itself.
 package contract
 
 import (
@@ -15,8 +16,7 @@ import (
 	"testing"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
-	"github.com/keyrotator/keyrotator/infra/rotator"
-	"github.com/keyrotator/keyrotator/local/pipeline"
+	"github.com/keyrotator/keyrotator/functions/tasks"
 )
 
 var aslPath = filepath.Join("..", "..", "statemachine", "rotation.asl.json")
@@ -125,16 +125,20 @@ func TestEveryStateIsReachable(t *testing.T) {
 	check(m, "top level")
 }
 
-// Every ${Placeholder} has a value when deployed, and every value is used.
-func TestSubstitutionsMatchTheDeployedFunctions(t *testing.T) {
+var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z0-9]+)\}`)
+
+// Every ${Placeholder} has a value when deployed (the alert topic's, or a
+// task's of functions/tasks, which infra and the sandbox's pipeline both
+// substitute), and every task's placeholder is used.
+func TestSubstitutionsMatchTheTasks(t *testing.T) {
 	_, raw := load(t)
 	used := map[string]bool{}
-	for _, m := range regexp.MustCompile(`\$\{([A-Za-z0-9]+)\}`).FindAllStringSubmatch(raw, -1) {
+	for _, m := range placeholderRE.FindAllStringSubmatch(raw, -1) {
 		used[m[1]] = true
 	}
 	provided := map[string]bool{"AlertTopicArn": true}
-	for _, task := range pipeline.Tasks {
-		provided[task.Placeholder] = true
+	for _, task := range tasks.All {
+		provided[task.Placeholder()] = true
 	}
 	var missing, unused []string
 	for p := range used {
@@ -150,7 +154,87 @@ func TestSubstitutionsMatchTheDeployedFunctions(t *testing.T) {
 	sort.Strings(missing)
 	sort.Strings(unused)
 	if len(missing) > 0 || len(unused) > 0 {
-		t.Fatalf("placeholders without a value: %v; values never used: %v", missing, unused)
+		t.Fatalf("placeholders no task of functions/tasks provides: %v; tasks whose placeholder is never used: %v", missing, unused)
+	}
+}
+
+// A state's name leads to its code: every Lambda Task state runs the task
+// that declares it in functions/tasks, and every state a task declares runs
+// it, so the Task's name, the function's folder and the step are one hop
+// apart.
+func TestEveryTaskStateIsDeclaredByItsTask(t *testing.T) {
+	byPlaceholder := map[string]tasks.Task{}
+	declared := map[string]string{} // state → the task declaring it
+	for _, task := range tasks.All {
+		if _, dup := byPlaceholder[task.Placeholder()]; dup {
+			t.Errorf("two tasks named %s", task.Name)
+		}
+		byPlaceholder[task.Placeholder()] = task
+		for _, s := range task.States {
+			if other, dup := declared[s]; dup {
+				t.Errorf("state %s is declared by %s and %s", s, other, task.Name)
+			}
+			declared[s] = task.Name
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range taskStates(t) {
+		p := s.placeholder()
+		if p == "" {
+			if s.runsLambda() {
+				t.Errorf("state %s runs a Lambda, but not through a ${…FunctionArn} placeholder", s.Name)
+			}
+			continue
+		}
+		task, ok := byPlaceholder[p]
+		if !ok {
+			t.Errorf("state %s runs ${%s}, which no task of functions/tasks is", s.Name, p)
+			continue
+		}
+		if !slices.Contains(task.States, s.Name) {
+			t.Errorf("state %s runs task %s, whose States %v leave it out", s.Name, task.Name, task.States)
+		}
+		seen[s.Name] = true
+	}
+	for s, task := range declared {
+		if !seen[s] {
+			t.Errorf("task %s declares state %s, which is no Task state running it", task, s)
+		}
+	}
+}
+
+// Every task has its functions/cmd/<function> and every folder there is a
+// task: the Makefile builds what it finds there, infra and the sandbox
+// deploy what functions/tasks lists. And each main logs under its own name.
+func TestEveryTaskHasItsCommand(t *testing.T) {
+	dirs, err := os.ReadDir(filepath.Join("..", "..", "functions", "cmd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := map[string]bool{}
+	for _, d := range dirs {
+		if d.IsDir() {
+			cmds[d.Name()] = true
+		}
+	}
+	for _, task := range tasks.All {
+		fn := task.Function()
+		if !cmds[fn] {
+			t.Errorf("task %s has no functions/cmd/%s", task.Name, fn)
+			continue
+		}
+		delete(cmds, fn)
+		src, err := os.ReadFile(filepath.Join("..", "..", "functions", "cmd", fn, "main.go"))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if !strings.Contains(string(src), "lambdautil.Start(\""+fn+"\"") {
+			t.Errorf("functions/cmd/%s/main.go does not start as %q (lambdautil.Start's task, in its logs)", fn, fn)
+		}
+	}
+	for c := range cmds {
+		t.Errorf("functions/cmd/%s is no task of functions/tasks: infra and the sandbox would not deploy it", c)
 	}
 }
 
@@ -175,19 +259,5 @@ func TestASLValidator(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "is valid") {
 		t.Fatalf("asl-validator said: %s", out)
-	}
-}
-
-// The CDK app deploys the same functions, under the same placeholders, as
-// the sandbox's pipeline does.
-func TestCDKAndSandboxDeployTheSameTasks(t *testing.T) {
-	if len(rotator.Tasks) != len(pipeline.Tasks) {
-		t.Fatalf("CDK deploys %d tasks, the sandbox %d", len(rotator.Tasks), len(pipeline.Tasks))
-	}
-	for i, c := range rotator.Tasks {
-		s := pipeline.Tasks[i]
-		if c.Placeholder != s.Placeholder || c.Function != s.Function || c.TimeoutSec != s.Timeout.Seconds() {
-			t.Errorf("task %d: CDK %+v, sandbox %+v", i, c, s)
-		}
 	}
 }

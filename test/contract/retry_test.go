@@ -62,14 +62,15 @@ func (r retrier) maxWait() float64 {
 }
 
 type taskState struct {
-	Name     string
-	Resource string
-	Retry    []retrier
-	Catch    []struct{ ErrorEquals []string }
+	Name         string
+	Resource     string
+	FunctionName string // Parameters.FunctionName of a lambda:invoke integration
+	Retry        []retrier
+	Catch        []struct{ ErrorEquals []string }
 }
 
-// tasks lists every Task state, those inside Map iterators too.
-func tasks(t *testing.T) []taskState {
+// taskStates lists every Task state, those inside Map iterators too.
+func taskStates(t *testing.T) []taskState {
 	t.Helper()
 	b, err := os.ReadFile(aslPath)
 	if err != nil {
@@ -78,6 +79,7 @@ func tasks(t *testing.T) []taskState {
 	type node struct {
 		Type          string          `json:"Type"`
 		Resource      string          `json:"Resource"`
+		Parameters    json.RawMessage `json:"Parameters"`
 		Retry         json.RawMessage `json:"Retry"`
 		Catch         json.RawMessage `json:"Catch"`
 		ItemProcessor *struct {
@@ -105,6 +107,12 @@ func tasks(t *testing.T) []taskState {
 				continue
 			}
 			ts := taskState{Name: name, Resource: n.Resource}
+			var params struct {
+				FunctionName string `json:"FunctionName"`
+			}
+			if len(n.Parameters) > 0 && json.Unmarshal(n.Parameters, &params) == nil {
+				ts.FunctionName = params.FunctionName
+			}
 			if len(n.Retry) > 0 {
 				if err := json.Unmarshal(n.Retry, &ts.Retry); err != nil {
 					t.Fatalf("state %s Retry: %v", name, err)
@@ -123,6 +131,17 @@ func tasks(t *testing.T) []taskState {
 	return out
 }
 
+// placeholder is the ${…FunctionArn} the state runs, as its Resource or, in
+// the lambda:invoke integration, its FunctionName; "" for none.
+func (s taskState) placeholder() string {
+	for _, v := range []string{s.Resource, s.FunctionName} {
+		if m := placeholderRE.FindStringSubmatch(v); m != nil && strings.HasSuffix(m[1], "FunctionArn") {
+			return m[1]
+		}
+	}
+	return ""
+}
+
 // runsLambda: a ${...FunctionArn} placeholder or the lambda:invoke integration.
 func (s taskState) runsLambda() bool {
 	return strings.HasSuffix(s.Resource, "FunctionArn}") || strings.HasPrefix(s.Resource, "arn:aws:states:::lambda:invoke")
@@ -134,7 +153,7 @@ func (s taskState) runsLambda() bool {
 // burst of rotations to get through.
 func TestEveryLambdaTaskRetriesLambdaErrorsWithJitter(t *testing.T) {
 	var lambdaTasks int
-	for _, s := range tasks(t) {
+	for _, s := range taskStates(t) {
 		if !s.runsLambda() {
 			continue
 		}
@@ -182,7 +201,7 @@ func TestEveryLambdaTaskRetriesLambdaErrorsWithJitter(t *testing.T) {
 // grant) and Internal (a bug) fail at once, and go to the alert.
 func TestOnlyTransientErrorsAreRetried(t *testing.T) {
 	transient := append([]string{"Retryable", "Sandbox.Timedout", "Runtime.ExitError", "Lambda.Unknown"}, lambdaService...)
-	for _, s := range tasks(t) {
+	for _, s := range taskStates(t) {
 		for _, r := range s.Retry {
 			for _, e := range r.ErrorEquals {
 				if !slices.Contains(transient, e) {

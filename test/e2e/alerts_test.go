@@ -107,7 +107,7 @@ func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 		{"AccessDenied", "DeleteOldKey", func(h *H) *Result {
 			f := h.seed("denied-delete", 95)
 			h.sb.Fault(h.t, sandbox.Fault{Service: "iam", Action: "DeleteAccessKey", Status: 403, Code: "AccessDenied", Times: -1,
-				Message: "User: arn:aws:sts::111122223333:assumed-role/keyrotator-deletekey/x is not authorized to perform: iam:DeleteAccessKey on resource: user denied-delete because no identity-based policy allows the iam:DeleteAccessKey action"})
+				Message: "User: arn:aws:sts::111122223333:assumed-role/keyrotator-deleteoldkey/x is not authorized to perform: iam:DeleteAccessKey on resource: user denied-delete because no identity-based policy allows the iam:DeleteAccessKey action"})
 			return h.Run(f.input(nil))
 		}, []string{"IAM DeleteAccessKey on user denied-delete was refused", "iam:DeleteAccessKey", "is inactive, not deleted"}},
 		// An answer keyrotator does not expect is Internal, not retried.

@@ -17,7 +17,7 @@ import (
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
-	"github.com/keyrotator/keyrotator/local/pipeline"
+	"github.com/keyrotator/keyrotator/functions/tasks"
 	sblambda "github.com/keyrotator/keyrotator/local/sandbox/lambda"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/world"
@@ -60,8 +60,8 @@ func BenchmarkColdStart(b *testing.B) {
 	svc := fns.(*sblambda.Service)
 	type candidate struct{ name, path string }
 	var cands []candidate
-	for _, t := range pipeline.Tasks {
-		cands = append(cands, candidate{t.Function, filepath.Join(lambdas, t.Function, "bootstrap")})
+	for _, t := range tasks.All {
+		cands = append(cands, candidate{t.Function(), filepath.Join(lambdas, t.Function(), "bootstrap")})
 	}
 	empty := filepath.Join(b.TempDir(), "empty", "bootstrap")
 	if out, err := exec.CommandContext(b.Context(), "go", "build", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", empty, "../../local/sandbox/lambda/testdata/emptyfn").CombinedOutput(); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/local/leak"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
@@ -213,8 +214,8 @@ func (h *H) checkNoSecretAnywhere() {
 			sources["description of "+aws.ToString(e.Name)] = b
 		}
 	}
-	for _, task := range pipeline.Tasks {
-		sources["logs of "+task.Function] = h.admin("/lambda/functions/" + task.Function + "/logs")
+	for _, task := range tasks.All {
+		sources["logs of "+task.Function()] = h.admin("/lambda/functions/" + task.Function() + "/logs")
 	}
 	sources["Auth0 tenants"] = h.admin("/auth0/tenants")
 	sources["SORACOM operators"] = h.admin("/soracom/operators")

@@ -30,10 +30,10 @@ type credentialUsage interface {
 	Usage(ctx context.Context, tg rotation.Target, r rotation.Receipt) ([]rotation.CredentialUse, error)
 }
 
-// Verify is the VerifyOldKeyUnused state. IAM last-used of both keys is the
+// VerifyOldKeyUnused is the VerifyOldKeyUnused state. IAM last-used of both keys is the
 // primary evidence; SORACOM's credential last-used, where a soracom target
 // exists, a second signal; CloudTrail supporting. It never touches a key.
-type Verify struct {
+type VerifyOldKeyUnused struct {
 	Keys    keyStore
 	Trail   trailLookup
 	Soracom credentialUsage
@@ -41,10 +41,10 @@ type Verify struct {
 
 // Run checks once; after the last allowed attempt, a key still in use is
 // *rotation.OldKeyStillInUse.
-func (v *Verify) Run(ctx context.Context, in rotation.TaskInput) (rotation.Verification, error) {
+func (v *VerifyOldKeyUnused) Run(ctx context.Context, in rotation.TaskInput) (rotation.Verification, error) {
 	d := in.Data
 	if d.Plan == nil || d.Key == nil || d.Promote == nil {
-		return rotation.Verification{}, errors.New("verify: no plan, key or cut-over in the execution data")
+		return rotation.Verification{}, errors.New("verifyoldkeyunused: no plan, key or cut-over in the execution data")
 	}
 	res := rotation.Verification{CheckedAt: in.Now, Attempt: 1}
 	if d.Verify != nil {
@@ -115,7 +115,7 @@ func (v *Verify) Run(ctx context.Context, in rotation.TaskInput) (rotation.Verif
 }
 
 // soracom reads SORACOM's last use of each soracom receipt's credentials.
-func (v *Verify) soracom(ctx context.Context, d rotation.ExecutionData) ([]rotation.CredentialUse, error) {
+func (v *VerifyOldKeyUnused) soracom(ctx context.Context, d rotation.ExecutionData) ([]rotation.CredentialUse, error) {
 	var out []rotation.CredentialUse
 	for _, r := range d.Receipts {
 		if r.Soracom == nil || v.Soracom == nil {

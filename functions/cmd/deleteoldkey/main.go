@@ -1,4 +1,4 @@
-// Command deletekey is the DeleteOldKey state's Lambda: wiring only (package steps does the work).
+// Command deleteoldkey is the DeleteOldKey state's Lambda: wiring only (package steps does the work).
 package main
 
 import (
@@ -13,7 +13,7 @@ import (
 func main() {
 	cfg := lambdautil.AWSConfig()
 	r := &steps.DeleteOldKey{Keys: iamkeys.New(iam.NewFromConfig(cfg))}
-	lambdautil.Start("deletekey", r.Run, func(in rotation.TaskInput, k rotation.KeyChange) []any {
+	lambdautil.Start("deleteoldkey", r.Run, func(in rotation.TaskInput, k rotation.KeyChange) []any {
 		return []any{"execution", in.Data.Execution, "keyId", k.KeyID, "status", k.Status, "changed", k.Changed}
 	})
 }

@@ -1,4 +1,4 @@
-// Command verifyunused is the VerifyOldKeyUnused state's Lambda: wiring only (package steps does the work).
+// Command verifyoldkeyunused is the VerifyOldKeyUnused state's Lambda: wiring only (package steps does the work).
 package main
 
 import (
@@ -19,9 +19,9 @@ import (
 
 func main() {
 	cfg := lambdautil.AWSConfig()
-	v := &steps.Verify{Keys: iamkeys.New(iam.NewFromConfig(cfg)), Trail: trail.New(cloudtrail.NewFromConfig(cfg)),
+	v := &steps.VerifyOldKeyUnused{Keys: iamkeys.New(iam.NewFromConfig(cfg)), Trail: trail.New(cloudtrail.NewFromConfig(cfg)),
 		Soracom: soracom.FromEnv(connections.New(secretsmanager.NewFromConfig(cfg)), 20*time.Second)}
-	lambdautil.Start("verifyunused", v.Run, func(in rotation.TaskInput, r rotation.Verification) []any {
+	lambdautil.Start("verifyoldkeyunused", v.Run, func(in rotation.TaskInput, r rotation.Verification) []any {
 		return []any{"execution", in.Data.Execution, "attempt", r.Attempt, "unused", r.Unused}
 	})
 }

@@ -14,10 +14,10 @@ type targetCleaner interface {
 	Cleanup(ctx context.Context, tg rotation.Target, r rotation.Receipt) (string, error)
 }
 
-// Cleanup is the CleanupTargets state: what targets kept for the old key
+// CleanupTargets is the CleanupTargets state: what targets kept for the old key
 // goes (nothing, for secret and auth0 targets: they hold only the new key;
 // the old SORACOM credential, for soracom ones), then the lock, last.
-type Cleanup struct {
+type CleanupTargets struct {
 	Records recordStore
 	Soracom targetCleaner
 }
@@ -26,13 +26,13 @@ type Cleanup struct {
 type CleanupResult = rotation.CleanupResult
 
 // Run cleans up and releases the lock.
-func (c *Cleanup) Run(ctx context.Context, in rotation.TaskInput) (CleanupResult, error) {
+func (c *CleanupTargets) Run(ctx context.Context, in rotation.TaskInput) (CleanupResult, error) {
 	d := in.Data
 	if d.Plan == nil {
-		return CleanupResult{}, errors.New("cleanup: no plan in the execution data")
+		return CleanupResult{}, errors.New("cleanuptargets: no plan in the execution data")
 	}
 	if d.Retire == nil || d.Retire.Status != "Deleted" {
-		return CleanupResult{}, errors.New("cleanup: the old key is not deleted yet; nothing of it may go before it does")
+		return CleanupResult{}, errors.New("cleanuptargets: the old key is not deleted yet; nothing of it may go before it does")
 	}
 	receipts := byTarget(d.Receipts)
 	var res CleanupResult

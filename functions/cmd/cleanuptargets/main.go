@@ -1,4 +1,4 @@
-// Command cleanup is the CleanupTargets state's Lambda: wiring only (package steps does the work).
+// Command cleanuptargets is the CleanupTargets state's Lambda: wiring only (package steps does the work).
 package main
 
 import (
@@ -17,8 +17,8 @@ import (
 func main() {
 	cfg := lambdautil.AWSConfig()
 	sm := secretsmanager.NewFromConfig(cfg)
-	c := &steps.Cleanup{Records: record.New(sm), Soracom: soracom.FromEnv(connections.New(sm), 20*time.Second)}
-	lambdautil.Start("cleanup", c.Run, func(in rotation.TaskInput, r steps.CleanupResult) []any {
+	c := &steps.CleanupTargets{Records: record.New(sm), Soracom: soracom.FromEnv(connections.New(sm), 20*time.Second)}
+	lambdautil.Start("cleanuptargets", c.Run, func(in rotation.TaskInput, r steps.CleanupResult) []any {
 		return []any{"execution", in.Data.Execution, "lockReleased", r.LockReleased}
 	})
 }

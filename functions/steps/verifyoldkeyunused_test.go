@@ -10,7 +10,7 @@ import (
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
-func TestVerify(t *testing.T) {
+func TestVerifyOldKeyUnused(t *testing.T) {
 	cut := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	week := cut.Add(7 * 24 * time.Hour)
 	use := func(id string, when time.Time) rotation.KeyUse {
@@ -40,7 +40,7 @@ func TestVerify(t *testing.T) {
 			if tt.old != nil {
 				keys.lastUsed["OLD"] = *tt.old
 			}
-			v := &Verify{Keys: keys, Trail: fakeTrail{tt.trail}}
+			v := &VerifyOldKeyUnused{Keys: keys, Trail: fakeTrail{tt.trail}}
 			in := rotation.TaskInput{Now: tt.now, Data: rotation.ExecutionData{
 				Plan: &rotation.Plan{OldKeyID: "OLD", VerifyAttempts: 3}, Key: &rotation.NewKey{KeyID: "NEW"},
 				Promote: &rotation.Cutover{At: cut}, Verify: &rotation.Verification{Attempt: tt.attempt},
@@ -71,7 +71,7 @@ func ptr[T any](v T) *T { return &v }
 // TestVerifyLagWindow: a check counts only what IAM has had time to report,
 // [cut-over + Settle, now - Lag]. Silence over an empty window proves nothing,
 // and a use reported at any time after cut-over + Settle is a use.
-func TestVerifyLagWindow(t *testing.T) {
+func TestVerifyOldKeyUnusedLagWindow(t *testing.T) {
 	cut := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name     string
@@ -94,7 +94,7 @@ func TestVerifyLagWindow(t *testing.T) {
 			if tt.old != nil {
 				keys.lastUsed["OLD"] = rotation.KeyUse{KeyID: "OLD", LastUsed: tt.old, Service: "ses", Region: "ap-northeast-1"}
 			}
-			v := &Verify{Keys: keys, Trail: fakeTrail{}}
+			v := &VerifyOldKeyUnused{Keys: keys, Trail: fakeTrail{}}
 			in := rotation.TaskInput{Now: tt.now, Data: rotation.ExecutionData{
 				Plan: &rotation.Plan{OldKeyID: "OLD", VerifyAttempts: 3}, Key: &rotation.NewKey{KeyID: "NEW"},
 				Promote: &rotation.Cutover{At: cut}, Verify: &rotation.Verification{Attempt: tt.attempt},

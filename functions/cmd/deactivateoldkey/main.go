@@ -1,4 +1,4 @@
-// Command deactivate is the DeactivateOldKey state's Lambda: wiring only (package steps does the work).
+// Command deactivateoldkey is the DeactivateOldKey state's Lambda: wiring only (package steps does the work).
 package main
 
 import (
@@ -13,7 +13,7 @@ import (
 func main() {
 	cfg := lambdautil.AWSConfig()
 	r := &steps.DeactivateOldKey{Keys: iamkeys.New(iam.NewFromConfig(cfg))}
-	lambdautil.Start("deactivate", r.Run, func(in rotation.TaskInput, k rotation.KeyChange) []any {
+	lambdautil.Start("deactivateoldkey", r.Run, func(in rotation.TaskInput, k rotation.KeyChange) []any {
 		return []any{"execution", in.Data.Execution, "keyId", k.KeyID, "status", k.Status, "changed", k.Changed}
 	})
 }

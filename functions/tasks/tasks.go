@@ -1,0 +1,162 @@
+// Package tasks is the one list of the state machine's Lambda tasks. Each is
+// declared once, named after the state it serves (or, serving several, what
+// they share): its function (functions/cmd/<function>), the ASL placeholder
+// of its ARN, the Task states that run it, its timeout and the calls its
+// role may make. The CDK app (infra/rotator: functions, grants,
+// substitutions), the sandbox's deploy (local/pipeline), the Makefile
+// (through functions/cmd) and the tests derive from it; a contract test
+// (test/contract) holds it to statemachine/rotation.asl.json and
+// functions/cmd.
+//
+// It imports nothing of Lambda or the SDK: infra and local read it.
+package tasks
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// Task is one Lambda of the state machine.
+type Task struct {
+	// Name is the PascalCase name: the state's, when the task serves one.
+	Name string
+	// States are the Task states whose Resource (or FunctionName) is this
+	// task's placeholder.
+	States []string
+	// Timeout is the Lambda's.
+	Timeout time.Duration
+	// Calls are what its role may do, beside writing its own logs and
+	// traces, in the order infra grants them.
+	Calls []Calls
+}
+
+// Function is the function's name and its folder under functions/cmd:
+// the Name in lower case ("VerifyOldKeyUnused" → "verifyoldkeyunused").
+func (t Task) Function() string { return strings.ToLower(t.Name) }
+
+// Placeholder is the ASL's ${…} for the function's ARN.
+func (t Task) Placeholder() string { return t.Name + "FunctionArn" }
+
+// ReadsConnections says whether t reads the connection secrets (a target
+// API's credentials) of the target kind.
+func (t Task) ReadsConnections(kind string) bool {
+	return slices.ContainsFunc(t.Calls, func(c Calls) bool { return c.On == Connections && c.Kind == kind })
+}
+
+// Resource is a kind of resource a task's calls act on; infra turns each
+// into ARNs (or a construct's grant).
+type Resource string
+
+// The kinds of resource.
+const (
+	// Users are the IAM users the config rotates.
+	Users Resource = "users"
+	// Records are the rotation records, keyrotator/users/*.
+	Records Resource = "records"
+	// Executions are the state machine's executions.
+	Executions Resource = "executions"
+	// AppSecrets are the application secrets the config's secret targets name.
+	AppSecrets Resource = "app-secrets"
+	// Connections are the connection secrets of one target kind
+	// (Calls.Kind). infra grants them with the secret's GrantRead, which
+	// also allows decrypting through the secret's key: only ReadSecret.
+	Connections Resource = "connections"
+	// AlertTopic is the SNS topic of the alerts. infra grants it with the
+	// topic's GrantPublish, which also allows its KMS key: only sns:Publish.
+	AlertTopic Resource = "alert-topic"
+	// Anything is "*", for actions that take no resource.
+	Anything Resource = "*"
+)
+
+// Calls are IAM actions on one kind of resource.
+type Calls struct {
+	On      Resource
+	Kind    string // with Connections: the target kind (rotation.TargetAuth0, …)
+	Actions []string
+}
+
+// The actions that recur.
+var (
+	// ReadSecret is reading a secret's value and description.
+	ReadSecret = []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}
+	// WriteRecord is a rotation record's versions and stages.
+	WriteRecord = []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"}
+	// MakeRecord is WriteRecord and making the record, tagged.
+	MakeRecord = append(slices.Clone(WriteRecord), "secretsmanager:CreateSecret", "secretsmanager:TagResource")
+)
+
+// The tasks, in the order of the flow.
+var (
+	// Validate checks the input, the user, its keys and the lock; with
+	// "kind": "lock" (TakeLock) it makes the record and claims the lock,
+	// so TakeLock's grants stay Validate's.
+	Validate = Task{Name: "Validate", States: []string{"Validate", "TakeLock"}, Timeout: 30 * time.Second, Calls: []Calls{
+		// Last-used tells a dead run's orphan key (never used but by
+		// CreateKey's STS proof) from a key something holds.
+		{On: Users, Actions: []string{"iam:GetUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"}},
+		{On: Records, Actions: MakeRecord},
+		{On: Executions, Actions: []string{"states:DescribeExecution"}}, // is the lock's holder alive?
+	}}
+	// CreateKey makes, proves and records the new key; it deletes its
+	// runs' orphans.
+	CreateKey = Task{Name: "CreateKey", States: []string{"CreateKey"}, Timeout: 60 * time.Second, // waits for IAM to propagate the new key
+		Calls: []Calls{
+			{On: Users, Actions: []string{"iam:ListAccessKeys", "iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed"}},
+			{On: Records, Actions: MakeRecord},
+		}}
+	// UpdateSecret plans (Preflight) and updates (Distribute) a secret target.
+	UpdateSecret = Task{Name: "UpdateSecret", States: []string{"PlanSecret", "UpdateSecret"}, Timeout: 30 * time.Second, Calls: []Calls{
+		{On: Records, Actions: ReadSecret},
+		{On: AppSecrets, Actions: []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}},
+	}}
+	// UpdateAuth0 plans and updates an Auth0 tenant's email provider.
+	UpdateAuth0 = Task{Name: "UpdateAuth0", States: []string{"PlanAuth0", "UpdateAuth0"}, Timeout: 60 * time.Second, // waits out Auth0's rate limit
+		Calls: []Calls{
+			{On: Records, Actions: ReadSecret},
+			{On: Connections, Kind: rotation.TargetAuth0, Actions: ReadSecret}, // the tenants' API credentials
+		}}
+	// UpdateSoracom plans and updates SORACOM credentials and the groups
+	// that use them.
+	UpdateSoracom = Task{Name: "UpdateSoracom", States: []string{"PlanSoracom", "UpdateSoracom"},
+		// SORACOM's rate limit is per minute: a 250-group repoint (pages of
+		// groups) may wait out several.
+		Timeout: 300 * time.Second,
+		Calls: []Calls{
+			{On: Records, Actions: ReadSecret},
+			{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadSecret}, // the SAM user's auth key, to repoint
+		}}
+	// Promote makes the new key the record's AWSCURRENT.
+	Promote = Task{Name: "Promote", States: []string{"Promote"}, Timeout: 30 * time.Second, Calls: []Calls{
+		{On: Records, Actions: WriteRecord},
+	}}
+	// VerifyOldKeyUnused looks for uses of the old key since the cut-over.
+	VerifyOldKeyUnused = Task{Name: "VerifyOldKeyUnused", States: []string{"VerifyOldKeyUnused"}, Timeout: 60 * time.Second, Calls: []Calls{
+		{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadSecret}, // the credentials' last use
+		{On: Users, Actions: []string{"iam:GetAccessKeyLastUsed"}},
+		{On: Anything, Actions: []string{"cloudtrail:LookupEvents"}}, // no resource-level permissions
+	}}
+	// DeactivateOldKey switches the old key off.
+	DeactivateOldKey = Task{Name: "DeactivateOldKey", States: []string{"DeactivateOldKey"}, Timeout: 30 * time.Second, Calls: []Calls{
+		{On: Users, Actions: []string{"iam:ListAccessKeys", "iam:UpdateAccessKey"}},
+	}}
+	// DeleteOldKey reads last-used again after the grace period, and
+	// switches the old key back on when a use was reported late.
+	DeleteOldKey = Task{Name: "DeleteOldKey", States: []string{"DeleteOldKey"}, Timeout: 30 * time.Second, Calls: []Calls{
+		{On: Users, Actions: []string{"iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:UpdateAccessKey", "iam:DeleteAccessKey"}},
+	}}
+	// CleanupTargets removes what targets kept for the old key, then the lock.
+	CleanupTargets = Task{Name: "CleanupTargets", States: []string{"CleanupTargets"}, Timeout: 30 * time.Second, Calls: []Calls{
+		{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadSecret}, // to delete the old credential
+		{On: Records, Actions: WriteRecord},
+	}}
+	// Notify sends every alert and the approval request.
+	Notify = Task{Name: "Notify", States: []string{"Approve", "AlertStillInUse", "NotifySuccess", "NotifyFailure"}, Timeout: 30 * time.Second, Calls: []Calls{
+		{On: AlertTopic, Actions: []string{"sns:Publish"}},
+	}}
+)
+
+// All are the tasks, each once.
+var All = []Task{Validate, CreateKey, UpdateSecret, UpdateAuth0, UpdateSoracom, Promote, VerifyOldKeyUnused, DeactivateOldKey, DeleteOldKey, CleanupTargets, Notify}
