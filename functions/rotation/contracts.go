@@ -1,23 +1,31 @@
 package rotation
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // The task contracts: what each Lambda takes and returns, as the state
 // machine passes them (statemachine/rotation.asl.json). Every field is an
 // id, a time, a count or a sentence: never a secret (I1).
 //
-// The execution's data grows as it runs (ExecutionData):
+// The execution's data grows as it runs (ExecutionData, declared here
+// only: every task, the alert and the operator's watch read it as this):
 //
-//	$.input      the execution input (Input)
+//	$.input      the execution input, as sent (Validate parses it: Input)
 //	$.execution  $$.Execution.Id
 //	$.plan       Validate's Plan
 //	$.key        CreateKey's NewKey
 //	$.receipts   Distribute's []Receipt, one per target, in input order
-//	$.targetPlans  a dry run's DryRunTargets: []Receipt with Planned set
+//	$.targetPlans  the Preflight's []Receipt, with Planned set
 //	$.promote    Promote's Cutover
 //	$.verify     VerifyOldKeyUnused's Verification (attempt 0 before the first check)
 //	$.retire     DeactivateOldKey's and DeleteOldKey's KeyChange
+//	$.approval   Approve's result (SendTaskSuccess's output)
+//	$.warning    AlertStillInUse's last Notice
+//	$.cleanup    CleanupTargets' CleanupResult
 //	$.failure    {"<State>": {"Error","Cause"}}: set by a Catch, read by NotifyFailure
+//	$.dryRun     true in DryRunPlan's output, the end of a dry run
 
 // RecordPrefix is where rotation records live: keyrotator/users/<user>.
 const RecordPrefix = "keyrotator/users/"
@@ -25,31 +33,42 @@ const RecordPrefix = "keyrotator/users/"
 // RecordName is the Secrets Manager secret that holds user's keys.
 func RecordName(user string) string { return RecordPrefix + user }
 
-// TaskInput is what every task receives: {"kind", "now", "data"}. Now is
-// the state's entered time, so every decision uses the workflow's clock
-// rather than the Lambda's; Data is the whole execution data.
+// TaskInput is what every task receives: {"kind", "now", "data"} (and
+// Approve's "token"). Now is the state's entered time, so every decision
+// uses the workflow's clock rather than the Lambda's; Data is the whole
+// execution data.
 type TaskInput struct {
-	Kind string        `json:"kind,omitempty"` // Notify: success, warning, failure; Update*: plan (a dry run)
-	Now  time.Time     `json:"now"`
-	Data ExecutionData `json:"data"`
+	// Kind is what the task is asked: Validate: "" checks, "lock" also
+	// takes the lock; Notify: approval, success, warning, failure;
+	// Update*: "plan" (the Preflight) or "" (Distribute).
+	Kind  string        `json:"kind,omitempty"`
+	Now   time.Time     `json:"now"`
+	Token string        `json:"token,omitempty"` // Approve: the task token the approver's answer carries
+	Data  ExecutionData `json:"data"`
 }
 
 // ExecutionData is the state machine's data: what the run knows so far.
+// The one declaration of it: the tasks (TaskInput), the alerts and the
+// operator CLI's watch (local/watch) all decode it as this.
 type ExecutionData struct {
-	Input     Input                 `json:"input"`
-	Execution string                `json:"execution"`
-	Plan      *Plan                 `json:"plan,omitempty"`
-	Key       *NewKey               `json:"key,omitempty"`
-	Target    *Target               `json:"target,omitempty"` // Distribute's item
-	Receipts  []Receipt             `json:"receipts,omitempty"`
-	Planned   []Receipt             `json:"targetPlans,omitempty"` // a dry run's DryRunTargets: each target's plan
-	Promote   *Cutover              `json:"promote,omitempty"`
-	Verify    *Verification         `json:"verify,omitempty"`
-	Retire    *KeyChange            `json:"retire,omitempty"`
-	Approval  *Approval             `json:"approval,omitempty"` // Approve's result: SendTaskSuccess's output
-	Warning   *Notice               `json:"warning,omitempty"`  // AlertStillInUse's last notice
-	Cleanup   *CleanupResult        `json:"cleanup,omitempty"`
-	Failure   map[string]StateError `json:"failure,omitempty"`
+	// Input is the execution input as it was sent: Validate parses it
+	// (ParseInput, against the schema), and a failure alert is sent even
+	// for input that never parsed.
+	Input       json.RawMessage       `json:"input"`
+	Execution   string                `json:"execution"`
+	Plan        *Plan                 `json:"plan,omitempty"`
+	Key         *NewKey               `json:"key,omitempty"`
+	Target      *Target               `json:"target,omitempty"` // Distribute's item
+	Receipts    []Receipt             `json:"receipts,omitempty"`
+	TargetPlans []Receipt             `json:"targetPlans,omitempty"` // the Preflight's: each target's receipt with Planned set
+	Promote     *Cutover              `json:"promote,omitempty"`
+	Verify      *Verification         `json:"verify,omitempty"`
+	Retire      *KeyChange            `json:"retire,omitempty"`
+	Approval    *Approval             `json:"approval,omitempty"` // Approve's result: SendTaskSuccess's output
+	Warning     *Notice               `json:"warning,omitempty"`  // AlertStillInUse's last notice
+	Cleanup     *CleanupResult        `json:"cleanup,omitempty"`
+	Failure     map[string]StateError `json:"failure,omitempty"`
+	DryRun      bool                  `json:"dryRun,omitempty"` // DryRunPlan's output: the run ended as a dry run
 }
 
 // Approval is what an approver sends with SendTaskSuccess

@@ -26,27 +26,10 @@ type Notify struct {
 	Runbook string // base URL of docs/runbook.md; sections are #<anchor>
 }
 
-// NotifyInput is Notify's event. The input is kept raw: a failure alert must
-// be sent even for input that never parsed.
-type NotifyInput struct {
-	Kind  string    `json:"kind"`
-	Now   time.Time `json:"now"`
-	Token string    `json:"token,omitempty"` // Approve: the task token the approver's answer carries
-	Data  struct {
-		Input     json.RawMessage                `json:"input"`
-		Execution string                         `json:"execution"`
-		Plan      *rotation.Plan                 `json:"plan"`
-		Key       *rotation.NewKey               `json:"key"`
-		Receipts  []rotation.Receipt             `json:"receipts"`
-		Promote   *rotation.Cutover              `json:"promote"`
-		Verify    *rotation.Verification         `json:"verify"`
-		Retire    *rotation.KeyChange            `json:"retire"`
-		Approval  *rotation.Approval             `json:"approval"`
-		Warning   *rotation.Notice               `json:"warning"`
-		Cleanup   *rotation.CleanupResult        `json:"cleanup"`
-		Failure   map[string]rotation.StateError `json:"failure"`
-	} `json:"data"`
-}
+// NotifyInput is Notify's event: the TaskInput every task gets (Approve's
+// with its token). The input stays raw in it: a failure alert must be sent
+// even for input that never parsed.
+type NotifyInput = rotation.TaskInput
 
 // NotifyResult is what the state machine keeps: the Fail state takes the
 // execution's error and cause from it.

@@ -2,10 +2,8 @@ package steps
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
@@ -28,15 +26,9 @@ type Validate struct {
 	Executions executionStatus
 }
 
-// ValidateInput is Validate's event: the raw input, so the schema sees it as sent.
-type ValidateInput struct {
-	Kind string    `json:"kind,omitempty"` // "" validates (read-only); "lock" also takes the lock
-	Now  time.Time `json:"now"`
-	Data struct {
-		Input     json.RawMessage `json:"input"`
-		Execution string          `json:"execution"`
-	} `json:"data"`
-}
+// ValidateInput is Validate's event: the TaskInput every task gets, whose
+// data keeps the input raw, so the schema sees it as it was sent.
+type ValidateInput = rotation.TaskInput
 
 // Run is the Lambda's handler: Check, or with kind "lock", Lock.
 func (v *Validate) Run(ctx context.Context, ev ValidateInput) (rotation.Plan, error) {

@@ -68,27 +68,12 @@ type Report struct {
 	Cleanup     *rotation.CleanupResult `json:"cleanup,omitempty"`
 }
 
-// runData is the state machine's data (rotation.ExecutionData), with the
-// input kept raw: a run refused for bad input still gets a report.
-type runData struct {
-	Input       json.RawMessage                `json:"input"`
-	DryRun      bool                           `json:"dryRun"`      // DryRunPlan's output
-	TargetPlans []rotation.Receipt             `json:"targetPlans"` // the Preflight's answers
-	Plan        *rotation.Plan                 `json:"plan"`
-	Key         *rotation.NewKey               `json:"key"`
-	Receipts    []rotation.Receipt             `json:"receipts"`
-	Verify      *rotation.Verification         `json:"verify"`
-	Approval    *rotation.Approval             `json:"approval"`
-	Cleanup     *rotation.CleanupResult        `json:"cleanup"`
-	Failure     map[string]rotation.StateError `json:"failure"`
-}
-
 // NewReport reads how the run ended: from its output when it succeeded,
 // else from the last data a top-level state left in the history.
 func NewReport(e *Ended, keysAfter []Key) Report {
 	d := e.Execution
 	r := Report{Execution: aws.ToString(d.ExecutionArn), Status: string(d.Status), Error: aws.ToString(d.Error), Cause: aws.ToString(d.Cause), KeysAfter: keysAfter}
-	var data runData
+	var data rotation.ExecutionData // its input raw: a run refused for bad input still gets a report
 	if d.Status == types.ExecutionStatusSucceeded && d.Output != nil {
 		_ = json.Unmarshal([]byte(aws.ToString(d.Output)), &data)
 	} else {
@@ -139,7 +124,7 @@ func NewReport(e *Ended, keysAfter []Key) Report {
 
 // lastData is the newest top-level state data in the history: the output
 // of the last state that exited outside a Map iteration.
-func lastData(events []types.HistoryEvent) runData {
+func lastData(events []types.HistoryEvent) rotation.ExecutionData {
 	for i := len(events) - 1; i >= 0; i-- {
 		ev := events[i]
 		if ev.StateExitedEventDetails == nil || InMap(events, ev) {
@@ -150,12 +135,12 @@ func lastData(events []types.HistoryEvent) runData {
 		if json.Unmarshal([]byte(out), &probe) != nil || probe["input"] == nil {
 			continue
 		}
-		var d runData
+		var d rotation.ExecutionData
 		if json.Unmarshal([]byte(out), &d) == nil {
 			return d
 		}
 	}
-	return runData{}
+	return rotation.ExecutionData{}
 }
 
 // lastState is the last state entered: where a run stopped or timed out.
