@@ -21,7 +21,8 @@ import (
 //go:embed input.schema.json
 var schemaJSON []byte
 
-// Target kinds.
+// Target kinds: their names (a target's type). What each means is its
+// registration, in kinds.go.
 const (
 	TargetAuth0   = "auth0"
 	TargetSoracom = "soracom"
@@ -166,8 +167,11 @@ func parseInput(raw []byte) (Input, error) {
 			return Input{}, &InvalidInput{Field: fmt.Sprintf("targets[%d].name", i), Reason: fmt.Sprintf("%q is already the name of targets[%d]: names must be unique", t.Name, j)}
 		}
 		seen[t.Name] = i
-		if t.Type == TargetSecret && t.KeyIDField == t.SecretField {
-			return Input{}, &InvalidInput{Field: fmt.Sprintf("targets[%d].secretField", i), Reason: fmt.Sprintf("is %q, the same field as keyIdField: the key id and its secret need two fields", t.SecretField)}
+		if k, _ := KindOf(t.Type); k.Check != nil {
+			if ii := k.Check(t); ii != nil {
+				ii.Field = joinField(fmt.Sprintf("targets[%d]", i), ii.Field)
+				return Input{}, ii
+			}
 		}
 	}
 	return in, nil
@@ -191,19 +195,8 @@ func (in *Input) applyDefaults(raw []byte) {
 		in.Trigger = "manual"
 	}
 	for i := range in.Targets {
-		t := &in.Targets[i]
-		switch t.Type {
-		case TargetSoracom:
-			if t.Strategy == "" {
-				t.Strategy = "newCredential"
-			}
-		case TargetSecret:
-			if t.KeyIDField == "" {
-				t.KeyIDField = "accessKeyId"
-			}
-			if t.SecretField == "" {
-				t.SecretField = "secretAccessKey"
-			}
+		if k, _ := KindOf(in.Targets[i].Type); k.Defaults != nil {
+			k.Defaults(&in.Targets[i])
 		}
 	}
 }

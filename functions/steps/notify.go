@@ -313,7 +313,7 @@ func changed(in NotifyInput) []string {
 		for _, t := range d.Plan.Targets {
 			if r, ok := got[t.Name]; ok {
 				out = append(out, fmt.Sprintf("target %s holds the new key %s", t.Name, r.NewKeyID))
-				if line := soracomLine(r); line != "" {
+				if line := r.Summary(); line != "" {
 					out = append(out, "  "+line)
 				}
 			} else {
@@ -464,23 +464,6 @@ func user(in NotifyInput) string {
 		return s
 	}
 	return "(unknown user)"
-}
-
-// soracomLine says which credential a SORACOM target uses now and which
-// groups were moved to it.
-func soracomLine(r rotation.Receipt) string {
-	s := r.Soracom
-	if s == nil {
-		return ""
-	}
-	if s.Strategy == "inPlace" {
-		return fmt.Sprintf("credential %s updated in place; %d group(s) use it", s.NewCredential, len(s.Groups))
-	}
-	ids := make([]string, 0, len(s.Groups))
-	for _, g := range s.Groups {
-		ids = append(ids, g.GroupID+" ("+g.Namespace+")")
-	}
-	return fmt.Sprintf("new credential %s (old: %s); %d group(s) use it: %s", s.NewCredential, strings.Join(s.OldCredentials, ", "), len(s.Groups), strings.Join(ids, ", "))
 }
 
 func recordOf(in NotifyInput) string {

@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
@@ -78,24 +77,18 @@ func PlanTarget(ctx context.Context, p Planner, tg rotation.Target, all []rotati
 }
 
 // samePlace refuses two plans of one type that resolve to the same place,
-// naming both targets (in name order, so every item words it alike) and
-// the place.
+// naming both targets (in name order, so every item words it alike), the
+// place, and why its kind cannot share one (rotation.Kind's Place, Clash).
 func samePlace(a, b rotation.Receipt) error {
-	same := a.Where == b.Where || a.Type == rotation.TargetAuth0 && strings.EqualFold(a.Where, b.Where) // a domain's case means nothing
-	if a.Type != b.Type || a.Target == b.Target || a.Where == "" || !same {
+	k, ok := rotation.KindOf(a.Type)
+	if !ok {
+		k = rotation.Kind{Place: a.Type + " target", Clash: "both would update it side by side and one would undo the other"}
+	}
+	if a.Type != b.Type || a.Target == b.Target || a.Where == "" || !k.SamePlace(a.Where, b.Where) {
 		return nil
 	}
 	if b.Target < a.Target {
 		a, b = b, a
 	}
-	what, why := a.Type+" target", "both would update it side by side and one would undo the other"
-	switch a.Type {
-	case rotation.TargetSecret:
-		what, why = "secret", "each would read it, set its own fields and write the whole secret back, so the later write would put the old key back in the other's fields; keep the key in one pair of fields (one target), or in two secrets"
-	case rotation.TargetAuth0:
-		what, why = "Auth0 tenant", "a tenant has one email provider, which both would PATCH; keep one target per tenant"
-	case rotation.TargetSoracom:
-		what, why = "SORACOM account", "both would repoint the groups and credentials that use the old key; keep one target per SORACOM operator"
-	}
-	return &rotation.TargetFailed{Target: a.Target, Reason: fmt.Sprintf("targets %s and %s resolve to the same %s, %s: %s; nothing was changed", a.Target, b.Target, what, a.Where, why)}
+	return &rotation.TargetFailed{Target: a.Target, Reason: fmt.Sprintf("targets %s and %s resolve to the same %s, %s: %s; nothing was changed", a.Target, b.Target, k.Place, a.Where, k.Clash)}
 }

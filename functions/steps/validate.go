@@ -206,18 +206,8 @@ func changes(p rotation.Plan) []string {
 		c = append(c, fmt.Sprintf("create a new access key for IAM user %s, prove it through STS, and keep it in the secret %s (AWSPENDING)", p.User, p.Record))
 	}
 	for _, t := range p.Targets {
-		switch t.Type {
-		case rotation.TargetSecret:
-			c = append(c, fmt.Sprintf("target %s: write the new key into secret %s (fields %s, %s), keeping its other fields", t.Name, t.SecretID, t.KeyIDField, t.SecretField))
-		case rotation.TargetAuth0:
-			c = append(c, fmt.Sprintf("target %s: update the SES credentials of the Auth0 tenant in connection %s (region %s)", t.Name, t.Connection, t.SESRegion))
-		case rotation.TargetSoracom:
-			which := t.CredentialsDescription()
-			if t.Strategy == "inPlace" {
-				c = append(c, fmt.Sprintf("target %s: update in place the SORACOM credential of %s that holds key %s (connection %s); the groups that use it move with it", t.Name, which, p.OldKeyID, t.Connection))
-			} else {
-				c = append(c, fmt.Sprintf("target %s: create a SORACOM credential %s-<date> with the new key (connection %s), repoint every SIM group whose SoracomFunnel or SoracomFunk configuration uses a credential of %s, and delete the old credential after the old key", t.Name, t.CredentialBase(), t.Connection, which))
-			}
+		if k, ok := rotation.KindOf(t.Type); ok && k.Change != nil {
+			c = append(c, fmt.Sprintf("target %s: %s", t.Name, k.Change(t, p.OldKeyID)))
 		}
 	}
 	c = append(c,

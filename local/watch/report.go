@@ -201,10 +201,8 @@ func (r Report) Write(out io.Writer) {
 	}
 	for _, rc := range r.Receipts {
 		fmt.Fprintf(out, "  %-11s %s: %s → %s\n", rc.Target, rc.Where, rc.PreviousKeyID, rc.NewKeyID)
-		if s := rc.Soracom; s != nil {
-			for _, g := range s.Groups {
-				fmt.Fprintf(out, "  %-11s   group %s (%s): %s → %s\n", "", groupName(g), g.Namespace, g.From, g.To)
-			}
+		for _, line := range rc.Details() { // a SORACOM target's groups, one a line
+			fmt.Fprintf(out, "  %-11s   %s\n", "", line)
 		}
 	}
 	if v := r.Verify; v != nil && v.Attempt > 0 {
@@ -221,13 +219,6 @@ func (r Report) Write(out io.Writer) {
 			fmt.Fprintf(out, "cleanup: %s\n", t)
 		}
 	}
-}
-
-func groupName(g rotation.GroupChange) string {
-	if g.Name != "" {
-		return g.Name
-	}
-	return g.GroupID
 }
 
 // Err says why the run did not do its job; nil when it did: it succeeded
