@@ -194,12 +194,14 @@ type Verification struct {
 	OldKey       KeyUse     `json:"oldKey"`
 	NewKey       KeyUse     `json:"newKey"`
 	CloudTrail   []TrailUse `json:"cloudTrail,omitempty"` // supporting evidence: management events only
-	// Soracom is SORACOM's own last-used of each soracom target's old and new
-	// credential: a second signal, as SORACOM sees its side.
-	Soracom   []CredentialUse `json:"soracom,omitempty"`
-	CheckedAt time.Time       `json:"checkedAt"`
-	Freshness string          `json:"freshness"` // how far the evidence can be trusted
-	Evidence  string          `json:"evidence"`  // one sentence for a person
+	// CredentialUses are a target's service's own last use of its old and
+	// new credentials (a kind that reports usage: SORACOM's), a second
+	// signal, as the service sees its side. Its JSON name is from when
+	// SORACOM was the one such kind, kept for the contract.
+	CredentialUses []CredentialUse `json:"soracom,omitempty"`
+	CheckedAt      time.Time       `json:"checkedAt"`
+	Freshness      string          `json:"freshness"` // how far the evidence can be trusted
+	Evidence       string          `json:"evidence"`  // one sentence for a person
 }
 
 // KeyUse is IAM's last-used data for a key.
@@ -210,7 +212,8 @@ type KeyUse struct {
 	Region   string     `json:"region,omitempty"`
 }
 
-// CredentialUse is when SORACOM last used one of a target's credentials.
+// CredentialUse is when a target's service (SORACOM) last used one of the
+// target's credentials.
 type CredentialUse struct {
 	Target     string     `json:"target"`
 	Credential string     `json:"credential"`

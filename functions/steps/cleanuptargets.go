@@ -8,18 +8,15 @@ import (
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
-// targetCleaner removes what a target kept for the old key (*soracom.Target:
-// the old credential).
-type targetCleaner interface {
-	Cleanup(ctx context.Context, tg rotation.Target, r rotation.Receipt) (string, error)
-}
-
-// CleanupTargets is the CleanupTargets state: what targets kept for the old key
-// goes (nothing, for secret and auth0 targets: they hold only the new key;
-// the old SORACOM credential, for soracom ones), then the lock, last.
+// CleanupTargets is the CleanupTargets state: what targets kept for the
+// old key goes (each kind that is a Cleaner says what: the old SORACOM
+// credential; a secret or an Auth0 tenant holds only the new key), then
+// the lock, last.
 type CleanupTargets struct {
 	Records recordStore
-	Soracom targetCleaner
+	// Targets are the kinds that clean up, by name; a kind not here, or
+	// not a Cleaner, kept nothing.
+	Targets Targets
 }
 
 // CleanupResult says what was cleaned.
@@ -39,11 +36,12 @@ func (c *CleanupTargets) Run(ctx context.Context, in rotation.TaskInput) (Cleanu
 	var failed []*rotation.TargetFailed
 	for _, t := range d.Plan.Targets {
 		r, ok := receipts[t.Name]
-		if t.Type != rotation.TargetSoracom || !ok || c.Soracom == nil {
+		cl, can := c.Targets.cleaner(t.Type)
+		if !ok || !can {
 			res.Targets = append(res.Targets, fmt.Sprintf("%s (%s): nothing kept for the old key", t.Name, t.Type))
 			continue
 		}
-		line, err := c.Soracom.Cleanup(ctx, t, r)
+		line, err := cl.Cleanup(ctx, t, r)
 		if tf := (*rotation.TargetFailed)(nil); errors.As(err, &tf) {
 			failed = append(failed, tf)
 			res.Targets = append(res.Targets, fmt.Sprintf("%s (%s): %s", t.Name, t.Type, tf.Reason))

@@ -7,19 +7,12 @@ import (
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
-// target is one target kind (*secret.Target, *auth0.Target,
-// *soracom.Target): it gives the new key to the place it names and says
-// what changed; in a dry run it reads the place and says what it would change.
-type target interface {
-	Update(ctx context.Context, tg rotation.Target, execution, oldKeyID string, key rotation.Credential) (rotation.Receipt, error)
-	Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeKeyID string) (rotation.Receipt, error)
-}
-
-// UpdateTarget is a Distribute item's Task (UpdateSecret, UpdateAuth0): the
-// new key, read from the record, goes to one target.
+// UpdateTarget is the task of one target kind (UpdateSecret, UpdateAuth0,
+// UpdateSoracom): a Preflight item (Plan<Kind>) plans its target; a
+// Distribute item (Update<Kind>) gives it the new key, read from the record.
 type UpdateTarget struct {
 	Records recordStore
-	Target  target
+	Target  Target
 }
 
 // Run gives the new key to the item's target and returns the receipt; with

@@ -7,14 +7,6 @@ import (
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
-// Planner is one target kind's read-only answer to "what would you change":
-// *secret.Target, *auth0.Target and *soracom.Target are Planners.
-type Planner interface {
-	// resumeKeyID (Plan.ResumeKeyID) is a dead run's new key this run
-	// resumes: a target that run already moved holds it, and is accepted.
-	Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeKeyID string) (rotation.Receipt, error)
-}
-
 // Preflight is, in one process, what the state machine runs before a run's
 // first write: Validate's read-only checks (the input, the user, its keys,
 // that the lock is free), then every target's Plan over the adapters, in the
@@ -23,14 +15,14 @@ type Planner interface {
 // error is returned as the state machine would name it: InvalidInput,
 // UserNotFound, KeyLimitReached, RotationInProgress, TargetFailed, …
 // A plan that says skip has no target plans.
-func Preflight(ctx context.Context, v *Validate, planners map[string]Planner, ev ValidateInput) (rotation.Plan, []rotation.Receipt, error) {
+func Preflight(ctx context.Context, v *Validate, targets Targets, ev ValidateInput) (rotation.Plan, []rotation.Receipt, error) {
 	plan, err := v.Check(ctx, ev)
 	if err != nil || plan.Skip {
 		return plan, nil, err
 	}
 	receipts := make([]rotation.Receipt, 0, len(plan.Targets))
 	for _, tg := range plan.Targets {
-		p, ok := planners[tg.Type]
+		p, ok := targets[tg.Type]
 		if !ok {
 			return plan, receipts, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("no planner for target type %s", tg.Type)}
 		}

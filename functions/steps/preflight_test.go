@@ -35,7 +35,7 @@ func TestPreflightWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := &steps.Validate{Keys: iamkeys.New(iam.NewFromConfig(cfg)), Records: record.New(sm), Executions: executions.New(sfn.NewFromConfig(cfg))}
-	planners := map[string]steps.Planner{rotation.TargetSecret: secret.New(sm)}
+	targets := steps.Targets{rotation.TargetSecret: secret.New(sm)}
 	event := func(secretID string) steps.ValidateInput {
 		var ev steps.ValidateInput
 		ev.Now = sb.Server.Clock().Now()
@@ -45,7 +45,7 @@ func TestPreflightWritesNothing(t *testing.T) {
 	}
 	seq := sb.Server.Calls().Last()
 	for id, wantErr := range map[string]bool{"app/u": false, "app/none": true} {
-		plan, receipts, err := steps.Preflight(ctx, v, planners, event(id))
+		plan, receipts, err := steps.Preflight(ctx, v, targets, event(id))
 		var tf *rotation.TargetFailed
 		switch {
 		case wantErr && !errors.As(err, &tf):

@@ -25,18 +25,16 @@ type trailLookup interface {
 	UsesSince(ctx context.Context, id string, from, to time.Time) ([]rotation.TrailUse, error)
 }
 
-// credentialUsage is SORACOM's last use of a target's credentials (*soracom.Target).
-type credentialUsage interface {
-	Usage(ctx context.Context, tg rotation.Target, r rotation.Receipt) ([]rotation.CredentialUse, error)
-}
-
-// VerifyOldKeyUnused is the VerifyOldKeyUnused state. IAM last-used of both keys is the
-// primary evidence; SORACOM's credential last-used, where a soracom target
-// exists, a second signal; CloudTrail supporting. It never touches a key.
+// VerifyOldKeyUnused is the VerifyOldKeyUnused state. IAM last-used of both
+// keys is the primary evidence; a target's service's own last use of its
+// credentials (a kind that is a UsageReporter: SORACOM), a second signal;
+// CloudTrail supporting. It never touches a key.
 type VerifyOldKeyUnused struct {
-	Keys    keyStore
-	Trail   trailLookup
-	Soracom credentialUsage
+	Keys  keyStore
+	Trail trailLookup
+	// Targets are the kinds that report usage, by name; a kind not here,
+	// or not a UsageReporter, gives IAM's and CloudTrail's evidence only.
+	Targets Targets
 }
 
 // Run checks once; after the last allowed attempt, a key still in use is
@@ -66,7 +64,7 @@ func (v *VerifyOldKeyUnused) Run(ctx context.Context, in rotation.TaskInput) (ro
 	if res.CloudTrail, err = v.Trail.UsesSince(ctx, d.Plan.OldKeyID, after, in.Now); err != nil {
 		return rotation.Verification{}, err
 	}
-	if res.Soracom, err = v.soracom(ctx, d); err != nil {
+	if res.CredentialUses, err = v.credentialUses(ctx, d); err != nil {
 		return rotation.Verification{}, err
 	}
 	res.Freshness = fmt.Sprintf("checked at %s, %s after the cut-over at %s; IAM last-used data can lag by up to %s, so silence counts only from %s to %s; CloudTrail shows management calls only (no SES sends, no IoT publishes)",
@@ -75,9 +73,9 @@ func (v *VerifyOldKeyUnused) Run(ctx context.Context, in rotation.TaskInput) (ro
 	old := res.OldKey
 	usedAfter := old.LastUsed != nil && old.LastUsed.After(after)
 	var oldCred *rotation.CredentialUse
-	for i, u := range res.Soracom {
+	for i, u := range res.CredentialUses {
 		if u.Role == "old" && u.LastUsed != nil && u.LastUsed.After(after) {
-			oldCred = &res.Soracom[i]
+			oldCred = &res.CredentialUses[i]
 			break
 		}
 	}
@@ -86,8 +84,8 @@ func (v *VerifyOldKeyUnused) Run(ctx context.Context, in rotation.TaskInput) (ro
 		res.Evidence = fmt.Sprintf("old key %s was last used %s by %s in %s, %s after the cut-over",
 			old.KeyID, stamp(*old.LastUsed), old.Service, old.Region, roundDuration(old.LastUsed.Sub(cutover)))
 	case oldCred != nil:
-		res.Evidence = fmt.Sprintf("SORACOM used the old credential %s of target %s at %s, %s after the cut-over: a SIM group still points at it",
-			oldCred.Credential, oldCred.Target, stamp(*oldCred.LastUsed), roundDuration(oldCred.LastUsed.Sub(cutover)))
+		res.Evidence = fmt.Sprintf("%s used the old credential %s of target %s at %s, %s after the cut-over: something there still uses it",
+			serviceOf(d.Plan, oldCred.Target), oldCred.Credential, oldCred.Target, stamp(*oldCred.LastUsed), roundDuration(oldCred.LastUsed.Sub(cutover)))
 	case len(res.CloudTrail) > 0:
 		e := res.CloudTrail[0]
 		res.Evidence = fmt.Sprintf("CloudTrail shows old key %s calling %s %s at %s, after the cut-over (%d such events)",
@@ -105,8 +103,8 @@ func (v *VerifyOldKeyUnused) Run(ctx context.Context, in rotation.TaskInput) (ro
 	} else {
 		res.Evidence += fmt.Sprintf("; new key %s not used yet", n.KeyID)
 	}
-	for _, u := range res.Soracom {
-		res.Evidence += fmt.Sprintf("; SORACOM credential %s (%s, target %s) %s", u.Credential, u.Role, u.Target, credentialLastUse(u))
+	for _, u := range res.CredentialUses {
+		res.Evidence += fmt.Sprintf("; %s credential %s (%s, target %s) %s", serviceOf(d.Plan, u.Target), u.Credential, u.Role, u.Target, credentialLastUse(u))
 	}
 	if !res.Unused && res.AttemptsLeft <= 0 {
 		return res, &rotation.OldKeyStillInUse{KeyID: old.KeyID, Evidence: res.Evidence}
@@ -114,24 +112,36 @@ func (v *VerifyOldKeyUnused) Run(ctx context.Context, in rotation.TaskInput) (ro
 	return res, nil
 }
 
-// soracom reads SORACOM's last use of each soracom receipt's credentials.
-func (v *VerifyOldKeyUnused) soracom(ctx context.Context, d rotation.ExecutionData) ([]rotation.CredentialUse, error) {
+// credentialUses asks each receipt's kind, if it reports usage, for its
+// service's last use of the target's credentials.
+func (v *VerifyOldKeyUnused) credentialUses(ctx context.Context, d rotation.ExecutionData) ([]rotation.CredentialUse, error) {
 	var out []rotation.CredentialUse
 	for _, r := range d.Receipts {
-		if r.Soracom == nil || v.Soracom == nil {
+		u, ok := v.Targets.usage(r.Type)
+		if !ok {
 			continue
 		}
 		tg, ok := planned(d.Plan, r.Target)
 		if !ok {
 			continue
 		}
-		u, err := v.Soracom.Usage(ctx, tg, r)
+		uses, err := u.Usage(ctx, tg, r)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, u...)
+		out = append(out, uses...)
 	}
 	return out, nil
+}
+
+// serviceOf names the service of the plan's target of that name (its
+// kind's Title: "SORACOM").
+func serviceOf(p *rotation.Plan, name string) string {
+	tg, _ := planned(p, name)
+	if k, ok := rotation.KindOf(tg.Type); ok {
+		return k.Title
+	}
+	return "the service of target " + name
 }
 
 // planned is the plan's target of that name.

@@ -227,7 +227,7 @@ func TestSoracomTarget(t *testing.T) {
 				Verify rotation.Verification `json:"verify"`
 			}
 			r.StateOutput(t, "VerifyOldKeyUnused", &v)
-			if len(v.Verify.Soracom) == 0 || !strings.Contains(v.Verify.Evidence, "SORACOM credential "+want) {
+			if len(v.Verify.CredentialUses) == 0 || !strings.Contains(v.Verify.Evidence, "SORACOM credential "+want) {
 				t.Errorf("the verification does not report SORACOM's last use: %+v", v.Verify)
 			}
 			if msgs := string(h.admin("/sns/messages")); !strings.Contains(msgs, want) {

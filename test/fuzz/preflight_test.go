@@ -40,12 +40,12 @@ import (
 
 // fixture is the world a fuzz process preflights inputs against.
 type fixture struct {
-	sb       *sandboxtest.Sandbox
-	v        *steps.Validate
-	planners map[string]steps.Planner
-	admin    string            // the access key id keyrotator's clients call with
-	vars     map[string]string // the placeholders an input may use
-	secrets  []leak.Secret     // every secret the world holds
+	sb      *sandboxtest.Sandbox
+	v       *steps.Validate
+	targets steps.Targets
+	admin   string            // the access key id keyrotator's clients call with
+	vars    map[string]string // the placeholders an input may use
+	secrets []leak.Secret     // every secret the world holds
 }
 
 // The placeholders a fuzzed input may hold, replaced before it runs: the
@@ -152,7 +152,7 @@ func newFixture(tb testing.TB) *fixture {
 	put("app/text", "AKIA:not-json")
 
 	fx.v = &steps.Validate{Keys: iamkeys.New(iam.NewFromConfig(cfg)), Records: record.New(sm), Executions: executions.New(sfn.NewFromConfig(cfg))}
-	fx.planners = map[string]steps.Planner{
+	fx.targets = steps.Targets{
 		rotation.TargetSecret:  secret.New(sm),
 		rotation.TargetAuth0:   &auth0.Target{Secrets: connections.New(sm), MaxRateWait: time.Second},
 		rotation.TargetSoracom: &soracom.Target{Secrets: connections.New(sm), MaxRateWait: time.Second},
@@ -201,7 +201,7 @@ func (fx *fixture) check(t *testing.T, raw []byte) {
 	ev.Data.Execution = "arn:aws:states:us-east-1:111122223333:execution:keyrotator:fuzz"
 	ev.Data.Input = json.RawMessage(raw)
 	seq := fx.sb.Server.Calls().Last()
-	plan, receipts, err := steps.Preflight(ctx, fx.v, fx.planners, ev)
+	plan, receipts, err := steps.Preflight(ctx, fx.v, fx.targets, ev)
 	for _, w := range fx.writes(seq) {
 		t.Errorf("the preflight wrote: %s %s %s", w.Service, w.Action, w.Resource)
 	}

@@ -94,7 +94,7 @@ func TestPreflightSeedOutcomes(t *testing.T) {
 		ev.Now = fx.sb.Server.Clock().Now()
 		ev.Data.Execution = "arn:aws:states:us-east-1:111122223333:execution:keyrotator:seed"
 		ev.Data.Input = json.RawMessage(fx.expand(raw))
-		_, receipts, err := steps.Preflight(context.Background(), fx.v, fx.planners, ev)
+		_, receipts, err := steps.Preflight(context.Background(), fx.v, fx.targets, ev)
 		kind, piece, _ := strings.Cut(want, ":")
 		switch {
 		case kind == "ok":

@@ -17,7 +17,11 @@ import (
 func main() {
 	cfg := lambdautil.AWSConfig()
 	sm := secretsmanager.NewFromConfig(cfg)
-	c := &steps.CleanupTargets{Records: record.New(sm), Soracom: soracom.FromEnv(connections.New(sm), 20*time.Second)}
+	// The kinds that keep something for the old key (steps.Cleaner); their
+	// connections are granted in functions/tasks (CleanupTargets).
+	c := &steps.CleanupTargets{Records: record.New(sm), Targets: steps.Targets{
+		rotation.TargetSoracom: soracom.FromEnv(connections.New(sm), 20*time.Second),
+	}}
 	lambdautil.Start("cleanuptargets", c.Run, func(in rotation.TaskInput, r steps.CleanupResult) []any {
 		return []any{"execution", in.Data.Execution, "lockReleased", r.LockReleased}
 	})

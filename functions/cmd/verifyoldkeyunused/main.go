@@ -19,8 +19,12 @@ import (
 
 func main() {
 	cfg := lambdautil.AWSConfig()
-	v := &steps.VerifyOldKeyUnused{Keys: iamkeys.New(iam.NewFromConfig(cfg)), Trail: trail.New(cloudtrail.NewFromConfig(cfg)),
-		Soracom: soracom.FromEnv(connections.New(secretsmanager.NewFromConfig(cfg)), 20*time.Second)}
+	// The kinds whose service reports the use of a target's credentials
+	// (steps.UsageReporter); their connections are granted in
+	// functions/tasks (VerifyOldKeyUnused).
+	v := &steps.VerifyOldKeyUnused{Keys: iamkeys.New(iam.NewFromConfig(cfg)), Trail: trail.New(cloudtrail.NewFromConfig(cfg)), Targets: steps.Targets{
+		rotation.TargetSoracom: soracom.FromEnv(connections.New(secretsmanager.NewFromConfig(cfg)), 20*time.Second),
+	}}
 	lambdautil.Start("verifyoldkeyunused", v.Run, func(in rotation.TaskInput, r rotation.Verification) []any {
 		return []any{"execution", in.Data.Execution, "attempt", r.Attempt, "unused", r.Unused}
 	})

@@ -40,7 +40,7 @@ type secrets interface {
 	SecretString(ctx context.Context, id string) (string, error)
 }
 
-// Target updates Auth0 tenants.
+// Target updates Auth0 tenants: the auth0 kind's code (steps.Target).
 type Target struct {
 	Secrets secrets
 	// MaxRateWait bounds how long a 429 is waited out before the step

@@ -25,7 +25,7 @@ type api interface {
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 }
 
-// Target updates application secrets.
+// Target updates application secrets: the secret kind's code (steps.Target).
 type Target struct{ api api }
 
 // New wraps a Secrets Manager client.

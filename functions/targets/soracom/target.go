@@ -53,7 +53,9 @@ type secrets interface {
 	SecretString(ctx context.Context, id string) (string, error)
 }
 
-// Target gives SORACOM the new key.
+// Target gives SORACOM the new key: the soracom kind's code (steps.Target),
+// which also reports SORACOM's use of the credentials (steps.UsageReporter)
+// and deletes the old one (steps.Cleaner).
 type Target struct {
 	Secrets secrets
 	// MaxRateWait bounds how long SORACOM's rate limit is waited out in a
