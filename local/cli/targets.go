@@ -3,13 +3,25 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
-// listFields are the target fields that hold a list: the key may repeat.
-var listFields = map[string]bool{"credentialIds": true}
+// listFields are the target fields that hold a list (rotation.Target's
+// slices, by their JSON names, of whichever kind): the key may repeat.
+var listFields = func() map[string]bool {
+	out := map[string]bool{}
+	t := reflect.TypeFor[rotation.Target]()
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Type.Kind() == reflect.Slice {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			out[name] = true
+		}
+	}
+	return out
+}()
 
 // ParseTarget reads one --target: comma-separated key=value pairs named
 // as in the input's JSON (functions/rotation/input.schema.json), e.g.
@@ -19,8 +31,8 @@ var listFields = map[string]bool{"credentialIds": true}
 //	type=soracom,name=funnel,connection=keyrotator/connections/soracom,credentialPrefix=aws-soracom-funnel
 //	type=soracom,name=funk,connection=keyrotator/connections/soracom,credentialIds=cred-a,credentialIds=cred-b
 //
-// credentialIds, a list, takes one id per pair and may repeat; no other key
-// may. A spec that starts with { is a JSON object, taken as it is. Fields
+// A list (credentialIds) takes one item per pair and may repeat; no other
+// key may. A spec that starts with { is a JSON object, taken as it is. Fields
 // are not checked here: the schema names what is wrong with the whole input.
 func ParseTarget(spec string) (map[string]any, error) {
 	spec = strings.TrimSpace(spec)
