@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 )
 
@@ -108,14 +109,15 @@ func TestStartsPrintsEnvAndStopsOnSIGINT(t *testing.T) {
 	}
 }
 
-// invokeForPID invokes the echo function through the real Lambda client and
-// returns the pid of the process that answered.
+// invokeForPID invokes the echo function through the real Lambda client,
+// configured from the export lines the command printed, and returns the
+// pid of the process that answered.
 func invokeForPID(t *testing.T, env map[string]string) int {
 	t.Helper()
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	cfg, err := config.LoadDefaultConfig(context.Background())
+	cfg, err := config.LoadDefaultConfig(context.Background(),
+		config.WithRegion(env["AWS_REGION"]), config.WithBaseEndpoint(env["AWS_ENDPOINT_URL"]),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], "")),
+		config.WithSharedConfigFiles([]string{}), config.WithSharedCredentialsFiles([]string{}))
 	if err != nil {
 		t.Fatal(err)
 	}

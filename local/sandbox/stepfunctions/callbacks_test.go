@@ -479,7 +479,9 @@ func TestCallbackAWSCLI(t *testing.T) {
 	sb, c, sf := start(t)
 	machine := approvalMachine(t, sb, c, nil)
 	awsCLI := func(args ...string) (string, error) {
-		out, err := exec.Command(cli, append(args, "--output", "json")...).CombinedOutput()
+		cmd := exec.Command(cli, append(args, "--output", "json")...)
+		cmd.Env = sb.Env()
+		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
 	arn := startExecution(t, c, machine, approvalInput(3*day, "echo", 0))
