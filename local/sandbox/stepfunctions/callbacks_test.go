@@ -158,6 +158,8 @@ func output(t *testing.T, d *sfn.DescribeExecutionOutput) map[string]any {
 
 func typesOf(h []types.HistoryEvent) string { return strings.Join(eventTypes(h), ",") }
 
+// Serial: "nobody answers" bounds the real time a shortened timeout takes
+// (2 s), which a loaded machine's parallel tests would stretch.
 func TestCallbackTask(t *testing.T) {
 	sb, c, sf := start(t)
 	machine := approvalMachine(t, sb, c, nil)
@@ -352,6 +354,7 @@ func aToken() string {
 }
 
 func TestCallbackTokenErrors(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	machine := approvalMachine(t, sb, c, nil)
 	ctx := context.Background()
@@ -411,6 +414,9 @@ func TestCallbackTokenErrors(t *testing.T) {
 	}
 }
 
+// Serial: heartbeats 250 ms apart against a 1-s heartbeat timeout, and a
+// bound on the real time the timeout takes: timing, which parallel tests
+// on a 2-core machine stretch.
 func TestCallbackHeartbeat(t *testing.T) {
 	sb, c, sf := start(t)
 	ctx := context.Background()
@@ -445,6 +451,7 @@ func TestCallbackHeartbeat(t *testing.T) {
 
 // A retried attempt gets a token of its own; the first one's is spent.
 func TestCallbackRetryGetsANewToken(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	machine := approvalMachine(t, sb, c, nil)
 	sb.Fault(t, sandbox.Fault{Service: "lambda", Action: "Invoke", Resource: "echo", Kind: "throttle"})
@@ -471,6 +478,9 @@ func TestCallbackRetryGetsANewToken(t *testing.T) {
 
 // Tokens hold +, / and =: the AWS CLI (botocore, its own signing and
 // parsing) must carry them as they are.
+//
+// Serial: each AWS CLI call starts Python (seconds on a loaded machine),
+// and the approval window is 6 s of real time.
 func TestCallbackAWSCLI(t *testing.T) {
 	cli, err := exec.LookPath("aws")
 	if err != nil {
@@ -518,6 +528,7 @@ func TestCallbackAWSCLI(t *testing.T) {
 
 // A restart keeps the tokens of the executions it keeps: they are closed.
 func TestCallbackTokensSurviveSnapshot(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	machine := approvalMachine(t, sb, c, nil)
 	ctx := context.Background()
