@@ -25,7 +25,7 @@ func startWith(t testing.TB, opts world.Options) *H {
 	t.Helper()
 	sb, dep := pipelinetest.Start(t, opts, root, lambdas)
 	cfg := sb.Config(t)
-	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg)}
+	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), out: &printed{}}
 	t.Cleanup(h.checkNoSecretAnywhere)
 	return h
 }
@@ -38,6 +38,7 @@ func startWith(t testing.TB, opts world.Options) *H {
 // the ASL before the fix (4 attempts, 2 s to 60 s) 2 of 6 failed with
 // Lambda.TooManyRequestsException.
 func TestRotationsStartedAtOnceAllFinish(t *testing.T) {
+	t.Parallel()
 	const (
 		rotations   = 6
 		concurrency = 1
