@@ -117,6 +117,7 @@ const poll = "--poll=100ms" // cli.MinPoll
 // Two starts for one user in the same second get two executions, not a
 // raw ExecutionAlreadyExists (issue 11, finding 8).
 func TestTwoStartsInOneSecond(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	f := h.seed("app-user", 95)
 	input := h.file(fmt.Sprintf(`{"user":%q,"targets":[{"type":"secret","name":"app","secretId":%q}],"waitDays":7,"graceDays":1}`, f.user, f.secretID))
@@ -135,6 +136,7 @@ func TestTwoStartsInOneSecond(t *testing.T) {
 // start (file) → watch → status: the new key is what the target holds,
 // the old one is gone; then start (flags) --wait rotates again.
 func TestStartWatchStatus(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	f := h.seed("app-user", 95)
 	input := fmt.Sprintf(`{"user":%q,"targets":[{"type":"secret","name":"app","secretId":%q}],"waitDays":7,"graceDays":1,"reason":"IAM.3"}`, f.user, f.secretID)
@@ -223,6 +225,7 @@ func TestStartWatchStatus(t *testing.T) {
 
 // A dry run's plan, from start --dry-run --wait.
 func TestDryRun(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	f := h.seed("dry-user", 95)
 	var st startDoc
@@ -242,6 +245,7 @@ func TestDryRun(t *testing.T) {
 // Bad input files are refused with the field named, exit 2, and nothing
 // started.
 func TestBadInputRefused(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	f := h.seed("bad-user", 95)
 	target := fmt.Sprintf(`{"type":"secret","name":"app","secretId":%q}`, f.secretID)
@@ -277,6 +281,7 @@ func TestBadInputRefused(t *testing.T) {
 
 // watch of a failed run exits 3 and says what failed.
 func TestWatchFailedRun(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.seed("someone", 95) // a user and a secret exist; the run names a user that does not
 	r := h.run("start", "--user", "nobody-here", "--target", "type=secret,name=app,secretId=app/someone", "--wait", poll)
@@ -314,6 +319,7 @@ func (h *H) awaitApproval(user, name string) {
 // reject ends the run ApprovalRejected with IAM untouched; approve lets it
 // finish; nothing pending is exit 4.
 func TestApproveAndReject(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 
 	t.Run("reject", func(t *testing.T) {
@@ -368,6 +374,7 @@ func TestApproveAndReject(t *testing.T) {
 // status of a user nobody knows is a usage error naming --user; status
 // reads schedules from the config and says when the next run is.
 func TestStatusUsersAndSchedules(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	var e errorDoc
 	if r := h.runJSON(&e, "status", "--user", "nobody-at-all"); r.code != cli.ExitUsage || e.Error.Field != "--user" || !strings.Contains(e.Error.Message, "not found") {

@@ -69,6 +69,7 @@ var lambdaErrors = []string{
 }
 
 func TestErrorNamesAreOurs(t *testing.T) {
+	t.Parallel()
 	m, _ := load(t)
 	known := append(slices.Clone(rotation.ErrorNames), lambdaErrors...)
 	walk(m, func(name string, s state) {
@@ -88,6 +89,7 @@ func TestErrorNamesAreOurs(t *testing.T) {
 }
 
 func TestEveryStateIsReachable(t *testing.T) {
+	t.Parallel()
 	m, _ := load(t)
 	var check func(m machine, where string)
 	check = func(m machine, where string) {
@@ -127,6 +129,7 @@ func TestEveryStateIsReachable(t *testing.T) {
 
 // Every ${Placeholder} has a value when deployed, and every value is used.
 func TestSubstitutionsMatchTheDeployedFunctions(t *testing.T) {
+	t.Parallel()
 	_, raw := load(t)
 	used := map[string]bool{}
 	for _, m := range regexp.MustCompile(`\$\{([A-Za-z0-9]+)\}`).FindAllStringSubmatch(raw, -1) {
@@ -156,6 +159,7 @@ func TestSubstitutionsMatchTheDeployedFunctions(t *testing.T) {
 
 // The States Language validator the interpreter itself uses accepts the file.
 func TestASLValidator(t *testing.T) {
+	t.Parallel()
 	root := filepath.Join("..", "..")
 	node := filepath.Join(root, "node_modules", ".bin", "node")
 	validator := filepath.Join(root, "node_modules", "asl-validator", "dist", "bin", "asl-validator.js")
@@ -181,6 +185,7 @@ func TestASLValidator(t *testing.T) {
 // The CDK app deploys the same functions, under the same placeholders, as
 // the sandbox's pipeline does.
 func TestCDKAndSandboxDeployTheSameTasks(t *testing.T) {
+	t.Parallel()
 	if len(rotator.Tasks) != len(pipeline.Tasks) {
 		t.Fatalf("CDK deploys %d tasks, the sandbox %d", len(rotator.Tasks), len(pipeline.Tasks))
 	}
