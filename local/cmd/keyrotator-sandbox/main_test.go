@@ -24,6 +24,7 @@ import (
 // The command prints the export lines a shell needs, answers on the port it
 // printed, and stops cleanly on SIGINT.
 func TestStartsPrintsEnvAndStopsOnSIGINT(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "keyrotator-sandbox")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
@@ -135,6 +136,7 @@ func invokeForPID(t *testing.T, env map[string]string) int {
 }
 
 func TestBadFlag(t *testing.T) {
+	t.Parallel()
 	err := run(context.Background(), []string{"--no-such-flag"}, io.Discard, io.Discard)
 	if err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want a flag error", err)
@@ -142,6 +144,7 @@ func TestBadFlag(t *testing.T) {
 }
 
 func TestLambdaConcurrencyBelowOneIsRefused(t *testing.T) {
+	t.Parallel()
 	err := run(context.Background(), []string{"--lambda-concurrency", "0"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--lambda-concurrency") {
 		t.Fatalf("got %v, want an error naming --lambda-concurrency", err)
