@@ -364,6 +364,10 @@ func TestOneRotationPerUser(t *testing.T) {
 	t.Parallel()
 	h := Start(t)
 	f := h.seed("contended", 95)
+	// The run that takes the lock is held 3 s at its CreateAccessKey, so the
+	// other meets the lock however slowly a loaded machine starts it: with
+	// tests in parallel, one run had ended before the other took the lock.
+	h.sb.Fault(t, sandbox.Fault{Service: "iam", Action: "CreateAccessKey", Delay: 3 * time.Second})
 	a, b := h.StartExecution(f.input(nil)), h.StartExecution(f.input(nil))
 	ra, rb := h.Wait(a), h.Wait(b)
 	ok, busy := 0, 0
