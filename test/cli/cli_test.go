@@ -121,16 +121,26 @@ func TestTwoStartsInOneSecond(t *testing.T) {
 	h := start(t)
 	f := h.seed("app-user", 95)
 	input := h.file(fmt.Sprintf(`{"user":%q,"targets":[{"type":"secret","name":"app","secretId":%q}],"waitDays":7,"graceDays":1}`, f.user, f.secretID))
-	var a, b startDoc
-	if r := h.runJSON(&a, "start", "--input", input); r.code != cli.ExitOK {
-		t.Fatalf("first start: exit %d: %s", r.code, r.stderr)
+	second := len("app-user-20260101T000000Z") // a name's prefix up to its second
+	// Two starts can straddle a second's end (more often on a loaded
+	// machine): then they prove nothing, and the pair is tried again.
+	for range 5 {
+		var a, b startDoc
+		if r := h.runJSON(&a, "start", "--input", input); r.code != cli.ExitOK {
+			t.Fatalf("first start: exit %d: %s", r.code, r.stderr)
+		}
+		if r := h.runJSON(&b, "start", "--input", input); r.code != cli.ExitOK {
+			t.Fatalf("second start: exit %d: %s", r.code, r.stderr)
+		}
+		if a.Name[:second] != b.Name[:second] {
+			continue
+		}
+		if a.Name == b.Name {
+			t.Errorf("names %q and %q: want two names", a.Name, b.Name)
+		}
+		return
 	}
-	if r := h.runJSON(&b, "start", "--input", input); r.code != cli.ExitOK {
-		t.Fatalf("second start: exit %d: %s", r.code, r.stderr)
-	}
-	if a.Name == b.Name || a.Name[:len("app-user-20260101T000000Z")] != b.Name[:len("app-user-20260101T000000Z")] {
-		t.Errorf("names %q and %q: want two names, in the same second", a.Name, b.Name)
-	}
+	t.Fatal("no two starts in one second in 5 tries")
 }
 
 // start (file) → watch → status: the new key is what the target holds,
