@@ -173,7 +173,7 @@ func TestASLValidator(t *testing.T) {
 		}
 		validator = matches[0]
 	}
-	out, err := exec.Command(node, validator, "--json-path", aslPath).CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), node, validator, "--json-path", aslPath).CombinedOutput()
 	if err != nil {
 		t.Fatalf("asl-validator: %v\n%s", err, out)
 	}
