@@ -38,6 +38,7 @@ var named = map[string]error{
 }
 
 func TestNamedCoversErrorNames(t *testing.T) {
+	t.Parallel()
 	var got []string
 	for n, err := range named {
 		if ErrorType(err) != n {
@@ -123,6 +124,7 @@ var wrappings = []struct {
 // one of rotation.ErrorNames, whatever wraps it; never errorString,
 // wrapError or joinError.
 func TestNameGivesEveryErrorAName(t *testing.T) {
+	t.Parallel()
 	for _, k := range kinds() {
 		for _, w := range wrappings {
 			t.Run(k.name+"/"+w.name, func(t *testing.T) {
@@ -152,6 +154,7 @@ func TestNameGivesEveryErrorAName(t *testing.T) {
 
 // The first named error in the chain wins, depth first as errors.As goes.
 func TestNamePrefersTheFirstNamedError(t *testing.T) {
+	t.Parallel()
 	tf := &rotation.TargetFailed{Target: "app", Reason: "x"}
 	err := errors.Join(fmt.Errorf("a: %w", tf), &rotation.Retryable{Reason: "y"})
 	if got := Name(err); got != error(tf) { //nolint:errorlint // the very value in the chain, not an equal one
@@ -162,6 +165,7 @@ func TestNamePrefersTheFirstNamedError(t *testing.T) {
 // The handler boundary: a returned error, an event that does not decode
 // and a panic all leave named, and the one log line says the errorType.
 func TestHandlerNamesWhatLeaves(t *testing.T) {
+	t.Parallel()
 	type in struct {
 		User string `json:"user"`
 	}

@@ -13,6 +13,7 @@ import (
 
 // I1: no ordinary way of printing a credential shows its secret.
 func TestCredentialNeverShowsItsSecret(t *testing.T) {
+	t.Parallel()
 	const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
 	c := rotation.NewCredential("AKIAEXAMPLE", secret)
 	var logged bytes.Buffer
@@ -35,6 +36,7 @@ func TestCredentialNeverShowsItsSecret(t *testing.T) {
 }
 
 func TestTokenIsStablePerExecutionAndStep(t *testing.T) {
+	t.Parallel()
 	a := rotation.Token("arn:exec:1", "key")
 	if a != rotation.Token("arn:exec:1", "key") {
 		t.Fatal("same execution and step must give the same token")

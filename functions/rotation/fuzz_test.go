@@ -53,6 +53,7 @@ func FuzzParseInput(f *testing.F) {
 // the CLI checks the file before it calls AWS, as Validate checks what it
 // gets. At the limit, it is accepted.
 func TestParseInputRefusesOverMaxInputBytes(t *testing.T) {
+	t.Parallel()
 	valid := `{"user":"u","targets":[{"type":"secret","name":"app","secretId":"app/u"}]}`
 	pad := func(n int) []byte { return []byte(valid[:len(valid)-1] + strings.Repeat(" ", n-len(valid)) + "}") }
 	if _, err := rotation.ParseInput(pad(rotation.MaxInputBytes)); err != nil {

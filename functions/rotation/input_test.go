@@ -15,6 +15,7 @@ const valid = `{"user":"auth0-ses-sender","targets":[
  "waitDays":7,"graceDays":1,"minKeyAgeDays":80,"allowRemoveInactiveKey":false,"requireApproval":false,"dryRun":false}`
 
 func TestParseInputValidWithDefaults(t *testing.T) {
+	t.Parallel()
 	in, err := rotation.ParseInput([]byte(valid))
 	if err != nil {
 		t.Fatalf("ParseInput: %v", err)
@@ -36,6 +37,7 @@ func TestParseInputValidWithDefaults(t *testing.T) {
 
 // I7: bad input is refused before any change, with a message naming the field.
 func TestParseInputRefusesNamingTheField(t *testing.T) {
+	t.Parallel()
 	sec := `{"type":"secret","name":"app","secretId":"app/key"}`
 	tests := []struct {
 		name, input, field, says string
@@ -105,6 +107,7 @@ func TestParseInputRefusesNamingTheField(t *testing.T) {
 // resolved to the last one (issue 11, finding 8); nesting is bounded
 // without recursion, so a 5,000-deep array is a refusal, not a crash.
 func TestParseInputRefusesDuplicateKeysAndDeepNesting(t *testing.T) {
+	t.Parallel()
 	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
 	deepObj := `{"user":"a","targets":[{"name":` + strings.Repeat(`{"a":`, 5000) + `1` + strings.Repeat("}", 5000) + `}]}`
 	cases := []struct {
@@ -141,6 +144,7 @@ func TestParseInputRefusesDuplicateKeysAndDeepNesting(t *testing.T) {
 // the field it was probably meant to be, not as the missing field it
 // left out (issue 11, finding 8).
 func TestParseInputReportsUnknownFieldFirst(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ name, raw, field, suggest string }{
 		{"secretID", `{"user":"a","targets":[{"type":"secret","name":"x","secretID":"app/k"}]}`, "targets[0].secretID", "secretId"},
 		{"usr", `{"usr":"a","targets":[{"type":"secret","name":"x","secretId":"app/k"}]}`, "usr", "user"},
@@ -165,6 +169,7 @@ func TestParseInputReportsUnknownFieldFirst(t *testing.T) {
 // CLI and Validate share, takes an integral number in any spelling, so both
 // run the same input (issue 11, finding 8); 7.5 stays refused.
 func TestParseInputIntegralNumbers(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		wait string
 		want int

@@ -11,6 +11,7 @@ import (
 // secret target write the secret into its key id's field, are refused by
 // ParseInput, naming the field (issue 11, finding 3).
 func TestHostileReferencesRefused(t *testing.T) {
+	t.Parallel()
 	for name, c := range map[string]struct{ input, field string }{
 		"connection climbing to a record":  {`{"user":"u","targets":[{"type":"auth0","name":"t","connection":"keyrotator/connections/../users/x","sesRegion":"us-east-1"}]}`, "targets[0].connection"},
 		"connection ending in ..":          {`{"user":"u","targets":[{"type":"soracom","name":"s","connection":"keyrotator/connections/..","credentialPrefix":"p"}]}`, "targets[0].connection"},

@@ -34,6 +34,7 @@ type holder struct {
 // no byte of the secret under any verb, through slog's text and JSON
 // handlers, errors.Join, or a reflect.Value of the field.
 func TestSecretValueUnprintableInUnexportedFields(t *testing.T) {
+	t.Parallel()
 	const canary = "Zq9/CANARY+wJalrXUtnFEMI/K7MDENGbPxRfiCY"
 	sv := rotation.NewSecretValue(canary)
 	h := holder{name: "x", sv: sv, cred: rotation.NewCredential("AKIAIOSFODNN7EXAMPLE", canary), ptr: &sv,

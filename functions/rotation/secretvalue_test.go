@@ -27,6 +27,7 @@ func leaks(out, canary string) bool {
 }
 
 func TestSecretValueNeverPrints(t *testing.T) {
+	t.Parallel()
 	const canary = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYCANARY0001"
 	sv := rotation.NewSecretValue(canary)
 	cred := rotation.NewCredential("AKIAIOSFODNN7EXAMPLE", canary)
@@ -67,6 +68,7 @@ func TestSecretValueNeverPrints(t *testing.T) {
 }
 
 func TestShownKeyID(t *testing.T) {
+	t.Parallel()
 	for v, want := range map[string]string{
 		"AKIAIOSFODNN7EXAMPLE":                     "AKIAIOSFODNN7EXAMPLE",
 		"ASIAIOSFODNN7EXAMPLE":                     "ASIAIOSFODNN7EXAMPLE",

@@ -7,6 +7,7 @@ import (
 )
 
 func TestSoracomTargetInput(t *testing.T) {
+	t.Parallel()
 	const base = `{"user":"u","targets":[{"type":"soracom","name":"funnel","connection":"keyrotator/connections/soracom"`
 	tests := []struct {
 		name      string

@@ -35,6 +35,7 @@ func runbookAnchors(t *testing.T) map[string]bool {
 // what changed, what is safe, the next commands, a runbook section that
 // exists, the console link, and the same facts as JSON.
 func TestEveryAlertHasOneShape(t *testing.T) {
+	t.Parallel()
 	anchors := runbookAnchors(t)
 	const exec = "arn:aws:states:ap-northeast-1:111122223333:execution:keyrotator:mailer-20261201T030000Z"
 	plan := `"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD","approvalTimeoutSeconds":3600,"requestedBy":"arn:aws:iam::111122223333:user/alice","reason":"IAM.3","changes":["ask for approval on the alert topic","create a new access key"],"targets":[{"type":"secret","name":"app","secretId":"app/k"},{"type":"soracom","name":"funnel","connection":"keyrotator/connections/s"}]}`
@@ -137,6 +138,7 @@ func failedAt(state string) string {
 // was made, is held, is safe to do and where the runbook is matches what the
 // execution data shows was done.
 func TestFailureAlertWordsMatchTheRun(t *testing.T) {
+	t.Parallel()
 	anchors := runbookAnchors(t)
 	states := []string{"Validate", "Preflight", "TakeLock", "Approve", "CreateKey", "Distribute", "Promote",
 		"VerifyOldKeyUnused", "AlertStillInUse", "DeactivateOldKey", "DeleteOldKey", "CleanupTargets"}

@@ -39,6 +39,7 @@ func requireOpen(t *testing.T, hole string) {
 // forever with KeyLimitReached, calling keyrotator's own recorded key one
 // "no keyrotator intent accounts for".
 func TestAttackStaleResolveKeepsTheRunsKeyVersionLocked(t *testing.T) {
+	t.Parallel()
 	r := newRig()
 	p := r.lock(t, execA)
 	r.w.resetCalls()
@@ -80,6 +81,7 @@ func TestAttackStaleResolveKeepsTheRunsKeyVersionLocked(t *testing.T) {
 // re-reads the lock after listing, finds the second's intent, and leaves
 // K2 alone (Retryable).
 func TestAttackConcurrentAttemptDeletesTheKeyTheRunReturns(t *testing.T) {
+	t.Parallel()
 	r := newRig()
 	p := r.lock(t, execA)
 	r.w.resetCalls()
@@ -134,6 +136,7 @@ func TestAttackConcurrentAttemptDeletesTheKeyTheRunReturns(t *testing.T) {
 // the window is the attempt's whole deadline plus a minute, and "never
 // used" is "no use IAM has reported yet".
 func TestAttackPersonsKeyInADeadAttemptsWindow(t *testing.T) {
+	t.Parallel()
 	requireOpen(t, "the window is the attempt's deadline + 1 min and IAM's last-used lags by hours")
 	const person = "AKIAPERSON0000000001"
 	r := newRig()
@@ -162,6 +165,7 @@ func TestAttackPersonsKeyInADeadAttemptsWindow(t *testing.T) {
 // clocks do not jump; the sandbox's do, so concurrent sandbox runs with
 // faults can see it.
 func TestAttackClockJumpDuringCreateAccessKey(t *testing.T) {
+	t.Parallel()
 	requireOpen(t, "the sandbox's shared clock jumps under a running attempt; the window assumes it does not")
 	r := newRig()
 	p := r.lock(t, execA)
@@ -189,6 +193,7 @@ func TestAttackClockJumpDuringCreateAccessKey(t *testing.T) {
 // deletes its key. A takeover between that read and the write still gets
 // past it (the open case).
 func TestAttackStoppedRunsLambdaStealsTheLock(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name, at string
 		open     bool

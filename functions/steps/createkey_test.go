@@ -500,6 +500,7 @@ func (r *rig) made() []string {
 }
 
 func TestCreateKeyScenario(t *testing.T) {
+	t.Parallel()
 	// The clean run, and its call list.
 	clean := newRig()
 	p := clean.lock(t, execA)
@@ -561,6 +562,7 @@ func TestCreateKeyScenario(t *testing.T) {
 // attempt deletes the key it could not store (its secret dies with the
 // Lambda), so the failed run leaves the old key alone and a re-run works.
 func TestCreateKeyUnstorableKeyIsDeleted(t *testing.T) {
+	t.Parallel()
 	r := newRig()
 	p := r.lock(t, execA)
 	var errs []error
@@ -590,6 +592,7 @@ func TestCreateKeyUnstorableKeyIsDeleted(t *testing.T) {
 // refuses with KeyLimitReached naming it and never deletes it — made
 // before the intent, or after an attempt's window closed.
 func TestCreateKeyNeverDeletesSomeoneElsesKey(t *testing.T) {
+	t.Parallel()
 	const foreign = "AKIAFOREIGN000000001"
 	tests := []struct {
 		name  string
@@ -643,6 +646,7 @@ func TestCreateKeyNeverDeletesSomeoneElsesKey(t *testing.T) {
 // Validate does not count the orphan against the quota, plans its deletion,
 // and CreateKey deletes it and names it in its result.
 func TestCreateKeyRerunRemovesDeadRunsOrphan(t *testing.T) {
+	t.Parallel()
 	r := newRig()
 	p := r.lock(t, execA)
 	r.w.fault = &fault{call: "iam.CreateAccessKey#1", kind: "crash"}

@@ -13,6 +13,7 @@ import (
 // TestDeactivateOldKeyCalls: one clean run, then one run per failing call,
 // and no deactivation without an unused verification.
 func TestDeactivateOldKeyCalls(t *testing.T) {
+	t.Parallel()
 	input := func(unused bool) rotation.TaskInput {
 		return rotation.TaskInput{Data: rotation.ExecutionData{
 			Plan: &rotation.Plan{User: "u", OldKeyID: "OLD"}, Key: &rotation.NewKey{KeyID: "NEW"},

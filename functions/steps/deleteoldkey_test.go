@@ -24,6 +24,7 @@ func deleteInput(cut time.Time, graceSeconds int) rotation.TaskInput {
 // after the verification stops the deletion, switches the old key back on
 // and fails OldKeyStillInUse naming service, region and time.
 func TestDeleteOldKeyLateUse(t *testing.T) {
+	t.Parallel()
 	cut := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	late := cut.Add(7*24*time.Hour - time.Hour) // an hour before the last check: not yet visible to it
 	keys := &fakeKeys{
@@ -48,6 +49,7 @@ func TestDeleteOldKeyLateUse(t *testing.T) {
 // TestDeleteOldKeyGraceShorterThanLag: a grace period shorter than IAM's lag
 // (graceDays 0) cannot see the uses before the deactivation: refused.
 func TestDeleteOldKeyGraceShorterThanLag(t *testing.T) {
+	t.Parallel()
 	cut := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	keys := &fakeKeys{keys: []iamkeys.Key{{ID: "OLD", Status: "Inactive"}, {ID: "NEW", Status: "Active"}}}
 	_, err := (&DeleteOldKey{Keys: keys}).Run(context.Background(), deleteInput(cut, 0))
@@ -62,6 +64,7 @@ func TestDeleteOldKeyGraceShorterThanLag(t *testing.T) {
 
 // TestDeleteOldKeyCalls: one clean run, then one run per failing call.
 func TestDeleteOldKeyCalls(t *testing.T) {
+	t.Parallel()
 	cut := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	before := cut.Add(-time.Hour)
 	setup := func(fail string, lastUsed time.Time) *failingKeys {

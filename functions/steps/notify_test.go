@@ -11,6 +11,7 @@ import (
 // I4: a failure alert says which user, which state, what error, what
 // changed and what to do, with a link to the runbook section.
 func TestFailureAlert(t *testing.T) {
+	t.Parallel()
 	plan := `"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD","targets":[{"type":"secret","name":"app","secretId":"app/k"}]}`
 	key := `"key":{"keyId":"AKIANEW","versionId":"v1"}`
 	tests := []struct {
@@ -56,6 +57,7 @@ func TestFailureAlert(t *testing.T) {
 }
 
 func TestSuccessAndWarning(t *testing.T) {
+	t.Parallel()
 	var in NotifyInput
 	data := `{"input":{"user":"mailer"},"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD","targets":[{"type":"secret","name":"app"}]},"key":{"keyId":"AKIANEW"},
 	 "receipts":[{"target":"app","type":"secret","previousKeyId":"AKIAOLD","newKeyId":"AKIANEW"}],
@@ -82,6 +84,7 @@ func TestSuccessAndWarning(t *testing.T) {
 }
 
 func TestSubjectWithinSNSLimits(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("u", 64)
 	for _, tt := range []struct{ user, what, want string }{
 		{"mailer", "Distribute failed: TargetFailed", "keyrotator mailer: Distribute failed: TargetFailed"},

@@ -32,6 +32,7 @@ func (p *placePlanner) Plan(_ context.Context, tg rotation.Target, oldKeyID, _ s
 // operator), naming both; targets in different places pass, and a peer
 // whose own plan fails is left to its own item.
 func TestTwoTargetsOnePlaceRefused(t *testing.T) {
+	t.Parallel()
 	const arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:app/x-AbCdEf"
 	tests := []struct {
 		name   string

@@ -25,6 +25,7 @@ import (
 // whether it passes or fails; only Lock, after it, makes the record and
 // takes the lock (finding 3).
 func TestPreflightWritesNothing(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	cfg := sb.Config(t)

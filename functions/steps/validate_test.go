@@ -11,6 +11,7 @@ import (
 
 // I3: which key is retired, and when two keys are refused.
 func TestPickOld(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	active := func(id string) iamkeys.Key { return iamkeys.Key{ID: id, Status: "Active", Created: t0} }
 	inactive := func(id string) iamkeys.Key { return iamkeys.Key{ID: id, Status: "Inactive", Created: t0} }

@@ -11,6 +11,7 @@ import (
 )
 
 func TestVerifyOldKeyUnused(t *testing.T) {
+	t.Parallel()
 	cut := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	week := cut.Add(7 * 24 * time.Hour)
 	use := func(id string, when time.Time) rotation.KeyUse {
@@ -72,6 +73,7 @@ func ptr[T any](v T) *T { return &v }
 // [cut-over + Settle, now - Lag]. Silence over an empty window proves nothing,
 // and a use reported at any time after cut-over + Settle is a use.
 func TestVerifyOldKeyUnusedLagWindow(t *testing.T) {
+	t.Parallel()
 	cut := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name     string

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -79,6 +80,7 @@ func awsErr(err error) error {
 type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	awsOpts        []func(*config.LoadOptions) error
 
 	json         bool
 	stateMachine string
@@ -93,7 +95,26 @@ type app struct {
 // Run runs the CLI with args (without the program name) and returns the
 // exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, getenv: os.Getenv, clock: &serverClock{now: time.Now}}
+	return RunEnv(ctx, args, stdout, stderr, Env{})
+}
+
+// Env is what one invocation reads from outside its arguments. The zero
+// Env is the process's: the command's. Tests that run many invocations at
+// once, each against its own sandbox, pass their own.
+type Env struct {
+	// Getenv reads KEYROTATOR_STATE_MACHINE; nil is os.Getenv.
+	Getenv func(string) string
+	// AWS are SDK loading options applied before --region and --profile
+	// (e.g. a sandbox's region, endpoint and key, with no shared files).
+	AWS []func(*config.LoadOptions) error
+}
+
+// RunEnv is Run with env in place of the process's environment.
+func RunEnv(ctx context.Context, args []string, stdout, stderr io.Writer, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	a := &app{stdout: stdout, stderr: stderr, getenv: env.Getenv, awsOpts: env.AWS, clock: &serverClock{now: time.Now}}
 	root := a.root()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -171,7 +192,7 @@ func (a *app) config(ctx context.Context) (aws.Config, error) {
 	if a.cfg != nil {
 		return *a.cfg, nil
 	}
-	var opts []func(*config.LoadOptions) error
+	opts := slices.Clone(a.awsOpts)
 	if a.region != "" {
 		opts = append(opts, config.WithRegion(a.region))
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 )
 
@@ -199,10 +201,21 @@ func TestPendingApproval(t *testing.T) {
 	}
 }
 
-// Bad input is refused before any AWS call: no credentials, no endpoint,
+// offline is an environment whose AWS calls reach nothing: a call would
+// fail with exit 1, not the usage error these tests want.
+var offline = Env{
+	Getenv: func(string) string { return "" },
+	AWS: []func(*config.LoadOptions) error{
+		config.WithRegion("us-east-1"), config.WithBaseEndpoint("http://127.0.0.1:1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDOFFLINE", "offline", "")),
+		config.WithSharedConfigFiles([]string{}), config.WithSharedCredentialsFiles([]string{}),
+	},
+}
+
+// Bad input is refused before any AWS call (the endpoint reaches nothing):
 // exit 2, and the field named — as text and as JSON.
 func TestStartRefusesBadInputBeforeAnyCall(t *testing.T) {
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1") // nothing listens: a call would fail with exit 1
+	t.Parallel()
 	dir := t.TempDir()
 	n := 0
 	file := func(body string) string {
@@ -230,7 +243,7 @@ func TestStartRefusesBadInputBeforeAnyCall(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			code := Run(context.Background(), append([]string{"start", "--json"}, tt.args...), &out, &errOut)
+			code := RunEnv(context.Background(), append([]string{"start", "--json"}, tt.args...), &out, &errOut, offline)
 			if code != ExitUsage {
 				t.Fatalf("exit %d, want %d; stdout %s stderr %s", code, ExitUsage, out.String(), errOut.String())
 			}
@@ -246,7 +259,7 @@ func TestStartRefusesBadInputBeforeAnyCall(t *testing.T) {
 			// The same for people, on stderr.
 			out.Reset()
 			errOut.Reset()
-			if code := Run(context.Background(), append([]string{"start"}, tt.args...), &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), tt.field) {
+			if code := RunEnv(context.Background(), append([]string{"start"}, tt.args...), &out, &errOut, offline); code != ExitUsage || !strings.Contains(errOut.String(), tt.field) {
 				t.Errorf("human: exit %d, stderr %q: want %d naming %q", code, errOut.String(), ExitUsage, tt.field)
 			}
 		})
@@ -280,10 +293,10 @@ func TestUniqueName(t *testing.T) {
 // --poll below MinPoll is refused before any call: --poll 0s read the
 // history 61 times a second (issue 11, finding 8).
 func TestPollBelowMinimumRefused(t *testing.T) {
-	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1") // nothing listens: a call would fail with exit 1
+	t.Parallel()
 	for _, p := range []string{"0s", "1ms", "99ms", "-1s"} {
 		var out, errOut bytes.Buffer
-		if code := Run(context.Background(), []string{"watch", "app-20260301T030000Z", "--poll", p}, &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), "--poll") {
+		if code := RunEnv(context.Background(), []string{"watch", "app-20260301T030000Z", "--poll", p}, &out, &errOut, offline); code != ExitUsage || !strings.Contains(errOut.String(), "--poll") {
 			t.Errorf("--poll %s: exit %d, want %d naming --poll (%s)", p, code, ExitUsage, errOut.String())
 		}
 	}

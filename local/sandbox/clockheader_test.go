@@ -35,6 +35,7 @@ func (l *lastHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
 // with the clock, while Date stays real: SDKs derive clock skew from Date,
 // and a skewed signature would be refused.
 func TestClockHeader(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	rec := &lastHeaders{}
 	cfg := sb.Config(t)

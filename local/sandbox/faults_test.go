@@ -12,6 +12,7 @@ import (
 )
 
 func TestFaultMatching(t *testing.T) {
+	t.Parallel()
 	var f Faults
 	if _, err := f.Add(Fault{Service: "lambda", Action: "Invoke", Resource: "createkey", Crash: true, Nth: 2, Times: 1}); err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func TestFaultMatching(t *testing.T) {
 // A rule naming an origin hits only the call of that state, item and
 // ordinal: never a call without an origin, never another branch's.
 func TestFaultMatchesByOrigin(t *testing.T) {
+	t.Parallel()
 	upd := &Origin{Execution: "e1", State: "UpdateSecret", Item: "app", Invocation: "r1"}
 	other := &Origin{Execution: "e1", State: "UpdateSecret", Item: "app2", Invocation: "r2"}
 	top := &Origin{Execution: "e1", State: "CreateKey", Invocation: "r3"}
@@ -74,6 +76,7 @@ func TestFaultMatchesByOrigin(t *testing.T) {
 // The ordinal counts per execution, state, item, service and action, so
 // branches that run side by side each count their own.
 func TestOrdinalPerStateAndItem(t *testing.T) {
+	t.Parallel()
 	var l CallLog
 	a := &Origin{Execution: "e", State: "S", Item: "a", Invocation: "1"}
 	b := &Origin{Execution: "e", State: "S", Item: "b", Invocation: "2"}
@@ -92,6 +95,7 @@ func TestOrdinalPerStateAndItem(t *testing.T) {
 // answers faults: before the handler (no side effect) or after it (the
 // side effect happened, the answer is lost).
 func TestExternalFaults(t *testing.T) {
+	t.Parallel()
 	s := New(Options{})
 	effects := 0
 	mux := http.NewServeMux()
@@ -145,6 +149,7 @@ func TestExternalFaults(t *testing.T) {
 // A call to a component that is not AWS is attributed to the bound process
 // that opened its connection (here the test's own), and to nobody unbound.
 func TestExternalCallOrigin(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("connections are traced to their process through /proc")
 	}
@@ -186,6 +191,7 @@ func TestExternalCallOrigin(t *testing.T) {
 // the same call, so a rate limit that bites in one run and not in another
 // does not move the keys after it.
 func TestThrottledCallGivesItsOrdinalBack(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("connections are traced to their process through /proc")
 	}

@@ -14,6 +14,7 @@ import (
 // boto3 (both on the machine image) sign and parse on their own.
 
 func TestAWSCLI(t *testing.T) {
+	t.Parallel()
 	aws, err := exec.LookPath("aws")
 	if err != nil {
 		t.Skip("the AWS CLI is not installed here: skipping the second-client check for it")
@@ -22,6 +23,7 @@ func TestAWSCLI(t *testing.T) {
 	run := func(args ...string) map[string]any {
 		t.Helper()
 		cmd := exec.Command(aws, append(args, "--output", "json")...)
+		cmd.Env = sb.Env()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -52,6 +54,7 @@ func TestAWSCLI(t *testing.T) {
 	}
 	// An error from the sandbox reaches the CLI as AWS's code.
 	cmd := exec.Command(aws, "iam", "list-access-keys", "--user-name", "nobody")
+	cmd.Env = sb.Env()
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "NoSuchEntity") {
 		t.Fatalf("list-access-keys for a missing user: err=%v out=%s", err, out)
@@ -59,6 +62,7 @@ func TestAWSCLI(t *testing.T) {
 }
 
 func TestBoto3(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 is not installed here: skipping the boto3 check")
@@ -88,7 +92,9 @@ out["pending"] = cur[v2["VersionId"]]
 out["current"] = sm.get_secret_value(SecretId="py/app")["SecretString"] == "v1"
 print(json.dumps(out))
 `
-	out, err := exec.Command(py, "-c", script).CombinedOutput()
+	cmd := exec.Command(py, "-c", script)
+	cmd.Env = sb.Env()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("boto3: %v\n%s", err, out)
 	}

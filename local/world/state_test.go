@@ -13,6 +13,7 @@ import (
 
 // --state keeps users, keys, the admin identity and the clock across restarts.
 func TestStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "state.json")
 	opts := world.Options{Options: sandbox.Options{StateFile: file}}
 

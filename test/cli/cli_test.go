@@ -117,24 +117,36 @@ const poll = "--poll=100ms" // cli.MinPoll
 // Two starts for one user in the same second get two executions, not a
 // raw ExecutionAlreadyExists (issue 11, finding 8).
 func TestTwoStartsInOneSecond(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	f := h.seed("app-user", 95)
 	input := h.file(fmt.Sprintf(`{"user":%q,"targets":[{"type":"secret","name":"app","secretId":%q}],"waitDays":7,"graceDays":1}`, f.user, f.secretID))
-	var a, b startDoc
-	if r := h.runJSON(&a, "start", "--input", input); r.code != cli.ExitOK {
-		t.Fatalf("first start: exit %d: %s", r.code, r.stderr)
+	second := len("app-user-20260101T000000Z") // a name's prefix up to its second
+	// Two starts can straddle a second's end (more often on a loaded
+	// machine): then they prove nothing, and the pair is tried again.
+	for range 5 {
+		var a, b startDoc
+		if r := h.runJSON(&a, "start", "--input", input); r.code != cli.ExitOK {
+			t.Fatalf("first start: exit %d: %s", r.code, r.stderr)
+		}
+		if r := h.runJSON(&b, "start", "--input", input); r.code != cli.ExitOK {
+			t.Fatalf("second start: exit %d: %s", r.code, r.stderr)
+		}
+		if a.Name[:second] != b.Name[:second] {
+			continue
+		}
+		if a.Name == b.Name {
+			t.Errorf("names %q and %q: want two names", a.Name, b.Name)
+		}
+		return
 	}
-	if r := h.runJSON(&b, "start", "--input", input); r.code != cli.ExitOK {
-		t.Fatalf("second start: exit %d: %s", r.code, r.stderr)
-	}
-	if a.Name == b.Name || a.Name[:len("app-user-20260101T000000Z")] != b.Name[:len("app-user-20260101T000000Z")] {
-		t.Errorf("names %q and %q: want two names, in the same second", a.Name, b.Name)
-	}
+	t.Fatal("no two starts in one second in 5 tries")
 }
 
 // start (file) → watch → status: the new key is what the target holds,
 // the old one is gone; then start (flags) --wait rotates again.
 func TestStartWatchStatus(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	f := h.seed("app-user", 95)
 	input := fmt.Sprintf(`{"user":%q,"targets":[{"type":"secret","name":"app","secretId":%q}],"waitDays":7,"graceDays":1,"reason":"IAM.3"}`, f.user, f.secretID)
@@ -223,6 +235,7 @@ func TestStartWatchStatus(t *testing.T) {
 
 // A dry run's plan, from start --dry-run --wait.
 func TestDryRun(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	f := h.seed("dry-user", 95)
 	var st startDoc
@@ -242,6 +255,7 @@ func TestDryRun(t *testing.T) {
 // Bad input files are refused with the field named, exit 2, and nothing
 // started.
 func TestBadInputRefused(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	f := h.seed("bad-user", 95)
 	target := fmt.Sprintf(`{"type":"secret","name":"app","secretId":%q}`, f.secretID)
@@ -277,6 +291,7 @@ func TestBadInputRefused(t *testing.T) {
 
 // watch of a failed run exits 3 and says what failed.
 func TestWatchFailedRun(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.seed("someone", 95) // a user and a secret exist; the run names a user that does not
 	r := h.run("start", "--user", "nobody-here", "--target", "type=secret,name=app,secretId=app/someone", "--wait", poll)
@@ -314,6 +329,7 @@ func (h *H) awaitApproval(user, name string) {
 // reject ends the run ApprovalRejected with IAM untouched; approve lets it
 // finish; nothing pending is exit 4.
 func TestApproveAndReject(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 
 	t.Run("reject", func(t *testing.T) {
@@ -368,6 +384,7 @@ func TestApproveAndReject(t *testing.T) {
 // status of a user nobody knows is a usage error naming --user; status
 // reads schedules from the config and says when the next run is.
 func TestStatusUsersAndSchedules(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	var e errorDoc
 	if r := h.runJSON(&e, "status", "--user", "nobody-at-all"); r.code != cli.ExitUsage || e.Error.Field != "--user" || !strings.Contains(e.Error.Message, "not found") {

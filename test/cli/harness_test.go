@@ -1,7 +1,8 @@
 // Package cli_test runs the keyrotator CLI in-process against the sandbox
 // with keyrotator deployed in it: the real state machine and Lambdas, the
-// CLI reaching them only through the standard AWS environment, as a person
-// at a shell would. Every test ends with a check that nothing the CLI
+// CLI reaching them through the sandbox's SDK loading options (region,
+// endpoint, key, no shared files) and an environment of its own, never the
+// test process's, so the tests run in parallel. Every test ends with a check that nothing the CLI
 // printed holds a secret the sandbox issued (I1).
 package cli_test
 
@@ -56,8 +57,6 @@ type H struct {
 func start(t *testing.T) *H {
 	t.Helper()
 	sb, dep := pipelinetest.Start(t, world.Options{WaitScale: waitScale}, root, lambdas)
-	// The CLI finds the state machine by its name, as with a fresh shell.
-	t.Setenv(cli.StateMachineEnv, "")
 	cfg := sb.Config(t)
 	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg)}
 	t.Cleanup(h.noSecretPrinted)
@@ -76,7 +75,9 @@ func (h *H) run(args ...string) result {
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	code := cli.Run(ctx, args, &out, &errOut)
+	// The CLI finds the state machine by its name, as with a fresh shell:
+	// no KEYROTATOR_STATE_MACHINE.
+	code := cli.RunEnv(ctx, args, &out, &errOut, cli.Env{Getenv: func(string) string { return "" }, AWS: h.sb.LoadOptions()})
 	h.printed.Write(out.Bytes())
 	h.printed.Write(errOut.Bytes())
 	h.t.Logf("$ keyrotator %s  → exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())

@@ -69,6 +69,7 @@ var lambdaErrors = []string{
 }
 
 func TestErrorNamesAreOurs(t *testing.T) {
+	t.Parallel()
 	m, _ := load(t)
 	known := append(slices.Clone(rotation.ErrorNames), lambdaErrors...)
 	walk(m, func(name string, s state) {
@@ -88,6 +89,7 @@ func TestErrorNamesAreOurs(t *testing.T) {
 }
 
 func TestEveryStateIsReachable(t *testing.T) {
+	t.Parallel()
 	m, _ := load(t)
 	var check func(m machine, where string)
 	check = func(m machine, where string) {
@@ -131,6 +133,7 @@ var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z0-9]+)\}`)
 // task's of functions/tasks, which infra and the sandbox's pipeline both
 // substitute), and every task's placeholder is used.
 func TestSubstitutionsMatchTheTasks(t *testing.T) {
+	t.Parallel()
 	_, raw := load(t)
 	used := map[string]bool{}
 	for _, m := range placeholderRE.FindAllStringSubmatch(raw, -1) {
@@ -240,6 +243,7 @@ func TestEveryTaskHasItsCommand(t *testing.T) {
 
 // The States Language validator the interpreter itself uses accepts the file.
 func TestASLValidator(t *testing.T) {
+	t.Parallel()
 	root := filepath.Join("..", "..")
 	node := filepath.Join(root, "node_modules", ".bin", "node")
 	validator := filepath.Join(root, "node_modules", "asl-validator", "dist", "bin", "asl-validator.js")

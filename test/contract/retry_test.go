@@ -152,6 +152,7 @@ func (s taskState) runsLambda() bool {
 // throttled executions does not retry in lock-step), long enough for a
 // burst of rotations to get through.
 func TestEveryLambdaTaskRetriesLambdaErrorsWithJitter(t *testing.T) {
+	t.Parallel()
 	var lambdaTasks int
 	for _, s := range taskStates(t) {
 		if !s.runsLambda() {
@@ -200,6 +201,7 @@ func TestEveryLambdaTaskRetriesLambdaErrorsWithJitter(t *testing.T) {
 // Finding 4: only transient errors are retried. AccessDenied (a missing
 // grant) and Internal (a bug) fail at once, and go to the alert.
 func TestOnlyTransientErrorsAreRetried(t *testing.T) {
+	t.Parallel()
 	transient := append([]string{"Retryable", "Sandbox.Timedout", "Runtime.ExitError", "Lambda.Unknown"}, lambdaService...)
 	for _, s := range taskStates(t) {
 		for _, r := range s.Retry {
@@ -229,6 +231,7 @@ func TestOnlyTransientErrorsAreRetried(t *testing.T) {
 // (its tests check that each output's type is in rotation.ErrorNames). A
 // function calling aws-lambda-go's lambda.Start itself would bypass it.
 func TestEveryFunctionStartsThroughTheErrorBoundary(t *testing.T) {
+	t.Parallel()
 	mains, err := filepath.Glob(filepath.Join("..", "..", "functions", "cmd", "*", "main.go"))
 	if err != nil || len(mains) == 0 {
 		t.Fatalf("no functions/cmd/*/main.go: %v", err)
@@ -257,6 +260,7 @@ func TestEveryFunctionStartsThroughTheErrorBoundary(t *testing.T) {
 // that can fail a rotation catches States.ALL to NotifyFailure, itself or
 // through the Map it runs in; the notify Tasks catch to their own ends.
 func TestEveryTaskFailureReachesTheAlert(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(aslPath)
 	if err != nil {
 		t.Fatal(err)

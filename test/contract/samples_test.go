@@ -16,6 +16,7 @@ import (
 // Lambdas use, with unknown fields refused: the ASL and the code agree on
 // every field.
 func TestTaskSamplesDecodeStrictly(t *testing.T) {
+	t.Parallel()
 	samples := []struct {
 		state   string
 		in, out func() any

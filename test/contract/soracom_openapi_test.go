@@ -171,6 +171,7 @@ func authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) err
 // (functions/targets/soracom) and plain HTTP for what the client never
 // sends, with each request and response checked against SORACOM's spec.
 func TestSoracomSandboxConformsToOpenAPI(t *testing.T) {
+	t.Parallel()
 	doc := loadSoracomSpec(t)
 	srv := sandbox.New(sandbox.Options{})
 	svc := sbsoracom.New(srv, time.Hour) // no pushes: this is about the API

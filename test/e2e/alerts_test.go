@@ -56,6 +56,7 @@ func (h *H) alertOf(arn, kind string) (snsMessage, steps.Alert) {
 // says the same. (No secret anywhere: the harness checks I1 on every byte
 // when the test ends.)
 func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		errName, state string
 		run            func(h *H) *Result
@@ -85,9 +86,7 @@ func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 		}, nil},
 		{"OldKeyStillInUse", "VerifyOldKeyUnused", func(h *H) *Result {
 			f := h.seed("missed", 95)
-			h.app(f, true)
-			h.app(f, false)
-			time.Sleep(30 * time.Millisecond)
+			h.inService(h.app(f, true), h.app(f, false))
 			return h.Run(f.input(map[string]any{"verifyAttempts": 1}))
 		}, nil},
 		{"ApprovalRejected", "Approve", func(h *H) *Result {
@@ -119,6 +118,7 @@ func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.errName, func(t *testing.T) {
+			t.Parallel()
 			h := Start(t)
 			r := tt.run(h)
 			if r.Status != types.ExecutionStatusFailed || r.Error != tt.errName {
@@ -223,7 +223,9 @@ func (h *H) stop(arn string) {
 // approves; the request says who asked, why and how to answer; approval
 // lets the rotation run, rejection and silence end it changing nothing.
 func TestApprovalGate(t *testing.T) {
+	t.Parallel()
 	t.Run("approved", func(t *testing.T) {
+		t.Parallel()
 		h := Start(t)
 		f := h.seed("gated", 95)
 		h.app(f, true)
@@ -258,6 +260,7 @@ func TestApprovalGate(t *testing.T) {
 		}
 	})
 	t.Run("rejected, then a run without approval", func(t *testing.T) {
+		t.Parallel()
 		h := Start(t)
 		f := h.seed("gated", 95)
 		arn := h.StartExecution(f.input(map[string]any{"requireApproval": true}))
@@ -279,6 +282,7 @@ func TestApprovalGate(t *testing.T) {
 		}
 	})
 	t.Run("nobody answers", func(t *testing.T) {
+		t.Parallel()
 		h := Start(t)
 		f := h.seed("gated", 95)
 		r := h.Run(f.input(map[string]any{"requireApproval": true, "approvalTimeoutHours": 1}))

@@ -17,6 +17,7 @@ import (
 // (before, CreateKey made one and Distribute failed TargetFailed with two
 // active keys: the preflight's answer was hours old).
 func TestTargetChangedDuringApproval(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	ctx := context.Background()
 	f := h.seed("approved-late", 95)

@@ -22,6 +22,7 @@ import (
 // the lock's back. The record's claim stage gives it away: refused in the
 // preflight, nothing written but the alert, the record unchanged.
 func TestUntaggedRecordRefused(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	ctx := context.Background()
 	victim := h.seed("untagged", 95)
@@ -67,6 +68,7 @@ func TestUntaggedRecordRefused(t *testing.T) {
 // last-used alone must show it: the run fails OldKeyStillInUse at the
 // verification and never deactivates the key the tenant mails with.
 func TestMissedSESConsumerNotDeactivated(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("missed-ses", 95)
 	h.auth0Tenant(f, "forgotten") // not a target

@@ -54,12 +54,14 @@ func (h *H) sendsWith(tenant, id string) {
 }
 
 func TestAuth0Target(t *testing.T) {
+	t.Parallel()
 	for _, withSecret := range []bool{false, true} {
 		name := "auth0 alone"
 		if withSecret {
 			name = "auth0 and secret"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			h := Start(t)
 			f := h.seed("ses-sender", 95)
 			targets := []map[string]string{h.auth0Tenant(f, "prod")}
@@ -107,6 +109,7 @@ func TestAuth0Target(t *testing.T) {
 // A tenant that fails mid-rotation leaves both keys active, the alert names
 // the tenant and what to do, and a re-run finishes.
 func TestAuth0TenantFailsThenReRunFinishes(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("ses-sender", 95)
 	target := h.auth0Tenant(f, "prod")
@@ -145,8 +148,10 @@ func TestAuth0TenantFailsThenReRunFinishes(t *testing.T) {
 // Preflight: no key is made, the alert names the tenant, and once it
 // recovers a re-run finishes.
 func TestAuth0TenantStorms(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{429, 500} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
+			t.Parallel()
 			h := Start(t)
 			f := h.seed("ses-sender", 95)
 			target := h.auth0Tenant(f, "stormy")

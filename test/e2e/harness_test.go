@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,10 +52,25 @@ type H struct {
 	dep pipeline.Deployment
 	sfn *sfn.Client
 	sm  *secretsmanager.Client
-	out bytes.Buffer // everything the test itself printed
+	out *printed // everything the test itself printed
 	// secrets, beyond the sandbox's access keys, that must appear nowhere (I1):
 	// e.g. an Auth0 application's client secret.
 	secrets []string
+}
+
+// printed is what a test printed, from its subtests too.
+type printed struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// For is h for a parallel subtest t: the same sandbox and deployment, its
+// failures and lines reported on t, what it prints kept for h's I1 check
+// (a secret it adds to h.secrets is not: add those on h).
+func (h *H) For(t testing.TB) *H {
+	sub := *h
+	sub.t = t
+	return &sub
 }
 
 // Start deploys keyrotator into a fresh sandbox; I1 is checked when the test ends.
@@ -62,7 +78,7 @@ func Start(t testing.TB) *H {
 	t.Helper()
 	sb, dep := pipelinetest.Start(t, world.Options{WaitScale: waitScale}, root, lambdas)
 	cfg := sb.Config(t)
-	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg)}
+	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), out: &printed{}}
 	t.Cleanup(h.checkNoSecretAnywhere)
 	return h
 }
@@ -71,7 +87,9 @@ func Start(t testing.TB) *H {
 func (h *H) Logf(format string, args ...any) {
 	h.t.Helper()
 	line := fmt.Sprintf(format, args...)
-	h.out.WriteString(line + "\n")
+	h.out.mu.Lock()
+	h.out.buf.WriteString(line + "\n")
+	h.out.mu.Unlock()
 	h.t.Log(line)
 }
 
@@ -188,13 +206,19 @@ func (h *H) admin(path string) []byte {
 	return b
 }
 
+func (p *printed) bytes() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return bytes.Clone(p.buf.Bytes())
+}
+
 // checkNoSecretAnywhere is invariant I1: no secret access key the sandbox
 // ever issued appears in any execution's history, any Lambda's logs, any SNS
 // message, the call log, CloudTrail, or what the test printed.
 func (h *H) checkNoSecretAnywhere() {
 	t := h.t
 	sources := map[string][]byte{
-		"the test's output": h.out.Bytes(),
+		"the test's output": h.out.bytes(),
 		"the call log":      h.admin("/calls"),
 		"SNS messages":      h.admin("/sns/messages"),
 		"CloudTrail events": h.admin("/cloudtrail/events"),

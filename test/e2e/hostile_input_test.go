@@ -20,6 +20,7 @@ import (
 // saying why; the run ends FAILED with the InvalidInput alert on SNS, not a
 // crash of the interpreter and not an unnamed error.
 func TestHostileInputEndsWithAnAlert(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	ctx := context.Background()
 	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
@@ -73,6 +74,7 @@ func (h *H) executions() int {
 // read "$$.Execution.Input" (the context object, which the sandbox now
 // has); statemachine/rotation.asl.json is not this test's to change.
 func TestNullInputEndsWithAnAlert(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	r := h.Run("null")
 	if r.Status != types.ExecutionStatusFailed || r.Error != "InvalidInput" || !strings.Contains(r.Cause, "got null, want object") {

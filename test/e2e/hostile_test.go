@@ -23,6 +23,7 @@ import (
 // harness's I1 scan covers every key IAM issued and the connection's client
 // secret). Issue 11, finding 1.
 func TestHostileSecretTargetRefused(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	ctx := context.Background()
 	victim := h.seed("victim", 95)
@@ -79,6 +80,7 @@ func TestHostileSecretTargetRefused(t *testing.T) {
 // the user's one key unchanged — the same user runs every case, so a lock or
 // key left behind by one would fail the next. Issue 11, finding 3.
 func TestBadReferencesChangeNothing(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	ctx := context.Background()
 	f := h.seed("careful", 95)

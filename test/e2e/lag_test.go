@@ -16,6 +16,7 @@ import (
 // it: the old key is not deleted, it is active again at the end, and the run
 // fails OldKeyStillInUse naming the service, region and time of that use.
 func TestLateReportedUse(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("late-report", 95)
 	// The sandbox records the use at its time, as a signed call at that moment

@@ -40,6 +40,7 @@ func (h *H) faultFired(state, action string) bool {
 // inside its intent's window, deletes it, makes the one it keeps, and the
 // rotation completes; the alert names the key it removed and why.
 func TestOrphanOfALostAnswerIsDeleted(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("orphaned", 95)
 	h.app(f, true)
@@ -74,6 +75,7 @@ func TestOrphanOfALostAnswerIsDeleted(t *testing.T) {
 // with KeyLimitReached naming it and never deletes it; a re-run refuses the
 // same way at Validate.
 func TestKeyMadeBySomeoneElseIsNeverDeleted(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("shared", 95)
 	arn := h.StartExecution(f.input(map[string]any{"requireApproval": true}))
@@ -120,6 +122,7 @@ func TestKeyMadeBySomeoneElseIsNeverDeleted(t *testing.T) {
 // claim, does not count the orphan against the quota, deletes it, names it,
 // and completes.
 func TestRerunRemovesDeadRunsOrphan(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("abandoned", 95)
 	h.app(f, true)

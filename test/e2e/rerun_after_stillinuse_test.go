@@ -16,6 +16,7 @@ import (
 // TargetFailed at PlanSecret. No re-run of a run that got past Distribute can
 // ever finish.
 func TestReRunAfterOldKeyStillInUse(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("rerun-resume", 95)
 	used := h.sb.Server.Clock().Now().Add(7*24*time.Hour - time.Hour).UTC().Truncate(time.Second)

@@ -53,6 +53,25 @@ func (f fixture) input(extra map[string]any) map[string]any {
 	return in
 }
 
+// inService waits until each app has made one more successful call than it
+// had: it is in service, with the key it holds, from now on.
+func (h *H) inService(apps ...*consumer.App) {
+	h.t.Helper()
+	before := make([]int64, len(apps))
+	for i, a := range apps {
+		before[i] = a.Stats().OK
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i, a := range apps {
+		for a.Stats().OK <= before[i] {
+			if time.Now().After(deadline) {
+				h.t.Fatalf("an app made no successful call in 10 s: %+v", a.Stats())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
 // app starts a consumer of the fixture's secret for the rest of the test.
 func (h *H) app(f fixture, refresh bool) *consumer.App {
 	h.t.Helper()
@@ -93,10 +112,11 @@ var happyPath = []string{
 }
 
 func TestHappyPath(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("app-sender", 95)
 	app := h.app(f, true)
-	time.Sleep(30 * time.Millisecond) // the app is in service before the rotation
+	h.inService(app)
 
 	r := h.Run(f.input(nil))
 	if r.Status != types.ExecutionStatusSucceeded {
@@ -160,7 +180,7 @@ func TestHappyPath(t *testing.T) {
 	}
 
 	// Consumers never notice.
-	time.Sleep(30 * time.Millisecond)
+	h.inService(app)
 	st := app.Stats()
 	h.Logf("app: %d calls ok, %d failed, keys %v", st.OK, st.Failed, st.KeyIDs)
 	if st.Failed != 0 {
@@ -175,6 +195,7 @@ func TestHappyPath(t *testing.T) {
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("dry-user", 95)
 	seq := h.sb.Server.Calls().Last()
@@ -209,11 +230,12 @@ func TestDryRunChangesNothing(t *testing.T) {
 // I2: a consumer that keeps the old key after the cut-over is found, the
 // alert names the evidence, and the old key stays active.
 func TestOldKeyStillInUse(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("missed-consumer", 95)
-	h.app(f, true)            // the app that follows the secret
+	follows := h.app(f, true) // the app that follows the secret
 	missed := h.app(f, false) // and one that was missed: it keeps its first key
-	time.Sleep(30 * time.Millisecond)
+	h.inService(follows, missed)
 
 	r := h.Run(f.input(map[string]any{"verifyAttempts": 2}))
 	if r.Status != types.ExecutionStatusFailed || r.Error != "OldKeyStillInUse" {
@@ -245,7 +267,9 @@ func TestOldKeyStillInUse(t *testing.T) {
 // I3: two keys → KeyLimitReached before any change; with
 // allowRemoveInactiveKey an inactive key goes, an active one never.
 func TestTwoKeys(t *testing.T) {
+	t.Parallel()
 	t.Run("both active", func(t *testing.T) {
+		t.Parallel()
 		h := Start(t)
 		f := h.seed("two-active", 95)
 		if _, err := h.sb.IAM.CreateAccessKey(f.user); err != nil {
@@ -266,6 +290,7 @@ func TestTwoKeys(t *testing.T) {
 		}
 	})
 	t.Run("one inactive, removal allowed", func(t *testing.T) {
+		t.Parallel()
 		h := Start(t)
 		f := h.seed("one-inactive", 95)
 		extra, err := h.sb.IAM.CreateAccessKey(f.user)
@@ -299,6 +324,7 @@ func setInactive(t *testing.T, h *H, user, id string) {
 // I5: CreateKey crashes after its side effect, Step Functions retries it:
 // still two keys at most, one pending version.
 func TestCreateKeyCrashIsRetriedSafely(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("crashy", 95)
 	h.app(f, true)
@@ -336,8 +362,13 @@ func TestCreateKeyCrashIsRetriedSafely(t *testing.T) {
 // I6: two executions for one user started together: one proceeds, the other
 // fails RotationInProgress; a failed run leaves no lock that blocks the next.
 func TestOneRotationPerUser(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("contended", 95)
+	// The run that takes the lock is held 3 s at its CreateAccessKey, so the
+	// other meets the lock however slowly a loaded machine starts it: with
+	// tests in parallel, one run had ended before the other took the lock.
+	h.sb.Fault(t, sandbox.Fault{Service: "iam", Action: "CreateAccessKey", Delay: 3 * time.Second})
 	a, b := h.StartExecution(f.input(nil)), h.StartExecution(f.input(nil))
 	ra, rb := h.Wait(a), h.Wait(b)
 	ok, busy := 0, 0
@@ -402,6 +433,7 @@ func pendingKey(t *testing.T, h *H, user string) string {
 
 // I7: malformed input is refused by Validate, naming the field, with no write.
 func TestMalformedInputRefused(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("strict", 95)
 	sec := `{"type":"secret","name":"app","secretId":"app/strict"}`
@@ -436,24 +468,29 @@ func TestMalformedInputRefused(t *testing.T) {
 		{"unknown user", `{"user":"nobody-here","targets":[` + sec + `]}`, ""},
 	}
 	seq := h.sb.Server.Calls().Last()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := h.Run(c.input)
-			want := "InvalidInput"
-			if c.name == "unknown user" {
-				want = "UserNotFound"
-			}
-			if r.Status != types.ExecutionStatusFailed || r.Error != want {
-				t.Fatalf("status %s %s: %s; want FAILED %s", r.Status, r.Error, r.Cause, want)
-			}
-			if !slices.Equal(r.Visited()[:2], []string{"Start", "Validate"}) || slices.Contains(r.Visited(), "CreateKey") {
-				t.Fatalf("visited %v", r.Visited())
-			}
-			if c.field != "" && !strings.Contains(r.Cause, c.field) {
-				t.Errorf("cause %q does not name %s", r.Cause, c.field)
-			}
-		})
-	}
+	// The cases run side by side in the one sandbox, as executions do; the
+	// group ends when they all have.
+	t.Run("cases", func(t *testing.T) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				r := h.For(t).Run(c.input)
+				want := "InvalidInput"
+				if c.name == "unknown user" {
+					want = "UserNotFound"
+				}
+				if r.Status != types.ExecutionStatusFailed || r.Error != want {
+					t.Fatalf("status %s %s: %s; want FAILED %s", r.Status, r.Error, r.Cause, want)
+				}
+				if !slices.Equal(r.Visited()[:2], []string{"Start", "Validate"}) || slices.Contains(r.Visited(), "CreateKey") {
+					t.Fatalf("visited %v", r.Visited())
+				}
+				if c.field != "" && !strings.Contains(r.Cause, c.field) {
+					t.Errorf("cause %q does not name %s", r.Cause, c.field)
+				}
+			})
+		}
+	})
 	for _, w := range h.writesSince(seq) {
 		if w.Service != "sns" { // the alerts are the only writes
 			t.Errorf("refused input wrote: %+v", w)
@@ -467,16 +504,18 @@ func TestMalformedInputRefused(t *testing.T) {
 // retries it). The rotation still ends as a clean one would: one new key,
 // the old one deleted, the app never broken, no lock left.
 func TestEveryTaskSurvivesACrashAfterItsWork(t *testing.T) {
+	t.Parallel()
 	for _, tk := range tasks.All {
 		if tk.Name == tasks.UpdateAuth0.Name || tk.Name == tasks.UpdateSoracom.Name {
 			continue // this rotation has no Auth0 or SORACOM target: TestSoracomTasksSurviveACrashAfterTheirWork and the fault matrix crash theirs
 		}
 		task := tk.Function()
 		t.Run(task, func(t *testing.T) {
+			t.Parallel()
 			h := Start(t)
 			f := h.seed("crash-"+task, 95)
 			app := h.app(f, true)
-			time.Sleep(20 * time.Millisecond)
+			h.inService(app)
 			h.sb.Fault(t, sandbox.Fault{Service: "lambda", Action: "Invoke", Resource: task, Crash: true})
 			r := h.Run(f.input(nil))
 			if r.Status != types.ExecutionStatusSucceeded {
@@ -511,6 +550,7 @@ func TestEveryTaskSurvivesACrashAfterItsWork(t *testing.T) {
 // A scheduled run whose key is younger than minKeyAgeDays ends as skipped,
 // having changed nothing.
 func TestScheduledRunSkipsAYoungKey(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("young-key", 10)
 	seq := h.sb.Server.Calls().Last()
@@ -538,6 +578,7 @@ func TestScheduledRunSkipsAYoungKey(t *testing.T) {
 // Throttling that outlasts the SDK's own retries becomes Retryable, which
 // the state machine retries with backoff: the rotation still succeeds.
 func TestThrottlingIsRetriedByTheStateMachine(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("throttled", 95)
 	h.sb.Fault(t, sandbox.Fault{Service: "iam", Action: "CreateAccessKey", Kind: "throttle", Times: 4})

@@ -18,6 +18,7 @@ var updateSamples = flag.Bool("update-samples", false, "rewrite testdata/tasks f
 // the contract test can check them against the Go types. Run with
 // -update-samples after changing what a task takes or returns.
 func TestRecordTaskSamples(t *testing.T) {
+	t.Parallel()
 	if !*updateSamples {
 		t.Skip("run with -update-samples to rewrite the samples")
 	}

@@ -124,6 +124,32 @@ func (h *H) groupsPushWith(a soracomAccount, id string) {
 	}
 }
 
+// pushedAgain waits until every group that must move has pushed once more
+// since the call, whether the push worked or not.
+func (h *H) pushedAgain(a soracomAccount) {
+	h.t.Helper()
+	before := map[string]int{}
+	for _, g := range a.op.Groups() {
+		before[g.ID] = g.Push.Sent + g.Push.Failed
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var behind []string
+		for _, g := range a.op.Groups() {
+			if slices.Contains(a.funnel, g.ID) && g.Push.Sent+g.Push.Failed <= before[g.ID] {
+				behind = append(behind, g.ID)
+			}
+		}
+		if len(behind) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d groups have not pushed in 10 s, e.g. %s", len(behind), behind[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // credentialOf is the credential id a group's namespace points at, and
 // whether it is stored as {"$credentialsId": …}.
 func credentialOf(g sbsoracom.GroupView) (id, ns string, wrapped bool) {
@@ -140,11 +166,13 @@ func credentialOf(g sbsoracom.GroupView) (id, ns string, wrapped bool) {
 }
 
 func TestSoracomTarget(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		strategy string
 		groups   int
 	}{{"newCredential", 1}, {"newCredential", 250}, {"inPlace", 1}, {"inPlace", 250}} {
 		t.Run(fmt.Sprintf("%s, %d groups", tt.strategy, tt.groups), func(t *testing.T) {
+			t.Parallel()
 			h := Start(t)
 			f := h.seed("funnel-key", 95)
 			acct := h.soracomOperator(f, "funnel", tt.groups, tt.strategy)
@@ -241,6 +269,7 @@ func TestSoracomTarget(t *testing.T) {
 // and every group delivering; the alert says exactly which groups moved and
 // which did not; a re-run moves the rest with the same key and credential.
 func TestSoracomPartialRepointThenReRun(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("funnel-key", 95)
 	acct := h.soracomOperator(f, "funnel", 250, "")
@@ -273,7 +302,7 @@ func TestSoracomPartialRepointThenReRun(t *testing.T) {
 		t.Fatalf("%d groups moved, %d stayed: want 125 and 125", len(moved), len(stayed))
 	}
 	// Every group still delivers: the moved ones with the new key, the rest with the old.
-	time.Sleep(100 * time.Millisecond)
+	h.pushedAgain(acct)
 	for _, g := range acct.op.Groups() {
 		if slices.Contains(acct.funnel, g.ID) && g.Push.LastError != "" {
 			t.Errorf("group %s fails to deliver: %s", g.ID, g.Push.LastError)
@@ -330,6 +359,7 @@ func TestSoracomPartialRepointThenReRun(t *testing.T) {
 // A SORACOM 500 after half the groups is retried by the state machine: the
 // retry resumes where the first attempt stopped, within the same execution.
 func TestSoracomTransientFailureIsResumedByTheRetry(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("funnel-key", 95)
 	acct := h.soracomOperator(f, "funnel", 20, "")
@@ -377,12 +407,14 @@ func TestSoracomTransientFailureIsResumedByTheRetry(t *testing.T) {
 // I5 for the SORACOM tasks: UpdateSoracom and CleanupTargets each crash once
 // after their work; the run ends with one new credential and the old one gone.
 func TestSoracomTasksSurviveACrashAfterTheirWork(t *testing.T) {
+	t.Parallel()
 	for _, tk := range tasks.All {
 		if !tk.ReadsConnections(rotation.TargetSoracom) {
 			continue // the tasks that call SORACOM: UpdateSoracom, VerifyOldKeyUnused, CleanupTargets
 		}
 		task := tk.Function()
 		t.Run(task, func(t *testing.T) {
+			t.Parallel()
 			h := Start(t)
 			f := h.seed("crash-"+task, 95)
 			acct := h.soracomOperator(f, "funnel", 3, "")
@@ -420,6 +452,7 @@ func TestSoracomTasksSurviveACrashAfterTheirWork(t *testing.T) {
 // the old key: the verification sees it (IAM and SORACOM), the old key and
 // the old credential stay.
 func TestSoracomGroupMissedIsSeen(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("funnel-key", 95)
 	acct := h.soracomOperator(f, "funnel", 2, "")
@@ -468,6 +501,7 @@ func TestSoracomGroupMissedIsSeen(t *testing.T) {
 // SORACOM groups, the app's secret, each read now — and writes nothing
 // anywhere: no AWS write, no Auth0 PATCH, no SORACOM change.
 func TestDryRunAsksEveryTarget(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("dry-everything", 95)
 	acct := h.soracomOperator(f, "funnel", 3, "")
@@ -531,6 +565,7 @@ func TestDryRunAsksEveryTarget(t *testing.T) {
 // A dry run that finds a target it could not update fails there, saying
 // why, before any key exists.
 func TestDryRunFindsABrokenTarget(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	f := h.seed("dry-broken", 95)
 	acct := h.soracomOperator(f, "funnel", 2, "")

@@ -24,6 +24,7 @@ import (
 // preflight refuses it: both targets resolve (DescribeSecret's ARN) to one
 // secret; the failure names both; nothing is written.
 func TestTwoTargetsOneSecret(t *testing.T) {
+	t.Parallel()
 	h := Start(t)
 	ctx := context.Background()
 	f := h.seed("two-spellings", 95)

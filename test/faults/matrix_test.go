@@ -174,6 +174,7 @@ type outcome struct {
 }
 
 func TestFaultMatrix(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	w := newWorld(t)
 	clean := w.rotate()
@@ -216,19 +217,23 @@ func TestFaultMatrix(t *testing.T) {
 	}
 	t.Logf("running %d of %d cases (%s)", len(run), len(cases), map[bool]string{true: "the whole matrix", false: "the CI sample"}[*all])
 
-	var results []outcome
-	for _, c := range run {
-		var o outcome
-		// "/" in a subtest's name separates levels of -run: "|" keeps a case one level.
-		passed := t.Run(strings.ReplaceAll(c.String(), "/", "|"), func(t *testing.T) {
-			o = runCase(t, c)
-			for _, b := range o.Broken {
-				t.Errorf("%s: %s", c, b)
-			}
-		})
-		o.Case, o.Passed = c.String(), passed // passed: the leak canary too, at the subtest's cleanup
-		results = append(results, o)
-	}
+	// Each case has a world of its own, so the cases run side by side; the
+	// group ends when every case has, its cleanups included.
+	results := make([]outcome, len(run))
+	t.Run("cases", func(t *testing.T) {
+		for i, c := range run {
+			// "/" in a subtest's name separates levels of -run: "|" keeps a case one level.
+			t.Run(strings.ReplaceAll(c.String(), "/", "|"), func(t *testing.T) {
+				t.Parallel()
+				// Registered first, so it runs last: after the leak canary's cleanup.
+				t.Cleanup(func() { results[i].Case, results[i].Passed = c.String(), !t.Failed() })
+				results[i] = runCase(t, c)
+				for _, b := range results[i].Broken {
+					t.Errorf("%s: %s", c, b)
+				}
+			})
+		}
+	})
 	held, reran := 0, 0
 	var failed []string
 	for _, o := range results {

@@ -87,6 +87,7 @@ func readSeed(t *testing.T, path string) []byte {
 }
 
 func TestPreflightSeedOutcomes(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	for name, want := range seedOutcomes {
 		raw := readSeed(t, filepath.Join("testdata", "fuzz", "FuzzPreflight", name))
@@ -116,6 +117,7 @@ func typeName(err error) string {
 // The write check is not vacuous: the lock Validate takes after the
 // preflight (TakeLock, the first write of a run) shows in it.
 func TestWritesAreSeen(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	var ev steps.ValidateInput
 	ev.Kind, ev.Now = "lock", fx.sb.Server.Clock().Now()

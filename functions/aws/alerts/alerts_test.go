@@ -18,6 +18,7 @@ func (f *fakeSNS) Publish(_ context.Context, in *sns.PublishInput, _ ...func(*sn
 
 // SNS refuses subjects over 100 characters or with anything but printable ASCII.
 func TestSubjectIsWhatSNSAccepts(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ subject, want string }{
 		{"keyrotator: rotated", "keyrotator: rotated"},
 		{"two\nlines", "two?lines"},

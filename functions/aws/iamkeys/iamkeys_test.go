@@ -16,6 +16,7 @@ import (
 )
 
 func TestKeysAgainstTheSandbox(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	k := iamkeys.New(iam.NewFromConfig(sb.Config(t), func(o *iam.Options) { o.RetryMaxAttempts = 1 }))
@@ -67,6 +68,7 @@ func TestKeysAgainstTheSandbox(t *testing.T) {
 // KeyLimitReached naming both keys); refused at the first try, it is a
 // plain KeyLimitReached.
 func TestCreateAnswerLost(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	k := iamkeys.New(iam.NewFromConfig(sb.Config(t)))

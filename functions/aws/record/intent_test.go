@@ -17,6 +17,7 @@ import (
 // recorded key from one no version holds; KeepForResume keeps a dead run's
 // key version labelled after the claim takes AWSPENDING off it.
 func TestIntents(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
 	const user, execA, execB = "app", "arn:aws:states:us-east-1:111122223333:execution:rotation:a", "arn:aws:states:us-east-1:111122223333:execution:rotation:b"

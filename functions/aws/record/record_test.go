@@ -21,6 +21,7 @@ func newStore(t *testing.T) *record.Store {
 
 // The whole life of a record: claim (the lock), key, promote, release.
 func TestRecordLifecycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
 	const user, execA, execB = "app", "arn:aws:states:us-east-1:111122223333:execution:rotation:a", "arn:aws:states:us-east-1:111122223333:execution:rotation:b"
@@ -103,6 +104,7 @@ func TestRecordLifecycle(t *testing.T) {
 // A dead run's lock is taken over by compare-and-swap: only from the
 // version it was on.
 func TestTakeover(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
 	const user = "app"

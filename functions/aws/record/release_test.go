@@ -27,6 +27,7 @@ func (l lostAnswer) UpdateSecretVersionStage(ctx context.Context, in *secretsman
 // A release whose answer was lost after the lock label was removed succeeds:
 // the lock is gone, which is what Release is for (issue 11, finding 4).
 func TestReleaseAnswerLost(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sb := sandboxtest.Start(t, world.Options{})
 	client := secretsmanager.NewFromConfig(sb.Config(t))

@@ -56,6 +56,7 @@ func tg(name string) rotation.Target {
 }
 
 func TestUpdateMovesTheTenantAndKeepsTheRest(t *testing.T) {
+	t.Parallel()
 	e := setup(t, "prod", "ses", nil)
 	ctx := context.Background()
 	r, err := e.target.Update(ctx, tg("prod"), "exec", e.old.AccessKeyID, e.key)
@@ -87,6 +88,7 @@ func TestUpdateMovesTheTenantAndKeepsTheRest(t *testing.T) {
 }
 
 func TestErrorsSayWhatToDo(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name      string
@@ -140,6 +142,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 
 // A short burst of 429s is waited out within the step's budget.
 func TestRateLimitWaitedOut(t *testing.T) {
+	t.Parallel()
 	e := setup(t, "busy", "ses", nil)
 	e.sb.AdminCall(t, http.MethodPatch, "/auth0/tenants/busy", map[string]any{"fail": map[string]int{"status": 429, "times": 1}}, nil)
 	if r, err := e.target.Update(context.Background(), tg("busy"), "exec", e.old.AccessKeyID, e.key); err != nil || !r.Changed {
@@ -150,6 +153,7 @@ func TestRateLimitWaitedOut(t *testing.T) {
 // A dry run's Plan needs only read:email_provider, says what Update would
 // do, and leaves the provider as it was.
 func TestPlanReadsOnly(t *testing.T) {
+	t.Parallel()
 	e := setup(t, "prod", "ses", []string{sbauth0.ScopeRead})
 	r, err := e.target.Plan(context.Background(), tg("prod"), e.old.AccessKeyID, "")
 	if err != nil || r.Changed || r.PreviousKeyID != e.old.AccessKeyID || len(r.Planned) != 1 || !strings.Contains(r.Planned[0], "ap-northeast-1") {

@@ -20,6 +20,7 @@ import (
 // on property credentials.secretAccessKey"). A 400 on the PATCH that echoes
 // what was sent must not carry the new secret access key into TargetFailed.
 func TestErrorEchoingTheCredentialNotQuoted(t *testing.T) {
+	t.Parallel()
 	e := setup(t, "echo", "ses", nil)
 	e.sb.Fault(t, sandbox.Fault{Service: "auth0", Action: "PATCH /api/v2/emails/provider", Status: 400, Code: "invalid_body",
 		Message: "Payload validation error: 'String does not match pattern ^[A-Za-z0-9]{40}$: " + e.key.Secret() + "' on property credentials.secretAccessKey"})
@@ -42,6 +43,7 @@ func TestErrorEchoingTheCredentialNotQuoted(t *testing.T) {
 // accessKeyId field holds something else (a secret pasted in the wrong
 // field) is refused without quoting it.
 func TestPlanShowsOnlyAKeyID(t *testing.T) {
+	t.Parallel()
 	e := setup(t, "ok", "ses", nil)
 	pasted := e.key.Secret() // 40 characters: a secret access key, not an id
 	tenant, err := e.sb.Auth0.AddTenant(sbauth0.TenantConfig{Name: "pasted", ClientID: "cid", ClientSecret: "csecret",

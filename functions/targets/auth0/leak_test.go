@@ -12,6 +12,7 @@ import (
 // A connection's clientSecret, once read, prints as redacted however it is
 // printed (I1).
 func TestConnectionNeverPrintsItsSecret(t *testing.T) {
+	t.Parallel()
 	const canary = "CANARY-client-secret-0123456789"
 	var c auth0.Connection
 	if err := json.Unmarshal([]byte(`{"domain":"d","clientId":"cid","clientSecret":"`+canary+`"}`), &c); err != nil || c.ClientSecret.Reveal() != canary {

@@ -37,6 +37,7 @@ func canaryForms(canary string) []string {
 // field the target could be told to read; keyrotator's own secrets are
 // refused, and nothing is written.
 func TestHostileSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))

@@ -27,6 +27,7 @@ const maxSecretString = 65536
 // wrote them. Decoding into map[string]any and re-encoding rounded
 // 123456789012345678901 to 123456789012345680000 and escaped "<" as \u003c.
 func TestUpdateKeepsOtherFieldsExactly(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
@@ -77,6 +78,7 @@ func TestUpdateKeepsOtherFieldsExactly(t *testing.T) {
 // refuse it, naming the limit, with no write; a secret that fits (however
 // many characters encoding/json would escape) must pass the plan and update.
 func TestPlanRefusesASecretTheKeyWillNotFit(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
@@ -135,6 +137,7 @@ func TestPlanRefusesASecretTheKeyWillNotFit(t *testing.T) {
 // record whose tags were removed (or were lost when it was re-created from
 // a backup), which keyrotator still knows by its KEYROTATOR_CLAIM stage.
 func TestSpellingsOfOwnSecrets(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))

@@ -17,6 +17,7 @@ import (
 )
 
 func TestUpdate(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
@@ -77,6 +78,7 @@ func TestUpdate(t *testing.T) {
 // A dry run's Plan reads the secret, says what it would write, and writes
 // nothing; a secret Update would refuse, Plan refuses the same way.
 func TestPlan(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))

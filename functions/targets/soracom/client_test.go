@@ -71,6 +71,7 @@ func status(code int, body string, headers ...string) func(http.ResponseWriter, 
 }
 
 func TestClientWire(t *testing.T) {
+	t.Parallel()
 	expire := func(f *fakeAPI) func(http.ResponseWriter, *http.Request) bool {
 		return func(w http.ResponseWriter, r *http.Request) bool {
 			f.token.Store("expired") // SORACOM forgot the token: 401, then a new /auth
@@ -148,6 +149,7 @@ func TestClientWire(t *testing.T) {
 }
 
 func TestListGroupsFollowsNextKey(t *testing.T) {
+	t.Parallel()
 	var seen []string
 	page := func(ids ...string) func(http.ResponseWriter, *http.Request) bool {
 		return func(w http.ResponseWriter, r *http.Request) bool {
@@ -181,6 +183,7 @@ func TestListGroupsFollowsNextKey(t *testing.T) {
 }
 
 func TestListGroupsRefusesALoopingNextKey(t *testing.T) {
+	t.Parallel()
 	same := func(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("X-Soracom-Next-Key", "g1")
 		_, _ = w.Write([]byte(`[{"groupId":"g1","configuration":{}}]`))
@@ -196,6 +199,7 @@ func TestListGroupsRefusesALoopingNextKey(t *testing.T) {
 }
 
 func TestCredentialRefKeepsItsShape(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		stored any
 		want   string
@@ -219,6 +223,7 @@ func TestCredentialRefKeepsItsShape(t *testing.T) {
 }
 
 func TestFreeID(t *testing.T) {
+	t.Parallel()
 	taken := map[string]bool{"p-20261201": true, "p-20261201-2": true}
 	if got := freeID("p-20261201", taken); got != "p-20261201-3" {
 		t.Errorf("freeID = %s", got)

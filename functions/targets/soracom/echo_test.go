@@ -25,6 +25,7 @@ func echo(w http.ResponseWriter, r *http.Request) bool {
 // auth key) says the operation, status and code, never SORACOM's message:
 // an echoing server must not carry the secret into TargetFailed.
 func TestErrorEchoingTheSecretNotQuoted(t *testing.T) {
+	t.Parallel()
 	const awsSecret = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY12"
 	in := CredentialInput{Type: awsCredentials, Credentials: map[string]any{"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "secretAccessKey": awsSecret}}
 	tests := []struct {

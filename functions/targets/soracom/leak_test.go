@@ -12,6 +12,7 @@ import (
 // A connection's authKey, once read, prints as redacted however it is
 // printed (I1).
 func TestConnectionNeverPrintsItsSecret(t *testing.T) {
+	t.Parallel()
 	const canary = "CANARY-client-secret-0123456789"
 	var c soracom.Connection
 	if err := json.Unmarshal([]byte(`{"authKeyId":"keyId-x","authKey":"`+canary+`","coverage":"jp"}`), &c); err != nil || c.AuthKey.Reveal() != canary {

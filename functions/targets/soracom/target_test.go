@@ -81,6 +81,7 @@ func (e env) credentials() map[string]sbsoracom.CredentialView {
 }
 
 func TestNewCredentialIsMadeOnceAndEveryGroupMoves(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, "secret-right", nil)
 	r, err := e.update(t, "")
 	if err != nil {
@@ -112,6 +113,7 @@ func TestNewCredentialIsMadeOnceAndEveryGroupMoves(t *testing.T) {
 }
 
 func TestInPlaceUpdatesTheOneCredential(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, "secret-right", nil)
 	r, err := e.update(t, "inPlace")
 	if err != nil {
@@ -141,6 +143,7 @@ func TestInPlaceUpdatesTheOneCredential(t *testing.T) {
 }
 
 func TestUpdateFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		authKey   string
@@ -205,6 +208,7 @@ func TestUpdateFailures(t *testing.T) {
 }
 
 func TestARateLimitIsWaitedOut(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 1, "secret-right", nil)
 	e.op.Fail(sbsoracom.Failure{Operation: "listCredentials", Status: http.StatusTooManyRequests, Times: 1})
 	start := time.Now()
@@ -217,6 +221,7 @@ func TestARateLimitIsWaitedOut(t *testing.T) {
 }
 
 func TestCleanupDeletesOnlyAnUnusedOldCredential(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2, "secret-right", nil)
 	r, err := e.update(t, "")
 	if err != nil {
@@ -250,6 +255,7 @@ func TestCleanupDeletesOnlyAnUnusedOldCredential(t *testing.T) {
 }
 
 func TestUsageReportsSoracomsLastUse(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 1, "secret-right", nil)
 	for wait := time.Now().Add(5 * time.Second); e.credentials()["aws-funnel-1"].LastUsed.IsZero(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(wait) {
@@ -282,6 +288,7 @@ func TestUsageReportsSoracomsLastUse(t *testing.T) {
 // A dry run's Plan names the credential it would make, every group it
 // would repoint and the credential it would delete, and calls nothing but GETs.
 func TestPlanChangesNothing(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3, "secret-right", []string{"Credential:listCredentials", "Group:listGroups"})
 	r, err := e.target.Plan(context.Background(), tg(""), e.old.AccessKeyID, "")
 	if err != nil {

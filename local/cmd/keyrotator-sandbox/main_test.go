@@ -17,12 +17,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 )
 
 // The command prints the export lines a shell needs, answers on the port it
 // printed, and stops cleanly on SIGINT.
 func TestStartsPrintsEnvAndStopsOnSIGINT(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "keyrotator-sandbox")
 	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
@@ -116,14 +118,15 @@ func TestStartsPrintsEnvAndStopsOnSIGINT(t *testing.T) {
 	}
 }
 
-// invokeForPID invokes the echo function through the real Lambda client and
-// returns the pid of the process that answered.
+// invokeForPID invokes the echo function through the real Lambda client,
+// configured from the export lines the command printed, and returns the
+// pid of the process that answered.
 func invokeForPID(t *testing.T, env map[string]string) int {
 	t.Helper()
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	cfg, err := config.LoadDefaultConfig(context.Background())
+	cfg, err := config.LoadDefaultConfig(context.Background(),
+		config.WithRegion(env["AWS_REGION"]), config.WithBaseEndpoint(env["AWS_ENDPOINT_URL"]),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], "")),
+		config.WithSharedConfigFiles([]string{}), config.WithSharedCredentialsFiles([]string{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +144,7 @@ func invokeForPID(t *testing.T, env map[string]string) int {
 }
 
 func TestBadFlag(t *testing.T) {
+	t.Parallel()
 	err := run(context.Background(), []string{"--no-such-flag"}, io.Discard, io.Discard)
 	if err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want a flag error", err)
@@ -148,6 +152,7 @@ func TestBadFlag(t *testing.T) {
 }
 
 func TestLambdaConcurrencyBelowOneIsRefused(t *testing.T) {
+	t.Parallel()
 	err := run(context.Background(), []string{"--lambda-concurrency", "0"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--lambda-concurrency") {
 		t.Fatalf("got %v, want an error naming --lambda-concurrency", err)

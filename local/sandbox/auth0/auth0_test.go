@@ -18,6 +18,7 @@ import (
 
 // The tenant speaks what go-auth0 (the client keyrotator uses) expects.
 func TestTenantThroughGoAuth0(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	keys := sb.User(t, "ses-sender", 1)
@@ -68,6 +69,7 @@ func TestTenantThroughGoAuth0(t *testing.T) {
 }
 
 func TestTenantErrors(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	tenant, err := sb.Auth0.AddTenant(sbauth0.TenantConfig{Name: "empty", ClientID: "cid", ClientSecret: "csecret", Scopes: []string{sbauth0.ScopeRead}})
@@ -119,6 +121,9 @@ func TestTenantErrors(t *testing.T) {
 // uses one SES client, built once, not a new one (and a new connection
 // pool) for every mail — the sandbox once died with "pipe2: too many open
 // files" after a few minutes (issue 11, finding 7).
+//
+// Serial: it counts the whole test process's open descriptors, which
+// parallel tests would move.
 func TestTenantMailDoesNotLeakDescriptors(t *testing.T) {
 	sb := sandboxtest.Start(t, world.Options{})
 	keys := sb.User(t, "ses-sender", 1)

@@ -75,6 +75,7 @@ func names(events []types.Event) []string {
 // A user's key is found by AccessKeyId lookup for its management calls, but
 // not for an SES send, which IAM's last-used nevertheless shows.
 func TestLookupByAccessKey(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // reads last-used at once: not about IAM's reporting lag
 	ctx := context.Background()
 	key := sb.User(t, "app", 1)[0]
@@ -179,6 +180,7 @@ func TestLookupByAccessKey(t *testing.T) {
 }
 
 func TestLookupValidation(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	c := patient(sb.Config(t))
@@ -230,6 +232,7 @@ func TestLookupValidation(t *testing.T) {
 }
 
 func TestPagingNewestFirst(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	admin := iam.NewFromConfig(sb.Config(t))
@@ -286,6 +289,7 @@ func lookupAll(t *testing.T, c *cloudtrail.Client, size int32) []types.Event {
 }
 
 func TestThrottle(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	impatient := cloudtrail.NewFromConfig(sb.Config(t), func(o *cloudtrail.Options) { o.RetryMaxAttempts = 1 })
@@ -312,6 +316,7 @@ func TestThrottle(t *testing.T) {
 }
 
 func TestRegionsRetentionAndDataEvents(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	west := func(o *secretsmanager.Options) { o.Region = "us-west-2" }
@@ -365,6 +370,7 @@ func TestRegionsRetentionAndDataEvents(t *testing.T) {
 }
 
 func TestStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	opts := world.Options{Options: sandbox.Options{StateFile: filepath.Join(t.TempDir(), "state.json")}}
 	sb := sandboxtest.Start(t, opts)
 	if _, err := sts.NewFromConfig(sb.Config(t)).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err != nil {

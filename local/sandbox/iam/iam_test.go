@@ -26,6 +26,7 @@ func apiCode(err error) string {
 }
 
 func TestKeyLifecycle(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // about the use, not IAM's reporting lag
 	ctx := context.Background()
 	c := iam.NewFromConfig(sb.Config(t))
@@ -125,6 +126,7 @@ func TestKeyLifecycle(t *testing.T) {
 }
 
 func TestErrorsAsAWSWordsThem(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	c := iam.NewFromConfig(sb.Config(t), func(o *iam.Options) { o.RetryMaxAttempts = 1 })
@@ -173,6 +175,7 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 // TestLastUsedLagOverTheWire: by default GetAccessKeyLastUsed shows a use
 // only DefaultLag after it, on the sandbox clock.
 func TestLastUsedLagOverTheWire(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	c := iam.NewFromConfig(sb.Config(t))

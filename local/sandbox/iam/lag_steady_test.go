@@ -14,6 +14,7 @@ import (
 // for ever: a key in constant use looked unused to GetAccessKeyLastUsed, so
 // VerifyOldKeyUnused would deactivate an old key a consumer was still using.
 func TestLastUsedLagUnderSteadyUse(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for _, every := range []time.Duration{time.Second, 30 * time.Second, 59 * time.Second} {
 		t.Run(every.String(), func(t *testing.T) {

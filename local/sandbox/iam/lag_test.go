@@ -11,6 +11,7 @@ import (
 // after it happened, and a key used every second for days keeps a bounded
 // list of uses waiting to be reported.
 func TestLastUsedLag(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string

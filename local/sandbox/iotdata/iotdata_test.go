@@ -45,6 +45,7 @@ func publish(t *testing.T, base, topic, keyID, secret string, payload []byte) (i
 // Publish is signed with "iotdata", marks the key used (as IAM names the service: iot), and — a data event —
 // never shows in CloudTrail's event history.
 func TestPublish(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // about the use, not IAM's reporting lag
 	keys := sb.User(t, "device-gateway", 1)
 	k := keys[0]

@@ -135,6 +135,8 @@ func apiCode(err error) string {
 	return ""
 }
 
+// Serial: it sets the test process's environment to see that none of it
+// reaches the function (t.Setenv cannot run beside parallel tests).
 func TestInvokeResult(t *testing.T) {
 	t.Setenv("KEYROTATOR_LEAK_CHECK", "must not reach the function")
 	sb, c := start(t)
@@ -187,6 +189,7 @@ func TestInvokeResult(t *testing.T) {
 }
 
 func TestFunctionErrors(t *testing.T) {
+	t.Parallel()
 	_, c := start(t)
 	for _, tc := range []struct {
 		name     string
@@ -226,6 +229,7 @@ func TestFunctionErrors(t *testing.T) {
 }
 
 func TestWarmReuse(t *testing.T) {
+	t.Parallel()
 	_, c := start(t)
 	first, second := echo(t, c, nil), echo(t, c, nil)
 	if first.PID != second.PID || first.RequestID == second.RequestID {
@@ -234,6 +238,7 @@ func TestWarmReuse(t *testing.T) {
 }
 
 func TestParallelGrowsPool(t *testing.T) {
+	t.Parallel()
 	sb, c := start(t,
 		sblambda.FunctionConfig{Name: "echo", Path: echoPath},
 		sblambda.FunctionConfig{Name: "narrow", Path: echoPath, MaxConcurrency: 2})
@@ -278,6 +283,7 @@ func TestParallelGrowsPool(t *testing.T) {
 }
 
 func TestCrashFault(t *testing.T) {
+	t.Parallel()
 	sb, c := start(t)
 	before := echo(t, c, nil).PID
 	sb.Fault(t, sandbox.Fault{Service: "lambda", Action: "Invoke", Resource: "echo", Crash: true})
@@ -300,6 +306,7 @@ func TestCrashFault(t *testing.T) {
 }
 
 func TestTailLogs(t *testing.T) {
+	t.Parallel()
 	sb, c := start(t)
 	out := invoke(t, c, &lambda.InvokeInput{FunctionName: aws.String("echo"), LogType: types.LogTypeTail,
 		Payload: []byte(`{"log":"hello from the function"}`)})
@@ -348,6 +355,7 @@ func TestTailLogs(t *testing.T) {
 }
 
 func TestInvokeErrors(t *testing.T) {
+	t.Parallel()
 	_, c := start(t)
 	for _, tc := range []struct {
 		name, fn string
@@ -371,6 +379,7 @@ func TestInvokeErrors(t *testing.T) {
 }
 
 func TestFromInsideSTS(t *testing.T) {
+	t.Parallel()
 	sb, c := start(t)
 	r := echo(t, c, map[string]any{"action": "whoami"})
 	if want := "arn:aws:sts::111122223333:assumed-role/echo-role/echo"; r.Caller != want {
@@ -385,6 +394,7 @@ func TestFromInsideSTS(t *testing.T) {
 }
 
 func TestInvocationTypes(t *testing.T) {
+	t.Parallel()
 	_, c := start(t)
 	out := invoke(t, c, &lambda.InvokeInput{FunctionName: aws.String("echo"), InvocationType: types.InvocationTypeDryRun})
 	if out.StatusCode != 204 {
@@ -409,6 +419,7 @@ func TestInvocationTypes(t *testing.T) {
 }
 
 func TestInternalInvoke(t *testing.T) {
+	t.Parallel()
 	sb, _ := start(t)
 	p := sandbox.Principal{Account: "111122223333", ARN: "arn:aws:sts::111122223333:assumed-role/sfn/exec", Type: "AssumedRole"}
 	for _, tc := range []struct {
@@ -436,6 +447,7 @@ func TestInternalInvoke(t *testing.T) {
 }
 
 func TestFunctionAPIs(t *testing.T) {
+	t.Parallel()
 	sb, c := start(t)
 	// Registered through the admin API: a second function, from a directory layout.
 	dir := t.TempDir()
@@ -493,6 +505,7 @@ func TestFunctionAPIs(t *testing.T) {
 }
 
 func TestCloseStopsEveryProcess(t *testing.T) {
+	t.Parallel()
 	sb, c := start(t)
 	var wg sync.WaitGroup
 	for range 3 {
@@ -505,8 +518,13 @@ func TestCloseStopsEveryProcess(t *testing.T) {
 		out, _ := c.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("echo"), Payload: []byte(`{"action":"sleep","sleepMs":900}`)})
 		busy <- out
 	}()
-	time.Sleep(100 * time.Millisecond)
-	v, _ := sb.Lambda.Function("echo")
+	var v sblambda.FunctionView
+	for deadline := time.Now().Add(5 * time.Second); !slices.ContainsFunc(v.Instances, func(in sblambda.InstanceView) bool { return in.Busy }); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fourth invocation never started: instances %+v", v.Instances)
+		}
+		v, _ = sb.Lambda.Function("echo")
+	}
 	var pids []int
 	for _, in := range v.Instances {
 		pids = append(pids, in.PID)
@@ -550,6 +568,7 @@ func alive(pid int) bool {
 }
 
 func TestReregisterStopsOldInstances(t *testing.T) {
+	t.Parallel()
 	sb, c := start(t)
 	before := echo(t, c, map[string]any{"value": 1})
 	if err := sb.Lambda.Register(sblambda.FunctionConfig{Name: "echo", Path: echoPath, Env: map[string]string{"GREETING": "bonjour"}}); err != nil {
@@ -577,6 +596,7 @@ func TestReregisterStopsOldInstances(t *testing.T) {
 // this test binary) without letting it close: its function processes must
 // die with it.
 func TestChildrenDieWithTheSandbox(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("LAMBDA_TEST_HELPER") == "1" {
 		_, c := start(t)
 		fmt.Printf("pid=%d\n", echo(t, c, nil).PID)
@@ -649,6 +669,7 @@ exit 1
 `
 
 func TestCustomRuntime(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("no curl for the shell runtimes")
 	}
@@ -689,6 +710,7 @@ func TestCustomRuntime(t *testing.T) {
 // log says so, by the instance's own credentials. An invocation without
 // one leaves its calls without.
 func TestCallsCarryTheInvocationsOrigin(t *testing.T) {
+	t.Parallel()
 	sb, _ := start(t)
 	p := sandbox.Principal{Account: "111122223333", ARN: "arn:aws:sts::111122223333:assumed-role/sfn/exec", Type: "AssumedRole"}
 	o := sandbox.Origin{Execution: "arn:aws:states:us-east-1:111122223333:execution:m:e", State: "UpdateSecret", Item: "app"}

@@ -52,6 +52,7 @@ func seeded(t *testing.T) (*sandboxtest.Sandbox, string, string) {
 }
 
 func TestSecretsHoldEveryKind(t *testing.T) {
+	t.Parallel()
 	sb, iamSecret, old := seeded(t)
 	secrets := sb.Secrets()
 	kinds := leak.Kinds(secrets)
@@ -80,6 +81,7 @@ func TestSecretsHoldEveryKind(t *testing.T) {
 }
 
 func TestCanaryFailsOnAPlantedLeak(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		plant func(iamSecret, old string) string

@@ -1,6 +1,8 @@
 // Package sandboxtest starts the whole sandbox inside a Go test, on a
-// loopback port, and hands out SDK configurations that reach it only
-// through the standard environment (AWS_ENDPOINT_URL and friends).
+// loopback port, and hands out SDK configurations built explicitly for it.
+// It never touches the test process's environment, so tests that start a
+// sandbox each may run in parallel; a child process (the AWS CLI, boto3)
+// gets the sandbox's environment on its own exec.Cmd through Env.
 package sandboxtest
 
 import (
@@ -29,9 +31,9 @@ type Sandbox struct {
 	URL string
 }
 
-// Start runs a sandbox until the test ends and points the standard AWS
-// environment at it as the admin identity. It uses t.Setenv, so tests that
-// call it cannot be parallel.
+// Start runs a sandbox until the test ends. Config, ConfigAs and Env reach
+// it as the admin identity (or another key); the process environment is
+// left alone, so the test may be parallel.
 func Start(t testing.TB, opts world.Options) *Sandbox {
 	t.Helper()
 	w, err := world.New(opts)
@@ -52,39 +54,55 @@ func Start(t testing.TB, opts world.Options) *Sandbox {
 			t.Errorf("sandbox stopped with: %v", err)
 		}
 	})
-	for _, kv := range w.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	// Nothing from the developer's own AWS set-up may leak in.
-	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"} {
-		t.Setenv(k, "") // restores the old value when the test ends
-		os.Unsetenv(k)
-	}
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	return &Sandbox{World: w, URL: w.Server.URL()}
 }
 
-// Config loads an SDK configuration from the environment Start set: the admin identity.
+// LoadOptions are the SDK loading options that reach the sandbox as the
+// admin: its region, endpoint and key, and no shared config or credentials
+// file, so nothing of the developer's own AWS set-up leaks in. The
+// keyrotator CLI, run in-process, takes them as they are.
+func (s *Sandbox) LoadOptions() []func(*config.LoadOptions) error {
+	return s.loadOptions(s.Admin.AccessKeyID, s.Admin.Secret, "")
+}
+
+func (s *Sandbox) loadOptions(id, secret, token string) []func(*config.LoadOptions) error {
+	return []func(*config.LoadOptions) error{
+		config.WithRegion(s.Server.Region()),
+		config.WithBaseEndpoint(s.URL),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, token)),
+		config.WithSharedConfigFiles([]string{}),
+		config.WithSharedCredentialsFiles([]string{}),
+	}
+}
+
+// Config is an SDK configuration that reaches the sandbox as the admin.
 func (s *Sandbox) Config(t testing.TB) aws.Config {
 	t.Helper()
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatalf("load AWS config: %v", err)
-	}
-	return cfg
+	return s.ConfigAs(t, s.Admin.AccessKeyID, s.Admin.Secret, "")
 }
 
 // ConfigAs is Config with another access key (a user's, a function's).
 func (s *Sandbox) ConfigAs(t testing.TB, id, secret, token string) aws.Config {
 	t.Helper()
-	cfg, err := config.LoadDefaultConfig(context.Background(),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, token)))
+	cfg, err := config.LoadDefaultConfig(context.Background(), s.loadOptions(id, secret, token)...)
 	if err != nil {
 		t.Fatalf("load AWS config: %v", err)
 	}
 	return cfg
+}
+
+// Env is the environment of a child process (the AWS CLI, boto3) that
+// reaches the sandbox as the admin: the test process's own without any
+// AWS_ variable, then the sandbox's, with no shared config or credentials
+// file. Set it on the exec.Cmd; the test's own environment stays as it is.
+func (s *Sandbox) Env() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	return append(append(env, s.World.Env()...), "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull)
 }
 
 // Admin calls the sandbox's admin API: method, path under /_sandbox, a JSON

@@ -75,6 +75,7 @@ func value(t *testing.T, c *sm.Client, in *sm.GetSecretValueInput) string {
 }
 
 func TestCreateDescribeGet(t *testing.T) {
+	t.Parallel()
 	_, c := newClient(t)
 	ctx := context.Background()
 	created, err := c.CreateSecret(ctx, &sm.CreateSecretInput{
@@ -132,6 +133,7 @@ func TestCreateDescribeGet(t *testing.T) {
 }
 
 func TestErrorsAsAWSWordsThem(t *testing.T) {
+	t.Parallel()
 	_, c := newClient(t)
 	ctx := context.Background()
 	if _, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("s"), SecretString: aws.String("x")}); err != nil {
@@ -202,6 +204,7 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 
 // The rotation's path: create → put AWSPENDING → promote → AWSPREVIOUS.
 func TestStagingLabelTransitions(t *testing.T) {
+	t.Parallel()
 	_, c := newClient(t)
 	ctx := context.Background()
 	v1, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("rot"), SecretString: aws.String("one")})
@@ -298,6 +301,7 @@ func TestStagingLabelTransitions(t *testing.T) {
 }
 
 func TestClientRequestTokenIdempotency(t *testing.T) {
+	t.Parallel()
 	_, c := newClient(t)
 	ctx := context.Background()
 	const tok = "11111111-2222-3333-4444-555555555555"
@@ -344,6 +348,7 @@ func TestClientRequestTokenIdempotency(t *testing.T) {
 }
 
 func TestDeleteAndRestore(t *testing.T) {
+	t.Parallel()
 	sb, c := newClient(t)
 	ctx := context.Background()
 	if _, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("gone"), SecretString: aws.String("x")}); err != nil {
@@ -425,6 +430,7 @@ func get(t *testing.T, url string) []byte {
 
 // I1: a secret's value is in no log, call record, CloudTrail event or error.
 func TestSecretValuesNeverLeak(t *testing.T) {
+	t.Parallel()
 	var logs syncBuffer
 	sb := sandboxtest.Start(t, world.Options{Options: sandbox.Options{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}})
 	c := sm.NewFromConfig(sb.Config(t), func(o *sm.Options) { o.RetryMaxAttempts = 1 })
@@ -478,6 +484,7 @@ func TestSecretValuesNeverLeak(t *testing.T) {
 
 // --state keeps secrets, their versions and stages across a restart.
 func TestStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "state.json")
 	opts := world.Options{Options: sandbox.Options{StateFile: file}}
 	sb := sandboxtest.Start(t, opts)
@@ -545,6 +552,7 @@ func (b *bodies) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestListSecrets(t *testing.T) {
+	t.Parallel()
 	sb, c := newClient(t)
 	ctx := context.Background()
 	seen := &bodies{}

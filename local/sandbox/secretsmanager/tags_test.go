@@ -12,6 +12,7 @@ import (
 // Tags as AWS keeps them: CreateSecret's, TagResource adds or replaces by
 // key, UntagResource removes by key, DescribeSecret shows them.
 func TestTags(t *testing.T) {
+	t.Parallel()
 	_, c := newClient(t)
 	ctx := context.Background()
 	tag := func(k, v string) types.Tag { return types.Tag{Key: aws.String(k), Value: aws.String(v)} }

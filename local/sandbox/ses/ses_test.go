@@ -42,6 +42,7 @@ func email(from string, to ...string) *ses.SendEmailInput {
 }
 
 func TestSendRecordsTheKey(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // about the use, not IAM's reporting lag
 	ctx := context.Background()
 	key := sb.User(t, "auth0-mailer", 1)[0]
@@ -81,6 +82,7 @@ func TestSendRecordsTheKey(t *testing.T) {
 }
 
 func TestErrorsAsAWSWordsThem(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	c := ses.NewFromConfig(sb.Config(t), func(o *ses.Options) { o.RetryMaxAttempts = 1 })
@@ -121,6 +123,7 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 }
 
 func TestStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	opts := world.Options{Options: sandbox.Options{StateFile: filepath.Join(t.TempDir(), "state.json")}}
 	sb := sandboxtest.Start(t, opts)
 	if _, err := ses.NewFromConfig(sb.Config(t)).SendEmail(context.Background(), email("noreply@example.com", "a@example.com")); err != nil {

@@ -26,6 +26,7 @@ const (
 // The SDK's own signer is the reference: whatever it signs, Verify accepts,
 // and any change to what was signed is refused.
 func TestVerifyAgainstTheSDKSigner(t *testing.T) {
+	t.Parallel()
 	now := time.Now().UTC()
 	tests := []struct {
 		name, method, url, body, service string
@@ -64,6 +65,7 @@ func TestVerifyAgainstTheSDKSigner(t *testing.T) {
 }
 
 func TestParseRefusesWhatAWSRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, auth string
 		want       error

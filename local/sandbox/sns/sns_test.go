@@ -38,6 +38,7 @@ func messages(t *testing.T, sb *sandboxtest.Sandbox, topic string) []snssvc.Mess
 }
 
 func TestTopicsSubscriptionsPublish(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	c := sns.NewFromConfig(sb.Config(t))
@@ -107,6 +108,7 @@ func TestTopicsSubscriptionsPublish(t *testing.T) {
 }
 
 func TestErrorsAsAWSWordsThem(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	ctx := context.Background()
 	c := sns.NewFromConfig(sb.Config(t), func(o *sns.Options) { o.RetryMaxAttempts = 1 })
@@ -174,6 +176,7 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 }
 
 func TestStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	opts := world.Options{Options: sandbox.Options{StateFile: filepath.Join(t.TempDir(), "state.json")}}
 	sb := sandboxtest.Start(t, opts)
 	ctx := context.Background()

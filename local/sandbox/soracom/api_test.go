@@ -131,6 +131,7 @@ func (s *session) do(method, path string, body any) reply {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	s, srv := newService(t)
 	o := newOperator(t, s, soracom.OperatorConfig{ID: "OP0000000001"})
 	base := o.Endpoint()
@@ -203,6 +204,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestCredentials(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	o := newOperator(t, s, soracom.OperatorConfig{})
 	sess := signIn(t, o, admin, 0)
@@ -264,6 +266,7 @@ func TestCredentials(t *testing.T) {
 }
 
 func TestGroupsPaging(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	o := newOperator(t, s, soracom.OperatorConfig{})
 	var ids []string
@@ -384,6 +387,7 @@ func without(ids []string, id string) []string {
 }
 
 func TestGroupConfiguration(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	o := newOperator(t, s, soracom.OperatorConfig{})
 	id, err := o.AddGroup(soracom.GroupConfig{Name: "funnel", Configuration: map[string]map[string]any{
@@ -445,6 +449,7 @@ func TestGroupConfiguration(t *testing.T) {
 }
 
 func TestPermissions(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	none := soracom.SAMUser{Name: "none", AuthKeyID: "keyId-none", AuthKey: "secret-none", Permissions: []string{}}
 	wild := soracom.SAMUser{Name: "wild", AuthKeyID: "keyId-wild", AuthKey: "secret-wild", Permissions: []string{"Credential:*"}}
@@ -500,6 +505,7 @@ func TestPermissions(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	o := newOperator(t, s, soracom.OperatorConfig{RatePerMinute: 3})
 	sess := signIn(t, o, admin, 0)
@@ -534,6 +540,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestInjectedFailures(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	o := newOperator(t, s, soracom.OperatorConfig{})
 	var ids []string
@@ -605,6 +612,7 @@ func TestInjectedFailures(t *testing.T) {
 }
 
 func TestSecretsStayHidden(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	o := newOperator(t, s, soracom.OperatorConfig{Credentials: map[string]soracom.CredentialInput{
 		"aws": {Type: "aws-credentials", Credentials: map[string]any{"accessKeyId": "AKIAHIDDEN0000000001", "secretAccessKey": "very-secret-value"}}}})
@@ -624,6 +632,7 @@ func TestSecretsStayHidden(t *testing.T) {
 }
 
 func TestAddOperatorRefuses(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	newOperator(t, s, soracom.OperatorConfig{ID: "OP0000000009"})
 	cases := []struct {

@@ -59,6 +59,7 @@ func lastUsed(t *testing.T, c *iam.Client, keyID string) *iamtypes.AccessKeyLast
 // lastUsedDateTime moves, and after the credential is swapped in place the
 // new key is the one in use.
 func TestPushUsesTheKey(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // about the use, not IAM's reporting lag
 	keys := sb.User(t, "soracom-funnel", 2)
 	funkKeys := sb.User(t, "soracom-funk", 1)
@@ -126,6 +127,7 @@ func TestPushUsesTheKey(t *testing.T) {
 // pushes fail visibly; a group pointing at a credential that does not exist
 // fails too, without any AWS call.
 func TestPushFailsVisibly(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	keys := sb.User(t, "soracom-missed", 1)
 	o, err := sb.Soracom.AddOperator(soracom.OperatorConfig{SAMUsers: []soracom.SAMUser{admin},
@@ -163,6 +165,7 @@ func TestPushFailsVisibly(t *testing.T) {
 // of 50 groups records each push, and the sandbox saw as many publishes as
 // one group recorded, not fifty times as many.
 func TestPushOncePerCredential(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	keys := sb.User(t, "soracom-fleet", 1)
 	cfg := soracom.OperatorConfig{SAMUsers: []soracom.SAMUser{admin}, Credentials: map[string]soracom.CredentialInput{"fleet": awsCredential(keys[0])}}
@@ -207,6 +210,7 @@ func TestPushOncePerCredential(t *testing.T) {
 
 // The admin API: operators made and read without secrets, failures queued.
 func TestAdminAPI(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.Start(t, world.Options{})
 	var v soracom.OperatorView
 	code := sb.AdminCall(t, http.MethodPost, "/soracom/operators", soracom.OperatorConfig{ID: "OP0000000042", SAMUsers: []soracom.SAMUser{admin},

@@ -6,6 +6,7 @@ import (
 )
 
 func TestCallbackWait(t *testing.T) {
+	t.Parallel()
 	const hour, day = 3600, 24 * 3600
 	tests := []struct {
 		name    string

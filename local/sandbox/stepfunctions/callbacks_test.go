@@ -156,8 +156,29 @@ func output(t *testing.T, d *sfn.DescribeExecutionOutput) map[string]any {
 	return out
 }
 
+// waited is how long a callback Task waited, from its TaskStarted to its
+// TaskTimedOut: the shortened timeout, without the runner's start or the
+// function's, which a loaded machine stretches to seconds.
+func waited(h []types.HistoryEvent) time.Duration {
+	var started, timedOut time.Time
+	for _, e := range h {
+		switch e.Type {
+		case types.HistoryEventTypeTaskStarted:
+			started = aws.ToTime(e.Timestamp)
+		case types.HistoryEventTypeTaskTimedOut:
+			timedOut = aws.ToTime(e.Timestamp)
+		}
+	}
+	if started.IsZero() || timedOut.IsZero() {
+		return time.Duration(1<<63 - 1) // never started, or never timed out
+	}
+	return timedOut.Sub(started)
+}
+
 func typesOf(h []types.HistoryEvent) string { return strings.Join(eventTypes(h), ",") }
 
+// Serial: "nobody answers" bounds the real time a shortened timeout takes
+// (2 s), which a loaded machine's parallel tests would stretch.
 func TestCallbackTask(t *testing.T) {
 	sb, c, sf := start(t)
 	machine := approvalMachine(t, sb, c, nil)
@@ -259,7 +280,7 @@ func TestCallbackTask(t *testing.T) {
 				if te, _ := out["timedOut"].(map[string]any); te["Error"] != "States.Timeout" || out["taskFailed"] != nil {
 					t.Errorf("output %s: want the timeout caught by States.Timeout, not States.TaskFailed", aws.ToString(d.Output))
 				}
-				if took := d.StopDate.Sub(*d.StartDate); took > 2*time.Second {
+				if took := waited(h); took > 2*time.Second {
 					t.Errorf("a 1-hour approval window took %v to time out, want 1 h × 1/43200 ≈ 83 ms", took)
 				}
 				var timedOut *types.TaskTimedOutEventDetails
@@ -352,6 +373,7 @@ func aToken() string {
 }
 
 func TestCallbackTokenErrors(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	machine := approvalMachine(t, sb, c, nil)
 	ctx := context.Background()
@@ -411,6 +433,9 @@ func TestCallbackTokenErrors(t *testing.T) {
 	}
 }
 
+// Serial: heartbeats 250 ms apart against a 1-s heartbeat timeout, and a
+// bound on the real time the timeout takes: timing, which parallel tests
+// on a 2-core machine stretch.
 func TestCallbackHeartbeat(t *testing.T) {
 	sb, c, sf := start(t)
 	ctx := context.Background()
@@ -438,13 +463,14 @@ func TestCallbackHeartbeat(t *testing.T) {
 	// it as States.Timeout.
 	arn = startExecution(t, c, machine, approvalInput(10*day, "echo", 0))
 	d := finished(t, c, sf, arn)
-	if te, _ := output(t, d)["timedOut"].(map[string]any); te["Error"] != "States.Timeout" || d.StopDate.Sub(*d.StartDate) > 5*time.Second {
-		t.Errorf("no heartbeat: %s after %v", aws.ToString(d.Output), d.StopDate.Sub(*d.StartDate))
+	if te, _ := output(t, d)["timedOut"].(map[string]any); te["Error"] != "States.Timeout" || waited(history(t, c, arn)) > 5*time.Second {
+		t.Errorf("no heartbeat: %s after %v", aws.ToString(d.Output), waited(history(t, c, arn)))
 	}
 }
 
 // A retried attempt gets a token of its own; the first one's is spent.
 func TestCallbackRetryGetsANewToken(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	machine := approvalMachine(t, sb, c, nil)
 	sb.Fault(t, sandbox.Fault{Service: "lambda", Action: "Invoke", Resource: "echo", Kind: "throttle"})
@@ -471,6 +497,9 @@ func TestCallbackRetryGetsANewToken(t *testing.T) {
 
 // Tokens hold +, / and =: the AWS CLI (botocore, its own signing and
 // parsing) must carry them as they are.
+//
+// Serial: each AWS CLI call starts Python (seconds on a loaded machine),
+// and the approval window is 6 s of real time.
 func TestCallbackAWSCLI(t *testing.T) {
 	cli, err := exec.LookPath("aws")
 	if err != nil {
@@ -479,7 +508,9 @@ func TestCallbackAWSCLI(t *testing.T) {
 	sb, c, sf := start(t)
 	machine := approvalMachine(t, sb, c, nil)
 	awsCLI := func(args ...string) (string, error) {
-		out, err := exec.Command(cli, append(args, "--output", "json")...).CombinedOutput()
+		cmd := exec.Command(cli, append(args, "--output", "json")...)
+		cmd.Env = sb.Env()
+		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
 	arn := startExecution(t, c, machine, approvalInput(3*day, "echo", 0))
@@ -516,6 +547,7 @@ func TestCallbackAWSCLI(t *testing.T) {
 
 // A restart keeps the tokens of the executions it keeps: they are closed.
 func TestCallbackTokensSurviveSnapshot(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	machine := approvalMachine(t, sb, c, nil)
 	ctx := context.Background()

@@ -122,6 +122,7 @@ func apiCode(err error) string {
 }
 
 func TestPassWaitSucceed(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	ctx := context.Background()
 	machine := create(t, c, "wait-a-week", map[string]any{
@@ -236,6 +237,7 @@ func longWait(t *testing.T, c *sfn.Client) string {
 }
 
 func TestStopAndIdempotentStart(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	ctx := context.Background()
 	machine := longWait(t, c)
@@ -294,6 +296,7 @@ func waitNoRunners(t *testing.T, sf *stepfunctions.Service) {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	_, c, _ := start(t)
 	ctx := context.Background()
 	machine := create(t, c, "ok", map[string]any{"StartAt": "P", "States": map[string]any{"P": map[string]any{"Type": "Pass", "End": true}}})
@@ -360,6 +363,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestUnsupportedTaskIsCaught(t *testing.T) {
+	t.Parallel()
 	_, c, sf := start(t)
 	machine := create(t, c, "unsupported", map[string]any{
 		"StartAt": "Put",
@@ -392,6 +396,7 @@ func TestUnsupportedTaskIsCaught(t *testing.T) {
 }
 
 func TestFailState(t *testing.T) {
+	t.Parallel()
 	_, c, sf := start(t)
 	machine := create(t, c, "fails", map[string]any{
 		"StartAt": "Boom",
@@ -408,6 +413,7 @@ func TestFailState(t *testing.T) {
 }
 
 func TestSNSPublishRetriedAndCaught(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	if _, ok := sb.Server.Service("sns"); !ok {
 		t.Skip("the sandbox has no SNS service yet")
@@ -503,6 +509,7 @@ func echoFunction(t *testing.T) string {
 }
 
 func TestLambdaTasks(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	if sb.Lambda == nil {
 		t.Skip("the sandbox has no Lambda service yet")
@@ -575,6 +582,7 @@ func TestLambdaTasks(t *testing.T) {
 }
 
 func TestCloseLeavesNoRunner(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	machine := longWait(t, c)
 	var arns []string
@@ -609,6 +617,7 @@ func TestCloseLeavesNoRunner(t *testing.T) {
 }
 
 func TestRunnerDeathFailsExecution(t *testing.T) {
+	t.Parallel()
 	_, c, sf := start(t)
 	machine := longWait(t, c)
 	st, err := c.StartExecution(context.Background(), &sfn.StartExecutionInput{StateMachineArn: aws.String(machine)})
@@ -634,6 +643,7 @@ func TestRunnerDeathFailsExecution(t *testing.T) {
 }
 
 func TestAdminRegisterWithSubstitutions(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	def := `{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":${WaitSeconds},"Next":"Say"},
 	 "Say":{"Type":"Pass","Result":{"greeting":"${Greeting}"},"End":true}}}`
@@ -671,6 +681,7 @@ func TestAdminRegisterWithSubstitutions(t *testing.T) {
 }
 
 func TestMapWithWaitsAndTasks(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	machine := create(t, c, "distribute", map[string]any{
 		"StartAt": "Distribute",
@@ -715,6 +726,7 @@ func TestMapWithWaitsAndTasks(t *testing.T) {
 }
 
 func TestExecutionTimeout(t *testing.T) {
+	t.Parallel()
 	sb, c, sf := start(t)
 	machine := create(t, c, "bounded", map[string]any{
 		"TimeoutSeconds": 3600,
@@ -736,6 +748,7 @@ func TestExecutionTimeout(t *testing.T) {
 }
 
 func TestSnapshotKeepsHistories(t *testing.T) {
+	t.Parallel()
 	_, c, sf := start(t)
 	machine := create(t, c, "kept", map[string]any{"StartAt": "P", "States": map[string]any{"P": map[string]any{"Type": "Pass", "Result": "done", "End": true}}})
 	arn, _ := run(t, c, sf, machine, `{"n":1}`)
@@ -757,6 +770,9 @@ func TestSnapshotKeepsHistories(t *testing.T) {
 // During a shortened Wait, sandbox time flows through the waited days rather
 // than jumping at the end: a consumer calling AWS meanwhile leaves last-used
 // dates spread over the wait, as it would in AWS.
+//
+// Serial: it samples the clock during 0.6 s of real time, which parallel
+// tests on a 2-core machine stretch and starve.
 func TestWaitTimeFlows(t *testing.T) {
 	sb, c, _ := start(t) // WaitScale 1e-6: 7 days last 0.6 s
 	ctx := context.Background()
@@ -773,7 +789,8 @@ func TestWaitTimeFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	var samples []time.Duration
-	for range 200 {
+	// Until the execution ends, however long its runner takes to start.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 		samples = append(samples, sb.Server.Clock().Now().Sub(before))
 		d, err := c.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: out.ExecutionArn})
@@ -802,6 +819,7 @@ func TestWaitTimeFlows(t *testing.T) {
 // The operator CLI finds the "keyrotator" state machine by name: through
 // every page of ListStateMachines, then DescribeStateMachine.
 func TestFindStateMachineByName(t *testing.T) {
+	t.Parallel()
 	_, c, _ := start(t)
 	ctx := context.Background()
 	pass := map[string]any{"StartAt": "P", "States": map[string]any{"P": map[string]any{"Type": "Pass", "End": true}}}
