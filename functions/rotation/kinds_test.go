@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -52,8 +53,8 @@ func TestEveryKindInTheSchemaIsRegistered(t *testing.T) {
 // target's field under the target's path.
 func TestKindCheckNamesTheTargetsField(t *testing.T) {
 	_, err := ParseInput([]byte(`{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s"},{"type":"secret","name":"b","secretId":"t","keyIdField":"secretAccessKey"}]}`))
-	ii, ok := err.(*InvalidInput)
-	if !ok || ii.Field != "targets[1].secretField" || !strings.Contains(ii.Reason, "same field as keyIdField") {
+	var ii *InvalidInput
+	if !errors.As(err, &ii) || ii.Field != "targets[1].secretField" || !strings.Contains(ii.Reason, "same field as keyIdField") {
 		t.Fatalf("err = %#v, want targets[1].secretField refused as the same field as keyIdField", err)
 	}
 }

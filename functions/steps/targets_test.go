@@ -142,7 +142,7 @@ func TestCleanupAsksTheKindsThatCleanUp(t *testing.T) {
 			if !slices.Equal(res.Targets, tt.lines) {
 				t.Errorf("lines %q, want %q", res.Targets, tt.lines)
 			}
-			released := tt.wantErr != errFake // an unexpected error is retried: the lock stays
+			released := !errors.Is(tt.wantErr, errFake) // an unexpected error is retried: the lock stays
 			if res.LockReleased != released || (len(rec.released) == 1) != released {
 				t.Errorf("lock released %v (%q), want %v", res.LockReleased, rec.released, released)
 			}

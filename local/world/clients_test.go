@@ -22,7 +22,7 @@ func TestAWSCLI(t *testing.T) {
 	sb := sandboxtest.Start(t, world.Options{})
 	run := func(args ...string) map[string]any {
 		t.Helper()
-		cmd := exec.Command(aws, append(args, "--output", "json")...)
+		cmd := exec.CommandContext(t.Context(), aws, append(args, "--output", "json")...)
 		cmd.Env = sb.Env()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -53,7 +53,7 @@ func TestAWSCLI(t *testing.T) {
 		t.Fatalf("get-secret-value: %v", got)
 	}
 	// An error from the sandbox reaches the CLI as AWS's code.
-	cmd := exec.Command(aws, "iam", "list-access-keys", "--user-name", "nobody")
+	cmd := exec.CommandContext(t.Context(), aws, "iam", "list-access-keys", "--user-name", "nobody")
 	cmd.Env = sb.Env()
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "NoSuchEntity") {
@@ -67,7 +67,7 @@ func TestBoto3(t *testing.T) {
 	if err != nil {
 		t.Skip("python3 is not installed here: skipping the boto3 check")
 	}
-	if err := exec.Command(py, "-c", "import boto3").Run(); err != nil {
+	if err := exec.CommandContext(t.Context(), py, "-c", "import boto3").Run(); err != nil {
 		t.Skip("boto3 is not installed here: skipping the boto3 check")
 	}
 	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // boto3 reads last-used at once: not about the lag
@@ -92,7 +92,7 @@ out["pending"] = cur[v2["VersionId"]]
 out["current"] = sm.get_secret_value(SecretId="py/app")["SecretString"] == "v1"
 print(json.dumps(out))
 `
-	cmd := exec.Command(py, "-c", script)
+	cmd := exec.CommandContext(t.Context(), py, "-c", script)
 	cmd.Env = sb.Env()
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -508,7 +508,7 @@ func TestCallbackAWSCLI(t *testing.T) {
 	sb, c, sf := start(t)
 	machine := approvalMachine(t, sb, c, nil)
 	awsCLI := func(args ...string) (string, error) {
-		cmd := exec.Command(cli, append(args, "--output", "json")...)
+		cmd := exec.CommandContext(t.Context(), cli, append(args, "--output", "json")...)
 		cmd.Env = sb.Env()
 		out, err := cmd.CombinedOutput()
 		return string(out), err

@@ -495,7 +495,7 @@ func echoFunction(t *testing.T) string {
 			return
 		}
 		echoPath = filepath.Join(dir, "bootstrap")
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", echoPath, "./"+filepath.ToSlash(src))
+		cmd := exec.CommandContext(context.Background(), "go", "build", "-tags", "lambda.norpc", "-o", echoPath, "./"+filepath.ToSlash(src)) // built once for every test: no one test's context
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			echoErr = errors.New(string(b))
