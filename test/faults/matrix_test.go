@@ -100,48 +100,6 @@ func matrix(calls []sandbox.CallRecord) []Case {
 // it within 40 s of make test.
 const sampleEvery = 20
 
-// knownBugs are cases left out of the CI sample, each with the bug that
-// fails it. The whole matrix (make faults) still runs and reports them.
-var knownBugs = map[string]string{
-	"DeactivateOldKey/-/iam:ListAccessKeys#1/before":                                         rerunRefused,
-	"DeactivateOldKey/-/iam:UpdateAccessKey#1/before":                                        rerunRefused,
-	"DeleteOldKey/-/iam:DeleteAccessKey#1/before":                                            rerunRefused,
-	"DeleteOldKey/-/iam:GetAccessKeyLastUsed#1/before":                                       rerunRefused,
-	"DeleteOldKey/-/iam:ListAccessKeys#1/before":                                             rerunRefused,
-	"Promote/-/secretsmanager:DescribeSecret#1/before":                                       rerunRefused,
-	"Promote/-/secretsmanager:UpdateSecretVersionStage#1/before":                             rerunRefused,
-	"UpdateAuth0/prod/auth0:GET /api/v2/emails/provider#1/before":                            rerunRefused,
-	"UpdateAuth0/prod/auth0:GET /api/v2/emails/provider#2/before":                            rerunRefused,
-	"UpdateAuth0/prod/auth0:PATCH /api/v2/emails/provider#1/before":                          rerunRefused,
-	"UpdateAuth0/prod/secretsmanager:GetSecretValue#1/before":                                rerunRefused,
-	"UpdateAuth0/prod/secretsmanager:GetSecretValue#2/before":                                rerunRefused,
-	"UpdateSecret/app/secretsmanager:DescribeSecret#1/before":                                rerunRefused,
-	"UpdateSecret/app/secretsmanager:GetSecretValue#1/before":                                rerunRefused,
-	"UpdateSecret/app/secretsmanager:GetSecretValue#2/before":                                rerunRefused,
-	"UpdateSecret/app/secretsmanager:PutSecretValue#1/before":                                rerunRefused,
-	"UpdateSoracom/iot/secretsmanager:GetSecretValue#1/before":                               rerunRefused,
-	"UpdateSoracom/iot/secretsmanager:GetSecretValue#2/before":                               rerunRefused,
-	"UpdateSoracom/iot/soracom:GET /v1/credentials#1/before":                                 rerunRefused,
-	"UpdateSoracom/iot/soracom:GET /v1/groups#1/before":                                      rerunRefused,
-	"UpdateSoracom/iot/soracom:POST /v1/credentials/{credentials_id}#1/before":               rerunRefused,
-	"UpdateSoracom/iot/soracom:PUT /v1/groups/{group_id}/configuration/{namespace}#1/before": rerunRefused,
-	"UpdateSoracom/iot/soracom:PUT /v1/groups/{group_id}/configuration/{namespace}#2/before": rerunRefused,
-	"VerifyOldKeyUnused/-/cloudtrail:LookupEvents#1/before":                                  rerunRefused,
-	"VerifyOldKeyUnused/-/iam:GetAccessKeyLastUsed#1/before":                                 rerunRefused,
-	"VerifyOldKeyUnused/-/iam:GetAccessKeyLastUsed#2/before":                                 rerunRefused,
-	"VerifyOldKeyUnused/-/secretsmanager:GetSecretValue#1/before":                            rerunRefused,
-	"VerifyOldKeyUnused/-/soracom:GET /v1/credentials#1/before":                              rerunRefused,
-	"VerifyOldKeyUnused/-/soracom:POST /v1/auth#1/before":                                    rerunRefused,
-}
-
-// rerunRefused, found by this matrix: a re-run after a run that failed once
-// a target held the new key is refused at Preflight (PlanSecret: "holds key
-// … which is neither the key being rotated … nor the new one"; PlanAuth0,
-// PlanSoracom alike): the preflight (issue 11 finding 3) judges the targets
-// before CreateKey takes the earlier run's key over, so it knows no new key
-// yet. 29 of the 145 cases fail so, every one only at the re-run.
-const rerunRefused = "a re-run is refused at Preflight once a target holds the earlier run's new key"
-
 func sample(cases []Case) []Case {
 	h := func(c Case) uint32 { f := fnv.New32a(); f.Write([]byte(c.String())); return f.Sum32() }
 	var out []Case
@@ -154,7 +112,7 @@ func sample(cases []Case) []Case {
 		}
 		slices.SortFunc(of, func(a, b Case) int { return cmp.Or(cmp.Compare(h(a), h(b)), cmp.Compare(a.String(), b.String())) })
 		for i, c := range of {
-			if _, bug := knownBugs[c.String()]; i%sampleEvery == 0 && !bug {
+			if i%sampleEvery == 0 {
 				out = append(out, c)
 			}
 		}
@@ -254,11 +212,6 @@ func TestFaultMatrix(t *testing.T) {
 		(len(cases)-invocations)/2, invocations, len(cases), len(results), held, reran, time.Since(start).Seconds())
 	if len(failed) > 0 {
 		t.Logf("cases that broke an invariant:\n%s", strings.Join(failed, "\n"))
-	}
-	for _, o := range results {
-		if bug, known := knownBugs[o.Case]; known && o.Passed {
-			t.Logf("%s passes now: if %q is fixed, take it out of knownBugs (the CI sample)", o.Case, bug)
-		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/keyrotator/keyrotator/local/world"
 	"os/exec"
 	"strings"
 	"testing"
@@ -498,14 +499,16 @@ func TestCallbackRetryGetsANewToken(t *testing.T) {
 // Tokens hold +, / and =: the AWS CLI (botocore, its own signing and
 // parsing) must carry them as they are.
 //
-// Serial: each AWS CLI call starts Python (seconds on a loaded machine),
-// and the approval window is 6 s of real time.
+// Serial: each AWS CLI call starts Python (seconds on a loaded machine).
+// The approval window is 3 days at a callback scale of 1/1440 (3 minutes
+// of real time), not the floor's 6 s, which a loaded machine outlasted
+// between two CLI calls (the heartbeat found the task timed out).
 func TestCallbackAWSCLI(t *testing.T) {
 	cli, err := exec.LookPath("aws")
 	if err != nil {
 		t.Skip("the AWS CLI is not installed here: skipping the second-client check for it")
 	}
-	sb, c, sf := start(t)
+	sb, c, sf := startWith(t, world.Options{WaitScale: 1e-6, CallbackScale: 1.0 / 1440})
 	machine := approvalMachine(t, sb, c, nil)
 	awsCLI := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(t.Context(), cli, append(args, "--output", "json")...)

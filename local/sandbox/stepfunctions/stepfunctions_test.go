@@ -33,7 +33,12 @@ const role = "arn:aws:iam::111122223333:role/keyrotator-states"
 // returns the SDK client and the service; it skips without Node.js ≥ 22.
 func start(t *testing.T) (*sandboxtest.Sandbox, *sfn.Client, *stepfunctions.Service) {
 	t.Helper()
-	sb := sandboxtest.Start(t, world.Options{WaitScale: 1e-6})
+	return startWith(t, world.Options{WaitScale: 1e-6})
+}
+
+func startWith(t *testing.T, opts world.Options) (*sandboxtest.Sandbox, *sfn.Client, *stepfunctions.Service) {
+	t.Helper()
+	sb := sandboxtest.Start(t, opts)
 	svc, ok := sb.Server.Service("states")
 	if !ok {
 		t.Fatal("the sandbox has no Step Functions (states) service")
