@@ -4,13 +4,13 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 # Go modules of the workspace: `go test ./...` does not work at a go.work root.
-MODULES := functions infra local test
+MODULES := cli functions infra local test
 # Their packages, for one `go test` at the root (workspace mode), so packages
 # of different modules run side by side; test/ first, as the slowest
 # packages (test/e2e) start first. -p and -parallel stay at their default,
 # the core count: on the 2-core machine 4 and 4 were no faster and made
 # tests that time real seconds fail.
-PACKAGES := ./test/... ./local/... ./infra/... ./functions/...
+PACKAGES := ./test/... ./local/... ./infra/... ./functions/... ./cli/...
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 PORT ?= 4566
 # Real time a Step Functions Wait stands for: 1e-5 makes a 7-day wait last 6 s.
@@ -32,6 +32,7 @@ LAMBDA_ARCH ?= arm64
 GO_LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w"
 FUNCTION_SRC := $(shell find functions -name '*.go' -not -name '*_test.go' 2>/dev/null) functions/go.mod functions/rotation/input.schema.json
 LOCAL_SRC := $(shell find local -name '*.go' -o -name '*.mjs' 2>/dev/null) local/go.mod
+CLI_SRC := $(shell find cli -name '*.go' -not -name '*_test.go' 2>/dev/null) cli/go.mod
 
 .PHONY: help
 help: ## list the targets
@@ -52,12 +53,13 @@ HOST_BINS := $(BIN)/keyrotator $(BIN)/keyrotator-sandbox $(BIN)/keyrotator-demo 
 .PHONY: build
 build: $(HOST_BINS) $(TASKS:%=dist/%/bootstrap) ## build every binary: the sandbox's and the deployable (dist/, linux/$(LAMBDA_ARCH))
 
-$(BIN)/keyrotator-%: $(LOCAL_SRC) $(FUNCTION_SRC)
+# The demo follows its run with the CLI's watch (cli/watch).
+$(BIN)/keyrotator-%: $(LOCAL_SRC) $(CLI_SRC) $(FUNCTION_SRC)
 	go build -trimpath -o $@ ./local/cmd/keyrotator-$*
 
 # The operator CLI (docs/cli.md); it validates input with functions/rotation.
-$(BIN)/keyrotator: $(LOCAL_SRC) $(FUNCTION_SRC)
-	go build -trimpath -o $@ ./local/cmd/keyrotator
+$(BIN)/keyrotator: $(CLI_SRC) $(FUNCTION_SRC)
+	go build -trimpath -o $@ ./cli/cmd/keyrotator
 
 # What the sandbox runs: this machine's architecture.
 $(BIN)/lambda/%/bootstrap: $(FUNCTION_SRC)

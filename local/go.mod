@@ -17,7 +17,6 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sns v1.39.0
 	github.com/aws/aws-sdk-go-v2/service/sts v1.41.1
 	github.com/aws/smithy-go v1.23.2
-	github.com/spf13/cobra v1.10.1
 )
 
 require (
@@ -35,7 +34,6 @@ require (
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.0 // indirect
 	github.com/goccy/go-json v0.10.5 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/lestrrat-go/blackmagic v1.0.3 // indirect
 	github.com/lestrrat-go/httpcc v1.0.1 // indirect
 	github.com/lestrrat-go/httprc v1.0.6 // indirect
@@ -44,15 +42,20 @@ require (
 	github.com/lestrrat-go/option v1.0.1 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2 // indirect
 	github.com/segmentio/asm v1.2.0 // indirect
-	github.com/spf13/pflag v1.0.9 // indirect
 	golang.org/x/crypto v0.36.0 // indirect
 	golang.org/x/oauth2 v0.32.0 // indirect
 	golang.org/x/sys v0.31.0 // indirect
 	golang.org/x/text v0.23.0 // indirect
 )
 
-// The CLI validates input with the same schema as the Validate Lambda
-// (functions/rotation), and the report reads its contracts.
-require github.com/keyrotator/keyrotator/functions v0.0.0
+// The sandbox's deploy follows functions/tasks; the demo seeds with
+// functions/targets/secret and follows its execution with the CLI's watch.
+require (
+	github.com/keyrotator/keyrotator/cli v0.0.0
+	github.com/keyrotator/keyrotator/functions v0.0.0
+)
 
-replace github.com/keyrotator/keyrotator/functions => ../functions
+replace (
+	github.com/keyrotator/keyrotator/cli => ../cli
+	github.com/keyrotator/keyrotator/functions => ../functions
+)

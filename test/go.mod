@@ -8,6 +8,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.40.0
 	github.com/aws/aws-sdk-go-v2/service/sfn v1.40.0
 	github.com/getkin/kin-openapi v0.133.0
+	github.com/keyrotator/keyrotator/cli v0.0.0
 	github.com/keyrotator/keyrotator/functions v0.0.0
 	github.com/keyrotator/keyrotator/infra v0.0.0-00010101000000-000000000000
 	github.com/keyrotator/keyrotator/local v0.0.0
@@ -68,6 +69,7 @@ require (
 )
 
 replace (
+	github.com/keyrotator/keyrotator/cli => ../cli
 	github.com/keyrotator/keyrotator/functions => ../functions
 	github.com/keyrotator/keyrotator/infra => ../infra
 	github.com/keyrotator/keyrotator/local => ../local

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotator/keyrotator/local/cli"
+	"github.com/keyrotator/keyrotator/cli"
 )
 
 // The --json documents, as docs/cli.md describes them (the fields asserted on).

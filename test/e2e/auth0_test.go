@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/keyrotator/keyrotator/cli/watch"
 	sbauth0 "github.com/keyrotator/keyrotator/local/sandbox/auth0"
-	"github.com/keyrotator/keyrotator/local/watch"
 )
 
 // auth0Tenant makes a tenant whose SES provider sends with the fixture's

@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/smithy-go/logging"
 
+	"github.com/keyrotator/keyrotator/cli/watch"
 	"github.com/keyrotator/keyrotator/functions/targets/secret"
 	"github.com/keyrotator/keyrotator/local/consumer"
 	"github.com/keyrotator/keyrotator/local/pipeline"
@@ -38,7 +39,6 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 	"github.com/keyrotator/keyrotator/local/sandbox/soracom"
-	"github.com/keyrotator/keyrotator/local/watch"
 	"github.com/keyrotator/keyrotator/local/world"
 )
 

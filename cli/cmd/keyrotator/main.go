@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/keyrotator/keyrotator/local/cli"
+	"github.com/keyrotator/keyrotator/cli"
 )
 
 func main() {

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/spf13/cobra"
 
-	"github.com/keyrotator/keyrotator/local/watch"
+	"github.com/keyrotator/keyrotator/cli/watch"
 )
 
 // ApproveState is the state that waits for a person (requireApproval).

@@ -19,9 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/spf13/cobra"
 
+	"github.com/keyrotator/keyrotator/cli/schedule"
+	"github.com/keyrotator/keyrotator/cli/watch"
 	"github.com/keyrotator/keyrotator/functions/rotation"
-	"github.com/keyrotator/keyrotator/local/cli/schedule"
-	"github.com/keyrotator/keyrotator/local/watch"
 )
 
 type statusOptions struct {

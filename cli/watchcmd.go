@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/spf13/cobra"
 
-	"github.com/keyrotator/keyrotator/local/watch"
+	"github.com/keyrotator/keyrotator/cli/watch"
 )
 
 func (a *app) watchCmd() *cobra.Command {

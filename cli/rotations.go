@@ -15,7 +15,7 @@ import (
 var defaultConfigs = []string{"keyrotator.config.json", "keyrotator.config.example.json"}
 
 // rotationsFile is the part of the deployment config (infra/config) status
-// needs: each rotation's schedule and whose key it rotates. local does not
+// needs: each rotation's schedule and whose key it rotates. The CLI does not
 // import infra (the CDK), so it reads the JSON itself.
 type rotationsFile struct {
 	Rotations []scheduledRotation `json:"rotations"`
