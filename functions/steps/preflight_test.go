@@ -17,8 +17,8 @@ import (
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/steps"
 	"github.com/keyrotator/keyrotator/functions/targets/secret"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // Preflight (Validate's checks and every target's Plan) writes nothing,
@@ -26,7 +26,7 @@ import (
 // takes the lock (finding 3).
 func TestPreflightWritesNothing(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	cfg := sb.Config(t)
 	sm := secretsmanager.NewFromConfig(cfg)

@@ -15,9 +15,9 @@ import (
 	"path/filepath"
 
 	"github.com/keyrotator/keyrotator/functions/tasks"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // Names of what Deploy makes.
@@ -40,7 +40,7 @@ type Deployment struct {
 }
 
 // Deploy puts keyrotator into w.
-func Deploy(ctx context.Context, w *world.World, opts Options) (Deployment, error) {
+func Deploy(ctx context.Context, w *fullsandbox.Sandbox, opts Options) (Deployment, error) {
 	srv := w.Server
 	d := Deployment{
 		AlertTopicARN: fmt.Sprintf("arn:aws:sns:%s:%s:%s", srv.Region(), srv.Account(), AlertTopicName),

@@ -10,9 +10,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // lastHeaders keeps the headers of the last response an SDK client got.
@@ -36,7 +36,7 @@ func (l *lastHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
 // and a skewed signature would be refused.
 func TestClockHeader(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	rec := &lastHeaders{}
 	cfg := sb.Config(t)
 	cfg.HTTPClient = &http.Client{Transport: rec}

@@ -18,9 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/functions/tasks"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	sblambda "github.com/keyrotator/keyrotator/local/sandbox/lambda"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // BenchmarkRotation is one whole rotation (one secret target, waits
@@ -55,7 +55,7 @@ var initDuration = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
 // first Runtime API poll), beside an empty aws-lambda-go binary and the
 // seeds' Python + boto3 handler; it reports each binary's size too.
 func BenchmarkColdStart(b *testing.B) {
-	sb := sandboxtest.Start(b, world.Options{})
+	sb := sandboxtest.Start(b, fullsandbox.Options{})
 	fns, _ := sb.Server.Service("lambda")
 	svc := fns.(*sblambda.Service)
 	type candidate struct{ name, path string }
@@ -116,7 +116,7 @@ func BenchmarkFleet(b *testing.B) {
 	const fleet = 200
 	for b.Loop() {
 		b.StopTimer()
-		h := startWith(b, world.Options{WaitScale: waitScale, RetryScale: retryScale}) // retries wait as they would against real Lambda work
+		h := startWith(b, fullsandbox.Options{WaitScale: waitScale, RetryScale: retryScale}) // retries wait as they would against real Lambda work
 		fs := make([]fixture, fleet)
 		for i := range fs {
 			fs[i] = h.seed("fleet-"+strconv.Itoa(i), 95)

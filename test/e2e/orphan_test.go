@@ -141,7 +141,7 @@ func TestRerunRemovesDeadRunsOrphan(t *testing.T) {
 			orphan = id
 		}
 	}
-	h.sb.World.Server.Faults().Remove(fault.ID)
+	h.sb.Sandbox.Server.Faults().Remove(fault.ID)
 
 	r := h.Run(f.input(nil))
 	if r.Status != types.ExecutionStatusSucceeded {

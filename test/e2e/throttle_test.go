@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // retryScale: a Retry pause of 1 s lasts 100 ms of real time. The
@@ -28,7 +28,7 @@ const retryScale = 0.1
 const throttleRetryScale = 0.3
 
 // startWith is Start with the sandbox's options given.
-func startWith(t testing.TB, opts world.Options) *H {
+func startWith(t testing.TB, opts fullsandbox.Options) *H {
 	t.Helper()
 	sb, dep := pipelinetest.Start(t, opts, root, lambdas)
 	cfg := sb.Config(t)
@@ -53,7 +53,7 @@ func TestRotationsStartedAtOnceAllFinish(t *testing.T) {
 		rotations   = 6
 		concurrency = 1
 	)
-	h := startWith(t, world.Options{WaitScale: waitScale, RetryScale: throttleRetryScale, LambdaConcurrency: concurrency})
+	h := startWith(t, fullsandbox.Options{WaitScale: waitScale, RetryScale: throttleRetryScale, LambdaConcurrency: concurrency})
 	fs := make([]fixture, rotations)
 	for i := range fs {
 		fs[i] = h.seed("burst-"+strconv.Itoa(i), 95)

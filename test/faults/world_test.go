@@ -26,13 +26,13 @@ import (
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/local/consumer"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	sbauth0 "github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	sbsoracom "github.com/keyrotator/keyrotator/local/sandbox/soracom"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // lambdas holds <function>/bootstrap for every task, built once per run.
@@ -74,7 +74,7 @@ type W struct {
 
 func newWorld(t testing.TB) *W {
 	t.Helper()
-	sb, dep := pipelinetest.Start(t, world.Options{WaitScale: waitScale}, root, lambdas)
+	sb, dep := pipelinetest.Start(t, fullsandbox.Options{WaitScale: waitScale}, root, lambdas)
 	cfg := sb.Config(t)
 	w := &W{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg)}
 	ctx := context.Background()

@@ -30,12 +30,12 @@ import (
 	"github.com/keyrotator/keyrotator/functions/targets/auth0"
 	"github.com/keyrotator/keyrotator/functions/targets/secret"
 	"github.com/keyrotator/keyrotator/functions/targets/soracom"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/leak"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	sbauth0 "github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	sbsoracom "github.com/keyrotator/keyrotator/local/sandbox/soracom"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // fixture is the world a fuzz process preflights inputs against.
@@ -85,7 +85,7 @@ func (fx *fixture) expand(raw []byte) []byte {
 // them (functions/cmd/validate, update*), with real SDK clients.
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
-	sb := sandboxtest.Start(tb, world.Options{IAMLag: world.NoIAMLag})
+	sb := sandboxtest.Start(tb, fullsandbox.Options{IAMLag: fullsandbox.NoIAMLag})
 	ctx := context.Background()
 	cfg := sb.Config(tb)
 	creds, err := cfg.Credentials.Retrieve(ctx)

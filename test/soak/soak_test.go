@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	sbauth0 "github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	sbsoracom "github.com/keyrotator/keyrotator/local/sandbox/soracom"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 func TestSoak(t *testing.T)      { soak(t, 15*time.Minute, 30*time.Second) }
@@ -33,7 +33,7 @@ type sample struct {
 }
 
 func soak(t *testing.T, length, every time.Duration) {
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	for i := range 3 {
 		k := sb.User(t, fmt.Sprintf("mailer-%d", i), 1)[0]
 		name := fmt.Sprintf("tenant-%d", i)

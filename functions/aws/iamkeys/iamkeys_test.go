@@ -10,14 +10,14 @@ import (
 
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 func TestKeysAgainstTheSandbox(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	k := iamkeys.New(iam.NewFromConfig(sb.Config(t), func(o *iam.Options) { o.RetryMaxAttempts = 1 }))
 	sb.User(t, "app", 1)
@@ -69,7 +69,7 @@ func TestKeysAgainstTheSandbox(t *testing.T) {
 // plain KeyLimitReached.
 func TestCreateAnswerLost(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	k := iamkeys.New(iam.NewFromConfig(sb.Config(t)))
 	sb.User(t, "app", 1)

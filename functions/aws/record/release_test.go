@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyrotator/keyrotator/functions/aws/record"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // lostAnswer runs UpdateSecretVersionStage and then loses its answer.
@@ -29,7 +29,7 @@ func (l lostAnswer) UpdateSecretVersionStage(ctx context.Context, in *secretsman
 func TestReleaseAnswerLost(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	client := secretsmanager.NewFromConfig(sb.Config(t))
 	good := record.New(client)
 	const user, exec = "app", "arn:aws:states:us-east-1:111122223333:execution:rotation:a"

@@ -15,9 +15,9 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/connections"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/targets/auth0"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	sbauth0 "github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 type env struct {
@@ -31,7 +31,7 @@ type env struct {
 // its connection secret.
 func setup(t *testing.T, name string, provider string, scopes []string) env {
 	t.Helper()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	keys := sb.User(t, "mailer-"+name, 2)
 	cfg := sbauth0.TenantConfig{Name: name, ClientID: "cid", ClientSecret: "csecret", Scopes: scopes}
 	if provider != "" {

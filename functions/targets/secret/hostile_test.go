@@ -18,8 +18,8 @@ import (
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/targets/secret"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // canaryForms are the ways a printer might carry canary: raw, JSON-escaped,
@@ -38,7 +38,7 @@ func canaryForms(canary string) []string {
 // refused, and nothing is written.
 func TestHostileSecretsNeverLeak(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
 	const canary = "Zq9/CANARY+wJalrXUtnFEMI/K7MDENGbPxRfiCY"

@@ -14,8 +14,8 @@ import (
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/targets/secret"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // maxSecretString is Secrets Manager's limit on a SecretString (65,536 bytes).
@@ -28,7 +28,7 @@ const maxSecretString = 65536
 // 123456789012345678901 to 123456789012345680000 and escaped "<" as \u003c.
 func TestUpdateKeepsOtherFieldsExactly(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
 	const old = "AKIAIOSFODNN7OLDKEY1"
@@ -79,7 +79,7 @@ func TestUpdateKeepsOtherFieldsExactly(t *testing.T) {
 // many characters encoding/json would escape) must pass the plan and update.
 func TestPlanRefusesASecretTheKeyWillNotFit(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
 	const old = "AKIAIOSFODNN7OLDKEY1"
@@ -138,7 +138,7 @@ func TestPlanRefusesASecretTheKeyWillNotFit(t *testing.T) {
 // a backup), which keyrotator still knows by its KEYROTATOR_CLAIM stage.
 func TestSpellingsOfOwnSecrets(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
 	const old = "AKIAIOSFODNN7OLDKEY1"

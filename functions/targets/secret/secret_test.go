@@ -12,13 +12,13 @@ import (
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/targets/secret"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 func TestUpdate(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
 	put := func(name, value string) {
@@ -79,7 +79,7 @@ func TestUpdate(t *testing.T) {
 // nothing; a secret Update would refuse, Plan refuses the same way.
 func TestPlan(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
 	for name, value := range map[string]string{"app/ok": `{"accessKeyId":"AKIAOLD","secretAccessKey":"old-secret","region":"eu-west-1"}`, "app/foreign": `{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"x"}`} {

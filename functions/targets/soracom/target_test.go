@@ -15,9 +15,9 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/connections"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/targets/soracom"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	sbsoracom "github.com/keyrotator/keyrotator/local/sandbox/soracom"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 type env struct {
@@ -37,7 +37,7 @@ var allPermissions = []string{"Credential:listCredentials", "Credential:createCr
 // authKey (which may be wrong).
 func setup(t testing.TB, n int, authKey string, perms []string) env {
 	t.Helper()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	keys := sb.User(t, "funnel", 2)
 	op, err := sb.Soracom.AddOperator(sbsoracom.OperatorConfig{SAMUsers: []sbsoracom.SAMUser{{Name: "keyrotator", AuthKeyID: "keyId-kr", AuthKey: "secret-right", Permissions: perms}}})
 	if err != nil {

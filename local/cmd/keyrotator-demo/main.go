@@ -34,12 +34,12 @@ import (
 	"github.com/keyrotator/keyrotator/cli/watch"
 	"github.com/keyrotator/keyrotator/functions/targets/secret"
 	"github.com/keyrotator/keyrotator/local/consumer"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 	"github.com/keyrotator/keyrotator/local/sandbox/soracom"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 func main() {
@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 
-	w, err := world.New(world.Options{WaitScale: *scale, Options: sandbox.Options{Logger: slog.New(slog.DiscardHandler)}})
+	w, err := fullsandbox.New(fullsandbox.Options{WaitScale: *scale, Options: sandbox.Options{Logger: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		return fmt.Errorf("start sandbox: %w", err)
 	}
@@ -161,7 +161,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 // writeEnv writes the shell lines that reach this sandbox as its admin,
 // with the state machine and the execution, atomically (a watcher polls it).
-func writeEnv(path string, w *world.World, stateMachine, execution string) error {
+func writeEnv(path string, w *fullsandbox.Sandbox, stateMachine, execution string) error {
 	var b strings.Builder
 	for _, kv := range append(w.Env(), "KEYROTATOR_STATE_MACHINE="+stateMachine, "KEYROTATOR_EXECUTION="+execution) {
 		fmt.Fprintf(&b, "export %s\n", kv)
@@ -178,7 +178,7 @@ func writeEnv(path string, w *world.World, stateMachine, execution string) error
 
 // seedAuth0 is an Auth0 tenant whose SES provider sends with the old key,
 // and its connection secret; it returns the tenant's domain.
-func seedAuth0(ctx context.Context, w *world.World, cfg aws.Config, old iam.AccessKey) (string, error) {
+func seedAuth0(ctx context.Context, w *fullsandbox.Sandbox, cfg aws.Config, old iam.AccessKey) (string, error) {
 	clientSecret := sandbox.NewSecret()
 	t, err := w.Auth0.AddTenant(auth0.TenantConfig{Name: demoTenant, ClientID: "demo-client", ClientSecret: clientSecret,
 		Provider: &auth0.Provider{Name: "ses", DefaultFromAddress: "no-reply@demo.example.com",
@@ -207,7 +207,7 @@ func createConnection(ctx context.Context, cfg aws.Config, name string, value []
 // SIM groups that push with it (Funnel to AWS IoT, Funk to Lambda, each
 // storing credentialsId in one of SORACOM's two shapes), and the SAM user's
 // connection secret.
-func seedSoracom(ctx context.Context, w *world.World, cfg aws.Config, old iam.AccessKey) (*soracom.Operator, error) {
+func seedSoracom(ctx context.Context, w *fullsandbox.Sandbox, cfg aws.Config, old iam.AccessKey) (*soracom.Operator, error) {
 	authKey := "secret-" + sandbox.NewSecret()
 	op, err := w.Soracom.AddOperator(soracom.OperatorConfig{SAMUsers: []soracom.SAMUser{{Name: "keyrotator", AuthKeyID: "keyId-demo", AuthKey: authKey,
 		Permissions: []string{"Credential:listCredentials", "Credential:createCredential", "Credential:updateCredential", "Credential:deleteCredential", "Group:listGroups", "Group:putConfigurationParameters"}}}})
@@ -235,7 +235,7 @@ func seedSoracom(ctx context.Context, w *world.World, cfg aws.Config, old iam.Ac
 	return op, nil
 }
 
-func seed(ctx context.Context, w *world.World, cfg aws.Config) (iam.AccessKey, error) {
+func seed(ctx context.Context, w *fullsandbox.Sandbox, cfg aws.Config) (iam.AccessKey, error) {
 	if _, err := w.IAM.CreateUser(demoUser, "/", [][2]string{{"purpose", "keyrotator demo"}}); err != nil {
 		return iam.AccessKey{}, fmt.Errorf("seed user: %w", err)
 	}
@@ -254,7 +254,7 @@ func seed(ctx context.Context, w *world.World, cfg aws.Config) (iam.AccessKey, e
 
 // report prints the run's report (the same as `keyrotator watch` ends
 // with), then what each consumer saw; it fails if any of them broke.
-func report(out io.Writer, w *world.World, op *soracom.Operator, r watch.Report, app consumer.Stats, took time.Duration) error {
+func report(out io.Writer, w *fullsandbox.Sandbox, op *soracom.Operator, r watch.Report, app consumer.Stats, took time.Duration) error {
 	r.Write(out)
 	fmt.Fprintf(out, "app: %d calls succeeded, %d failed, keys used in turn: %v\n", app.OK, app.Failed, app.KeyIDs)
 	var mail auth0.MailStats

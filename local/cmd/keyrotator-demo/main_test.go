@@ -8,25 +8,25 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyrotator/keyrotator/functions/targets/secret"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // TestDemoConnectionsTaggedAsTheStackDoes: the demo's connection secrets
 // carry keyrotator:kind=connection, as infra tags every connection, so a
 // `secret` target naming one is refused in the demo as in AWS.
 func TestDemoConnectionsTaggedAsTheStackDoes(t *testing.T) {
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	cfg := sb.Config(t)
-	old, err := seed(ctx, sb.World, cfg)
+	old, err := seed(ctx, sb.Sandbox, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := seedAuth0(ctx, sb.World, cfg, old); err != nil {
+	if _, err := seedAuth0(ctx, sb.Sandbox, cfg, old); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := seedSoracom(ctx, sb.World, cfg, old); err != nil {
+	if _, err := seedSoracom(ctx, sb.Sandbox, cfg, old); err != nil {
 		t.Fatal(err)
 	}
 	sm := secretsmanager.NewFromConfig(cfg)

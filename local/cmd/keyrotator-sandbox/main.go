@@ -17,11 +17,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 func main() {
@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	w, err := world.New(world.Options{
+	w, err := fullsandbox.New(fullsandbox.Options{
 		Options:   sandbox.Options{Region: *region, StateFile: *state, Logger: log},
 		WaitScale: *waitScale, RetryScale: *retryScale, CallbackScale: *callbackScale, IAMLag: sandboxLag(*iamLag),
 		LambdaConcurrency: *lambdaConc,
@@ -109,10 +109,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// sandboxLag is the --iam-lag flag as world.Options.IAMLag, where 0 means the default.
+// sandboxLag is the --iam-lag flag as fullsandbox.Options.IAMLag, where 0 means the default.
 func sandboxLag(d time.Duration) time.Duration {
 	if d <= 0 {
-		return world.NoIAMLag
+		return fullsandbox.NoIAMLag
 	}
 	return d
 }

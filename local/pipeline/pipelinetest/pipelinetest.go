@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/leak"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // Main is a TestMain body: it builds every functions/cmd/<task> under root
@@ -40,11 +40,11 @@ func Main(m *testing.M, root string, use func(dist string)) int {
 // test is skipped, saying how to get it. When the test ends, the leak
 // canary (invariant I1) searches everything the sandbox emitted for every
 // secret it holds, and fails the test on any find.
-func Start(t testing.TB, opts world.Options, root, dist string) (*sandboxtest.Sandbox, pipeline.Deployment) {
+func Start(t testing.TB, opts fullsandbox.Options, root, dist string) (*sandboxtest.Sandbox, pipeline.Deployment) {
 	t.Helper()
 	sb := sandboxtest.Start(t, opts)
 	t.Cleanup(func() { leak.Check(t, sb.Secrets(), sb.Emitted(), sandboxtest.KindIAM) }) // before the sandbox stops
-	dep, err := pipeline.Deploy(context.Background(), sb.World, pipeline.Options{Dist: dist, ASL: filepath.Join(root, "statemachine", "rotation.asl.json")})
+	dep, err := pipeline.Deploy(context.Background(), sb.Sandbox, pipeline.Options{Dist: dist, ASL: filepath.Join(root, "statemachine", "rotation.asl.json")})
 	if err != nil {
 		if strings.Contains(err.Error(), "node") {
 			t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)

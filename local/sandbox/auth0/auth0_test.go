@@ -11,15 +11,15 @@ import (
 	"github.com/auth0/go-auth0"
 	"github.com/auth0/go-auth0/management"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	sbauth0 "github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // The tenant speaks what go-auth0 (the client keyrotator uses) expects.
 func TestTenantThroughGoAuth0(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	keys := sb.User(t, "ses-sender", 1)
 	tenant, err := sb.Auth0.AddTenant(sbauth0.TenantConfig{Name: "prod", ClientID: "cid", ClientSecret: "csecret",
@@ -70,7 +70,7 @@ func TestTenantThroughGoAuth0(t *testing.T) {
 
 func TestTenantErrors(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	tenant, err := sb.Auth0.AddTenant(sbauth0.TenantConfig{Name: "empty", ClientID: "cid", ClientSecret: "csecret", Scopes: []string{sbauth0.ScopeRead}})
 	if err != nil {
@@ -125,7 +125,7 @@ func TestTenantErrors(t *testing.T) {
 // Serial: it counts the whole test process's open descriptors, which
 // parallel tests would move.
 func TestTenantMailDoesNotLeakDescriptors(t *testing.T) {
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	keys := sb.User(t, "ses-sender", 1)
 	tenant, err := sb.Auth0.AddTenant(sbauth0.TenantConfig{Name: "leak", ClientID: "cid", ClientSecret: "csecret",
 		Provider: &sbauth0.Provider{Name: "ses", Credentials: map[string]any{

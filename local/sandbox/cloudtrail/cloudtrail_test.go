@@ -25,10 +25,10 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	ctsvc "github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 func apiCode(err error) string {
@@ -76,7 +76,7 @@ func names(events []types.Event) []string {
 // not for an SES send, which IAM's last-used nevertheless shows.
 func TestLookupByAccessKey(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // reads last-used at once: not about IAM's reporting lag
+	sb := sandboxtest.Start(t, fullsandbox.Options{IAMLag: fullsandbox.NoIAMLag}) // reads last-used at once: not about IAM's reporting lag
 	ctx := context.Background()
 	key := sb.User(t, "app", 1)[0]
 	app := sb.ConfigAs(t, key.AccessKeyID, key.SecretAccessKey, "")
@@ -181,7 +181,7 @@ func TestLookupByAccessKey(t *testing.T) {
 
 func TestLookupValidation(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	c := patient(sb.Config(t))
 	now := time.Now()
@@ -233,7 +233,7 @@ func TestLookupValidation(t *testing.T) {
 
 func TestPagingNewestFirst(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	admin := iam.NewFromConfig(sb.Config(t))
 	for range 60 {
@@ -290,7 +290,7 @@ func lookupAll(t *testing.T, c *cloudtrail.Client, size int32) []types.Event {
 
 func TestThrottle(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	impatient := cloudtrail.NewFromConfig(sb.Config(t), func(o *cloudtrail.Options) { o.RetryMaxAttempts = 1 })
 	var throttled error
@@ -317,7 +317,7 @@ func TestThrottle(t *testing.T) {
 
 func TestRegionsRetentionAndDataEvents(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	west := func(o *secretsmanager.Options) { o.Region = "us-west-2" }
 	if _, err := secretsmanager.NewFromConfig(sb.Config(t), west).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("w")}); err != nil {
@@ -371,13 +371,13 @@ func TestRegionsRetentionAndDataEvents(t *testing.T) {
 
 func TestStateSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	opts := world.Options{Options: sandbox.Options{StateFile: filepath.Join(t.TempDir(), "state.json")}}
+	opts := fullsandbox.Options{Options: sandbox.Options{StateFile: filepath.Join(t.TempDir(), "state.json")}}
 	sb := sandboxtest.Start(t, opts)
 	if _, err := sts.NewFromConfig(sb.Config(t)).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err != nil {
 		t.Fatal(err)
 	}
 	saved(t, opts.StateFile, `GetCallerIdentity`)
-	w2, err := world.New(opts)
+	w2, err := fullsandbox.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,15 +7,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // BenchmarkIAMCallsThroughSDK measures whole SDK round trips (sign, send,
 // verify SigV4, answer, parse): the goal is ≥ 2,000 calls/s on one core
 // (`make bench` runs it with -cpu 1), so the sandbox never dominates a test.
 func BenchmarkIAMCallsThroughSDK(b *testing.B) {
-	sb := sandboxtest.Start(b, world.Options{})
+	sb := sandboxtest.Start(b, fullsandbox.Options{})
 	c := iam.NewFromConfig(sb.Config(b))
 	ctx := context.Background()
 	sb.User(b, "bench", 2)

@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 func apiCode(err error) string {
@@ -27,7 +27,7 @@ func apiCode(err error) string {
 
 func TestKeyLifecycle(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // about the use, not IAM's reporting lag
+	sb := sandboxtest.Start(t, fullsandbox.Options{IAMLag: fullsandbox.NoIAMLag}) // about the use, not IAM's reporting lag
 	ctx := context.Background()
 	c := iam.NewFromConfig(sb.Config(t))
 
@@ -127,7 +127,7 @@ func TestKeyLifecycle(t *testing.T) {
 
 func TestErrorsAsAWSWordsThem(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	c := iam.NewFromConfig(sb.Config(t), func(o *iam.Options) { o.RetryMaxAttempts = 1 })
 	tests := []struct {
@@ -176,7 +176,7 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 // only DefaultLag after it, on the sandbox clock.
 func TestLastUsedLagOverTheWire(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	c := iam.NewFromConfig(sb.Config(t))
 	if _, err := sts.NewFromConfig(sb.Config(t)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
@@ -187,7 +187,7 @@ func TestLastUsedLagOverTheWire(t *testing.T) {
 	if err != nil || lu.AccessKeyLastUsed.LastUsedDate != nil {
 		t.Fatalf("right after the use: %v %+v, want nothing reported yet", err, lu)
 	}
-	sb.World.Server.Clock().Advance(4 * time.Hour)
+	sb.Sandbox.Server.Clock().Advance(4 * time.Hour)
 	lu, err = c.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: id})
 	if err != nil || lu.AccessKeyLastUsed.LastUsedDate == nil {
 		t.Fatalf("4h later: %v %+v, want the use reported", err, lu)

@@ -16,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/iotdata"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // publish signs a Publish the way the SDK's iotdataplane client does.
@@ -46,7 +46,7 @@ func publish(t *testing.T, base, topic, keyID, secret string, payload []byte) (i
 // never shows in CloudTrail's event history.
 func TestPublish(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // about the use, not IAM's reporting lag
+	sb := sandboxtest.Start(t, fullsandbox.Options{IAMLag: fullsandbox.NoIAMLag}) // about the use, not IAM's reporting lag
 	keys := sb.User(t, "device-gateway", 1)
 	k := keys[0]
 	cases := []struct {

@@ -25,10 +25,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	sblambda "github.com/keyrotator/keyrotator/local/sandbox/lambda"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // The test functions, built once per test binary.
@@ -84,7 +84,7 @@ type lambdaError struct {
 // SDK client for it.
 func start(t testing.TB, cfgs ...sblambda.FunctionConfig) (*sandboxtest.Sandbox, *lambda.Client) {
 	t.Helper()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	if len(cfgs) == 0 {
 		cfgs = []sblambda.FunctionConfig{{Name: "echo", Path: echoPath, Timeout: time.Second, Env: map[string]string{"GREETING": "hello"}}}
 	}

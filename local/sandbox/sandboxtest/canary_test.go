@@ -12,11 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/leak"
 	"github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/sandbox/soracom"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // fakeTB records the canary's failures instead of failing the real test.
@@ -31,7 +31,7 @@ func (f *fakeTB) Errorf(format string, a ...any) { f.errs = append(f.errs, fmt.S
 // world with one secret of each kind: an IAM user's key, a Secrets Manager
 // value (JSON, two versions), an Auth0 tenant, a SORACOM operator.
 func seeded(t *testing.T) (*sandboxtest.Sandbox, string, string) {
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	keys := sb.User(t, "app", 1)
 	if _, err := sb.Auth0.AddTenant(auth0.TenantConfig{Name: "prod", ClientID: "cid", ClientSecret: "auth0-client-secret-0123456789"}); err != nil {
 		t.Fatal(err)

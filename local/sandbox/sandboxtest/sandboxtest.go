@@ -21,22 +21,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // Sandbox is a running sandbox for one test.
 type Sandbox struct {
-	*world.World
+	*fullsandbox.Sandbox
 	URL string
 }
 
 // Start runs a sandbox until the test ends. Config, ConfigAs and Env reach
 // it as the admin identity (or another key); the process environment is
 // left alone, so the test may be parallel.
-func Start(t testing.TB, opts world.Options) *Sandbox {
+func Start(t testing.TB, opts fullsandbox.Options) *Sandbox {
 	t.Helper()
-	w, err := world.New(opts)
+	w, err := fullsandbox.New(opts)
 	if err != nil {
 		t.Fatalf("start sandbox: %v", err)
 	}
@@ -54,7 +54,7 @@ func Start(t testing.TB, opts world.Options) *Sandbox {
 			t.Errorf("sandbox stopped with: %v", err)
 		}
 	})
-	return &Sandbox{World: w, URL: w.Server.URL()}
+	return &Sandbox{Sandbox: w, URL: w.Server.URL()}
 }
 
 // LoadOptions are the SDK loading options that reach the sandbox as the
@@ -102,7 +102,7 @@ func (s *Sandbox) Env() []string {
 			env = append(env, kv)
 		}
 	}
-	return append(append(env, s.World.Env()...), "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull)
+	return append(append(env, s.Sandbox.Env()...), "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull)
 }
 
 // Admin calls the sandbox's admin API: method, path under /_sandbox, a JSON
@@ -153,7 +153,7 @@ func (s *Sandbox) Fault(t testing.TB, f sandbox.Fault) sandbox.Fault {
 	if code := s.AdminCall(t, http.MethodPost, "/faults", f, &added); code != http.StatusCreated {
 		t.Fatalf("add fault: status %d", code)
 	}
-	t.Cleanup(func() { s.World.Server.Faults().Remove(added.ID) })
+	t.Cleanup(func() { s.Sandbox.Server.Faults().Remove(added.ID) })
 	return added
 }
 

@@ -23,9 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 func apiCode(err error) string {
@@ -45,7 +45,7 @@ func apiMessage(err error) string {
 }
 
 func newClient(t *testing.T) (*sandboxtest.Sandbox, *sm.Client) {
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	return sb, sm.NewFromConfig(sb.Config(t), func(o *sm.Options) { o.RetryMaxAttempts = 1 })
 }
 
@@ -432,7 +432,7 @@ func get(t *testing.T, url string) []byte {
 func TestSecretValuesNeverLeak(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
-	sb := sandboxtest.Start(t, world.Options{Options: sandbox.Options{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}})
+	sb := sandboxtest.Start(t, fullsandbox.Options{Options: sandbox.Options{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}})
 	c := sm.NewFromConfig(sb.Config(t), func(o *sm.Options) { o.RetryMaxAttempts = 1 })
 	ctx := context.Background()
 	values := []string{"s3cr3t-CREATE-9f1c2b", "s3cr3t-PENDING-77aa01", "s3cr3t-REFUSED-5e5e5e"}
@@ -486,7 +486,7 @@ func TestSecretValuesNeverLeak(t *testing.T) {
 func TestStateSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "state.json")
-	opts := world.Options{Options: sandbox.Options{StateFile: file}}
+	opts := fullsandbox.Options{Options: sandbox.Options{StateFile: file}}
 	sb := sandboxtest.Start(t, opts)
 	c := sm.NewFromConfig(sb.Config(t))
 	ctx := context.Background()
@@ -497,7 +497,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved(t, opts.StateFile, `AWSPREVIOUS`)
-	w2, err := world.New(opts)
+	w2, err := fullsandbox.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,10 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ses/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	sessvc "github.com/keyrotator/keyrotator/local/sandbox/ses"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 func apiCode(err error) string {
@@ -43,7 +43,7 @@ func email(from string, to ...string) *ses.SendEmailInput {
 
 func TestSendRecordsTheKey(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // about the use, not IAM's reporting lag
+	sb := sandboxtest.Start(t, fullsandbox.Options{IAMLag: fullsandbox.NoIAMLag}) // about the use, not IAM's reporting lag
 	ctx := context.Background()
 	key := sb.User(t, "auth0-mailer", 1)[0]
 	c := ses.NewFromConfig(sb.ConfigAs(t, key.AccessKeyID, key.SecretAccessKey, ""))
@@ -83,7 +83,7 @@ func TestSendRecordsTheKey(t *testing.T) {
 
 func TestErrorsAsAWSWordsThem(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	c := ses.NewFromConfig(sb.Config(t), func(o *ses.Options) { o.RetryMaxAttempts = 1 })
 	many := make([]string, sessvc.MaxRecipients+1)
@@ -124,13 +124,13 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 
 func TestStateSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	opts := world.Options{Options: sandbox.Options{StateFile: filepath.Join(t.TempDir(), "state.json")}}
+	opts := fullsandbox.Options{Options: sandbox.Options{StateFile: filepath.Join(t.TempDir(), "state.json")}}
 	sb := sandboxtest.Start(t, opts)
 	if _, err := ses.NewFromConfig(sb.Config(t)).SendEmail(context.Background(), email("noreply@example.com", "a@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	saved(t, opts.StateFile, `"Welcome"`)
-	w2, err := world.New(opts)
+	w2, err := fullsandbox.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

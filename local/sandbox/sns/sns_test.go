@@ -16,10 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	snssvc "github.com/keyrotator/keyrotator/local/sandbox/sns"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 func apiCode(err error) string {
@@ -39,7 +39,7 @@ func messages(t *testing.T, sb *sandboxtest.Sandbox, topic string) []snssvc.Mess
 
 func TestTopicsSubscriptionsPublish(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	c := sns.NewFromConfig(sb.Config(t))
 	created, err := c.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("rotation"),
@@ -109,7 +109,7 @@ func TestTopicsSubscriptionsPublish(t *testing.T) {
 
 func TestErrorsAsAWSWordsThem(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	c := sns.NewFromConfig(sb.Config(t), func(o *sns.Options) { o.RetryMaxAttempts = 1 })
 	topic, err := c.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("t"), Attributes: map[string]string{"DisplayName": "T"}})
@@ -177,7 +177,7 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 
 func TestStateSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	opts := world.Options{Options: sandbox.Options{StateFile: filepath.Join(t.TempDir(), "state.json")}}
+	opts := fullsandbox.Options{Options: sandbox.Options{StateFile: filepath.Join(t.TempDir(), "state.json")}}
 	sb := sandboxtest.Start(t, opts)
 	ctx := context.Background()
 	c := sns.NewFromConfig(sb.Config(t))
@@ -189,7 +189,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved(t, opts.StateFile, `"m"`)
-	w2, err := world.New(opts)
+	w2, err := fullsandbox.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

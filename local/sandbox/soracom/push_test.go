@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/sandbox/soracom"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 func awsCredential(k sandboxtest.UserKey) soracom.CredentialInput {
@@ -60,7 +60,7 @@ func lastUsed(t *testing.T, c *iam.Client, keyID string) *iamtypes.AccessKeyLast
 // new key is the one in use.
 func TestPushUsesTheKey(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // about the use, not IAM's reporting lag
+	sb := sandboxtest.Start(t, fullsandbox.Options{IAMLag: fullsandbox.NoIAMLag}) // about the use, not IAM's reporting lag
 	keys := sb.User(t, "soracom-funnel", 2)
 	funkKeys := sb.User(t, "soracom-funk", 1)
 	iamc := iam.NewFromConfig(sb.Config(t))
@@ -128,7 +128,7 @@ func TestPushUsesTheKey(t *testing.T) {
 // fails too, without any AWS call.
 func TestPushFailsVisibly(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	keys := sb.User(t, "soracom-missed", 1)
 	o, err := sb.Soracom.AddOperator(soracom.OperatorConfig{SAMUsers: []soracom.SAMUser{admin},
 		Credentials: map[string]soracom.CredentialInput{"old": awsCredential(keys[0])},
@@ -166,7 +166,7 @@ func TestPushFailsVisibly(t *testing.T) {
 // one group recorded, not fifty times as many.
 func TestPushOncePerCredential(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	keys := sb.User(t, "soracom-fleet", 1)
 	cfg := soracom.OperatorConfig{SAMUsers: []soracom.SAMUser{admin}, Credentials: map[string]soracom.CredentialInput{"fleet": awsCredential(keys[0])}}
 	for i := range 50 {
@@ -211,7 +211,7 @@ func TestPushOncePerCredential(t *testing.T) {
 // The admin API: operators made and read without secrets, failures queued.
 func TestAdminAPI(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	var v soracom.OperatorView
 	code := sb.AdminCall(t, http.MethodPost, "/soracom/operators", soracom.OperatorConfig{ID: "OP0000000042", SAMUsers: []soracom.SAMUser{admin},
 		Credentials: map[string]soracom.CredentialInput{"c": {Type: "aws-credentials", Credentials: map[string]any{"accessKeyId": "AKIAADMIN00000000001", "secretAccessKey": "admin-secret-value"}}}}, &v)

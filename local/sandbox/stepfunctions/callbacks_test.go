@@ -6,7 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"github.com/keyrotator/keyrotator/local/world"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"os/exec"
 	"strings"
 	"testing"
@@ -508,7 +508,7 @@ func TestCallbackAWSCLI(t *testing.T) {
 	if err != nil {
 		t.Skip("the AWS CLI is not installed here: skipping the second-client check for it")
 	}
-	sb, c, sf := startWith(t, world.Options{WaitScale: 1e-6, CallbackScale: 1.0 / 1440})
+	sb, c, sf := startWith(t, fullsandbox.Options{WaitScale: 1e-6, CallbackScale: 1.0 / 1440})
 	machine := approvalMachine(t, sb, c, nil)
 	awsCLI := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(t.Context(), cli, append(args, "--output", "json")...)

@@ -20,11 +20,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	sblambda "github.com/keyrotator/keyrotator/local/sandbox/lambda"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/sandbox/stepfunctions"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 const role = "arn:aws:iam::111122223333:role/keyrotator-states"
@@ -33,10 +33,10 @@ const role = "arn:aws:iam::111122223333:role/keyrotator-states"
 // returns the SDK client and the service; it skips without Node.js ≥ 22.
 func start(t *testing.T) (*sandboxtest.Sandbox, *sfn.Client, *stepfunctions.Service) {
 	t.Helper()
-	return startWith(t, world.Options{WaitScale: 1e-6})
+	return startWith(t, fullsandbox.Options{WaitScale: 1e-6})
 }
 
-func startWith(t *testing.T, opts world.Options) (*sandboxtest.Sandbox, *sfn.Client, *stepfunctions.Service) {
+func startWith(t *testing.T, opts fullsandbox.Options) (*sandboxtest.Sandbox, *sfn.Client, *stepfunctions.Service) {
 	t.Helper()
 	sb := sandboxtest.Start(t, opts)
 	svc, ok := sb.Server.Service("states")

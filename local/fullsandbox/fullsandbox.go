@@ -1,6 +1,9 @@
-// Package world assembles the whole sandbox: every service on one server,
-// the admin identity seeded. The command and the tests both start it here.
-package world
+// Package fullsandbox is the whole sandbox assembled: every service (the AWS
+// ones, Auth0, SORACOM) on one server, the admin identity seeded. Named for
+// that: local/sandbox is the server and one package per service, this is all
+// of them wired together. keyrotator-sandbox, the demo and every test that
+// needs the sandbox start it here.
+package fullsandbox
 
 import (
 	"fmt"
@@ -54,8 +57,8 @@ type Options struct {
 // something other than the lag).
 const NoIAMLag time.Duration = -1
 
-// World is a running sandbox's services.
-type World struct {
+// Sandbox is a running sandbox's services.
+type Sandbox struct {
 	Server *sandbox.Server
 	IAM    *iam.Service
 	Auth0  *auth0.Service // fake Auth0 tenants, each on its own port
@@ -70,7 +73,7 @@ type World struct {
 
 // New builds every service on one server, restores --state if there is
 // one, and seeds the admin identity.
-func New(opts Options) (*World, error) {
+func New(opts Options) (*Sandbox, error) {
 	if opts.AdminUser == "" {
 		opts.AdminUser = "sandbox-admin"
 	}
@@ -85,11 +88,11 @@ func New(opts Options) (*World, error) {
 	case lag < 0:
 		lag = 0
 	}
-	w := &World{Server: srv, IAM: iam.New(srv, lag), LambdaConcurrency: opts.LambdaConcurrency}
-	if w.LambdaConcurrency <= 0 {
-		w.LambdaConcurrency = lambda.DefaultMaxConcurrency
+	sb := &Sandbox{Server: srv, IAM: iam.New(srv, lag), LambdaConcurrency: opts.LambdaConcurrency}
+	if sb.LambdaConcurrency <= 0 {
+		sb.LambdaConcurrency = lambda.DefaultMaxConcurrency
 	}
-	srv.Register(w.IAM)
+	srv.Register(sb.IAM)
 	srv.Register(sts.New())
 	// more services: registered below, one line each
 	srv.Register(secretsmanager.New(srv))
@@ -97,33 +100,33 @@ func New(opts Options) (*World, error) {
 	srv.Register(sns.New(srv))
 	srv.Register(ses.New(srv))
 	srv.Register(iotdata.New(srv))
-	w.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
-	srv.Register(w.Lambda)
+	sb.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
+	srv.Register(sb.Lambda)
 	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, RetryScale: opts.RetryScale, CallbackScale: opts.CallbackScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
-	w.Auth0 = auth0.New(srv, 0)
-	srv.Attach("auth0", w.Auth0) // not AWS: its own ports, the admin API and Close
+	sb.Auth0 = auth0.New(srv, 0)
+	srv.Attach("auth0", sb.Auth0) // not AWS: its own ports, the admin API and Close
 	// SORACOM, attached like Auth0; its groups publish to iotdata and invoke
 	// Lambda with the keys they hold.
-	w.Soracom = soracom.New(srv, 0)
-	srv.Attach("soracom", w.Soracom)
+	sb.Soracom = soracom.New(srv, 0)
+	srv.Attach("soracom", sb.Soracom)
 	if _, err := srv.LoadState(); err != nil {
 		return nil, fmt.Errorf("load sandbox state: %w", err)
 	}
-	admin, err := w.IAM.SeedAdmin(opts.AdminUser)
+	admin, err := sb.IAM.SeedAdmin(opts.AdminUser)
 	if err != nil {
 		return nil, fmt.Errorf("seed admin: %w", err)
 	}
-	w.Admin = admin
-	return w, nil
+	sb.Admin = admin
+	return sb, nil
 }
 
 // Env is the environment a shell or an SDK needs to reach the sandbox as the admin.
-func (w *World) Env() []string {
+func (sb *Sandbox) Env() []string {
 	return []string{
-		"AWS_ENDPOINT_URL=" + w.Server.URL(),
-		"AWS_REGION=" + w.Server.Region(),
-		"AWS_DEFAULT_REGION=" + w.Server.Region(),
-		"AWS_ACCESS_KEY_ID=" + w.Admin.AccessKeyID,
-		"AWS_SECRET_ACCESS_KEY=" + w.Admin.Secret,
+		"AWS_ENDPOINT_URL=" + sb.Server.URL(),
+		"AWS_REGION=" + sb.Server.Region(),
+		"AWS_DEFAULT_REGION=" + sb.Server.Region(),
+		"AWS_ACCESS_KEY_ID=" + sb.Admin.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + sb.Admin.Secret,
 	}
 }

@@ -1,4 +1,4 @@
-package world_test
+package fullsandbox_test
 
 import (
 	"encoding/json"
@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
-	"github.com/keyrotator/keyrotator/local/world"
 )
 
 // The sandbox must be accepted by clients we did not write: the AWS CLI and
@@ -19,7 +19,7 @@ func TestAWSCLI(t *testing.T) {
 	if err != nil {
 		t.Skip("the AWS CLI is not installed here: skipping the second-client check for it")
 	}
-	sb := sandboxtest.Start(t, world.Options{})
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	run := func(args ...string) map[string]any {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), aws, append(args, "--output", "json")...)
@@ -70,7 +70,7 @@ func TestBoto3(t *testing.T) {
 	if err := exec.CommandContext(t.Context(), py, "-c", "import boto3").Run(); err != nil {
 		t.Skip("boto3 is not installed here: skipping the boto3 check")
 	}
-	sb := sandboxtest.Start(t, world.Options{IAMLag: world.NoIAMLag}) // boto3 reads last-used at once: not about the lag
+	sb := sandboxtest.Start(t, fullsandbox.Options{IAMLag: fullsandbox.NoIAMLag}) // boto3 reads last-used at once: not about the lag
 	script := `
 import json, boto3, botocore
 iam, sm, sts = boto3.client("iam"), boto3.client("secretsmanager"), boto3.client("sts")
