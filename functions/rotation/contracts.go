@@ -49,7 +49,7 @@ type TaskInput struct {
 
 // ExecutionData is the state machine's data: what the run knows so far.
 // The one declaration of it: the tasks (TaskInput), the alerts and the
-// operator CLI's watch (local/watch) all decode it as this.
+// operator CLI's watch (cli/watch) all decode it as this.
 type ExecutionData struct {
 	// Input is the execution input as it was sent: Validate parses it
 	// (ParseInput, against the schema), and a failure alert is sent even
