@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -18,7 +19,15 @@ func (s *Server) adminMux() *http.ServeMux {
 	})
 	m.HandleFunc("GET /_sandbox/calls", func(w http.ResponseWriter, r *http.Request) {
 		since, _ := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
-		WriteJSON(w, http.StatusOK, s.calls.Since(since))
+		calls, err := s.calls.Since(since)
+		var ev *EvictedError
+		if errors.As(err, &ev) {
+			// Gone: the calls asked for are no longer all there; say how many
+			// were evicted and where the log now starts.
+			WriteJSON(w, http.StatusGone, map[string]any{"error": err.Error(), "evicted": ev.Evicted, "oldest": ev.Oldest})
+			return
+		}
+		WriteJSON(w, http.StatusOK, calls)
 	})
 	m.HandleFunc("DELETE /_sandbox/calls", func(w http.ResponseWriter, r *http.Request) {
 		s.calls.Reset()

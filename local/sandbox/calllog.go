@@ -1,14 +1,17 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"net"
 	"os"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unique"
 )
 
 // CallRecord is one request the sandbox answered, as tests read it back.
@@ -116,13 +119,63 @@ func (b *origins) pids() map[int]Origin {
 	return out
 }
 
-// CallLog keeps every call, in order. A sandbox lives for one test run, so
-// it is bounded only by a generous cap that drops the oldest.
+// CallLog keeps the newest CallLogCapacity calls, in order, and counts the
+// older ones it evicted to stay that size (a sandbox left running, or a
+// soak, makes hundreds of calls a second for hours). Since tells a reader
+// that asks for an evicted call so (EvictedError), never hands it fewer.
 type CallLog struct {
 	mu       sync.Mutex
 	seq      int64
-	calls    []CallRecord
+	calls    *Ring[entry]
+	dropped  int64 // the newest sequence number evicted; 0 if none was
+	capacity int   // CallLogCapacity unless a test sets it
 	ordinals map[ordinalKey]int
+}
+
+// CallLogCapacity is how many calls the log keeps: 30 times what the
+// longest test that reads it makes. That is one fault-matrix case — a
+// three-target rotation with its consumers running, faulted, then re-run —
+// whose sandbox logs 1,400–3,300 calls (3–23 s, by the machine's load;
+// the clean run 1,700, TestHappyPath 560). About 12 MiB when full; at the
+// soak's 235 calls a second it holds the last 7 minutes.
+const CallLogCapacity = 100_000
+
+// entry is a CallRecord as the log keeps it: its strings interned, so a
+// kept call costs about 120 bytes and never pins the request it came from
+// (an access key id cut from the Authorization header, an action from the
+// form body).
+type entry struct {
+	seq                                                      int64
+	time                                                     time.Time
+	service, action, resource, region, keyID, principal, err unique.Handle[string]
+	status, fault, ordinal                                   int32
+	write                                                    bool
+	duration                                                 float64
+	origin                                                   *Origin
+}
+
+func intern(s string) unique.Handle[string] { return unique.Make(s) }
+
+func (e *entry) record() CallRecord {
+	return CallRecord{
+		Seq: e.seq, Time: e.time, Service: e.service.Value(), Action: e.action.Value(), Resource: e.resource.Value(),
+		Region: e.region.Value(), AccessKeyID: e.keyID.Value(), Principal: e.principal.Value(), Status: int(e.status),
+		Error: e.err.Value(), Write: e.write, Fault: int(e.fault), Duration: e.duration, Origin: e.origin, Ordinal: int(e.ordinal),
+	}
+}
+
+// EvictedError is the answer to a reader that asks for calls the log has
+// evicted: the calls after Since are no longer all there.
+type EvictedError struct {
+	Since    int64 // what the reader asked for: the calls after it
+	Oldest   int64 // the oldest call the log still holds (0: none)
+	Evicted  int64 // how many calls the log has evicted in all
+	Capacity int   // how many calls the log keeps
+}
+
+func (e *EvictedError) Error() string {
+	return fmt.Sprintf("the call log keeps the newest %d calls and has evicted %d: the calls after %d are no longer all there (the oldest it holds is %d)",
+		e.Capacity, e.Evicted, e.Since, e.Oldest)
 }
 
 // ordinalKey is what a call's Ordinal counts within.
@@ -130,8 +183,6 @@ type ordinalKey struct {
 	origin          Origin
 	service, action string
 }
-
-const callLogCap = 200_000
 
 // ordinal counts a call with an origin and returns its ordinal (0 without one).
 func (l *CallLog) ordinal(o *Origin, service, action string) int {
@@ -178,22 +229,46 @@ func throttled(status int, code string) bool {
 }
 
 func (l *CallLog) add(r CallRecord) {
+	e := entry{
+		time: r.Time, service: intern(r.Service), action: intern(r.Action), resource: intern(r.Resource), region: intern(r.Region),
+		keyID: intern(r.AccessKeyID), principal: intern(r.Principal), err: intern(r.Error),
+		status: int32(r.Status), fault: int32(r.Fault), ordinal: int32(r.Ordinal), write: r.Write, duration: r.Duration, origin: r.Origin,
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.seq++
-	r.Seq = l.seq
-	if len(l.calls) >= callLogCap {
-		l.calls = slices.Delete(l.calls, 0, len(l.calls)/10)
+	if l.calls == nil {
+		l.calls = NewRing[entry](cmp.Or(l.capacity, CallLogCapacity))
 	}
-	l.calls = append(l.calls, r)
+	l.seq++
+	e.seq = l.seq
+	if l.calls.Len() == l.calls.Cap() {
+		l.dropped = l.calls.At(0).seq
+	}
+	l.calls.Add(e)
 }
 
-// Since returns the calls with Seq > seq.
-func (l *CallLog) Since(seq int64) []CallRecord {
+// Since returns the calls with Seq > seq, oldest first; an *EvictedError if
+// the log has evicted any of them since the last Reset.
+func (l *CallLog) Since(seq int64) ([]CallRecord, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	i, _ := slices.BinarySearchFunc(l.calls, seq+1, func(c CallRecord, s int64) int { return int(c.Seq - s) })
-	return slices.Clone(l.calls[i:])
+	if l.calls == nil {
+		return []CallRecord{}, nil
+	}
+	if seq < l.dropped {
+		e := &EvictedError{Since: seq, Evicted: l.calls.Evicted(), Capacity: l.calls.Cap()}
+		if l.calls.Len() > 0 {
+			e.Oldest = l.calls.At(0).seq
+		}
+		return nil, e
+	}
+	i, _ := sort.Find(l.calls.Len(), func(i int) int { return cmp.Compare(seq+1, l.calls.At(i).seq) })
+	out := make([]CallRecord, 0, l.calls.Len()-i)
+	for ; i < l.calls.Len(); i++ {
+		e := l.calls.At(i)
+		out = append(out, e.record())
+	}
+	return out, nil
 }
 
 // Last is the sequence number of the newest call.
@@ -203,10 +278,25 @@ func (l *CallLog) Last() int64 {
 	return l.seq
 }
 
-// Reset forgets every call (sequence numbers keep growing).
+// Evicted is how many calls the log has evicted to stay within its capacity.
+func (l *CallLog) Evicted() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.calls == nil {
+		return 0
+	}
+	return l.calls.Evicted()
+}
+
+// Reset forgets every call (sequence numbers keep growing), evicted ones
+// included: it is the caller's own choice, so Since does not report it, and
+// Since(0) after it is every call since. Evicted still counts them.
 func (l *CallLog) Reset() {
 	l.mu.Lock()
-	l.calls = nil
+	if l.calls != nil {
+		l.calls.Reset()
+	}
+	l.dropped = 0
 	l.mu.Unlock()
 }
 

@@ -131,7 +131,7 @@ func TestExternalFaults(t *testing.T) {
 	if st, body := put(); st != 200 || effects != 2 || !strings.Contains(body, "ok") {
 		t.Errorf("clean: status %d body %s, effects %d", st, body, effects)
 	}
-	calls := s.Calls().Since(0)
+	calls := since(t, s.Calls(), 0)
 	if len(calls) != 3 {
 		t.Fatalf("%d calls logged, want 3: %+v", len(calls), calls)
 	}
@@ -173,7 +173,7 @@ func TestExternalCallOrigin(t *testing.T) {
 	get(&http.Client{Transport: &http.Transport{}})
 	unbind()
 	get(&http.Client{Transport: &http.Transport{}})
-	calls := s.Calls().Since(0)
+	calls := since(t, s.Calls(), 0)
 	if len(calls) != 4 {
 		t.Fatalf("%d calls", len(calls))
 	}
@@ -216,7 +216,7 @@ func TestThrottledCallGivesItsOrdinalBack(t *testing.T) {
 		resp.Body.Close()
 	}
 	var got []int
-	for _, c := range s.Calls().Since(0) {
+	for _, c := range since(t, s.Calls(), 0) {
 		got = append(got, c.Ordinal)
 	}
 	if !slices.Equal(got, []int{1, 1, 2}) {

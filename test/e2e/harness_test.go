@@ -203,6 +203,9 @@ func (h *H) admin(path string) []byte {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK { // 410 for the call log: it evicted what was asked for
+		h.t.Errorf("admin %s: %d %s", path, resp.StatusCode, b)
+	}
 	return b
 }
 

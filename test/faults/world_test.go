@@ -319,8 +319,12 @@ func (w *W) works(holds map[string]string) map[string]string {
 
 // calls are the calls with an origin in this execution, in order.
 func (w *W) calls(arn string) []sandbox.CallRecord {
+	all, err := w.sb.Server.Calls().Since(0)
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	var out []sandbox.CallRecord
-	for _, c := range w.sb.Server.Calls().Since(0) {
+	for _, c := range all {
 		if c.Origin != nil && c.Origin.Execution == arn {
 			out = append(out, c)
 		}

@@ -172,9 +172,14 @@ var tokenExchanges = map[string]bool{"auth0 POST /oauth/token": true, "soracom P
 // AWS call with the admin key and every Auth0 or SORACOM call but a log-in.
 // The simulated consumers (the tenant's mail through SES, the groups'
 // pushes) call with the user's keys and are not keyrotator's.
-func (fx *fixture) writes(seq int64) []sandbox.CallRecord {
+func (fx *fixture) writes(t testing.TB, seq int64) []sandbox.CallRecord {
+	t.Helper()
+	calls, err := fx.sb.Server.Calls().Since(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []sandbox.CallRecord
-	for _, c := range fx.sb.Server.Calls().Since(seq) {
+	for _, c := range calls {
 		switch {
 		case !c.Write:
 		case c.Service == "auth0" || c.Service == "soracom":
@@ -202,7 +207,7 @@ func (fx *fixture) check(t *testing.T, raw []byte) {
 	ev.Data.Input = json.RawMessage(raw)
 	seq := fx.sb.Server.Calls().Last()
 	plan, receipts, err := steps.Preflight(ctx, fx.v, fx.targets, ev)
-	for _, w := range fx.writes(seq) {
+	for _, w := range fx.writes(t, seq) {
 		t.Errorf("the preflight wrote: %s %s %s", w.Service, w.Action, w.Resource)
 	}
 	out, _ := json.Marshal(map[string]any{"plan": plan, "receipts": receipts})

@@ -127,7 +127,7 @@ func TestWritesAreSeen(t *testing.T) {
 	if _, err := fx.v.Run(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	if len(fx.writes(seq)) == 0 {
+	if len(fx.writes(t, seq)) == 0 {
 		t.Error("taking the lock wrote nothing the fuzzer sees")
 	}
 }

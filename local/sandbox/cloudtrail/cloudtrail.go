@@ -2,7 +2,9 @@
 // every authenticated call and keeps a management event for each one whose
 // service does not count it as a data event, in the call's region, and
 // answers LookupEvents as CloudTrail does (one lookup attribute, newest
-// first, 90 days, 2 requests a second per region).
+// first, 90 days, 2 requests a second per region). Like CloudTrail's event
+// history it keeps 90 days: an event older than that by the sandbox clock is
+// dropped, and counted (Expired).
 //
 // LookupEvents calls are not themselves recorded (CloudTrail records them):
 // a lookup then never changes what the next page of the same lookup holds,
@@ -19,7 +21,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox"
 )
 
-// Retention is how far back the event history reaches.
+// Retention is how far back the event history reaches; older events are dropped.
 const Retention = 90 * 24 * time.Hour
 
 // Rate is how many LookupEvents calls a second CloudTrail answers per region.
@@ -33,6 +35,7 @@ type Service struct {
 	mu      sync.Mutex
 	seq     int64
 	events  []Event
+	expired int64              // events dropped for being older than Retention
 	buckets map[string]*bucket // by region
 }
 
@@ -141,6 +144,7 @@ func (s *Service) Observe(e sandbox.Event) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.expire()
 	s.seq++
 	s.events = append(s.events, Event{
 		Seq: s.seq, Region: c.Region, EventID: eventID, EventName: c.Action, EventSource: source, EventTime: c.Time.UTC(),
@@ -150,23 +154,49 @@ func (s *Service) Observe(e sandbox.Event) {
 	s.srv.MarkDirty()
 }
 
-// Events returns every recorded event, oldest first (tests, the demo report).
+// expire drops the events older than Retention by the sandbox clock: the
+// oldest first, as recorded, so one recorded out of time order leaves when
+// it reaches the front. Callers hold s.mu.
+func (s *Service) expire() {
+	oldest := s.srv.Clock().Now().Add(-Retention)
+	i := 0
+	for i < len(s.events) && s.events[i].EventTime.Before(oldest) {
+		i++
+	}
+	if i > 0 {
+		clear(s.events[:i]) // let their strings go before append reallocates
+		s.events = s.events[i:]
+		s.expired += int64(i)
+	}
+}
+
+// Events returns the events of the last 90 days, oldest first (tests, the demo report).
 func (s *Service) Events() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.expire()
 	return slices.Clone(s.events)
 }
 
+// Expired is how many events were dropped for being older than Retention.
+func (s *Service) Expired() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expire()
+	return s.expired
+}
+
 type snapshot struct {
-	Seq    int64   `json:"seq"`
-	Events []Event `json:"events"`
+	Seq     int64   `json:"seq"`
+	Events  []Event `json:"events"`
+	Expired int64   `json:"expired,omitempty"`
 }
 
 // Snapshot implements sandbox.Snapshotter.
 func (s *Service) Snapshot() (json.RawMessage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return json.Marshal(snapshot{Seq: s.seq, Events: s.events})
+	return json.Marshal(snapshot{Seq: s.seq, Events: s.events, Expired: s.expired})
 }
 
 // Restore implements sandbox.Snapshotter.
@@ -176,14 +206,14 @@ func (s *Service) Restore(raw json.RawMessage) error {
 		return err
 	}
 	s.mu.Lock()
-	s.seq, s.events = st.Seq, st.Events
+	s.seq, s.events, s.expired = st.Seq, st.Events, st.Expired
 	s.mu.Unlock()
 	return nil
 }
 
 // Admin implements sandbox.Administered:
 //
-//	GET /events[?region=R] lists every recorded event, oldest first.
+//	GET /events[?region=R] lists the events of the last 90 days, oldest first.
 func (s *Service) Admin() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {

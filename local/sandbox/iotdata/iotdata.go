@@ -28,10 +28,9 @@ const keep = 1000
 
 // Service is the IoT data plane.
 type Service struct {
-	srv   *sandbox.Server
-	mu    sync.Mutex
-	msgs  []Message
-	count int
+	srv  *sandbox.Server
+	mu   sync.Mutex
+	msgs *sandbox.Ring[Message]
 }
 
 // Message is one publish the service accepted. The payload is device data,
@@ -47,7 +46,9 @@ type Message struct {
 }
 
 // New returns the IoT data plane for srv (its clock).
-func New(srv *sandbox.Server) *Service { return &Service{srv: srv} }
+func New(srv *sandbox.Server) *Service {
+	return &Service{srv: srv, msgs: sandbox.NewRing[Message](keep)}
+}
 
 // Info implements sandbox.Service.
 func (s *Service) Info() sandbox.ServiceInfo {
@@ -93,15 +94,13 @@ func (s *Service) publish(c *sandbox.Call) (any, error) {
 		}
 		qos = n
 	}
-	m := Message{Topic: topic, QoS: qos, AccessKeyID: c.AccessKeyID, Region: c.Region, Time: c.Time, Bytes: len(c.Body)}
+	// Copies, not views of the request: a kept message must not pin the
+	// URL or the Authorization header its fields were cut from.
+	m := Message{Topic: strings.Clone(topic), QoS: qos, AccessKeyID: strings.Clone(c.AccessKeyID), Region: strings.Clone(c.Region), Time: c.Time, Bytes: len(c.Body)}
 	m.Payload = string(c.Body[:min(len(c.Body), 256)])
 	c.RequestParameters(map[string]any{"topic": topic, "qos": qos})
 	s.mu.Lock()
-	s.count++
-	s.msgs = append(s.msgs, m)
-	if len(s.msgs) > keep {
-		s.msgs = append([]Message(nil), s.msgs[len(s.msgs)-keep:]...)
-	}
+	s.msgs.Add(m)
 	s.mu.Unlock()
 	// The HTTPS publish endpoint answers with a small JSON acknowledgement.
 	b, err := json.Marshal(map[string]string{"message": "OK", "traceId": sandbox.NewUUID()})
@@ -116,7 +115,7 @@ func (s *Service) publish(c *sandbox.Call) (any, error) {
 func (s *Service) Messages() ([]Message, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Message(nil), s.msgs...), s.count
+	return s.msgs.All(), s.msgs.Len() + int(s.msgs.Evicted())
 }
 
 // Admin implements sandbox.Administered, under /_sandbox/iotdata/:

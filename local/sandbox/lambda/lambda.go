@@ -444,6 +444,16 @@ func (s *Service) Logs(name string) ([]LogLine, bool) {
 	return fn.logs.lines(), true
 }
 
+// LogsEvicted is how many of a function's log lines the sandbox let go to
+// keep only its newest logCap (0 for a function it does not have).
+func (s *Service) LogsEvicted(name string) int64 {
+	fn, ok := s.function(name)
+	if !ok {
+		return 0
+	}
+	return fn.logs.evictedLines()
+}
+
 // ClearLogs forgets a function's captured log lines.
 func (s *Service) ClearLogs(name string) bool {
 	fn, ok := s.function(name)

@@ -722,7 +722,7 @@ func TestCallsCarryTheInvocationsOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sts, invokes []sandbox.CallRecord
-	for _, c := range sb.Server.Calls().Since(since) {
+	for _, c := range sb.Calls(t, since) {
 		switch {
 		case c.Service == "sts" && c.Action == "GetCallerIdentity":
 			sts = append(sts, c)

@@ -17,10 +17,11 @@ type LogLine struct {
 
 // ring keeps a function's newest log lines.
 type ring struct {
-	mu    sync.Mutex
-	max   int
-	buf   []LogLine
-	start int // index of the oldest line once the buffer is full
+	mu      sync.Mutex
+	max     int
+	buf     []LogLine
+	start   int   // index of the oldest line once the buffer is full
+	evicted int64 // lines let go to make room, since the last clear
 }
 
 func (r *ring) add(l LogLine) {
@@ -32,6 +33,13 @@ func (r *ring) add(l LogLine) {
 	}
 	r.buf[r.start] = l
 	r.start = (r.start + 1) % r.max
+	r.evicted++
+}
+
+func (r *ring) evictedLines() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.evicted
 }
 
 func (r *ring) lines() []LogLine {
@@ -44,16 +52,18 @@ func (r *ring) lines() []LogLine {
 
 func (r *ring) clear() {
 	r.mu.Lock()
-	r.buf, r.start = nil, 0
+	r.buf, r.start, r.evicted = nil, 0, 0
 	r.mu.Unlock()
 }
 
 // adopt takes the lines of the ring a re-registered function had.
 func (r *ring) adopt(old *ring) {
-	lines := old.lines()
+	lines, evicted := old.lines(), old.evictedLines()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.evicted = evicted
 	if len(lines) > r.max {
+		r.evicted += int64(len(lines) - r.max)
 		lines = lines[len(lines)-r.max:]
 	}
 	r.buf, r.start = slices.Clone(lines), 0

@@ -2,6 +2,8 @@ package sandboxtest
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -86,9 +88,13 @@ func jsonLeaves(v string) ([]string, bool) {
 // Emitted is every byte the sandbox let out: every execution's description
 // (input, output, error, cause) and every event of its history, every
 // Lambda's log lines, every SNS message, every SES mail, every CloudTrail
-// event and the call log — by where it was found.
-func (s *Sandbox) Emitted() map[string][]byte {
+// event and the call log — by where it was found. The call log, SES and
+// Lambda's logs keep only their newest records, CloudTrail 90 days of them:
+// if any let one go, the error says which, since what is left is no longer
+// every byte.
+func (s *Sandbox) Emitted() (map[string][]byte, error) {
 	out := map[string][]byte{}
+	var evicted []error
 	put := func(name string, v any) {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -96,7 +102,11 @@ func (s *Sandbox) Emitted() map[string][]byte {
 		}
 		out[name] = b
 	}
-	put("the call log", s.Server.Calls().Since(0))
+	calls, err := s.Server.Calls().Since(0)
+	if err != nil {
+		evicted = append(evicted, err)
+	}
+	put("the call log", calls)
 	if sf, ok := service[*stepfunctions.Service](s, "states"); ok {
 		for _, e := range sf.Executions() {
 			put("execution "+e.Name, e)
@@ -109,17 +119,27 @@ func (s *Sandbox) Emitted() map[string][]byte {
 		if ls, ok := s.Lambda.Logs(f.Name); ok {
 			put("logs of "+f.Name, ls)
 		}
+		if n := s.Lambda.LogsEvicted(f.Name); n > 0 {
+			evicted = append(evicted, fmt.Errorf("the logs of %s evicted %d lines", f.Name, n))
+		}
 	}
 	if n, ok := service[*sns.Service](s, "sns"); ok {
 		put("SNS messages", n.Messages(""))
 	}
 	if m, ok := service[*ses.Service](s, "ses"); ok {
-		put("SES mail", m.Messages())
+		mail, sent := m.Messages()
+		put("SES mail", mail)
+		if sent > len(mail) {
+			evicted = append(evicted, fmt.Errorf("SES keeps the newest %d mails and has evicted %d", len(mail), sent-len(mail)))
+		}
 	}
 	if c, ok := service[*cloudtrail.Service](s, "cloudtrail"); ok {
 		put("CloudTrail events", c.Events())
+		if n := c.Expired(); n > 0 {
+			evicted = append(evicted, fmt.Errorf("CloudTrail dropped %d events older than 90 days", n))
+		}
 	}
-	return out
+	return out, errors.Join(evicted...)
 }
 
 // service is the sandbox's service name as its Go type.

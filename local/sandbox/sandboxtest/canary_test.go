@@ -74,7 +74,11 @@ func TestSecretsHoldEveryKind(t *testing.T) {
 		t.Error("an access key id is searched for as a secret")
 	}
 	f := &fakeTB{}
-	leak.Check(f, secrets, sb.Emitted())
+	emitted, err := sb.Emitted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leak.Check(f, secrets, emitted)
 	if len(f.errs) != 0 {
 		t.Fatalf("a clean sandbox fails the canary: %q", f.errs)
 	}
@@ -104,7 +108,11 @@ func TestCanaryFailsOnAPlantedLeak(t *testing.T) {
 				t.Fatal(err)
 			}
 			f := &fakeTB{}
-			leak.Check(f, sb.Secrets(), sb.Emitted())
+			emitted, err := sb.Emitted()
+			if err != nil {
+				t.Fatal(err)
+			}
+			leak.Check(f, sb.Secrets(), emitted)
 			if len(f.errs) == 0 || !strings.Contains(strings.Join(f.errs, "\n"), "SNS messages") {
 				t.Fatalf("the canary missed a leak into an SNS message: %q", f.errs)
 			}

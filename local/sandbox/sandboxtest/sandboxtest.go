@@ -138,11 +138,19 @@ func (s *Sandbox) AdminCall(t testing.TB, method, path string, body, out any) in
 	return resp.StatusCode
 }
 
-// Calls returns the call log from seq on.
+// Calls returns the calls after since, failing the test if the log has
+// evicted any of them (410 Gone: it keeps the newest
+// sandbox.CallLogCapacity).
 func (s *Sandbox) Calls(t testing.TB, since int64) []sandbox.CallRecord {
 	t.Helper()
+	var raw json.RawMessage
+	if code := s.AdminCall(t, http.MethodGet, fmt.Sprintf("/calls?since=%d", since), nil, &raw); code != http.StatusOK {
+		t.Fatalf("the call log since %d: %d %s", since, code, raw)
+	}
 	var calls []sandbox.CallRecord
-	s.AdminCall(t, http.MethodGet, fmt.Sprintf("/calls?since=%d", since), nil, &calls)
+	if err := json.Unmarshal(raw, &calls); err != nil {
+		t.Fatalf("the call log since %d: %v", since, err)
+	}
 	return calls
 }
 

@@ -1,6 +1,9 @@
 // Package ses is the sandbox's SES (v1): SendEmail and SendRawEmail. Mail is
-// not delivered; each message is kept (who sent it, with which access key,
-// to whom, its subject) for tests to read through the admin API. Sends are
+// not delivered, and SES keeps no sent mail for its caller; the sandbox
+// keeps the newest Keep messages (who sent it, with which access key, to
+// whom, its subject) for tests to read through the admin API, and counts
+// every one it accepted, so a tenant mailing for hours stays the same size
+// and a reader can tell when older mail was evicted. Sends are
 // data events: CloudTrail's event history never shows them, while the key's
 // IAM last-used does.
 package ses
@@ -25,11 +28,16 @@ import (
 // MaxRecipients is SES's limit on recipients of one message.
 const MaxRecipients = 50
 
+// Keep is how many messages the sandbox keeps for tests: a fault-matrix
+// case's tenant sends about a thousand in its 20 s (one each 25 ms), the
+// soak's three tenants 120 a second; about 3 MiB when full.
+const Keep = 10_000
+
 // Service is the SES service.
 type Service struct {
 	srv  *sandbox.Server
 	mu   sync.Mutex
-	mail []Mail
+	mail *sandbox.Ring[Mail]
 }
 
 // Mail is one message SES accepted.
@@ -45,7 +53,7 @@ type Mail struct {
 }
 
 // New returns SES bound to srv (its clock).
-func New(srv *sandbox.Server) *Service { return &Service{srv: srv} }
+func New(srv *sandbox.Server) *Service { return &Service{srv: srv, mail: sandbox.NewRing[Mail](Keep)} }
 
 // Info implements sandbox.Service.
 func (s *Service) Info() sandbox.ServiceInfo {
@@ -93,8 +101,16 @@ func checkAddresses(from string, to []string) error {
 func (s *Service) keep(c *sandbox.Call, m Mail) any {
 	m.ID = fmt.Sprintf("%016x-%s-000000", c.Time.UnixNano()/1000, sandbox.NewUUID())
 	m.Action, m.AccessKeyID, m.Region, m.Time = c.Action, c.AccessKeyID, c.Region, c.Time
+	// Copies, not views of the request: a kept message must not pin the
+	// form body or the Authorization header its fields were cut from.
+	m.Action, m.From, m.Subject = strings.Clone(m.Action), strings.Clone(m.From), strings.Clone(m.Subject)
+	m.AccessKeyID, m.Region = strings.Clone(m.AccessKeyID), strings.Clone(m.Region)
+	for i, a := range m.To {
+		m.To[i] = strings.Clone(a)
+	}
+	m.To = slices.Clip(m.To)
 	s.mu.Lock()
-	s.mail = append(s.mail, m)
+	s.mail.Add(m)
 	s.mu.Unlock()
 	return struct {
 		MessageID string `xml:"MessageId"`
@@ -156,46 +172,58 @@ func (s *Service) sendRawEmail(c *sandbox.Call) (any, error) {
 	return s.keep(c, Mail{From: from, To: to, Subject: subject}), nil
 }
 
-// Messages returns every message SES accepted, oldest first.
-func (s *Service) Messages() []Mail {
+// Messages returns the messages kept (the newest Keep), oldest first, and
+// how many SES accepted in all: more than it returns if it evicted some.
+func (s *Service) Messages() ([]Mail, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.mail)
+	return s.mail.All(), s.mail.Len() + int(s.mail.Evicted())
+}
+
+type snapshot struct {
+	Mail    []Mail `json:"mail"`
+	Evicted int64  `json:"evicted,omitempty"`
 }
 
 // Snapshot implements sandbox.Snapshotter.
 func (s *Service) Snapshot() (json.RawMessage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return json.Marshal(s.mail)
+	return json.Marshal(snapshot{Mail: s.mail.All(), Evicted: s.mail.Evicted()})
 }
 
-// Restore implements sandbox.Snapshotter.
+// Restore implements sandbox.Snapshotter; it also reads the list of mail
+// that state files kept before SES kept only the newest.
 func (s *Service) Restore(raw json.RawMessage) error {
-	var m []Mail
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return err
+	var st snapshot
+	if err := json.Unmarshal(raw, &st); err != nil {
+		if err := json.Unmarshal(raw, &st.Mail); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
-	s.mail = m
+	s.mail.Restore(st.Mail, st.Evicted)
 	s.mu.Unlock()
 	return nil
 }
 
 // Admin implements sandbox.Administered:
 //
-//	GET /messages[?accessKeyId=ID] lists accepted mail, oldest first.
+//	GET /messages[?accessKeyId=ID] the kept mail, oldest first:
+//	    {"sent": N, "evicted": M, "messages": [...]}; evicted > 0 says older
+//	    mail is no longer there.
 func (s *Service) Admin() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /messages", func(w http.ResponseWriter, r *http.Request) {
 		key := r.URL.Query().Get("accessKeyId")
 		out := []Mail{}
-		for _, x := range s.Messages() {
+		kept, sent := s.Messages()
+		for _, x := range kept {
 			if key == "" || x.AccessKeyID == key {
 				out = append(out, x)
 			}
 		}
-		sandbox.WriteJSON(w, http.StatusOK, out)
+		sandbox.WriteJSON(w, http.StatusOK, map[string]any{"sent": sent, "evicted": sent - len(kept), "messages": out})
 	})
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,10 +58,14 @@ func TestSendRecordsTheKey(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SendRawEmail: %v", err)
 	}
-	var got []sessvc.Mail
-	sb.AdminCall(t, http.MethodGet, "/ses/messages", nil, &got)
-	if len(got) != 2 {
-		t.Fatalf("messages: %+v", got)
+	var all struct {
+		Sent, Evicted int
+		Messages      []sessvc.Mail
+	}
+	sb.AdminCall(t, http.MethodGet, "/ses/messages", nil, &all)
+	got := all.Messages
+	if len(got) != 2 || all.Sent != 2 || all.Evicted != 0 {
+		t.Fatalf("messages: %+v", all)
 	}
 	if m := got[0]; m.ID != aws.ToString(sent.MessageId) || m.From != "noreply@example.com" || !slices.Equal(m.To, []string{"a@example.com", "b@example.com"}) ||
 		m.Subject != "Welcome" || m.AccessKeyID != key.AccessKeyID || m.Region != "us-east-1" || m.Time.IsZero() {
@@ -70,9 +75,9 @@ func TestSendRecordsTheKey(t *testing.T) {
 		m.Subject != "Réinitialiser" || m.AccessKeyID != key.AccessKeyID {
 		t.Fatalf("SendRawEmail record: %+v", m)
 	}
-	var byKey []sessvc.Mail
+	var byKey struct{ Messages []sessvc.Mail }
 	sb.AdminCall(t, http.MethodGet, "/ses/messages?accessKeyId="+sb.Admin.AccessKeyID, nil, &byKey)
-	if len(byKey) != 0 {
+	if len(byKey.Messages) != 0 {
 		t.Fatalf("mail under the admin's key: %+v", byKey)
 	}
 	lu, err := iam.NewFromConfig(sb.Config(t)).GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(key.AccessKeyID)})
@@ -135,7 +140,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc, _ := w2.Server.Service("ses")
-	if got := svc.(*sessvc.Service).Messages(); len(got) != 1 || got[0].Subject != "Welcome" {
+	if got, sent := svc.(*sessvc.Service).Messages(); len(got) != 1 || sent != 1 || got[0].Subject != "Welcome" {
 		t.Fatalf("mail after restart: %+v", got)
 	}
 }
@@ -151,4 +156,23 @@ func saved(t *testing.T, file, want string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("state file never held %q", want)
+}
+
+// SES keeps the newest Keep messages and counts every one it accepted: a
+// tenant mailing for hours stays the same size, and a reader can tell that
+// older mail is gone.
+func TestKeepsTheNewestMail(t *testing.T) {
+	t.Parallel()
+	svc := sessvc.New(sandbox.New(sandbox.Options{}))
+	for i := range sessvc.Keep + 5 {
+		p := url.Values{"Source": {"no-reply@example.com"}, "Destination.ToAddresses.member.1": {"a@example.com"},
+			"Message.Subject.Data": {fmt.Sprintf("mail %d", i)}, "Message.Body.Text.Data": {"body"}}
+		if _, err := svc.Handle(context.Background(), &sandbox.Call{Action: "SendEmail", Params: p, AccessKeyID: "AKIAEXAMPLE"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept, sent := svc.Messages()
+	if len(kept) != sessvc.Keep || sent != sessvc.Keep+5 || kept[0].Subject != "mail 5" || kept[len(kept)-1].Subject != fmt.Sprintf("mail %d", sessvc.Keep+4) {
+		t.Fatalf("kept %d (from %q), sent %d; want the newest %d of %d", len(kept), kept[0].Subject, sent, sessvc.Keep, sessvc.Keep+5)
+	}
 }

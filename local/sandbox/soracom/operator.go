@@ -51,7 +51,7 @@ type Operator struct {
 	groups   map[string]*group
 	failures []Failure
 	windows  map[string]*window // rate limit, by operationId
-	calls    []APICall
+	calls    *sandbox.Ring[APICall]
 }
 
 type session struct {
@@ -128,7 +128,7 @@ type APICall struct {
 func newOperator(s *Service, cfg OperatorConfig) *Operator {
 	o := &Operator{svc: s, id: cfg.ID, coverage: cfg.Coverage, rate: cfg.RatePerMinute, done: make(chan struct{}),
 		users: map[string]*SAMUser{}, sessions: map[string]*session{}, creds: map[string]*credential{},
-		groups: map[string]*group{}, windows: map[string]*window{}}
+		groups: map[string]*group{}, windows: map[string]*window{}, calls: sandbox.NewRing[APICall](maxCalls)}
 	for _, u := range cfg.SAMUsers {
 		u.Permissions = cloneStrings(u.Permissions)
 		o.users[u.AuthKeyID] = &u
@@ -291,15 +291,12 @@ func (o *Operator) SetPermissions(userName string, perms []string) error {
 func (o *Operator) Calls() []APICall {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return append([]APICall(nil), o.calls...)
+	return o.calls.All()
 }
 
 func (o *Operator) record(c APICall) {
 	o.mu.Lock()
-	o.calls = append(o.calls, c)
-	if len(o.calls) > maxCalls {
-		o.calls = append([]APICall(nil), o.calls[len(o.calls)-maxCalls:]...)
-	}
+	o.calls.Add(c)
 	o.mu.Unlock()
 }
 
