@@ -24,6 +24,7 @@ type App struct {
 	secretID string
 	every    time.Duration
 	refresh  bool // false: keeps the key it first read (a consumer that was missed)
+	hold     func() (release func())
 
 	ok, failed atomic.Int64
 	mu         sync.Mutex
@@ -37,6 +38,17 @@ func New(cfg aws.Config, secretID string, every time.Duration, refresh bool) *Ap
 	return &App{cfg: cfg, secretID: secretID, every: every, refresh: refresh}
 }
 
+// HoldClock makes each read of the key and the call with it one instant of
+// sandbox time: hold (a sandbox clock's Hold) is taken before the read and
+// released after the call. Without it, another rotation's shortened Wait
+// can move the sandbox clock days between the two, and the call is stamped
+// long after the read — after its own rotation's cut-over and settle
+// period, a use no application in AWS would make (see sandbox.Clock.Hold).
+func (a *App) HoldClock(hold func() (release func())) *App {
+	a.hold = hold
+	return a
+}
+
 // Run calls AWS until ctx ends.
 func (a *App) Run(ctx context.Context) {
 	sm := secretsmanager.NewFromConfig(a.cfg)
@@ -44,6 +56,10 @@ func (a *App) Run(ctx context.Context) {
 	t := time.NewTicker(a.every)
 	defer t.Stop()
 	for {
+		release := func() {}
+		if a.hold != nil {
+			release = a.hold()
+		}
 		if id == "" || a.refresh {
 			if nid, nsec, err := a.read(ctx, sm); err == nil {
 				id, secret = nid, nsec
@@ -54,6 +70,7 @@ func (a *App) Run(ctx context.Context) {
 		if id != "" {
 			a.call(ctx, id, secret)
 		}
+		release()
 		select {
 		case <-ctx.Done():
 			return

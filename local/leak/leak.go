@@ -81,22 +81,69 @@ func itoa(n int) string {
 }
 
 // Scan reports every finding of any secret in any source, at most one per
-// secret and source. Values shorter than MinLen are not searched for.
+// secret and source (the first of the secret's encodings, in needles'
+// order, that the source holds). Values shorter than MinLen are not
+// searched for.
+//
+// It reads each source once, whatever the number of secrets: every needle
+// is indexed by its first k bytes (k the shortest needle's length), and
+// each k-byte window of a source is looked up. A fleet of 200 rotations
+// holds about 1,200 secrets (some 33,000 needles) and emits hundreds of
+// megabytes; a search per needle and source took over 13 minutes there.
 func Scan(secrets []Secret, sources map[string][]byte) []Finding {
 	names := make([]string, 0, len(sources))
 	for n := range sources {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var out []Finding
-	for _, s := range secrets {
+	type ref struct{ secret, needle int }
+	all := make([][]needle, len(secrets))
+	k := 0
+	for i, s := range secrets {
 		if len(s.Value) < MinLen {
 			continue
 		}
-		ns := needles(s.Value, !s.Whole)
-		for _, name := range names {
-			for _, n := range ns {
-				if len(n.b) > 0 && bytes.Contains(sources[name], n.b) {
+		all[i] = needles(s.Value, !s.Whole)
+		for _, n := range all[i] {
+			if len(n.b) > 0 && (k == 0 || len(n.b) < k) {
+				k = len(n.b)
+			}
+		}
+	}
+	if k == 0 {
+		return nil
+	}
+	index := map[string][]ref{}
+	for i, ns := range all {
+		for j, n := range ns {
+			if len(n.b) > 0 {
+				index[string(n.b[:k])] = append(index[string(n.b[:k])], ref{i, j})
+			}
+		}
+	}
+	// found[source][ref]: the needle appears in the source.
+	found := make([]map[ref]bool, len(names))
+	for si, name := range names {
+		src := sources[name]
+		f := map[ref]bool{}
+		for p := 0; p+k <= len(src); p++ {
+			refs, ok := index[string(src[p:p+k])]
+			if !ok {
+				continue
+			}
+			for _, r := range refs {
+				if !f[r] && bytes.HasPrefix(src[p:], all[r.secret][r.needle].b) {
+					f[r] = true
+				}
+			}
+		}
+		found[si] = f
+	}
+	var out []Finding
+	for i, s := range secrets {
+		for si, name := range names {
+			for j, n := range all[i] {
+				if found[si][ref{i, j}] {
 					out = append(out, Finding{Source: name, Kind: s.Kind, Encoding: n.encoding})
 					break // one finding per secret and source is enough to act on
 				}

@@ -1,11 +1,15 @@
 package leak
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -76,5 +80,87 @@ func TestCheckCannotPassVacuously(t *testing.T) {
 				t.Fatalf("want a failure saying %q, got %q", c.want, f.errs)
 			}
 		})
+	}
+}
+
+// naiveScan is Scan as it was first written: every needle searched for in
+// every source. Scan must find exactly what it finds.
+func naiveScan(secrets []Secret, sources map[string][]byte) []Finding {
+	names := make([]string, 0, len(sources))
+	for n := range sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []Finding
+	for _, s := range secrets {
+		if len(s.Value) < MinLen {
+			continue
+		}
+		ns := needles(s.Value, !s.Whole)
+		for _, name := range names {
+			for _, n := range ns {
+				if len(n.b) > 0 && bytes.Contains(sources[name], n.b) {
+					out = append(out, Finding{Source: name, Kind: s.Kind, Encoding: n.encoding})
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Scan reads each source once through an index of the needles: it finds
+// what searching for each needle in each source finds, in the same order,
+// with the same encoding named.
+func TestScanFindsWhatANeedleByNeedleSearchFinds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+="
+	word := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	findings := 0
+	for round := range 50 {
+		var secrets []Secret
+		for i := range 1 + rng.IntN(12) {
+			v := word(5 + rng.IntN(50)) // some shorter than MinLen, some than Window
+			secrets = append(secrets, Secret{Kind: fmt.Sprintf("kind %d", i%3), Value: v, Whole: rng.IntN(3) == 0})
+		}
+		sources := map[string][]byte{}
+		for i := range 1 + rng.IntN(6) {
+			var b bytes.Buffer
+			for range rng.IntN(40) {
+				switch s := secrets[rng.IntN(len(secrets))].Value; rng.IntN(6) {
+				case 0:
+					b.WriteString(s)
+				case 1:
+					b.WriteString(base64.StdEncoding.EncodeToString([]byte(s)))
+				case 2:
+					b.WriteString(hex.EncodeToString([]byte(s)))
+				case 3:
+					b.WriteString(url.QueryEscape(s))
+				case 4:
+					if len(s) > Window {
+						at := rng.IntN(len(s) - Window + 1)
+						b.WriteString(s[at : at+Window-rng.IntN(2)]) // a window, or one byte short of one
+					}
+				default:
+					b.WriteString(word(rng.IntN(80)))
+				}
+				b.WriteString(word(rng.IntN(5)))
+			}
+			sources[fmt.Sprintf("source %d", i)] = b.Bytes()
+		}
+		got, want := Scan(secrets, sources), naiveScan(secrets, sources)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round %d: Scan found %v, a needle-by-needle search %v", round, got, want)
+		}
+		findings += len(got)
+	}
+	if findings < 100 {
+		t.Fatalf("only %d findings in 50 rounds: the comparison proves little", findings)
 	}
 }

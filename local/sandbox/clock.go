@@ -12,6 +12,8 @@ type Clock struct {
 	mu     sync.Mutex
 	offset time.Duration
 	now    func() time.Time
+	holds  int       // Holds in force
+	flowTo time.Time // the furthest a Flow asked for while held
 }
 
 // NewClock returns a clock at real time.
@@ -36,11 +38,57 @@ func (c *Clock) Advance(d time.Duration) time.Time {
 // executions waiting at once both see time pass once.
 func (c *Clock) AdvanceTo(t time.Time) time.Time {
 	c.mu.Lock()
+	c.advanceToLocked(t)
+	c.mu.Unlock()
+	return c.Now()
+}
+
+func (c *Clock) advanceToLocked(t time.Time) {
 	if d := t.Sub(c.now().Add(c.offset)); d > 0 {
 		c.offset += d
 	}
+}
+
+// Flow moves the clock forward to t as a shortened Wait does (a Step
+// Functions runner reports how far its Wait has got), unless a Hold is in
+// force: then when the last Hold is released.
+func (c *Clock) Flow(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.holds > 0 {
+		if t.After(c.flowTo) {
+			c.flowTo = t
+		}
+		return
+	}
+	c.advanceToLocked(t)
+}
+
+// Hold keeps shortened Waits from moving the clock (Flow) until release:
+// for work that takes milliseconds of real time and must take as little
+// sandbox time, such as a simulated application reading its key and then
+// calling AWS with it. While any execution Waits, the clock moves days in
+// milliseconds (7 days in 60 ms at a WaitScale of 1e-7), so without a Hold
+// a call made just after a read could be stamped a week after it — after
+// its rotation's cut-over and settle period, a use of the old key no app
+// in AWS would make. Real time still passes; Advance, AdvanceTo and Set
+// are not held back. Release is idempotent.
+func (c *Clock) Hold() (release func()) {
+	c.mu.Lock()
+	c.holds++
 	c.mu.Unlock()
-	return c.Now()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.holds--
+			if c.holds == 0 && !c.flowTo.IsZero() {
+				c.advanceToLocked(c.flowTo)
+				c.flowTo = time.Time{}
+			}
+		})
+	}
 }
 
 // Set puts the clock at t (tests only: it may move time backwards).

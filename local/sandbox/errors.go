@@ -27,6 +27,10 @@ type Error struct {
 	Code    string
 	Message string
 	Sender  bool // Query protocol <Type>: Sender (client fault) or Receiver
+	// Fields are the error shape's members beyond its message, written
+	// into a JSON body beside it (Lambda's TooManyRequestsException has
+	// Reason).
+	Fields map[string]string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -67,13 +71,23 @@ func writeError(w http.ResponseWriter, info ServiceInfo, requestID string, e *Er
 		w.Header().Set("Content-Type", info.contentType())
 		w.Header().Set("X-Amzn-Errortype", e.Code)
 		w.WriteHeader(e.Status)
-		_ = json.NewEncoder(w).Encode(map[string]string{"__type": e.Code, "message": e.Message})
+		_ = json.NewEncoder(w).Encode(e.body(map[string]string{"__type": e.Code, "message": e.Message}))
 	default: // REST-JSON: the code travels in a header, the body has the message
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Amzn-Errortype", e.Code)
 		w.WriteHeader(e.Status)
-		_ = json.NewEncoder(w).Encode(map[string]string{"Type": senderWord(e), "message": e.Message})
+		_ = json.NewEncoder(w).Encode(e.body(map[string]string{"Type": senderWord(e), "message": e.Message}))
 	}
+}
+
+// body is a JSON error body: the protocol's members and the error's Fields.
+func (e *Error) body(m map[string]string) map[string]string {
+	for k, v := range e.Fields {
+		if _, taken := m[k]; !taken {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 func senderWord(e *Error) string {

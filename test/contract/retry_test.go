@@ -198,6 +198,49 @@ func TestEveryLambdaTaskRetriesLambdaErrorsWithJitter(t *testing.T) {
 	}
 }
 
+// sharedRateLimits are the Task states whose work calls an API with a rate
+// limit every rotation in flight shares (per account, or per SORACOM
+// operator), so a fleet's rotations throttle one another there: their
+// Retryable retrier must keep trying, with full jitter, as long as the
+// Lambda one does. VerifyOldKeyUnused: CloudTrail's LookupEvents answers 2
+// calls a second per account and Region; 200 rotations' lookups take 100 s
+// at best, and in BenchmarkFleet 2 of 200 rotations failed Retryable there
+// on the 4-attempt retrier (up to 30 s).
+var sharedRateLimits = map[string]string{
+	"VerifyOldKeyUnused": "CloudTrail LookupEvents, 2 a second per account and Region",
+}
+
+func TestRateLimitedStatesRetryLongEnoughForAFleet(t *testing.T) {
+	t.Parallel()
+	seen := 0
+	for _, s := range taskStates(t) {
+		why, ok := sharedRateLimits[s.Name]
+		if !ok {
+			continue
+		}
+		seen++
+		var found *retrier
+		for i, r := range s.Retry {
+			if slices.Contains(r.ErrorEquals, "Retryable") {
+				found = &s.Retry[i]
+			}
+		}
+		switch {
+		case found == nil:
+			t.Errorf("%s does not retry Retryable (%s)", s.Name, why)
+		case found.JitterStrategy != "FULL":
+			t.Errorf("%s: the Retryable retrier's JitterStrategy is %q, want FULL (%s)", s.Name, found.JitterStrategy, why)
+		case found.maxWait() < minLambdaRetryWait:
+			t.Errorf("%s: the Retryable retrier waits at most %.0f s in all, want ≥ %.0f s (%s)", s.Name, found.maxWait(), minLambdaRetryWait, why)
+		case found.MaxDelaySeconds == nil || *found.MaxDelaySeconds > 120:
+			t.Errorf("%s: the Retryable retrier needs a MaxDelaySeconds of at most 120 s, so late attempts still come often", s.Name)
+		}
+	}
+	if seen != len(sharedRateLimits) {
+		t.Errorf("found %d of the %d rate-limited states %v", seen, len(sharedRateLimits), sharedRateLimits)
+	}
+}
+
 // Finding 4: only transient errors are retried. AccessDenied (a missing
 // grant) and Internal (a bug) fail at once, and go to the alert.
 func TestOnlyTransientErrorsAreRetried(t *testing.T) {

@@ -519,7 +519,7 @@ func (s *Service) acquire(ctx context.Context, fn *function) (*instance, error) 
 	}
 	if len(fn.instances)+fn.starting >= fn.cfg.MaxConcurrency {
 		fn.mu.Unlock()
-		return nil, sandbox.Errorf(429, "TooManyRequestsException", "Rate Exceeded.")
+		return nil, errThrottled()
 	}
 	fn.starting++
 	fn.mu.Unlock()
@@ -540,6 +540,16 @@ func (s *Service) acquire(ctx context.Context, fn *function) (*instance, error) 
 		return nil, &startError{err}
 	}
 	return in, nil
+}
+
+// errThrottled is Lambda's answer to a synchronous Invoke beyond the
+// function's reserved concurrency: 429 TooManyRequestsException, its Reason
+// saying which limit (Step Functions reports it as
+// Lambda.TooManyRequestsException).
+func errThrottled() *sandbox.Error {
+	e := sandbox.Errorf(429, "TooManyRequestsException", "Rate Exceeded.")
+	e.Fields = map[string]string{"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"}
+	return e
 }
 
 // startError is a bootstrap that could not be run at all.

@@ -273,6 +273,14 @@ func TestParallelGrowsPool(t *testing.T) {
 		switch {
 		case errors.As(err, &tm):
 			throttled++
+			// As AWS answers: 429, the limit named in Reason.
+			if tm.Reason != types.ThrottleReasonReservedFunctionConcurrentInvocationLimitExceeded || aws.ToString(tm.Message) != "Rate Exceeded." || aws.ToString(tm.Type) != "User" {
+				t.Errorf("throttled with Reason %q, Type %q, message %q", tm.Reason, aws.ToString(tm.Type), aws.ToString(tm.Message))
+			}
+			var re interface{ HTTPStatusCode() int }
+			if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusTooManyRequests {
+				t.Errorf("throttled with %v, want status 429", err)
+			}
 		case err != nil:
 			t.Fatalf("Invoke narrow: %v", err)
 		}

@@ -297,7 +297,7 @@ func (r *run) handle(m message) {
 	case "task":
 		r.startTask(m)
 	case "advance":
-		s.srv.Clock().AdvanceTo(time.UnixMilli(m.ToMs))
+		s.srv.Clock().Flow(time.UnixMilli(m.ToMs))
 		s.srv.MarkDirty()
 	case "result":
 		str := func(p *string) string {

@@ -11,7 +11,10 @@
 // Time: Wait states, Retry pauses and the execution's TimeoutSeconds all go
 // through setTimeout. Here setTimeout waits ms × waitScale of real time (a
 // Retry pause: ms × retryScale, since it competes with real work: the
-// Lambda instances a throttled Task waits for run in real time),
+// Lambda instances a throttled Task waits for run in real time, so a Retry
+// pause ends only when its own real time has passed, never early because
+// the sandbox clock jumped ahead — another execution's 7-day Wait moves it
+// days in milliseconds),
 // and Date reads a virtual clock (the sandbox clock at start + real elapsed
 // + time skipped by shortened timers). While a shortened timer runs, the
 // virtual clock flows 1/waitScale times faster than real time, and the
@@ -93,7 +96,7 @@ globalThis.Date = VDate;
 // nextKind classifies the next setTimeout call: the interpreter makes the
 // execution timeout right after run() begins and a Task's timeout right
 // after calling the Task's handler, both synchronously.
-let nextKind = null; // null (a pause: Wait/Retry) | 'deadline' | {task: stateName, id, callback}
+let nextKind = null; // null (a pause: Wait, or Retry if retryNext) | 'deadline' | {task: stateName, id, callback}
 const timers = new Map(); // handle → timer
 let timerSeq = 0;
 const taskStates = new Map(); // Task state name → its definition, as written
@@ -151,17 +154,37 @@ function vSetTimeout(cb, ms, ...args) {
   }
   const h = new Handle(++timerSeq);
   const startV = vnow();
-  const t = { h, seq: timerSeq, startV, due: startV + ms, kind: kind === 'deadline' ? 'deadline' : 'pause', cb, args };
-  // A pause lasts ms × waitScale; a deadline fires when virtual time gets
-  // there, by real time passing or by pauses skipping ahead.
-  const realMs = t.kind === 'pause' ? ms * (retryNext ? retryScale : waitScale) : ms;
-  if (t.kind === 'pause') retryNext = false;
+  let timerKind = 'deadline';
+  if (kind !== 'deadline') {
+    timerKind = retryNext ? 'retry' : 'pause';
+    retryNext = false;
+  }
+  const t = { h, seq: timerSeq, startV, due: startV + ms, kind: timerKind, cb, args, realDone: false };
+  // A Wait lasts ms × waitScale, a Retry pause ms × retryScale; a deadline
+  // fires when virtual time gets there, by real time passing or by pauses
+  // skipping ahead. A Wait (and a deadline) also ends when the sandbox
+  // clock gets past it (a test moved it, another execution's Wait); a Retry
+  // pause only when its real time is up (see fireable).
+  const realMs = t.kind === 'pause' ? ms * waitScale : t.kind === 'retry' ? ms * retryScale : ms;
   t.realMs = realMs;
   t.realStart = perf.now();
-  t.real = realSetTimeout(() => fireUpTo(t.due), realMs);
+  t.real = realSetTimeout(() => {
+    t.realDone = true;
+    fireUpTo(t.due);
+  }, realMs);
   timers.set(h, t);
-  if (t.kind === 'pause' && realMs >= 2 * TICK_MS && !ticker) ticker = realSetInterval(tick, TICK_MS);
+  if (t.kind !== 'deadline' && realMs >= 2 * TICK_MS && !ticker) ticker = realSetInterval(tick, TICK_MS);
   return h;
+}
+
+// fireable says whether t is due at virtual time target. A Retry pause is
+// due only once its own real time has passed as well: what it waits for
+// (a Lambda instance to come free, a throttled API's tokens) comes in real
+// time, and 200 executions' Waits moving the shared clock would otherwise
+// end every pending Retry pause at once, so a throttled Task would spend
+// its attempts in a second of real time.
+function fireable(t, target) {
+  return t.due <= target && (t.kind !== 'retry' || t.realDone);
 }
 
 // tick lets virtual time flow through the earliest pending pause, in
@@ -170,8 +193,11 @@ const TICK_MS = 5;
 let ticker = null;
 function tick() {
   let first = null;
+  const now = vnow();
   for (const t of timers.values()) {
-    if (t.kind === 'pause' && (!first || t.due < first.due)) first = t;
+    // A Retry pause the clock has already passed has no time left to flow
+    // through: it just waits out its real time.
+    if (t.kind !== 'deadline' && t.due > now && (!first || t.due < first.due)) first = t;
   }
   if (!first) {
     realClearInterval(ticker);
@@ -181,7 +207,7 @@ function tick() {
   const frac = first.realMs > 0 ? Math.min(1, (perf.now() - first.realStart) / first.realMs) : 1;
   const target = first.startV + frac * (first.due - first.startV);
   for (const t of timers.values()) {
-    if (t.due <= target) {
+    if (fireable(t, target)) {
       fireUpTo(target); // a deadline (execution timeout) on the way fires at its own time
       return;
     }
@@ -212,7 +238,7 @@ function vClearTimeout(h) {
 function fireUpTo(target) {
   let first = null;
   for (const t of timers.values()) {
-    if (t.due <= target && (!first || t.due < first.due || (t.due === first.due && t.seq < first.seq))) first = t;
+    if (fireable(t, target) && (!first || t.due < first.due || (t.due === first.due && t.seq < first.seq))) first = t;
   }
   if (!first) return;
   timers.delete(first.h);

@@ -36,6 +36,7 @@ func start(t *testing.T) (*sandboxtest.Sandbox, *sfn.Client, *stepfunctions.Serv
 	return startWith(t, fullsandbox.Options{WaitScale: 1e-6})
 }
 
+// startWith is start with the sandbox's options given.
 func startWith(t *testing.T, opts fullsandbox.Options) (*sandboxtest.Sandbox, *sfn.Client, *stepfunctions.Service) {
 	t.Helper()
 	sb := sandboxtest.Start(t, opts)
@@ -478,6 +479,70 @@ func TestSNSPublishRetriedAndCaught(t *testing.T) {
 			t.Errorf("%d failed attempts in %v, want 3 (1 + MaxAttempts 2)", n, eventTypes(h))
 		}
 	})
+}
+
+// A Retry pause lasts its real time (IntervalSeconds × RetryScale), however
+// fast another execution's Wait moves the sandbox clock: what a retry waits
+// for (a Lambda instance, a throttled API) comes back in real time. Before,
+// a pause ended as soon as the shared clock passed its end, so with 200
+// rotations in flight (their 7-day Waits moving the clock days in
+// milliseconds) a throttled Task spent its 12 attempts in about a second.
+func TestRetryPauseNotCutShortByAnotherExecutionsWait(t *testing.T) {
+	t.Parallel()
+	const retryScale = 0.1
+	sb, c, sf := startWith(t, fullsandbox.Options{WaitScale: 1e-6, RetryScale: retryScale})
+	if _, ok := sb.Server.Service("sns"); !ok {
+		t.Skip("the sandbox has no SNS service")
+	}
+	ctx := context.Background()
+	// A year's Wait: 31 s of real time at 1e-6, the clock flowing all along.
+	waiter := create(t, c, "waits-a-year", map[string]any{
+		"StartAt": "Year",
+		"States":  map[string]any{"Year": map[string]any{"Type": "Wait", "Seconds": 365 * 86400, "End": true}},
+	})
+	// Two retries of 10 s each, no jitter: 2 × 10 s × 0.1 = 2 s of real time.
+	const pauses = 2 * 10 * retryScale * float64(time.Second)
+	retrier := create(t, c, "retries", map[string]any{
+		"StartAt": "Notify",
+		"States": map[string]any{
+			"Notify": map[string]any{"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+				"Parameters": map[string]any{"TopicArn": "arn:aws:sns:us-east-1:111122223333:gone", "Message": "x"},
+				"Retry":      []any{map[string]any{"ErrorEquals": []string{"SNS.NotFoundException"}, "IntervalSeconds": 10, "MaxAttempts": 2, "BackoffRate": 1}},
+				"Catch":      []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "Next": "Caught"}}, "End": true},
+			"Caught": map[string]any{"Type": "Succeed"},
+		},
+	})
+	w, err := c.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(waiter), Input: aws.String("{}")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = c.StopExecution(context.Background(), &sfn.StopExecutionInput{ExecutionArn: w.ExecutionArn})
+	})
+	// Until the year's Wait is moving the clock.
+	before := sb.Server.Clock().Now()
+	for deadline := time.Now().Add(30 * time.Second); sb.Server.Clock().Now().Sub(before) < 24*time.Hour; {
+		if time.Now().After(deadline) {
+			t.Fatal("the waiting execution never moved the clock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	began := time.Now()
+	arn, d := run(t, c, sf, retrier, "{}")
+	took := time.Since(began)
+	if d.Status != types.ExecutionStatusSucceeded {
+		t.Fatalf("got %s %s", d.Status, aws.ToString(d.Error))
+	}
+	if n := count(history(t, c, arn), types.HistoryEventTypeTaskFailed); n != 3 {
+		t.Fatalf("%d failed attempts, want 3 (1 + MaxAttempts 2)", n)
+	}
+	if took < time.Duration(pauses) {
+		t.Fatalf("two 10-s Retry pauses at RetryScale %g took %v of real time, want at least %v: the other execution's Wait cut them short",
+			retryScale, took.Round(time.Millisecond), time.Duration(pauses))
+	}
+	if moved := sb.Server.Clock().Now().Sub(before); moved < 7*24*time.Hour {
+		t.Fatalf("the clock moved %v meanwhile: the year's Wait did not race the retries", moved)
+	}
 }
 
 var (
