@@ -108,7 +108,7 @@ $(BIN)/golangci-lint $(BIN)/staticcheck: tools/go.mod tools/go.sum
 .PHONY: lint
 lint: $(BIN)/golangci-lint $(BIN)/staticcheck ## gofmt -l, go vet, staticcheck and golangci-lint (.golangci.yml) over every module
 	@out=$$(gofmt -l $(MODULES) tools); if [ -n "$$out" ]; then echo "gofmt -l finds unformatted files:"; echo "$$out"; exit 1; fi
-	@for m in $(MODULES); do (cd $$m && go vet ./... && ../$(BIN)/staticcheck ./... && ../$(BIN)/golangci-lint run --config ../.golangci.yml ./...) || exit 1; done
+	@for m in $(MODULES); do (cd $$m && go vet ./... && ../$(BIN)/staticcheck ./... && ../$(BIN)/golangci-lint run --allow-parallel-runners --config ../.golangci.yml ./...) || exit 1; done
 
 # make lint runs beside the tests, its output kept in $(LINT_LOG) and
 # printed once the tests end; the target fails if either fails.
