@@ -82,7 +82,7 @@ func findNode(opts Options) (nodeEnv, error) {
 	if node == "" {
 		node = filepath.Join(modules, ".bin", "node")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, node, "--version").Output()
 	if err != nil {
@@ -127,7 +127,10 @@ func (s *Service) validateWithRunner(ctx context.Context, definition string) (st
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// Generous: on a loaded 2-core machine (make test runs every package
+	// side by side) Node's start and the validator took over 30 s, and a
+	// deploy that AWS would accept failed "signal: killed".
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := env.command(ctx, s.srv.Region())
 	line, _ := json.Marshal(map[string]any{"type": "validate", "definition": json.RawMessage(definition)})
