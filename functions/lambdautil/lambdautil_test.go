@@ -35,6 +35,7 @@ var named = map[string]error{
 	"Retryable":          &rotation.Retryable{Reason: "slow"},
 	"AccessDenied":       &rotation.AccessDenied{Service: "IAM", Action: "DeleteAccessKey", Code: "AccessDenied"},
 	"Internal":           &rotation.Internal{Reason: "bug"},
+	"OrphanUnconfirmed":  &rotation.OrphanUnconfirmed{User: "alice", KeyID: "AKIA2", Attempt: "arn:x CreateKey attempt 1"},
 }
 
 func TestNamedCoversErrorNames(t *testing.T) {

@@ -48,6 +48,23 @@ func (e *KeyLimitReached) Error() string {
 	return msg
 }
 
+// OrphanUnconfirmed is a key inside the window of a CreateKey attempt that
+// died or lost its answer, held by no record version and never used, whose
+// maker CloudTrail does not show yet: it is keyrotator's orphan only if
+// CloudTrail's CreateAccessKey event names the attempt's own identity, and
+// a person may make a key inside that window too (I3). The state machine
+// retries it for as long as CloudTrail may take to show the event.
+type OrphanUnconfirmed struct {
+	User    string
+	KeyID   string
+	Attempt string // "<execution> attempt <n>"
+}
+
+func (e *OrphanUnconfirmed) Error() string {
+	return fmt.Sprintf("key %s of IAM user %q was made inside the window of %s, which died or lost its answer, and no record holds it; CloudTrail does not show yet who made it (CreateAccessKey events can take 15 minutes to appear): keyrotator deletes it only once CloudTrail shows that attempt's own identity made it",
+		e.KeyID, e.User, e.Attempt)
+}
+
 // RotationInProgress is a second rotation for a user whose first is in flight (I6).
 type RotationInProgress struct {
 	User      string
@@ -148,4 +165,5 @@ func ConnectionUnreadable(tg Target, err error) error {
 var ErrorNames = []string{
 	"InvalidInput", "UserNotFound", "KeyLimitReached", "RotationInProgress", "TargetFailed",
 	"OldKeyStillInUse", "ApprovalRejected", "Retryable", "AccessDenied", "Internal",
+	"OrphanUnconfirmed",
 }

@@ -18,6 +18,16 @@ type prover interface {
 	CallerARN(ctx context.Context, key rotation.Credential) (string, error)
 }
 
+// keyMakers says who made a key: CloudTrail's CreateAccessKey events (*trail.Trail).
+type keyMakers interface {
+	KeyMaker(ctx context.Context, user, id string, created time.Time) (maker string, found bool, err error)
+}
+
+// identity is who this Lambda calls AWS as (*prove.Self).
+type identity interface {
+	Identity(ctx context.Context) (string, error)
+}
+
 // CreateKey is the CreateKey state: a new key, proven, kept as the record's
 // AWSPENDING version. Run twice, it makes one key (I5): before it calls
 // CreateAccessKey it writes an intent to the record, so every key of the
@@ -27,6 +37,11 @@ type CreateKey struct {
 	Keys    keyStore
 	Records recordStore
 	Prover  prover
+	// Makers and Self attribute a key to the attempt that made it: an
+	// intent records Self, and a key of its window is its orphan only if
+	// Makers shows Self made it (I3: a person's key is never deleted).
+	Makers keyMakers
+	Self   identity
 	// ProveFor is how long a new key may take to work (IAM propagation).
 	ProveFor time.Duration
 	// Clock is the Lambda's clock (time.Now when nil); see intentTime.
@@ -85,7 +100,11 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 	if d, ok := ctx.Deadline(); ok {
 		until = at.Add(max(time.Until(d), 0)) // the invocation's time left, on the Lambda's own clock
 	}
-	mine := record.Intent{Execution: exec, Attempt: nextAttempt(intents, exec), At: at, Until: until}
+	self, err := c.Self.Identity(ctx)
+	if err != nil {
+		return rotation.NewKey{}, withRemoved(fmt.Errorf("who am I (sts GetCallerIdentity): %w", err), removed)
+	}
+	mine := record.Intent{Execution: exec, Attempt: nextAttempt(intents, exec), At: at, Until: until, By: self}
 	for _, k := range keys {
 		mine.Before = append(mine.Before, k.ID)
 	}
@@ -267,7 +286,7 @@ func (c *CreateKey) makeRoom(ctx context.Context, p *rotation.Plan, intents, kno
 	if err != nil {
 		return nil, withRemoved(err, *removed)
 	}
-	orphans, err := findOrphans(ctx, c.Keys, c.Records, p.User, keys, intents, p.OldKeyID)
+	orphans, unconfirmed, err := findOrphans(ctx, c.Keys, c.Records, c.Makers, p.User, keys, intents, p.OldKeyID)
 	if err != nil {
 		return nil, withRemoved(err, *removed)
 	}
@@ -300,6 +319,11 @@ func (c *CreateKey) makeRoom(ctx context.Context, p *rotation.Plan, intents, kno
 			busy[0].ID, p.User)}, *removed)
 	}
 	if len(kept) >= 2 {
+		for _, k := range kept {
+			if attempt, ok := unconfirmed[k.ID]; ok {
+				return nil, withRemoved(&rotation.OrphanUnconfirmed{User: p.User, KeyID: k.ID, Attempt: attempt}, *removed)
+			}
+		}
 		return nil, withRemoved(keyLimit(p.User, kept, p.OldKeyID), *removed)
 	}
 	return kept, nil
@@ -331,12 +355,18 @@ func (c *CreateKey) liveIntents(ctx context.Context, p *rotation.Plan, keys []ia
 
 // findOrphans returns, by id with the reason, the keys that intents account
 // for as orphans: made inside an intent's window, not old, held by no
-// record version, and not used by anything but STS (the proof CreateKey
-// makes with a new key). Validate and CreateKey both decide with it.
-func findOrphans(ctx context.Context, keys keyStore, records recordStore, user string, list []iamkeys.Key, intents []record.Intent, old string) (map[string]string, error) {
-	orphans := map[string]string{}
+// record version, not used by anything but STS (the proof CreateKey makes
+// with a new key), and made — CloudTrail's CreateAccessKey event says so —
+// by the identity the intent recorded. A person can make a key inside a
+// window too, and IAM's last-used lags by hours, so only the event tells
+// the two apart (I3). unconfirmed are the keys that pass every test but
+// the last because the event history does not show their event yet, each
+// with the attempt whose window holds it: not deleted, not someone else's
+// either, until it does. Validate and CreateKey both decide with it.
+func findOrphans(ctx context.Context, keys keyStore, records recordStore, makers keyMakers, user string, list []iamkeys.Key, intents []record.Intent, old string) (orphans, unconfirmed map[string]string, err error) {
+	orphans, unconfirmed = map[string]string{}, map[string]string{}
 	if len(intents) == 0 {
-		return orphans, nil
+		return orphans, unconfirmed, nil
 	}
 	var execs []string
 	for _, i := range intents {
@@ -352,22 +382,35 @@ func findOrphans(ctx context.Context, keys keyStore, records recordStore, user s
 		}
 		held, err := records.Holds(ctx, user, k.ID, execs)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if held {
 			continue
 		}
 		use, err := keys.LastUsed(ctx, k.ID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if use.LastUsed != nil && use.Service != "sts" {
 			continue // something holds it and uses it: not ours to delete
 		}
-		orphans[k.ID] = fmt.Sprintf("orphan of %s CreateKey attempt %d: made inside its intent's window, never recorded, so nobody holds its secret",
-			intents[i].Execution, intents[i].Attempt)
+		in := intents[i]
+		if in.By == "" {
+			continue // an intent that recorded no identity: nothing can prove the key its
+		}
+		maker, found, err := makers.KeyMaker(ctx, user, k.ID, k.Created)
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case !found:
+			unconfirmed[k.ID] = fmt.Sprintf("%s CreateKey attempt %d", in.Execution, in.Attempt)
+		case maker == in.By:
+			orphans[k.ID] = fmt.Sprintf("orphan of %s CreateKey attempt %d: made by it (CloudTrail), inside its intent's window, never recorded, so nobody holds its secret",
+				in.Execution, in.Attempt)
+		}
 	}
-	return orphans, nil
+	return orphans, unconfirmed, nil
 }
 
 // keyLimit is KeyLimitReached for the keys that stay, each with whose it

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -130,12 +131,21 @@ type iamKey struct {
 	id, secret, status string
 	created            time.Time
 	used               *rotation.KeyUse
+	maker              string // who called CreateAccessKey: CloudTrail's userIdentity.arn
 }
 
+// createKeyRole is the identity CreateKey calls IAM as; person is anyone else.
+const (
+	createKeyRole = "arn:aws:sts::111122223333:assumed-role/keyrotator-createkey/createkey"
+	personARN     = "arn:aws:iam::111122223333:user/alice"
+)
+
 type fakeIAM struct {
-	w    *world
-	keys []*iamKey
-	seq  int
+	w        *world
+	keys     []*iamKey
+	seq      int
+	trail    []keyEvent // CloudTrail's CreateAccessKey events, deleted keys' too
+	trailLag bool       // the event history shows none yet
 }
 
 func (f *fakeIAM) find(id string) int {
@@ -144,7 +154,32 @@ func (f *fakeIAM) find(id string) int {
 
 // add is a key made outside keyrotator (a person, another tool).
 func (f *fakeIAM) add(id string) {
-	f.keys = append(f.keys, &iamKey{id: id, status: "Active", created: f.w.now})
+	f.keys = append(f.keys, &iamKey{id: id, status: "Active", created: f.w.now, maker: personARN})
+	f.trail = append(f.trail, keyEvent{id: id, maker: personARN})
+}
+
+// keyEvent is a CreateAccessKey event in the fake's CloudTrail.
+type keyEvent struct{ id, maker string }
+
+// Identity is CreateKey's own identity (STS GetCallerIdentity, asked once
+// per cold start: not a call the fault log counts).
+func (f *fakeIAM) Identity(context.Context) (string, error) { return createKeyRole, nil }
+
+// KeyMaker is CloudTrail's CreateAccessKey event for the key, if delivered.
+func (f *fakeIAM) KeyMaker(_ context.Context, _, id string, _ time.Time) (string, bool, error) {
+	var maker string
+	var found bool
+	return maker, found, f.w.do("cloudtrail.LookupEvents", func() error {
+		if f.trailLag {
+			return nil
+		}
+		for _, e := range f.trail {
+			if e.id == id {
+				maker, found = e.maker, true
+			}
+		}
+		return nil
+	})
 }
 
 func (f *fakeIAM) ids() []string {
@@ -186,8 +221,9 @@ func (f *fakeIAM) CreateAccessKey(_ context.Context, in *iam.CreateAccessKeyInpu
 			return &iamtypes.LimitExceededException{Message: aws.String("Cannot exceed quota for AccessKeysPerUser: 2")}
 		}
 		f.seq++
-		k := &iamKey{id: fmt.Sprintf("AKIANEW%013d", f.seq), secret: fmt.Sprintf("secret-%d-%s", f.seq, strings.Repeat("x", 30)), status: "Active", created: f.w.now}
+		k := &iamKey{id: fmt.Sprintf("AKIANEW%013d", f.seq), secret: fmt.Sprintf("secret-%d-%s", f.seq, strings.Repeat("x", 30)), status: "Active", created: f.w.now, maker: createKeyRole}
 		f.keys = append(f.keys, k)
+		f.trail = append(f.trail, keyEvent{id: k.id, maker: createKeyRole})
 		out = &iam.CreateAccessKeyOutput{AccessKey: &iamtypes.AccessKey{AccessKeyId: aws.String(k.id), SecretAccessKey: aws.String(k.secret), Status: "Active", CreateDate: aws.Time(k.created), UserName: in.UserName}}
 		return nil
 	})
@@ -388,8 +424,8 @@ func newRig() *rig {
 	return &rig{
 		w:        w,
 		records:  records,
-		validate: &Validate{Keys: keys, Records: records, Executions: runningExecutions(w.running)},
-		create:   &CreateKey{Keys: keys, Records: records, Prover: w.iam, ProveFor: 2 * time.Second, Clock: w.clock},
+		validate: &Validate{Keys: keys, Records: records, Executions: runningExecutions(w.running), Makers: w.iam},
+		create:   &CreateKey{Keys: keys, Records: records, Prover: w.iam, Makers: w.iam, Self: w.iam, ProveFor: 2 * time.Second, Clock: w.clock},
 	}
 }
 
@@ -441,10 +477,11 @@ func (r *rig) accounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphans, err := findOrphans(ctx, r.create.Keys, r.records, ckUser, keys, lock.Intents, oldID)
+	orphans, unconfirmed, err := findOrphans(ctx, r.create.Keys, r.records, r.create.Makers, ckUser, keys, lock.Intents, oldID)
 	if err != nil {
 		t.Fatal(err)
 	}
+	maps.Copy(orphans, unconfirmed) // the next attempt deletes it once CloudTrail shows it
 	for _, k := range keys {
 		held, err := r.records.Holds(ctx, ckUser, k.ID, []string{execA, execB})
 		if err != nil {

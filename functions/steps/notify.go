@@ -369,7 +369,7 @@ func rerunComment(in NotifyInput) string {
 
 // transient are the errors a failure alert may call transient: what the
 // state machine retries.
-var transient = []string{"Retryable", "Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+var transient = []string{"Retryable", "OrphanUnconfirmed", "Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
 	"Lambda.TooManyRequestsException", "Sandbox.Timedout", "Runtime.ExitError", "Lambda.Unknown"}
 
 // nextCommands are the commands to run, in order, for this failure.
@@ -398,6 +398,9 @@ func nextCommands(in NotifyInput, a Alert, state, errName string) []string {
 			"# deactivate the unused one (aws iam update-access-key --status Inactive …), or re-run with \"allowRemoveInactiveKey\": true if one is inactive"}, rerun...)
 	case "RotationInProgress":
 		return []string{status + "   # the run in flight", "keyrotator watch <the execution the cause names>"}
+	case "OrphanUnconfirmed":
+		return append([]string{"aws cloudtrail lookup-events --region us-east-1 --lookup-attributes AttributeKey=EventName,AttributeValue=CreateAccessKey   # who made the key the cause names",
+			"# if keyrotator's CreateKey role made it, re-run: keyrotator deletes it; if a person did, it is theirs (see keylimitreached)", status}, rerun...)
 	case "TargetFailed":
 		return append([]string{"# fix the target the cause names (the runbook lists each cause)", status}, rerun...)
 	case "OldKeyStillInUse":

@@ -24,6 +24,7 @@ type Validate struct {
 	Keys       keyStore
 	Records    recordStore
 	Executions executionStatus
+	Makers     keyMakers // who made a dead run's unrecorded keys (CloudTrail)
 }
 
 // ValidateInput is Validate's event: the TaskInput every task gets, whose
@@ -116,17 +117,22 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 	if takeoverFrom != "" && len(holder.Intents) > 0 {
 		// A dead run's intent accounts for the keys it made but never
 		// recorded: its orphans, which CreateKey deletes (I5). They are not
-		// counted against the two-key quota; every other key is (I3).
-		orphans, err := findOrphans(ctx, v.Keys, v.Records, in.User, keys, holder.Intents, holder.OldKeyID)
+		// counted against the two-key quota; every other key is (I3). A key
+		// CloudTrail does not attribute yet is not counted either: CreateKey
+		// deletes it once CloudTrail names the dead attempt its maker, waits
+		// for CloudTrail (OrphanUnconfirmed) until then, and counts it as
+		// someone else's if CloudTrail names anyone else.
+		orphans, unconfirmed, err := findOrphans(ctx, v.Keys, v.Records, v.Makers, in.User, keys, holder.Intents, holder.OldKeyID)
 		if err != nil {
 			return rotation.Plan{}, lockState{}, err
 		}
 		keys = slices.DeleteFunc(keys, func(k iamkeys.Key) bool {
 			_, orphan := orphans[k.ID]
-			if orphan {
+			_, maybe := unconfirmed[k.ID]
+			if orphan || maybe {
 				plan.OrphanKeyIDs = append(plan.OrphanKeyIDs, k.ID)
 			}
-			return orphan
+			return orphan || maybe
 		})
 		inherit = holder.Intents
 	}
@@ -195,7 +201,7 @@ func changes(p rotation.Plan) []string {
 		c = append(c, fmt.Sprintf("delete the inactive access key %s of IAM user %s to make room (allowRemoveInactiveKey)", p.RemoveInactiveKeyID, p.User))
 	}
 	for _, id := range p.OrphanKeyIDs {
-		c = append(c, fmt.Sprintf("delete access key %s of IAM user %s: an orphan a dead run made and never recorded (its intent in %s accounts for it), so nobody holds its secret", id, p.User, p.Record))
+		c = append(c, fmt.Sprintf("delete access key %s of IAM user %s once CloudTrail shows a dead run made it: an orphan it never recorded (its intent in %s accounts for it), so nobody holds its secret", id, p.User, p.Record))
 	}
 	if p.RequireApproval {
 		c = append(c, fmt.Sprintf(approvalStep+" on the alert topic and wait up to %d hours for keyrotator approve (nothing changes before)", p.ApprovalTimeoutSecs/3600))

@@ -99,6 +99,7 @@ var (
 		{On: Users, Actions: []string{"iam:GetUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"}},
 		{On: Records, Actions: MakeRecord},
 		{On: Executions, Actions: []string{"states:DescribeExecution"}}, // is the lock's holder alive?
+		{On: Anything, Actions: []string{"cloudtrail:LookupEvents"}},    // who made a dead run's unrecorded key (no resource-level permissions)
 	}}
 	// CreateKey makes, proves and records the new key; it deletes its
 	// runs' orphans.
@@ -106,6 +107,9 @@ var (
 		Calls: []Calls{
 			{On: Users, Actions: []string{"iam:ListAccessKeys", "iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed"}},
 			{On: Records, Actions: MakeRecord},
+			// Who made a key of an intent's window: an orphan is deleted only
+			// if CloudTrail names the attempt's own identity (I3).
+			{On: Anything, Actions: []string{"cloudtrail:LookupEvents"}},
 		}}
 	// UpdateSecret plans (Preflight) and updates (Distribute) a secret target.
 	UpdateSecret = Task{Name: "UpdateSecret", States: []string{"PlanSecret", "UpdateSecret"}, Timeout: 30 * time.Second, Calls: []Calls{

@@ -566,6 +566,7 @@ func (s *Server) run(ctx context.Context, svc Service, info ServiceInfo, c *Call
 		s.MarkDirty()
 	}
 	if ferr != nil { // After: the side effect happened, the caller hears a failure
+		c.effect = &effect{res: res, err: e}
 		return nil, ferr, fault
 	}
 	return res, e, fault
@@ -614,9 +615,18 @@ func (s *Server) record(info ServiceInfo, c *Call, start time.Time, status int, 
 	if c.Principal.ARN == "" { // refused before authentication: AWS records nothing
 		return
 	}
-	ev := Event{Call: c, Info: info, Status: status, Resources: c.eventResources, Params: c.requestParams, Response: res}
+	ev := Event{Call: c, Info: info, Status: status, Resources: c.eventResources, Params: c.requestParams, ResponseElements: c.responseElems, Response: res}
 	if e != nil {
 		ev.ErrorCode = e.Code
+	}
+	if c.effect != nil {
+		// An answer dropped after the action ran (Fault.After): AWS
+		// recorded the action as it happened; only the caller heard a
+		// failure. CloudTrail's event is the action's own outcome.
+		ev.Status, ev.ErrorCode, ev.Response = http.StatusOK, "", c.effect.res
+		if c.effect.err != nil {
+			ev.Status, ev.ErrorCode = c.effect.err.Status, c.effect.err.Code
+		}
 	}
 	s.mu.RLock()
 	obs := s.observers

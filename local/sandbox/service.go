@@ -145,6 +145,14 @@ type Call struct {
 
 	eventResources []EventResource
 	requestParams  map[string]any
+	responseElems  map[string]any
+	effect         *effect // set when a Fault.After dropped the answer of an action that ran
+}
+
+// effect is what an action did whose answer a Fault.After replaced.
+type effect struct {
+	res any
+	err *Error
 }
 
 // EventResource names a resource a call touched, for CloudTrail.
@@ -161,6 +169,11 @@ func (c *Call) Touch(typ, name string) {
 // RequestParameters sets the CloudTrail requestParameters of this call. Pass
 // only identifiers: never a secret value (I1 holds for the sandbox too).
 func (c *Call) RequestParameters(p map[string]any) { c.requestParams = p }
+
+// ResponseElements sets the CloudTrail responseElements of this call, as
+// the service's CloudTrail documentation shows them: identifiers only,
+// never a secret (IAM's CreateAccessKey names the key, not its secret).
+func (c *Call) ResponseElements(p map[string]any) { c.responseElems = p }
 
 // DecodeJSON reads a JSON-protocol request body into v, refusing bad JSON the way AWS does.
 func (c *Call) DecodeJSON(v any) error {
@@ -181,7 +194,9 @@ type Event struct {
 	ErrorCode string
 	Resources []EventResource
 	Params    map[string]any
-	Response  any
+	// ResponseElements are what the service declared for CloudTrail (nil: null).
+	ResponseElements map[string]any
+	Response         any
 }
 
 // Observer is told of every accepted call once it is answered.

@@ -70,6 +70,10 @@ type Intent struct {
 	At        time.Time `json:"at"`    // just before CreateAccessKey
 	Until     time.Time `json:"until"` // the attempt's deadline: no key of its can be newer
 	Before    []string  `json:"before"`
+	// By is the identity the attempt calls IAM as (its STS caller ARN): a
+	// key of the window is the attempt's orphan only if CloudTrail's
+	// CreateAccessKey event for it names this identity.
+	By string `json:"by,omitempty"`
 	// Outcome is set once the attempt's outcome is known: "none" (IAM
 	// refused: the attempt made no key) or "deleted" (CreateKey deleted
 	// the key it could not store). Such an intent accounts for no key.

@@ -6,6 +6,8 @@ package trail
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,4 +74,80 @@ func (t *Trail) pace(ctx context.Context) error {
 	}
 	t.last = time.Now()
 	return nil
+}
+
+// IAMEventsRegion is where CloudTrail's event history keeps IAM's events:
+// IAM is a global service, and its events are delivered to US East (N.
+// Virginia) in the aws partition ("Global service events",
+// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events).
+func IAMEventsRegion(partition string) string {
+	switch partition {
+	case "aws-cn":
+		return "cn-north-1"
+	case "aws-us-gov":
+		return "us-gov-west-1"
+	}
+	return "us-east-1"
+}
+
+// createAccessKeyEvent is the part of a CreateAccessKey event's record that
+// says who made which key. CloudTrail records the key's id in
+// responseElements.accessKey, never its secret.
+type createAccessKeyEvent struct {
+	UserIdentity struct {
+		ARN string `json:"arn"`
+	} `json:"userIdentity"`
+	ErrorCode        string `json:"errorCode"`
+	ResponseElements *struct {
+		AccessKey struct {
+			AccessKeyID string `json:"accessKeyId"`
+			UserName    string `json:"userName"`
+		} `json:"accessKey"`
+	} `json:"responseElements"`
+}
+
+// KeyMaker is who made access key id of user, made at created: the ARN of
+// the identity in the CreateAccessKey event whose response names the key.
+// found is false while the event history does not show it (CloudTrail
+// delivers an event within about 5 minutes on average, not guaranteed).
+// The client must be in the region IAMEventsRegion names.
+func (t *Trail) KeyMaker(ctx context.Context, user, id string, created time.Time) (maker string, found bool, err error) {
+	in := &cloudtrail.LookupEventsInput{
+		LookupAttributes: []types.LookupAttribute{{AttributeKey: types.LookupAttributeKeyEventName, AttributeValue: aws.String("CreateAccessKey")}},
+		// IAM's CreateDate and the event's time are one call's two clocks.
+		StartTime: aws.Time(created.Add(-10 * time.Minute)), EndTime: aws.Time(created.Add(10 * time.Minute)), MaxResults: aws.Int32(50),
+	}
+	p := cloudtrail.NewLookupEventsPaginator(t.api, in)
+	for page := 0; p.HasMorePages() && page < MaxPages; page++ {
+		if err := t.pace(ctx); err != nil {
+			return "", false, err
+		}
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return "", false, awserr.Classify("cloudtrail LookupEvents CreateAccessKey "+id, err)
+		}
+		for _, e := range out.Events {
+			var ev createAccessKeyEvent
+			if json.Unmarshal([]byte(aws.ToString(e.CloudTrailEvent)), &ev) != nil || ev.ErrorCode != "" || ev.ResponseElements == nil {
+				continue
+			}
+			if k := ev.ResponseElements.AccessKey; k.AccessKeyID == id && (k.UserName == "" || k.UserName == user) {
+				return ev.UserIdentity.ARN, true, nil
+			}
+		}
+	}
+	return "", false, nil
+}
+
+// ForIAMEvents is a Trail over the event history that holds IAM's events
+// (IAMEventsRegion of cfg's partition), with cfg's credentials and endpoint.
+func ForIAMEvents(cfg aws.Config) *Trail {
+	partition := "aws"
+	switch {
+	case strings.HasPrefix(cfg.Region, "cn-"):
+		partition = "aws-cn"
+	case strings.HasPrefix(cfg.Region, "us-gov-"):
+		partition = "aws-us-gov"
+	}
+	return New(cloudtrail.NewFromConfig(cfg, func(o *cloudtrail.Options) { o.Region = IAMEventsRegion(partition) }))
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
 	"github.com/keyrotator/keyrotator/functions/aws/prove"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
+	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/steps"
@@ -19,6 +20,8 @@ func main() {
 		Keys:    iamkeys.New(iam.NewFromConfig(cfg)),
 		Records: record.New(secretsmanager.NewFromConfig(cfg)),
 		Prover:  prove.New(cfg),
+		Makers:  trail.ForIAMEvents(cfg),
+		Self:    prove.NewSelf(cfg),
 	}
 	lambdautil.Start("createkey", c.Run, func(in rotation.TaskInput, k rotation.NewKey) []any {
 		return []any{"execution", in.Data.Execution, "newKeyId", k.KeyID, "reused", k.Reused}

@@ -9,6 +9,7 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/executions"
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
+	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/steps"
@@ -20,6 +21,7 @@ func main() {
 		Keys:       iamkeys.New(iam.NewFromConfig(cfg)),
 		Records:    record.New(secretsmanager.NewFromConfig(cfg)),
 		Executions: executions.New(sfn.NewFromConfig(cfg)),
+		Makers:     trail.ForIAMEvents(cfg),
 	}
 	lambdautil.Start("validate", v.Run,
 		func(in steps.ValidateInput, p rotation.Plan) []any {

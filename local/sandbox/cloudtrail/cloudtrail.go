@@ -134,6 +134,9 @@ func (s *Service) Observe(e sandbox.Event) {
 		ErrorCode: e.ErrorCode, RequestParameters: e.Params, RequestID: c.RequestID, EventID: eventID, ReadOnly: readOnly,
 		EventType: "AwsApiCall", ManagementEvent: true, RecipientAccountID: s.srv.Account(), EventCategory: "Management",
 	}
+	if e.ResponseElements != nil && e.ErrorCode == "" {
+		rec.ResponseElements = e.ResponseElements
+	}
 	for _, r := range e.Resources {
 		rec.Resources = append(rec.Resources, resourceJSON{Type: r.Type, ARN: r.Name})
 	}

@@ -172,6 +172,9 @@ func (s *Service) createAccessKey(c *sandbox.Call) (any, error) {
 	c.Touch("AWS::IAM::AccessKey", k.AccessKeyID)
 	c.Touch("AWS::IAM::User", name)
 	c.RequestParameters(map[string]any{"userName": name})
+	c.ResponseElements(map[string]any{"accessKey": map[string]any{
+		"userName": name, "accessKeyId": k.AccessKeyID, "status": "Active", "createDate": k.CreateDate,
+	}})
 	return struct {
 		AccessKey AccessKey `xml:"AccessKey"`
 	}{k}, nil
