@@ -160,7 +160,8 @@ func (c *Condition) matchOne(v string, vars *varSource) bool {
 			var ok bool
 			pv, ok = vars.substitute(pv)
 			if !ok {
-				continue
+				// An unresolvable variable invalidates the statement.
+				return false
 			}
 		}
 		if c.op.compare(v, pv) {

@@ -336,9 +336,13 @@ func (s *Statement) applies(req *Request, vars *varSource) bool {
 	if !s.NoResource {
 		hit = false
 		for _, r := range s.Resources {
-			if matchResource(r, req.Resource, vars) {
+			m, resolved := matchResource(r, req.Resource, vars, s.kind)
+			if !resolved && s.NotResourceSet {
+				// The entry cannot show the resource lies outside it.
+				return false
+			}
+			if m {
 				hit = true
-				break
 			}
 		}
 		if hit == s.NotResourceSet {

@@ -79,36 +79,51 @@ func arnParts(arn string) (parts [6]string, ok bool) {
 // (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html) —
 // and the rest is a wildcard pattern in which policy variables have been
 // replaced (vars nil for a 2008-10-17 policy, where ${…} is literal).
-func matchResource(pattern, resource string, vars *varSource) bool {
+// resolved is false when a variable names a key the request lacks: AWS says
+// this "might cause the entire statement to be invalid"; we read it per
+// entry, as iam-simulate does: such an entry matches nothing under Resource,
+// and under NotResource keeps the statement from applying.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#policy-vars-no-value
+//
+// A pattern shorter than six parts has its missing parts read as "*" in an
+// identity-based policy; in a resource-based policy only when it holds a
+// wildcard (as iam-simulate reads them; AWS's docs are silent).
+func matchResource(pattern, resource string, vars *varSource, kind Kind) (match, resolved bool) {
 	if pattern == "*" {
-		return true
+		return true, true
 	}
 	pp, ok := arnParts(pattern)
 	if !ok {
-		return false
+		if kind == Resource && !strings.Contains(pattern, "*") {
+			return false, true
+		}
+		for strings.Count(pattern, ":") < 5 {
+			pattern += ":*"
+		}
+		pp, _ = arnParts(pattern)
 	}
 	rp, ok := arnParts(resource)
 	if !ok {
-		return false
+		return false, true
 	}
 	for i := range 5 {
 		if !glob(pp[i], rp[i], false) {
-			return false
+			return false, true
 		}
 	}
 	prefix := resourceTypePrefix(pp)
 	if !strings.HasPrefix(rp[5], prefix) {
-		return false
+		return false, true
 	}
 	id := pp[5][len(prefix):]
 	if vars != nil && strings.Contains(id, "${") {
 		var ok bool
 		id, ok = vars.substitute(id)
 		if !ok {
-			return false
+			return false, false
 		}
 	}
-	return glob(id, rp[5][len(prefix):], false)
+	return glob(id, rp[5][len(prefix):], false), true
 }
 
 // resourceTypePrefix is the literal resource-type prefix of an ARN's

@@ -72,6 +72,8 @@ type Statement struct {
 	NotPrincipalSet bool
 
 	Conditions []Condition
+
+	kind Kind
 }
 
 // Principals is a Principal or NotPrincipal element: "*" or a map of
@@ -163,7 +165,7 @@ func parseStatement(raw json.RawMessage, kind Kind) (Statement, error) {
 	if err := strictObject(raw, &m); err != nil {
 		return Statement{}, malformed("statement is not a JSON object")
 	}
-	var s Statement
+	s := Statement{kind: kind}
 	for k := range m {
 		switch k {
 		case "Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition":
@@ -221,7 +223,9 @@ func parseStatement(raw json.RawMessage, kind Kind) (Statement, error) {
 		return s, err
 	}
 	for _, r := range s.Resources {
-		if r != "*" && (!strings.HasPrefix(r, "arn:") || strings.Count(r, ":") < 5) {
+		// AWS accepts an ARN shorter than six parts (arn:aws:sns:*); its
+		// missing parts are matched as in matchResource.
+		if r != "*" && (!strings.HasPrefix(r, "arn:") || strings.Count(r, ":") < 2) {
 			return s, malformed("resource %q is not an ARN", r)
 		}
 	}
