@@ -94,7 +94,7 @@ func (c *refCase) input(t testing.TB) *Input {
 }
 
 func (c *refCase) String() string {
-	b, _ := json.MarshalIndent(c, "", "  ")
+	b, _ := json.Marshal(c)
 	return string(b)
 }
 
