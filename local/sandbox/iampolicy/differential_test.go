@@ -62,6 +62,7 @@ func tableCases() []tableCase {
 	decrypt := M{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": keyARN}
 	secure := Context{"aws:SecureTransport": {"true"}}
 
+	notPrincipalDoc := "NotPrincipal: 'you must also specify the account ARN of the not-denied principal. Otherwise, the policy might deny access to the entire account containing the principal' (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html)"
 	rc := func(name string, p Principal, action, resource, acct string, ctx Context, id []refPolicy, res json.RawMessage) refCase {
 		return refCase{Name: name, Principal: p, Action: action, Resource: resource, ResourceAccount: acct, Context: ctx, Identity: id, ResourcePolicy: res}
 	}
@@ -149,12 +150,21 @@ func tableCases() []tableCase {
 			ids(M{"Effect": "Allow", "Action": "sns:*", "NotResource": topicARN}), nil), Want: ImplicitDeny, Missing: IdentityBased},
 		{refCase: rc("NotResource covers another queue", worker, "sqs:SendMessage", queueARN, acctA, secure,
 			ids(M{"Effect": "Allow", "Action": "sqs:*", "NotResource": "arn:aws:sqs:*:*:other"}), nil), Want: Allowed},
-		{refCase: rc("NotPrincipal Deny spares the named user", alice, "sns:Publish", topicARN, acctA, secure,
-			ids(allowPublish), policy(M{"Effect": "Deny", "NotPrincipal": M{"AWS": alice.ARN}, "Action": "sns:Publish", "Resource": topicARN})),
+		{refCase: rc("NotPrincipal Deny spares the named user and account", alice, "sns:Publish", topicARN, acctA, secure,
+			ids(allowPublish), policy(M{"Effect": "Deny", "NotPrincipal": M{"AWS": []string{alice.ARN, "arn:aws:iam::111111111111:root"}}, "Action": "sns:Publish", "Resource": topicARN})),
 			Want: Allowed},
-		{refCase: rc("NotPrincipal Deny hits everyone else", worker, "sns:Publish", topicARN, acctA, secure,
-			ids(allowPublish), policy(M{"Effect": "Deny", "NotPrincipal": M{"AWS": alice.ARN}, "Action": "sns:Publish", "Resource": topicARN})),
+		{refCase: rc("NotPrincipal Deny spares a role's session by role and account", worker, "sns:Publish", topicARN, acctA, secure,
+			ids(allowPublish), policy(M{"Effect": "Deny", "NotPrincipal": M{"AWS": []string{roleARN, acctA}}, "Action": "sns:Publish", "Resource": topicARN})),
+			Want: Allowed},
+		{refCase: rc("NotPrincipal Deny hits everyone else", other, "sns:Publish", topicARN, acctA, secure,
+			ids(allowPublish), policy(M{"Effect": "Deny", "NotPrincipal": M{"AWS": []string{alice.ARN, "arn:aws:iam::111111111111:root"}}, "Action": "sns:Publish", "Resource": topicARN})),
 			Want: ExplicitDeny, Missing: ResourceBased},
+		{refCase: rc("NotPrincipal naming the user but not its account", alice, "sns:Publish", topicARN, acctA, secure,
+			ids(allowPublish), policy(M{"Effect": "Deny", "NotPrincipal": M{"AWS": alice.ARN}, "Action": "sns:Publish", "Resource": topicARN})),
+			Want: ExplicitDeny, Missing: ResourceBased, RefereeSays: Allowed, RefereeDiffers: notPrincipalDoc},
+		{refCase: rc("NotPrincipal naming the account but not the role", worker, "sns:Publish", topicARN, acctA, secure,
+			ids(allowPublish), policy(M{"Effect": "Deny", "NotPrincipal": M{"AWS": []string{alice.ARN, "arn:aws:iam::111111111111:root"}}, "Action": "sns:Publish", "Resource": topicARN})),
+			Want: ExplicitDeny, Missing: ResourceBased, RefereeSays: Allowed, RefereeDiffers: notPrincipalDoc},
 		{refCase: rc("resource policy naming the role allows its session", worker, "secretsmanager:GetSecretValue", secretARN, acctA, secure,
 			nil, policy(M{"Effect": "Allow", "Principal": M{"AWS": roleARN}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"})),
 			Want: Allowed},
@@ -389,7 +399,14 @@ func generateCases(n int) []*refCase {
 				M{"AWS": "*"}, M{"AWS": acctB}, M{"AWS": other.ARN}}
 			p := principalsDocs[rnd.IntN(len(principalsDocs))]
 			if s["Effect"] == "Deny" && rnd.IntN(4) == 0 {
-				s["NotPrincipal"] = M{"AWS": []string{alice.ARN, "arn:aws:iam::111111111111:root"}}
+				// Lists that name each exempted identity with its account:
+				// where a list names one without the other, iam-simulate
+				// departs from AWS (see the table).
+				s["NotPrincipal"] = [...]M{
+					{"AWS": []string{alice.ARN, roleARN, "arn:aws:iam::111111111111:root"}},
+					{"AWS": []string{acctB, other.ARN}},
+					{"AWS": []string{alice.ARN, worker.ARN, acctA}, "Service": "cloudwatch.amazonaws.com"},
+				}[rnd.IntN(3)]
 			} else {
 				s["Principal"] = p
 			}

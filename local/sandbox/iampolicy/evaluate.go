@@ -1,6 +1,7 @@
 package iampolicy
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -360,19 +361,42 @@ func (s *Statement) applies(req *Request, vars *varSource) bool {
 // principalMatch says how the statement's Principal (or NotPrincipal) names
 // the requester.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html
-// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html
 func (s *Statement) principalMatch(p *Principal) principalMatch {
 	if s.Principal == nil {
 		return noMatch
 	}
-	m := s.Principal.match(p)
 	if s.NotPrincipalSet {
-		if m == noMatch {
-			return matchDirect
+		if s.Principal.exempts(p) {
+			return noMatch
 		}
-		return noMatch
+		return matchDirect
 	}
-	return m
+	return s.Principal.match(p)
+}
+
+// exempts says whether a NotPrincipal list leaves the requester out. AWS
+// checks a requester level by level — its account, then the user, or the
+// role and then its session — so the list must name the account as well as
+// the user (or the role or session): naming the user alone still denies it,
+// and naming the account alone denies every identity in it.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html
+func (ps *Principals) exempts(p *Principal) bool {
+	if ps.Wildcard {
+		return true
+	}
+	if p.Type == Service {
+		return slices.Contains(ps.Service, p.ARN)
+	}
+	account, identity := false, false
+	for _, a := range ps.AWS {
+		switch {
+		case a == p.ARN, p.Type == AssumedRole && roleOfSession(a, p.ARN):
+			identity = true
+		case isAccountPrincipal(a, p.Account):
+			account = true
+		}
+	}
+	return account && identity
 }
 
 func (ps *Principals) match(p *Principal) principalMatch {

@@ -243,6 +243,12 @@ func parseStatement(raw json.RawMessage, kind Kind) (Statement, error) {
 		}
 		raw := p
 		if raw == nil {
+			// "NotPrincipal must be used with "Effect":"Deny". Using it with
+			// "Effect":"Allow" is not supported."
+			// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html
+			if s.Effect != Deny {
+				return s, malformed("NotPrincipal with Allow is not supported")
+			}
 			raw, s.NotPrincipalSet = np, true
 		}
 		s.Principal, err = parsePrincipals(raw)

@@ -99,6 +99,7 @@ func TestParseRefuses(t *testing.T) {
 		{"unknown principal type", Resource, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Aws":"*"},"Action":"*","Resource":"*"}}`},
 		{"malformed AWS principal", Resource, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"*","Resource":"*"}}`},
 		{"wildcard service principal", Resource, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Service":"*"},"Action":"*","Resource":"*"}}`},
+		{"NotPrincipal with Allow", Resource, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"111122223333"},"Action":"*","Resource":"*"}}`},
 		{"unknown condition operator", Identity, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEqual":{"a:b":"c"}}}}`},
 		{"NullIfExists", Identity, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"NullIfExists":{"a:b":"true"}}}}`},
 		{"condition value an object", Identity, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"a:b":{"c":"d"}}}}}`},
