@@ -158,7 +158,7 @@ func (c *Condition) matchOne(v string, vars *varSource) bool {
 	for _, pv := range c.Values {
 		if vars != nil && strings.Contains(pv, "${") && substitutes(c.op) {
 			var ok bool
-			pv, ok = vars.substitute(pv)
+			pv, ok = vars.substitute(pv, c.op == opStringLike || c.op == opStringNotLike || c.op == opArnLike || c.op == opArnNotLike || c.op == opArnEquals || c.op == opArnNotEquals)
 			if !ok {
 				// An unresolvable variable invalidates the statement.
 				return false
@@ -289,9 +289,23 @@ func (c Context) lookup(key string) ([]string, bool) {
 type varSource struct{ ctx Context }
 
 // substitute replaces each ${key} (or ${key, 'default'}) with the key's value
-// and ${*}, ${?}, ${$} with the literal character. ok is false when a key is
-// absent and has no default: the element then matches nothing.
-func (v *varSource) substitute(s string) (string, bool) {
+// and ${*}, ${?}, ${$} with the literal character. In a wildcard pattern
+// (glob true) what a variable brings in is literal, so its '*', '?' and '\\'
+// are escaped for glob. ok is false when a key is absent and has no
+// default: the element then matches nothing.
+func (v *varSource) substitute(s string, glob bool) (string, bool) {
+	lit := func(b *strings.Builder, x string) {
+		if !glob {
+			b.WriteString(x)
+			return
+		}
+		for _, r := range x {
+			if r == '*' || r == '?' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+	}
 	var b strings.Builder
 	for {
 		i := strings.Index(s, "${")
@@ -309,7 +323,7 @@ func (v *varSource) substitute(s string) (string, bool) {
 		s = s[i+j+1:]
 		switch name {
 		case "*", "?", "$":
-			b.WriteString(name)
+			lit(&b, name)
 			continue
 		}
 		def, hasDef := "", false
@@ -323,9 +337,9 @@ func (v *varSource) substitute(s string) (string, bool) {
 		vals, ok := v.ctx.lookup(name)
 		switch {
 		case ok && len(vals) == 1:
-			b.WriteString(vals[0])
+			lit(&b, vals[0])
 		case hasDef:
-			b.WriteString(def)
+			lit(&b, def)
 		default:
 			return "", false
 		}

@@ -86,6 +86,10 @@ func TestGlob(t *testing.T) {
 		{"iam:get*", "iam:GetUser", true, true},
 		{"iam:get*", "iam:GetUser", false, false},
 		{"ä?", "äö", false, true},
+		{`a\*c`, "a*c", false, true},
+		{`a\*c`, "abc", false, false},
+		{`\?`, "?", false, true},
+		{`\?`, "x", false, false},
 	}
 	for _, tt := range tests {
 		if got := glob(tt.pattern, tt.s, tt.fold); got != tt.want {

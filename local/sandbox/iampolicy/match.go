@@ -7,7 +7,9 @@ import (
 
 // glob matches s against pattern, where '*' is any run of characters (none
 // included) and '?' is exactly one; fold makes the comparison
-// case-insensitive, as action names are.
+// case-insensitive, as action names are. A '\\' makes the next character
+// literal: policy variables substitute their values escaped, so ${*} and a
+// value holding '*' match only a '*'.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html
 func glob(pattern, s string, fold bool) bool {
 	// Iterative matcher with one backtrack point: linear in practice, no
@@ -23,6 +25,13 @@ func glob(pattern, s string, fold bool) bool {
 				starP, starI = p, i
 				p += pw
 				continue
+			case pc == '\\' && p+pw < len(pattern):
+				lc, lw := utf8.DecodeRuneInString(pattern[p+pw:])
+				if lc == sc || fold && equalFoldRune(lc, sc) {
+					p += pw + lw
+					i += sw
+					continue
+				}
 			case pc == '?' || pc == sc || fold && equalFoldRune(pc, sc):
 				p += pw
 				i += sw
@@ -118,7 +127,7 @@ func matchResource(pattern, resource string, vars *varSource, kind Kind) (match,
 	id := pp[5][len(prefix):]
 	if vars != nil && strings.Contains(id, "${") {
 		var ok bool
-		id, ok = vars.substitute(id)
+		id, ok = vars.substitute(id, true)
 		if !ok {
 			return false, false
 		}
