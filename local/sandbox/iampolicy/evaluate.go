@@ -34,7 +34,14 @@ type Request struct {
 	Action          string // "iam:GetUser"
 	Resource        string // the resource ARN, or "*" for an action that has none
 	ResourceAccount string // the account that owns Resource
-	Context         Context
+	// Context holds the keys the request has, as AWS would set them: the
+	// caller fills them (aws:SecureTransport, aws:SourceArn,
+	// aws:SourceAccount, aws:CurrentTime, aws:username for a user,
+	// aws:PrincipalArn — the role's ARN, not the session's, for a role
+	// session), and a service's own keys (kms:ViaService) only in that
+	// service's requests.
+	// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
+	Context Context
 }
 
 // NamedPolicy is a parsed policy and the name a diagnostic calls it by (an
@@ -231,6 +238,9 @@ func allow(by *StatementRef) Decision {
 // because no identity-based policy allows the <action> action", or
 // "… with an explicit deny in a resource-based policy".
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
+// (The Access Troubleshooter preview appends the denying policy's ARN and an
+// authorization id; that is not emitted:
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied-authorization-id.html)
 func deny(req *Request, kind DecisionKind, t PolicyType, by *StatementRef) Decision {
 	var b strings.Builder
 	b.WriteString("User: ")
