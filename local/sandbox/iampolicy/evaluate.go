@@ -65,7 +65,7 @@ type Input struct {
 	KeyPolicy bool
 }
 
-// Kind of a decision.
+// DecisionKind says which of AWS's three outcomes a decision is.
 type DecisionKind int
 
 // The three outcomes of AWS's evaluation.
