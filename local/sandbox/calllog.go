@@ -24,11 +24,13 @@ type CallRecord struct {
 	Region      string    `json:"region,omitempty"`
 	AccessKeyID string    `json:"accessKeyId,omitempty"`
 	Principal   string    `json:"principal,omitempty"`
-	Status      int       `json:"status"`
-	Error       string    `json:"error,omitempty"`
-	Write       bool      `json:"write"`
-	Fault       int       `json:"fault,omitempty"` // id of the fault rule that shaped this call
-	Duration    float64   `json:"durationMs"`
+	// ResourceARNs are what IAM authorizes the call on (ResourceNamer).
+	ResourceARNs []string `json:"resourceArns,omitempty"`
+	Status       int      `json:"status"`
+	Error        string   `json:"error,omitempty"`
+	Write        bool     `json:"write"`
+	Fault        int      `json:"fault,omitempty"` // id of the fault rule that shaped this call
+	Duration     float64  `json:"durationMs"`
 	// Origin is which state of which execution made the call, through which
 	// Lambda invocation, when the sandbox can tell (Origin); Ordinal counts
 	// the calls of this service and action within that execution, state and
@@ -152,6 +154,7 @@ type entry struct {
 	write                                                    bool
 	duration                                                 float64
 	origin                                                   *Origin
+	resources                                                []unique.Handle[string]
 }
 
 func intern(s string) unique.Handle[string] { return unique.Make(s) }
@@ -161,7 +164,19 @@ func (e *entry) record() CallRecord {
 		Seq: e.seq, Time: e.time, Service: e.service.Value(), Action: e.action.Value(), Resource: e.resource.Value(),
 		Region: e.region.Value(), AccessKeyID: e.keyID.Value(), Principal: e.principal.Value(), Status: int(e.status),
 		Error: e.err.Value(), Write: e.write, Fault: int(e.fault), Duration: e.duration, Origin: e.origin, Ordinal: int(e.ordinal),
+		ResourceARNs: values(e.resources),
 	}
+}
+
+func values(hs []unique.Handle[string]) []string {
+	if hs == nil {
+		return nil
+	}
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.Value()
+	}
+	return out
 }
 
 // EvictedError is the answer to a reader that asks for calls the log has
@@ -233,6 +248,12 @@ func (l *CallLog) add(r CallRecord) {
 		time: r.Time, service: intern(r.Service), action: intern(r.Action), resource: intern(r.Resource), region: intern(r.Region),
 		keyID: intern(r.AccessKeyID), principal: intern(r.Principal), err: intern(r.Error),
 		status: int32(r.Status), fault: int32(r.Fault), ordinal: int32(r.Ordinal), write: r.Write, duration: r.Duration, origin: r.Origin,
+	}
+	if r.ResourceARNs != nil {
+		e.resources = make([]unique.Handle[string], len(r.ResourceARNs))
+		for i, a := range r.ResourceARNs {
+			e.resources[i] = intern(a)
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -49,13 +50,13 @@ func TestCallLogKeepsRecords(t *testing.T) {
 	t.Parallel()
 	var l CallLog
 	in := CallRecord{Time: time.Unix(1_800_000_000, 0).UTC(), Service: "iam", Action: "CreateAccessKey", Resource: "u", Region: "us-east-1",
-		AccessKeyID: "AKIAEXAMPLE", Principal: "arn:aws:iam::111122223333:user/u", Status: 409, Error: "LimitExceeded", Write: true,
+		AccessKeyID: "AKIAEXAMPLE", Principal: "arn:aws:iam::111122223333:user/u", ResourceARNs: []string{"arn:aws:iam::111122223333:user/u"}, Status: 409, Error: "LimitExceeded", Write: true,
 		Fault: 3, Duration: 1.5, Origin: &Origin{Execution: "e", State: "CreateKey"}, Ordinal: 2}
 	l.add(in)
 	l.add(CallRecord{Service: "sts", Action: "GetCallerIdentity", Status: 200})
 	got := since(t, &l, 0)
 	in.Seq = 1
-	if len(got) != 2 || got[0] != in || got[1].Seq != 2 || got[1].Error != "" || got[1].Origin != nil {
+	if len(got) != 2 || !reflect.DeepEqual(got[0], in) || got[1].Seq != 2 || got[1].Error != "" || got[1].Origin != nil {
 		t.Fatalf("read back %+v, want %+v first", got, in)
 	}
 	if got := since(t, &l, 1); len(got) != 1 || got[0].Seq != 2 {

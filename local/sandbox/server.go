@@ -413,6 +413,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.finish(w, info, c, start, nil, e, nil, attribution{})
 		return
 	}
+	nameResources(svc, c)
 	s.invoke(r.Context(), w, svc, info, c, start)
 }
 
@@ -510,6 +511,14 @@ func (s *Server) authenticate(r *http.Request, body []byte, auth sigv4.Auth, aut
 	return nil
 }
 
+// nameResources sets the resources IAM authorizes c on, for the services
+// that name them.
+func nameResources(svc Service, c *Call) {
+	if n, ok := svc.(ResourceNamer); ok {
+		c.ResourceARNs = n.ResourceARNs(c)
+	}
+}
+
 // invoke runs an authenticated call through faults, the service and the observers.
 func (s *Server) invoke(ctx context.Context, w http.ResponseWriter, svc Service, info ServiceInfo, c *Call, start time.Time) {
 	at := s.attribute(ctx, info.Name, c)
@@ -598,7 +607,7 @@ func (s *Server) finish(w http.ResponseWriter, info ServiceInfo, c *Call, start 
 func (s *Server) record(info ServiceInfo, c *Call, start time.Time, status int, e *Error, fault *Fault, res any, at attribution) {
 	rec := CallRecord{
 		Time: c.Time, Service: info.Name, Action: c.Action, Resource: c.Resource, Region: c.Region,
-		AccessKeyID: c.AccessKeyID, Principal: c.Principal.ARN, Status: status,
+		AccessKeyID: c.AccessKeyID, Principal: c.Principal.ARN, ResourceARNs: c.ResourceARNs, Status: status,
 		Write:    !info.IsReadOnly(c.Action) && e == nil,
 		Duration: float64(time.Since(start).Microseconds()) / 1000,
 		Origin:   at.origin, Ordinal: at.ordinal,
@@ -657,6 +666,7 @@ func (s *Server) Internal(ctx context.Context, service, action, resource string,
 		c.Params = params
 	}
 	start := time.Now()
+	nameResources(svc, c)
 	at := s.attribute(ctx, info.Name, c)
 	res, e, fault := s.run(ctx, svc, info, c, at)
 	status := http.StatusOK

@@ -98,6 +98,16 @@ type Administered interface {
 	Admin() http.Handler
 }
 
+// ResourceNamer is a service that names the resources each call acts on,
+// as the Service Authorization Reference's resource types for the action
+// say (https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html):
+// the ARNs an IAM policy's Resource is matched against. "*" is an action
+// that supports no resource-level permissions; nil is an action IAM does
+// not authorize at all (sts:GetCallerIdentity).
+type ResourceNamer interface {
+	ResourceARNs(c *Call) []string
+}
+
 // Closer is implemented by services that own processes or goroutines.
 type Closer interface {
 	Close() error
@@ -141,7 +151,10 @@ type Call struct {
 	HTTP        *http.Request
 	Body        []byte
 	Params      url.Values // Query protocol: the form
-	Fault       *Fault     // a matched rule the service must act on itself (Crash)
+	// ResourceARNs are the resources IAM authorizes the call on
+	// (ResourceNamer), set before the service runs it.
+	ResourceARNs []string
+	Fault        *Fault // a matched rule the service must act on itself (Crash)
 
 	eventResources []EventResource
 	requestParams  map[string]any

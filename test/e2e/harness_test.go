@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/leak"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
+	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 )
 
@@ -80,6 +82,7 @@ func Start(t testing.TB) *H {
 	cfg := sb.Config(t)
 	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), out: &printed{}}
 	t.Cleanup(h.checkNoSecretAnywhere)
+	t.Cleanup(h.checkEveryCallNamesItsResources)
 	return h
 }
 
@@ -213,6 +216,27 @@ func (p *printed) bytes() []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return bytes.Clone(p.buf.Bytes())
+}
+
+// checkEveryCallNamesItsResources: every authenticated call the run made is
+// recorded with the resources IAM authorizes it on (sandbox.ResourceNamer),
+// none of them empty, except the one action IAM does not authorize
+// (sts:GetCallerIdentity): what IAM enforcement evaluates, and what the
+// unused-grant check compares with each role's grants.
+func (h *H) checkEveryCallNamesItsResources() {
+	var calls []sandbox.CallRecord
+	if err := json.Unmarshal(h.admin("/calls"), &calls); err != nil {
+		h.t.Errorf("call log: %v", err)
+		return
+	}
+	for _, c := range calls {
+		if c.Principal == "" || c.Service == "sts" && c.Action == "GetCallerIdentity" {
+			continue // refused before authentication, or authorized by no one
+		}
+		if len(c.ResourceARNs) == 0 || slices.Contains(c.ResourceARNs, "") {
+			h.t.Errorf("call %d %s:%s by %s names resources %q", c.Seq, c.Service, c.Action, c.Principal, c.ResourceARNs)
+		}
+	}
 }
 
 // checkNoSecretAnywhere is invariant I1: no secret access key the sandbox
