@@ -613,15 +613,15 @@ func (t *Tenant) send(ctx context.Context, id, secret, region, from string) erro
 
 // TenantView is a tenant as the admin API shows it: no secrets.
 type TenantView struct {
-	Name     string         `json:"name"`
-	Domain   string         `json:"domain"`
-	Scopes   []string       `json:"scopes"`
+	Name   string   `json:"name"`
+	Domain string   `json:"domain"`
+	Scopes []string `json:"scopes"`
 	// WithholdKeyID: the Management API answers without the provider's
 	// accessKeyId; Provider here still shows it.
 	WithholdKeyID bool           `json:"withholdKeyId,omitempty"`
 	Provider      map[string]any `json:"provider,omitempty"`
-	Mail     MailStats      `json:"mail"`
-	Failures []Failure      `json:"failures,omitempty"`
+	Mail          MailStats      `json:"mail"`
+	Failures      []Failure      `json:"failures,omitempty"`
 }
 
 // View reports a tenant.
