@@ -229,8 +229,8 @@ type Verification struct {
 	// shows only a key's latest use, which another consumer may hide.
 	Confirmations []Confirmation `json:"confirmations,omitempty"`
 	CheckedAt     time.Time      `json:"checkedAt"`
-	Freshness      string          `json:"freshness"` // how far the evidence can be trusted
-	Evidence       string          `json:"evidence"`  // one sentence for a person
+	Freshness     string         `json:"freshness"` // how far the evidence can be trusted
+	Evidence      string         `json:"evidence"`  // one sentence for a person
 }
 
 // KeyUse is IAM's last-used data for a key.
