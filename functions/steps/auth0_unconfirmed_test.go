@@ -52,7 +52,9 @@ type keyRecord struct {
 	key rotation.Credential
 }
 
-func (k keyRecord) Key(context.Context, string, string) (rotation.Credential, error) { return k.key, nil }
+func (k keyRecord) Key(context.Context, string, string) (rotation.Credential, error) {
+	return k.key, nil
+}
 
 const unconfirmedSecret = "NEWKEY-secret-access-key-canary-0123456789"
 
@@ -60,8 +62,12 @@ func TestUnconfirmedCutOver(t *testing.T) {
 	t.Parallel()
 	cut := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	week := 7 * day
-	sesUse := func(when time.Time) rotation.KeyUse { return rotation.KeyUse{KeyID: "AKIANEW", LastUsed: at(when), Service: "ses", Region: "ap-northeast-1"} }
-	stsUse := func(when time.Time) rotation.KeyUse { return rotation.KeyUse{KeyID: "AKIANEW", LastUsed: at(when), Service: "sts", Region: "us-east-1"} }
+	sesUse := func(when time.Time) rotation.KeyUse {
+		return rotation.KeyUse{KeyID: "AKIANEW", LastUsed: at(when), Service: "ses", Region: "ap-northeast-1"}
+	}
+	stsUse := func(when time.Time) rotation.KeyUse {
+		return rotation.KeyUse{KeyID: "AKIANEW", LastUsed: at(when), Service: "sts", Region: "us-east-1"}
+	}
 	oldSES := func(when time.Time) *rotation.KeyUse {
 		return &rotation.KeyUse{KeyID: "AKIAOLD", LastUsed: at(when), Service: "ses", Region: "ap-northeast-1"}
 	}
