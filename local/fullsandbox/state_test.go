@@ -127,7 +127,7 @@ func TestTenantsAndOperatorsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sb2.Server.Close() })
+	serve(t, sb2)
 
 	// Auth0: the tenant on its domain, its client and provider, still withholding the key id.
 	tenant2, ok := sb2.Auth0.Tenant("kept")
@@ -148,6 +148,17 @@ func TestTenantsAndOperatorsSurviveRestart(t *testing.T) {
 	}
 	if c, ok := ep.Credentials.(*management.EmailProviderCredentialsSES); !ok || ep.GetDefaultFromAddress() != "no-reply@example.com" || c.AccessKeyID != nil || c.GetRegion() != "ap-northeast-1" {
 		t.Errorf("provider after restart: %+v %+v", ep, ep.Credentials)
+	}
+
+	// The tenant uses its key again: it mails through the restarted sandbox's SES.
+	sent := tenant2.View().Mail.Sent
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := tenant2.View().Mail; m.Sent > sent && m.LastError == "" && m.LastKeyID == k.AccessKeyID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restored tenant does not mail with its key: %+v", tenant2.View().Mail)
+		}
 	}
 
 	// SORACOM: the operator on its endpoint; its session, AuthKey, credential and group.
@@ -218,4 +229,23 @@ func send(t *testing.T, method, u string, hdr map[string]string, body io.Reader,
 		_ = json.NewDecoder(resp.Body).Decode(out)
 	}
 	return resp.StatusCode
+}
+
+// serve runs sb until the test ends.
+func serve(t *testing.T, sb *fullsandbox.Sandbox) {
+	t.Helper()
+	l, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Server.SetURL("http://" + l.Addr().String())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sb.Server.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
 }

@@ -160,7 +160,7 @@ func (s *Service) start(cfg TenantConfig, l net.Listener, st tenantState) *Tenan
 	t := &Tenant{cfg: cfg, domain: l.Addr().String(), svc: s, stop: stop, done: make(chan struct{}),
 		tokens: st.Tokens, bucket: 2, filled: time.Now(), provider: st.Provider, mail: st.Mail}
 	t.hs = &http.Server{Handler: s.srv.External("auth0", cfg.Name, t.routes()), ReadHeaderTimeout: 5 * time.Second} // the call log and faults
-	t.ses = ses.New(ses.Options{Region: s.srv.Region(), BaseEndpoint: aws.String(s.srv.URL()), RetryMaxAttempts: 1})
+	t.ses = ses.New(ses.Options{Region: s.srv.Region(), RetryMaxAttempts: 1}) // the endpoint per call: a tenant --state restores starts before the server has its URL
 	go func() { _ = t.hs.Serve(l) }()
 	go func() { defer close(t.done); t.mailLoop(ctx) }()
 	s.mu.Lock()
@@ -566,6 +566,9 @@ func (t *Tenant) mailLoop(ctx context.Context) {
 		if id == "" || secret == "" {
 			continue
 		}
+		if t.svc.srv.URL() == "" {
+			continue // the server is not serving yet
+		}
 		err := t.send(ctx, id, secret, region, p.DefaultFromAddress)
 		if ctx.Err() != nil {
 			return
@@ -600,6 +603,7 @@ func (t *Tenant) send(ctx context.Context, id, secret, region, from string) erro
 			Body:    &types.Body{Text: &types.Content{Data: aws.String("Welcome to " + t.cfg.Name)}},
 		},
 	}, func(o *ses.Options) {
+		o.BaseEndpoint = aws.String(t.svc.srv.URL())
 		o.Region = region
 		o.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
 	})
