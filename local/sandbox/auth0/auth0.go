@@ -160,7 +160,9 @@ func (s *Service) start(cfg TenantConfig, l net.Listener, st tenantState) *Tenan
 	t := &Tenant{cfg: cfg, domain: l.Addr().String(), svc: s, stop: stop, done: make(chan struct{}),
 		tokens: st.Tokens, bucket: 2, filled: time.Now(), provider: st.Provider, mail: st.Mail}
 	t.hs = &http.Server{Handler: s.srv.External("auth0", cfg.Name, t.routes()), ReadHeaderTimeout: 5 * time.Second} // the call log and faults
-	t.ses = ses.New(ses.Options{Region: s.srv.Region(), RetryMaxAttempts: 1})                                       // the endpoint per call: a tenant --state restores starts before the server has its URL
+	// The SES endpoint is set per call: a tenant --state restores starts
+	// before the server knows its URL.
+	t.ses = ses.New(ses.Options{Region: s.srv.Region(), RetryMaxAttempts: 1})
 	go func() { _ = t.hs.Serve(l) }()
 	go func() { defer close(t.done); t.mailLoop(ctx) }()
 	s.mu.Lock()
