@@ -196,7 +196,7 @@ func (n *Notify) warning(in NotifyInput) Alert {
 		"# give the consumer the evidence names the new key (AWSCURRENT of " + rotation.RecordName(a.User) + "); the run checks again by itself",
 	}
 	if len(waiting) > 0 {
-		a.Next = append(a.Next[:1], "# an unconfirmed Auth0 tenant: make it send a mail (Auth0 Dashboard → Branding → Email Provider → Send Test Email); IAM shows the new key used by ses up to hours later, and the run checks again by itself")
+		a.Next = append(a.Next, "# an unconfirmed Auth0 tenant: make it send a mail (Auth0 Dashboard → Branding → Email Provider → Send Test Email); IAM shows the new key used by ses up to hours later, and the run checks again by itself")
 	}
 	a.Next = append(a.Next, "keyrotator watch "+d.Execution)
 	return a
