@@ -157,6 +157,30 @@ type Receipt struct {
 	// Planned is a dry run's answer: what the target would change, read
 	// off the target itself (nothing changed; NewKeyID is empty).
 	Planned []string `json:"planned,omitempty"`
+	// Unconfirmed is set when the target took the new key but cannot show
+	// which key it holds (Auth0 documents no accessKeyId in its email
+	// provider's answer): the cut-over is confirmed later, by
+	// VerifyOldKeyUnused, once IAM shows the new key used by UsedBy, and
+	// until then the old key is not retired (I2).
+	Unconfirmed *Unconfirmed `json:"unconfirmed,omitempty"`
+}
+
+// Unconfirmed says why a target could not confirm the key it holds, and
+// which AWS service's use of the new key will.
+type Unconfirmed struct {
+	Reason string `json:"reason"` // a sentence for a person: ids and fields, never a value read from a secret
+	// UsedBy is the service IAM's last-used names (ServiceName) when the
+	// target uses the new key: "ses" for an Auth0 tenant.
+	UsedBy string `json:"usedBy"`
+}
+
+// Confirmation is VerifyOldKeyUnused's word on an unconfirmed receipt: has
+// IAM shown the new key used by the receipt's service yet.
+type Confirmation struct {
+	Target    string     `json:"target"`
+	UsedBy    string     `json:"usedBy"`
+	Confirmed bool       `json:"confirmed"`
+	At        *time.Time `json:"at,omitempty"` // the use of the new key by UsedBy that confirmed it
 }
 
 // SoracomChange is a soracom target's part of the receipt: ids only.
@@ -199,9 +223,14 @@ type Verification struct {
 	// signal, as the service sees its side. Its JSON name is from when
 	// SORACOM was the one such kind, kept for the contract.
 	CredentialUses []CredentialUse `json:"soracom,omitempty"`
-	CheckedAt      time.Time       `json:"checkedAt"`
-	Freshness      string          `json:"freshness"` // how far the evidence can be trusted
-	Evidence       string          `json:"evidence"`  // one sentence for a person
+	// Confirmations are the cut-overs the receipts left unconfirmed
+	// (Receipt.Unconfirmed), each confirmed or not yet by IAM's last use of
+	// the new key. A confirmation stays from one check to the next: IAM
+	// shows only a key's latest use, which another consumer may hide.
+	Confirmations []Confirmation `json:"confirmations,omitempty"`
+	CheckedAt     time.Time      `json:"checkedAt"`
+	Freshness     string         `json:"freshness"` // how far the evidence can be trusted
+	Evidence      string         `json:"evidence"`  // one sentence for a person
 }
 
 // KeyUse is IAM's last-used data for a key.

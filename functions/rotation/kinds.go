@@ -77,6 +77,13 @@ var kinds = []Kind{
 		Change: func(t Target, _ string) string {
 			return fmt.Sprintf("update the SES credentials of the Auth0 tenant in connection %s (region %s)", t.Connection, t.SESRegion)
 		},
+		Summary: unconfirmedSummary,
+		Details: func(r Receipt) []string {
+			if s := unconfirmedSummary(r); s != "" {
+				return []string{s}
+			}
+			return nil
+		},
 	},
 	{
 		Name: TargetSoracom, Title: "SORACOM",
@@ -124,6 +131,16 @@ func (r Receipt) Details() []string {
 		return k.Details(r)
 	}
 	return nil
+}
+
+// unconfirmedSummary says that a receipt's target could not show which key
+// it holds, and what will confirm it ("" when it could).
+func unconfirmedSummary(r Receipt) string {
+	u := r.Unconfirmed
+	if u == nil {
+		return ""
+	}
+	return fmt.Sprintf("cut-over unconfirmed: %s; the old key stays until IAM shows the new key %s used by %s", u.Reason, r.NewKeyID, u.UsedBy)
 }
 
 func soracomChange(t Target, oldKeyID string) string {

@@ -3,12 +3,15 @@ package steps
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
 // DeactivateOldKey is the DeactivateOldKey state: the old key is switched off
-// only once the verification found it unused (I2).
+// only once the verification found it unused and confirmed every cut-over a
+// target could not (I2).
 type DeactivateOldKey struct{ Keys keyStore }
 
 // Run switches the old key off; an old key already off or gone is done.
@@ -20,6 +23,9 @@ func (s *DeactivateOldKey) Run(ctx context.Context, in rotation.TaskInput) (rota
 	old := d.Plan.OldKeyID
 	if d.Verify == nil || !d.Verify.Unused {
 		return rotation.KeyChange{}, &rotation.OldKeyStillInUse{KeyID: old, Evidence: "the verification has not found the old key unused; not deactivating"}
+	}
+	if ts := unconfirmedTargets(d); len(ts) > 0 {
+		return rotation.KeyChange{}, &rotation.OldKeyStillInUse{KeyID: old, Evidence: fmt.Sprintf("the cut-over of target %s was never confirmed (it does not show which key it holds, and no check saw the new key used by its service); not deactivating", strings.Join(ts, ", "))}
 	}
 	if old == d.Key.KeyID {
 		return rotation.KeyChange{}, errors.New("deactivateoldkey: the old key is the new key")

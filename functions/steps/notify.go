@@ -180,7 +180,13 @@ func (n *Notify) warning(in NotifyInput) Alert {
 	a.Subject = subject(a.User, "old key still in use, waiting again")
 	a.State = "VerifyOldKeyUnused"
 	a.Happened = fmt.Sprintf("The old access key of IAM user %s still looks in use after the cut-over; keyrotator changed nothing and will check again.", a.User)
+	var waiting []string
 	if v := d.Verify; v != nil {
+		if waiting = pending(v.Confirmations); len(waiting) > 0 {
+			a.Subject = subject(a.User, "cut-over not confirmed yet, waiting again")
+			a.Happened = fmt.Sprintf("keyrotator has not retired the old access key of IAM user %s: target %s took the new key but does not show which key it holds, and IAM has not yet shown the new key used by %s; keyrotator changed nothing and will check again.",
+				a.User, strings.Join(waiting, ", "), v.Confirmations[0].UsedBy)
+		}
 		a.Cause = v.Evidence
 		a.Happened += fmt.Sprintf(" Evidence: %s. Freshness: %s. %d more check(s) are left; after the last one the run fails without touching the old key.", v.Evidence, v.Freshness, v.AttemptsLeft)
 	}
@@ -188,8 +194,11 @@ func (n *Notify) warning(in NotifyInput) Alert {
 	a.Next = []string{
 		"keyrotator status --user " + a.User + "   # where the old key was last used",
 		"# give the consumer the evidence names the new key (AWSCURRENT of " + rotation.RecordName(a.User) + "); the run checks again by itself",
-		"keyrotator watch " + d.Execution,
 	}
+	if len(waiting) > 0 {
+		a.Next = append(a.Next, "# an unconfirmed Auth0 tenant: make it send a mail (Auth0 Dashboard → Branding → Email Provider → Send Test Email); IAM shows the new key used by ses up to hours later, and the run checks again by itself")
+	}
+	a.Next = append(a.Next, "keyrotator watch "+d.Execution)
 	return a
 }
 
@@ -274,6 +283,8 @@ func holds(in NotifyInput) []TargetHold {
 	for _, t := range d.Plan.Targets {
 		h := TargetHold{Target: t.Name, Type: t.Type}
 		switch r, ok := got[t.Name]; {
+		case ok && r.Unconfirmed != nil && !slices.Contains(confirmedTargets(d), t.Name):
+			h.KeyID, h.Status = r.NewKeyID, fmt.Sprintf("was given the new key; not confirmed: it does not show which key it holds, until IAM shows the new key used by %s", r.Unconfirmed.UsedBy)
 		case ok:
 			h.KeyID, h.Status = r.NewKeyID, "holds the new key"
 		case d.Key == nil:
@@ -313,7 +324,11 @@ func changed(in NotifyInput) []string {
 		for _, t := range d.Plan.Targets {
 			if r, ok := got[t.Name]; ok {
 				out = append(out, fmt.Sprintf("target %s holds the new key %s", t.Name, r.NewKeyID))
-				if line := r.Summary(); line != "" {
+				line := r.Summary()
+				if r.Unconfirmed != nil && slices.Contains(confirmedTargets(d), t.Name) {
+					line = fmt.Sprintf("cut-over confirmed: IAM showed the new key used by %s", r.Unconfirmed.UsedBy)
+				}
+				if line != "" {
 					out = append(out, "  "+line)
 				}
 			} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -28,7 +29,10 @@ type trailLookup interface {
 // VerifyOldKeyUnused is the VerifyOldKeyUnused state. IAM last-used of both
 // keys is the primary evidence; a target's service's own last use of its
 // credentials (a kind that is a UsageReporter: SORACOM), a second signal;
-// CloudTrail supporting. It never touches a key.
+// CloudTrail supporting. A receipt left unconfirmed (an Auth0 tenant that
+// does not show its key id) is confirmed by the new key's last use by its
+// service (ses), and until it is the old key does not count as unused. It
+// never touches a key.
 type VerifyOldKeyUnused struct {
 	Keys  keyStore
 	Trail trailLookup
@@ -70,6 +74,9 @@ func (v *VerifyOldKeyUnused) Run(ctx context.Context, in rotation.TaskInput) (ro
 	res.Freshness = fmt.Sprintf("checked at %s, %s after the cut-over at %s; IAM last-used data can lag by up to %s, so silence counts only from %s to %s; CloudTrail shows management calls only (no SES sends, no IoT publishes)",
 		stamp(in.Now), roundDuration(since), stamp(cutover), Lag, stamp(after), stamp(seen))
 
+	res.Confirmations = confirmations(d, res.NewKey)
+	waiting := pending(res.Confirmations)
+
 	old := res.OldKey
 	usedAfter := old.LastUsed != nil && old.LastUsed.After(after)
 	var oldCred *rotation.CredentialUse
@@ -93,6 +100,12 @@ func (v *VerifyOldKeyUnused) Run(ctx context.Context, in rotation.TaskInput) (ro
 	case !seen.After(after):
 		res.Evidence = fmt.Sprintf("too soon to tell: the check proves nothing, only %s since the cut-over, and IAM last-used data can lag by %s, so uses after %s may not be reported yet (%s)",
 			roundDuration(since), Lag, stamp(after), lastUse(old))
+	case len(waiting) > 0:
+		// The old key looks unused, but a target never showed that it holds
+		// the new key: a tenant that sends no mail uses neither key, and one
+		// the update did not reach would fail once the old key is off (I2).
+		res.Evidence = fmt.Sprintf("not retiring old key %s yet: no use of it from %s to %s, but the cut-over of target %s is unconfirmed until IAM shows the new key used by %s (%s)",
+			old.KeyID, stamp(after), stamp(seen), strings.Join(waiting, ", "), res.Confirmations[0].UsedBy, lastUse(old))
 	default:
 		res.Unused = true
 		res.Evidence = fmt.Sprintf("no use of old key %s from %s (the cut-over at %s plus %s) to %s (the check less IAM's %s lag) (%s)",
@@ -105,6 +118,9 @@ func (v *VerifyOldKeyUnused) Run(ctx context.Context, in rotation.TaskInput) (ro
 	}
 	for _, u := range res.CredentialUses {
 		res.Evidence += fmt.Sprintf("; %s credential %s (%s, target %s) %s", serviceOf(d.Plan, u.Target), u.Credential, u.Role, u.Target, credentialLastUse(u))
+	}
+	if len(res.Confirmations) > 0 {
+		res.Evidence += "; " + confirmationEvidence(res.Confirmations, res.NewKey.KeyID)
 	}
 	if !res.Unused && res.AttemptsLeft <= 0 {
 		return res, &rotation.OldKeyStillInUse{KeyID: old.KeyID, Evidence: res.Evidence}

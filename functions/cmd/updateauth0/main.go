@@ -26,6 +26,10 @@ func main() {
 	}
 	u := &steps.UpdateTarget{Records: record.New(sm), Target: &auth0.Target{Secrets: connections.New(sm), MaxRateWait: wait}}
 	lambdautil.Start("updateauth0", u.Run, func(in rotation.TaskInput, r rotation.Receipt) []any {
-		return []any{"execution", in.Data.Execution, "target", r.Target, "tenant", r.Where, "previousKeyId", r.PreviousKeyID, "newKeyId", r.NewKeyID, "changed", r.Changed}
+		attrs := []any{"execution", in.Data.Execution, "target", r.Target, "tenant", r.Where, "previousKeyId", r.PreviousKeyID, "newKeyId", r.NewKeyID, "changed", r.Changed}
+		if r.Unconfirmed != nil { // Auth0 did not show the key id: VerifyOldKeyUnused confirms by the new key's use
+			attrs = append(attrs, "unconfirmed", true, "confirmBy", r.Unconfirmed.UsedBy)
+		}
+		return attrs
 	})
 }

@@ -3,6 +3,15 @@
 // provider to the new key through the Management API (go-auth0), keeping
 // everything else as it was, and reads back the key id (Auth0 never
 // returns the secret).
+//
+// Auth0 does not document the key id in its answer either: the GET's SES
+// credentials list no accessKeyId
+// (https://auth0.com/docs/api/management/v2/emails/get-provider, response
+// schema: api_user, region, smtp_host, smtp_port, smtp_user). A tenant
+// that answers without it is still updated, and its receipt says the
+// cut-over is unconfirmed (rotation.Receipt.Unconfirmed): VerifyOldKeyUnused
+// confirms it once IAM shows the new key used by ses, and until then the
+// old key is not retired.
 package auth0
 
 import (
@@ -48,6 +57,10 @@ type Target struct {
 	MaxRateWait time.Duration
 }
 
+// UsedBy is the service IAM's last-used names when a tenant sends with a
+// key: Auth0's SES provider calls SES's API.
+const UsedBy = "ses"
+
 // Update moves the tenant's SES provider from oldKeyID to key.
 func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldKeyID string, key rotation.Credential) (rotation.Receipt, error) {
 	fail := func(format string, args ...any) (rotation.Receipt, error) {
@@ -64,6 +77,10 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 		r.PreviousKeyID = oldKeyID // already moved, from the old key: a retry, or a resumed run
 		return r, nil
 	case oldKeyID:
+	case "":
+		// Auth0 does not show the key (as it documents): whether the tenant
+		// holds the old key, the new one or another cannot be told, so it is
+		// updated (a PATCH of the same key is harmless) and left unconfirmed.
 	default:
 		return fail("tenant %s sends with %s, which is neither the key being rotated (%s) nor the new one: it may belong to another user; fix the target", tenant, shownKey(held), oldKeyID)
 	}
@@ -79,10 +96,15 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 	if err := t.call(ctx, tg, tenant, limits, nil, func() (e error) { back, e = c.EmailProvider.Read(ctx); return e }); err != nil {
 		return rotation.Receipt{}, err
 	}
-	if bc, _ := back.Credentials.(*management.EmailProviderCredentialsSES); bc == nil || bc.GetAccessKeyID() != key.AccessKeyID {
+	r.Changed = true
+	switch now, _ := heldBy(back, tg); now {
+	case key.AccessKeyID:
+	case "":
+		r.Unconfirmed = &rotation.Unconfirmed{UsedBy: UsedBy, Reason: fmt.Sprintf(
+			"Auth0 accepted the new key for tenant %s's email provider but does not show which key the provider holds (its answer has no credentials.accessKeyId)", tenant)}
+	default:
 		return fail("tenant %s still reports another key after the update", tenant)
 	}
-	r.Changed = true
 	return r, nil
 }
 
@@ -96,17 +118,20 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeK
 		return rotation.Receipt{}, err
 	}
 	held, region := heldBy(ep, tg)
-	if resumeKeyID != "" && held == resumeKeyID {
-		return rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: oldKeyID, Planned: []string{
-			fmt.Sprintf("tenant %s already sends through SES (%s) with the resumed key %s (an earlier run moved it): nothing to change", tenant, region, held),
-		}}, nil
-	}
-	if held != oldKeyID {
+	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: held}
+	switch {
+	case held == "":
+		r.Planned = []string{fmt.Sprintf("tenant %s sends through SES (%s), and Auth0 does not show with which key (its answer has no credentials.accessKeyId): PATCH its email provider's credentials to the new key, keeping the from-address, the enabled flag and the settings; the cut-over is confirmed only once IAM shows the new key used by %s, and the old key is not retired before (the application needs update:email_provider too; a dry run only reads)", tenant, region, UsedBy)}
+		return r, nil
+	case resumeKeyID != "" && held == resumeKeyID:
+		r.PreviousKeyID = oldKeyID
+		r.Planned = []string{fmt.Sprintf("tenant %s already sends through SES (%s) with the resumed key %s (an earlier run moved it): nothing to change", tenant, region, held)}
+		return r, nil
+	case held != oldKeyID:
 		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s sends with %s, which is not the key being rotated (%s): it may belong to another user; fix the target", tenant, shownKey(held), oldKeyID)}
 	}
-	return rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: held, Planned: []string{
-		fmt.Sprintf("tenant %s sends through SES (%s) with key %s: PATCH its email provider's credentials to the new key, keeping the from-address, the enabled flag and the settings (the application needs update:email_provider too; a dry run only reads)", tenant, region, held),
-	}}, nil
+	r.Planned = []string{fmt.Sprintf("tenant %s sends through SES (%s) with key %s: PATCH its email provider's credentials to the new key, keeping the from-address, the enabled flag and the settings (the application needs update:email_provider too; a dry run only reads)", tenant, region, held)}
+	return r, nil
 }
 
 // provider connects to the target's tenant and reads its email provider,
@@ -121,6 +146,9 @@ func (t *Target) provider(ctx context.Context, tg rotation.Target) (*management.
 		return nil, nil, "", nil, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("connection %s: %v", tg.Connection, err)}
 	}
 	tenant := strings.TrimPrefix(strings.TrimPrefix(conn.Domain, "https://"), "http://")
+	// go-auth0's Read asks for every field it knows (fields=name,enabled,
+	// default_from_address,credentials,settings&include_fields=true): Auth0
+	// answers only name and enabled to a GET that asks for none.
 	var ep *management.EmailProvider
 	if err := t.call(ctx, tg, tenant, limits, nil, func() (e error) { ep, e = c.EmailProvider.Read(ctx); return e }); err != nil {
 		return nil, nil, "", nil, err
@@ -131,8 +159,9 @@ func (t *Target) provider(ctx context.Context, tg rotation.Target) (*management.
 	return c, limits, tenant, ep, nil
 }
 
-// heldBy is the key id an SES provider holds and the region it sends
-// from (the target's sesRegion if the provider names none).
+// heldBy is the key id an SES provider holds ("" if Auth0 does not show
+// it) and the region it sends from (the target's sesRegion if the provider
+// names none).
 func heldBy(ep *management.EmailProvider, tg rotation.Target) (held, region string) {
 	region = tg.SESRegion
 	if creds, _ := ep.Credentials.(*management.EmailProviderCredentialsSES); creds != nil {

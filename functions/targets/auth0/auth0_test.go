@@ -20,6 +20,10 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 )
 
+// clientSecret is every setup tenant's client secret: long enough for the
+// leak canary to search for.
+const clientSecret = "csecret-of-the-test-tenant-0123"
+
 type env struct {
 	sb     *sandboxtest.Sandbox
 	target *auth0.Target
@@ -33,7 +37,7 @@ func setup(t *testing.T, name string, provider string, scopes []string) env {
 	t.Helper()
 	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	keys := sb.User(t, "mailer-"+name, 2)
-	cfg := sbauth0.TenantConfig{Name: name, ClientID: "cid", ClientSecret: "csecret", Scopes: scopes}
+	cfg := sbauth0.TenantConfig{Name: name, ClientID: "cid", ClientSecret: clientSecret, Scopes: scopes}
 	if provider != "" {
 		cfg.Provider = &sbauth0.Provider{Name: provider, DefaultFromAddress: "no-reply@example.com", Settings: map[string]any{"message": map[string]any{"configuration_set_name": "tx"}},
 			Credentials: map[string]any{"accessKeyId": keys[0].AccessKeyID, "secretAccessKey": keys[0].SecretAccessKey, "region": "ap-northeast-1"}}
@@ -43,7 +47,7 @@ func setup(t *testing.T, name string, provider string, scopes []string) env {
 		t.Fatal(err)
 	}
 	sm := secretsmanager.NewFromConfig(sb.Config(t))
-	conn, _ := json.Marshal(map[string]string{"domain": "http://" + tenant.Domain(), "clientId": "cid", "clientSecret": "csecret"})
+	conn, _ := json.Marshal(map[string]string{"domain": "http://" + tenant.Domain(), "clientId": "cid", "clientSecret": clientSecret})
 	if _, err := sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String("keyrotator/connections/" + name), SecretString: aws.String(string(conn))}); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +137,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.says) {
 				t.Errorf("%q does not say %q", err, tt.says)
 			}
-			if strings.Contains(err.Error(), e.key.Secret()) || strings.Contains(err.Error(), "csecret") {
+			if strings.Contains(err.Error(), e.key.Secret()) || strings.Contains(err.Error(), clientSecret) {
 				t.Errorf("the error quotes a secret: %v", err)
 			}
 		})

@@ -12,9 +12,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -62,6 +65,13 @@ type TenantConfig struct {
 	// Provider, when set, is configured at creation (its credentials may
 	// hold a sandbox key, so the tenant starts sending mail at once).
 	Provider *Provider `json:"provider,omitempty"`
+	// WithholdKeyID makes the Management API answer the provider's
+	// credentials without accessKeyId. Auth0 documents the GET's SES
+	// credentials as holding no accessKeyId (its response schema lists
+	// api_user, region, smtp_host, smtp_port and smtp_user:
+	// https://auth0.com/docs/api/management/v2/emails/get-provider), so a
+	// client must work when it is absent. The admin view still shows it.
+	WithholdKeyID bool `json:"withholdKeyId,omitempty"`
 }
 
 // Provider is the tenant's custom email provider, as the Management API has it.
@@ -135,17 +145,39 @@ func (s *Service) AddTenant(cfg TenantConfig) (*Tenant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth0 tenant %s: %w", cfg.Name, err)
 	}
+	t := s.start(cfg, l, tenantState{Tokens: map[string][]string{}, Provider: cfg.Provider})
+	s.srv.MarkDirty()
+	return t, nil
+}
+
+// start serves a tenant on l and starts its mail loop, from st (a new
+// tenant's or a restored one's).
+func (s *Service) start(cfg TenantConfig, l net.Listener, st tenantState) *Tenant {
 	ctx, stop := context.WithCancel(context.Background())
+	if st.Tokens == nil {
+		st.Tokens = map[string][]string{}
+	}
 	t := &Tenant{cfg: cfg, domain: l.Addr().String(), svc: s, stop: stop, done: make(chan struct{}),
-		tokens: map[string][]string{}, bucket: 2, filled: time.Now(), provider: cfg.Provider}
+		tokens: st.Tokens, bucket: 2, filled: time.Now(), provider: st.Provider, mail: st.Mail}
 	t.hs = &http.Server{Handler: s.srv.External("auth0", cfg.Name, t.routes()), ReadHeaderTimeout: 5 * time.Second} // the call log and faults
-	t.ses = ses.New(ses.Options{Region: s.srv.Region(), BaseEndpoint: aws.String(s.srv.URL()), RetryMaxAttempts: 1})
+	// The SES endpoint is set per call: a tenant --state restores starts
+	// before the server knows its URL.
+	t.ses = ses.New(ses.Options{Region: s.srv.Region(), RetryMaxAttempts: 1})
 	go func() { _ = t.hs.Serve(l) }()
 	go func() { defer close(t.done); t.mailLoop(ctx) }()
 	s.mu.Lock()
 	s.tenants[cfg.Name] = t
 	s.mu.Unlock()
-	return t, nil
+	return t
+}
+
+// SetWithholdKeyID switches whether the Management API's answers hold the
+// provider's credentials.accessKeyId (TenantConfig.WithholdKeyID).
+func (t *Tenant) SetWithholdKeyID(withhold bool) {
+	t.mu.Lock()
+	t.cfg.WithholdKeyID = withhold
+	t.mu.Unlock()
+	t.svc.srv.MarkDirty()
 }
 
 // Tenant returns a tenant by name.
@@ -183,7 +215,12 @@ func (t *Tenant) routes() http.Handler {
 	m.HandleFunc("PATCH /api/v2/emails/provider", t.api(ScopeUpdate, t.patchProvider))
 	m.HandleFunc("POST /api/v2/emails/provider", t.api(ScopeCreate, t.createProvider))
 	m.HandleFunc("DELETE /api/v2/emails/provider", t.api(ScopeDelete, t.deleteProvider))
-	return m
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.ServeHTTP(w, r)
+		if r.Method != http.MethodGet {
+			t.svc.srv.MarkDirty() // a provider changed or a token was issued: --state keeps it
+		}
+	})
 }
 
 // apiError writes Auth0's error shape.
@@ -197,17 +234,70 @@ func apiError(w http.ResponseWriter, status int, message, code string) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// tokenRequest is what /oauth/token reads from its body: Auth0 documents
+// the client-credentials request both form-encoded
+// (https://auth0.com/docs/secure/tokens/access-tokens/management-api-access-tokens/get-management-api-access-tokens-for-production)
+// and as JSON (https://auth0.com/docs/api-auth/config/asking-for-access-tokens),
+// so it takes either, and refuses any other body as Auth0's OAuth errors do.
+func tokenRequest(r *http.Request) (url.Values, *oauthError) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		mt = ""
+	}
+	switch mt {
+	case "application/x-www-form-urlencoded":
+		if err := r.ParseForm(); err != nil {
+			return nil, &oauthError{http.StatusBadRequest, "invalid_request", "The request body is not a valid form"}
+		}
+		return r.PostForm, nil
+	case "application/json":
+		var body map[string]any
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+		if err := dec.Decode(&body); err != nil || body == nil {
+			return nil, &oauthError{http.StatusBadRequest, "invalid_request", "The request body is not a JSON object"}
+		}
+		v := url.Values{}
+		for k, x := range body {
+			str, ok := x.(string)
+			if !ok {
+				return nil, &oauthError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("Invalid type for parameter %s: expected a string", k)}
+			}
+			v.Set(k, str)
+		}
+		return v, nil
+	default:
+		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded or application/json"}
+	}
+}
+
+// oauthError is an answer of /oauth/token in Auth0's OAuth error shape,
+// {"error","error_description"}.
+type oauthError struct {
+	status    int
+	code, msg string
+}
+
 func (t *Tenant) token(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "bad form")
+	form, oerr := tokenRequest(r)
+	if oerr != nil {
+		writeOAuthError(w, oerr.status, oerr.code, oerr.msg)
 		return
 	}
 	id, secret, ok := r.BasicAuth()
 	if !ok {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		id, secret = form.Get("client_id"), form.Get("client_secret")
 	}
-	if r.PostForm.Get("grant_type") != "client_credentials" {
-		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+r.PostForm.Get("grant_type"))
+	switch gt := form.Get("grant_type"); gt {
+	case "client_credentials":
+	case "":
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing required parameter: grant_type")
+		return
+	default:
+		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+gt)
+		return
+	}
+	if id == "" {
+		writeOAuthError(w, http.StatusUnauthorized, "access_denied", "Unauthorized")
 		return
 	}
 	t.mu.Lock()
@@ -218,7 +308,7 @@ func (t *Tenant) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	want := "http://" + t.domain + "/api/v2/"
-	if aud := r.PostForm.Get("audience"); aud != want && aud != "https://"+t.domain+"/api/v2/" {
+	if aud := form.Get("audience"); aud != want && aud != "https://"+t.domain+"/api/v2/" {
 		writeOAuthError(w, http.StatusForbidden, "access_denied", fmt.Sprintf("Service not enabled within domain: %s", aud))
 		return
 	}
@@ -292,38 +382,102 @@ func contains(l []string, s string) bool {
 	return false
 }
 
-// view is the provider as the API shows it: secrets hidden.
-func view(p *Provider, fields string) map[string]any {
-	out := map[string]any{"name": p.Name, "enabled": p.Enabled == nil || *p.Enabled}
-	want := func(f string) bool { return fields == "" || strings.Contains(","+fields+",", ","+f+",") }
-	if want("default_from_address") && p.DefaultFromAddress != "" {
+// providerFields are the email provider's fields, in the order Auth0
+// answers them.
+var providerFields = []string{"name", "enabled", "default_from_address", "credentials", "settings"}
+
+// allFields is every field: what a PATCH or POST answers, and the admin view.
+var allFields = fieldSet(providerFields...)
+
+func fieldSet(fs ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range fs {
+		m[f] = true
+	}
+	return m
+}
+
+// selectFields is the fields a GET answers, from its fields and
+// include_fields query parameters as Auth0 documents them: "Leave empty to
+// retrieve name and enabled. Additional fields available include
+// credentials, default_from_address, and settings"; include_fields says
+// whether the fields are included (true, the default) or excluded (false)
+// (https://auth0.com/docs/api/management/v2/emails/get-provider).
+// A query Auth0 would refuse gives the message of its 400 instead.
+func selectFields(q url.Values) (map[string]bool, string) {
+	include := true
+	switch v := q.Get("include_fields"); v {
+	case "", "true":
+	case "false":
+		include = false
+	default:
+		return nil, "Query validation error: 'Expected type boolean but found type string' on property include_fields"
+	}
+	var listed []string
+	for _, f := range strings.Split(q.Get("fields"), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			listed = append(listed, f)
+		}
+	}
+	if len(listed) == 0 {
+		return fieldSet("name", "enabled"), ""
+	}
+	if include {
+		return fieldSet(listed...), ""
+	}
+	out := fieldSet(providerFields...)
+	for _, f := range listed {
+		delete(out, f)
+	}
+	return out, ""
+}
+
+// view is the provider as the API shows it: the fields asked for, secrets
+// hidden, and the access key id too if the tenant withholds it.
+func view(p *Provider, fields map[string]bool, withholdKeyID bool) map[string]any {
+	out := map[string]any{}
+	if fields["name"] {
+		out["name"] = p.Name
+	}
+	if fields["enabled"] {
+		out["enabled"] = p.Enabled == nil || *p.Enabled
+	}
+	if fields["default_from_address"] && p.DefaultFromAddress != "" {
 		out["default_from_address"] = p.DefaultFromAddress
 	}
-	if want("credentials") && fields != "" {
+	if fields["credentials"] {
 		c := map[string]any{}
 		for k, v := range p.Credentials {
 			if k == "secretAccessKey" || k == "api_key" || k == "smtp_pass" {
 				continue // Auth0 never returns a provider's secret
 			}
+			if k == "accessKeyId" && withholdKeyID {
+				continue
+			}
 			c[k] = v
 		}
 		out["credentials"] = c
 	}
-	if want("settings") && fields != "" && p.Settings != nil {
+	if fields["settings"] && p.Settings != nil {
 		out["settings"] = p.Settings
 	}
 	return out
 }
 
 func (t *Tenant) getProvider(w http.ResponseWriter, r *http.Request) {
+	fields, refused := selectFields(r.URL.Query())
+	if refused != "" {
+		apiError(w, http.StatusBadRequest, refused, "invalid_query_string")
+		return
+	}
 	t.mu.Lock()
-	p := t.provider
+	p, withhold := t.provider, t.cfg.WithholdKeyID
 	t.mu.Unlock()
 	if p == nil {
 		apiError(w, http.StatusNotFound, "There is not a configured email provider", "inexistent_email_provider")
 		return
 	}
-	sandbox.WriteJSON(w, http.StatusOK, view(p, r.URL.Query().Get("fields")))
+	sandbox.WriteJSON(w, http.StatusOK, view(p, fields, withhold))
 }
 
 func (t *Tenant) patchProvider(w http.ResponseWriter, r *http.Request) {
@@ -363,7 +517,7 @@ func (t *Tenant) patchProvider(w http.ResponseWriter, r *http.Request) {
 		p.Settings = in.Settings
 	}
 	t.provider = &p
-	sandbox.WriteJSON(w, http.StatusOK, view(&p, "name,enabled,default_from_address,credentials,settings"))
+	sandbox.WriteJSON(w, http.StatusOK, view(&p, allFields, t.cfg.WithholdKeyID))
 }
 
 func (t *Tenant) createProvider(w http.ResponseWriter, r *http.Request) {
@@ -379,7 +533,7 @@ func (t *Tenant) createProvider(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.provider = &in
-	sandbox.WriteJSON(w, http.StatusCreated, view(&in, "name,enabled,default_from_address,credentials,settings"))
+	sandbox.WriteJSON(w, http.StatusCreated, view(&in, allFields, t.cfg.WithholdKeyID))
 }
 
 func (t *Tenant) deleteProvider(w http.ResponseWriter, r *http.Request) {
@@ -413,6 +567,9 @@ func (t *Tenant) mailLoop(ctx context.Context) {
 		region, _ := p.Credentials["region"].(string)
 		if id == "" || secret == "" {
 			continue
+		}
+		if t.svc.srv.URL() == "" {
+			continue // the server is not serving yet
 		}
 		err := t.send(ctx, id, secret, region, p.DefaultFromAddress)
 		if ctx.Err() != nil {
@@ -448,6 +605,7 @@ func (t *Tenant) send(ctx context.Context, id, secret, region, from string) erro
 			Body:    &types.Body{Text: &types.Content{Data: aws.String("Welcome to " + t.cfg.Name)}},
 		},
 	}, func(o *ses.Options) {
+		o.BaseEndpoint = aws.String(t.svc.srv.URL())
 		o.Region = region
 		o.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
 	})
@@ -461,21 +619,25 @@ func (t *Tenant) send(ctx context.Context, id, secret, region, from string) erro
 
 // TenantView is a tenant as the admin API shows it: no secrets.
 type TenantView struct {
-	Name     string         `json:"name"`
-	Domain   string         `json:"domain"`
-	Scopes   []string       `json:"scopes"`
-	Provider map[string]any `json:"provider,omitempty"`
-	Mail     MailStats      `json:"mail"`
-	Failures []Failure      `json:"failures,omitempty"`
+	Name   string   `json:"name"`
+	Domain string   `json:"domain"`
+	Scopes []string `json:"scopes"`
+	// WithholdKeyID: the Management API answers without the provider's
+	// accessKeyId; Provider here still shows it.
+	WithholdKeyID bool           `json:"withholdKeyId,omitempty"`
+	Provider      map[string]any `json:"provider,omitempty"`
+	Mail          MailStats      `json:"mail"`
+	Failures      []Failure      `json:"failures,omitempty"`
 }
 
 // View reports a tenant.
 func (t *Tenant) View() TenantView {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	v := TenantView{Name: t.cfg.Name, Domain: t.domain, Scopes: append([]string(nil), t.cfg.Scopes...), Mail: t.mail, Failures: append([]Failure(nil), t.failures...)}
+	v := TenantView{Name: t.cfg.Name, Domain: t.domain, Scopes: append([]string(nil), t.cfg.Scopes...), WithholdKeyID: t.cfg.WithholdKeyID,
+		Mail: t.mail, Failures: append([]Failure(nil), t.failures...)}
 	if t.provider != nil {
-		v.Provider = view(t.provider, "name,enabled,default_from_address,credentials,settings")
+		v.Provider = view(t.provider, allFields, false)
 	}
 	return v
 }
@@ -485,7 +647,8 @@ func (t *Tenant) View() TenantView {
 //	POST  /tenants          TenantConfig → TenantView (its domain)
 //	GET   /tenants          every tenant
 //	GET   /tenants/{name}   one
-//	PATCH /tenants/{name}   {"scopes":[…]} revokes or grants; {"fail":{"status":429,"times":5}} queues failures
+//	PATCH /tenants/{name}   {"scopes":[…]} revokes or grants; {"fail":{"status":429,"times":5}} queues failures;
+//	                        {"withholdKeyId":true} answers the provider without its accessKeyId (false: with it)
 func (s *Service) Admin() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("POST /tenants", func(w http.ResponseWriter, r *http.Request) {
@@ -531,8 +694,9 @@ func (s *Service) Admin() http.Handler {
 			return
 		}
 		var req struct {
-			Scopes []string `json:"scopes"`
-			Fail   *Failure `json:"fail"`
+			Scopes        []string `json:"scopes"`
+			Fail          *Failure `json:"fail"`
+			WithholdKeyID *bool    `json:"withholdKeyId"`
 		}
 		if err := sandbox.ReadJSON(r, &req); err != nil {
 			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
@@ -548,11 +712,17 @@ func (s *Service) Admin() http.Handler {
 		if req.Fail != nil && req.Fail.Times > 0 {
 			t.failures = append(t.failures, *req.Fail)
 		}
+		if req.WithholdKeyID != nil {
+			t.cfg.WithholdKeyID = *req.WithholdKeyID
+		}
 		t.mu.Unlock()
+		s.srv.MarkDirty()
 		sandbox.WriteJSON(w, http.StatusOK, t.View())
 	})
 	return m
 }
+
+var _ sandbox.Snapshotter = (*Service)(nil)
 
 // Secrets returns every tenant's client secret: what a leak check (I1)
 // scans every output for. Tests only.
@@ -564,4 +734,69 @@ func (s *Service) Secrets() []string {
 		out = append(out, t.cfg.ClientSecret)
 	}
 	return out
+}
+
+// ---- --state ---------------------------------------------------------------
+
+// tenantState is what a tenant keeps across restarts. Its client secret,
+// its provider's secret access key and its tokens are secrets the tenant
+// holds: they go into the state file only (the sandbox's own store, written
+// 0600, as IAM's keys and Secrets Manager's values are), never a view, a
+// log or an error.
+type tenantState struct {
+	Config   TenantConfig        `json:"config"`
+	Domain   string              `json:"domain"` // host:port: the connection secrets name it
+	Provider *Provider           `json:"provider,omitempty"`
+	Tokens   map[string][]string `json:"tokens,omitempty"` // Auth0's tokens live until they expire
+	Mail     MailStats           `json:"mail"`
+}
+
+// Snapshot implements sandbox.Snapshotter: every tenant, its port, client,
+// provider and tokens.
+func (s *Service) Snapshot() (json.RawMessage, error) {
+	s.mu.Lock()
+	ts := make([]*Tenant, 0, len(s.tenants))
+	for _, t := range s.tenants {
+		ts = append(ts, t)
+	}
+	s.mu.Unlock()
+	sort.Slice(ts, func(i, j int) bool { return ts[i].cfg.Name < ts[j].cfg.Name })
+	out := make([]tenantState, 0, len(ts))
+	for _, t := range ts {
+		t.mu.Lock()
+		st := tenantState{Config: t.cfg, Domain: t.domain, Provider: t.provider, Mail: t.mail, Tokens: map[string][]string{}}
+		st.Config.Provider = nil // the provider now is Provider
+		for tok, sc := range t.tokens {
+			st.Tokens[tok] = append([]string(nil), sc...)
+		}
+		t.mu.Unlock()
+		out = append(out, st)
+	}
+	return json.Marshal(out)
+}
+
+// Restore implements sandbox.Snapshotter: each tenant is served again on
+// the port it had, which the connection secrets name; if another process
+// took that port, on a new one, and the log says so (the tenant's
+// connection secrets then need its new domain).
+func (s *Service) Restore(raw json.RawMessage) error {
+	var sts []tenantState
+	if err := json.Unmarshal(raw, &sts); err != nil {
+		return fmt.Errorf("auth0: decode state: %w", err)
+	}
+	for _, st := range sts {
+		if _, exists := s.Tenant(st.Config.Name); exists {
+			return fmt.Errorf("auth0: restore tenant %s: it exists", st.Config.Name)
+		}
+		l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", st.Domain)
+		if err != nil {
+			if l, err = new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0"); err != nil {
+				return fmt.Errorf("auth0: restore tenant %s: %w", st.Config.Name, err)
+			}
+			s.log.Warn("auth0 tenant restored on a new port: its connection secrets need the new domain",
+				"tenant", st.Config.Name, "was", st.Domain, "now", l.Addr().String())
+		}
+		s.start(st.Config, l, st)
+	}
+	return nil
 }

@@ -195,23 +195,40 @@ func (s *Service) AddOperator(cfg OperatorConfig) (*Operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("soracom operator %s: listen: %w", cfg.ID, err)
 	}
+	if err := s.serve(o, l); err != nil {
+		return nil, err
+	}
+	s.srv.MarkDirty()
+	return o, nil
+}
+
+// serve adds o to the operators and serves its API on l, with its push
+// loop (a new operator, or one --state restored).
+func (s *Service) serve(o *Operator, l net.Listener) error {
 	o.endpoint = "http://" + l.Addr().String() + "/v1"
 	ctx, stop := context.WithCancel(context.Background())
 	o.stop = stop
-	o.hs = &http.Server{Handler: s.srv.External("soracom", cfg.ID, o.routes()), ReadHeaderTimeout: 5 * time.Second} // the call log and faults
+	api := o.routes()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.ServeHTTP(w, r)
+		if r.Method != http.MethodGet {
+			s.srv.MarkDirty() // a credential, a group or a session changed: --state keeps it
+		}
+	})
+	o.hs = &http.Server{Handler: s.srv.External("soracom", o.id, h), ReadHeaderTimeout: 5 * time.Second} // the call log and faults
 
 	s.mu.Lock()
-	if _, exists := s.operators[cfg.ID]; exists || s.closed { // lost a race with another AddOperator, or with Close
+	if _, exists := s.operators[o.id]; exists || s.closed { // lost a race with another AddOperator, or with Close
 		s.mu.Unlock()
 		stop()
 		_ = l.Close()
-		return nil, fmt.Errorf("soracom operator %s: exists, or the service is closed", cfg.ID)
+		return fmt.Errorf("soracom operator %s: exists, or the service is closed", o.id)
 	}
-	s.operators[cfg.ID] = o
+	s.operators[o.id] = o
 	s.mu.Unlock()
 	go func() { _ = o.hs.Serve(l) }()
 	go func() { defer close(o.done); o.pushLoop(ctx) }()
-	return o, nil
+	return nil
 }
 
 // Operator returns an operator by id.
