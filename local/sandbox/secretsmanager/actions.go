@@ -142,11 +142,15 @@ func (s *Service) describeSecret(c *sandbox.Call) (any, error) {
 }
 
 type description struct {
-	ARN                string              `json:"ARN"`
-	Name               string              `json:"Name"`
-	Description        string              `json:"Description,omitempty"`
-	KmsKeyID           string              `json:"KmsKeyId,omitempty"`
-	RotationEnabled    bool                `json:"RotationEnabled"`
+	ARN         string `json:"ARN"`
+	Name        string `json:"Name"`
+	Description string `json:"Description,omitempty"`
+	KmsKeyID    string `json:"KmsKeyId,omitempty"`
+	// RotationEnabled is absent: "If the secret has never been configured
+	// for rotation, Secrets Manager returns null", and the sandbox rotates
+	// nothing (found by test/moto):
+	// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html
+	RotationEnabled    *bool               `json:"RotationEnabled,omitempty"`
 	CreatedDate        *sandbox.EpochTime  `json:"CreatedDate"`
 	LastChangedDate    *sandbox.EpochTime  `json:"LastChangedDate"`
 	LastAccessedDate   *sandbox.EpochTime  `json:"LastAccessedDate,omitempty"`
@@ -261,9 +265,17 @@ func (s *Service) putSecretValue(c *sandbox.Call) (any, error) {
 		id = sandbox.NewUUID()
 	}
 	v := &Version{ID: id, String: in.SecretString, Binary: in.SecretBinary, Stages: []string{}, Created: c.Time}
+	first := len(sec.Versions) == 0
 	sec.Versions[id] = v
 	for _, stage := range in.VersionStages {
 		sec.attach(v, stage)
+	}
+	// "If this operation creates the first version for the secret, then
+	// Secrets Manager automatically attaches the staging label AWSCURRENT to
+	// it", whatever VersionStages says (found by test/moto):
+	// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
+	if first {
+		sec.attach(v, Current)
 	}
 	sec.Changed = c.Time
 	return versionResult{ARN: sec.ARN, Name: sec.Name, VersionID: id, VersionStages: slices.Clone(v.Stages)}, nil

@@ -202,6 +202,38 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 	}
 }
 
+// The first version of a secret created without a value is AWSCURRENT
+// whatever VersionStages says, and DescribeSecret leaves out RotationEnabled
+// for a secret never configured for rotation (both found by test/moto):
+// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
+// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html
+func TestFirstVersionIsCurrent(t *testing.T) {
+	t.Parallel()
+	_, c := newClient(t)
+	ctx := context.Background()
+	if _, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("empty")}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.PutSecretValue(ctx, &sm.PutSecretValueInput{SecretId: aws.String("empty"), SecretString: aws.String("first"), VersionStages: []string{"AWSPENDING"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(slices.Values(p.VersionStages))
+	if !slices.Equal(got, []string{"AWSCURRENT", "AWSPENDING"}) {
+		t.Fatalf("first version's stages %v, want AWSCURRENT and AWSPENDING", got)
+	}
+	if v := value(t, c, &sm.GetSecretValueInput{SecretId: aws.String("empty")}); v != "first" {
+		t.Fatalf("current value %q", v)
+	}
+	d, err := c.DescribeSecret(ctx, &sm.DescribeSecretInput{SecretId: aws.String("empty")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.RotationEnabled != nil {
+		t.Fatalf("RotationEnabled = %v, want absent", *d.RotationEnabled)
+	}
+}
+
 // The rotation's path: create → put AWSPENDING → promote → AWSPREVIOUS.
 func TestStagingLabelTransitions(t *testing.T) {
 	t.Parallel()
