@@ -361,9 +361,26 @@ func strip(v any, k knownField) any {
 		for i, x := range v {
 			out[i] = strip(x, k)
 		}
-		return out
+		return sortList(out)
 	}
 	return v
+}
+
+// sortList orders a list by its elements' JSON, since none of these APIs
+// documents an order.
+func sortList(l []any) []any {
+	keys := make(map[int]string, len(l))
+	idx := make([]int, len(l))
+	for i, x := range l {
+		idx[i] = i
+		keys[i] = mustJSON(x)
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	out := make([]any, len(l))
+	for i, j := range idx {
+		out[i] = l[j]
+	}
+	return out
 }
 
 // answer normalises one side's output or error.
@@ -425,22 +442,10 @@ func (s *side) normalise(v any) any {
 		return out
 	case []any:
 		out := make([]any, len(v))
-		keys := make([]string, len(v))
 		for i, x := range v {
 			out[i] = s.normalise(x)
-			b, _ := json.Marshal(out[i])
-			keys[i] = string(b)
 		}
-		idx := make([]int, len(v))
-		for i := range idx {
-			idx[i] = i
-		}
-		slices.SortFunc(idx, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
-		sorted := make([]any, len(v))
-		for i, j := range idx {
-			sorted[i] = out[j]
-		}
-		return sorted
+		return sortList(out)
 	case string:
 		if sym, ok := s.symbol(v); ok {
 			return "<" + sym + ">"

@@ -109,7 +109,7 @@ func TestSecretsManager(t *testing.T) {
 	w := start(t)
 	p := w.pair(t)
 	for _, s := range p.sides {
-		for i := range 10 {
+		for i := range 40 {
 			s.bind(fmt.Sprintf("t%d", i), token(i))
 		}
 	}
@@ -203,4 +203,52 @@ func TestSecretsManager(t *testing.T) {
 
 	// Last, as moto takes it and the secret has no AWSCURRENT after.
 	o.stage("UpdateSecretVersionStage removing AWSCURRENT", name, "AWSCURRENT", "", name+".v0")
+
+	// Where moto's state parts from AWS's for good, each on a secret of its
+	// own (the walk does not make these moves).
+	diverge := func(secret string, first int, steps func(n string)) {
+		o.create("CreateSecret of "+secret, secret, token(first), aws.String("first"))
+		steps(secret)
+	}
+	diverge("labels/held", 20, func(n string) {
+		o.put("PutSecretValue to AWSPENDING on "+n, n, token(21), "", "second", "AWSPENDING")
+		o.stage("UpdateSecretVersionStage moving a held label without RemoveFromVersionId", n, "AWSPENDING", "t20", "")
+	})
+	diverge("labels/onto", 22, func(n string) {
+		o.put("PutSecretValue to AWSPENDING on "+n, n, token(23), "", "second", "AWSPENDING")
+		o.stage("UpdateSecretVersionStage moving a label onto its holder", n, "AWSPENDING", "t23", "")
+		o.describe("DescribeSecret after moving a label onto its holder", n)
+	})
+	diverge("labels/current-holder", 24, func(n string) {
+		o.put("PutSecretValue on "+n, n, token(25), "", "second")
+		o.stage("UpdateSecretVersionStage moving AWSCURRENT from and to its holder", n, "AWSCURRENT", "t25", "t25")
+		o.describe("DescribeSecret after moving AWSCURRENT from and to its holder", n)
+	})
+	diverge("labels/others", 26, func(n string) {
+		o.put("PutSecretValue to AWSCURRENT and AWSPENDING on "+n, n, token(27), "", "second", "AWSCURRENT", "AWSPENDING")
+		o.put("PutSecretValue on "+n, n, token(28), "", "third")
+		o.describe("DescribeSecret after PutSecretValue moved AWSCURRENT off a version with other labels", n)
+	})
+	diverge("labels/moved", 29, func(n string) {
+		o.put("PutSecretValue on "+n, n, token(30), "", "second")
+		o.stage("UpdateSecretVersionStage AWSCURRENT back on "+n, n, "AWSCURRENT", "t29", "t30")
+		o.get("GetSecretValue by default after UpdateSecretVersionStage moved AWSCURRENT", n, "", "")
+		o.put("PutSecretValue after UpdateSecretVersionStage on "+n, n, token(31), "", "third")
+		o.describe("DescribeSecret after PutSecretValue following UpdateSecretVersionStage", n)
+	})
+	diverge("labels/dup", 32, func(n string) {
+		o.put("PutSecretValue to AWSPENDING on "+n, n, token(33), "", "second", "AWSPENDING")
+		o.put("PutSecretValue to AWSCURRENT and AWSPENDING on "+n, n, token(34), "", "third", "AWSCURRENT", "AWSPENDING")
+		o.describe("DescribeSecret after PutSecretValue to AWSCURRENT and a held label", n)
+	})
+	diverge("labels/pending-retry", 35, func(n string) {
+		o.put("PutSecretValue to AWSPENDING on "+n, n, token(36), "", "second", "AWSPENDING")
+		o.put("PutSecretValue retried with the token of an AWSPENDING version", n, token(36), "", "second")
+		o.describe("DescribeSecret after retrying an AWSPENDING version's token", n)
+	})
+	diverge("labels/partial", 37, func(n string) {
+		o.put("PutSecretValue to AWSPENDING on "+n, n, token(38), "", "second", "AWSPENDING")
+		o.stage("UpdateSecretVersionStage to a missing version from the label's holder", n, "AWSPENDING", "t39", "t38")
+		o.describe("DescribeSecret after a refused UpdateSecretVersionStage", n)
+	})
 }
