@@ -126,6 +126,14 @@ func TestSecretsManager(t *testing.T) {
 		return s.sm.CreateSecret(o.c, &sm.CreateSecretInput{Name: aws.String("both"), SecretString: aws.String("s"), SecretBinary: []byte("b")})
 	})
 	o.describe("DescribeSecret after CreateSecret", name)
+	// A SecretId may be the ARN, or the ARN without its random suffix.
+	o.p.do("DescribeSecret by ARN", func(s *side) (any, error) {
+		return s.sm.DescribeSecret(o.c, &sm.DescribeSecretInput{SecretId: aws.String(s.id(name + ".arn"))})
+	})
+	o.p.do("GetSecretValue by partial ARN", func(s *side) (any, error) {
+		arn := s.id(name + ".arn")
+		return s.sm.GetSecretValue(o.c, &sm.GetSecretValueInput{SecretId: aws.String(arn[:len(arn)-7])})
+	})
 
 	// PutSecretValue: without a token, with one (retried, reused with another value).
 	o.put("PutSecretValue without a token", name, "", "v1", "v1")
