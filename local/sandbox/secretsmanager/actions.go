@@ -195,8 +195,13 @@ func (s *Service) getSecretValue(c *sandbox.Call) (any, error) {
 		if v == nil {
 			return nil, sandbox.Errorf(400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: %s", in.VersionID)
 		}
+		// A VersionId and a VersionStage that do not meet: the API reference
+		// names no error for it; moto and LocalStack (whose Secrets Manager
+		// tests are recorded against AWS) both answer InvalidRequestException
+		// with this message, and test/moto compares the sandbox with moto.
+		// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
 		if in.VersionStage != "" && !hasStage(v, in.VersionStage) {
-			return nil, sandbox.Errorf(400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: %s and staging label: %s", in.VersionID, in.VersionStage)
+			return nil, sandbox.Errorf(400, "InvalidRequestException", "You provided a VersionStage that is not associated to the provided VersionId.")
 		}
 	default:
 		stage := in.VersionStage

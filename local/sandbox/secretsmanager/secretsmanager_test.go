@@ -136,7 +136,8 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 	t.Parallel()
 	_, c := newClient(t)
 	ctx := context.Background()
-	if _, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("s"), SecretString: aws.String("x")}); err != nil {
+	created, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("s"), SecretString: aws.String("x")})
+	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -157,6 +158,10 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 		}},
 		{"unknown version", "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: 00000000-0000-0000-0000-000000000000", func() error {
 			_, err := c.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String("s"), VersionId: aws.String("00000000-0000-0000-0000-000000000000")})
+			return err
+		}},
+		{"version and stage that do not meet", "InvalidRequestException", "You provided a VersionStage that is not associated to the provided VersionId.", func() error {
+			_, err := c.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String("s"), VersionId: created.VersionId, VersionStage: aws.String("AWSPENDING")})
 			return err
 		}},
 		{"create twice", "ResourceExistsException", "The operation failed because the secret s already exists.", func() error {
