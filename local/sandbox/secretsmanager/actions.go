@@ -142,11 +142,15 @@ func (s *Service) describeSecret(c *sandbox.Call) (any, error) {
 }
 
 type description struct {
-	ARN                string              `json:"ARN"`
-	Name               string              `json:"Name"`
-	Description        string              `json:"Description,omitempty"`
-	KmsKeyID           string              `json:"KmsKeyId,omitempty"`
-	RotationEnabled    bool                `json:"RotationEnabled"`
+	ARN         string `json:"ARN"`
+	Name        string `json:"Name"`
+	Description string `json:"Description,omitempty"`
+	KmsKeyID    string `json:"KmsKeyId,omitempty"`
+	// RotationEnabled is absent: "If the secret has never been configured
+	// for rotation, Secrets Manager returns null", and the sandbox rotates
+	// nothing (found by test/moto):
+	// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html
+	RotationEnabled    *bool               `json:"RotationEnabled,omitempty"`
 	CreatedDate        *sandbox.EpochTime  `json:"CreatedDate"`
 	LastChangedDate    *sandbox.EpochTime  `json:"LastChangedDate"`
 	LastAccessedDate   *sandbox.EpochTime  `json:"LastAccessedDate,omitempty"`
@@ -191,8 +195,13 @@ func (s *Service) getSecretValue(c *sandbox.Call) (any, error) {
 		if v == nil {
 			return nil, sandbox.Errorf(400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: %s", in.VersionID)
 		}
+		// A VersionId and a VersionStage that do not meet: the API reference
+		// names no error for it; moto and LocalStack (whose Secrets Manager
+		// tests are recorded against AWS) both answer InvalidRequestException
+		// with this message, and test/moto compares the sandbox with moto.
+		// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
 		if in.VersionStage != "" && !hasStage(v, in.VersionStage) {
-			return nil, sandbox.Errorf(400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: %s and staging label: %s", in.VersionID, in.VersionStage)
+			return nil, sandbox.Errorf(400, "InvalidRequestException", "You provided a VersionStage that is not associated to the provided VersionId.")
 		}
 	default:
 		stage := in.VersionStage
@@ -261,9 +270,17 @@ func (s *Service) putSecretValue(c *sandbox.Call) (any, error) {
 		id = sandbox.NewUUID()
 	}
 	v := &Version{ID: id, String: in.SecretString, Binary: in.SecretBinary, Stages: []string{}, Created: c.Time}
+	first := len(sec.Versions) == 0
 	sec.Versions[id] = v
 	for _, stage := range in.VersionStages {
 		sec.attach(v, stage)
+	}
+	// "If this operation creates the first version for the secret, then
+	// Secrets Manager automatically attaches the staging label AWSCURRENT to
+	// it", whatever VersionStages says (found by test/moto):
+	// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
+	if first {
+		sec.attach(v, Current)
 	}
 	sec.Changed = c.Time
 	return versionResult{ARN: sec.ARN, Name: sec.Name, VersionID: id, VersionStages: slices.Clone(v.Stages)}, nil

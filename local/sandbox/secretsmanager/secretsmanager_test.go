@@ -136,7 +136,8 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 	t.Parallel()
 	_, c := newClient(t)
 	ctx := context.Background()
-	if _, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("s"), SecretString: aws.String("x")}); err != nil {
+	created, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("s"), SecretString: aws.String("x")})
+	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -157,6 +158,10 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 		}},
 		{"unknown version", "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: 00000000-0000-0000-0000-000000000000", func() error {
 			_, err := c.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String("s"), VersionId: aws.String("00000000-0000-0000-0000-000000000000")})
+			return err
+		}},
+		{"version and stage that do not meet", "InvalidRequestException", "You provided a VersionStage that is not associated to the provided VersionId.", func() error {
+			_, err := c.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String("s"), VersionId: created.VersionId, VersionStage: aws.String("AWSPENDING")})
 			return err
 		}},
 		{"create twice", "ResourceExistsException", "The operation failed because the secret s already exists.", func() error {
@@ -199,6 +204,38 @@ func TestErrorsAsAWSWordsThem(t *testing.T) {
 				t.Fatalf("got %v, want %s: %s", err, tt.code, tt.message)
 			}
 		})
+	}
+}
+
+// The first version of a secret created without a value is AWSCURRENT
+// whatever VersionStages says, and DescribeSecret leaves out RotationEnabled
+// for a secret never configured for rotation (both found by test/moto):
+// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
+// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html
+func TestFirstVersionIsCurrent(t *testing.T) {
+	t.Parallel()
+	_, c := newClient(t)
+	ctx := context.Background()
+	if _, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("empty")}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.PutSecretValue(ctx, &sm.PutSecretValueInput{SecretId: aws.String("empty"), SecretString: aws.String("first"), VersionStages: []string{"AWSPENDING"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(slices.Values(p.VersionStages))
+	if !slices.Equal(got, []string{"AWSCURRENT", "AWSPENDING"}) {
+		t.Fatalf("first version's stages %v, want AWSCURRENT and AWSPENDING", got)
+	}
+	if v := value(t, c, &sm.GetSecretValueInput{SecretId: aws.String("empty")}); v != "first" {
+		t.Fatalf("current value %q", v)
+	}
+	d, err := c.DescribeSecret(ctx, &sm.DescribeSecretInput{SecretId: aws.String("empty")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.RotationEnabled != nil {
+		t.Fatalf("RotationEnabled = %v, want absent", *d.RotationEnabled)
 	}
 }
 
