@@ -261,7 +261,7 @@ func (r *resolver) join(arg any) (any, error) {
 
 // subPart is a piece of an Fn::Sub string: literal text or a ${Var}.
 type subPart struct {
-	text string
+	text  string
 	isVar bool
 }
 
