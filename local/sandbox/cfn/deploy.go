@@ -155,8 +155,9 @@ type Created struct {
 	Type string
 	Provisioned
 	Skipped bool
-	// Properties are as resolved and handed to the provisioner.
+	// Properties and Metadata are as resolved and handed to the provisioner.
 	Properties map[string]any
+	Metadata   map[string]any
 }
 
 // OfType lists the stack's resources of a type, by logical id.
@@ -310,7 +311,7 @@ func Deploy(ctx context.Context, t *Template, opts Options) (*Stack, error) {
 			return nil, fmt.Errorf("resource %s (%s): CREATE_FAILED: %w", id, res.Type, err)
 		}
 		r.created[id] = &p
-		stack.Resources[id] = Created{Type: res.Type, Provisioned: p, Properties: pm}
+		stack.Resources[id] = Created{Type: res.Type, Provisioned: p, Properties: pm, Metadata: mm}
 		stack.Order = append(stack.Order, id)
 		log.Info("resource created", "stack", opts.StackName, "logicalId", id, "type", res.Type, "ref", p.Ref)
 	}
