@@ -87,8 +87,13 @@ func Deploy(ctx context.Context, w *fullsandbox.Sandbox, opts Options) (Deployme
 		// the call log attributes each call to (state, target).
 		states.LabelItems("data", "target", "name")
 	}
+	if opts.StackName == "" {
+		opts.StackName = StackName
+	}
+	// A stack deployed before (a sandbox restarted with --state) is updated.
+	prev, _ := w.Stacks.Get(opts.StackName)
 	stack, err := cfn.Deploy(ctx, tpl, cfn.Options{
-		StackName: opts.StackName, Parameters: opts.Parameters, Skip: opts.Skip,
+		StackName: opts.StackName, Parameters: opts.Parameters, Skip: opts.Skip, Previous: prev,
 		// The sandbox deploys in its own region and account, as a stack
 		// is deployed in the region of the call: the template's pseudo
 		// parameters take them (a template that hard-codes another
@@ -99,6 +104,8 @@ func Deploy(ctx context.Context, w *fullsandbox.Sandbox, opts Options) (Deployme
 	if err != nil {
 		return Deployment{}, fmt.Errorf("deploy %s: %w", opts.Template, err)
 	}
+	w.Stacks.Put(stack)
+	srv.MarkDirty()
 	return deployment(stack)
 }
 

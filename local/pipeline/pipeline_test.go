@@ -12,6 +12,7 @@ import (
 	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/pipeline"
+	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/sandbox/sns"
 )
@@ -111,4 +112,43 @@ func pipelineHas(sb *sandboxtest.Sandbox, typ string) bool {
 		}
 	}
 	return false
+}
+
+// A second deploy of the stack, in a sandbox restarted from its --state,
+// updates what the first made instead of making it again or failing on the
+// names it took.
+func TestRedeployAfterRestartUpdates(t *testing.T) {
+	t.Parallel()
+	state := filepath.Join(t.TempDir(), "state.json")
+	dist := fakeDist(t)
+	deploy := func() pipeline.Deployment {
+		t.Helper()
+		w, err := fullsandbox.New(fullsandbox.Options{Options: sandbox.Options{StateFile: state}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := w.Server.SaveState(); err != nil {
+				t.Error(err)
+			}
+			_ = w.Server.Close()
+		}()
+		dep, err := pipeline.Deploy(context.Background(), w, pipeline.Options{Dist: dist, Template: golden(t), Skip: pipeline.PendingTypes})
+		if err != nil {
+			if strings.Contains(err.Error(), "node") {
+				t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)
+			}
+			t.Fatalf("deploy: %v", err)
+		}
+		return dep
+	}
+	first, second := deploy(), deploy()
+	if first.Stack.ID != second.Stack.ID || first.AlertTopicARN != second.AlertTopicARN || first.StateMachineARN != second.StateMachineARN {
+		t.Errorf("the update changed the stack: %s %s → %s %s", first.Stack.ID, first.AlertTopicARN, second.Stack.ID, second.AlertTopicARN)
+	}
+	for _, id := range []string{"RotatorCreatekeyRoleA2550433", "RotatorOperatorPolicy8A9F549A", "RotatorConnectionSoracom172F8362", "RotatorAlertsoncallexamplecom222D4556"} {
+		if a, b := first.Stack.Resources[id].Ref, second.Stack.Resources[id].Ref; a != b {
+			t.Errorf("%s: %s, then %s", id, a, b)
+		}
+	}
 }

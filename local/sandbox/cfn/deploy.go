@@ -135,19 +135,24 @@ type Options struct {
 	Skip []string
 	// Caller is who deploys (Resource.Caller).
 	Caller sandbox.Principal
-	Logger *slog.Logger
+	// Previous is the stack as an earlier deploy left it (Stacks): the
+	// deploy is then an update, each resource's Previous set. Resources
+	// the template no longer has are left, not deleted.
+	Previous *Stack
+	Logger   *slog.Logger
 }
 
 // Stack is a deployed stack.
 type Stack struct {
-	Name, ID  string
-	Region    string
-	Account   string
-	Partition string
-	Outputs   map[string]string // by output name; a list joined with ","
-	Resources map[string]Created
-	Order     []string // logical ids, in creation order
-	Skipped   []string // logical ids record-and-skipped (Options.Skip)
+	Name      string             `json:"name"`
+	ID        string             `json:"id"`
+	Region    string             `json:"region"`
+	Account   string             `json:"account"`
+	Partition string             `json:"partition"`
+	Outputs   map[string]string  `json:"outputs"` // by output name; a list joined with ","
+	Resources map[string]Created `json:"resources"`
+	Order     []string           `json:"order"`             // logical ids, in creation order
+	Skipped   []string           `json:"skipped,omitempty"` // logical ids record-and-skipped (Options.Skip)
 }
 
 // Created is one resource of a deployed stack.
@@ -206,9 +211,13 @@ func Deploy(ctx context.Context, t *Template, opts Options) (*Stack, error) {
 			byType[typ] = p
 		}
 	}
+	id := fmt.Sprintf("arn:%s:cloudformation:%s:%s:stack/%s/%s", opts.Partition, opts.Region, opts.Account, opts.StackName, sandbox.NewUUID())
+	if opts.Previous != nil && opts.Previous.Name == opts.StackName {
+		id = opts.Previous.ID // an update keeps the stack's id
+	}
 	stack := &Stack{
 		Name: opts.StackName, Region: opts.Region, Account: opts.Account, Partition: opts.Partition,
-		ID:        fmt.Sprintf("arn:%s:cloudformation:%s:%s:stack/%s/%s", opts.Partition, opts.Region, opts.Account, opts.StackName, sandbox.NewUUID()),
+		ID:        id,
 		Outputs:   map[string]string{},
 		Resources: map[string]Created{},
 	}
@@ -302,10 +311,16 @@ func Deploy(ctx context.Context, t *Template, opts Options) (*Stack, error) {
 			return nil, err
 		}
 		mm, _ := meta.(map[string]any)
+		var prev *Provisioned
+		if opts.Previous != nil {
+			if old, ok := opts.Previous.Resources[id]; ok && old.Type == res.Type && !old.Skipped {
+				prev = &old.Provisioned
+			}
+		}
 		p, err := byType[res.Type].Create(ctx, Resource{
 			LogicalID: id, Type: res.Type, Properties: pm, Metadata: mm,
 			StackName: opts.StackName, Region: opts.Region, Account: opts.Account, Partition: opts.Partition,
-			Caller: opts.Caller,
+			Caller: opts.Caller, Previous: prev,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("resource %s (%s): CREATE_FAILED: %w", id, res.Type, err)

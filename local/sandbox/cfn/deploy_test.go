@@ -308,3 +308,36 @@ func TestParseRefusesBadTemplates(t *testing.T) {
 		t.Error("ParseFile of a missing file = nil error")
 	}
 }
+
+func TestRedeployIsAnUpdate(t *testing.T) {
+	t.Parallel()
+	tpl := parse(t, `{"Resources":{"A":{"Type":"T::A"},"B":{"Type":"T::A","Properties":{"X":{"Ref":"A"}}}}}`)
+	rec := &recorder{types: []string{"T::A"}}
+	opts := Options{Region: "eu-west-1", Account: "123456789012", Provisioners: []Provisioner{rec}}
+	first, err := Deploy(context.Background(), tpl, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rec.got {
+		if r.Previous != nil {
+			t.Errorf("a first deploy handed %s a previous resource", r.LogicalID)
+		}
+	}
+	rec.got = nil
+	opts.Previous = first
+	second, err := Deploy(context.Background(), tpl, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.ID != first.ID {
+		t.Errorf("stack id %s, then %s", first.ID, second.ID)
+	}
+	for _, r := range rec.got {
+		if r.Previous == nil || r.Previous.Ref != "ref:"+r.LogicalID {
+			t.Errorf("an update handed %s previous %+v", r.LogicalID, r.Previous)
+		}
+	}
+	if len(rec.got) != 2 {
+		t.Errorf("the update made %d resources, want 2", len(rec.got))
+	}
+}

@@ -28,6 +28,11 @@ type Resource struct {
 	// its service's API makes the calls as this principal, as CloudFormation
 	// calls with the deployer's credentials.
 	Caller sandbox.Principal
+	// Previous is what an earlier deploy of this stack made for this logical
+	// id and type (nil on a first deploy): a provisioner updates that
+	// resource in place, under its physical name, as a stack update does,
+	// rather than making a second one.
+	Previous *Provisioned
 }
 
 // Provisioned is what a created resource answers to Ref and Fn::GetAtt, as

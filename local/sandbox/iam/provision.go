@@ -44,6 +44,9 @@ func (s *Service) createRoleResource(r cfn.Resource) (cfn.Provisioned, error) {
 	}
 	if name == "" {
 		name = cfn.PhysicalName(r, 64)
+		if r.Previous != nil {
+			name = r.Previous.Ref
+		}
 	}
 	path, err := r.Str("Path")
 	if err != nil {
@@ -72,9 +75,14 @@ func (s *Service) createRoleResource(r cfn.Resource) (cfn.Provisioned, error) {
 	if err != nil {
 		return cfn.Provisioned{}, err
 	}
-	role, err := s.CreateRole(name, path, desc, trust, maxSession)
-	if err != nil {
-		return cfn.Provisioned{}, err
+	var role *Role
+	if r.Previous != nil {
+		role = s.updateRole(name, desc, trust, maxSession) // nil if it is gone
+	}
+	if role == nil {
+		if role, err = s.CreateRole(name, path, desc, trust, maxSession); err != nil {
+			return cfn.Provisioned{}, err
+		}
 	}
 	for _, p := range inline {
 		if err := s.PutRolePolicy(role.Name, p.name, p.doc); err != nil {
@@ -180,6 +188,9 @@ func (s *Service) createPolicyResource(r cfn.Resource) (cfn.Provisioned, error) 
 		}
 	}
 	id := cfn.PhysicalName(r, 64)
+	if r.Previous != nil {
+		id = r.Previous.Ref
+	}
 	return cfn.Provisioned{Ref: id, Attrs: map[string]string{"Id": id}}, nil
 }
 
@@ -192,6 +203,9 @@ func (s *Service) createManagedPolicyResource(r cfn.Resource) (cfn.Provisioned, 
 	}
 	if name == "" {
 		name = cfn.PhysicalName(r, 128)
+		if r.Previous != nil {
+			name = nameOf(r.Previous.Ref)
+		}
 	}
 	path, err := r.Str("Path")
 	if err != nil {
@@ -209,9 +223,14 @@ func (s *Service) createManagedPolicyResource(r cfn.Resource) (cfn.Provisioned, 
 	if err != nil {
 		return cfn.Provisioned{}, err
 	}
-	p, err := s.CreatePolicy(name, path, desc, doc)
-	if err != nil {
-		return cfn.Provisioned{}, err
+	var p *ManagedPolicy
+	if r.Previous != nil {
+		p = s.updatePolicy(r.Previous.Ref, desc, doc) // nil if it is gone
+	}
+	if p == nil {
+		if p, err = s.CreatePolicy(name, path, desc, doc); err != nil {
+			return cfn.Provisioned{}, err
+		}
 	}
 	for _, role := range roles {
 		if err := s.AttachRolePolicy(role, p.ARN); err != nil {

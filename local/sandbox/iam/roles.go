@@ -107,6 +107,36 @@ func (s *Service) CreateRole(name, path, description string, trust json.RawMessa
 	return r, nil
 }
 
+// updateRole sets an existing role's description, trust policy and
+// session duration, as a stack update does (UpdateRole,
+// UpdateAssumeRolePolicy); nil if there is no such role.
+func (s *Service) updateRole(name, description string, trust json.RawMessage, maxSession int) *Role {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.st.Roles[name]
+	if !ok || validDocument("AssumeRolePolicyDocument", trust) != nil {
+		return nil
+	}
+	r.Description, r.AssumeRolePolicy, r.MaxSession = description, trust, maxSession
+	s.srv.MarkDirty()
+	return r
+}
+
+// updatePolicy gives an existing managed policy a new default version's
+// document (CreatePolicyVersion), as a stack update does; nil if there is
+// no such policy.
+func (s *Service) updatePolicy(arn, description string, doc json.RawMessage) *ManagedPolicy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.st.Policies[arn]
+	if !ok || validDocument(p.Name, doc) != nil {
+		return nil
+	}
+	p.Description, p.Document = description, doc
+	s.srv.MarkDirty()
+	return p
+}
+
 // RoleARN is the ARN of a role by name, if it exists.
 func (s *Service) RoleARN(name string) (string, bool) {
 	s.mu.RLock()

@@ -108,9 +108,13 @@ func (s *Service) createFunctionResource(r cfn.Resource) (cfn.Provisioned, error
 		return cfn.Provisioned{}, err
 	}
 	if name == "" {
-		name = cfn.PhysicalName(r, 64)
-		if d.NameByTask {
+		switch {
+		case d.NameByTask:
 			name = task
+		case r.Previous != nil:
+			name = r.Previous.Ref // an update replaces the code in place
+		default:
+			name = cfn.PhysicalName(r, 64)
 		}
 	}
 	role, err := r.RequiredStr("Role")
@@ -181,6 +185,9 @@ func (s *Service) createLogGroupResource(r cfn.Resource) (cfn.Provisioned, error
 	}
 	if name == "" {
 		name = cfn.PhysicalName(r, 512)
+		if r.Previous != nil {
+			name = r.Previous.Ref
+		}
 	}
 	days, _, err := r.Int("RetentionInDays")
 	if err != nil {
@@ -189,7 +196,7 @@ func (s *Service) createLogGroupResource(r cfn.Resource) (cfn.Provisioned, error
 	g := LogGroup{Name: name, ARN: fmt.Sprintf("arn:%s:logs:%s:%s:log-group:%s:*", r.Partition, r.Region, r.Account, name), RetentionDays: days}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.logGroups[name]; ok {
+	if _, ok := s.logGroups[name]; ok && r.Previous == nil {
 		return cfn.Provisioned{}, fmt.Errorf("ResourceAlreadyExistsException: the specified log group already exists: %s", name)
 	}
 	if s.logGroups == nil {

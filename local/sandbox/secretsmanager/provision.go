@@ -30,6 +30,17 @@ func (s *Service) Create(ctx context.Context, r cfn.Resource) (cfn.Provisioned, 
 	if _, ok := r.Properties["ReplicaRegions"]; ok {
 		return cfn.Provisioned{}, errors.New("property ReplicaRegions: the sandbox has one region")
 	}
+	if r.Previous != nil {
+		// A stack update keeps the secret and its value (CloudFormation
+		// does not generate a value again); the sandbox leaves its
+		// description, key and tags as they were.
+		s.mu.Lock()
+		_, err := s.find(r.Region, r.Previous.Ref)
+		s.mu.Unlock()
+		if err == nil {
+			return *r.Previous, nil
+		}
+	}
 	in := map[string]any{}
 	name, err := r.Str("Name")
 	if err != nil {

@@ -53,7 +53,10 @@ func (s *Service) createTopicResource(ctx context.Context, r cfn.Resource) (cfn.
 		return cfn.Provisioned{}, err
 	}
 	fifo, _ := r.Properties["FifoTopic"].(bool)
-	if name == "" {
+	switch {
+	case name == "" && r.Previous != nil:
+		name = r.Previous.Attrs["TopicName"]
+	case name == "":
 		name = cfn.PhysicalName(r, 256-len(".fifo"))
 		if fifo {
 			name += ".fifo"
@@ -93,11 +96,30 @@ func (s *Service) createTopicResource(ctx context.Context, r cfn.Resource) (cfn.
 		form.Set(fmt.Sprintf("Tags.member.%d.Key", i+1), t[0])
 		form.Set(fmt.Sprintf("Tags.member.%d.Value", i+1), t[1])
 	}
-	res, err := s.call(ctx, r, "CreateTopic", form)
+	create := form
+	if r.Previous != nil {
+		// A stack update: CreateTopic by name answers the existing topic
+		// only if nothing differs, so by name alone, then
+		// SetTopicAttributes for each attribute.
+		create = url.Values{"Name": {name}}
+	}
+	res, err := s.call(ctx, r, "CreateTopic", create)
 	if err != nil {
 		return cfn.Provisioned{}, err
 	}
 	arn := res.(struct{ TopicArn string }).TopicArn
+	if r.Previous != nil {
+		for i := 1; form.Has(fmt.Sprintf("Attributes.entry.%d.key", i)); i++ {
+			attr := form.Get(fmt.Sprintf("Attributes.entry.%d.key", i))
+			if attr == "FifoTopic" {
+				continue
+			}
+			val := form.Get(fmt.Sprintf("Attributes.entry.%d.value", i))
+			if _, err := s.call(ctx, r, "SetTopicAttributes", url.Values{"TopicArn": {arn}, "AttributeName": {attr}, "AttributeValue": {val}}); err != nil {
+				return cfn.Provisioned{}, fmt.Errorf("property %s: %w", attr, err)
+			}
+		}
+	}
 	if subs, ok := r.Properties["Subscription"].([]any); ok {
 		for i, e := range subs {
 			m, _ := e.(map[string]any)
@@ -135,6 +157,9 @@ func (s *Service) createTopicPolicyResource(ctx context.Context, r cfn.Resource)
 		}
 	}
 	id := cfn.PhysicalName(r, 128)
+	if r.Previous != nil {
+		id = r.Previous.Ref
+	}
 	return cfn.Provisioned{Ref: id, Attrs: map[string]string{"Id": id}}, nil
 }
 

@@ -31,6 +31,9 @@ func (s *Service) Create(ctx context.Context, r cfn.Resource) (cfn.Provisioned, 
 	}
 	if name == "" {
 		name = cfn.PhysicalName(r, 80)
+		if r.Previous != nil {
+			name = r.Previous.Attrs["Name"]
+		}
 	}
 	role, err := r.RequiredStr("RoleArn")
 	if err != nil {
@@ -85,7 +88,8 @@ func (s *Service) Create(ctx context.Context, r cfn.Resource) (cfn.Provisioned, 
 			*dst = doc
 		}
 	}
-	sm, err := s.create(ctx, name, def, role, false)
+	// A stack update replaces the definition in place (UpdateStateMachine).
+	sm, err := s.create(ctx, name, def, role, r.Previous != nil)
 	if err != nil {
 		return cfn.Provisioned{}, err
 	}
