@@ -71,11 +71,11 @@ dist/%/bootstrap: $(FUNCTION_SRC)
 
 .PHONY: demo
 demo: $(NODE_STAMP) $(HOST_BINS) ## one rotation end to end on the sandbox, waits shortened, with a report
-	$(BIN)/keyrotator-demo --dist $(BIN)/lambda --asl statemachine/rotation.asl.json
+	$(BIN)/keyrotator-demo --dist $(BIN)/lambda --template infra/testdata/template.golden.json
 
 .PHONY: sandbox
 sandbox: $(NODE_STAMP) $(HOST_BINS) ## the local AWS with keyrotator deployed, on 127.0.0.1:4566 or PORT= (prints the export lines a shell needs)
-	$(BIN)/keyrotator-sandbox --port $(PORT) --wait-scale $(WAIT_SCALE) --deploy $(BIN)/lambda --asl statemachine/rotation.asl.json
+	$(BIN)/keyrotator-sandbox --port $(PORT) --wait-scale $(WAIT_SCALE) --deploy $(BIN)/lambda --template infra/testdata/template.golden.json
 
 .PHONY: synth
 synth: deps $(TASKS:%=dist/%/bootstrap) ## synthesize the CloudFormation template (offline) into cdk.out, cdk-nag applied

@@ -17,6 +17,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sns v1.39.0
 	github.com/aws/aws-sdk-go-v2/service/sts v1.41.1
 	github.com/aws/smithy-go v1.23.2
+	github.com/awslabs/goformation/v7 v7.14.9
 )
 
 require (
@@ -46,6 +47,7 @@ require (
 	golang.org/x/oauth2 v0.32.0 // indirect
 	golang.org/x/sys v0.31.0 // indirect
 	golang.org/x/text v0.23.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
 // The sandbox's deploy follows functions/tasks; the demo seeds with

@@ -13,7 +13,7 @@ trap 'tmux kill-session -t "$session" 2>/dev/null || true; rm -rf "$work"' EXIT
 # The demo's sandbox, slowed down so a 7-day wait lasts 6 s; it writes the
 # shell lines that reach it, and the execution, to $work/env.
 tmux new-session -d -s "$session" -x 100 -y 45 -n demo \
-  "bin/keyrotator-demo --dist bin/lambda --asl statemachine/rotation.asl.json --wait-scale 1e-5 --env-file $work/env --linger 5s > $work/demo.log 2>&1; sleep 60"
+  "bin/keyrotator-demo --dist bin/lambda --template infra/testdata/template.golden.json --wait-scale 1e-5 --env-file $work/env --linger 5s > $work/demo.log 2>&1; sleep 60"
 tmux new-window -t "$session" -n watch \
   "until [ -f $work/env ]; do sleep 0.05; done; . $work/env; PS1='$ '; echo '$ keyrotator watch \$KEYROTATOR_EXECUTION'; bin/keyrotator watch \$KEYROTATOR_EXECUTION; echo \"(exit code \$?)\"; sleep 60"
 

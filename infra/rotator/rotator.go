@@ -190,7 +190,7 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t tasks.Task) awsla
 	if t.Name == tasks.Notify.Name && p.Config.RunbookURL != "" {
 		env["RUNBOOK_URL"] = jsii.String(p.Config.RunbookURL) // the alerts' links
 	}
-	return awslambda.NewFunction(c, jsii.String(id), &awslambda.FunctionProps{
+	fn := awslambda.NewFunction(c, jsii.String(id), &awslambda.FunctionProps{
 		Description:   jsii.String("keyrotator: the " + t.Function() + " task"),
 		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:  awslambda.Architecture_ARM_64(),
@@ -204,6 +204,11 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t tasks.Task) awsla
 		Tracing:       awslambda.Tracing_ACTIVE,
 		Environment:   &env,
 	})
+	// The task whose code this is: the sandbox deploys the template's
+	// functions from its own build of the task this names (its Code is an
+	// S3 asset), local/sandbox/lambda.TaskMetadata.
+	fn.Node().DefaultChild().(awslambda.CfnFunction).AddMetadata(jsii.String("keyrotator:task"), t.Function())
+	return fn
 }
 
 func userARNs(stack awscdk.Stack, users []string) *[]*string {

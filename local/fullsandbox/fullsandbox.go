@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/auth0"
+	"github.com/keyrotator/keyrotator/local/sandbox/cfn"
 	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 	"github.com/keyrotator/keyrotator/local/sandbox/iotdata"
@@ -66,7 +67,10 @@ type Sandbox struct {
 	// push data into the sandbox's AWS with the keys they hold.
 	Soracom *soracom.Service
 	Lambda  *lambda.Service
-	Admin   sandbox.Credential
+	// Stacks are the CloudFormation stacks deployed into it (kept with
+	// --state, so a deploy after a restart updates the stack).
+	Stacks *cfn.Stacks
+	Admin  sandbox.Credential
 	// LambdaConcurrency is each function's cap that pipeline.Deploy sets.
 	LambdaConcurrency int
 }
@@ -109,6 +113,8 @@ func New(opts Options) (*Sandbox, error) {
 	// Lambda with the keys they hold.
 	sb.Soracom = soracom.New(srv, 0)
 	srv.Attach("soracom", sb.Soracom)
+	sb.Stacks = &cfn.Stacks{} // the template deployer's record; services provision by implementing cfn.Provisioner
+	srv.Attach("cloudformation", sb.Stacks)
 	if _, err := srv.LoadState(); err != nil {
 		return nil, fmt.Errorf("load sandbox state: %w", err)
 	}

@@ -1,15 +1,16 @@
-// Package pipeline deploys keyrotator into a sandbox the way the CDK app
-// deploys it into AWS: the alert topic, one Lambda per task of
-// functions/tasks from its real bootstrap binary, and
-// statemachine/rotation.asl.json with the same DefinitionSubstitutions.
-// The demo and the end-to-end tests both use it.
+// Package pipeline deploys keyrotator into a sandbox the way CloudFormation
+// deploys it into AWS: the template the CDK app synthesizes (by default the
+// checked-in infra/testdata/template.golden.json, kept in step with synth
+// by the infra tests) is deployed by local/sandbox/cfn, each resource by the
+// sandbox service that owns its type, each function from this machine's
+// build of the task its metadata names. The demo and the end-to-end tests
+// both use it.
 package pipeline
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,81 +18,140 @@ import (
 	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/cfn"
 	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
 )
 
-// Names of what Deploy makes.
-const (
-	StateMachineName = "keyrotator"
-	AlertTopicName   = "keyrotator-alerts"
-)
+// DefaultTemplate is the checked-in synth of the infra tests' config,
+// relative to the repository root.
+const DefaultTemplate = "infra/testdata/template.golden.json"
 
-// Options say where the built pipeline is.
+// StackName is the stack Deploy makes unless told otherwise.
+const StackName = "keyrotator"
+
+// PendingTypes are the resource types of the golden template whose sandbox
+// services (KMS, SQS, EventBridge Scheduler, CloudWatch) are being written
+// beside this deployer. Callers that must deploy the golden template before
+// those land pass them as Options.Skip; a type that has a provisioner is
+// never skipped, so the list is inert once they are registered.
+var PendingTypes = []string{"AWS::KMS::Key", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm"}
+
+// Options say what to deploy and where the built functions are.
 type Options struct {
-	Dist string // folder with <function>/bootstrap for this machine
-	ASL  string // statemachine/rotation.asl.json
+	Dist     string // folder with <task>/bootstrap for this machine
+	Template string // the CloudFormation template (JSON); "" is DefaultTemplate
+	// StackName is the stack's name (AWS::StackName); "" is StackName.
+	StackName string
+	// Parameters are the template's parameter values, beyond its defaults.
+	Parameters map[string]string
+	// Skip lists resource types to record and skip instead of refusing
+	// (cfn.Options.Skip); nil refuses every type no service provisions.
+	Skip []string
 }
 
 // Deployment is what Deploy made.
 type Deployment struct {
 	StateMachineARN string
 	AlertTopicARN   string
-	Functions       map[string]string // name → ARN
+	Functions       map[string]string // task function name ("createkey") → ARN
+	Stack           *cfn.Stack        // every resource, the outputs
 }
 
-// Deploy puts keyrotator into w.
+// Deploy deploys the template into w as the sandbox's admin, with every
+// registered service that provisions resources (cfn.Provisioner).
 func Deploy(ctx context.Context, w *fullsandbox.Sandbox, opts Options) (Deployment, error) {
 	srv := w.Server
-	d := Deployment{
-		AlertTopicARN: fmt.Sprintf("arn:aws:sns:%s:%s:%s", srv.Region(), srv.Account(), AlertTopicName),
-		Functions:     map[string]string{},
+	if opts.Template == "" {
+		opts.Template = DefaultTemplate
 	}
-	form := url.Values{"Action": {"CreateTopic"}, "Name": {AlertTopicName}}
-	deployer := w.Admin.Principal
-	if _, err := srv.Internal(ctx, "sns", "CreateTopic", "", deployer, []byte(form.Encode())); err != nil {
-		return Deployment{}, fmt.Errorf("create alert topic: %w", err)
+	tpl, err := cfn.ParseFile(opts.Template)
+	if err != nil {
+		return Deployment{}, err
 	}
-
 	fns, ok := serviceAs[*lambda.Service](srv, "lambda")
 	if !ok {
 		return Deployment{}, errors.New("the sandbox has no Lambda service")
 	}
-	subs := map[string]string{"AlertTopicArn": d.AlertTopicARN}
-	for _, t := range tasks.All {
-		fn := t.Function()
-		path := filepath.Join(opts.Dist, fn, "bootstrap")
-		if _, err := os.Stat(path); err != nil {
-			return Deployment{}, fmt.Errorf("function %s: %w (run make build first)", fn, err)
-		}
-		err := fns.Register(lambda.FunctionConfig{
-			Name: fn, Path: path, Timeout: t.Timeout, MemoryMB: 256,
-			Role: "keyrotator-" + fn, MaxConcurrency: w.LambdaConcurrency,
-			// Auth0's rate limit (a 1-second window) is waited out for up to
-			// 3 s here, not 20: the sandbox's storms end sooner.
-			Env: map[string]string{"ALERT_TOPIC_ARN": d.AlertTopicARN, "AUTH0_MAX_RATE_WAIT": "3s", "SORACOM_MAX_RATE_WAIT": "3s"},
-		})
-		if err != nil {
-			return Deployment{}, fmt.Errorf("register function %s: %w", fn, err)
-		}
-		arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", srv.Region(), srv.Account(), fn)
-		d.Functions[fn] = arn
-		subs[t.Placeholder()] = arn
-	}
-
-	states, ok := serviceAs[stateMachines](srv, "states")
-	if !ok {
-		return Deployment{}, errors.New("the sandbox has no Step Functions service")
-	}
-	if l, ok := states.(itemLabeller); ok {
+	fns.SetDeploySettings(lambda.DeploySettings{
+		Dist: opts.Dist, MaxConcurrency: w.LambdaConcurrency,
+		// The tests, fault rules and the admin API address a function by
+		// its task, where CloudFormation would name it
+		// <stack>-<logicalId>-<random>.
+		NameByTask: true,
+		// Auth0's rate limit (a 1-second window) is waited out for up to
+		// 3 s here, not 20: the sandbox's storms end sooner.
+		Env: map[string]string{"AUTH0_MAX_RATE_WAIT": "3s", "SORACOM_MAX_RATE_WAIT": "3s"},
+	})
+	if states, ok := serviceAs[itemLabeller](srv, "states"); ok {
 		// A Map iteration's Task input is {"data": {"target": {"name": …}}}:
 		// the call log attributes each call to (state, target).
-		l.LabelItems("data", "target", "name")
+		states.LabelItems("data", "target", "name")
 	}
-	arn, err := states.RegisterFile(ctx, StateMachineName, opts.ASL, subs, "")
+	if opts.StackName == "" {
+		opts.StackName = StackName
+	}
+	// A stack deployed before (a sandbox restarted with --state) is updated.
+	prev, _ := w.Stacks.Get(opts.StackName)
+	stack, err := cfn.Deploy(ctx, tpl, cfn.Options{
+		StackName: opts.StackName, Parameters: opts.Parameters, Skip: opts.Skip, Previous: prev,
+		// The sandbox deploys in its own region and account, as a stack
+		// is deployed in the region of the call: the template's pseudo
+		// parameters take them (a template that hard-codes another
+		// region in an ARN keeps it, as it would in AWS).
+		Region: srv.Region(), Account: srv.Account(), Partition: "aws",
+		Provisioners: Provisioners(srv), Caller: w.Admin.Principal, Logger: srv.Logger(),
+	})
 	if err != nil {
-		return Deployment{}, fmt.Errorf("register state machine: %w", err)
+		return Deployment{}, fmt.Errorf("deploy %s: %w", opts.Template, err)
 	}
-	d.StateMachineARN = arn
+	w.Stacks.Put(stack)
+	srv.MarkDirty()
+	return deployment(stack)
+}
+
+// Provisioners are the registered services that provision resource types,
+// in registration order: a service joins by implementing cfn.Provisioner.
+func Provisioners(srv *sandbox.Server) []cfn.Provisioner {
+	var out []cfn.Provisioner
+	for _, name := range srv.Services() {
+		svc, ok := srv.Service(name)
+		if !ok {
+			continue
+		}
+		if p, ok := svc.(cfn.Provisioner); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// deployment reads what callers use from the stack: the state machine
+// (the StateMachineArn output), the alert topic and the functions by task.
+func deployment(stack *cfn.Stack) (Deployment, error) {
+	d := Deployment{Functions: map[string]string{}, Stack: stack}
+	d.StateMachineARN = stack.Outputs["StateMachineArn"]
+	if d.StateMachineARN == "" {
+		machines := stack.OfType("AWS::StepFunctions::StateMachine")
+		if len(machines) != 1 {
+			return Deployment{}, fmt.Errorf("the stack has %d state machines and no StateMachineArn output", len(machines))
+		}
+		d.StateMachineARN = stack.Resources[machines[0]].Ref
+	}
+	topics := stack.OfType("AWS::SNS::Topic")
+	if len(topics) != 1 {
+		return Deployment{}, fmt.Errorf("the stack has %d SNS topics, want the one alert topic", len(topics))
+	}
+	d.AlertTopicARN = stack.Resources[topics[0]].Ref
+	for _, id := range stack.OfType("AWS::Lambda::Function") {
+		res := stack.Resources[id]
+		task, _ := res.Metadata[lambda.TaskMetadata].(string)
+		d.Functions[task] = res.Attrs["Arn"]
+	}
+	for _, t := range tasks.All {
+		if _, ok := d.Functions[t.Function()]; !ok {
+			return Deployment{}, fmt.Errorf("the stack has no function for task %s", t.Function())
+		}
+	}
 	return d, nil
 }
 
@@ -120,10 +180,6 @@ func Build(ctx context.Context, functionsDir, outDir string) error {
 }
 
 type itemLabeller interface{ LabelItems(path ...string) }
-
-type stateMachines interface {
-	RegisterFile(ctx context.Context, name, path string, subs map[string]string, role string) (string, error)
-}
 
 func serviceAs[T any](srv *sandbox.Server, name string) (T, bool) {
 	var zero T

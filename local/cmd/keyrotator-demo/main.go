@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	start := time.Now()
 	fs := flag.NewFlagSet("keyrotator-demo", flag.ContinueOnError)
 	dist := fs.String("dist", "bin/lambda", "folder with <function>/bootstrap built for this machine")
-	asl := fs.String("asl", "statemachine/rotation.asl.json", "the state machine definition")
+	template := fs.String("template", pipeline.DefaultTemplate, "the CloudFormation template to deploy (the CDK app's synth)")
 	scale := fs.Float64("wait-scale", 2e-6, "real time per unit of a Wait state's time (2e-6: 7 days in 1.2 s)")
 	envFile := fs.String("env-file", "", "write the export lines another shell needs to reach this sandbox (and KEYROTATOR_EXECUTION once started) to this file, e.g. for keyrotator watch")
 	linger := fs.Duration("linger", 0, "keep the sandbox up this long after the report (with --env-file: for a watcher to read the end)")
@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer func() { stopServer(); <-served }()
 	defer time.Sleep(*linger) // runs first: the sandbox stays up for a watcher
 
-	dep, err := pipeline.Deploy(ctx, w, pipeline.Options{Dist: *dist, ASL: *asl})
+	dep, err := pipeline.Deploy(ctx, w, pipeline.Options{Dist: *dist, Template: *template, Skip: pipeline.PendingTypes})
 	if err != nil {
 		return err
 	}

@@ -46,8 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// A person answers an approval by hand: 72 hours last 4 minutes.
 		callbackScale = fs.Float64("callback-scale", 1e-3, "real time a callback Task's timeout (an approval waiting for keyrotator approve) takes, per unit of time it stands for")
 		verbose       = fs.Bool("v", false, "log every service's debug lines")
-		deploy        = fs.String("deploy", "", "deploy keyrotator from this folder of <function>/bootstrap (e.g. bin/lambda), as the CDK app deploys it")
-		asl           = fs.String("asl", "statemachine/rotation.asl.json", "with --deploy: the state machine definition")
+		deploy        = fs.String("deploy", "", "deploy keyrotator's template with its functions from this folder of <task>/bootstrap (e.g. bin/lambda)")
+		template      = fs.String("template", pipeline.DefaultTemplate, "with --deploy: the CloudFormation template (the CDK app's synth)")
 		lambdaConc    = fs.Int("lambda-concurrency", lambda.DefaultMaxConcurrency, "instances each deployed function may run at once (its reserved concurrency); more overlapping calls get TooManyRequestsException")
 		iamLag        = fs.Duration("iam-lag", iam.DefaultLag, "sandbox time before GetAccessKeyLastUsed shows a use of a key (IAM documents up to about 4h; 0: at once)")
 	)
@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	w.Server.SetURL("http://" + l.Addr().String())
 	var dep pipeline.Deployment
 	if *deploy != "" {
-		if dep, err = pipeline.Deploy(ctx, w, pipeline.Options{Dist: *deploy, ASL: *asl}); err != nil {
+		if dep, err = pipeline.Deploy(ctx, w, pipeline.Options{Dist: *deploy, Template: *template, Skip: pipeline.PendingTypes}); err != nil {
 			_ = w.Server.Close()
 			return err
 		}

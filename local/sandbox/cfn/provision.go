@@ -6,7 +6,11 @@
 // resources); this package knows templates only.
 package cfn
 
-import "context"
+import (
+	"context"
+
+	"github.com/keyrotator/keyrotator/local/sandbox"
+)
 
 // Resource is one template resource, ready to create: every intrinsic
 // (Ref, Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select, Fn::Split, the condition
@@ -20,6 +24,15 @@ type Resource struct {
 	Region     string
 	Account    string
 	Partition  string
+	// Caller is who deploys: a provisioner that makes the resource through
+	// its service's API makes the calls as this principal, as CloudFormation
+	// calls with the deployer's credentials.
+	Caller sandbox.Principal
+	// Previous is what an earlier deploy of this stack made for this logical
+	// id and type (nil on a first deploy): a provisioner updates that
+	// resource in place, under its physical name, as a stack update does,
+	// rather than making a second one.
+	Previous *Provisioned
 }
 
 // Provisioned is what a created resource answers to Ref and Fn::GetAtt, as

@@ -41,20 +41,24 @@ type Service struct {
 }
 
 type state struct {
-	Users    map[string]*User    `json:"users"`
-	Keys     map[string]*Key     `json:"keys"`     // by access key id, live keys only
-	Sessions map[string]*Session `json:"sessions"` // temporary credentials (ASIA…)
-	Admin    string              `json:"admin"`    // the seeded admin user's name
+	Users    map[string]*User          `json:"users"`
+	Keys     map[string]*Key           `json:"keys"`               // by access key id, live keys only
+	Sessions map[string]*Session       `json:"sessions"`           // temporary credentials (ASIA…)
+	Admin    string                    `json:"admin"`              // the seeded admin user's name
+	Roles    map[string]*Role          `json:"roles,omitempty"`    // by name
+	Policies map[string]*ManagedPolicy `json:"policies,omitempty"` // customer managed, by ARN
 }
 
 // User is an IAM user.
 type User struct {
-	Name    string            `json:"name"`
-	ID      string            `json:"id"`
-	Path    string            `json:"path"`
-	Created time.Time         `json:"created"`
-	Tags    map[string]string `json:"tags,omitempty"`
-	TagKeys []string          `json:"tagKeys,omitempty"` // tag order as set
+	Name     string            `json:"name"`
+	ID       string            `json:"id"`
+	Path     string            `json:"path"`
+	Created  time.Time         `json:"created"`
+	Tags     map[string]string `json:"tags,omitempty"`
+	TagKeys  []string          `json:"tagKeys,omitempty"`  // tag order as set
+	Inline   map[string]string `json:"inline,omitempty"`   // policy name → document
+	Attached []string          `json:"attached,omitempty"` // managed policy ARNs, in attach order
 }
 
 // Key is an access key and what IAM knows of its last use: LastUsed is the
@@ -105,7 +109,7 @@ type Session struct {
 // New returns an empty IAM bound to srv (its clock and account) that shows a
 // use of a key lag after it happened (0: at once).
 func New(srv *sandbox.Server, lag time.Duration) *Service {
-	return &Service{srv: srv, lag: lag, st: state{Users: map[string]*User{}, Keys: map[string]*Key{}, Sessions: map[string]*Session{}}}
+	return &Service{srv: srv, lag: lag, st: state{Users: map[string]*User{}, Keys: map[string]*Key{}, Sessions: map[string]*Session{}, Roles: map[string]*Role{}, Policies: map[string]*ManagedPolicy{}}}
 }
 
 // Info implements sandbox.Service.
@@ -273,13 +277,20 @@ func noSuchKey(id string) error {
 	return sandbox.Errorf(404, "NoSuchEntity", "The Access Key with id %s cannot be found.", id)
 }
 
-// IssueRoleCredentials returns temporary credentials for role, as STS would
-// give a Lambda function its execution role's session.
+// IssueRoleCredentials returns temporary credentials for role (its name or
+// its ARN), as STS would give a Lambda function its execution role's
+// session. A role the sandbox does not hold still gets a session, with the
+// id its name would have (functions registered without a deployed role).
 func (s *Service) IssueRoleCredentials(role, sessionName string) sandbox.Credential {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	role = nameOf(role)
+	id := roleID(role)
+	if r, ok := s.st.Roles[role]; ok {
+		id = r.ID
+	}
 	ss := &Session{AccessKeyID: sandbox.NewID("ASIA", 16), Secret: sandbox.NewSecret(), Token: "IQoJb3JpZ2luX2VjE" + sandbox.NewSecret() + sandbox.NewSecret(),
-		Role: role, RoleID: roleID(role), SessionName: sessionName}
+		Role: role, RoleID: id, SessionName: sessionName}
 	s.st.Sessions[ss.AccessKeyID] = ss
 	c := sandbox.Credential{AccessKeyID: ss.AccessKeyID, Secret: ss.Secret, SessionToken: ss.Token, Active: true}
 	return c
@@ -349,6 +360,12 @@ func (s *Service) Restore(raw json.RawMessage) error {
 	}
 	if st.Sessions == nil {
 		st.Sessions = map[string]*Session{}
+	}
+	if st.Roles == nil {
+		st.Roles = map[string]*Role{}
+	}
+	if st.Policies == nil {
+		st.Policies = map[string]*ManagedPolicy{}
 	}
 	s.mu.Lock()
 	s.st = st

@@ -55,7 +55,7 @@ func (s *Service) configuration(region string, fn *function) functionConfigurati
 		CodeSha256: sum, Version: "$LATEST", TracingConfig: map[string]string{"Mode": "PassThrough"},
 		State: "Active", LastUpdateStatus: "Successful", PackageType: "Zip", Architectures: []string{arch},
 		EphemeralStorage: map[string]int{"Size": 512},
-		LoggingConfig:    map[string]string{"LogFormat": "JSON", "LogGroup": "/aws/lambda/" + fn.cfg.Name, "ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO"},
+		LoggingConfig:    map[string]string{"LogFormat": "JSON", "LogGroup": fn.cfg.LogGroup, "ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO"},
 	}
 	if len(fn.cfg.Env) > 0 {
 		fc.Environment = &environment{Variables: cloneEnv(fn.cfg.Env)}

@@ -158,7 +158,7 @@ func (s *Service) environ(cfg FunctionConfig, runtimeAPI string) ([]string, stri
 		"AWS_LAMBDA_FUNCTION_NAME="+cfg.Name,
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(cfg.MemoryMB),
-		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/"+cfg.Name,
+		"AWS_LAMBDA_LOG_GROUP_NAME="+cfg.LogGroup,
 		"AWS_LAMBDA_LOG_STREAM_NAME="+now.Format("2006/01/02")+"/[$LATEST]"+strings.ReplaceAll(sandbox.NewUUID(), "-", ""),
 		"AWS_LAMBDA_LOG_FORMAT=JSON",
 		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",

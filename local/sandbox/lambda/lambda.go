@@ -53,6 +53,9 @@ type FunctionConfig struct {
 	Role string
 	// Handler is _HANDLER; "" = "bootstrap".
 	Handler string
+	// LogGroup is where the function logs (LoggingConfig.LogGroup); "" =
+	// "/aws/lambda/<Name>".
+	LogGroup string
 	// MaxConcurrency caps the instances of the function (reserved
 	// concurrency); more overlapping calls get TooManyRequestsException.
 	// 0 = DefaultMaxConcurrency.
@@ -71,6 +74,9 @@ func (c FunctionConfig) withDefaults() FunctionConfig {
 	}
 	if c.Handler == "" {
 		c.Handler = "bootstrap"
+	}
+	if c.LogGroup == "" {
+		c.LogGroup = "/aws/lambda/" + c.Name
 	}
 	if c.MaxConcurrency <= 0 {
 		c.MaxConcurrency = DefaultMaxConcurrency
@@ -114,6 +120,9 @@ type Service struct {
 	fns     map[string]*function
 	retired []*function // replaced, with instances perhaps still running
 	closed  bool
+
+	deploy    DeploySettings      // for functions a template deploys
+	logGroups map[string]LogGroup // log groups a template made, by name
 }
 
 // function is a registered function: its configuration, its pool of

@@ -45,7 +45,7 @@ type Topic struct {
 }
 
 // Subscription is a topic's subscriber. Email and HTTP(S) subscriptions stay
-// pending confirmation, as no one confirms them in the sandbox.
+// pending confirmation until confirmed (ConfirmSubscription, the admin API).
 type Subscription struct {
 	ARN      string `json:"arn"`
 	Protocol string `json:"protocol"`
@@ -123,9 +123,18 @@ func (s *Service) Restore(raw json.RawMessage) error {
 // Admin implements sandbox.Administered:
 //
 //	GET /messages[?topic=ARN] lists published messages, oldest first;
-//	GET /topics lists topics with their subscriptions.
+//	GET /topics lists topics with their subscriptions;
+//	POST /subscriptions/confirm?arn=… confirms a pending subscription, as its
+//	recipient following SNS's confirmation link would.
 func (s *Service) Admin() http.Handler {
 	m := http.NewServeMux()
+	m.HandleFunc("POST /subscriptions/confirm", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ConfirmSubscription(r.URL.Query().Get("arn")) {
+			sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no such subscription"})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	m.HandleFunc("GET /messages", func(w http.ResponseWriter, r *http.Request) {
 		sandbox.WriteJSON(w, http.StatusOK, s.Messages(r.URL.Query().Get("topic")))
 	})

@@ -127,6 +127,10 @@ type stateMachine struct {
 	RoleARN    string    `json:"roleArn"`
 	Type       string    `json:"type"`
 	Created    time.Time `json:"created"`
+	// Logging and Tracing are LoggingConfiguration and
+	// TracingConfiguration as a template gave them: recorded, not acted on.
+	Logging json.RawMessage `json:"logging,omitempty"`
+	Tracing json.RawMessage `json:"tracing,omitempty"`
 }
 
 // New returns a Step Functions service on srv.

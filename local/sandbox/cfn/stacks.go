@@ -1,0 +1,52 @@
+package cfn
+
+import (
+	"encoding/json"
+	"sync"
+)
+
+// Stacks remembers the stacks deployed into a sandbox, so a deploy of a
+// stack that exists (a sandbox restarted with --state) is an update, as in
+// CloudFormation, not a second set of resources. It is a
+// sandbox.Snapshotter: attach it to the server to keep it across restarts.
+type Stacks struct {
+	mu     sync.Mutex
+	stacks map[string]*Stack
+}
+
+// Get returns the stack deployed under name, if any.
+func (s *Stacks) Get(name string) (*Stack, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.stacks[name]
+	return st, ok
+}
+
+// Put records a deployed stack under its name.
+func (s *Stacks) Put(st *Stack) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stacks == nil {
+		s.stacks = map[string]*Stack{}
+	}
+	s.stacks[st.Name] = st
+}
+
+// Snapshot implements sandbox.Snapshotter.
+func (s *Stacks) Snapshot() (json.RawMessage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return json.Marshal(s.stacks)
+}
+
+// Restore implements sandbox.Snapshotter.
+func (s *Stacks) Restore(raw json.RawMessage) error {
+	var m map[string]*Stack
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stacks = m
+	return nil
+}
