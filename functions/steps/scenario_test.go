@@ -638,14 +638,16 @@ func errorType(err error) string {
 }
 
 // absorbs says whether the step absorbs call c failing as f, and why.
-// A recovers key is the call (svc.op, or svc.op(detail)), optionally with
-// "/class" or "/class_after".
+// A recovers key is the call (svc.op, svc.op(detail), or svc.op(the
+// detail's first word), e.g. UpdateSecretVersionStage(AWSPENDING)),
+// optionally with "/class" or "/class_after".
 func (sc scenario) absorbs(c call, f injected) (string, bool) {
 	suffix := "/" + f.class.name
 	if f.after {
 		suffix += "_after"
 	}
-	for _, name := range []string{c.String(), c.key()} {
+	stage, _, _ := strings.Cut(c.detail, " ")
+	for _, name := range []string{c.String(), c.key() + "(" + stage + ")", c.key()} {
 		for _, k := range []string{name, name + "/" + f.class.name, name + suffix} {
 			if why, ok := sc.recovers[k]; ok {
 				return why, true

@@ -215,6 +215,9 @@ func stepScenarios() []scenario {
 		},
 		{
 			name: "TakeLock", state: "TakeLock",
+			recovers: map[string]string{
+				"Secrets Manager.UpdateSecretVersionStage(AWSPENDING)/throttle_after": "record.Claim re-reads the lock: a claim whose answer was lost happened",
+			},
 			setup: func(t *testing.T) *env {
 				p := newPipeline(t)
 				e := p.recording(func(ctx context.Context) invocation {
@@ -232,6 +235,9 @@ func stepScenarios() []scenario {
 			// A dead run (execB) took the lock and made a key it never
 			// recorded: TakeLock takes the lock over and plans the orphan.
 			name: "TakeLock/takeover", state: "TakeLock",
+			recovers: map[string]string{
+				"Secrets Manager.UpdateSecretVersionStage(AWSPENDING)/throttle_after": "record.Claim re-reads the lock: a claim whose answer was lost happened",
+			},
 			setup: func(t *testing.T) *env {
 				p := newPipeline(t).deadRunOrphan()
 				e := p.recording(func(ctx context.Context) invocation {
@@ -252,6 +258,30 @@ func stepScenarios() []scenario {
 				if !slices.ContainsFunc(calls, func(c call) bool { return c.op == "DescribeExecution" }) {
 					t.Errorf("the takeover never asked whether the holder runs: %v", calls)
 				}
+			},
+		},
+		{
+			// A dead run (execB) made and recorded its key: TakeLock takes
+			// the lock over and plans to resume that key.
+			name: "TakeLock/resume", state: "TakeLock",
+			recovers: map[string]string{
+				"Secrets Manager.UpdateSecretVersionStage(AWSPENDING)/throttle_after": "record.Claim re-reads the lock: a claim whose answer was lost happened",
+			},
+			setup: func(t *testing.T) *env {
+				p := newPipeline(t).deadRunRecorded()
+				e := p.recording(func(ctx context.Context) invocation {
+					return invoke(ctx, "validate", p.validate.Run, p.in("lock"))
+				})
+				e.check = func(t *testing.T, inv invocation) {
+					p.accountedKeys(t)
+					p.lockIsOursOrFree(t, inv)
+					noIAMWrites(t, e)
+					var plan rotation.Plan
+					if inv.err == nil && (json.Unmarshal(inv.out, &plan) != nil || plan.ResumeKeyID != "AKIANEW0000000000001") {
+						t.Errorf("the dead run's key is not resumed: %s", inv.out)
+					}
+				}
+				return e
 			},
 		},
 		{
@@ -557,6 +587,23 @@ func (p *pipeline) deadRunOrphan() *pipeline {
 	}
 	p.running[execB] = false
 	w.now = w.now.Add(time.Hour)
+	return p
+}
+
+// deadRunRecorded is a run (execB) that made its key, recorded it, and
+// died before Distribute.
+func (p *pipeline) deadRunRecorded() *pipeline {
+	p.t.Helper()
+	b := p.data
+	b.Execution = execB
+	p.running[execB] = true
+	plan, err := p.validate.Run(bg, rotation.TaskInput{Kind: "lock", Now: p.e.w.now, Data: b})
+	p.must("execB TakeLock", err)
+	b.Plan = &plan
+	_, err = p.create.Run(bg, rotation.TaskInput{Now: p.e.w.now, Data: b})
+	p.must("execB CreateKey", err)
+	p.running[execB] = false
+	p.e.w.now = p.e.w.now.Add(time.Hour)
 	return p
 }
 
