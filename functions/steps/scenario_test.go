@@ -624,6 +624,10 @@ type scenario struct {
 	recovers map[string]string
 	// clean checks the clean run's calls (what the scenario is about).
 	clean func(t *testing.T, calls []call)
+	// wantFor overrides a class's want for one call (svc.op/class), where
+	// the adapter names the failure: IAM's NoSuchEntity on GetUser is
+	// UserNotFound.
+	wantFor map[string]string
 	// wantClean is the clean run's errorType: "" when it succeeds (a
 	// scenario may be about a refusal, e.g. OldKeyStillInUse).
 	wantClean string
@@ -724,6 +728,9 @@ func failRun(t *testing.T, st aslState, sc scenario, f injected, c call) {
 	}
 	why, absorbed := sc.absorbs(c, f)
 	want := f.class.want[c.adapter()]
+	if w, ok := sc.wantFor[c.key()+"/"+f.class.name]; ok {
+		want = w
+	}
 	switch {
 	case absorbed:
 		if got != sc.wantClean {

@@ -202,10 +202,14 @@ func TestStepScenarios(t *testing.T) {
 	}
 }
 
+// userGone is what IAM's NoSuchEntity on the user's calls is named.
+var userGone = map[string]string{"IAM.GetUser/notfound": "UserNotFound", "IAM.ListAccessKeys/notfound": "UserNotFound"}
+
 func stepScenarios() []scenario {
 	return []scenario{
 		{
 			name: "Validate", state: "Validate",
+			wantFor: userGone,
 			setup: func(t *testing.T) *env {
 				p := newPipeline(t)
 				return p.checkedReadOnly(p.recording(func(ctx context.Context) invocation {
@@ -215,6 +219,7 @@ func stepScenarios() []scenario {
 		},
 		{
 			name: "TakeLock", state: "TakeLock",
+			wantFor: userGone,
 			recovers: map[string]string{
 				"Secrets Manager.UpdateSecretVersionStage(AWSPENDING)/throttle_after": "record.Claim re-reads the lock: a claim whose answer was lost happened",
 			},
@@ -235,6 +240,7 @@ func stepScenarios() []scenario {
 			// A dead run (execB) took the lock and made a key it never
 			// recorded: TakeLock takes the lock over and plans the orphan.
 			name: "TakeLock/takeover", state: "TakeLock",
+			wantFor: userGone,
 			recovers: map[string]string{
 				"Secrets Manager.UpdateSecretVersionStage(AWSPENDING)/throttle_after": "record.Claim re-reads the lock: a claim whose answer was lost happened",
 			},
@@ -264,6 +270,7 @@ func stepScenarios() []scenario {
 			// A dead run (execB) made and recorded its key: TakeLock takes
 			// the lock over and plans to resume that key.
 			name: "TakeLock/resume", state: "TakeLock",
+			wantFor: userGone,
 			recovers: map[string]string{
 				"Secrets Manager.UpdateSecretVersionStage(AWSPENDING)/throttle_after": "record.Claim re-reads the lock: a claim whose answer was lost happened",
 			},
