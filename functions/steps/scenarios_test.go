@@ -218,6 +218,27 @@ func stepScenarios() []scenario {
 			},
 		},
 		{
+			// A scheduled run whose key is younger than minKeyAgeDays is
+			// skipped: Validate and TakeLock plan the skip and write nothing.
+			name: "TakeLock/skip", state: "TakeLock", wantFor: userGone,
+			setup: func(t *testing.T) *env {
+				p := newPipeline(t)
+				p.data.Input = json.RawMessage(strings.Replace(scenInput, `{"user"`, `{"trigger":"schedule","minKeyAgeDays":120,"user"`, 1))
+				e := p.checkedReadOnly(p.recording(func(ctx context.Context) invocation {
+					return invoke(ctx, "validate", p.validate.Run, p.in("lock"))
+				}))
+				check := e.check
+				e.check = func(t *testing.T, inv invocation) {
+					check(t, inv)
+					var plan rotation.Plan
+					if inv.err == nil && (json.Unmarshal(inv.out, &plan) != nil || !plan.Skip || !strings.Contains(plan.SkipReason, "100 days old")) {
+						t.Errorf("a 100-day-old key under minKeyAgeDays 120 is not skipped: %s", inv.out)
+					}
+				}
+				return e
+			},
+		},
+		{
 			name: "TakeLock", state: "TakeLock",
 			wantFor: userGone,
 			recovers: map[string]string{
@@ -317,6 +338,29 @@ func stepScenarios() []scenario {
 				"STS.GetCallerIdentity/throttle": "the proof retries until ProveFor",
 				"STS.GetCallerIdentity/denied":   "the proof retries until ProveFor (IAM's propagation)",
 				"IAM.CreateAccessKey/throttle":   "iamkeys.Create retries a transient error itself",
+			},
+		},
+		{
+			// The re-run resumes the dead run's recorded key: no new key.
+			name: "CreateKey/resume", state: "CreateKey",
+			setup: func(t *testing.T) *env {
+				p := newPipeline(t).deadRunRecorded().locked()
+				if p.data.Plan.ResumeKeyID == "" {
+					t.Fatalf("setup: TakeLock did not plan to resume: %+v", p.data.Plan)
+				}
+				e := p.checkedCreate(p.recording(func(ctx context.Context) invocation {
+					return invoke(ctx, "createkey", p.create.Run, p.in(""))
+				}))
+				check := e.check
+				e.check = func(t *testing.T, inv invocation) {
+					check(t, inv)
+					for _, c := range e.runCalls() {
+						if c.op == "CreateAccessKey" {
+							t.Errorf("a resumed run made a key: %v", c)
+						}
+					}
+				}
+				return e
 			},
 		},
 		{
