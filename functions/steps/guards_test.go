@@ -16,54 +16,54 @@ import (
 func TestStepsRefuseWhatTheirStateMayNotDo(t *testing.T) {
 	t.Parallel()
 	// full is a pipeline at CleanupTargets, with every state's data.
-	full := func(t *testing.T) *pipeline {
-		return newPipeline(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified().deactivated().waited(24 * time.Hour).deleted()
+	full := func(t *testing.T) *rotationRun {
+		return newRotationRun(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified().deactivated().waited(24 * time.Hour).deleted()
 	}
 	tests := []struct {
 		name  string
 		edit  func(d *rotation.ExecutionData)
-		run   func(p *pipeline) func(context.Context, rotation.TaskInput) invocation
+		run   func(p *rotationRun) func(context.Context, rotation.TaskInput) stepInvocation
 		want  string
 		cause string // a word the error must hold
 	}{
-		{"CreateKey without a plan", func(d *rotation.ExecutionData) { d.Plan = nil }, runs("createkey", func(p *pipeline) stepFn[rotation.NewKey] { return p.create.Run }), "Internal", "no plan"},
-		{"UpdateSecret without a key", func(d *rotation.ExecutionData) { d.Key = nil }, runs("updatesecret", func(p *pipeline) stepFn[rotation.Receipt] {
+		{"CreateKey without a plan", func(d *rotation.ExecutionData) { d.Plan = nil }, runsStep("createkey", func(p *rotationRun) stepRun[rotation.NewKey] { return p.create.Run }), "Internal", "no plan"},
+		{"UpdateSecret without a key", func(d *rotation.ExecutionData) { d.Key = nil }, runsStep("updatesecret", func(p *rotationRun) stepRun[rotation.Receipt] {
 			return (&UpdateTarget{Records: p.records, Target: p.e.target}).Run
 		}), "Internal", "lacks"},
-		{"PlanSecret without a target", func(d *rotation.ExecutionData) { d.Target = nil }, func(p *pipeline) func(context.Context, rotation.TaskInput) invocation {
-			return func(ctx context.Context, in rotation.TaskInput) invocation {
+		{"PlanSecret without a target", func(d *rotation.ExecutionData) { d.Target = nil }, func(p *rotationRun) func(context.Context, rotation.TaskInput) stepInvocation {
+			return func(ctx context.Context, in rotation.TaskInput) stepInvocation {
 				in.Kind = "plan"
-				return invoke(ctx, "updatesecret", (&UpdateTarget{Records: p.records, Target: p.e.target}).Run, in)
+				return invokeLambda(ctx, "updatesecret", (&UpdateTarget{Records: p.records, Target: p.e.target}).Run, in)
 			}
 		}, "Internal", "lacks"},
-		{"Promote with a target that has no receipt", func(d *rotation.ExecutionData) { d.Receipts = d.Receipts[:1] }, runs("promote", func(p *pipeline) stepFn[rotation.Cutover] {
+		{"Promote with a target that has no receipt", func(d *rotation.ExecutionData) { d.Receipts = d.Receipts[:1] }, runsStep("promote", func(p *rotationRun) stepRun[rotation.Cutover] {
 			return (&Promote{Records: p.records}).Run
 		}), "TargetFailed", "worker"},
-		{"Promote with a receipt of another key", func(d *rotation.ExecutionData) { d.Receipts[0].NewKeyID = oldID }, runs("promote", func(p *pipeline) stepFn[rotation.Cutover] {
+		{"Promote with a receipt of another key", func(d *rotation.ExecutionData) { d.Receipts[0].NewKeyID = oldID }, runsStep("promote", func(p *rotationRun) stepRun[rotation.Cutover] {
 			return (&Promote{Records: p.records}).Run
 		}), "TargetFailed", "app"},
-		{"Promote without a key", func(d *rotation.ExecutionData) { d.Key = nil }, runs("promote", func(p *pipeline) stepFn[rotation.Cutover] {
+		{"Promote without a key", func(d *rotation.ExecutionData) { d.Key = nil }, runsStep("promote", func(p *rotationRun) stepRun[rotation.Cutover] {
 			return (&Promote{Records: p.records}).Run
 		}), "Internal", "no plan or key"},
-		{"VerifyOldKeyUnused without a cut-over", func(d *rotation.ExecutionData) { d.Promote = nil }, runs("verifyoldkeyunused", func(p *pipeline) stepFn[rotation.Verification] {
+		{"VerifyOldKeyUnused without a cut-over", func(d *rotation.ExecutionData) { d.Promote = nil }, runsStep("verifyoldkeyunused", func(p *rotationRun) stepRun[rotation.Verification] {
 			return p.verifier().Run
 		}), "Internal", "cut-over"},
-		{"DeactivateOldKey unverified", func(d *rotation.ExecutionData) { d.Verify.Unused = false }, runs("deactivateoldkey", func(p *pipeline) stepFn[rotation.KeyChange] {
+		{"DeactivateOldKey unverified", func(d *rotation.ExecutionData) { d.Verify.Unused = false }, runsStep("deactivateoldkey", func(p *rotationRun) stepRun[rotation.KeyChange] {
 			return (&DeactivateOldKey{Keys: p.keys}).Run
 		}), "OldKeyStillInUse", "not deactivating"},
-		{"DeactivateOldKey with the new key as the old", func(d *rotation.ExecutionData) { d.Plan.OldKeyID = d.Key.KeyID }, runs("deactivateoldkey", func(p *pipeline) stepFn[rotation.KeyChange] {
+		{"DeactivateOldKey with the new key as the old", func(d *rotation.ExecutionData) { d.Plan.OldKeyID = d.Key.KeyID }, runsStep("deactivateoldkey", func(p *rotationRun) stepRun[rotation.KeyChange] {
 			return (&DeactivateOldKey{Keys: p.keys}).Run
 		}), "Internal", "the old key is the new key"},
-		{"DeactivateOldKey without a key", func(d *rotation.ExecutionData) { d.Key = nil }, runs("deactivateoldkey", func(p *pipeline) stepFn[rotation.KeyChange] {
+		{"DeactivateOldKey without a key", func(d *rotation.ExecutionData) { d.Key = nil }, runsStep("deactivateoldkey", func(p *rotationRun) stepRun[rotation.KeyChange] {
 			return (&DeactivateOldKey{Keys: p.keys}).Run
 		}), "Internal", "no plan or key"},
-		{"DeleteOldKey without a cut-over", func(d *rotation.ExecutionData) { d.Promote = nil }, runs("deleteoldkey", func(p *pipeline) stepFn[rotation.KeyChange] {
+		{"DeleteOldKey without a cut-over", func(d *rotation.ExecutionData) { d.Promote = nil }, runsStep("deleteoldkey", func(p *rotationRun) stepRun[rotation.KeyChange] {
 			return (&DeleteOldKey{Keys: p.keys}).Run
 		}), "Internal", "cut-over"},
-		{"CleanupTargets before the old key is deleted", func(d *rotation.ExecutionData) { d.Retire.Status = "Inactive" }, runs("cleanuptargets", func(p *pipeline) stepFn[CleanupResult] {
+		{"CleanupTargets before the old key is deleted", func(d *rotation.ExecutionData) { d.Retire.Status = "Inactive" }, runsStep("cleanuptargets", func(p *rotationRun) stepRun[CleanupResult] {
 			return p.cleanupStep().Run
 		}), "Internal", "not deleted"},
-		{"CleanupTargets without a plan", func(d *rotation.ExecutionData) { d.Plan = nil }, runs("cleanuptargets", func(p *pipeline) stepFn[CleanupResult] {
+		{"CleanupTargets without a plan", func(d *rotation.ExecutionData) { d.Plan = nil }, runsStep("cleanuptargets", func(p *rotationRun) stepRun[CleanupResult] {
 			return p.cleanupStep().Run
 		}), "Internal", "no plan"},
 	}
@@ -75,7 +75,7 @@ func TestStepsRefuseWhatTheirStateMayNotDo(t *testing.T) {
 			tt.edit(&p.data)
 			p.e.l.off = false
 			inv := tt.run(p)(context.Background(), p.in(""))
-			if got := errorType(inv.err); got != tt.want || !strings.Contains(inv.err.Error(), tt.cause) {
+			if got := errorTypeOf(inv.err); got != tt.want || !strings.Contains(inv.err.Error(), tt.cause) {
 				t.Fatalf("errorType %q (%v), want %s saying %q", got, inv.err, tt.want, tt.cause)
 			}
 			if calls := p.e.l.recorded(); len(calls) > 0 {
@@ -85,12 +85,14 @@ func TestStepsRefuseWhatTheirStateMayNotDo(t *testing.T) {
 	}
 }
 
-type stepFn[Out any] func(context.Context, rotation.TaskInput) (Out, error)
+type stepRun[Out any] func(context.Context, rotation.TaskInput) (Out, error)
 
-// runs is a step, built over a pipeline, invoked as its Lambda.
-func runs[Out any](task string, step func(p *pipeline) stepFn[Out]) func(p *pipeline) func(context.Context, rotation.TaskInput) invocation {
-	return func(p *pipeline) func(context.Context, rotation.TaskInput) invocation {
-		return func(ctx context.Context, in rotation.TaskInput) invocation { return invoke(ctx, task, step(p), in) }
+// runsStep is a step, built over a pipeline, invoked as its Lambda.
+func runsStep[Out any](task string, step func(p *rotationRun) stepRun[Out]) func(p *rotationRun) func(context.Context, rotation.TaskInput) stepInvocation {
+	return func(p *rotationRun) func(context.Context, rotation.TaskInput) stepInvocation {
+		return func(ctx context.Context, in rotation.TaskInput) stepInvocation {
+			return invokeLambda(ctx, task, step(p), in)
+		}
 	}
 }
 
@@ -103,18 +105,18 @@ func TestDeactivateOldKeyAlreadyDone(t *testing.T) {
 	}{{"off", "Inactive", false}, {"gone", "Deleted", true}} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := newPipeline(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified()
+			p := newRotationRun(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified()
 			if tt.gone {
 				p.e.w.iam.keys = p.e.w.iam.keys[1:]
 			} else {
 				keyByID(p.e.w, oldID).status = "Inactive"
 			}
 			p.e.l.off = false
-			got, err := (&DeactivateOldKey{Keys: p.keys}).Run(bg, p.in(""))
+			got, err := (&DeactivateOldKey{Keys: p.keys}).Run(setupCtx, p.in(""))
 			if err != nil || got != (rotation.KeyChange{KeyID: oldID, Status: tt.status}) {
 				t.Fatalf("%+v %v", got, err)
 			}
-			if w := writes(p.e.l.recorded()); len(w) > 0 {
+			if w := writesOf(p.e.l.recorded()); len(w) > 0 {
 				t.Errorf("changed something: %v", w)
 			}
 		})
@@ -125,11 +127,11 @@ func TestDeactivateOldKeyAlreadyDone(t *testing.T) {
 // when targets fail, then names every one that failed.
 func TestCleanupTargetsNamesEveryFailedTarget(t *testing.T) {
 	t.Parallel()
-	p := newPipeline(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified().deactivated().waited(24 * time.Hour).deleted()
+	p := newRotationRun(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified().deactivated().waited(24 * time.Hour).deleted()
 	p.e.l.off = false
 	// Both targets' clean-ups fail (the call log fails one call a run).
 	p.targets[rotation.TargetSecret] = failingCleaner{p.e.target}
-	res, err := p.cleanupStep().Run(bg, p.in(""))
+	res, err := p.cleanupStep().Run(setupCtx, p.in(""))
 	var tf *rotation.TargetFailed
 	if !asTargetFailed(err, &tf) || tf.Target != "app, worker" || !strings.Contains(tf.Reason, "app: ") || !strings.Contains(tf.Reason, "worker: ") {
 		t.Fatalf("err = %v, want one TargetFailed naming app and worker", err)
@@ -138,7 +140,7 @@ func TestCleanupTargetsNamesEveryFailedTarget(t *testing.T) {
 		t.Error("the lock was kept: a failed clean-up must not hold the user's lock")
 	}
 	_, records := p.raw()
-	if _, held, err := records.Staged(bg, ckUser, record.Pending); err != nil || held {
+	if _, held, err := records.Staged(setupCtx, ckUser, record.Pending); err != nil || held {
 		t.Errorf("lock held %v (%v)", held, err)
 	}
 }

@@ -76,7 +76,7 @@ type errClass struct {
 // AccessDeniedException; SNS (Query) Throttled with HTTP 429 and
 // AuthorizationError (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html#API_Publish_Errors).
 var (
-	throttle = errClass{
+	errThrottle = errClass{
 		name: "throttle",
 		sdk: func(svc, op string) error {
 			code, status := "ThrottlingException", 400
@@ -93,7 +93,7 @@ var (
 		},
 		want: map[string]string{"aws": "Retryable", "target": "Retryable"},
 	}
-	denied = errClass{
+	errDenied = errClass{
 		name: "denied",
 		sdk: func(svc, op string) error {
 			code, status := "AccessDeniedException", 400
@@ -112,7 +112,7 @@ var (
 		},
 		want: map[string]string{"aws": "AccessDenied", "target": "TargetFailed"},
 	}
-	notFound = errClass{
+	errNotFound = errClass{
 		name: "notfound",
 		sdk: func(svc, op string) error {
 			msg := aws.String("injected: not found")
@@ -141,7 +141,7 @@ var (
 	}
 	// deadline is the invocation's time running out during the call: the
 	// SDK returns the context's error, and every later call fails too.
-	deadline = errClass{
+	errDeadline = errClass{
 		name: "deadline",
 		sdk: func(svc, op string) error {
 			return &smithy.OperationError{ServiceID: svc, OperationName: op, Err: &smithy.CanceledError{Err: context.DeadlineExceeded}}
@@ -151,7 +151,7 @@ var (
 		},
 		want: map[string]string{"aws": "Retryable", "target": "Retryable"},
 	}
-	classes = []errClass{throttle, denied, notFound, deadline}
+	errClasses = []errClass{errThrottle, errDenied, errNotFound, errDeadline}
 )
 
 // absenceIsAnswer are the calls whose not-found the adapter reads as an
@@ -175,28 +175,28 @@ func sdkErr(svc, op string, status int, err error) error {
 	}}
 }
 
-// call is one recorded call of a run.
-type call struct {
+// stepCall is one recorded call of a run.
+type stepCall struct {
 	svc, op string // "IAM", "DeleteAccessKey"; a target's svc is "target:<kind>"
 	detail  string // what it was on: a key id, a version, a target's name
 	write   bool
 }
 
-func (c call) String() string { return c.svc + "." + c.op + "(" + c.detail + ")" }
+func (c stepCall) String() string { return c.svc + "." + c.op + "(" + c.detail + ")" }
 
 // key is the call's name without its detail, as recovers names calls.
-func (c call) key() string { return c.svc + "." + c.op }
+func (c stepCall) key() string { return c.svc + "." + c.op }
 
-func (c call) adapter() string {
+func (c stepCall) adapter() string {
 	if strings.HasPrefix(c.svc, "target:") {
 		return "target"
 	}
 	return "aws"
 }
 
-// injected is the one call of a run that fails: the at-th, with class;
+// injectedFault is the one call of a run that fails: the at-th, with class;
 // after, its effect lands and its answer is lost.
-type injected struct {
+type injectedFault struct {
 	at    int
 	class errClass
 	after bool
@@ -205,15 +205,15 @@ type injected struct {
 // callLog is every adapter's calls of one run, in order, and the fault.
 type callLog struct {
 	mu     sync.Mutex
-	calls  []call
-	fault  *injected
+	calls  []stepCall
+	fault  *injectedFault
 	off    bool   // while a scenario sets up: nothing recorded, nothing fails
 	expire func() // ends the run's invocation (the deadline class)
 }
 
 // do records c and runs effect, or fails as the fault says. A call after
 // the invocation's deadline fails as the SDK fails it.
-func (l *callLog) do(ctx context.Context, c call, effect func() error) error {
+func (l *callLog) do(ctx context.Context, c stepCall, effect func() error) error {
 	l.mu.Lock()
 	if l.off {
 		l.mu.Unlock()
@@ -237,7 +237,7 @@ func (l *callLog) do(ctx context.Context, c call, effect func() error) error {
 			return err
 		}
 	}
-	if f.class.name == deadline.name && l.expire != nil {
+	if f.class.name == errDeadline.name && l.expire != nil {
 		l.expire()
 	}
 	if c.adapter() == "target" {
@@ -247,14 +247,14 @@ func (l *callLog) do(ctx context.Context, c call, effect func() error) error {
 }
 
 // recorded is a copy of the calls so far.
-func (l *callLog) recorded() []call {
+func (l *callLog) recorded() []stepCall {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.calls)
 }
 
-// via is do for a call with an answer.
-func via[O any](ctx context.Context, l *callLog, c call, fn func() (O, error)) (O, error) {
+// callVia is do for a call with an answer.
+func callVia[O any](ctx context.Context, l *callLog, c stepCall, fn func() (O, error)) (O, error) {
 	var out O
 	err := l.do(ctx, c, func() error {
 		var err error
@@ -302,15 +302,15 @@ type iamStub struct {
 }
 
 func (s iamStub) GetUser(ctx context.Context, in *iam.GetUserInput, o ...func(*iam.Options)) (*iam.GetUserOutput, error) {
-	return via(ctx, s.l, call{svc: "IAM", op: "GetUser", detail: aws.ToString(in.UserName)}, func() (*iam.GetUserOutput, error) { return s.f.GetUser(ctx, in, o...) })
+	return callVia(ctx, s.l, stepCall{svc: "IAM", op: "GetUser", detail: aws.ToString(in.UserName)}, func() (*iam.GetUserOutput, error) { return s.f.GetUser(ctx, in, o...) })
 }
 
 func (s iamStub) ListAccessKeys(ctx context.Context, in *iam.ListAccessKeysInput, o ...func(*iam.Options)) (*iam.ListAccessKeysOutput, error) {
-	return via(ctx, s.l, call{svc: "IAM", op: "ListAccessKeys", detail: aws.ToString(in.UserName)}, func() (*iam.ListAccessKeysOutput, error) { return s.f.ListAccessKeys(ctx, in, o...) })
+	return callVia(ctx, s.l, stepCall{svc: "IAM", op: "ListAccessKeys", detail: aws.ToString(in.UserName)}, func() (*iam.ListAccessKeysOutput, error) { return s.f.ListAccessKeys(ctx, in, o...) })
 }
 
 func (s iamStub) CreateAccessKey(ctx context.Context, in *iam.CreateAccessKeyInput, o ...func(*iam.Options)) (*iam.CreateAccessKeyOutput, error) {
-	return via(ctx, s.l, call{svc: "IAM", op: "CreateAccessKey", detail: aws.ToString(in.UserName), write: true}, func() (*iam.CreateAccessKeyOutput, error) {
+	return callVia(ctx, s.l, stepCall{svc: "IAM", op: "CreateAccessKey", detail: aws.ToString(in.UserName), write: true}, func() (*iam.CreateAccessKeyOutput, error) {
 		out, err := s.f.CreateAccessKey(ctx, in, o...)
 		if err == nil {
 			*s.secrets = append(*s.secrets, aws.ToString(out.AccessKey.SecretAccessKey))
@@ -320,15 +320,15 @@ func (s iamStub) CreateAccessKey(ctx context.Context, in *iam.CreateAccessKeyInp
 }
 
 func (s iamStub) UpdateAccessKey(ctx context.Context, in *iam.UpdateAccessKeyInput, o ...func(*iam.Options)) (*iam.UpdateAccessKeyOutput, error) {
-	return via(ctx, s.l, call{svc: "IAM", op: "UpdateAccessKey", detail: aws.ToString(in.AccessKeyId) + " " + string(in.Status), write: true}, func() (*iam.UpdateAccessKeyOutput, error) { return s.f.UpdateAccessKey(ctx, in, o...) })
+	return callVia(ctx, s.l, stepCall{svc: "IAM", op: "UpdateAccessKey", detail: aws.ToString(in.AccessKeyId) + " " + string(in.Status), write: true}, func() (*iam.UpdateAccessKeyOutput, error) { return s.f.UpdateAccessKey(ctx, in, o...) })
 }
 
 func (s iamStub) DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, o ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error) {
-	return via(ctx, s.l, call{svc: "IAM", op: "DeleteAccessKey", detail: aws.ToString(in.AccessKeyId), write: true}, func() (*iam.DeleteAccessKeyOutput, error) { return s.f.DeleteAccessKey(ctx, in, o...) })
+	return callVia(ctx, s.l, stepCall{svc: "IAM", op: "DeleteAccessKey", detail: aws.ToString(in.AccessKeyId), write: true}, func() (*iam.DeleteAccessKeyOutput, error) { return s.f.DeleteAccessKey(ctx, in, o...) })
 }
 
 func (s iamStub) GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, o ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error) {
-	return via(ctx, s.l, call{svc: "IAM", op: "GetAccessKeyLastUsed", detail: aws.ToString(in.AccessKeyId)}, func() (*iam.GetAccessKeyLastUsedOutput, error) { return s.f.GetAccessKeyLastUsed(ctx, in, o...) })
+	return callVia(ctx, s.l, stepCall{svc: "IAM", op: "GetAccessKeyLastUsed", detail: aws.ToString(in.AccessKeyId)}, func() (*iam.GetAccessKeyLastUsedOutput, error) { return s.f.GetAccessKeyLastUsed(ctx, in, o...) })
 }
 
 // proverStub is the STS proof (prove.STS) behind the call log: it wraps
@@ -339,7 +339,7 @@ type proverStub struct {
 }
 
 func (p proverStub) CallerARN(ctx context.Context, key rotation.Credential) (string, error) {
-	arn, err := via(ctx, p.l, call{svc: "STS", op: "GetCallerIdentity", detail: key.AccessKeyID}, func() (string, error) { return p.f.CallerARN(ctx, key) })
+	arn, err := callVia(ctx, p.l, stepCall{svc: "STS", op: "GetCallerIdentity", detail: key.AccessKeyID}, func() (string, error) { return p.f.CallerARN(ctx, key) })
 	if err != nil {
 		return "", fmt.Errorf("sts GetCallerIdentity with %s: %w", key.AccessKeyID, err)
 	}
@@ -353,24 +353,24 @@ type smStub struct {
 }
 
 func (s smStub) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
-	return via(ctx, s.l, call{svc: "Secrets Manager", op: "DescribeSecret", detail: aws.ToString(in.SecretId)}, func() (*secretsmanager.DescribeSecretOutput, error) { return s.f.DescribeSecret(ctx, in, o...) })
+	return callVia(ctx, s.l, stepCall{svc: "Secrets Manager", op: "DescribeSecret", detail: aws.ToString(in.SecretId)}, func() (*secretsmanager.DescribeSecretOutput, error) { return s.f.DescribeSecret(ctx, in, o...) })
 }
 
 func (s smStub) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {
-	return via(ctx, s.l, call{svc: "Secrets Manager", op: "CreateSecret", detail: aws.ToString(in.Name), write: true}, func() (*secretsmanager.CreateSecretOutput, error) { return s.f.CreateSecret(ctx, in, o...) })
+	return callVia(ctx, s.l, stepCall{svc: "Secrets Manager", op: "CreateSecret", detail: aws.ToString(in.Name), write: true}, func() (*secretsmanager.CreateSecretOutput, error) { return s.f.CreateSecret(ctx, in, o...) })
 }
 
 func (s smStub) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	return via(ctx, s.l, call{svc: "Secrets Manager", op: "GetSecretValue", detail: aws.ToString(in.VersionId)}, func() (*secretsmanager.GetSecretValueOutput, error) { return s.f.GetSecretValue(ctx, in, o...) })
+	return callVia(ctx, s.l, stepCall{svc: "Secrets Manager", op: "GetSecretValue", detail: aws.ToString(in.VersionId)}, func() (*secretsmanager.GetSecretValueOutput, error) { return s.f.GetSecretValue(ctx, in, o...) })
 }
 
 func (s smStub) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	return via(ctx, s.l, call{svc: "Secrets Manager", op: "PutSecretValue", detail: aws.ToString(in.ClientRequestToken), write: true}, func() (*secretsmanager.PutSecretValueOutput, error) { return s.f.PutSecretValue(ctx, in, o...) })
+	return callVia(ctx, s.l, stepCall{svc: "Secrets Manager", op: "PutSecretValue", detail: aws.ToString(in.ClientRequestToken), write: true}, func() (*secretsmanager.PutSecretValueOutput, error) { return s.f.PutSecretValue(ctx, in, o...) })
 }
 
 func (s smStub) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, o ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
-	c := call{svc: "Secrets Manager", op: "UpdateSecretVersionStage", detail: aws.ToString(in.VersionStage) + " " + aws.ToString(in.RemoveFromVersionId) + "->" + aws.ToString(in.MoveToVersionId), write: true}
-	return via(ctx, s.l, c, func() (*secretsmanager.UpdateSecretVersionStageOutput, error) {
+	c := stepCall{svc: "Secrets Manager", op: "UpdateSecretVersionStage", detail: aws.ToString(in.VersionStage) + " " + aws.ToString(in.RemoveFromVersionId) + "->" + aws.ToString(in.MoveToVersionId), write: true}
+	return callVia(ctx, s.l, c, func() (*secretsmanager.UpdateSecretVersionStageOutput, error) {
 		return s.f.UpdateSecretVersionStage(ctx, in, o...)
 	})
 }
@@ -383,7 +383,7 @@ type snsStub struct {
 }
 
 func (s *snsStub) Publish(ctx context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
-	return via(ctx, s.l, call{svc: "SNS", op: "Publish", detail: aws.ToString(in.Subject), write: true}, func() (*sns.PublishOutput, error) {
+	return callVia(ctx, s.l, stepCall{svc: "SNS", op: "Publish", detail: aws.ToString(in.Subject), write: true}, func() (*sns.PublishOutput, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.sent = append(s.sent, aws.ToString(in.Subject)+"\n"+aws.ToString(in.Message))
@@ -399,7 +399,7 @@ type sfnStub struct {
 
 func (s sfnStub) DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, _ ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error) {
 	arn := aws.ToString(in.ExecutionArn)
-	return via(ctx, s.l, call{svc: "SFN", op: "DescribeExecution", detail: arn}, func() (*sfn.DescribeExecutionOutput, error) {
+	return callVia(ctx, s.l, stepCall{svc: "SFN", op: "DescribeExecution", detail: arn}, func() (*sfn.DescribeExecutionOutput, error) {
 		running, ok := s.running[arn]
 		if !ok {
 			return nil, &sfntypes.ExecutionDoesNotExist{Message: aws.String("Execution Does Not Exist: '" + arn + "'")}
@@ -423,7 +423,7 @@ func (s trailStub) LookupEvents(ctx context.Context, in *cloudtrail.LookupEvents
 	for _, a := range in.LookupAttributes {
 		id = aws.ToString(a.AttributeValue)
 	}
-	return via(ctx, s.l, call{svc: "CloudTrail", op: "LookupEvents", detail: id}, func() (*cloudtrail.LookupEventsOutput, error) {
+	return callVia(ctx, s.l, stepCall{svc: "CloudTrail", op: "LookupEvents", detail: id}, func() (*cloudtrail.LookupEventsOutput, error) {
 		return &cloudtrail.LookupEventsOutput{Events: s.events[id]}, nil
 	})
 }
@@ -444,12 +444,12 @@ func newTargetStub(l *callLog, kind string) *targetStub {
 	return &targetStub{l: l, kind: kind, held: map[string]string{}, got: map[string]string{}, old: map[string]*time.Time{}}
 }
 
-func (s *targetStub) c(op, name string, write bool) call {
-	return call{svc: "target:" + s.kind, op: op, detail: name, write: write}
+func (s *targetStub) c(op, name string, write bool) stepCall {
+	return stepCall{svc: "target:" + s.kind, op: op, detail: name, write: write}
 }
 
 func (s *targetStub) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeKeyID string) (rotation.Receipt, error) {
-	return via(ctx, s.l, s.c("Plan", tg.Name, false), func() (rotation.Receipt, error) {
+	return callVia(ctx, s.l, s.c("Plan", tg.Name, false), func() (rotation.Receipt, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return rotation.Receipt{Target: tg.Name, Type: s.kind, Where: "place-of-" + tg.Name, PreviousKeyID: s.held[tg.Name],
@@ -458,7 +458,7 @@ func (s *targetStub) Plan(ctx context.Context, tg rotation.Target, oldKeyID, res
 }
 
 func (s *targetStub) Update(ctx context.Context, tg rotation.Target, _, _ string, key rotation.Credential) (rotation.Receipt, error) {
-	return via(ctx, s.l, s.c("Update", tg.Name, true), func() (rotation.Receipt, error) {
+	return callVia(ctx, s.l, s.c("Update", tg.Name, true), func() (rotation.Receipt, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		prev := s.held[tg.Name]
@@ -468,7 +468,7 @@ func (s *targetStub) Update(ctx context.Context, tg rotation.Target, _, _ string
 }
 
 func (s *targetStub) Usage(ctx context.Context, tg rotation.Target, r rotation.Receipt) ([]rotation.CredentialUse, error) {
-	return via(ctx, s.l, s.c("Usage", tg.Name, false), func() ([]rotation.CredentialUse, error) {
+	return callVia(ctx, s.l, s.c("Usage", tg.Name, false), func() ([]rotation.CredentialUse, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return []rotation.CredentialUse{{Target: tg.Name, Credential: "cred-old-" + tg.Name, Role: "old", LastUsed: s.old[tg.Name]},
@@ -477,7 +477,7 @@ func (s *targetStub) Usage(ctx context.Context, tg rotation.Target, r rotation.R
 }
 
 func (s *targetStub) Cleanup(ctx context.Context, tg rotation.Target, _ rotation.Receipt) (string, error) {
-	return via(ctx, s.l, s.c("Cleanup", tg.Name, true), func() (string, error) {
+	return callVia(ctx, s.l, s.c("Cleanup", tg.Name, true), func() (string, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if !slices.Contains(s.gone, tg.Name) {
@@ -487,16 +487,16 @@ func (s *targetStub) Cleanup(ctx context.Context, tg rotation.Target, _ rotation
 	})
 }
 
-// invocation is one run of a step through the Lambda boundary.
-type invocation struct {
+// stepInvocation is one run of a step through the Lambda boundary.
+type stepInvocation struct {
 	out      json.RawMessage // the output as the state machine gets it
 	err      error           // as lambdautil names it
 	log      string          // the one log line
 	panicked bool
 }
 
-// invoke runs fn with in through lambdautil.Handler, as the Lambda does.
-func invoke[In, Out any](ctx context.Context, task string, fn func(context.Context, In) (Out, error), in In) invocation {
+// invokeLambda runs fn with in through lambdautil.Handler, as the Lambda does.
+func invokeLambda[In, Out any](ctx context.Context, task string, fn func(context.Context, In) (Out, error), in In) stepInvocation {
 	var buf bytes.Buffer
 	h := lambdautil.Handler(slog.New(slog.NewJSONHandler(&buf, nil)), task, fn, nil)
 	raw, err := json.Marshal(in)
@@ -504,7 +504,7 @@ func invoke[In, Out any](ctx context.Context, task string, fn func(context.Conte
 		panic(err) // the event is the test's own
 	}
 	out, err := h(ctx, raw)
-	var inv invocation
+	var inv stepInvocation
 	inv.out, _ = json.Marshal(out)
 	inv.err, inv.log = err, buf.String()
 	var internal *rotation.Internal
@@ -571,38 +571,38 @@ func loadASL(t *testing.T) map[string]aslState {
 	return out
 }
 
-func matches(rules [][]string, errorType string) bool {
+func aslMatches(rules [][]string, errorTypeOf string) bool {
 	return slices.ContainsFunc(rules, func(eq []string) bool {
-		return slices.Contains(eq, errorType) || slices.Contains(eq, "States.ALL") && !strings.HasPrefix(errorType, "States.")
+		return slices.Contains(eq, errorTypeOf) || slices.Contains(eq, "States.ALL") && !strings.HasPrefix(errorTypeOf, "States.")
 	})
 }
 
-// env is one run's world: the fakes, the call log, and the step to run.
-type env struct {
+// stepEnv is one run's world: the fakes, the call log, and the step to run.
+type stepEnv struct {
 	w       *world
 	l       *callLog
 	sns     *snsStub
 	target  *targetStub
 	secrets []string // canaries: every secret a fake handed out or was given
 	// run invokes the step under test.
-	run func(ctx context.Context) invocation
+	run func(ctx context.Context) stepInvocation
 	// check holds the step's own invariants after a run (and after its retry).
-	check func(t *testing.T, inv invocation)
+	check func(t *testing.T, inv stepInvocation)
 	// from is where the last run's calls start in the log.
 	from int
 }
 
 // invokeStep runs the step once, marking where its calls start.
-func (e *env) invokeStep(ctx context.Context) invocation {
+func (e *stepEnv) invokeStep(ctx context.Context) stepInvocation {
 	e.from = len(e.l.recorded())
 	return e.run(ctx)
 }
 
 // runCalls are the calls of the last run.
-func (e *env) runCalls() []call { return e.l.recorded()[e.from:] }
+func (e *stepEnv) runCalls() []stepCall { return e.l.recorded()[e.from:] }
 
 // canaries are the secret values no error, log line or output may hold.
-func (e *env) canaries() []string {
+func (e *stepEnv) canaries() []string {
 	out := slices.Clone(e.secrets)
 	if e.target != nil {
 		for _, s := range e.target.got {
@@ -612,18 +612,18 @@ func (e *env) canaries() []string {
 	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
 }
 
-// scenario is one step's scenario.
-type scenario struct {
+// stepScenario is one step's scenario.
+type stepScenario struct {
 	name  string
 	state string // the ASL Task state it serves
 	// setup builds a fresh world where the step is about to run (its
 	// calls unrecorded) and returns it with the log recording.
-	setup func(t *testing.T) *env
+	setup func(t *testing.T) *stepEnv
 	// recovers are the calls (svc.op, or svc.op/class) whose one failure
 	// the step or its adapter absorbs, and why: that run must succeed.
 	recovers map[string]string
 	// clean checks the clean run's calls (what the scenario is about).
-	clean func(t *testing.T, calls []call)
+	clean func(t *testing.T, calls []stepCall)
 	// wantFor overrides a class's want for one call (svc.op/class), where
 	// the adapter names the failure: IAM's NoSuchEntity on GetUser is
 	// UserNotFound.
@@ -633,8 +633,8 @@ type scenario struct {
 	wantClean string
 }
 
-// errorType is what the state machine sees of err; "" for none.
-func errorType(err error) string {
+// errorTypeOf is what the state machine sees of err; "" for none.
+func errorTypeOf(err error) string {
 	if err == nil {
 		return ""
 	}
@@ -645,7 +645,7 @@ func errorType(err error) string {
 // A recovers key is the call (svc.op, svc.op(detail), or svc.op(the
 // detail's first word), e.g. UpdateSecretVersionStage(AWSPENDING)),
 // optionally with "/class" or "/class_after".
-func (sc scenario) absorbs(c call, f injected) (string, bool) {
+func (sc stepScenario) absorbs(c stepCall, f injectedFault) (string, bool) {
 	suffix := "/" + f.class.name
 	if f.after {
 		suffix += "_after"
@@ -663,7 +663,7 @@ func (sc scenario) absorbs(c call, f injected) (string, bool) {
 
 // runScenario is the clean run, then one run per recorded call per class
 // (and, for a write, per class whose answer can be lost after the effect).
-func runScenario(t *testing.T, asl map[string]aslState, sc scenario) {
+func runScenario(t *testing.T, asl map[string]aslState, sc stepScenario) {
 	t.Helper()
 	st, ok := asl[sc.state]
 	if !ok {
@@ -672,7 +672,7 @@ func runScenario(t *testing.T, asl map[string]aslState, sc scenario) {
 	e := sc.setup(t)
 	inv := e.invokeStep(context.Background())
 	calls := e.l.recorded()
-	if got := errorType(inv.err); got != sc.wantClean {
+	if got := errorTypeOf(inv.err); got != sc.wantClean {
 		t.Fatalf("clean run: errorType %q, want %q: %v\ncalls: %v", got, sc.wantClean, inv.err, calls)
 	}
 	if len(calls) == 0 {
@@ -684,12 +684,12 @@ func runScenario(t *testing.T, asl map[string]aslState, sc scenario) {
 	}
 	t.Logf("clean run: %d calls: %v", len(calls), calls)
 	for i, c := range calls {
-		for _, class := range classes {
+		for _, class := range errClasses {
 			if c.adapter() == "aws" && class.sdk(c.svc, c.op) == nil {
 				continue
 			}
 			for _, after := range []bool{false, true} {
-				if after && (!c.write || class.name == denied.name || class.name == notFound.name) {
+				if after && (!c.write || class.name == errDenied.name || class.name == errNotFound.name) {
 					continue // only a write's answer can be lost after it landed
 				}
 				name := fmt.Sprintf("%02d_%s_%s", i, c.key(), class.name)
@@ -698,7 +698,7 @@ func runScenario(t *testing.T, asl map[string]aslState, sc scenario) {
 				}
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
-					failRun(t, st, sc, injected{at: i, class: class, after: after}, c)
+					failRun(t, st, sc, injectedFault{at: i, class: class, after: after}, c)
 				})
 			}
 		}
@@ -706,7 +706,7 @@ func runScenario(t *testing.T, asl map[string]aslState, sc scenario) {
 }
 
 // failRun is one run with call f.at failing, held to every assertion.
-func failRun(t *testing.T, st aslState, sc scenario, f injected, c call) {
+func failRun(t *testing.T, st aslState, sc stepScenario, f injectedFault, c stepCall) {
 	e := sc.setup(t)
 	e.l.fault = &f
 	ctx := newExpiring(context.Background())
@@ -717,12 +717,12 @@ func failRun(t *testing.T, st aslState, sc scenario, f injected, c call) {
 		t.Fatalf("the run did not reach call %d (%s) as the clean run did: %v", f.at, c, calls)
 	}
 	assertRun(t, e, inv)
-	got := errorType(inv.err)
+	got := errorTypeOf(inv.err)
 	if inv.err != nil {
 		if !slices.Contains(rotation.ErrorNames, got) {
 			t.Errorf("errorType %s is none of rotation.ErrorNames: %v", got, inv.err)
 		}
-		if !matches(st.retried, got) && !matches(st.caught, got) {
+		if !aslMatches(st.retried, got) && !aslMatches(st.caught, got) {
 			t.Errorf("%s: the ASL neither retries nor catches %s: the execution fails without an alert", sc.state, got)
 		}
 	}
@@ -746,14 +746,14 @@ func failRun(t *testing.T, st aslState, sc scenario, f injected, c call) {
 		t.Errorf("%s failed with %s: errorType %s, want %s: %v", c, f.class.name, got, want, inv.err)
 	}
 	if got == "Retryable" {
-		if !matches(st.retried, got) {
+		if !aslMatches(st.retried, got) {
 			t.Errorf("%s: the ASL does not retry Retryable", sc.state)
 		}
 		// Step Functions retries the state with the same input: the retry,
 		// on the world the failed run left, must finish (I5).
 		e.l.fault = nil
 		retry := e.invokeStep(context.Background())
-		if got := errorType(retry.err); got != sc.wantClean {
+		if got := errorTypeOf(retry.err); got != sc.wantClean {
 			t.Errorf("the retry after %s failed %s: errorType %q, want %q: %v\ncalls: %v", c, f.class.name, got, sc.wantClean, retry.err, e.l.recorded()[len(calls):])
 		}
 		assertRun(t, e, retry)
@@ -762,7 +762,7 @@ func failRun(t *testing.T, st aslState, sc scenario, f injected, c call) {
 
 // assertRun holds every run to what holds whatever failed: no panic, no
 // secret in the error, the log or the output, and the step's invariants.
-func assertRun(t *testing.T, e *env, inv invocation) {
+func assertRun(t *testing.T, e *stepEnv, inv stepInvocation) {
 	t.Helper()
 	if inv.panicked {
 		t.Errorf("the step panicked: %v", inv.err)

@@ -27,11 +27,11 @@ import (
 // and Distribute, Verify and Cleanup each handle more than one.
 const scenInput = `{"user":"` + ckUser + `","targets":[{"type":"secret","name":"app","secretId":"app/key"},{"type":"secret","name":"worker","secretId":"worker/key"}]}`
 
-// pipeline is one rotation of ckUser by execA over the fakes, run state by
+// rotationRun is one rotation of ckUser by execA over the fakes, run state by
 // state.
-type pipeline struct {
+type rotationRun struct {
 	t        *testing.T
-	e        *env
+	e        *stepEnv
 	keys     *iamkeys.Keys
 	records  *record.Store
 	validate *Validate
@@ -42,18 +42,18 @@ type pipeline struct {
 	data     rotation.ExecutionData
 }
 
-func newPipeline(t *testing.T) *pipeline {
+func newRotationRun(t *testing.T) *rotationRun {
 	t.Helper()
 	w := newWorld()
 	l := &callLog{off: true}
-	e := &env{w: w, l: l, sns: &snsStub{l: l}, target: newTargetStub(l, rotation.TargetSecret)}
+	e := &stepEnv{w: w, l: l, sns: &snsStub{l: l}, target: newTargetStub(l, rotation.TargetSecret)}
 	keys := iamkeys.New(iamStub{l: l, f: w.iam, secrets: &e.secrets})
 	records := record.New(smStub{l: l, f: w.sm})
 	running := map[string]bool{execA: true}
 	// The old key was last used a day before the run, by the app.
 	used := w.now.Add(-24 * time.Hour)
 	w.iam.keys[0].used = &rotation.KeyUse{KeyID: oldID, LastUsed: &used, Service: "ses", Region: "us-east-1"}
-	p := &pipeline{
+	p := &rotationRun{
 		t: t, e: e, keys: keys, records: records, running: running,
 		validate: &Validate{Keys: keys, Records: records, Executions: executions.New(sfnStub{l: l, running: running})},
 		create:   &CreateKey{Keys: keys, Records: records, Prover: proverStub{l: l, f: w.iam}, ProveFor: 2 * time.Second, Clock: w.clock},
@@ -65,70 +65,70 @@ func newPipeline(t *testing.T) *pipeline {
 }
 
 // in is the state's event now.
-func (p *pipeline) in(kind string) rotation.TaskInput {
+func (p *rotationRun) in(kind string) rotation.TaskInput {
 	return rotation.TaskInput{Kind: kind, Now: p.e.w.now, Data: p.data}
 }
 
 // must fails the test when a setup state fails.
-func (p *pipeline) must(state string, err error) {
+func (p *rotationRun) must(state string, err error) {
 	p.t.Helper()
 	if err != nil {
 		p.t.Fatalf("setup: %s: %v", state, err)
 	}
 }
 
-var bg = context.Background()
+var setupCtx = context.Background()
 
-func (p *pipeline) locked() *pipeline {
+func (p *rotationRun) locked() *rotationRun {
 	p.t.Helper()
-	plan, err := p.validate.Run(bg, p.in("lock"))
+	plan, err := p.validate.Run(setupCtx, p.in("lock"))
 	p.must("TakeLock", err)
 	p.data.Plan = &plan
 	return p
 }
 
-func (p *pipeline) keyed() *pipeline {
+func (p *rotationRun) keyed() *rotationRun {
 	p.t.Helper()
-	k, err := p.create.Run(bg, p.in(""))
+	k, err := p.create.Run(setupCtx, p.in(""))
 	p.must("CreateKey", err)
 	p.data.Key = &k
 	return p
 }
 
-func (p *pipeline) distributed() *pipeline {
+func (p *rotationRun) distributed() *rotationRun {
 	p.t.Helper()
 	u := &UpdateTarget{Records: p.records, Target: p.e.target}
 	for _, tg := range p.data.Plan.Targets {
 		in := p.in("")
 		in.Data.Target = &tg
-		r, err := u.Run(bg, in)
+		r, err := u.Run(setupCtx, in)
 		p.must("Update "+tg.Name, err)
 		p.data.Receipts = append(p.data.Receipts, r)
 	}
 	return p
 }
 
-func (p *pipeline) promoted() *pipeline {
+func (p *rotationRun) promoted() *rotationRun {
 	p.t.Helper()
-	c, err := (&Promote{Records: p.records}).Run(bg, p.in(""))
+	c, err := (&Promote{Records: p.records}).Run(setupCtx, p.in(""))
 	p.must("Promote", err)
 	p.data.Promote = &c
 	return p
 }
 
 // waited is a Wait state: the workflow's clock moves on.
-func (p *pipeline) waited(d time.Duration) *pipeline {
+func (p *rotationRun) waited(d time.Duration) *rotationRun {
 	p.e.w.now = p.e.w.now.Add(d)
 	return p
 }
 
-func (p *pipeline) verifier() *VerifyOldKeyUnused {
+func (p *rotationRun) verifier() *VerifyOldKeyUnused {
 	return &VerifyOldKeyUnused{Keys: p.keys, Trail: trail.New(p.trail), Targets: p.targets}
 }
 
-func (p *pipeline) verified() *pipeline {
+func (p *rotationRun) verified() *rotationRun {
 	p.t.Helper()
-	v, err := p.verifier().Run(bg, p.in(""))
+	v, err := p.verifier().Run(setupCtx, p.in(""))
 	p.must("VerifyOldKeyUnused", err)
 	if !v.Unused {
 		p.t.Fatalf("setup: the old key is not found unused: %s", v.Evidence)
@@ -137,41 +137,41 @@ func (p *pipeline) verified() *pipeline {
 	return p
 }
 
-func (p *pipeline) deactivated() *pipeline {
+func (p *rotationRun) deactivated() *rotationRun {
 	p.t.Helper()
-	kc, err := (&DeactivateOldKey{Keys: p.keys}).Run(bg, p.in(""))
+	kc, err := (&DeactivateOldKey{Keys: p.keys}).Run(setupCtx, p.in(""))
 	p.must("DeactivateOldKey", err)
 	p.data.Retire = &kc
 	return p
 }
 
-func (p *pipeline) deleted() *pipeline {
+func (p *rotationRun) deleted() *rotationRun {
 	p.t.Helper()
-	kc, err := (&DeleteOldKey{Keys: p.keys}).Run(bg, p.in(""))
+	kc, err := (&DeleteOldKey{Keys: p.keys}).Run(setupCtx, p.in(""))
 	p.must("DeleteOldKey", err)
 	p.data.Retire = &kc
 	return p
 }
 
-func (p *pipeline) cleanupStep() *CleanupTargets {
+func (p *rotationRun) cleanupStep() *CleanupTargets {
 	return &CleanupTargets{Records: p.records, Targets: p.targets}
 }
 
 // recording starts the log: the step under test runs next.
-func (p *pipeline) recording(run func(ctx context.Context) invocation) *env {
+func (p *rotationRun) recording(run func(ctx context.Context) stepInvocation) *stepEnv {
 	p.e.l.off = false
 	p.e.run = run
 	return p.e
 }
 
 // raw are the adapters straight over the world, unrecorded, for checks.
-func (p *pipeline) raw() (*iamkeys.Keys, *record.Store) {
+func (p *rotationRun) raw() (*iamkeys.Keys, *record.Store) {
 	return iamkeys.New(p.e.w.iam), record.New(p.e.w.sm)
 }
 
-// writes are the calls that changed something.
-func writes(calls []call) []call {
-	return slices.DeleteFunc(slices.Clone(calls), func(c call) bool { return !c.write })
+// writesOf are the calls that changed something.
+func writesOf(calls []stepCall) []stepCall {
+	return slices.DeleteFunc(slices.Clone(calls), func(c stepCall) bool { return !c.write })
 }
 
 func keyByID(w *world, id string) *iamKey {
@@ -184,7 +184,7 @@ func keyByID(w *world, id string) *iamKey {
 // accountedKeys is I3 and I5 after CreateKey or TakeLock: at most two
 // keys, each the old key, held by a record version, or an orphan the
 // lock's intents account for (the next attempt deletes it).
-func (p *pipeline) accountedKeys(t *testing.T) {
+func (p *rotationRun) accountedKeys(t *testing.T) {
 	t.Helper()
 	keys, records := p.raw()
 	r := &rig{w: p.e.w, records: records, create: &CreateKey{Keys: keys, Records: records}}
@@ -205,15 +205,15 @@ func TestStepScenarios(t *testing.T) {
 // userGone is what IAM's NoSuchEntity on the user's calls is named.
 var userGone = map[string]string{"IAM.GetUser/notfound": "UserNotFound", "IAM.ListAccessKeys/notfound": "UserNotFound"}
 
-func stepScenarios() []scenario {
-	return []scenario{
+func stepScenarios() []stepScenario {
+	return []stepScenario{
 		{
 			name: "Validate", state: "Validate",
 			wantFor: userGone,
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t)
-				return p.checkedReadOnly(p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "validate", p.validate.Run, p.in(""))
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t)
+				return p.checkedReadOnly(p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "validate", p.validate.Run, p.in(""))
 				}))
 			},
 		},
@@ -221,14 +221,14 @@ func stepScenarios() []scenario {
 			// A scheduled run whose key is younger than minKeyAgeDays is
 			// skipped: Validate and TakeLock plan the skip and write nothing.
 			name: "TakeLock/skip", state: "TakeLock", wantFor: userGone,
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t)
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t)
 				p.data.Input = json.RawMessage(strings.Replace(scenInput, `{"user"`, `{"trigger":"schedule","minKeyAgeDays":120,"user"`, 1))
-				e := p.checkedReadOnly(p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "validate", p.validate.Run, p.in("lock"))
+				e := p.checkedReadOnly(p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "validate", p.validate.Run, p.in("lock"))
 				}))
 				check := e.check
-				e.check = func(t *testing.T, inv invocation) {
+				e.check = func(t *testing.T, inv stepInvocation) {
 					check(t, inv)
 					var plan rotation.Plan
 					if inv.err == nil && (json.Unmarshal(inv.out, &plan) != nil || !plan.Skip || !strings.Contains(plan.SkipReason, "100 days old")) {
@@ -244,12 +244,12 @@ func stepScenarios() []scenario {
 			recovers: map[string]string{
 				"Secrets Manager.UpdateSecretVersionStage(AWSPENDING)/throttle_after": "record.Claim re-reads the lock: a claim whose answer was lost happened",
 			},
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t)
-				e := p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "validate", p.validate.Run, p.in("lock"))
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t)
+				e := p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "validate", p.validate.Run, p.in("lock"))
 				})
-				e.check = func(t *testing.T, inv invocation) {
+				e.check = func(t *testing.T, inv stepInvocation) {
 					p.accountedKeys(t)
 					p.lockIsOursOrFree(t, inv)
 					noIAMWrites(t, e)
@@ -265,12 +265,12 @@ func stepScenarios() []scenario {
 			recovers: map[string]string{
 				"Secrets Manager.UpdateSecretVersionStage(AWSPENDING)/throttle_after": "record.Claim re-reads the lock: a claim whose answer was lost happened",
 			},
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).deadRunOrphan()
-				e := p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "validate", p.validate.Run, p.in("lock"))
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).deadRunOrphan()
+				e := p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "validate", p.validate.Run, p.in("lock"))
 				})
-				e.check = func(t *testing.T, inv invocation) {
+				e.check = func(t *testing.T, inv stepInvocation) {
 					p.accountedKeys(t)
 					p.lockIsOursOrFree(t, inv)
 					noIAMWrites(t, e)
@@ -281,8 +281,8 @@ func stepScenarios() []scenario {
 				}
 				return e
 			},
-			clean: func(t *testing.T, calls []call) {
-				if !slices.ContainsFunc(calls, func(c call) bool { return c.op == "DescribeExecution" }) {
+			clean: func(t *testing.T, calls []stepCall) {
+				if !slices.ContainsFunc(calls, func(c stepCall) bool { return c.op == "DescribeExecution" }) {
 					t.Errorf("the takeover never asked whether the holder runs: %v", calls)
 				}
 			},
@@ -295,12 +295,12 @@ func stepScenarios() []scenario {
 			recovers: map[string]string{
 				"Secrets Manager.UpdateSecretVersionStage(AWSPENDING)/throttle_after": "record.Claim re-reads the lock: a claim whose answer was lost happened",
 			},
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).deadRunRecorded()
-				e := p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "validate", p.validate.Run, p.in("lock"))
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).deadRunRecorded()
+				e := p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "validate", p.validate.Run, p.in("lock"))
 				})
-				e.check = func(t *testing.T, inv invocation) {
+				e.check = func(t *testing.T, inv stepInvocation) {
 					p.accountedKeys(t)
 					p.lockIsOursOrFree(t, inv)
 					noIAMWrites(t, e)
@@ -314,10 +314,10 @@ func stepScenarios() []scenario {
 		},
 		{
 			name: "CreateKey", state: "CreateKey",
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).locked()
-				return p.checkedCreate(p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "createkey", p.create.Run, p.in(""))
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).locked()
+				return p.checkedCreate(p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "createkey", p.create.Run, p.in(""))
 				}))
 			},
 			recovers: map[string]string{
@@ -328,10 +328,10 @@ func stepScenarios() []scenario {
 		},
 		{
 			name: "CreateKey/orphan", state: "CreateKey",
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).deadRunOrphan().locked()
-				return p.checkedCreate(p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "createkey", p.create.Run, p.in(""))
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).deadRunOrphan().locked()
+				return p.checkedCreate(p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "createkey", p.create.Run, p.in(""))
 				}))
 			},
 			recovers: map[string]string{
@@ -343,16 +343,16 @@ func stepScenarios() []scenario {
 		{
 			// The re-run resumes the dead run's recorded key: no new key.
 			name: "CreateKey/resume", state: "CreateKey",
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).deadRunRecorded().locked()
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).deadRunRecorded().locked()
 				if p.data.Plan.ResumeKeyID == "" {
 					t.Fatalf("setup: TakeLock did not plan to resume: %+v", p.data.Plan)
 				}
-				e := p.checkedCreate(p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "createkey", p.create.Run, p.in(""))
+				e := p.checkedCreate(p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "createkey", p.create.Run, p.in(""))
 				}))
 				check := e.check
-				e.check = func(t *testing.T, inv invocation) {
+				e.check = func(t *testing.T, inv stepInvocation) {
 					check(t, inv)
 					for _, c := range e.runCalls() {
 						if c.op == "CreateAccessKey" {
@@ -365,16 +365,16 @@ func stepScenarios() []scenario {
 		},
 		{
 			name: "UpdateSecret", state: "UpdateSecret",
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).locked().keyed()
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).locked().keyed()
 				u := &UpdateTarget{Records: p.records, Target: p.e.target}
 				tg := p.data.Plan.Targets[0]
-				e := p.recording(func(ctx context.Context) invocation {
+				e := p.recording(func(ctx context.Context) stepInvocation {
 					in := p.in("")
 					in.Data.Target = &tg
-					return invoke(ctx, "updatesecret", u.Run, in)
+					return invokeLambda(ctx, "updatesecret", u.Run, in)
 				})
-				e.check = func(t *testing.T, inv invocation) {
+				e.check = func(t *testing.T, inv stepInvocation) {
 					held := p.e.target.held[tg.Name]
 					if held != "" && held != p.data.Key.KeyID {
 						t.Errorf("target %s holds %s, not the new key %s", tg.Name, held, p.data.Key.KeyID)
@@ -392,29 +392,29 @@ func stepScenarios() []scenario {
 		},
 		{
 			name: "PlanSecret", state: "PlanSecret",
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t)
-				plan, err := p.validate.Run(bg, p.in(""))
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t)
+				plan, err := p.validate.Run(setupCtx, p.in(""))
 				p.must("Validate", err)
 				p.data.Plan = &plan
 				u := &UpdateTarget{Records: p.records, Target: p.e.target}
 				tg := plan.Targets[0]
-				return p.checkedReadOnly(p.recording(func(ctx context.Context) invocation {
+				return p.checkedReadOnly(p.recording(func(ctx context.Context) stepInvocation {
 					in := p.in("plan")
 					in.Data.Target = &tg
-					return invoke(ctx, "updatesecret", u.Run, in)
+					return invokeLambda(ctx, "updatesecret", u.Run, in)
 				}))
 			},
 			recovers: map[string]string{"target:secret.Plan(worker)": "a peer whose own plan fails is left to its own item, which fails"},
 		},
 		{
 			name: "Promote", state: "Promote",
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).locked().keyed().distributed()
-				e := p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "promote", (&Promote{Records: p.records}).Run, p.in(""))
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).locked().keyed().distributed()
+				e := p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "promote", (&Promote{Records: p.records}).Run, p.in(""))
 				})
-				e.check = func(t *testing.T, inv invocation) {
+				e.check = func(t *testing.T, inv stepInvocation) {
 					p.stagesAfterPromote(t, inv)
 					noIAMWrites(t, e)
 				}
@@ -423,14 +423,14 @@ func stepScenarios() []scenario {
 		},
 		{
 			name: "VerifyOldKeyUnused", state: "VerifyOldKeyUnused",
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour)
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour)
 				v := p.verifier()
-				e := p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "verifyoldkeyunused", v.Run, p.in(""))
+				e := p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "verifyoldkeyunused", v.Run, p.in(""))
 				})
-				e.check = func(t *testing.T, inv invocation) {
-					if w := writes(e.l.recorded()); len(w) > 0 {
+				e.check = func(t *testing.T, inv stepInvocation) {
+					if w := writesOf(e.l.recorded()); len(w) > 0 {
 						t.Errorf("VerifyOldKeyUnused changed something: %v", w)
 					}
 					var v rotation.Verification
@@ -445,18 +445,18 @@ func stepScenarios() []scenario {
 			// CloudTrail and the target's service both saw the old key
 			// after the cut-over, on the last attempt: OldKeyStillInUse.
 			name: "VerifyOldKeyUnused/inuse", state: "VerifyOldKeyUnused", wantClean: "OldKeyStillInUse",
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour)
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour)
 				late := p.data.Promote.At.Add(time.Hour)
 				p.trail.events[oldID] = []cttypes.Event{{EventTime: &late, EventName: aws.String("GetSendQuota"), EventSource: aws.String("ses.amazonaws.com")}}
 				p.e.target.old["worker"] = &late
 				p.data.Verify = &rotation.Verification{Attempt: p.data.Plan.VerifyAttempts - 1}
 				v := p.verifier()
-				e := p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "verifyoldkeyunused", v.Run, p.in(""))
+				e := p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "verifyoldkeyunused", v.Run, p.in(""))
 				})
-				e.check = func(t *testing.T, inv invocation) {
-					if w := writes(e.l.recorded()); len(w) > 0 {
+				e.check = func(t *testing.T, inv stepInvocation) {
+					if w := writesOf(e.l.recorded()); len(w) > 0 {
 						t.Errorf("VerifyOldKeyUnused changed something: %v", w)
 					}
 				}
@@ -465,14 +465,14 @@ func stepScenarios() []scenario {
 		},
 		{
 			name: "DeactivateOldKey", state: "DeactivateOldKey",
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified()
-				e := p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "deactivateoldkey", (&DeactivateOldKey{Keys: p.keys}).Run, p.in(""))
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified()
+				e := p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "deactivateoldkey", (&DeactivateOldKey{Keys: p.keys}).Run, p.in(""))
 				})
-				e.check = func(t *testing.T, inv invocation) {
+				e.check = func(t *testing.T, inv stepInvocation) {
 					p.newKeyUntouched(t)
-					for _, c := range writes(e.l.recorded()) {
+					for _, c := range writesOf(e.l.recorded()) {
 						if c.op != "UpdateAccessKey" || c.detail != oldID+" Inactive" {
 							t.Errorf("DeactivateOldKey may only switch the old key off: %s", c)
 						}
@@ -488,14 +488,14 @@ func stepScenarios() []scenario {
 		},
 		{
 			name: "DeleteOldKey", state: "DeleteOldKey",
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified().deactivated().waited(24 * time.Hour)
-				e := p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "deleteoldkey", (&DeleteOldKey{Keys: p.keys}).Run, p.in(""))
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified().deactivated().waited(24 * time.Hour)
+				e := p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "deleteoldkey", (&DeleteOldKey{Keys: p.keys}).Run, p.in(""))
 				})
-				e.check = func(t *testing.T, inv invocation) {
+				e.check = func(t *testing.T, inv stepInvocation) {
 					p.newKeyUntouched(t)
-					for _, c := range writes(e.l.recorded()) {
+					for _, c := range writesOf(e.l.recorded()) {
 						if c.op != "DeleteAccessKey" || c.detail != oldID {
 							t.Errorf("DeleteOldKey may only delete the old key: %s", c)
 						}
@@ -511,19 +511,19 @@ func stepScenarios() []scenario {
 			// IAM reports, late, a use of the old key after the cut-over:
 			// it is switched back on, not deleted (I2).
 			name: "DeleteOldKey/lateuse", state: "DeleteOldKey", wantClean: "OldKeyStillInUse",
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified().deactivated().waited(24 * time.Hour)
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified().deactivated().waited(24 * time.Hour)
 				late := p.data.Promote.At.Add(2 * time.Hour)
 				keyByID(p.e.w, oldID).used = &rotation.KeyUse{KeyID: oldID, LastUsed: &late, Service: "ses", Region: "us-east-1"}
-				e := p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "deleteoldkey", (&DeleteOldKey{Keys: p.keys}).Run, p.in(""))
+				e := p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "deleteoldkey", (&DeleteOldKey{Keys: p.keys}).Run, p.in(""))
 				})
-				e.check = func(t *testing.T, inv invocation) {
+				e.check = func(t *testing.T, inv stepInvocation) {
 					p.newKeyUntouched(t)
 					if keyByID(p.e.w, oldID) == nil {
 						t.Fatal("I2: the old key, used after the cut-over, was deleted")
 					}
-					for _, c := range writes(e.l.recorded()) {
+					for _, c := range writesOf(e.l.recorded()) {
 						if c.op != "UpdateAccessKey" || c.detail != oldID+" Active" {
 							t.Errorf("DeleteOldKey may only switch the old key back on here: %s", c)
 						}
@@ -537,20 +537,20 @@ func stepScenarios() []scenario {
 			recovers: map[string]string{
 				"Secrets Manager.UpdateSecretVersionStage/throttle_after": "record.Release re-reads the lock: a release whose answer was lost happened",
 			},
-			setup: func(t *testing.T) *env {
-				p := newPipeline(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified().deactivated().waited(24 * time.Hour).deleted()
-				e := p.recording(func(ctx context.Context) invocation {
-					return invoke(ctx, "cleanuptargets", p.cleanupStep().Run, p.in(""))
+			setup: func(t *testing.T) *stepEnv {
+				p := newRotationRun(t).locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified().deactivated().waited(24 * time.Hour).deleted()
+				e := p.recording(func(ctx context.Context) stepInvocation {
+					return invokeLambda(ctx, "cleanuptargets", p.cleanupStep().Run, p.in(""))
 				})
-				e.check = func(t *testing.T, inv invocation) {
+				e.check = func(t *testing.T, inv stepInvocation) {
 					calls := e.runCalls()
-					released := slices.IndexFunc(calls, func(c call) bool { return c.op == "UpdateSecretVersionStage" })
-					if released >= 0 && slices.ContainsFunc(calls[released:], func(c call) bool { return c.op == "Cleanup" }) {
+					released := slices.IndexFunc(calls, func(c stepCall) bool { return c.op == "UpdateSecretVersionStage" })
+					if released >= 0 && slices.ContainsFunc(calls[released:], func(c stepCall) bool { return c.op == "Cleanup" }) {
 						t.Errorf("the lock was released before every target was cleaned: %v", calls)
 					}
 					noIAMWrites(t, e)
 					_, records := p.raw()
-					_, held, err := records.Staged(bg, ckUser, record.Pending)
+					_, held, err := records.Staged(setupCtx, ckUser, record.Pending)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -561,23 +561,23 @@ func stepScenarios() []scenario {
 				return e
 			},
 		},
-		notifyScenario("NotifySuccess", "success", func(p *pipeline) {
+		notifyScenario("NotifySuccess", "success", func(p *rotationRun) {
 			p.locked().keyed().distributed().promoted().waited(7 * 24 * time.Hour).verified().deactivated().waited(24 * time.Hour).deleted()
-			res, err := p.cleanupStep().Run(bg, p.in(""))
+			res, err := p.cleanupStep().Run(setupCtx, p.in(""))
 			p.must("CleanupTargets", err)
 			p.data.Cleanup = &res
 		}),
-		notifyScenario("AlertStillInUse", "warning", func(p *pipeline) {
+		notifyScenario("AlertStillInUse", "warning", func(p *rotationRun) {
 			p.locked().keyed().distributed().promoted()
-			v, err := p.verifier().Run(bg, p.in(""))
+			v, err := p.verifier().Run(setupCtx, p.in(""))
 			p.must("VerifyOldKeyUnused", err)
 			p.data.Verify = &v
 		}),
-		notifyScenario("Approve", "approval", func(p *pipeline) {
+		notifyScenario("Approve", "approval", func(p *rotationRun) {
 			p.data.Input = json.RawMessage(strings.Replace(scenInput, `{"user"`, `{"requireApproval":true,"user"`, 1))
 			p.locked()
 		}),
-		notifyScenario("NotifyFailure", "failure", func(p *pipeline) {
+		notifyScenario("NotifyFailure", "failure", func(p *rotationRun) {
 			p.locked().keyed()
 			p.data.Failure = map[string]rotation.StateError{"Distribute": {Error: "TargetFailed", Cause: `{"errorType":"TargetFailed","errorMessage":"target \"app\" failed: 403"}`}}
 		}),
@@ -585,17 +585,17 @@ func stepScenarios() []scenario {
 }
 
 // notifyScenario is Notify in one of its states, after prepare.
-func notifyScenario(state, kind string, prepare func(p *pipeline)) scenario {
-	return scenario{
+func notifyScenario(state, kind string, prepare func(p *rotationRun)) stepScenario {
+	return stepScenario{
 		name: state, state: state,
-		setup: func(t *testing.T) *env {
-			p := newPipeline(t)
+		setup: func(t *testing.T) *stepEnv {
+			p := newRotationRun(t)
 			prepare(p)
 			n := &Notify{Topic: alerts.New(p.e.sns, "arn:aws:sns:us-east-1:111122223333:keyrotator-alerts")}
-			e := p.recording(func(ctx context.Context) invocation {
-				return invoke(ctx, "notify", n.Run, p.in(kind))
+			e := p.recording(func(ctx context.Context) stepInvocation {
+				return invokeLambda(ctx, "notify", n.Run, p.in(kind))
 			})
-			e.check = func(t *testing.T, inv invocation) {
+			e.check = func(t *testing.T, inv stepInvocation) {
 				for _, m := range p.e.sns.sent {
 					for _, s := range e.canaries() {
 						if strings.Contains(m, s) {
@@ -606,7 +606,7 @@ func notifyScenario(state, kind string, prepare func(p *pipeline)) scenario {
 				if inv.err == nil && len(p.e.sns.sent) == 0 {
 					t.Error("Notify succeeded and published nothing")
 				}
-				if w := writes(e.l.recorded()); slices.ContainsFunc(w, func(c call) bool { return c.op != "Publish" }) {
+				if w := writesOf(e.l.recorded()); slices.ContainsFunc(w, func(c stepCall) bool { return c.op != "Publish" }) {
 					t.Errorf("Notify changed something: %v", w)
 				}
 			}
@@ -618,17 +618,17 @@ func notifyScenario(state, kind string, prepare func(p *pipeline)) scenario {
 // deadRunOrphan is a run (execB) that took the lock, wrote its intent,
 // made a key, proved it, and died before recording it: the key is an
 // orphan nobody holds the secret of.
-func (p *pipeline) deadRunOrphan() *pipeline {
+func (p *rotationRun) deadRunOrphan() *rotationRun {
 	p.t.Helper()
 	w := p.e.w
 	b := p.data
 	b.Execution = execB
 	p.running[execB] = true
-	plan, err := p.validate.Run(bg, rotation.TaskInput{Kind: "lock", Now: w.now, Data: b})
+	plan, err := p.validate.Run(setupCtx, rotation.TaskInput{Kind: "lock", Now: w.now, Data: b})
 	p.must("execB TakeLock", err)
 	b.Plan = &plan
 	w.fault = &fault{call: "sts.GetCallerIdentity#1", kind: "crash"}
-	ctx, cancel := context.WithCancel(bg)
+	ctx, cancel := context.WithCancel(setupCtx)
 	w.die = cancel // the invocation ends with the crash
 	_, _ = p.create.Run(ctx, rotation.TaskInput{Now: w.now, Data: b})
 	cancel()
@@ -643,15 +643,15 @@ func (p *pipeline) deadRunOrphan() *pipeline {
 
 // deadRunRecorded is a run (execB) that made its key, recorded it, and
 // died before Distribute.
-func (p *pipeline) deadRunRecorded() *pipeline {
+func (p *rotationRun) deadRunRecorded() *rotationRun {
 	p.t.Helper()
 	b := p.data
 	b.Execution = execB
 	p.running[execB] = true
-	plan, err := p.validate.Run(bg, rotation.TaskInput{Kind: "lock", Now: p.e.w.now, Data: b})
+	plan, err := p.validate.Run(setupCtx, rotation.TaskInput{Kind: "lock", Now: p.e.w.now, Data: b})
 	p.must("execB TakeLock", err)
 	b.Plan = &plan
-	_, err = p.create.Run(bg, rotation.TaskInput{Now: p.e.w.now, Data: b})
+	_, err = p.create.Run(setupCtx, rotation.TaskInput{Now: p.e.w.now, Data: b})
 	p.must("execB CreateKey", err)
 	p.running[execB] = false
 	p.e.w.now = p.e.w.now.Add(time.Hour)
@@ -659,9 +659,9 @@ func (p *pipeline) deadRunRecorded() *pipeline {
 }
 
 // checkedReadOnly holds a read-only step to writing nothing.
-func (p *pipeline) checkedReadOnly(e *env) *env {
-	e.check = func(t *testing.T, _ invocation) {
-		if w := writes(e.l.recorded()); len(w) > 0 {
+func (p *rotationRun) checkedReadOnly(e *stepEnv) *stepEnv {
+	e.check = func(t *testing.T, _ stepInvocation) {
+		if w := writesOf(e.l.recorded()); len(w) > 0 {
 			t.Errorf("a read-only step wrote: %v", w)
 		}
 	}
@@ -670,8 +670,8 @@ func (p *pipeline) checkedReadOnly(e *env) *env {
 
 // checkedCreate holds CreateKey to I3/I5 and, when it succeeds, to a new
 // key that works and is recorded with its secret.
-func (p *pipeline) checkedCreate(e *env) *env {
-	e.check = func(t *testing.T, inv invocation) {
+func (p *rotationRun) checkedCreate(e *stepEnv) *stepEnv {
+	e.check = func(t *testing.T, inv stepInvocation) {
 		p.accountedKeys(t)
 		p.lockIsOursOrFree(t, inv)
 		if inv.err != nil {
@@ -682,11 +682,11 @@ func (p *pipeline) checkedCreate(e *env) *env {
 			t.Fatal(err)
 		}
 		_, records := p.raw()
-		v, ok, err := records.KeyVersion(bg, ckUser, execA)
+		v, ok, err := records.KeyVersion(setupCtx, ckUser, execA)
 		if err != nil || !ok || v.AccessKeyID != k.KeyID {
 			t.Fatalf("CreateKey succeeded with %s, but the record holds %+v (%v, %v)", k.KeyID, v, ok, err)
 		}
-		cred, err := records.Key(bg, ckUser, v.ID)
+		cred, err := records.Key(setupCtx, ckUser, v.ID)
 		ik := keyByID(p.e.w, k.KeyID)
 		if err != nil || ik == nil || ik.status != "Active" || cred.Secret() != ik.secret {
 			t.Errorf("the recorded key %s is not IAM's active key with its secret (%v)", k.KeyID, err)
@@ -700,10 +700,10 @@ func (p *pipeline) checkedCreate(e *env) *env {
 
 // lockIsOursOrFree: after TakeLock or CreateKey the lock is execA's, or,
 // when the step failed before claiming it, still free or the dead run's.
-func (p *pipeline) lockIsOursOrFree(t *testing.T, inv invocation) {
+func (p *rotationRun) lockIsOursOrFree(t *testing.T, inv stepInvocation) {
 	t.Helper()
 	_, records := p.raw()
-	v, held, err := records.Staged(bg, ckUser, record.Pending)
+	v, held, err := records.Staged(setupCtx, ckUser, record.Pending)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,7 +717,7 @@ func (p *pipeline) lockIsOursOrFree(t *testing.T, inv invocation) {
 
 // stagesAfterPromote: AWSCURRENT is on the new key's version or where it
 // was; AWSPENDING stays on it (the lock until CleanupTargets).
-func (p *pipeline) stagesAfterPromote(t *testing.T, inv invocation) {
+func (p *rotationRun) stagesAfterPromote(t *testing.T, inv stepInvocation) {
 	t.Helper()
 	for id, v := range p.e.w.sm.versions {
 		if slices.Contains(v.stages, record.Current) && id != p.data.Key.VersionID {
@@ -734,7 +734,7 @@ func (p *pipeline) stagesAfterPromote(t *testing.T, inv invocation) {
 }
 
 // newKeyUntouched: the retiring steps never act on the new key.
-func (p *pipeline) newKeyUntouched(t *testing.T) {
+func (p *rotationRun) newKeyUntouched(t *testing.T) {
 	t.Helper()
 	k := keyByID(p.e.w, p.data.Key.KeyID)
 	if k == nil || k.status != "Active" {
@@ -742,9 +742,9 @@ func (p *pipeline) newKeyUntouched(t *testing.T) {
 	}
 }
 
-func noIAMWrites(t *testing.T, e *env) {
+func noIAMWrites(t *testing.T, e *stepEnv) {
 	t.Helper()
-	for _, c := range writes(e.l.recorded()) {
+	for _, c := range writesOf(e.l.recorded()) {
 		if c.svc == "IAM" {
 			t.Errorf("the step changed IAM: %s", c)
 		}

@@ -52,11 +52,11 @@ func TestValidateRefusesMalformedInput(t *testing.T) {
 		for _, kind := range []string{"", "lock"} { // Validate, and TakeLock
 			t.Run(c.name+"/"+kind, func(t *testing.T) {
 				t.Parallel()
-				p := newPipeline(t)
+				p := newRotationRun(t)
 				p.data.Input = json.RawMessage(c.input)
 				p.e.l.off = false
-				inv := invoke(context.Background(), "validate", p.validate.Run, p.in(kind))
-				if got := errorType(inv.err); got != "InvalidInput" {
+				inv := invokeLambda(context.Background(), "validate", p.validate.Run, p.in(kind))
+				if got := errorTypeOf(inv.err); got != "InvalidInput" {
 					t.Fatalf("errorType %q (%v), want InvalidInput", got, inv.err)
 				}
 				if c.field != "" && !strings.Contains(inv.err.Error(), c.field) {
@@ -71,14 +71,14 @@ func TestValidateRefusesMalformedInput(t *testing.T) {
 	t.Run("unknown user", func(t *testing.T) {
 		t.Parallel()
 		for _, kind := range []string{"", "lock"} {
-			p := newPipeline(t)
+			p := newRotationRun(t)
 			p.e.l.off = false
-			p.e.l.fault = &injected{at: 0, class: notFound} // IAM GetUser: NoSuchEntity
-			inv := invoke(context.Background(), "validate", p.validate.Run, p.in(kind))
-			if got := errorType(inv.err); got != "UserNotFound" {
+			p.e.l.fault = &injectedFault{at: 0, class: errNotFound} // IAM GetUser: NoSuchEntity
+			inv := invokeLambda(context.Background(), "validate", p.validate.Run, p.in(kind))
+			if got := errorTypeOf(inv.err); got != "UserNotFound" {
 				t.Fatalf("%s: errorType %q (%v), want UserNotFound", kind, got, inv.err)
 			}
-			if w := writes(p.e.l.recorded()); len(w) > 0 {
+			if w := writesOf(p.e.l.recorded()); len(w) > 0 {
 				t.Errorf("%s: an unknown user's run wrote: %v", kind, w)
 			}
 			var nf *rotation.UserNotFound
