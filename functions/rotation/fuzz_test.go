@@ -17,7 +17,8 @@ const maxQuote = 512
 // Every input is either refused with an *InvalidInput that names a field
 // or a whole-input reason, briefly, or accepted and then accepted again,
 // identically, when re-encoded. Seeds: testdata/fuzz/FuzzParseInput
-// (issue 11's cases and test/e2e's TestMalformedInputRefused's).
+// (issue 11's cases and the malformed inputs of functions/steps'
+// TestValidateRefusesMalformedInput, once test/e2e's).
 func FuzzParseInput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		in, err := rotation.ParseInput(raw)

@@ -113,15 +113,18 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 		WaitSeconds: in.WaitDays * 86400, GraceSeconds: in.GraceDays * 86400, VerifyAttempts: in.VerifyAttempts,
 		Targets: in.Targets, StartedAt: ev.Now,
 	}
+	mine := held && holder.Execution == me
 	var inherit []record.Intent
-	if takeoverFrom != "" && len(holder.Intents) > 0 {
+	if (takeoverFrom != "" || mine) && len(holder.Intents) > 0 {
 		// A dead run's intent accounts for the keys it made but never
 		// recorded: its orphans, which CreateKey deletes (I5). They are not
 		// counted against the two-key quota; every other key is (I3). A key
 		// CloudTrail does not attribute yet is not counted either: CreateKey
 		// deletes it once CloudTrail names the dead attempt its maker, waits
 		// for CloudTrail (OrphanUnconfirmed) until then, and counts it as
-		// someone else's if CloudTrail names anyone else.
+		// someone else's if CloudTrail names anyone else. A retry of
+		// TakeLock whose takeover claim landed (its answer lost) finds the
+		// lock its own, carrying those intents: the same.
 		orphans, unconfirmed, err := findOrphans(ctx, v.Keys, v.Records, v.Makers, in.User, keys, holder.Intents, holder.OldKeyID)
 		if err != nil {
 			return rotation.Plan{}, lockState{}, err
@@ -140,6 +143,10 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 	if resume, other, ok := resumable(holder, takeoverFrom, keys); ok {
 		// A dead run made and recorded a key that is still active: finish its job with it.
 		plan.ResumeKeyID, plan.ResumeVersionID, old = resume.ID, holder.ID, other
+	} else if kept, other, ok, err := v.keptForResume(ctx, in.User, holder, mine, keys); err != nil {
+		return rotation.Plan{}, lockState{}, err
+	} else if ok {
+		plan.ResumeKeyID, plan.ResumeVersionID, old = kept.AccessKeyID, kept.ID, other
 	} else if old, plan.RemoveInactiveKeyID, err = pickOld(in, keys); err != nil {
 		return rotation.Plan{}, lockState{}, err
 	}
@@ -151,7 +158,30 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 		return plan, lockState{}, nil
 	}
 	plan.Changes = changes(plan)
-	return plan, lockState{mine: held && holder.Execution == me, holderID: holder.ID, takeoverFrom: takeoverFrom, inherit: inherit}, nil
+	return plan, lockState{mine: mine, holderID: holder.ID, takeoverFrom: takeoverFrom, inherit: inherit}, nil
+}
+
+// keptForResume is, for a retry of TakeLock whose takeover claim landed
+// (its answer lost, or the invocation timed out after it), the dead run's
+// key version the first attempt chose to resume: KeepForResume labelled it
+// before the claim moved the lock. It counts only while it is another
+// run's, its key is active beside the claim's old key, and the claim's old
+// key is the other one: so a label left by an earlier rotation (whose key
+// is the old key now) is never taken for one.
+func (v *Validate) keptForResume(ctx context.Context, user string, claim record.Version, mine bool, keys []iamkeys.Key) (kept record.Version, other iamkeys.Key, ok bool, err error) {
+	if !mine || len(keys) != 2 || claim.AccessKeyID != "" {
+		return kept, other, false, nil
+	}
+	kept, ok, err = v.Records.Staged(ctx, user, record.Resume)
+	if err != nil || !ok || kept.Execution == claim.Execution || kept.AccessKeyID == "" || kept.AccessKeyID == claim.OldKeyID {
+		return record.Version{}, other, false, err
+	}
+	r := slices.IndexFunc(keys, func(k iamkeys.Key) bool { return k.ID == kept.AccessKeyID })
+	o := slices.IndexFunc(keys, func(k iamkeys.Key) bool { return k.ID == claim.OldKeyID })
+	if r < 0 || o < 0 || !keys[r].Active() {
+		return record.Version{}, other, false, nil
+	}
+	return kept, keys[o], true, nil
 }
 
 // resumable finds a dead run's recorded key that IAM still has active, and

@@ -8,6 +8,7 @@ package awserr
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +24,9 @@ import (
 var moreTransient = map[string]bool{
 	"ServiceUnavailable": true, "ServiceUnavailableException": true, "InternalFailure": true,
 	"InternalServiceError": true, "InternalServiceErrorException": true, "ServiceFailure": true, "InternalError": true,
+	// SNS's throttle: code Throttled, HTTP 429, which neither list has
+	// (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html#API_Publish_Errors).
+	"Throttled": true,
 }
 
 // deniedCodes are the codes AWS services answer when the caller's policies
@@ -46,7 +50,8 @@ func Code(err error) string {
 // Transient reports whether err is worth retrying later: what the SDK's
 // own retryer counts as retryable or a throttle (connection errors,
 // timeouts, 500/502/503/504, RequestTimeout, the throttling codes), any
-// other 5xx, and a service's own fault codes.
+// other 5xx, 429 Too Many Requests, and a service's own fault and
+// throttle codes.
 func Transient(err error) bool {
 	if err == nil {
 		return false
@@ -59,7 +64,7 @@ func Transient(err error) bool {
 		return true
 	}
 	var st interface{ HTTPStatusCode() int }
-	return errors.As(err, &st) && st.HTTPStatusCode() >= 500
+	return errors.As(err, &st) && (st.HTTPStatusCode() >= 500 || st.HTTPStatusCode() == http.StatusTooManyRequests)
 }
 
 // onResource finds the resource in AWS's words for a denial: "User: arn:…

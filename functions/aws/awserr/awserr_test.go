@@ -26,6 +26,11 @@ func TestClassify(t *testing.T) {
 	}{
 		{"throttling", &smithy.GenericAPIError{Code: "Throttling"}, true},
 		{"json throttling", &smithy.GenericAPIError{Code: "ThrottlingException"}, true},
+		// SNS answers its throttle as code Throttled, HTTP 429, a code the SDK's lists leave out
+		// (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html#API_Publish_Errors).
+		{"sns throttled", &smithy.OperationError{ServiceID: "SNS", OperationName: "Publish", Err: &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 429}}, Err: &smithy.GenericAPIError{Code: "Throttled", Message: "Rate exceeded"}}}}, true},
+		{"429", status(429), true},
 		{"503", status(503), true},
 		{"500", status(500), true},
 		{"403", status(403), false},

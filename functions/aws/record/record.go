@@ -28,10 +28,11 @@ const (
 	Previous = "AWSPREVIOUS"
 	// claimStage marks the version an execution wrote to take the lock.
 	claimStage = "KEYROTATOR_CLAIM"
-	// resumeStage keeps a dead run's key version labelled while a re-run
+	// Resume keeps a dead run's key version labelled while a re-run
 	// takes it over: the claim moves AWSPENDING off it, and Secrets Manager
-	// may remove a version without a label.
-	resumeStage = "KEYROTATOR_RESUME"
+	// may remove a version without a label. A retry of the re-run's
+	// TakeLock finds the version it resumes by it.
+	Resume = "KEYROTATOR_RESUME"
 )
 
 type api interface {
@@ -193,6 +194,11 @@ func (s *Store) Claim(ctx context.Context, user, execution, oldKeyID, from strin
 		return "", &rotation.RotationInProgress{User: user, Execution: holder.Execution}
 	}
 	if err != nil {
+		// The answer may have been lost after the stage moved (as in
+		// Release): if the lock is this claim's, the claim happened.
+		if holder, ok, herr := s.Staged(ctx, user, Pending); herr == nil && ok && holder.ID == token && holder.Execution == execution {
+			return token, nil
+		}
 		return "", awserr.Classify("secretsmanager UpdateSecretVersionStage (claim) "+name, err)
 	}
 	return token, nil
@@ -203,8 +209,8 @@ func (s *Store) Claim(ctx context.Context, user, execution, oldKeyID, from strin
 // cannot be removed as an unlabelled one.
 func (s *Store) KeepForResume(ctx context.Context, user, versionID string) error {
 	name := rotation.RecordName(user)
-	in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String(resumeStage), MoveToVersionId: aws.String(versionID)}
-	if held, ok, err := s.Staged(ctx, user, resumeStage); err != nil {
+	in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String(Resume), MoveToVersionId: aws.String(versionID)}
+	if held, ok, err := s.Staged(ctx, user, Resume); err != nil {
 		return err
 	} else if ok && held.ID == versionID {
 		return nil
