@@ -45,7 +45,14 @@ const testConfig = `{"runbookUrl":"https://github.com/example/keyrotator/blob/ma
 // bootstraps (assets only need files to hash).
 func synth(t *testing.T) (awscdk.Stack, assertions.Template, *rotator.Rotator) {
 	t.Helper()
-	cfg, err := config.Parse([]byte(testConfig))
+	return synthWith(t, testConfig, &awscdk.Environment{Account: jsii.String("111122223333"), Region: jsii.String("ap-northeast-1")})
+}
+
+// synthWith builds the stack from a config document, in env (nil:
+// environment-agnostic, as make synth without CDK_DEFAULT_* makes it).
+func synthWith(t *testing.T, configJSON string, env *awscdk.Environment) (awscdk.Stack, assertions.Template, *rotator.Rotator) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(configJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +68,7 @@ func synth(t *testing.T) (awscdk.Stack, assertions.Template, *rotator.Rotator) {
 	}
 	app := awscdk.NewApp(nil)
 	stack, r := NewRotationStack(app, "KeyRotator", &RotationStackProps{
-		StackProps: awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String("111122223333"), Region: jsii.String("ap-northeast-1")}},
+		StackProps: awscdk.StackProps{Env: env},
 		Config:     cfg, Dist: dist, ASL: "../statemachine/rotation.asl.json",
 	})
 	return stack, assertions.Template_FromStack(stack, nil), r
