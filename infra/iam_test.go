@@ -323,9 +323,11 @@ func TestGrantsForEverySchemaShape(t *testing.T) {
 			t.Errorf("kms on %v", r)
 		}
 	}
-	for fn := range fs {
-		if fn != "updatesecret" && len(on(fn, "kms:Decrypt")) > 0 {
-			t.Errorf("%s may kms:Decrypt: only updatesecret writes the application secrets", fn)
+	for fn, ss := range fs {
+		for _, s := range ss {
+			if fn != "updatesecret" && strings.Contains(render(s.S["Condition"]), "secretsmanager.") {
+				t.Errorf("%s may use an application secret's key: only updatesecret writes the application secrets", fn)
+			}
 		}
 	}
 }
@@ -466,7 +468,12 @@ func TestCfnLint(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(lint, "--format", "parseable", "--", path).CombinedOutput()
+			// W3005 (a DependsOn a GetAtt already implies): CDK's Function
+			// and StateMachine depend on their role and on its default
+			// policy, so that neither runs before its grants exist; the
+			// role half is redundant with the Role GetAtt, the policy half is
+			// needed, and CDK emits both in one DependsOn. Harmless.
+			out, err := exec.Command(lint, "--format", "parseable", "--ignore-checks", "W3005", "--", path).CombinedOutput()
 			if err != nil {
 				t.Errorf("cfn-lint: %v\n%s", err, out)
 			}

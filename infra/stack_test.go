@@ -334,11 +334,14 @@ func TestIAMKeyGrants(t *testing.T) {
 func TestOperatorPolicy(t *testing.T) {
 	_, tmpl, _ := synth(t)
 	policies := tmpl.FindResources(jsii.String("AWS::IAM::ManagedPolicy"), nil)
-	if len(*policies) != 1 {
-		t.Fatalf("%d managed policies, want the operator's", len(*policies))
+	if len(*policies) != 2 {
+		t.Fatalf("%d managed policies, want the operator's and the rollback's", len(*policies))
 	}
 	var actions []string
-	for _, p := range *policies {
+	for id, p := range *policies {
+		if !strings.Contains(id, "OperatorPolicy") {
+			continue
+		}
 		b, _ := json.Marshal(p)
 		var doc struct {
 			Properties struct {
