@@ -483,3 +483,34 @@ func TestCfnLint(t *testing.T) {
 		t.Errorf("cfn-lint: %v\n%s", err, out)
 	}
 }
+
+// The templates' policies agree with @cloud-copilot/iam-simulate, an IAM
+// evaluator nobody here wrote, on what each grant must allow and deny
+// (testdata/iam-simulate-check.mjs: the alarms' publish, the operator and
+// rollback policies, the record grants, ARNs, paths, KMS keys, the prefix,
+// all in a region other than the synth's).
+func TestPoliciesAgreeWithIAMSimulate(t *testing.T) {
+	node := os.Getenv("JSII_NODE")
+	if node == "" {
+		node = "node"
+	}
+	if _, err := os.Stat(filepath.Join("..", "node_modules", "@cloud-copilot", "iam-simulate", "package.json")); err != nil {
+		t.Skip("@cloud-copilot/iam-simulate is not in node_modules (npm ci once package.json pins it): not cross-checking the policies")
+	}
+	dir := t.TempDir()
+	env := &awscdk.Environment{Account: jsii.String("111122223333"), Region: jsii.String("ap-northeast-1")}
+	for name, c := range map[string]string{"default": testConfig, "edge": edgeConfig} {
+		_, tmpl, _ := synthWith(t, c, env)
+		b, err := json.Marshal(tmpl.ToJSON())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(node, filepath.Join("testdata", "iam-simulate-check.mjs"), dir).CombinedOutput()
+	if err != nil {
+		t.Errorf("iam-simulate disagrees: %v\n%s", err, out)
+	}
+}
