@@ -478,7 +478,7 @@ func TestCfnLint(t *testing.T) {
 	// the Role GetAtt, the policy half is needed, and CDK emits both in one
 	// DependsOn. Harmless.
 	args := append([]string{"--format", "parseable", "--ignore-checks", "W3005", "--"}, paths...)
-	out, err := exec.Command(lint, args...).CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), lint, args...).CombinedOutput()
 	if err != nil {
 		t.Errorf("cfn-lint: %v\n%s", err, out)
 	}
@@ -509,7 +509,7 @@ func TestPoliciesAgreeWithIAMSimulate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, err := exec.Command(node, filepath.Join("testdata", "iam-simulate-check.mjs"), dir).CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), node, filepath.Join("testdata", "iam-simulate-check.mjs"), dir).CombinedOutput()
 	if err != nil {
 		t.Errorf("iam-simulate disagrees: %v\n%s", err, out)
 	}
