@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
 // Exit codes: part of the CLI's contract with scripts (docs/cli.md).
@@ -84,6 +86,7 @@ type app struct {
 
 	json         bool
 	stateMachine string
+	prefix       string
 	region       string
 	profile      string
 	poll         time.Duration
@@ -146,7 +149,9 @@ waits for a person.
 It uses the standard AWS SDK configuration (AWS_PROFILE, AWS_REGION,
 AWS_ENDPOINT_URL…), so it works against AWS and against the local sandbox
 (make sandbox prints the export lines). The state machine is --state-machine,
-else $KEYROTATOR_STATE_MACHINE, else the one named "keyrotator".
+else $KEYROTATOR_STATE_MACHINE, else the one named by the stack prefix
+(--prefix, else $KEYROTATOR_PREFIX, else "keyrotator"), which also names
+the rotation records (<prefix>/users/<user>).
 
 Output is for people; --json prints one JSON document on stdout instead
 (errors too). A secret access key is never printed.
@@ -160,11 +165,17 @@ Output is for people; --json prints one JSON document on stdout instead
 	})
 	pf := root.PersistentFlags()
 	pf.BoolVar(&a.json, "json", false, "print one JSON document on stdout (for scripts)")
-	pf.StringVar(&a.stateMachine, "state-machine", "", "state machine ARN or name (default $KEYROTATOR_STATE_MACHINE, else \"keyrotator\")")
+	pf.StringVar(&a.stateMachine, "state-machine", "", "state machine ARN or name (default $KEYROTATOR_STATE_MACHINE, else the stack prefix)")
+	pf.StringVar(&a.prefix, "prefix", "", "the stack prefix: the state machine's name and the records' keyrotator/users/ (default $KEYROTATOR_PREFIX, else \"keyrotator\")")
 	pf.StringVar(&a.region, "region", "", "AWS region (default: the SDK's, e.g. $AWS_REGION)")
 	pf.StringVar(&a.profile, "profile", "", "AWS shared config profile (default: the SDK's, e.g. $AWS_PROFILE)")
 	pf.DurationVar(&a.poll, "poll", time.Second, "how often watch reads the execution's history")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if p := a.names().Prefix; p != "" {
+			if err := rotation.CheckPrefix(p); err != nil {
+				return usageErr("--prefix", "%v", err)
+			}
+		}
 		if a.poll < MinPoll {
 			return usageErr("--poll", "is %s: at least %s (each poll reads the history; 0s read it 61 times a second)", a.poll, MinPoll)
 		}

@@ -9,10 +9,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
-// DefaultStateMachine is the name the CDK app and the sandbox give it.
-const DefaultStateMachine = "keyrotator"
+// DefaultStateMachine is the name the CDK app and the sandbox give it
+// under the default stack prefix; under another, it is the prefix.
+const DefaultStateMachine = rotation.DefaultPrefix
 
 // StateMachineEnv names the state machine when --state-machine does not.
 const StateMachineEnv = "KEYROTATOR_STATE_MACHINE"
@@ -22,14 +25,15 @@ type listMachinesAPI interface {
 }
 
 // resolveMachine is the state machine's ARN: flag, else environment, else
-// the one named keyrotator; a name (not an ARN) is looked up.
-func resolveMachine(ctx context.Context, c listMachinesAPI, flag, env string) (string, error) {
+// the one the stack prefix names (keyrotator by default); a name (not an
+// ARN) is looked up.
+func resolveMachine(ctx context.Context, c listMachinesAPI, flag, env string, names rotation.Names) (string, error) {
 	want := flag
 	if want == "" {
 		want = env
 	}
 	if want == "" {
-		want = DefaultStateMachine
+		want = names.StateMachine()
 	}
 	if strings.HasPrefix(want, "arn:") {
 		return want, nil
@@ -51,7 +55,20 @@ func resolveMachine(ctx context.Context, c listMachinesAPI, flag, env string) (s
 
 // machine resolves the state machine for a command.
 func (a *app) machine(ctx context.Context, c listMachinesAPI) (string, error) {
-	return resolveMachine(ctx, c, a.stateMachine, a.getenv(StateMachineEnv))
+	return resolveMachine(ctx, c, a.stateMachine, a.getenv(StateMachineEnv), a.names())
+}
+
+// PrefixEnv names the stack prefix when --prefix does not (the CDK config's
+// "prefix"; the functions read the same variable).
+const PrefixEnv = rotation.PrefixEnv
+
+// names are the fixed names of the stack the CLI drives: --prefix, else
+// $KEYROTATOR_PREFIX, else keyrotator.
+func (a *app) names() rotation.Names {
+	if a.prefix != "" {
+		return rotation.Names{Prefix: a.prefix}
+	}
+	return rotation.Names{Prefix: a.getenv(PrefixEnv)}
 }
 
 // executionARN is an execution's ARN from its ARN or its name (an

@@ -65,7 +65,7 @@ DescribeSecret. Executions are scanned newest first, at most --scan of them.`,
 			if err != nil {
 				return err
 			}
-			s := statusReader{secrets: c.sm, iam: c.iam, sfn: c.sfn, machine: machine, now: a.clock.Now, scan: o.scan}
+			s := statusReader{secrets: c.sm, iam: c.iam, sfn: c.sfn, machine: machine, names: a.names(), now: a.clock.Now, scan: o.scan}
 			doc, err := s.read(ctx, o.user, rots)
 			if err != nil {
 				return err
@@ -188,6 +188,7 @@ type statusReader struct {
 	iam     keysStatusAPI
 	sfn     executionsAPI
 	machine string
+	names   rotation.Names // the stack prefix's: where the records are
 	now     func() time.Time
 	scan    int
 }
@@ -220,7 +221,7 @@ func (s statusReader) read(ctx context.Context, only string, rots rotationsFile)
 			return nil, err
 		}
 		if only != "" && !us.IAMUser && us.Record == nil && len(rots.forUser(u)) == 0 {
-			return nil, usageErr("--user", "IAM user %q not found, and keyrotator has no record of it (%s)", u, rotation.RecordName(u))
+			return nil, usageErr("--user", "IAM user %q not found, and keyrotator has no record of it (%s)", u, s.names.Record(u))
 		}
 		doc.Users = append(doc.Users, us)
 	}
@@ -240,11 +241,11 @@ func (s statusReader) read(ctx context.Context, only string, rots rotationsFile)
 	return doc, nil
 }
 
-// records lists the rotation records by user: keyrotator/users/<user>.
+// records lists the rotation records by user: <prefix>/users/<user>.
 func (s statusReader) records(ctx context.Context) (map[string]*recordStatus, error) {
 	out := map[string]*recordStatus{}
 	p := secretsmanager.NewListSecretsPaginator(s.secrets, &secretsmanager.ListSecretsInput{
-		Filters: []smtypes.Filter{{Key: smtypes.FilterNameStringTypeName, Values: []string{rotation.RecordPrefix}}},
+		Filters: []smtypes.Filter{{Key: smtypes.FilterNameStringTypeName, Values: []string{s.names.RecordPrefix()}}},
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -253,7 +254,7 @@ func (s statusReader) records(ctx context.Context) (map[string]*recordStatus, er
 		}
 		for _, sec := range page.SecretList {
 			name := aws.ToString(sec.Name)
-			user, ok := strings.CutPrefix(name, rotation.RecordPrefix)
+			user, ok := strings.CutPrefix(name, s.names.RecordPrefix())
 			if !ok || user == "" {
 				continue // the name filter is a prefix match, case-insensitive
 			}
@@ -267,12 +268,12 @@ func (s statusReader) user(ctx context.Context, user string, rec *recordStatus) 
 	us := userStatus{User: user, Keys: []keyStatus{}, Targets: []targetStatus{}, Schedules: []scheduleStatus{}}
 	if rec == nil {
 		// --user names one not listed: it may still have a record.
-		d, err := s.secrets.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(rotation.RecordName(user))})
+		d, err := s.secrets.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.names.Record(user))})
 		var missing *smtypes.ResourceNotFoundException
 		switch {
 		case errors.As(err, &missing):
 		case err != nil:
-			return us, fmt.Errorf("secrets manager: describe %s: %w", rotation.RecordName(user), err)
+			return us, fmt.Errorf("secrets manager: describe %s: %w", s.names.Record(user), err)
 		default:
 			rec = &recordStatus{Name: aws.ToString(d.Name), ARN: aws.ToString(d.ARN)}
 		}

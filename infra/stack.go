@@ -27,14 +27,15 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 	// Each suppression names exactly what it allows, and why.
 	cdknag.NagSuppressions_AddStackSuppressions(stack, &[]*cdknag.NagPackSuppression{
 		{Id: jsii.String("AwsSolutions-IAM5"), Reason: jsii.String(
-			"keyrotator/users/* are keyrotator's own records, one per rotated user; execution:keyrotator:* are this state machine's executions (Validate reads whether a lock holder still runs); " +
-				"<secret>-?????? is the random suffix Secrets Manager adds to a configured application secret's ARN; Resource::* is for cloudtrail:LookupEvents and X-Ray's PutTrace* calls, and, in the operator policy, states:SendTaskSuccess/SendTaskFailure (a callback's task token is no resource), states:ListStateMachines and secretsmanager:ListSecrets, which support no resource; " +
+			"<prefix>/users/* are keyrotator's own records, one per rotated user; execution:<prefix>:* are this state machine's executions (Validate reads whether a lock holder still runs; on-call reads and stops them); " +
+				"<secret>-?????? is the random suffix Secrets Manager adds to a configured application secret's ARN; key/* with kms:ResourceAliases is the key an application secret's kmsKeyId names by alias (an alias ARN in Resource names the alias, not the key), used only through Secrets Manager (kms:ViaService); Resource::* is for cloudtrail:LookupEvents and X-Ray's PutTrace* calls, and, in the operator policy, states:SendTaskSuccess/SendTaskFailure (a callback's task token is no resource), states:ListStateMachines, secretsmanager:ListSecrets and cloudtrail:LookupEvents, which support no resource; " +
 				"<function>.Arn:* are the versions of our own functions, as CDK grants invoke; kms:GenerateDataKey* is what publishing to the KMS-encrypted alert topic needs, on that one key (CDK's grantPublish)."),
 			AppliesTo: &[]any{
 				"Resource::*",
 				"Action::kms:GenerateDataKey*",
-				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:secretsmanager:.*:secret:keyrotator\/users\/\*$/g`},
-				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:states:.*:execution:keyrotator:\*$/g`},
+				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:[A-Za-z][A-Za-z0-9_-]*\/users\/\*$/g`},
+				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:[A-Za-z][A-Za-z0-9_-]*:\*$/g`},
+				map[string]string{"regex": `/^Resource::arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key\/\*$/g`},
 				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:secretsmanager:.*:secret:.*-\?\?\?\?\?\?$/g`},
 				map[string]string{"regex": `/^Resource::<Rotator[A-Za-z0-9]+[0-9A-F]{8}\.Arn>:\*$/g`},
 			}},

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -29,6 +30,9 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	for _, d := range synths.dirs {
+		os.RemoveAll(d)
+	}
 	jsii.Close()
 	os.Exit(code)
 }
@@ -45,11 +49,33 @@ const testConfig = `{"runbookUrl":"https://github.com/example/keyrotator/blob/ma
 // bootstraps (assets only need files to hash).
 func synth(t *testing.T) (awscdk.Stack, assertions.Template, *rotator.Rotator) {
 	t.Helper()
-	cfg, err := config.Parse([]byte(testConfig))
+	return synthWith(t, testConfig, &awscdk.Environment{Account: jsii.String("111122223333"), Region: jsii.String("ap-northeast-1")})
+}
+
+// synthWith builds the stack from a config document, in env (nil:
+// environment-agnostic, as make synth makes it). A synth costs seconds of
+// jsii: each (config, env) is synthesized once per test binary and shared
+// by the tests, which only read it.
+func synthWith(t *testing.T, configJSON string, env *awscdk.Environment) (awscdk.Stack, assertions.Template, *rotator.Rotator) {
+	t.Helper()
+	key := configJSON
+	if env != nil {
+		key += "\x00" + *env.Account + "/" + *env.Region
+	}
+	synths.Lock()
+	defer synths.Unlock()
+	if s, ok := synths.done[key]; ok {
+		return s.stack, s.tmpl, s.rot
+	}
+	cfg, err := config.Parse([]byte(configJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dist := t.TempDir()
+	dist, err := os.MkdirTemp("", "keyrotator-infra-dist-") // outlives the test: the stack is shared
+	if err != nil {
+		t.Fatal(err)
+	}
+	synths.dirs = append(synths.dirs, dist)
 	for _, task := range tasks.All {
 		dir := filepath.Join(dist, task.Function())
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -61,11 +87,27 @@ func synth(t *testing.T) (awscdk.Stack, assertions.Template, *rotator.Rotator) {
 	}
 	app := awscdk.NewApp(nil)
 	stack, r := NewRotationStack(app, "KeyRotator", &RotationStackProps{
-		StackProps: awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String("111122223333"), Region: jsii.String("ap-northeast-1")}},
+		StackProps: awscdk.StackProps{Env: env},
 		Config:     cfg, Dist: dist, ASL: "../statemachine/rotation.asl.json",
 	})
-	return stack, assertions.Template_FromStack(stack, nil), r
+	s := synthesized{stack, assertions.Template_FromStack(stack, nil), r}
+	synths.done[key] = s
+	return s.stack, s.tmpl, s.rot
 }
+
+type synthesized struct {
+	stack awscdk.Stack
+	tmpl  assertions.Template
+	rot   *rotator.Rotator
+}
+
+// synths are the stacks this test binary synthesized, by config and env,
+// and their dist/ directories (removed by TestMain).
+var synths = struct {
+	sync.Mutex
+	done map[string]synthesized
+	dirs []string
+}{done: map[string]synthesized{}}
 
 // run is t.Run for CDK assertions, which fail by panicking through jsii.
 func run(t *testing.T, name string, f func(t *testing.T)) {
@@ -327,11 +369,14 @@ func TestIAMKeyGrants(t *testing.T) {
 func TestOperatorPolicy(t *testing.T) {
 	_, tmpl, _ := synth(t)
 	policies := tmpl.FindResources(jsii.String("AWS::IAM::ManagedPolicy"), nil)
-	if len(*policies) != 1 {
-		t.Fatalf("%d managed policies, want the operator's", len(*policies))
+	if len(*policies) != 2 {
+		t.Fatalf("%d managed policies, want the operator's and the rollback's", len(*policies))
 	}
 	var actions []string
-	for _, p := range *policies {
+	for id, p := range *policies {
+		if !strings.Contains(id, "OperatorPolicy") {
+			continue
+		}
 		b, _ := json.Marshal(p)
 		var doc struct {
 			Properties struct {

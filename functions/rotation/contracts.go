@@ -2,6 +2,8 @@ package rotation
 
 import (
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -27,11 +29,57 @@ import (
 //	$.failure    {"<State>": {"Error","Cause"}}: set by a Catch, read by NotifyFailure
 //	$.dryRun     true in DryRunPlan's output, the end of a dry run
 
-// RecordPrefix is where rotation records live: keyrotator/users/<user>.
-const RecordPrefix = "keyrotator/users/"
+// RecordPrefix is where rotation records live under the default stack
+// prefix: keyrotator/users/<user>.
+const RecordPrefix = DefaultPrefix + "/users/"
 
-// RecordName is the Secrets Manager secret that holds user's keys.
+// RecordName is the Secrets Manager secret that holds user's keys, under
+// the default stack prefix (Names.Record under any).
 func RecordName(user string) string { return RecordPrefix + user }
+
+// DefaultPrefix is the stack prefix when the config names none: the state
+// machine is "keyrotator", the records keyrotator/users/<user>.
+const DefaultPrefix = "keyrotator"
+
+// PrefixEnv is the environment variable the CDK construct sets on every
+// function (and the CLI reads, beside its --prefix flag): the stack prefix.
+const PrefixEnv = "KEYROTATOR_PREFIX"
+
+// prefixPattern keeps a prefix valid as a state machine name (A-Za-z0-9-_)
+// and as the first part of a secret name, and short enough for both.
+var prefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
+
+// CheckPrefix says whether p can be a stack prefix.
+func CheckPrefix(p string) error {
+	if !prefixPattern.MatchString(p) {
+		return fmt.Errorf("prefix %q: want 1-32 letters, digits, - or _, starting with a letter", p)
+	}
+	return nil
+}
+
+// Names are the fixed names of one keyrotator stack: every one starts with
+// its prefix, so two stacks in one account and region do not collide. The
+// zero value is the default prefix's.
+type Names struct{ Prefix string }
+
+func (n Names) prefix() string {
+	if n.Prefix == "" {
+		return DefaultPrefix
+	}
+	return n.Prefix
+}
+
+// StateMachine is the state machine's name: the prefix itself.
+func (n Names) StateMachine() string { return n.prefix() }
+
+// RecordPrefix is the name prefix of the stack's rotation records.
+func (n Names) RecordPrefix() string { return n.prefix() + "/users/" }
+
+// Record is the Secrets Manager secret that holds user's keys.
+func (n Names) Record(user string) string { return n.RecordPrefix() + user }
+
+// ConnectionPrefix is the name prefix of the stack's connection secrets.
+func (n Names) ConnectionPrefix() string { return n.prefix() + "/connections/" }
 
 // TaskInput is what every task receives: {"kind", "now", "data"} (and
 // Approve's "token"). Now is the state's entered time, so every decision

@@ -32,6 +32,7 @@ const (
 // Input is one rotation's input, manual or scheduled (ARCHITECTURE §3).
 type Input struct {
 	User                   string   `json:"user"`
+	UserPath               string   `json:"userPath,omitempty"` // IAM calls take the name; the grants take the path
 	Targets                []Target `json:"targets"`
 	WaitDays               int      `json:"waitDays"`
 	GraceDays              int      `json:"graceDays"`
@@ -58,6 +59,15 @@ type Target struct {
 	SecretID         string   `json:"secretId,omitempty"`         // secret
 	KeyIDField       string   `json:"keyIdField,omitempty"`       // secret
 	SecretField      string   `json:"secretField,omitempty"`      // secret
+	KMSKeyID         string   `json:"kmsKeyId,omitempty"`         // secret: its customer managed key, for the grants
+}
+
+// Path is the IAM user's path: userPath, or "/" when the input names none.
+func (in Input) Path() string {
+	if in.UserPath == "" {
+		return "/"
+	}
+	return in.UserPath
 }
 
 // CredentialBase is what a soracom target's new credential id starts with:

@@ -58,6 +58,13 @@ func TestParseInputRefusesNamingTheField(t *testing.T) {
 		{"target without name", `{"user":"u","targets":[{"type":"secret","secretId":"s"}]}`, "targets[0].name", "required"},
 		{"target name too long", `{"user":"u","targets":[{"type":"secret","name":"` + strings.Repeat("n", 65) + `","secretId":"s"}]}`, "targets[0].name", "match"},
 		{"secret without secretId", `{"user":"u","targets":[{"type":"secret","name":"a"}]}`, "targets[0].secretId", "required"},
+		{"userPath without a leading slash", `{"user":"u","userPath":"service/","targets":[` + sec + `]}`, "userPath", "match"},
+		{"userPath without a trailing slash", `{"user":"u","userPath":"/service","targets":[` + sec + `]}`, "userPath", "match"},
+		{"userPath empty", `{"user":"u","userPath":"","targets":[` + sec + `]}`, "userPath", "minLength"},
+		{"userPath with a space", `{"user":"u","userPath":"/a b/","targets":[` + sec + `]}`, "userPath", "match"},
+		{"kmsKeyId a bare key id", `{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s","kmsKeyId":"1234abcd-12ab-34cd-56ef-1234567890ab"}]}`, "targets[0].kmsKeyId", "match"},
+		{"kmsKeyId an alias name", `{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s","kmsKeyId":"alias/app"}]}`, "targets[0].kmsKeyId", "match"},
+		{"kmsKeyId on an auth0 target", `{"user":"u","targets":[{"type":"auth0","name":"a","connection":"keyrotator/connections/a","sesRegion":"us-east-1","kmsKeyId":"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}]}`, "targets[0].kmsKeyId", "known field"},
 		{"secret in keyrotator's own space", `{"user":"u","targets":[{"type":"secret","name":"a","secretId":"keyrotator/users/u"}]}`, "targets[0].secretId", ""},
 		{"auth0 without connection", `{"user":"u","targets":[{"type":"auth0","name":"t","sesRegion":"us-east-1"}]}`, "targets[1-9]*.connection|targets[0].connection", "required"},
 		{"auth0 bad region", `{"user":"u","targets":[{"type":"auth0","name":"t","connection":"keyrotator/connections/a","sesRegion":"tokyo"}]}`, "targets[0].sesRegion", "match"},
@@ -186,5 +193,36 @@ func TestParseInputIntegralNumbers(t *testing.T) {
 		if err != nil || in.WaitDays != c.want {
 			t.Errorf("waitDays %s: %d, %v, want %d", c.wait, in.WaitDays, err, c.want)
 		}
+	}
+}
+
+// A user with an IAM path and a secret with its own KMS key: the CDK app
+// grants on user<path><name> and on that key; the functions use the name.
+func TestParseInputUserPathAndKMSKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, input, path, kmsKey string
+	}{
+		{"no path", `{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s"}]}`, "/", ""},
+		{"root path", `{"user":"u","userPath":"/","targets":[{"type":"secret","name":"a","secretId":"s"}]}`, "/", ""},
+		{"nested path", `{"user":"u","userPath":"/service/app/","targets":[{"type":"secret","name":"a","secretId":"s"}]}`, "/service/app/", ""},
+		{"key ARN", `{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s","kmsKeyId":"arn:aws:kms:ap-northeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}]}`, "/", "arn:aws:kms:ap-northeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+		{"alias ARN", `{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s","kmsKeyId":"arn:aws-cn:kms:cn-north-1:111122223333:alias/app/secrets"}]}`, "/", "arn:aws-cn:kms:cn-north-1:111122223333:alias/app/secrets"},
+		{"connection under another stack prefix", `{"user":"u","targets":[{"type":"auth0","name":"a","connection":"kr2/connections/a","sesRegion":"us-east-1"}]}`, "/", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in, err := rotation.ParseInput([]byte(tc.input))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in.User != "u" || in.Path() != tc.path {
+				t.Errorf("user %q path %q, want u and %q", in.User, in.Path(), tc.path)
+			}
+			if got := in.Targets[0].KMSKeyID; got != tc.kmsKey {
+				t.Errorf("kmsKeyId %q, want %q", got, tc.kmsKey)
+			}
+		})
 	}
 }

@@ -29,6 +29,7 @@ var _ keyStore = (*iamkeys.Keys)(nil)
 
 // recordStore is what the steps need of the rotation record (*record.Store).
 type recordStore interface {
+	Name(user string) string // under the stack prefix the store was made with
 	Ensure(ctx context.Context, user string) (string, error)
 	Staged(ctx context.Context, user, stage string) (record.Version, bool, error)
 	Claim(ctx context.Context, user, execution, oldKeyID, from string, inherit ...record.Intent) (string, error)

@@ -107,7 +107,7 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 	}
 
 	plan := rotation.Plan{
-		User: in.User, Record: rotation.RecordName(in.User), DryRun: in.DryRun,
+		User: in.User, Record: v.Records.Name(in.User), DryRun: in.DryRun,
 		RequireApproval: in.RequireApproval && !in.DryRun, ApprovalTimeoutSecs: in.ApprovalTimeoutHours * 3600,
 		Reason: in.Reason, RequestedBy: in.RequestedBy,
 		WaitSeconds: in.WaitDays * 86400, GraceSeconds: in.GraceDays * 86400, VerifyAttempts: in.VerifyAttempts,

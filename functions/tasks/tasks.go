@@ -60,6 +60,9 @@ const (
 	Executions Resource = "executions"
 	// AppSecrets are the application secrets the config's secret targets name.
 	AppSecrets Resource = "app-secrets"
+	// AppSecretKeys are the customer managed KMS keys the config's secret
+	// targets name (kmsKeyId), used only through Secrets Manager.
+	AppSecretKeys Resource = "app-secret-keys"
 	// Connections are the connection secrets of one target kind
 	// (Calls.Kind). infra grants them with the secret's GrantRead, which
 	// also allows decrypting through the secret's key: only ReadSecret.
@@ -82,10 +85,25 @@ type Calls struct {
 var (
 	// ReadSecret is reading a secret's value and description.
 	ReadSecret = []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}
-	// WriteRecord is a rotation record's versions and stages.
-	WriteRecord = []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"}
-	// MakeRecord is WriteRecord and making the record, tagged.
-	MakeRecord = append(slices.Clone(WriteRecord), "secretsmanager:CreateSecret", "secretsmanager:TagResource")
+	// ReadKey is reading a record version the task knows the id of
+	// (record.Store.Key: GetSecretValue only).
+	ReadKey = []string{"secretsmanager:GetSecretValue"}
+	// MoveStage is finding a record's staged versions and moving a stage
+	// (record.Store.Staged, Promote, Release): no new version is written.
+	MoveStage = []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:UpdateSecretVersionStage"}
+	// PutRecord is making the record (tagged: CreateSecret with Tags needs
+	// secretsmanager:TagResource too) and writing versions to it
+	// (record.Store.Ensure, Staged, PutIntent, PutKey, Holds), never moving a
+	// stage but by writing a version with it.
+	PutRecord = []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:CreateSecret", "secretsmanager:TagResource"}
+	// MakeRecord is PutRecord and moving stages: the lock's claim and
+	// takeover (record.Store.Claim, KeepForResume).
+	MakeRecord = append(slices.Clone(PutRecord), "secretsmanager:UpdateSecretVersionStage")
+	// UseAppSecretKey is what Secrets Manager needs of the caller on an
+	// application secret's customer managed KMS key: kms:Decrypt to read it,
+	// kms:GenerateDataKey to write a version
+	// (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html#security-encryption-authz).
+	UseAppSecretKey = []string{"kms:Decrypt", "kms:GenerateDataKey"}
 )
 
 // The tasks, in the order of the flow.
@@ -106,20 +124,21 @@ var (
 	CreateKey = Task{Name: "CreateKey", States: []string{"CreateKey"}, Timeout: 60 * time.Second, // waits for IAM to propagate the new key
 		Calls: []Calls{
 			{On: Users, Actions: []string{"iam:ListAccessKeys", "iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed"}},
-			{On: Records, Actions: MakeRecord},
+			{On: Records, Actions: PutRecord}, // the lock is Validate's: CreateKey moves no stage
 			// Who made a key of an intent's window: an orphan is deleted only
 			// if CloudTrail names the attempt's own identity (I3).
 			{On: Anything, Actions: []string{"cloudtrail:LookupEvents"}},
 		}}
 	// UpdateSecret plans (Preflight) and updates (Distribute) a secret target.
 	UpdateSecret = Task{Name: "UpdateSecret", States: []string{"PlanSecret", "UpdateSecret"}, Timeout: 30 * time.Second, Calls: []Calls{
-		{On: Records, Actions: ReadSecret},
+		{On: Records, Actions: ReadKey}, // the new key, by its version id
 		{On: AppSecrets, Actions: []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}},
+		{On: AppSecretKeys, Actions: UseAppSecretKey}, // only where a secret target names its kmsKeyId
 	}}
 	// UpdateAuth0 plans and updates an Auth0 tenant's email provider.
 	UpdateAuth0 = Task{Name: "UpdateAuth0", States: []string{"PlanAuth0", "UpdateAuth0"}, Timeout: 60 * time.Second, // waits out Auth0's rate limit
 		Calls: []Calls{
-			{On: Records, Actions: ReadSecret},
+			{On: Records, Actions: ReadKey},
 			{On: Connections, Kind: rotation.TargetAuth0, Actions: ReadSecret}, // the tenants' API credentials
 		}}
 	// UpdateSoracom plans and updates SORACOM credentials and the groups
@@ -129,12 +148,12 @@ var (
 		// groups) may wait out several.
 		Timeout: 300 * time.Second,
 		Calls: []Calls{
-			{On: Records, Actions: ReadSecret},
+			{On: Records, Actions: ReadKey},
 			{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadSecret}, // the SAM user's auth key, to repoint
 		}}
 	// Promote makes the new key the record's AWSCURRENT.
 	Promote = Task{Name: "Promote", States: []string{"Promote"}, Timeout: 30 * time.Second, Calls: []Calls{
-		{On: Records, Actions: WriteRecord},
+		{On: Records, Actions: MoveStage},
 	}}
 	// VerifyOldKeyUnused looks for uses of the old key since the cut-over.
 	VerifyOldKeyUnused = Task{Name: "VerifyOldKeyUnused", States: []string{"VerifyOldKeyUnused"}, Timeout: 60 * time.Second, Calls: []Calls{
@@ -154,7 +173,7 @@ var (
 	// CleanupTargets removes what targets kept for the old key, then the lock.
 	CleanupTargets = Task{Name: "CleanupTargets", States: []string{"CleanupTargets"}, Timeout: 30 * time.Second, Calls: []Calls{
 		{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadSecret}, // to delete the old credential
-		{On: Records, Actions: WriteRecord},
+		{On: Records, Actions: MoveStage},                                    // Release: the lock's stage off its version
 	}}
 	// Notify sends every alert and the approval request.
 	Notify = Task{Name: "Notify", States: []string{"Approve", "AlertStillInUse", "NotifySuccess", "NotifyFailure"}, Timeout: 30 * time.Second, Calls: []Calls{

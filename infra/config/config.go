@@ -14,6 +14,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -27,7 +28,18 @@ type Config struct {
 	// a wiki): every alert links its section, RunbookURL#<section>. Empty:
 	// the alerts name docs/runbook.md.
 	RunbookURL string `json:"runbookUrl,omitempty"`
+	// StackPrefix namespaces every fixed name of the stack: the state
+	// machine (<prefix>), the records (<prefix>/users/*), the connection
+	// secrets (<prefix>/connections/*). Two stacks in one account and region
+	// need two prefixes. Empty: keyrotator.
+	StackPrefix string `json:"prefix,omitempty"`
 }
+
+// Prefix is the stack prefix, the default when the config names none.
+func (c Config) Prefix() string { return c.Names().StateMachine() }
+
+// Names are the stack's fixed names under its prefix.
+func (c Config) Names() rotation.Names { return rotation.Names{Prefix: c.StackPrefix} }
 
 // Rotation is one scheduled rotation.
 type Rotation struct {
@@ -111,6 +123,11 @@ func Parse(b []byte) (Config, error) {
 			return Config{}, fmt.Errorf("runbookUrl: want an https URL without a #fragment (the alerts add #<section>); got %q", c.RunbookURL)
 		}
 	}
+	if c.StackPrefix != "" {
+		if err := rotation.CheckPrefix(c.StackPrefix); err != nil {
+			return Config{}, fmt.Errorf("prefix: %w", err)
+		}
+	}
 	var names, users []string
 	for i := range c.Rotations {
 		r := &c.Rotations[i]
@@ -163,6 +180,16 @@ func Parse(b []byte) (Config, error) {
 		}
 		if slices.Contains(users, in.User) {
 			return Config{}, fail("input.user", "IAM user %q is rotated by another entry too: one rotation per user", in.User)
+		}
+		for j, t := range in.Targets {
+			// The schema cannot know the prefix: a connection is the stack's
+			// own, and an application secret never is.
+			if t.Connection != "" && !strings.HasPrefix(t.Connection, c.Names().ConnectionPrefix()) {
+				return Config{}, fail(fmt.Sprintf("input.targets[%d].connection", j), "%q is not under this stack's %s", t.Connection, c.Names().ConnectionPrefix())
+			}
+			if t.Type == rotation.TargetSecret && strings.HasPrefix(t.SecretID, c.Prefix()+"/") {
+				return Config{}, fail(fmt.Sprintf("input.targets[%d].secretId", j), "%q is under %s/, keyrotator's own secrets", t.SecretID, c.Prefix())
+			}
 		}
 		r.parsed = in
 		names, users = append(names, r.Name), append(users, in.User)
@@ -219,13 +246,33 @@ func (c Config) Connections(types ...string) []string {
 	return out
 }
 
-// AppSecrets are the application secrets of secret targets.
-func (c Config) AppSecrets() []string {
-	var out []string
+// User is an IAM user the config rotates: its name (what IAM calls take)
+// and its path (what its ARN holds).
+type User struct{ Name, Path string }
+
+// IAMUsers are the users of every rotation, with their paths, by name.
+func (c Config) IAMUsers() []User {
+	var u []User
+	for _, r := range c.Rotations {
+		u = append(u, User{Name: r.parsed.User, Path: r.parsed.Path()})
+	}
+	slices.SortFunc(u, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
+	return u
+}
+
+// AppSecret is an application secret of a secret target: its id (name,
+// full or partial ARN) and the customer managed key it is encrypted with
+// ("" for aws/secretsmanager).
+type AppSecret struct{ ID, KMSKeyID string }
+
+// AppSecrets are the application secrets of secret targets, each once.
+func (c Config) AppSecrets() []AppSecret {
+	var out []AppSecret
 	for _, r := range c.Rotations {
 		for _, t := range r.parsed.Targets {
-			if t.Type == rotation.TargetSecret && !slices.Contains(out, t.SecretID) {
-				out = append(out, t.SecretID)
+			s := AppSecret{ID: t.SecretID, KMSKeyID: t.KMSKeyID}
+			if t.Type == rotation.TargetSecret && !slices.Contains(out, s) {
+				out = append(out, s)
 			}
 		}
 	}

@@ -63,6 +63,11 @@ func TestParseNamesTheEntryAndField(t *testing.T) {
 		{"runbook over http", `{"runbookUrl":"http://wiki/runbook","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],"input":{"user":"u1","targets":[{"type":"secret","name":"a","secretId":"s"}]}}]}`, "runbookUrl: want an https URL"},
 		{"runbook with a fragment", `{"runbookUrl":"https://wiki/runbook#x","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],"input":{"user":"u1","targets":[{"type":"secret","name":"a","secretId":"s"}]}}]}`, "without a #fragment"},
 		{"same user twice", entry(base + `,"input":{"user":"u1","targets":[{"type":"secret","name":"a","secretId":"s"}]}`), "input.user"},
+		{"bad prefix", `{"prefix":"1kr","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],"input":{"user":"u1","targets":[{"type":"secret","name":"a","secretId":"s"}]}}]}`, "prefix"},
+		{"prefix with a slash", `{"prefix":"a/b","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],"input":{"user":"u1","targets":[{"type":"secret","name":"a","secretId":"s"}]}}]}`, "prefix"},
+		{"connection of another stack", `{"prefix":"kr2","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],"input":{"user":"u1","targets":[{"type":"auth0","name":"a","connection":"keyrotator/connections/a","sesRegion":"us-east-1"}]}}]}`, "input.targets[0].connection"},
+		{"default stack, connection of another", entry(base + `,"input":{"user":"u2","targets":[{"type":"auth0","name":"a","connection":"kr2/connections/a","sesRegion":"us-east-1"}]}`), "not under this stack's keyrotator/connections/"},
+		{"secret under the stack prefix", `{"prefix":"kr2","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],"input":{"user":"u1","targets":[{"type":"secret","name":"a","secretId":"kr2/users/u1"}]}}]}`, "input.targets[0].secretId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,5 +83,31 @@ func TestParseNamesTheEntryAndField(t *testing.T) {
 func TestExampleConfig(t *testing.T) {
 	if _, err := config.Load("../../keyrotator.config.example.json"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The stack prefix names every fixed name; users keep their paths, secrets
+// their keys.
+func TestPrefixPathsAndKeys(t *testing.T) {
+	c, err := config.Parse([]byte(`{"prefix":"kr2","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],
+	 "input":{"user":"u1","userPath":"/svc/","targets":[{"type":"secret","name":"a","secretId":"s","kmsKeyId":"arn:aws:kms:us-east-1:111122223333:alias/k"},{"type":"soracom","name":"f","connection":"kr2/connections/soracom","credentialPrefix":"p"}]}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Prefix() != "kr2" || c.Names().Record("u1") != "kr2/users/u1" || c.Names().StateMachine() != "kr2" {
+		t.Errorf("prefix %q, record %q", c.Prefix(), c.Names().Record("u1"))
+	}
+	if u := c.IAMUsers(); len(u) != 1 || u[0] != (config.User{Name: "u1", Path: "/svc/"}) {
+		t.Errorf("users %v", u)
+	}
+	if s := c.AppSecrets(); len(s) != 1 || s[0] != (config.AppSecret{ID: "s", KMSKeyID: "arn:aws:kms:us-east-1:111122223333:alias/k"}) {
+		t.Errorf("app secrets %v", s)
+	}
+	d, err := config.Parse([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Prefix() != "keyrotator" || d.IAMUsers()[0].Path != "/" {
+		t.Errorf("defaults: prefix %q, path %q", d.Prefix(), d.IAMUsers()[0].Path)
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -33,13 +33,10 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/infra/config"
 )
-
-// StateMachineName is fixed so functions can be granted DescribeExecution on
-// its executions without a dependency cycle.
-const StateMachineName = "keyrotator"
 
 // Props configure the construct.
 type Props struct {
@@ -63,9 +60,29 @@ type Rotator struct {
 	// Connections are the target API credentials' secrets, by name.
 	Connections map[string]awssecretsmanager.Secret
 	// Operator is the managed policy for the people who run the keyrotator
-	// CLI (start, watch, status, approve, reject): attach it to their role.
+	// CLI (start, watch, status, approve, reject) and the runbook's reads:
+	// attach it to their role. It reads no key and changes none.
 	Operator awsiam.ManagedPolicy
+	// Rollback is the managed policy for the runbook's hands-on steps:
+	// switching an old key back on (iam:UpdateAccessKey on the managed
+	// users) and stopping a stuck run. Attach it to on-call's break-glass
+	// role, not to everyone who runs the CLI.
+	Rollback awsiam.ManagedPolicy
 }
+
+// arn is an ARN in the partition, region and account the stack is deployed
+// to (the AWS::Partition, AWS::Region and AWS::AccountId pseudo parameters),
+// whatever environment synth ran in: a template synthesized once deploys
+// anywhere. region "" is for global services (IAM).
+func arn(service, region, resource string) string {
+	if region != "" {
+		region = *awscdk.Aws_REGION()
+	}
+	return fmt.Sprintf("arn:%s:%s:%s:%s:%s", *awscdk.Aws_PARTITION(), service, region, *awscdk.Aws_ACCOUNT_ID(), resource)
+}
+
+// deployRegion marks an ARN as regional for arn().
+const deployRegion = "region"
 
 // New builds keyrotator in scope.
 func New(scope constructs.Construct, id string, p *Props) *Rotator {
@@ -92,15 +109,21 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	for _, e := range p.Config.AlertEmails() {
 		r.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(e), nil))
 	}
-	// CloudWatch alarms publish to the encrypted topic: the key must let them.
+	// CloudWatch alarms publish to the encrypted topic: the key must let them
+	// (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+	// Unconditioned: AWS documents aws:SourceArn/aws:SourceAccount for the
+	// topic policy (below), but not that CloudWatch's use of the key through
+	// SNS carries them, and a condition the request lacks would silence the
+	// alarms. The key encrypts only this stack's topic and queue.
 	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
 		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
 		Resources:  jsii.Strings("*"),
 	}), nil)
 
-	users := userARNs(stack, p.Config.Users())
-	records := jsii.String(fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:keyrotator/users/*", *stack.Partition(), *stack.Region(), *stack.Account()))
+	names := p.Config.Names()
+	users := userARNs(p.Config.IAMUsers())
+	records := jsii.String(arn("secretsmanager", deployRegion, "secret:"+names.RecordPrefix()+"*"))
 	subs := map[string]*string{"AlertTopicArn": r.Topic.TopicArn()}
 	for _, t := range tasks.All {
 		fn := r.function(c, p, t)
@@ -108,7 +131,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 		subs[t.Placeholder()] = fn.FunctionArn()
 	}
 	r.connections(c, p)
-	r.grant(stack, p, users, records)
+	r.grant(p, users, records)
 
 	smLogs := awslogs.NewLogGroup(c, jsii.String("StateMachineLogs"), &awslogs.LogGroupProps{
 		Retention: p.LogRetention, RemovalPolicy: p.RemovalPolicy,
@@ -118,7 +141,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 		panic(err) // synth-time: a definition file that cannot be read is a broken checkout
 	}
 	r.StateMachine = awsstepfunctions.NewStateMachine(c, jsii.String("StateMachine"), &awsstepfunctions.StateMachineProps{
-		StateMachineName:        jsii.String(StateMachineName),
+		StateMachineName:        jsii.String(names.StateMachine()),
 		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
 		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(definition)),
 		DefinitionSubstitutions: &subs,
@@ -133,9 +156,8 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 		r.Functions[t.Function()].GrantInvoke(r.StateMachine)
 	}
 	r.Topic.GrantPublish(r.StateMachine) // NotifyFailureRaw, when the notify function fails
-	r.operator(c, stack, users, records)
-
 	r.alarms(c)
+	r.operator(c, stack, p, users, records)
 	r.schedules(c, p)
 	return r
 }
@@ -146,7 +168,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 // deploy (README, Deploy). Kept when the stack goes: they are the operator's.
 func (r *Rotator) connections(c constructs.Construct, p *Props) {
 	for _, name := range p.Config.Connections() {
-		r.Connections[name] = awssecretsmanager.NewSecret(c, jsii.String("Connection"+exported(strings.ReplaceAll(strings.TrimPrefix(name, "keyrotator/connections/"), "/", "-"))), &awssecretsmanager.SecretProps{
+		r.Connections[name] = awssecretsmanager.NewSecret(c, jsii.String("Connection"+exported(strings.ReplaceAll(strings.TrimPrefix(name, p.Config.Names().ConnectionPrefix()), "/", "-"))), &awssecretsmanager.SecretProps{
 			SecretName:    jsii.String(name),
 			Description:   jsii.String("keyrotator: API credentials of a target (fill in after deploy; see the README)"),
 			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
@@ -186,7 +208,8 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t tasks.Task) awsla
 		Description: jsii.String("keyrotator " + t.Function() + " function"),
 	})
 	logs.GrantWrite(role)
-	env := map[string]*string{"ALERT_TOPIC_ARN": r.Topic.TopicArn()}
+	// KEYROTATOR_PREFIX: the functions compute the record names under it.
+	env := map[string]*string{"ALERT_TOPIC_ARN": r.Topic.TopicArn(), rotation.PrefixEnv: jsii.String(p.Config.Prefix())}
 	if t.Name == tasks.Notify.Name && p.Config.RunbookURL != "" {
 		env["RUNBOOK_URL"] = jsii.String(p.Config.RunbookURL) // the alerts' links
 	}
@@ -211,13 +234,51 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t tasks.Task) awsla
 	return fn
 }
 
-func userARNs(stack awscdk.Stack, users []string) *[]*string {
+// userARNs are the users' ARNs: arn:…:user<path><name>, the path as the
+// config gives it ("/" by default). IAM calls take the name only.
+func userARNs(users []config.User) *[]*string {
 	var arns []*string
-	sort.Strings(users)
 	for _, u := range users {
-		arns = append(arns, jsii.String(fmt.Sprintf("arn:%s:iam::%s:user/%s", *stack.Partition(), *stack.Account(), u)))
+		arns = append(arns, jsii.String(arn("iam", "", "user"+u.Path+u.Name)))
 	}
 	return &arns
+}
+
+// fullSecretARN matches a secret's full ARN: its name ends in Secrets
+// Manager's "-" and six random characters. A partial ARN (the name only)
+// does not; AWS advises against names that end like a suffix
+// (https://docs.aws.amazon.com/secretsmanager/latest/userguide/troubleshoot.html#ARN_secretnamehyphen).
+var fullSecretARN = regexp.MustCompile(`^arn:[^:]+:secretsmanager:[^:]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$`)
+
+// secretARN is what grants a secret target's calls: a full ARN as given; a
+// partial ARN, or a name in the deploy's region and account, with "-??????"
+// for the six random characters Secrets Manager appends.
+func secretARN(id string) string {
+	switch {
+	case fullSecretARN.MatchString(id):
+		return id
+	case strings.HasPrefix(id, "arn:"):
+		return id + "-??????"
+	default:
+		return arn("secretsmanager", deployRegion, "secret:"+id+"-??????")
+	}
+}
+
+// kmsKeyStatement lets a function use an application secret's customer
+// managed key, only through Secrets Manager in the deploy's region
+// (kms:ViaService; https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service).
+// An alias ARN in Resource would name the alias, not its key
+// (https://docs.aws.amazon.com/kms/latest/developerguide/alias-authorization.html):
+// the key is then any key of that account and region that has the alias
+// (kms:ResourceAliases).
+func kmsKeyStatement(actions []string, keyID string) awsiam.PolicyStatement {
+	cond := map[string]any{"StringEquals": map[string]any{"kms:ViaService": "secretsmanager." + *awscdk.Aws_REGION() + ".amazonaws.com"}}
+	res := keyID
+	if before, alias, ok := strings.Cut(keyID, ":alias/"); ok {
+		res = before + ":key/*"
+		cond["ForAnyValue:StringEquals"] = map[string]any{"kms:ResourceAliases": "alias/" + alias}
+	}
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: jsii.Strings(res), Conditions: &cond})
 }
 
 func allow(actions []string, resources *[]*string) awsiam.PolicyStatement {
@@ -228,12 +289,15 @@ func allow(actions []string, resources *[]*string) awsiam.PolicyStatement {
 // (tasks.Task.Calls), each kind of resource resolved to this stack's ARNs.
 // A kind the config has none of (no application secrets, no SORACOM
 // connection) grants nothing.
-func (r *Rotator) grant(stack awscdk.Stack, p *Props, users *[]*string, records *string) {
-	executions := jsii.String(fmt.Sprintf("arn:%s:states:%s:%s:execution:%s:*", *stack.Partition(), *stack.Region(), *stack.Account(), StateMachineName))
+func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
+	executions := jsii.String(arn("states", deployRegion, "execution:"+p.Config.Names().StateMachine()+":*"))
 	var appSecrets []*string
+	var appKeys []string
 	for _, s := range p.Config.AppSecrets() {
-		// Secrets Manager appends six random characters to a secret's ARN.
-		appSecrets = append(appSecrets, jsii.String(fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:%s-??????", *stack.Partition(), *stack.Region(), *stack.Account(), s)))
+		appSecrets = append(appSecrets, jsii.String(secretARN(s.ID)))
+		if s.KMSKeyID != "" && !slices.Contains(appKeys, s.KMSKeyID) {
+			appKeys = append(appKeys, s.KMSKeyID)
+		}
 	}
 	arns := map[tasks.Resource]*[]*string{
 		tasks.Users:      users,
@@ -254,6 +318,10 @@ func (r *Rotator) grant(stack awscdk.Stack, p *Props, users *[]*string, records 
 			case tasks.AlertTopic:
 				mustBe(t, c, []string{"sns:Publish"})
 				r.Topic.GrantPublish(fn)
+			case tasks.AppSecretKeys:
+				for _, k := range appKeys {
+					fn.AddToRolePolicy(kmsKeyStatement(c.Actions, k))
+				}
 			default:
 				res, ok := arns[c.On]
 				if !ok {
@@ -275,25 +343,48 @@ func mustBe(t tasks.Task, c tasks.Calls, actions []string) {
 	}
 }
 
-// operator is what the keyrotator CLI calls, and nothing that reads a key:
-// the rotation records are described (their stages), never read.
-func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, users *[]*string, records *string) {
+// operator is what the keyrotator CLI calls and the runbook's commands
+// read (docs/runbook.md), and nothing that reads a key or changes one: the
+// rotation records are described (their stages), never read.
+func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props, users *[]*string, records *string) {
 	sm := r.StateMachine.StateMachineArn()
-	executions := jsii.String(fmt.Sprintf("arn:%s:states:%s:%s:execution:%s:*", *stack.Partition(), *stack.Region(), *stack.Account(), StateMachineName))
+	executions := jsii.String(arn("states", deployRegion, "execution:"+p.Config.Names().StateMachine()+":*"))
+	var roles []*string
+	for _, t := range tasks.All {
+		roles = append(roles, r.Functions[t.Function()].Role().RoleArn())
+	}
 	r.Operator = awsiam.NewManagedPolicy(c, jsii.String("OperatorPolicy"), &awsiam.ManagedPolicyProps{
-		Description: jsii.String("keyrotator: what a person running the keyrotator CLI needs (start, watch, status, approve, reject)"),
+		Description: jsii.String("keyrotator: what a person running the keyrotator CLI needs (start, watch, status, approve, reject) and the runbook's reads; changes no key"),
 		Statements: &[]awsiam.PolicyStatement{
-			allow([]string{"states:StartExecution", "states:ListExecutions", "states:DescribeStateMachine"}, &[]*string{sm}),
-			allow([]string{"states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"}, &[]*string{executions}),
-			// A callback's task token is no resource: these take none.
-			allow([]string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:ListStateMachines", "secretsmanager:ListSecrets"}, jsii.Strings("*")),
-			allow([]string{"iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"}, users),
-			allow([]string{"secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds"}, &[]*string{records}),
+			allow([]string{"states:StartExecution", "states:ListExecutions"}, &[]*string{sm}),
+			allow([]string{"states:DescribeExecution", "states:GetExecutionHistory"}, &[]*string{executions}),
+			// None of these takes a resource: a callback's task token is none;
+			// ListStateMachines and ListSecrets list; CloudTrail's
+			// LookupEvents (the runbook's "who made this key") has no
+			// resource-level permissions.
+			allow([]string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:ListStateMachines", "secretsmanager:ListSecrets", "cloudtrail:LookupEvents"}, jsii.Strings("*")),
+			allow([]string{"iam:GetUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"}, users),
+			allow([]string{"secretsmanager:DescribeSecret"}, &[]*string{records}),
+			// The runbook's accessdenied check: what a function's role may do.
+			allow([]string{"iam:SimulatePrincipalPolicy"}, &roles),
+		},
+	})
+	r.Rollback = awsiam.NewManagedPolicy(c, jsii.String("RollbackPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("keyrotator: the runbook's rollback (switch an old key back on) and stopping a stuck run; reads no key"),
+		Statements: &[]awsiam.PolicyStatement{
+			// Which key was the old one (the alert, the execution) and its
+			// state: then aws iam update-access-key --status Active.
+			allow([]string{"iam:ListAccessKeys", "iam:UpdateAccessKey"}, users),
+			allow([]string{"states:DescribeExecution", "states:StopExecution"}, &[]*string{executions}),
 		},
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("OperatorPolicyArn"), &awscdk.CfnOutputProps{
 		Value:       r.Operator.ManagedPolicyArn(),
 		Description: jsii.String("attach to the role of whoever runs the keyrotator CLI"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("RollbackPolicyArn"), &awscdk.CfnOutputProps{
+		Value:       r.Rollback.ManagedPolicyArn(),
+		Description: jsii.String("attach to on-call's role for the runbook's rollback (switch an old key back on, stop a stuck run)"),
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("StateMachineArn"), &awscdk.CfnOutputProps{
 		Value:       sm,
@@ -340,6 +431,23 @@ func (r *Rotator) alarms(c constructs.Construct) {
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
 	r.DLQAlarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(r.Topic))
+
+	// EnforceSSL's topic policy replaces SNS's default one, which let the
+	// account's services publish: CloudWatch needs its own Allow, for this
+	// stack's alarms only (confused-deputy protection: CloudWatch sends the
+	// alarm's ARN as aws:SourceArn and its account as aws:SourceAccount;
+	// https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html#sns-allow-cloudwatch-alarm-in-another-account,
+	// https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger).
+	r.Topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("AllowThisStacksAlarms"),
+		Actions:    jsii.Strings("sns:Publish"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Resources:  &[]*string{r.Topic.TopicArn()},
+		Conditions: &map[string]any{
+			"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+			"ArnEquals":    map[string]any{"aws:SourceArn": []*string{r.Alarm.AlarmArn(), r.DLQAlarm.AlarmArn()}},
+		},
+	}))
 }
 
 // schedules makes one EventBridge Scheduler schedule per rotation, each with

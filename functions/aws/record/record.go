@@ -1,5 +1,5 @@
 // Package record keeps a user's rotation record, the Secrets Manager secret
-// keyrotator/users/<user>: the only place keyrotator keeps a secret access
+// <prefix>/users/<user> (keyrotator/users/<user> by default): the only place keyrotator keeps a secret access
 // key (I1). Its AWSCURRENT version is the key in service, its AWSPENDING
 // version the key being rolled out; the AWSPENDING stage is also the lock
 // that keeps two rotations of one user apart (I6, docs/design.md §7).
@@ -46,10 +46,21 @@ type api interface {
 var _ api = (*secretsmanager.Client)(nil)
 
 // Store reads and writes rotation records.
-type Store struct{ api api }
+type Store struct {
+	api   api
+	names rotation.Names
+}
 
-// New wraps a Secrets Manager client.
+// New wraps a Secrets Manager client, for the records under the default
+// stack prefix.
 func New(c api) *Store { return &Store{api: c} }
+
+// NewIn wraps a Secrets Manager client, for the records of the stack whose
+// names are n (its prefix: the function's KEYROTATOR_PREFIX).
+func NewIn(c api, n rotation.Names) *Store { return &Store{api: c, names: n} }
+
+// Name is user's record.
+func (s *Store) Name(user string) string { return s.names.Record(user) }
 
 // value is a record version's content. Only this package sees the secret.
 type value struct {
@@ -101,7 +112,7 @@ type Version struct {
 
 // Ensure makes the record if there is none and returns its ARN.
 func (s *Store) Ensure(ctx context.Context, user string) (string, error) {
-	name := rotation.RecordName(user)
+	name := s.Name(user)
 	d, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
 	if err == nil {
 		return aws.ToString(d.ARN), nil
@@ -128,7 +139,7 @@ func (s *Store) Ensure(ctx context.Context, user string) (string, error) {
 // Staged returns the version holding stage, if any (none when the record
 // does not exist yet: a dry run reads without making it).
 func (s *Store) Staged(ctx context.Context, user, stage string) (Version, bool, error) {
-	name := rotation.RecordName(user)
+	name := s.Name(user)
 	d, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
 	var nf *types.ResourceNotFoundException
 	if errors.As(err, &nf) {
@@ -151,7 +162,7 @@ func (s *Store) Staged(ctx context.Context, user, stage string) (Version, bool, 
 }
 
 func (s *Store) read(ctx context.Context, user, versionID string) (Version, value, error) {
-	name := rotation.RecordName(user)
+	name := s.Name(user)
 	out, err := s.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name), VersionId: aws.String(versionID)})
 	if err != nil {
 		return Version{}, value{}, awserr.Classify("secretsmanager GetSecretValue "+name+" version "+versionID, err)
@@ -170,7 +181,7 @@ func (s *Store) read(ctx context.Context, user, versionID string) (Version, valu
 // inherit are the dead run's unresolved intents: the claim carries them, so
 // this run's CreateKey removes that run's orphans.
 func (s *Store) Claim(ctx context.Context, user, execution, oldKeyID, from string, inherit ...Intent) (string, error) {
-	name := rotation.RecordName(user)
+	name := s.Name(user)
 	token := rotation.Token(execution, "claim")
 	b, _ := json.Marshal(value{Execution: execution, OldAccessKeyID: oldKeyID, Intents: inherit})
 	_, err := s.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
@@ -208,7 +219,7 @@ func (s *Store) Claim(ctx context.Context, user, execution, oldKeyID, from strin
 // takes AWSPENDING off it, so the version (the key the re-run reuses)
 // cannot be removed as an unlabelled one.
 func (s *Store) KeepForResume(ctx context.Context, user, versionID string) error {
-	name := rotation.RecordName(user)
+	name := s.Name(user)
 	in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(name), VersionStage: aws.String(Resume), MoveToVersionId: aws.String(versionID)}
 	if held, ok, err := s.Staged(ctx, user, Resume); err != nil {
 		return err
@@ -232,7 +243,7 @@ func (s *Store) PutIntent(ctx context.Context, user, execution, oldKeyID string,
 	if len(intents) == 0 {
 		return "", errors.New("record: PutIntent without an intent")
 	}
-	name := rotation.RecordName(user)
+	name := s.Name(user)
 	last := intents[len(intents)-1]
 	step := fmt.Sprintf("intent-%d", last.Attempt)
 	if last.Outcome != "" {
@@ -276,7 +287,7 @@ func (s *Store) ownLock(ctx context.Context, user, execution string) error {
 // key version of one of executions. A key a version holds has a holder; it
 // is never an orphan.
 func (s *Store) Holds(ctx context.Context, user, id string, executions []string) (bool, error) {
-	name := rotation.RecordName(user)
+	name := s.Name(user)
 	d, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
 	var nf *types.ResourceNotFoundException
 	if errors.As(err, &nf) {
@@ -312,7 +323,7 @@ func (s *Store) Holds(ctx context.Context, user, id string, executions []string)
 // PutKey keeps the new key as this execution's AWSPENDING version. A retry
 // with the same execution writes nothing new (the token is the version id).
 func (s *Store) PutKey(ctx context.Context, user, execution, oldKeyID string, key rotation.Credential) (string, error) {
-	name := rotation.RecordName(user)
+	name := s.Name(user)
 	token := rotation.Token(execution, "key")
 	if err := s.ownLock(ctx, user, execution); err != nil {
 		return "", err
@@ -349,7 +360,7 @@ func (s *Store) Key(ctx context.Context, user, versionID string) (rotation.Crede
 	}
 	c := rotation.NewCredential(v.AccessKeyID, v.SecretAccessKey)
 	if !c.Valid() {
-		return rotation.Credential{}, fmt.Errorf("record %s version %s holds no key", rotation.RecordName(user), versionID)
+		return rotation.Credential{}, fmt.Errorf("record %s version %s holds no key", s.Name(user), versionID)
 	}
 	return c, nil
 }
@@ -357,7 +368,7 @@ func (s *Store) Key(ctx context.Context, user, versionID string) (rotation.Crede
 // Promote makes versionID AWSCURRENT (Secrets Manager moves AWSPREVIOUS to
 // the version it leaves); AWSPENDING stays on it as the lock until Release.
 func (s *Store) Promote(ctx context.Context, user, versionID string) error {
-	name := rotation.RecordName(user)
+	name := s.Name(user)
 	cur, ok, err := s.Staged(ctx, user, Current)
 	if err != nil {
 		return err
@@ -377,7 +388,7 @@ func (s *Store) Promote(ctx context.Context, user, versionID string) error {
 
 // Release drops the lock, if execution holds it.
 func (s *Store) Release(ctx context.Context, user, execution string) error {
-	name := rotation.RecordName(user)
+	name := s.Name(user)
 	v, ok, err := s.Staged(ctx, user, Pending)
 	if err != nil || !ok || v.Execution != execution {
 		return err

@@ -2,6 +2,8 @@
 package main
 
 import (
+	"os"
+
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -16,10 +18,11 @@ import (
 
 func main() {
 	cfg := lambdautil.AWSConfig()
+	names := rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)} // the stack prefix the construct set
 	sm := secretsmanager.NewFromConfig(cfg)
 	// The kinds that keep something for the old key (steps.Cleaner); their
 	// connections are granted in functions/tasks (CleanupTargets).
-	c := &steps.CleanupTargets{Records: record.New(sm), Targets: steps.Targets{
+	c := &steps.CleanupTargets{Records: record.NewIn(sm, names), Targets: steps.Targets{
 		rotation.TargetSoracom: soracom.FromEnv(connections.New(sm), 20*time.Second),
 	}}
 	lambdautil.Start("cleanuptargets", c.Run, func(in rotation.TaskInput, r steps.CleanupResult) []any {

@@ -2,6 +2,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -16,9 +18,10 @@ import (
 
 func main() {
 	cfg := lambdautil.AWSConfig()
+	names := rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)} // the stack prefix the construct set
 	c := &steps.CreateKey{
 		Keys:    iamkeys.New(iam.NewFromConfig(cfg)),
-		Records: record.New(secretsmanager.NewFromConfig(cfg)),
+		Records: record.NewIn(secretsmanager.NewFromConfig(cfg), names),
 		Prover:  prove.New(cfg),
 		Makers:  trail.ForIAMEvents(cfg),
 		Self:    prove.NewSelf(cfg),

@@ -2,6 +2,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyrotator/keyrotator/functions/aws/record"
@@ -12,7 +14,8 @@ import (
 
 func main() {
 	cfg := lambdautil.AWSConfig()
-	p := &steps.Promote{Records: record.New(secretsmanager.NewFromConfig(cfg))}
+	names := rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)} // the stack prefix the construct set
+	p := &steps.Promote{Records: record.NewIn(secretsmanager.NewFromConfig(cfg), names)}
 	lambdautil.Start("promote", p.Run, func(in rotation.TaskInput, c rotation.Cutover) []any {
 		return []any{"execution", in.Data.Execution, "cutover", c.At}
 	})

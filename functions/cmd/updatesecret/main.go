@@ -2,6 +2,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyrotator/keyrotator/functions/aws/record"
@@ -13,8 +15,9 @@ import (
 
 func main() {
 	cfg := lambdautil.AWSConfig()
+	names := rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)} // the stack prefix the construct set
 	sm := secretsmanager.NewFromConfig(cfg)
-	u := &steps.UpdateTarget{Records: record.New(sm), Target: secret.New(sm)}
+	u := &steps.UpdateTarget{Records: record.NewIn(sm, names), Target: secret.New(sm)}
 	lambdautil.Start("updatesecret", u.Run, func(in rotation.TaskInput, r rotation.Receipt) []any {
 		return []any{"execution", in.Data.Execution, "target", r.Target, "previousKeyId", r.PreviousKeyID, "newKeyId", r.NewKeyID, "changed", r.Changed}
 	})

@@ -2,6 +2,8 @@
 package main
 
 import (
+	"os"
+
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -16,8 +18,9 @@ import (
 
 func main() {
 	cfg := lambdautil.AWSConfig()
+	names := rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)} // the stack prefix the construct set
 	sm := secretsmanager.NewFromConfig(cfg)
-	u := &steps.UpdateTarget{Records: record.New(sm), Target: soracom.FromEnv(connections.New(sm), 70*time.Second)} // a whole per-minute window, of its 300 s timeout
+	u := &steps.UpdateTarget{Records: record.NewIn(sm, names), Target: soracom.FromEnv(connections.New(sm), 70*time.Second)} // a whole per-minute window, of its 300 s timeout
 	lambdautil.Start("updatesoracom", u.Run, func(in rotation.TaskInput, r rotation.Receipt) []any {
 		attrs := []any{"execution", in.Data.Execution, "target", r.Target, "where", r.Where, "previousKeyId", r.PreviousKeyID, "newKeyId", r.NewKeyID, "changed", r.Changed}
 		if s := r.Soracom; s != nil {

@@ -2,6 +2,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -17,9 +19,10 @@ import (
 
 func main() {
 	cfg := lambdautil.AWSConfig()
+	names := rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)} // the stack prefix the construct set
 	v := &steps.Validate{
 		Keys:       iamkeys.New(iam.NewFromConfig(cfg)),
-		Records:    record.New(secretsmanager.NewFromConfig(cfg)),
+		Records:    record.NewIn(secretsmanager.NewFromConfig(cfg), names),
 		Executions: executions.New(sfn.NewFromConfig(cfg)),
 		Makers:     trail.ForIAMEvents(cfg),
 	}
