@@ -15,11 +15,13 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 	"github.com/keyrotator/keyrotator/local/sandbox/iotdata"
+	"github.com/keyrotator/keyrotator/local/sandbox/kms"
 	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
 	"github.com/keyrotator/keyrotator/local/sandbox/secretsmanager"
 	"github.com/keyrotator/keyrotator/local/sandbox/ses"
 	"github.com/keyrotator/keyrotator/local/sandbox/sns"
 	"github.com/keyrotator/keyrotator/local/sandbox/soracom"
+	"github.com/keyrotator/keyrotator/local/sandbox/sqs"
 	"github.com/keyrotator/keyrotator/local/sandbox/stepfunctions"
 	"github.com/keyrotator/keyrotator/local/sandbox/sts"
 )
@@ -100,6 +102,8 @@ func New(opts Options) (*Sandbox, error) {
 	srv.Register(sns.New(srv))
 	srv.Register(ses.New(srv))
 	srv.Register(iotdata.New(srv))
+	srv.Register(kms.New(srv)) // KMS, SQS: what the deployed template's topic and dead-letter queue use
+	srv.Register(sqs.New(srv))
 	sb.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
 	srv.Register(sb.Lambda)
 	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, RetryScale: opts.RetryScale, CallbackScale: opts.CallbackScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
