@@ -120,11 +120,11 @@ func parseRate(s string) (time.Duration, error) {
 // cron is a parsed six-field cron expression.
 type cron struct {
 	minutes, hours, months [61]bool // index by value
-	years                 map[int]bool
-	anyYear               bool
-	dom                   dayRule
-	dow                   dayRule
-	domAny, dowAny        bool // '?' or '*' there
+	years                  map[int]bool
+	anyYear                bool
+	dom                    dayRule
+	dow                    dayRule
+	domAny, dowAny         bool // '?' or '*' there
 }
 
 // dayRule is what a day field asks for.

@@ -24,8 +24,8 @@ func TestNext(t *testing.T) {
 		{"the same from the minute it fired", "cron(0 3 1 */2 ? *)", "Asia/Tokyo", "2027-01-01T03:00:00+09:00", "2027-03-01T03:00:00+09:00"},
 		{"daily 10:00 UTC", "cron(0 10 * * ? *)", "", "2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z"},
 		{"every 15 minutes", "cron(0/15 * * * ? *)", "UTC", "2026-03-01T10:07:00Z", "2026-03-01T10:15:00Z"},
-		{"weekdays 18:00 by name", "cron(0 18 ? * MON-FRI *)", "UTC", "2026-12-04T18:00:00Z", "2026-12-07T18:00:00Z"}, // Fri → Mon
-		{"wrapping day range FRI-MON", "cron(0 0 ? * FRI-MON *)", "UTC", "2026-12-07T00:00:00Z", "2026-12-11T00:00:00Z"},   // Mon → Fri
+		{"weekdays 18:00 by name", "cron(0 18 ? * MON-FRI *)", "UTC", "2026-12-04T18:00:00Z", "2026-12-07T18:00:00Z"},    // Fri → Mon
+		{"wrapping day range FRI-MON", "cron(0 0 ? * FRI-MON *)", "UTC", "2026-12-07T00:00:00Z", "2026-12-11T00:00:00Z"}, // Mon → Fri
 		{"last day of the month", "cron(0 0 L * ? *)", "UTC", "2028-02-01T00:00:00Z", "2028-02-29T00:00:00Z"},
 		{"last weekday of the month", "cron(0 0 LW * ? *)", "UTC", "2026-01-01T00:00:00Z", "2026-01-30T00:00:00Z"}, // 31st is a Saturday
 		{"weekday nearest the 1st, a Saturday", "cron(0 0 1W * ? *)", "UTC", "2026-07-31T00:00:00Z", "2026-08-03T00:00:00Z"},
