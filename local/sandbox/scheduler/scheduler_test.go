@@ -53,7 +53,7 @@ func (f fixture) schedule(t *testing.T, logical, expr, tz, target, dlq string, r
 		"Description": "keyrotator: rotate", "FlexibleTimeWindow": map[string]any{"Mode": "OFF"},
 		"ScheduleExpression": expr, "ScheduleExpressionTimezone": tz, "State": "ENABLED",
 		"Target": map[string]any{"Arn": target, "RoleArn": roleARN, "Input": `{"user":"app-aws-user","trigger":"schedule"}`,
-			"RetryPolicy": map[string]any{"MaximumEventAgeInSeconds": float64(86400), "MaximumRetryAttempts": float64(retries)},
+			"RetryPolicy":      map[string]any{"MaximumEventAgeInSeconds": float64(86400), "MaximumRetryAttempts": float64(retries)},
 			"DeadLetterConfig": map[string]any{"Arn": dlq}},
 	}
 	p, err := f.sched.Create(context.Background(), cfn.Resource{LogicalID: logical, Type: "AWS::Scheduler::Schedule", StackName: "keyrotator",
