@@ -108,7 +108,8 @@ func New(opts Options) (*Sandbox, error) {
 	sb.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
 	srv.Register(sb.Lambda)
 	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, RetryScale: opts.RetryScale, CallbackScale: opts.CallbackScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
-	srv.Register(scheduler.New(srv))                                                                                                                                                                       // after Step Functions: it starts executions, so it stops first
+	// EventBridge Scheduler after Step Functions: it starts executions, so it stops first.
+	srv.Register(scheduler.New(srv))
 	sb.Auth0 = auth0.New(srv, 0)
 	srv.Attach("auth0", sb.Auth0) // not AWS: its own ports, the admin API and Close
 	// SORACOM, attached like Auth0; its groups publish to iotdata and invoke
