@@ -151,6 +151,13 @@ func New(srv *sandbox.Server) *Service {
 			case <-tick.C:
 			}
 			s.Evaluate(context.Background())
+			// While Waits flow the clock it moves many times a second; an
+			// evaluation every few milliseconds of real time is enough.
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
 		}
 	}()
 	return s

@@ -45,11 +45,21 @@ func (s *Service) executionEnded(e *execution) {
 // metric for that status over the window. It reads the executions kept, so
 // the count survives a --state restart.
 func (s *Service) ExecutionsEnded(machine, status string, from, to time.Time) int {
+	s.mu.Lock()
+	all := make([]*execution, 0, len(s.execs))
+	for _, e := range s.execs {
+		if e.machineARN == machine {
+			all = append(all, e)
+		}
+	}
+	s.mu.Unlock()
 	n := 0
-	for _, v := range s.Executions() {
-		if v.StateMachineARN == machine && v.Status == status && v.Stop.After(from) && !v.Stop.After(to) {
+	for _, e := range all {
+		e.mu.Lock()
+		if e.status == status && e.stop.After(from) && !e.stop.After(to) {
 			n++
 		}
+		e.mu.Unlock()
 	}
 	return n
 }
