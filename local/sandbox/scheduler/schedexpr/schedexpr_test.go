@@ -32,6 +32,8 @@ func TestNext(t *testing.T) {
 		{"weekday nearest the 15th, a Sunday", "cron(0 0 15W * ? *)", "UTC", "2026-03-01T00:00:00Z", "2026-03-16T00:00:00Z"},
 		{"second Tuesday", "cron(0 12 ? * 3#2 *)", "UTC", "2026-12-01T00:00:00Z", "2026-12-08T12:00:00Z"},
 		{"last Friday", "cron(0 12 ? * 6L *)", "UTC", "2026-12-01T00:00:00Z", "2026-12-25T12:00:00Z"},
+		{"Feb 29 only in leap years", "cron(30 2 29 2 ? *)", "UTC", "2026-12-06T04:00:00Z", "2028-02-29T02:30:00Z"},
+		{"the 31st only in months that have it", "cron(45 23 31 * ? *)", "UTC", "2027-02-27T23:59:00Z", "2027-03-31T23:45:00Z"},
 		{"years listed", "cron(0 0 1 1 ? 2030,2032)", "UTC", "2030-01-01T00:00:00Z", "2032-01-01T00:00:00Z"},
 		// New York springs forward 2026-03-08 02:00 → 03:00: 02:30 does not
 		// exist that day and is skipped.
