@@ -445,9 +445,6 @@ func historyData(old, st, reason string) string {
 	return string(b)
 }
 
-// window is one evaluation period [start, start+period).
-type window struct{ start time.Time }
-
 // datapoints are the alarm's values for its last EvaluationPeriods periods,
 // the current (still open) one first. Periods are aligned to the period
 // since the epoch, as CloudWatch aligns them.

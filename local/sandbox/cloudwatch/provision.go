@@ -49,7 +49,7 @@ func (s *Service) Create(_ context.Context, r cfn.Resource) (cfn.Provisioned, er
 	case p.ExtendedStatistic != "":
 		return cfn.Provisioned{}, fmt.Errorf("ExtendedStatistic: the sandbox evaluates Statistic only")
 	case p.ThresholdMetricId != "" || p.Threshold == nil:
-		return cfn.Provisioned{}, fmt.Errorf("Threshold: the sandbox evaluates static thresholds only")
+		return cfn.Provisioned{}, fmt.Errorf("Threshold/ThresholdMetricId: the sandbox evaluates a static Threshold only")
 	}
 	if p.AlarmName == "" {
 		p.AlarmName = generatedName(r)

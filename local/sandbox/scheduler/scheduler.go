@@ -15,6 +15,7 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -469,7 +470,7 @@ func (s *Service) invoke(ctx context.Context, d due) Invocation {
 }
 
 func errorParts(err error) (code, msg string) {
-	if e, ok := err.(*sandbox.Error); ok {
+	if e := (*sandbox.Error)(nil); errors.As(err, &e) {
 		return e.Code, e.Message
 	}
 	return "InternalFailure", err.Error()

@@ -245,30 +245,33 @@ func errNoQueue() error {
 	return sandbox.Errorf(400, "QueueDoesNotExist", "The specified queue does not exist.")
 }
 
-// byURL finds a queue by its URL; callers hold s.mu. The host part is not
-// compared (a client may have been handed the sandbox's endpoint).
-func (s *Service) byURL(url string) (*Queue, error) {
-	if url == "" {
+// byURL finds a queue by its URL; callers hold s.mu. The region is the
+// one the URL's host names (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME),
+// or the sandbox's when the host is another (a client handed the sandbox's
+// endpoint).
+func (s *Service) byURL(u string) (*Queue, error) {
+	if u == "" {
 		return nil, sandbox.Errorf(400, "MissingParameter", "The request must contain the parameter QueueUrl.")
 	}
-	i := strings.Index(url, "://")
-	path := url
-	if i >= 0 {
-		path = url[i+3:]
-		if j := strings.Index(path, "/"); j >= 0 {
-			path = path[j:]
-		}
+	host, path := "", u
+	if _, rest, ok := strings.Cut(u, "://"); ok {
+		host, path, _ = strings.Cut(rest, "/")
 	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
-	if len(parts) != 2 {
+	if len(parts) != 2 || parts[0] != s.srv.Account() {
 		return nil, errNoQueue()
 	}
-	for _, q := range s.st.Queues {
-		if q.Name == parts[1] && parts[0] == s.srv.Account() && (i < 0 || strings.Contains(url, q.Region) || !strings.Contains(url, "amazonaws.com")) {
-			return q, nil
+	region := s.srv.Region()
+	if r, ok := strings.CutPrefix(host, "sqs."); ok {
+		if r, ok = strings.CutSuffix(r, ".amazonaws.com"); ok {
+			region = r
 		}
 	}
-	return nil, errNoQueue()
+	q, ok := s.st.Queues[fmt.Sprintf("arn:aws:sqs:%s:%s:%s", region, parts[0], parts[1])]
+	if !ok {
+		return nil, errNoQueue()
+	}
+	return q, nil
 }
 
 // retention is the queue's MessageRetentionPeriod.
