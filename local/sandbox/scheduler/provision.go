@@ -24,6 +24,7 @@ func (s *Service) Create(_ context.Context, r cfn.Resource) (cfn.Provisioned, er
 		ScheduleExpression         string
 		ScheduleExpressionTimezone string
 		State                      string
+		ActionAfterCompletion      string
 		StartDate, EndDate         string
 		FlexibleTimeWindow         *FlexibleTimeWindow
 		Target                     *Target
@@ -48,7 +49,7 @@ func (s *Service) Create(_ context.Context, r cfn.Resource) (cfn.Provisioned, er
 	}
 	sc := Schedule{Name: p.Name, Group: p.GroupName, Region: r.Region, Description: p.Description,
 		Expression: p.ScheduleExpression, Timezone: p.ScheduleExpressionTimezone, State: p.State,
-		FlexibleTimeWindow: *p.FlexibleTimeWindow, Target: *p.Target}
+		FlexibleTimeWindow: *p.FlexibleTimeWindow, Target: *p.Target, ActionAfterCompletion: p.ActionAfterCompletion}
 	for _, d := range []struct {
 		text string
 		to   **time.Time

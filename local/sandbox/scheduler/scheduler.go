@@ -192,6 +192,9 @@ func (s *Service) CreateSchedule(sc Schedule) (Schedule, error) {
 	if sc.Target.Arn == "" || sc.Target.RoleArn == "" {
 		return Schedule{}, validation("Target: Arn and RoleArn are required")
 	}
+	if a := sc.ActionAfterCompletion; a != "" && a != "NONE" && a != "DELETE" {
+		return Schedule{}, validation("ActionAfterCompletion %q: want NONE or DELETE", a)
+	}
 	if sc.FlexibleTimeWindow.Mode != "OFF" && sc.FlexibleTimeWindow.Mode != "FLEXIBLE" {
 		return Schedule{}, validation("FlexibleTimeWindow.Mode %q: want OFF or FLEXIBLE", sc.FlexibleTimeWindow.Mode)
 	}

@@ -242,3 +242,51 @@ func TestCreateRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A one-time schedule fires at its time, in its zone, once; with
+// ActionAfterCompletion DELETE it is gone after.
+func TestOneTimeScheduleFiresOnceThenDeletes(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	f.sb.Server.Clock().Set(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)) // 09:00 JST
+	target := f.queue(t, "target")
+	for _, after := range []string{"NONE", "DELETE"} {
+		_, err := f.sched.Create(context.Background(), cfn.Resource{LogicalID: "Once" + after, StackName: "s", Region: "us-east-1",
+			Properties: map[string]any{"Name": "once-" + after, "ScheduleExpression": "at(2026-12-06T14:00:00)", "ScheduleExpressionTimezone": "Asia/Tokyo",
+				"FlexibleTimeWindow": map[string]any{"Mode": "OFF"}, "ActionAfterCompletion": after,
+				"Target": map[string]any{"Arn": target.ARN, "RoleArn": roleARN, "Input": after}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.sb.Server.Clock().Advance(4*time.Hour + time.Minute) // 13:01 JST: not yet
+	time.Sleep(50 * time.Millisecond)
+	if n := len(f.sqs.Messages(target.ARN)); n != 0 {
+		t.Fatalf("fired early: %d", n)
+	}
+	f.sb.Server.Clock().Advance(time.Hour) // 14:01 JST
+	if inv := f.invocations(t, "once-NONE", 1); inv[0].Error != "" {
+		t.Fatalf("invocation %+v", inv)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := f.sched.Get("", "once-DELETE"); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a DELETE one-time schedule is still there after firing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(f.sqs.Messages(target.ARN)); n != 2 {
+		t.Fatalf("%d messages, want one from each", n)
+	}
+	f.sb.Server.Clock().Advance(3 * 24 * time.Hour) // within the queue's 4 days
+	time.Sleep(50 * time.Millisecond)
+	if n := len(f.sqs.Messages(target.ARN)); n != 2 {
+		t.Fatalf("%d messages after 3 days, want still 2", n)
+	}
+	if sc, _ := f.sched.Get("", "once-NONE"); len(sc.Invocations) != 1 || sc.Next != nil {
+		t.Fatalf("once-NONE after: %+v", sc)
+	}
+}
