@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -205,3 +206,14 @@ func (s *Service) Handle(_ context.Context, c *sandbox.Call) (any, error) {
 }
 
 var _ sandbox.Snapshotter = (*Service)(nil)
+
+// Admin implements sandbox.Administered: GET /keys lists keys with their policies.
+func (s *Service) Admin() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
+		sandbox.WriteJSON(w, http.StatusOK, s.Keys())
+	})
+	return m
+}
+
+var _ sandbox.Administered = (*Service)(nil)

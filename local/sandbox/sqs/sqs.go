@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -355,3 +356,25 @@ func md5Hex(s string) string {
 }
 
 var _ sandbox.Snapshotter = (*Service)(nil)
+
+// Admin implements sandbox.Administered:
+//
+//	GET /queues lists queues with their attributes;
+//	GET /messages?queue=ARN|URL lists the messages a queue holds now.
+func (s *Service) Admin() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /queues", func(w http.ResponseWriter, r *http.Request) {
+		sandbox.WriteJSON(w, http.StatusOK, s.Queues())
+	})
+	m.HandleFunc("GET /messages", func(w http.ResponseWriter, r *http.Request) {
+		msgs := s.Messages(r.URL.Query().Get("queue"))
+		if msgs == nil {
+			sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no such queue"})
+			return
+		}
+		sandbox.WriteJSON(w, http.StatusOK, msgs)
+	})
+	return m
+}
+
+var _ sandbox.Administered = (*Service)(nil)

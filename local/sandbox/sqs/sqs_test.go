@@ -3,6 +3,8 @@ package sqs_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -57,19 +59,19 @@ func TestQueueFromTemplateAndMessages(t *testing.T) {
 	}
 
 	c := sqs.NewFromConfig(sb.Config(t))
-	url := aws.String(made.Ref)
-	attrs, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: url, AttributeNames: []types.QueueAttributeName{"All"}})
+	qurl := aws.String(made.Ref)
+	attrs, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: qurl, AttributeNames: []types.QueueAttributeName{"All"}})
 	if err != nil || attrs.Attributes["MessageRetentionPeriod"] != "1209600" || attrs.Attributes["SqsManagedSseEnabled"] != "true" ||
 		attrs.Attributes["QueueArn"] != made.Attrs["Arn"] || !strings.Contains(attrs.Attributes["Policy"], "Deny") {
 		t.Fatalf("GetQueueAttributes: %v %+v", err, attrs)
 	}
 	for _, body := range []string{`{"n":1}`, `{"n":2}`} {
-		if out, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: url, MessageBody: aws.String(body)}); err != nil || out.MessageId == nil {
+		if out, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: qurl, MessageBody: aws.String(body)}); err != nil || out.MessageId == nil {
 			t.Fatalf("SendMessage: %v", err) // the SDK checks MD5OfMessageBody itself
 		}
 	}
 	count := func() string {
-		a, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: url, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}})
+		a, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: qurl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}})
 		if err != nil {
 			t.Fatalf("GetQueueAttributes: %v", err)
 		}
@@ -78,14 +80,19 @@ func TestQueueFromTemplateAndMessages(t *testing.T) {
 	if n := count(); n != "2" {
 		t.Fatalf("ApproximateNumberOfMessages %s, want 2", n)
 	}
-	got, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: url, MaxNumberOfMessages: 1})
+	var held []sqssvc.Message
+	sb.AdminCall(t, http.MethodGet, "/sqs/messages?queue="+url.QueryEscape(made.Attrs["Arn"]), nil, &held)
+	if len(held) != 2 || held[1].Body != `{"n":2}` {
+		t.Fatalf("admin messages %+v", held)
+	}
+	got, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: qurl, MaxNumberOfMessages: 1})
 	if err != nil || len(got.Messages) != 1 || aws.ToString(got.Messages[0].Body) != `{"n":1}` {
 		t.Fatalf("ReceiveMessage: %v %+v", err, got)
 	}
 	if n := count(); n != "1" { // one in flight
 		t.Fatalf("after a receive: %s visible, want 1", n)
 	}
-	if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: url, ReceiptHandle: got.Messages[0].ReceiptHandle}); err != nil {
+	if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: qurl, ReceiptHandle: got.Messages[0].ReceiptHandle}); err != nil {
 		t.Fatalf("DeleteMessage: %v", err)
 	}
 	if v, ok := q.Visible("us-east-1", name); !ok || v != 1 {
