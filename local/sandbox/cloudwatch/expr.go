@@ -44,8 +44,11 @@ func (r ref) eval(v map[string]datapoint) (float64, bool) {
 func (r ref) ids(into map[string]bool) { into[string(r)] = true }
 
 // eval of an arithmetic operator: a period where either side has no
-// datapoint has none in the result. The sandbox's reading of metric math's
-// alignment by timestamp; FILL(x, 0) gives a missing side a value.
+// datapoint has none in the result. This is the sandbox's reading of metric
+// math aligning time series by timestamp, the strict one: no AWS page found
+// says what "a + b" gives where only a has a datapoint. FILL(x, 0) gives a
+// missing side a value and makes an alarm fire either way, so the sandbox
+// only fires where AWS surely would.
 func (b binop) eval(v map[string]datapoint) (float64, bool) {
 	l, lok := b.l.eval(v)
 	r, rok := b.r.eval(v)
