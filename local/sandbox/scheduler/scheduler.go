@@ -379,7 +379,8 @@ func (s *Service) fireDue(ctx context.Context) {
 			continue
 		}
 		expr, err := schedexpr.Parse(sc.Expression, sc.Timezone)
-		if err != nil {
+		if err != nil { // only a hand-edited state file gets here
+			sc.Next = nil
 			continue
 		}
 		d := due{arn: sc.ARN, at: *sc.Next, passed: 1, target: sc.Target, region: sc.Region, name: sc.Name, group: sc.Group}
