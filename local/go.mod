@@ -9,12 +9,16 @@ require (
 	github.com/aws/aws-sdk-go-v2/config v1.32.0
 	github.com/aws/aws-sdk-go-v2/credentials v1.19.0
 	github.com/aws/aws-sdk-go-v2/service/cloudtrail v1.55.0
+	github.com/aws/aws-sdk-go-v2/service/cloudwatch v1.52.3
 	github.com/aws/aws-sdk-go-v2/service/iam v1.50.0
+	github.com/aws/aws-sdk-go-v2/service/kms v1.49.1
 	github.com/aws/aws-sdk-go-v2/service/lambda v1.80.0
+	github.com/aws/aws-sdk-go-v2/service/scheduler v1.17.14
 	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.40.0
 	github.com/aws/aws-sdk-go-v2/service/ses v1.34.0
 	github.com/aws/aws-sdk-go-v2/service/sfn v1.40.0
 	github.com/aws/aws-sdk-go-v2/service/sns v1.39.0
+	github.com/aws/aws-sdk-go-v2/service/sqs v1.42.17
 	github.com/aws/aws-sdk-go-v2/service/sts v1.41.1
 	github.com/aws/smithy-go v1.23.2
 	github.com/awslabs/goformation/v7 v7.14.9

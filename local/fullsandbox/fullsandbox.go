@@ -14,13 +14,17 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/cfn"
 	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
+	"github.com/keyrotator/keyrotator/local/sandbox/cloudwatch"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 	"github.com/keyrotator/keyrotator/local/sandbox/iotdata"
+	"github.com/keyrotator/keyrotator/local/sandbox/kms"
 	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
+	"github.com/keyrotator/keyrotator/local/sandbox/scheduler"
 	"github.com/keyrotator/keyrotator/local/sandbox/secretsmanager"
 	"github.com/keyrotator/keyrotator/local/sandbox/ses"
 	"github.com/keyrotator/keyrotator/local/sandbox/sns"
 	"github.com/keyrotator/keyrotator/local/sandbox/soracom"
+	"github.com/keyrotator/keyrotator/local/sandbox/sqs"
 	"github.com/keyrotator/keyrotator/local/sandbox/stepfunctions"
 	"github.com/keyrotator/keyrotator/local/sandbox/sts"
 )
@@ -104,9 +108,14 @@ func New(opts Options) (*Sandbox, error) {
 	srv.Register(sns.New(srv))
 	srv.Register(ses.New(srv))
 	srv.Register(iotdata.New(srv))
+	srv.Register(kms.New(srv)) // KMS, SQS: what the deployed template's topic and dead-letter queue use
+	srv.Register(sqs.New(srv))
 	sb.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
 	srv.Register(sb.Lambda)
 	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, RetryScale: opts.RetryScale, CallbackScale: opts.CallbackScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
+	// EventBridge Scheduler after Step Functions: it starts executions, so it stops first.
+	srv.Register(scheduler.New(srv))
+	srv.Register(cloudwatch.New(srv)) // evaluates alarms on Step Functions' and SQS's metrics
 	sb.Auth0 = auth0.New(srv, 0)
 	srv.Attach("auth0", sb.Auth0) // not AWS: its own ports, the admin API and Close
 	// SORACOM, attached like Auth0; its groups publish to iotdata and invoke

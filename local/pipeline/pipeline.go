@@ -29,12 +29,15 @@ const DefaultTemplate = "infra/testdata/template.golden.json"
 // StackName is the stack Deploy makes unless told otherwise.
 const StackName = "keyrotator"
 
-// PendingTypes are the resource types of the golden template whose sandbox
-// services (KMS, SQS, EventBridge Scheduler, CloudWatch) are being written
-// beside this deployer. Callers that must deploy the golden template before
-// those land pass them as Options.Skip; a type that has a provisioner is
-// never skipped, so the list is inert once they are registered.
-var PendingTypes = []string{"AWS::KMS::Key", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm"}
+// HarnessSkips are the resource types the tests' and the demo's deploys
+// leave out (Options.Skip): the schedules would start the golden config's
+// rotations on every clock jump a shortened Wait makes, in every sandbox,
+// and the alarms would publish into the alert topic whose messages the
+// tests read. Both are deployed and run by the tests of their own
+// (local/pipeline's TestDeployGoldenTemplate deploys everything;
+// local/sandbox/scheduler and cloudwatch run them); keyrotator-sandbox
+// deploys everything unless told otherwise.
+var HarnessSkips = []string{"AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm"}
 
 // Options say what to deploy and where the built functions are.
 type Options struct {

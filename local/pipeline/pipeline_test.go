@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"testing"
 
@@ -41,27 +40,8 @@ func TestDeployGoldenTemplate(t *testing.T) {
 	t.Parallel()
 	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
-	// Without the pending types skipped, the deploy names what it cannot
-	// make (while any of them has no service yet).
-	var missing []string
-	for _, typ := range pipeline.PendingTypes {
-		if !pipelineHas(sb, typ) {
-			missing = append(missing, typ)
-		}
-	}
-	if len(missing) > 0 {
-		_, err := pipeline.Deploy(ctx, sb.Sandbox, pipeline.Options{Dist: fakeDist(t), Template: golden(t)})
-		if err == nil {
-			t.Fatal("deploy without provisioners for every type: no error")
-		}
-		for _, typ := range missing {
-			if !strings.Contains(err.Error(), typ) {
-				t.Errorf("the refusal %q does not name %s", err, typ)
-			}
-		}
-	}
-
-	dep, err := pipeline.Deploy(ctx, sb.Sandbox, pipeline.Options{Dist: fakeDist(t), Template: golden(t), Skip: pipeline.PendingTypes})
+	// Every type of the template has a provisioner: nothing is skipped.
+	dep, err := pipeline.Deploy(ctx, sb.Sandbox, pipeline.Options{Dist: fakeDist(t), Template: golden(t)})
 	if err != nil {
 		if strings.Contains(err.Error(), "node") {
 			t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)
@@ -79,10 +59,8 @@ func TestDeployGoldenTemplate(t *testing.T) {
 			t.Errorf("function %s = %q, want %s", tk.Function(), dep.Functions[tk.Function()], want)
 		}
 	}
-	for _, id := range dep.Stack.Skipped {
-		if !slices.Contains(pipeline.PendingTypes, dep.Stack.Resources[id].Type) {
-			t.Errorf("skipped %s (%s)", id, dep.Stack.Resources[id].Type)
-		}
+	if len(dep.Stack.Skipped) > 0 {
+		t.Errorf("skipped %v: every type of the template has a provisioner", dep.Stack.Skipped)
 	}
 	// The functions' execution roles hold the template's policies.
 	role := dep.Stack.Resources["RotatorCreatekeyRoleA2550433"].Ref
@@ -101,17 +79,6 @@ func TestDeployGoldenTemplate(t *testing.T) {
 	if dep.Stack.Outputs["OperatorPolicyArn"] == "" || !strings.HasPrefix(dep.Stack.Outputs["OperatorPolicyArn"], "arn:aws:iam::111122223333:policy/") {
 		t.Errorf("outputs %v", dep.Stack.Outputs)
 	}
-}
-
-// pipelineHas says whether the sandbox already provisions typ (the
-// pending services, once merged).
-func pipelineHas(sb *sandboxtest.Sandbox, typ string) bool {
-	for _, p := range pipeline.Provisioners(sb.Server) {
-		if slices.Contains(p.Types(), typ) {
-			return true
-		}
-	}
-	return false
 }
 
 // A second deploy of the stack, in a sandbox restarted from its --state,
@@ -133,7 +100,7 @@ func TestRedeployAfterRestartUpdates(t *testing.T) {
 			}
 			_ = w.Server.Close()
 		}()
-		dep, err := pipeline.Deploy(context.Background(), w, pipeline.Options{Dist: dist, Template: golden(t), Skip: pipeline.PendingTypes})
+		dep, err := pipeline.Deploy(context.Background(), w, pipeline.Options{Dist: dist, Template: golden(t), Skip: pipeline.HarnessSkips})
 		if err != nil {
 			if strings.Contains(err.Error(), "node") {
 				t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)

@@ -14,6 +14,43 @@ type Clock struct {
 	now    func() time.Time
 	holds  int       // Holds in force
 	flowTo time.Time // the furthest a Flow asked for while held
+	// watchers are told of every move (Watch).
+	watchers map[int]chan struct{}
+	nextW    int
+}
+
+// Watch returns a channel that is signalled whenever the clock is moved
+// (Advance, AdvanceTo, Flow, a Hold's release, Set, SetOffset), so a service
+// that acts at times on the clock (the scheduler firing schedules,
+// CloudWatch evaluating alarms) notices a jump at once. A signal is never
+// blocked on: one pending signal stands for any number of moves. Real time
+// passing is no move; watchers keep their own timers for that. stop ends
+// the watch.
+func (c *Clock) Watch() (moved <-chan struct{}, stop func()) {
+	ch := make(chan struct{}, 1)
+	c.mu.Lock()
+	if c.watchers == nil {
+		c.watchers = map[int]chan struct{}{}
+	}
+	id := c.nextW
+	c.nextW++
+	c.watchers[id] = ch
+	c.mu.Unlock()
+	return ch, func() {
+		c.mu.Lock()
+		delete(c.watchers, id)
+		c.mu.Unlock()
+	}
+}
+
+// notifyLocked signals the watchers; callers hold c.mu.
+func (c *Clock) notifyLocked() {
+	for _, ch := range c.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // NewClock returns a clock at real time.
@@ -30,6 +67,7 @@ func (c *Clock) Now() time.Time {
 func (c *Clock) Advance(d time.Duration) time.Time {
 	c.mu.Lock()
 	c.offset += d
+	c.notifyLocked()
 	c.mu.Unlock()
 	return c.Now()
 }
@@ -46,6 +84,7 @@ func (c *Clock) AdvanceTo(t time.Time) time.Time {
 func (c *Clock) advanceToLocked(t time.Time) {
 	if d := t.Sub(c.now().Add(c.offset)); d > 0 {
 		c.offset += d
+		c.notifyLocked()
 	}
 }
 
@@ -95,6 +134,7 @@ func (c *Clock) Hold() (release func()) {
 func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	c.offset = t.Sub(c.now())
+	c.notifyLocked()
 	c.mu.Unlock()
 }
 
@@ -109,5 +149,6 @@ func (c *Clock) Offset() time.Duration {
 func (c *Clock) SetOffset(d time.Duration) {
 	c.mu.Lock()
 	c.offset = d
+	c.notifyLocked()
 	c.mu.Unlock()
 }

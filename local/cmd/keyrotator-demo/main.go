@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer func() { stopServer(); <-served }()
 	defer time.Sleep(*linger) // runs first: the sandbox stays up for a watcher
 
-	dep, err := pipeline.Deploy(ctx, w, pipeline.Options{Dist: *dist, Template: *template, Skip: pipeline.PendingTypes})
+	dep, err := pipeline.Deploy(ctx, w, pipeline.Options{Dist: *dist, Template: *template, Skip: pipeline.HarnessSkips})
 	if err != nil {
 		return err
 	}

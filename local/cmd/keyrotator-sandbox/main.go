@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	w.Server.SetURL("http://" + l.Addr().String())
 	var dep pipeline.Deployment
 	if *deploy != "" {
-		if dep, err = pipeline.Deploy(ctx, w, pipeline.Options{Dist: *deploy, Template: *template, Skip: pipeline.PendingTypes}); err != nil {
+		if dep, err = pipeline.Deploy(ctx, w, pipeline.Options{Dist: *deploy, Template: *template}); err != nil {
 			_ = w.Server.Close()
 			return err
 		}

@@ -50,9 +50,9 @@ func Start(t testing.TB, opts fullsandbox.Options, root, dist string) (*sandboxt
 		}
 		leak.Check(t, sb.Secrets(), emitted, sandboxtest.KindIAM)
 	})
-	// PendingTypes: record-and-skip the types whose services are not yet
-	// in this tree (inert once they are).
-	dep, err := pipeline.Deploy(context.Background(), sb.Sandbox, pipeline.Options{Dist: dist, Template: filepath.Join(root, pipeline.DefaultTemplate), Skip: pipeline.PendingTypes})
+	// HarnessSkips: no schedule fires and no alarm publishes in a test's
+	// sandbox unless the test deploys them itself.
+	dep, err := pipeline.Deploy(context.Background(), sb.Sandbox, pipeline.Options{Dist: dist, Template: filepath.Join(root, pipeline.DefaultTemplate), Skip: pipeline.HarnessSkips})
 	if err != nil {
 		if strings.Contains(err.Error(), "node") {
 			t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)

@@ -128,10 +128,11 @@ type Options struct {
 	SSM map[string]string
 	// Provisioners create the resources; two for one type is an error.
 	Provisioners []Provisioner
-	// Skip lists resource types to record and skip rather than refuse
-	// (for testing a template before every provisioner exists): a Ref or
-	// Fn::GetAtt of a skipped resource answers a placeholder ARN. Without
-	// it a type no provisioner handles fails the deploy, naming the type.
+	// Skip lists resource types to record and skip, provisioner or not (a
+	// test harness that must not run a template's schedules): a Ref or
+	// Fn::GetAtt of a skipped resource answers a placeholder ARN. A type
+	// no provisioner handles and Skip does not name fails the deploy,
+	// naming the type.
 	Skip []string
 	// Caller is who deploys (Resource.Caller).
 	Caller sandbox.Principal
@@ -290,7 +291,7 @@ func Deploy(ctx context.Context, t *Template, opts Options) (*Stack, error) {
 			return nil, err
 		}
 		res := t.resources[id]
-		if skip[res.Type] && byType[res.Type] == nil {
+		if skip[res.Type] {
 			r.skipped[id] = true
 			stack.Resources[id] = Created{Type: res.Type, Skipped: true, Provisioned: Provisioned{Ref: r.skipValue(id, "")}}
 			stack.Order = append(stack.Order, id)

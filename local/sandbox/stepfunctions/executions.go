@@ -143,6 +143,7 @@ func (s *Service) end(e *execution, status string, output *string, errCode, caus
 	if r != nil {
 		r.cancel()
 	}
+	s.executionEnded(e)
 	s.srv.MarkDirty()
 	return true
 }

@@ -74,6 +74,8 @@ type Service struct {
 	tokens map[string]*callback // every task token issued, open or closed
 
 	itemPath []string // LabelItems: where in a Task's input its Map item's name is
+
+	metrics metrics // who is told of closed executions (metrics.go)
 }
 
 // LabelItems says where, in the input a Task state hands its resource (a
