@@ -11,12 +11,14 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
 	"github.com/keyrotator/keyrotator/functions/steps"
 )
 
 func main() {
 	cfg := lambdautil.AWSConfig()
 	v := &steps.Validate{
+		Schema:     inputschema.Check,
 		Keys:       iamkeys.New(iam.NewFromConfig(cfg)),
 		Records:    record.New(secretsmanager.NewFromConfig(cfg)),
 		Executions: executions.New(sfn.NewFromConfig(cfg)),
