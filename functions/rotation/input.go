@@ -12,12 +12,15 @@ import (
 	"unicode/utf8"
 )
 
+// schemaJSON is a string, not a []byte: read-only data, not a variable in
+// every Lambda's data segment.
+//
 //go:embed input.schema.json
-var schemaJSON []byte
+var schemaJSON string
 
 // InputSchemaJSON is input.schema.json, the input's JSON Schema (package
 // inputschema compiles it).
-func InputSchemaJSON() []byte { return bytes.Clone(schemaJSON) }
+func InputSchemaJSON() []byte { return []byte(schemaJSON) }
 
 // Target kinds: their names (a target's type). What each means is its
 // registration, in kinds.go.

@@ -13,7 +13,7 @@ func TestEveryKindInTheSchemaIsRegistered(t *testing.T) {
 	var schema struct {
 		Defs map[string]json.RawMessage `json:"$defs"`
 	}
-	if err := json.Unmarshal(schemaJSON, &schema); err != nil {
+	if err := json.Unmarshal([]byte(schemaJSON), &schema); err != nil {
 		t.Fatal(err)
 	}
 	var target struct {
