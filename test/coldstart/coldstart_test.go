@@ -8,6 +8,7 @@ package coldstart
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,6 +22,11 @@ import (
 	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 )
+
+// dist, if set, holds the bootstraps to measure (<task>/bootstrap and
+// coldref/bootstrap), built elsewhere: another commit's, for a before and
+// after (`go test -bench ColdStart ./coldstart/ -args -coldstart.dist DIR`).
+var dist = flag.String("coldstart.dist", "", "measure the bootstraps in this folder instead of building them")
 
 // runtimeAPI is a fake Lambda Runtime API: it reports when the first
 // GET /2018-06-01/runtime/invocation/next arrives and holds it, as Lambda
@@ -107,6 +113,9 @@ func (api *runtimeAPI) coldStart(ctx context.Context, path string, env []string)
 // folder: the tasks as the sandbox's pipeline builds them (pipeline.Build,
 // `make build`'s flags), the reference with the same flags.
 func build(b *testing.B) (dir, ref string) {
+	if *dist != "" {
+		return *dist, filepath.Join(*dist, "coldref", "bootstrap")
+	}
 	dir = b.TempDir()
 	functions, err := filepath.Abs(filepath.Join("..", "..", "functions"))
 	if err != nil {
