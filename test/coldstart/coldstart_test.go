@@ -38,7 +38,7 @@ type runtimeAPI struct {
 }
 
 func startRuntimeAPI(b *testing.B) *runtimeAPI {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(b.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,17 +93,27 @@ func (api *runtimeAPI) coldStart(ctx context.Context, path string, env []string)
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
+	exited := make(chan string, 1)
+	reaped := false
 	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		if !reaped {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
 	}()
-	exited := make(chan error, 1)
-	go func() { _, err := cmd.Process.Wait(); exited <- err }()
+	go func() {
+		if err := cmd.Wait(); err != nil {
+			exited <- err.Error()
+			return
+		}
+		exited <- "exit status 0"
+	}()
 	select {
 	case at := <-api.next:
 		return at.Sub(start), nil
-	case err := <-exited:
-		return 0, fmt.Errorf("%s exited before its first poll: %v", filepath.Base(filepath.Dir(path)), err)
+	case how := <-exited:
+		reaped = true
+		return 0, fmt.Errorf("%s exited before its first poll: %s", filepath.Base(filepath.Dir(path)), how)
 	case <-time.After(10 * time.Second):
 		return 0, errors.New("no poll within 10 s")
 	}
