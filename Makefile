@@ -29,7 +29,16 @@ BIN := bin
 # (test/contract's TestEveryTaskHasItsCommand keeps the two equal).
 TASKS := $(notdir $(wildcard functions/cmd/*))
 LAMBDA_ARCH ?= arm64
-GO_LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w"
+# How every Lambda is built (local/pipeline's GoBuildFlags, which the
+# sandbox's deploy and the benchmarks use, must match: test/contract checks).
+# lambda.norpc: no net/rpc (provided.al2023 speaks the Runtime API only).
+# nethttpomithttp2: net/http without its bundled HTTP/2 (0.4 MB;
+# $(go env GOROOT)/src/net/http/omithttp2.go), which no call of a Lambda
+# uses: the Runtime API and every endpoint they call (AWS, Auth0, SORACOM)
+# speak HTTP/1.1. -gcflags github.com/aws/...=-l: the SDK's generated code
+# not inlined (0.2 MB; its calls wait on the network). With -s -w, every
+# bootstrap stays within issue 12's 8 MB (README, Benchmarks).
+GO_LAMBDA_FLAGS := -trimpath -tags lambda.norpc,nethttpomithttp2 -gcflags "github.com/aws/...=-l" -ldflags "-s -w"
 FUNCTION_SRC := $(shell find functions -name '*.go' -not -name '*_test.go' 2>/dev/null) functions/go.mod functions/rotation/input.schema.json
 LOCAL_SRC := $(shell find local -name '*.go' -o -name '*.mjs' 2>/dev/null) local/go.mod
 CLI_SRC := $(shell find cli -name '*.go' -not -name '*_test.go' 2>/dev/null) cli/go.mod
@@ -128,9 +137,10 @@ test: deps ## run every test (unit, sandbox, SDK/CLI/boto3 clients, end to end) 
 	[ $$tested -eq 0 ] && [ $$linted -eq 0 ]
 
 .PHONY: bench
-bench: deps ## benchmarks: sandbox throughput, Lambda invoke and cold starts, one rotation's cost, a fleet of 200 rotations at once, a 250-group SORACOM repoint
+bench: deps ## benchmarks: sandbox throughput, Lambda invoke and cold starts (each task beside a Go+SDK reference), one rotation's cost, a fleet of 200 rotations at once, a 250-group SORACOM repoint
 	cd local && go test -run '^$$' -bench . -benchmem -cpu 1 -benchtime 2s ./...
 	cd test && go test -run '^$$' -bench 'Rotation|ColdStart' -benchtime 10x ./e2e/
+	cd test && go test -run '^$$' -bench 'ColdStart' -benchtime 40x ./coldstart/
 	cd test && go test -run '^$$' -bench 'Fleet' -benchtime 1x -timeout 30m ./e2e/
 	cd functions && go test -run '^$$' -bench . -benchtime 20x ./targets/soracom/
 

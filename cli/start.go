@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
 )
 
 // startOptions are start's flags.
@@ -180,7 +181,7 @@ func buildInput(o startOptions, changed func(string) bool, stdin io.Reader) (map
 			return nil, "", usageErr("--input", "%v", err)
 		}
 		// The schema's words for what is wrong, field named, before anything else.
-		if _, err := rotation.ParseInput(raw); err != nil {
+		if _, err := inputschema.Parse(raw); err != nil {
 			return nil, "", invalidInput(source, err)
 		}
 		if err := json.Unmarshal(raw, &fields); err != nil {
@@ -227,7 +228,7 @@ func parseInput(fields map[string]any, source string) (rotation.Input, error) {
 	if err != nil {
 		return rotation.Input{}, fmt.Errorf("encode input: %w", err)
 	}
-	in, err := rotation.ParseInput(raw)
+	in, err := inputschema.Parse(raw)
 	if err != nil {
 		return rotation.Input{}, invalidInput(source, err)
 	}

@@ -14,12 +14,14 @@ import (
 	"os"
 	"reflect"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/keyrotator/keyrotator/functions/aws/awserr"
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -30,16 +32,61 @@ func Logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// AWSConfig loads the SDK configuration once per cold start; the endpoint
-// comes from the standard environment, so one binary talks to AWS or to the
-// sandbox.
-func AWSConfig() aws.Config {
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		Logger().Error("load AWS config", "err", err)
-		os.Exit(1)
+// AWSConfig is the SDK configuration a Lambda runs with, built once per
+// cold start from its environment (Env).
+func AWSConfig() aws.Config { return Env(os.Getenv).Config() }
+
+// Env is what Lambda's environment says of the SDK configuration: the
+// region (AWS_REGION), the execution role's credentials
+// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) and the
+// standard endpoint settings (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>,
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS), so one binary talks to AWS or to
+// the sandbox. getenv is os.Getenv in a Lambda.
+//
+// It reads those variables as config.LoadDefaultConfig does (the test holds
+// the two to the same clients) and nothing else: LoadDefaultConfig's shared
+// files, SSO, web identity, process and IMDS credential providers never
+// apply in a Lambda, and importing package config linked them (and their
+// clients' endpoint tables, initialised at every cold start) into every
+// binary.
+// https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+// https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html
+type Env func(string) string
+
+// Config is the aws.Config of the environment.
+func (e Env) Config() aws.Config {
+	region := e("AWS_REGION")
+	if region == "" {
+		region = e("AWS_DEFAULT_REGION")
+	}
+	cfg := aws.Config{
+		Region:        region,
+		ConfigSources: []any{e}, // each client's AWS_ENDPOINT_URL_<SERVICE>, through GetServiceBaseEndpoint
+		Logger:        logging.NewStandardLogger(os.Stderr),
+	}
+	if id, secret := e("AWS_ACCESS_KEY_ID"), e("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
+		cfg.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, secret, e("AWS_SESSION_TOKEN")))
+	}
+	if u := e("AWS_ENDPOINT_URL"); u != "" && !e.ignoreEndpoints() {
+		cfg.BaseEndpoint = aws.String(u)
 	}
 	return cfg
+}
+
+// GetServiceBaseEndpoint is AWS_ENDPOINT_URL_<SERVICE> for the client of
+// sdkID (its SDK id upper-cased, spaces as underscores: "Secrets Manager"
+// → AWS_ENDPOINT_URL_SECRETS_MANAGER). Each client asks its ConfigSources.
+func (e Env) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
+	if e.ignoreEndpoints() {
+		return "", false, nil
+	}
+	u := e("AWS_ENDPOINT_URL_" + strings.ReplaceAll(strings.ToUpper(sdkID), " ", "_"))
+	return u, u != "", nil
+}
+
+// ignoreEndpoints is AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true.
+func (e Env) ignoreEndpoints() bool {
+	return strings.EqualFold(e("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true")
 }
 
 // Start runs task's handler; describe picks the ids worth logging from the

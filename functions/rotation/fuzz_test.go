@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
 )
 
 // maxQuote bounds what a refusal may say: it names a field and why, and
@@ -21,7 +22,7 @@ const maxQuote = 512
 // TestValidateRefusesMalformedInput, once test/e2e's).
 func FuzzParseInput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		in, err := rotation.ParseInput(raw)
+		in, err := inputschema.Parse(raw)
 		if err != nil {
 			var ii *rotation.InvalidInput
 			if !errors.As(err, &ii) {
@@ -39,7 +40,7 @@ func FuzzParseInput(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoding an accepted input: %v", err)
 		}
-		in2, err := rotation.ParseInput(again)
+		in2, err := inputschema.Parse(again)
 		if err != nil {
 			t.Fatalf("accepted %q, but its re-encoding %q is refused: %v", raw, again, err)
 		}
@@ -57,10 +58,10 @@ func TestParseInputRefusesOverMaxInputBytes(t *testing.T) {
 	t.Parallel()
 	valid := `{"user":"u","targets":[{"type":"secret","name":"app","secretId":"app/u"}]}`
 	pad := func(n int) []byte { return []byte(valid[:len(valid)-1] + strings.Repeat(" ", n-len(valid)) + "}") }
-	if _, err := rotation.ParseInput(pad(rotation.MaxInputBytes)); err != nil {
+	if _, err := inputschema.Parse(pad(rotation.MaxInputBytes)); err != nil {
 		t.Errorf("%d bytes: %v, want accepted", rotation.MaxInputBytes, err)
 	}
-	_, err := rotation.ParseInput(pad(rotation.MaxInputBytes + 1))
+	_, err := inputschema.Parse(pad(rotation.MaxInputBytes + 1))
 	var ii *rotation.InvalidInput
 	if !errors.As(err, &ii) || !strings.Contains(ii.Reason, "262,145 bytes") || !strings.Contains(ii.Reason, "262,144") {
 		t.Errorf("%d bytes: %v, want InvalidInput naming its size and the limit", rotation.MaxInputBytes+1, err)

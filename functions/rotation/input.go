@@ -9,17 +9,18 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/santhosh-tekuri/jsonschema/v6/kind"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 )
 
+// schemaJSON is a string, not a []byte: read-only data, not a variable in
+// every Lambda's data segment.
+//
 //go:embed input.schema.json
-var schemaJSON []byte
+var schemaJSON string
+
+// InputSchemaJSON is input.schema.json, the input's JSON Schema (package
+// inputschema compiles it).
+func InputSchemaJSON() []byte { return []byte(schemaJSON) }
 
 // Target kinds: their names (a target's type). What each means is its
 // registration, in kinds.go.
@@ -100,23 +101,20 @@ const (
 	DefaultApprovalHours  = 72
 )
 
-var compiled = sync.OnceValues(func() (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
-	if err != nil {
-		return nil, fmt.Errorf("rotation: input schema: %w", err)
-	}
-	c := jsonschema.NewCompiler()
-	const url = "https://keyrotator.dev/schema/rotation-input.json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, fmt.Errorf("rotation: input schema: %w", err)
-	}
-	return c.Compile(url)
-})
+// SchemaCheck holds raw, a JSON document, to input.schema.json: nil if it
+// conforms, an *InvalidInput naming the field if not (and when raw is not
+// JSON). Package inputschema's Check is the one implementation: it lives
+// apart because its JSON Schema library, and the meta-schemas that library
+// compiles at init, would otherwise be linked into, and initialised at the
+// cold start of, every Lambda that imports rotation; only Validate, the CLI
+// and infra parse input.
+type SchemaCheck func(raw []byte) error
 
-// ParseInput validates raw against the schema and decodes it with defaults
-// applied. Every refusal is an *InvalidInput naming the field.
-func ParseInput(raw []byte) (Input, error) {
-	in, err := parseInput(raw)
+// ParseInput validates raw against the schema (check) and decodes it with
+// defaults applied. Every refusal is an *InvalidInput naming the field.
+// inputschema.Parse is ParseInput with the schema's check.
+func ParseInput(raw []byte, check SchemaCheck) (Input, error) {
+	in, err := parseInput(raw, check)
 	if ii, ok := errors.AsType[*InvalidInput](err); ok {
 		// A refusal names a field and says why; it never echoes a long
 		// piece of the input (a 5,000-byte user name, an unknown key) back.
@@ -138,27 +136,15 @@ func brief(s string) string {
 	return s[:cut] + "… (cut)"
 }
 
-func parseInput(raw []byte) (Input, error) {
-	sch, err := compiled()
-	if err != nil {
-		return Input{}, err
-	}
+func parseInput(raw []byte, check SchemaCheck) (Input, error) {
 	if len(raw) > MaxInputBytes {
 		return Input{}, &InvalidInput{Reason: fmt.Sprintf("is %s bytes: Step Functions takes at most %s (256 KiB) as an execution's input", thousands(len(raw)), thousands(MaxInputBytes))}
 	}
 	if err := scanStructure(raw); err != nil {
 		return Input{}, err
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return Input{}, &InvalidInput{Reason: "not valid JSON: " + PlainJSONError(err)}
-	}
-	if err := sch.Validate(doc); err != nil {
-		var ve *jsonschema.ValidationError
-		if errors.As(err, &ve) {
-			return Input{}, invalidFrom(ve)
-		}
-		return Input{}, &InvalidInput{Reason: err.Error()}
+	if err := check(raw); err != nil {
+		return Input{}, err
 	}
 	norm, err := integralNumbers(raw)
 	if err != nil {
@@ -179,7 +165,7 @@ func parseInput(raw []byte) (Input, error) {
 		seen[t.Name] = i
 		if k, _ := KindOf(t.Type); k.Check != nil {
 			if ii := k.Check(t); ii != nil {
-				ii.Field = joinField(fmt.Sprintf("targets[%d]", i), ii.Field)
+				ii.Field = JoinField(fmt.Sprintf("targets[%d]", i), ii.Field)
 				return Input{}, ii
 			}
 		}
@@ -211,112 +197,9 @@ func (in *Input) applyDefaults(raw []byte) {
 	}
 }
 
-// invalidFrom turns the schema's deepest complaint into one sentence that
-// names the field, e.g. "targets[1].type: value must be one of …".
-func invalidFrom(ve *jsonschema.ValidationError) *InvalidInput {
-	if ii := unknownField(ve); ii != nil {
-		return ii
-	}
-	leaf := ve
-	for len(leaf.Causes) > 0 {
-		leaf = leaf.Causes[0]
-	}
-	field := fieldPath(leaf.InstanceLocation)
-	reason := leaf.ErrorKind.LocalizedString(message.NewPrinter(language.English))
-	// "missing property 'x'" and "additional properties 'y' not allowed"
-	// are about a child: name the child.
-	if strings.HasPrefix(reason, "missing property") || strings.HasPrefix(reason, "missing properties") {
-		if name := quoted(reason); name != "" {
-			field = joinField(field, name)
-			reason = "is required"
-		}
-	} else if strings.HasPrefix(reason, "additional propert") {
-		if name := quoted(reason); name != "" {
-			field = joinField(field, name)
-			reason = "is not a known field"
-		}
-	}
-	return &InvalidInput{Field: field, Reason: reason}
-}
-
-// unknownField reports an unknown field before anything else the schema
-// says: a misspelt "secretID" also leaves "secretId" missing, and the
-// unknown one is the mistake. It suggests the missing field at the same
-// place that is closest to it, if one is close.
-func unknownField(ve *jsonschema.ValidationError) *InvalidInput {
-	var extra *jsonschema.ValidationError
-	var names []string
-	missing := map[string][]string{} // instance location → missing fields
-	for stack := []*jsonschema.ValidationError{ve}; len(stack) > 0; {
-		e := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for i := len(e.Causes) - 1; i >= 0; i-- {
-			stack = append(stack, e.Causes[i])
-		}
-		switch k := e.ErrorKind.(type) {
-		case *kind.AdditionalProperties:
-			if extra == nil && len(k.Properties) > 0 {
-				extra, names = e, k.Properties
-			}
-		case *kind.Required:
-			loc := strings.Join(e.InstanceLocation, "/")
-			missing[loc] = append(missing[loc], k.Missing...)
-		}
-	}
-	if extra == nil {
-		return nil
-	}
-	name := names[0]
-	reason := "is not a known field"
-	best, bestDist := "", 3 // suggest only within two edits
-	for _, m := range missing[strings.Join(extra.InstanceLocation, "/")] {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(m)); d < bestDist {
-			best, bestDist = m, d
-		}
-	}
-	if best != "" {
-		reason += fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	return &InvalidInput{Field: joinField(fieldPath(extra.InstanceLocation), name), Reason: reason}
-}
-
-// editDistance is the Levenshtein distance of two short field names.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
-}
-
-func fieldPath(loc []string) string {
-	var b strings.Builder
-	for _, tok := range loc {
-		if _, err := strconv.Atoi(tok); err == nil {
-			b.WriteString("[" + tok + "]")
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(tok)
-	}
-	return b.String()
-}
-
-func joinField(parent, child string) string {
+// JoinField is child's path under parent ("targets[0]", "name" →
+// "targets[0].name"), as an *InvalidInput's Field names it.
+func JoinField(parent, child string) string {
 	if child == "" { // the key "" (a fuzzed {"":true}): still named
 		child = `""`
 	}
@@ -324,19 +207,6 @@ func joinField(parent, child string) string {
 		return child
 	}
 	return parent + "." + child
-}
-
-// quoted returns the first 'name' in a schema message.
-func quoted(s string) string {
-	i := strings.IndexByte(s, '\'')
-	if i < 0 {
-		return ""
-	}
-	j := strings.IndexByte(s[i+1:], '\'')
-	if j < 0 {
-		return ""
-	}
-	return s[i+1 : i+1+j]
 }
 
 // PlainJSONError keeps a decoder's complaint but never echoes the input
@@ -444,7 +314,7 @@ func scanStructure(raw []byte) error {
 				valueDone()
 				continue
 			}
-			p := joinField(top.path, k)
+			p := JoinField(top.path, k)
 			if top.keys[k] {
 				return &InvalidInput{Field: p, Reason: "is given twice: a key may appear only once in an object"}
 			}

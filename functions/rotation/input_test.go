@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
 )
 
 const valid = `{"user":"auth0-ses-sender","targets":[
@@ -16,7 +17,7 @@ const valid = `{"user":"auth0-ses-sender","targets":[
 
 func TestParseInputValidWithDefaults(t *testing.T) {
 	t.Parallel()
-	in, err := rotation.ParseInput([]byte(valid))
+	in, err := inputschema.Parse([]byte(valid))
 	if err != nil {
 		t.Fatalf("ParseInput: %v", err)
 	}
@@ -26,7 +27,7 @@ func TestParseInputValidWithDefaults(t *testing.T) {
 	if in.Targets[1].Strategy != "newCredential" || in.Targets[2].KeyIDField != "accessKeyId" {
 		t.Fatalf("target defaults: %+v", in.Targets)
 	}
-	minimal, err := rotation.ParseInput([]byte(`{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s"}],"minKeyAgeDays":0}`))
+	minimal, err := inputschema.Parse([]byte(`{"user":"u","targets":[{"type":"secret","name":"a","secretId":"s"}],"minKeyAgeDays":0}`))
 	if err != nil {
 		t.Fatalf("minimal: %v", err)
 	}
@@ -88,7 +89,7 @@ func TestParseInputRefusesNamingTheField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := rotation.ParseInput([]byte(tt.input))
+			_, err := inputschema.Parse([]byte(tt.input))
 			var inv *rotation.InvalidInput
 			if !errors.As(err, &inv) {
 				t.Fatalf("got %v, want *InvalidInput", err)
@@ -128,7 +129,7 @@ func TestParseInputRefusesDuplicateKeysAndDeepNesting(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := rotation.ParseInput([]byte(c.raw))
+			_, err := inputschema.Parse([]byte(c.raw))
 			var ii *rotation.InvalidInput
 			if !errors.As(err, &ii) {
 				t.Fatalf("ParseInput = %v, want *InvalidInput", err)
@@ -142,7 +143,7 @@ func TestParseInputRefusesDuplicateKeysAndDeepNesting(t *testing.T) {
 		})
 	}
 	// Keys repeated in different objects are not duplicates.
-	if _, err := rotation.ParseInput([]byte(`{"user":"a","targets":[{"type":"secret","name":"x","secretId":"a/k"},{"type":"secret","name":"y","secretId":"b/k"}]}`)); err != nil {
+	if _, err := inputschema.Parse([]byte(`{"user":"a","targets":[{"type":"secret","name":"x","secretId":"a/k"},{"type":"secret","name":"y","secretId":"b/k"}]}`)); err != nil {
 		t.Errorf("the same keys in two targets: %v", err)
 	}
 }
@@ -159,7 +160,7 @@ func TestParseInputReportsUnknownFieldFirst(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := rotation.ParseInput([]byte(c.raw))
+			_, err := inputschema.Parse([]byte(c.raw))
 			var ii *rotation.InvalidInput
 			if !errors.As(err, &ii) || ii.Field != c.field || !strings.Contains(ii.Reason, "not a known field") {
 				t.Fatalf("ParseInput = %v, want %s reported as not a known field", err, c.field)
@@ -182,7 +183,7 @@ func TestParseInputIntegralNumbers(t *testing.T) {
 		want int
 	}{{"7", 7}, {"7.0", 7}, {"7e0", 7}, {"0.7e1", 7}, {"7.5", 0}, {"1e400", 0}} {
 		raw := `{"user":"a","targets":[{"type":"secret","name":"x","secretId":"app/k"}],"waitDays":` + c.wait + `}`
-		in, err := rotation.ParseInput([]byte(raw))
+		in, err := inputschema.Parse([]byte(raw))
 		if c.want == 0 {
 			var ii *rotation.InvalidInput
 			if !errors.As(err, &ii) || ii.Field != "waitDays" {
@@ -213,7 +214,7 @@ func TestParseInputUserPathAndKMSKey(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			in, err := rotation.ParseInput([]byte(tc.input))
+			in, err := inputschema.Parse([]byte(tc.input))
 			if err != nil {
 				t.Fatal(err)
 			}

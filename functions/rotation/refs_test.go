@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
 )
 
 // Target references that would reach keyrotator's own secrets, or make a
@@ -20,7 +21,7 @@ func TestHostileReferencesRefused(t *testing.T) {
 		"keyIdField = secretField":         {`{"user":"u","targets":[{"type":"secret","name":"a","secretId":"app/x","keyIdField":"k","secretField":"k"}]}`, "targets[0].secretField"},
 		"keyIdField = default secretField": {`{"user":"u","targets":[{"type":"secret","name":"a","secretId":"app/x","keyIdField":"secretAccessKey"}]}`, "targets[0].secretField"},
 	} {
-		_, err := rotation.ParseInput([]byte(c.input))
+		_, err := inputschema.Parse([]byte(c.input))
 		var inv *rotation.InvalidInput
 		if !errors.As(err, &inv) || inv.Field != c.field {
 			t.Errorf("%s: %v, want InvalidInput naming %s", name, err, c.field)
@@ -30,7 +31,7 @@ func TestHostileReferencesRefused(t *testing.T) {
 		"a dotted connection name": `{"user":"u","targets":[{"type":"soracom","name":"s","connection":"keyrotator/connections/soracom.prod","credentialPrefix":"p"}]}`,
 		"custom fields":            `{"user":"u","targets":[{"type":"secret","name":"a","secretId":"app/x","keyIdField":"id","secretField":"key"}]}`,
 	} {
-		if _, err := rotation.ParseInput([]byte(input)); err != nil {
+		if _, err := inputschema.Parse([]byte(input)); err != nil {
 			t.Errorf("%s: %v, want accepted", name, err)
 		}
 	}

@@ -1,9 +1,12 @@
-package rotation
+package rotation_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
 )
 
 func TestSoracomTargetInput(t *testing.T) {
@@ -26,7 +29,7 @@ func TestSoracomTargetInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in, err := ParseInput([]byte(tt.raw))
+			in, err := inputschema.Parse([]byte(tt.raw))
 			if tt.field == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -36,7 +39,7 @@ func TestSoracomTargetInput(t *testing.T) {
 				}
 				return
 			}
-			var ii *InvalidInput
+			var ii *rotation.InvalidInput
 			if !errors.As(err, &ii) || ii.Field != tt.field || !strings.Contains(ii.Reason, tt.says) {
 				t.Fatalf("err = %#v, want field %s saying %q", err, tt.field, tt.says)
 			}

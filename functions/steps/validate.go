@@ -21,6 +21,10 @@ type executionStatus interface {
 // Its kind "lock" is the TakeLock state, after every target's preflight
 // passed: the same checks again, then the record is made and the lock taken.
 type Validate struct {
+	// Schema holds the input to its JSON Schema: inputschema.Check, given
+	// by the Validate Lambda's main, so that no other Lambda, all of which
+	// import steps, links the schema library.
+	Schema     rotation.SchemaCheck
 	Keys       keyStore
 	Records    recordStore
 	Executions executionStatus
@@ -78,7 +82,10 @@ func (v *Validate) Check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 }
 
 func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, lockState, error) {
-	in, err := rotation.ParseInput(ev.Data.Input)
+	if v.Schema == nil {
+		return rotation.Plan{}, lockState{}, &rotation.Internal{Reason: "validate: no input schema (steps.Validate.Schema)"}
+	}
+	in, err := rotation.ParseInput(ev.Data.Input, v.Schema)
 	if err != nil {
 		return rotation.Plan{}, lockState{}, err
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
 )
 
 // Config is the whole file.
@@ -163,7 +164,7 @@ func Parse(b []byte) (Config, error) {
 		if len(r.Input) == 0 {
 			return Config{}, fail("input", "required: the execution input the schedule sends")
 		}
-		in, err := rotation.ParseInput([]byte(r.ScheduleInputRaw()))
+		in, err := inputschema.Parse([]byte(r.ScheduleInputRaw()))
 		var inv *rotation.InvalidInput
 		if errors.As(err, &inv) {
 			field := "input"

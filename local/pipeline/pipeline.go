@@ -158,12 +158,20 @@ func deployment(stack *cfn.Stack) (Deployment, error) {
 	return d, nil
 }
 
+// GoBuildFlags are the go build flags of a task's Lambda: the Makefile's
+// GO_LAMBDA_FLAGS (test/contract holds the two equal; the Makefile says why
+// each is there).
+func GoBuildFlags() []string {
+	return []string{"-trimpath", "-tags", "lambda.norpc,nethttpomithttp2", "-gcflags", "github.com/aws/...=-l", "-ldflags", "-s -w"}
+}
+
 // Build compiles every functions/cmd/<task> as outDir/<task>/bootstrap for
 // this machine, with the flags `make build` uses: what Deploy's Dist wants.
 // functionsDir is the functions module.
 func Build(ctx context.Context, functionsDir, outDir string) error {
 	bin := filepath.Join(outDir, ".bin")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", bin+string(filepath.Separator), "./cmd/...")
+	args := append(append([]string{"build"}, GoBuildFlags()...), "-o", bin+string(filepath.Separator), "./cmd/...")
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = functionsDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
 	"github.com/keyrotator/keyrotator/functions/steps"
 )
 
@@ -21,6 +22,7 @@ func main() {
 	cfg := lambdautil.AWSConfig()
 	names := rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)} // the stack prefix the construct set
 	v := &steps.Validate{
+		Schema:     inputschema.Check,
 		Keys:       iamkeys.New(iam.NewFromConfig(cfg)),
 		Records:    record.NewIn(secretsmanager.NewFromConfig(cfg), names),
 		Executions: executions.New(sfn.NewFromConfig(cfg)),
