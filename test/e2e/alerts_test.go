@@ -131,7 +131,7 @@ func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 			if a.User == "" || a.User == "(unknown user)" && tt.errName != "InvalidInput" {
 				t.Errorf("the alert names no user: %+v", a)
 			}
-			for _, want := range append([]string{"State:  " + tt.state, "Error:  " + tt.errName, "What has changed:", "What is safe:", "Next:", "Runbook:   docs/runbook.md#", "Console:   https://", r.ARN}, tt.says...) {
+			for _, want := range append([]string{"State:  " + tt.state, "Error:  " + tt.errName, "What has changed:", "What is safe:", "Next:", "Runbook:   ", "runbook.md#", "Console:   https://", r.ARN}, tt.says...) {
 				if !strings.Contains(msg.Message, want) {
 					t.Errorf("the alert does not say %q:\n%s", want, msg.Message)
 				}

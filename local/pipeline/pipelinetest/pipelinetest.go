@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -52,7 +53,7 @@ func Start(t testing.TB, opts fullsandbox.Options, root, dist string) (*sandboxt
 	})
 	// HarnessSkips: no schedule fires and no alarm publishes in a test's
 	// sandbox unless the test deploys them itself.
-	dep, err := pipeline.Deploy(context.Background(), sb.Sandbox, pipeline.Options{Dist: dist, Template: filepath.Join(root, pipeline.DefaultTemplate), Skip: pipeline.HarnessSkips})
+	dep, err := pipeline.Deploy(context.Background(), sb.Sandbox, pipeline.Options{Dist: dist, Template: sharedClockTemplate(t, filepath.Join(root, pipeline.DefaultTemplate)), Skip: pipeline.HarnessSkips})
 	if err != nil {
 		if strings.Contains(err.Error(), "node") {
 			t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)
@@ -60,4 +61,31 @@ func Start(t testing.TB, opts fullsandbox.Options, root, dist string) (*sandboxt
 		t.Fatalf("deploy: %v", err)
 	}
 	return sb, dep
+}
+
+// executionTimeout is the TimeoutSeconds infra/rotator writes at the top of
+// the golden definition (the golden config's longest run, 23 days).
+var executionTimeout = regexp.MustCompile(`,\\"TimeoutSeconds\\":[0-9]+}"`)
+
+// sharedClockTemplate is the golden template without the state machine's
+// execution timeout. The sandbox's clock is shared: every execution's Wait
+// moves it for all of them, so six rotations side by side each see the
+// others' weeks pass, and a 23-day TimeoutSeconds counted on that clock
+// times out runs that waited 7 days. AWS counts each execution's own time.
+// Until the sandbox counts it per execution, the tests' deploys leave it
+// out; the demo and keyrotator-sandbox deploy the template as it is.
+func sharedClockTemplate(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("template: %v", err)
+	}
+	if len(executionTimeout.FindAll(b, -1)) != 1 {
+		t.Fatalf("template %s: want exactly one top-level TimeoutSeconds in the state machine's definition", path)
+	}
+	out := filepath.Join(t.TempDir(), "template.json")
+	if err := os.WriteFile(out, executionTimeout.ReplaceAll(b, []byte(`}"`)), 0o600); err != nil {
+		t.Fatalf("template: %v", err)
+	}
+	return out
 }
