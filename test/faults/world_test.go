@@ -119,7 +119,10 @@ func newWorld(t testing.TB) *W {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		id, err := op.AddGroup(sbsoracom.GroupConfig{Name: fmt.Sprintf("sensors-%d", i), Configuration: map[string]map[string]any{
+		// Fixed ids: a group's id is in the path of the calls on it, so in
+		// the case keys; random ids would name calls no faulted run makes
+		// (the fault never fires) and reshuffle the CI sample every run.
+		id, err := op.AddGroup(sbsoracom.GroupConfig{ID: fmt.Sprintf("6f1c2a90-0000-4000-8000-%012d", i), Name: fmt.Sprintf("sensors-%d", i), Configuration: map[string]map[string]any{
 			"SoracomFunnel": {"enabled": true, "credentialsId": oldCredID, "contentType": "application/json",
 				"destination": map[string]any{"provider": "aws", "service": "aws-iot", "resourceUrl": "https://example.iot.ap-northeast-1.amazonaws.com/sensors/#{imsi}"}},
 		}})
