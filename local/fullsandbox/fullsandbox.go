@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/auth0"
+	"github.com/keyrotator/keyrotator/local/sandbox/authz"
 	"github.com/keyrotator/keyrotator/local/sandbox/cfn"
 	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
 	"github.com/keyrotator/keyrotator/local/sandbox/cloudwatch"
@@ -52,6 +53,10 @@ type Options struct {
 	// concurrency): more overlapping calls get TooManyRequestsException.
 	// 0 is lambda.DefaultMaxConcurrency.
 	LambdaConcurrency int
+	// EnforceIAM makes the sandbox decide every call as IAM does
+	// (local/sandbox/authz): the caller's identity policies, the topic's
+	// policy and its KMS key's; the admin identity keeps full access.
+	EnforceIAM bool
 	// NodeModules is the node_modules folder holding aws-local-stepfunctions;
 	// Node is a Node.js ≥ 22 binary. Empty: found from the working directory.
 	NodeModules string
@@ -132,7 +137,19 @@ func New(opts Options) (*Sandbox, error) {
 		return nil, fmt.Errorf("seed admin: %w", err)
 	}
 	sb.Admin = admin
+	if opts.EnforceIAM {
+		topics, _ := serviceAs[*sns.Service](srv, "sns")
+		keys, _ := serviceAs[*kms.Service](srv, "kms")
+		srv.SetAuthorizer(authz.New(authz.Options{IAM: sb.IAM, Topics: topics, Keys: keys, Admins: []string{admin.Principal.ARN}, Now: srv.Clock().Now}))
+	}
 	return sb, nil
+}
+
+// serviceAs is a registered service as its own type.
+func serviceAs[T sandbox.Service](srv *sandbox.Server, name string) (T, bool) {
+	svc, _ := srv.Service(name)
+	t, ok := svc.(T)
+	return t, ok
 }
 
 // Env is the environment a shell or an SDK needs to reach the sandbox as the admin.

@@ -48,6 +48,7 @@ type Server struct {
 	saving    sync.Mutex // one SaveState at a time: they share the .tmp file
 	admin     *http.ServeMux
 	baseURL   string
+	authz     Authorizer // nil: every authenticated call runs
 }
 
 const maxBody = 16 << 20 // Lambda payloads reach 6 MB; leave room
@@ -153,6 +154,24 @@ func (s *Server) OriginOfConn(r *http.Request) (Origin, bool) {
 		return Origin{}, false
 	}
 	return connOwner(r.RemoteAddr, local.String(), s.origins.pids())
+}
+
+// SetAuthorizer makes a decide every call from now on (IAM enforcement).
+func (s *Server) SetAuthorizer(a Authorizer) {
+	s.mu.Lock()
+	s.authz = a
+	s.mu.Unlock()
+}
+
+// authorize asks the authorizer, if any, about c.
+func (s *Server) authorize(ctx context.Context, c *Call, info ServiceInfo) *Error {
+	s.mu.RLock()
+	a := s.authz
+	s.mu.RUnlock()
+	if a == nil || c.ResourceARNs == nil || c.Principal.ARN == "" {
+		return nil
+	}
+	return a.Authorize(ctx, c, info)
 }
 
 // Region is the default region.
@@ -414,6 +433,10 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nameResources(svc, c)
+	if e := s.authorize(r.Context(), c, info); e != nil {
+		s.finish(w, info, c, start, nil, e, nil, s.attribute(r.Context(), info.Name, c))
+		return
+	}
 	s.invoke(r.Context(), w, svc, info, c, start)
 }
 
@@ -668,7 +691,12 @@ func (s *Server) Internal(ctx context.Context, service, action, resource string,
 	start := time.Now()
 	nameResources(svc, c)
 	at := s.attribute(ctx, info.Name, c)
-	res, e, fault := s.run(ctx, svc, info, c, at)
+	var res any
+	var e *Error
+	var fault *Fault
+	if e = s.authorize(ctx, c, info); e == nil {
+		res, e, fault = s.run(ctx, svc, info, c, at)
+	}
 	status := http.StatusOK
 	if e != nil {
 		status = e.Status

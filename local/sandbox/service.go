@@ -108,6 +108,14 @@ type ResourceNamer interface {
 	ResourceARNs(c *Call) []string
 }
 
+// Authorizer decides whether an authenticated call may run, as IAM does:
+// nil to let it, or the service's AccessDenied error. The server asks it
+// for every call with resources to authorize (ResourceNamer), from outside
+// and from one service to another (Server.Internal).
+type Authorizer interface {
+	Authorize(ctx context.Context, c *Call, info ServiceInfo) *Error
+}
+
 // Closer is implemented by services that own processes or goroutines.
 type Closer interface {
 	Close() error

@@ -78,7 +78,13 @@ func (h *H) For(t testing.TB) *H {
 // Start deploys keyrotator into a fresh sandbox; I1 is checked when the test ends.
 func Start(t testing.TB) *H {
 	t.Helper()
-	sb, dep := pipelinetest.Start(t, fullsandbox.Options{WaitScale: waitScale}, root, lambdas)
+	return startWith(t, fullsandbox.Options{WaitScale: waitScale})
+}
+
+// startWith is Start with the sandbox's options (EnforceIAM).
+func startWith(t testing.TB, opts fullsandbox.Options) *H {
+	t.Helper()
+	sb, dep := pipelinetest.Start(t, opts, root, lambdas)
 	cfg := sb.Config(t)
 	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), out: &printed{}}
 	t.Cleanup(h.checkNoSecretAnywhere)

@@ -5,12 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
-	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
 )
 
 // retryScale: a Retry pause of 1 s lasts 100 ms of real time. The
@@ -26,16 +23,6 @@ const retryScale = 0.1
 // a second in real time, outlasted the 12 attempts at 0.1 in 2 runs of 3
 // and in a make test; at 0.3, in none of 3.
 const throttleRetryScale = 0.3
-
-// startWith is Start with the sandbox's options given.
-func startWith(t testing.TB, opts fullsandbox.Options) *H {
-	t.Helper()
-	sb, dep := pipelinetest.Start(t, opts, root, lambdas)
-	cfg := sb.Config(t)
-	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), out: &printed{}}
-	t.Cleanup(h.checkNoSecretAnywhere)
-	return h
-}
 
 // Finding 6 (issue 11): rotations started at once, more than a function's
 // concurrency, are throttled by Lambda (Lambda.TooManyRequestsException);

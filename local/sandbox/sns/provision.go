@@ -203,6 +203,20 @@ func (s *Service) TopicPolicy(arn string) (policy json.RawMessage, ok bool) {
 	return json.RawMessage(p), ok && p != ""
 }
 
+// TopicKey is the KMS key a topic encrypts with (its KmsMasterKeyId), for
+// a policy evaluator: publishing to an encrypted topic needs the
+// publisher's kms:GenerateDataKey* and kms:Decrypt on it.
+func (s *Service) TopicKey(arn string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, found := s.st.Topics[arn]
+	if !found {
+		return "", false
+	}
+	k := t.Attributes["KmsMasterKeyId"]
+	return k, k != ""
+}
+
 // ConfirmSubscription confirms a pending subscription, as the recipient's
 // following SNS's confirmation link does. It reports whether there was such
 // a subscription.

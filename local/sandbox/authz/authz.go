@@ -1,0 +1,294 @@
+// Package authz is the sandbox's IAM enforcement: a sandbox.Authorizer that
+// decides every call as AWS does, with local/sandbox/iampolicy's evaluator,
+// over the caller's identity policies as the sandbox's IAM holds them (the
+// deployed template's roles and policies) and the resource's policy (an SNS
+// topic's policy; for a publish to an encrypted topic, the KMS key policy of
+// the topic's key, with kms:ViaService). A refusal is the service's own
+// AccessDenied error with AWS's message. The harness's admin identities
+// keep full access: they stand for the account's administrator, who sets
+// the sandbox up.
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/iam"
+	"github.com/keyrotator/keyrotator/local/sandbox/iampolicy"
+)
+
+// Identities are the sandbox's IAM: a principal's policies (*iam.Service).
+type Identities interface {
+	IdentityPolicies(principalARN string) ([]iam.IdentityPolicy, error)
+}
+
+// Topics are SNS's topic policies and keys (*sns.Service).
+type Topics interface {
+	TopicPolicy(arn string) (json.RawMessage, bool)
+	TopicKey(arn string) (string, bool)
+}
+
+// Keys are KMS's key policies (*kms.Service).
+type Keys interface {
+	KeyPolicy(idOrARN string) (string, bool)
+}
+
+// Authorizer decides calls. Build it with New.
+type Authorizer struct {
+	iam    Identities
+	topics Topics // nil: no topic has a policy
+	keys   Keys   // nil: encrypted topics are not checked against their key
+	admins map[string]bool
+	now    func() time.Time
+
+	mu     sync.Mutex
+	parsed map[string]*iampolicy.Policy // by kind and document
+}
+
+// Options wire an Authorizer to the services that hold policies.
+type Options struct {
+	IAM    Identities
+	Topics Topics
+	Keys   Keys
+	// Admins are principal ARNs that are never refused (the harness's admin).
+	Admins []string
+	// Now is the sandbox clock (aws:CurrentTime).
+	Now func() time.Time
+}
+
+// New returns an Authorizer.
+func New(o Options) *Authorizer {
+	a := &Authorizer{iam: o.IAM, topics: o.Topics, keys: o.Keys, admins: map[string]bool{}, now: o.Now, parsed: map[string]*iampolicy.Policy{}}
+	for _, arn := range o.Admins {
+		a.admins[arn] = true
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	return a
+}
+
+var _ sandbox.Authorizer = (*Authorizer)(nil)
+
+// actions maps a service's API operation to its IAM action where the two
+// differ (Service Authorization Reference): Lambda's Invoke is
+// lambda:InvokeFunction.
+var actions = map[string]string{
+	"lambda:Invoke": "lambda:InvokeFunction",
+}
+
+// Action is the IAM action a call needs: the service's IAM namespace
+// (ServiceInfo.IAMName: iot for the IoT data plane, cloudwatch for
+// monitoring) and the operation.
+func Action(info sandbox.ServiceInfo, action string) string {
+	a := info.IAMName() + ":" + action
+	if m, ok := actions[a]; ok {
+		return m
+	}
+	return a
+}
+
+// Authorize implements sandbox.Authorizer.
+func (a *Authorizer) Authorize(ctx context.Context, c *sandbox.Call, info sandbox.ServiceInfo) *sandbox.Error {
+	if a.admins[c.Principal.ARN] {
+		return nil
+	}
+	p := principal(c.Principal)
+	var identity []iampolicy.NamedPolicy
+	if p.Type != iampolicy.Service {
+		docs, err := a.iam.IdentityPolicies(c.Principal.ARN)
+		if err != nil {
+			return denied(info, fmt.Sprintf("%s is not authorized: its identity could not be read (%v)", c.Principal.ARN, err))
+		}
+		for _, d := range docs {
+			if d.Document == nil {
+				continue // an AWS managed policy the sandbox does not hold
+			}
+			pol, err := a.parse(d.Document, iampolicy.Identity)
+			if err != nil {
+				return denied(info, fmt.Sprintf("policy %s of %s is malformed: %v", d.Name, c.Principal.ARN, err))
+			}
+			identity = append(identity, iampolicy.NamedPolicy{Name: d.Name, Policy: pol})
+		}
+	}
+	action := Action(info, c.Action)
+	for _, res := range c.ResourceARNs {
+		req := iampolicy.Request{Principal: p, Action: action, Resource: res, ResourceAccount: accountOf(res, c.Principal.Account), Context: a.context(ctx, c)}
+		in := &iampolicy.Input{Request: req, IdentityPolicies: identity}
+		if rp := a.resourcePolicy(info.Name, res); rp != nil {
+			in.ResourcePolicy = rp
+		}
+		if d := iampolicy.Evaluate(in); !d.Allowed {
+			return denied(info, d.Message)
+		}
+		if e := a.viaKMS(ctx, c, info, p, identity, res); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// viaKMS checks what SNS asks KMS on the publisher's behalf when the topic
+// is encrypted: kms:GenerateDataKey* and kms:Decrypt on the topic's key, by
+// the key policy's rules, with kms:ViaService sns.<region>.amazonaws.com
+// (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
+func (a *Authorizer) viaKMS(ctx context.Context, c *sandbox.Call, info sandbox.ServiceInfo, p iampolicy.Principal, identity []iampolicy.NamedPolicy, topic string) *sandbox.Error {
+	if info.Name != "sns" || c.Action != "Publish" || a.topics == nil || a.keys == nil {
+		return nil
+	}
+	key, ok := a.topics.TopicKey(topic)
+	if !ok {
+		return nil
+	}
+	keyARN := key
+	if !strings.HasPrefix(key, "arn:") {
+		keyARN = fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", c.Region, accountOf(topic, c.Principal.Account), key)
+	}
+	doc, ok := a.keys.KeyPolicy(key)
+	var kp *iampolicy.NamedPolicy
+	if ok {
+		pol, err := a.parse([]byte(doc), iampolicy.Resource)
+		if err != nil {
+			return denied(info, fmt.Sprintf("the key policy of %s is malformed: %v", keyARN, err))
+		}
+		kp = &iampolicy.NamedPolicy{Name: "key policy of " + keyARN, Policy: pol}
+	}
+	for _, action := range []string{"kms:GenerateDataKey", "kms:Decrypt"} {
+		cx := a.context(ctx, c)
+		cx["kms:ViaService"] = []string{"sns." + c.Region + ".amazonaws.com"}
+		cx["kms:CallerAccount"] = []string{c.Principal.Account}
+		in := &iampolicy.Input{
+			Request:          iampolicy.Request{Principal: p, Action: action, Resource: keyARN, ResourceAccount: accountOf(keyARN, c.Principal.Account), Context: cx},
+			IdentityPolicies: identity, ResourcePolicy: kp, KeyPolicy: true,
+		}
+		if d := iampolicy.Evaluate(in); !d.Allowed {
+			return denied(info, fmt.Sprintf("the topic %s is encrypted and its key refused: %s", topic, d.Message))
+		}
+	}
+	return nil
+}
+
+// resourcePolicy is the resource's policy, if the sandbox keeps one.
+func (a *Authorizer) resourcePolicy(service, resource string) *iampolicy.NamedPolicy {
+	if service != "sns" || a.topics == nil {
+		return nil
+	}
+	doc, ok := a.topics.TopicPolicy(resource)
+	if !ok {
+		return nil
+	}
+	pol, err := a.parse(doc, iampolicy.Resource)
+	if err != nil {
+		// SNS refuses a malformed policy when it is set; one that got in
+		// allows nothing.
+		return nil
+	}
+	return &iampolicy.NamedPolicy{Name: "topic policy of " + resource, Policy: pol}
+}
+
+func (a *Authorizer) parse(doc []byte, kind iampolicy.Kind) (*iampolicy.Policy, error) {
+	key := fmt.Sprint(kind) + "\x00" + string(doc)
+	a.mu.Lock()
+	p, ok := a.parsed[key]
+	a.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := iampolicy.Parse(doc, kind)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.parsed[key] = p
+	a.mu.Unlock()
+	return p, nil
+}
+
+// context is the request's global condition keys, as AWS sets them
+// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html),
+// and the keys a calling service put on ctx (aws:SourceArn…).
+// aws:SecureTransport is true: AWS's endpoints are TLS, and the sandbox's
+// loopback endpoint stands in for them.
+func (a *Authorizer) context(ctx context.Context, c *sandbox.Call) iampolicy.Context {
+	cx := iampolicy.Context{
+		"aws:SecureTransport": {"true"},
+		"aws:CurrentTime":     {a.now().UTC().Format(time.RFC3339)},
+		"aws:RequestedRegion": {c.Region},
+	}
+	p := c.Principal
+	switch p.Type {
+	case "IAMUser":
+		cx["aws:username"] = []string{p.UserName}
+		cx["aws:userid"] = []string{p.UserID}
+		cx["aws:PrincipalArn"] = []string{p.ARN}
+		cx["aws:PrincipalAccount"] = []string{p.Account}
+		cx["aws:PrincipalType"] = []string{"User"}
+	case "AssumedRole":
+		cx["aws:userid"] = []string{p.UserID}
+		cx["aws:PrincipalArn"] = []string{roleOf(p.ARN)}
+		cx["aws:PrincipalAccount"] = []string{p.Account}
+		cx["aws:PrincipalType"] = []string{"AssumedRole"}
+	}
+	for k, v := range sandbox.RequestContext(ctx) {
+		cx[k] = []string{v}
+	}
+	return cx
+}
+
+// roleOf is the role ARN of a session ARN
+// (arn:aws:sts::111122223333:assumed-role/Role/session → arn:aws:iam::111122223333:role/Role).
+func roleOf(session string) string {
+	parts := strings.SplitN(session, ":", 6)
+	if len(parts) < 6 || !strings.HasPrefix(parts[5], "assumed-role/") {
+		return session
+	}
+	name, _, _ := strings.Cut(strings.TrimPrefix(parts[5], "assumed-role/"), "/")
+	return fmt.Sprintf("arn:%s:iam::%s:role/%s", parts[1], parts[4], name)
+}
+
+func principal(p sandbox.Principal) iampolicy.Principal {
+	switch p.Type {
+	case "AssumedRole":
+		return iampolicy.Principal{ARN: p.ARN, Account: p.Account, Type: iampolicy.AssumedRole}
+	case "AWSService":
+		return iampolicy.Principal{ARN: p.ARN, Type: iampolicy.Service}
+	}
+	return iampolicy.Principal{ARN: p.ARN, Account: p.Account, Type: iampolicy.User}
+}
+
+// accountOf is an ARN's account, or def for "*" and ARNs without one.
+func accountOf(arn, def string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) == 6 && parts[4] != "" {
+		return parts[4]
+	}
+	return def
+}
+
+// denied is the service's own AccessDenied, as each documents it: Query
+// services answer 403 AccessDenied (SNS: AuthorizationError), JSON services
+// 400 AccessDeniedException, REST services 403 (IoT data:
+// ForbiddenException).
+func denied(info sandbox.ServiceInfo, msg string) *sandbox.Error {
+	switch info.Name {
+	case "sns":
+		return sandbox.Errorf(http.StatusForbidden, "AuthorizationError", "%s", msg)
+	case "iotdata":
+		return sandbox.Errorf(http.StatusForbidden, "ForbiddenException", "%s", msg)
+	case "sqs":
+		return sandbox.Errorf(http.StatusForbidden, "AccessDenied", "%s", msg)
+	}
+	switch info.Protocol {
+	case sandbox.Query:
+		return sandbox.Errorf(http.StatusForbidden, "AccessDenied", "%s", msg)
+	case sandbox.RESTJSON:
+		return sandbox.Errorf(http.StatusForbidden, "AccessDeniedException", "%s", msg)
+	}
+	return sandbox.Errorf(http.StatusBadRequest, "AccessDeniedException", "%s", msg)
+}
