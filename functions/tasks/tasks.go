@@ -64,8 +64,9 @@ const (
 	// targets name (kmsKeyId), used only through Secrets Manager.
 	AppSecretKeys Resource = "app-secret-keys"
 	// Connections are the connection secrets of one target kind
-	// (Calls.Kind). infra grants them with the secret's GrantRead, which
-	// also allows decrypting through the secret's key: only ReadSecret.
+	// (Calls.Kind): the targets read their value only (ReadKey:
+	// GetSecretValue; the secrets use Secrets Manager's own key, which
+	// needs no grant).
 	Connections Resource = "connections"
 	// AlertTopic is the SNS topic of the alerts. infra grants it with the
 	// topic's GrantPublish, which also allows its KMS key: only sns:Publish.
@@ -83,8 +84,6 @@ type Calls struct {
 
 // The actions that recur.
 var (
-	// ReadSecret is reading a secret's value and description.
-	ReadSecret = []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}
 	// ReadKey is reading a record version the task knows the id of
 	// (record.Store.Key: GetSecretValue only).
 	ReadKey = []string{"secretsmanager:GetSecretValue"}
@@ -139,7 +138,7 @@ var (
 	UpdateAuth0 = Task{Name: "UpdateAuth0", States: []string{"PlanAuth0", "UpdateAuth0"}, Timeout: 60 * time.Second, // waits out Auth0's rate limit
 		Calls: []Calls{
 			{On: Records, Actions: ReadKey},
-			{On: Connections, Kind: rotation.TargetAuth0, Actions: ReadSecret}, // the tenants' API credentials
+			{On: Connections, Kind: rotation.TargetAuth0, Actions: ReadKey}, // the tenants' API credentials
 		}}
 	// UpdateSoracom plans and updates SORACOM credentials and the groups
 	// that use them.
@@ -149,7 +148,7 @@ var (
 		Timeout: 300 * time.Second,
 		Calls: []Calls{
 			{On: Records, Actions: ReadKey},
-			{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadSecret}, // the SAM user's auth key, to repoint
+			{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadKey}, // the SAM user's auth key, to repoint
 		}}
 	// Promote makes the new key the record's AWSCURRENT.
 	Promote = Task{Name: "Promote", States: []string{"Promote"}, Timeout: 30 * time.Second, Calls: []Calls{
@@ -157,7 +156,7 @@ var (
 	}}
 	// VerifyOldKeyUnused looks for uses of the old key since the cut-over.
 	VerifyOldKeyUnused = Task{Name: "VerifyOldKeyUnused", States: []string{"VerifyOldKeyUnused"}, Timeout: 60 * time.Second, Calls: []Calls{
-		{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadSecret}, // the credentials' last use
+		{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadKey}, // the credentials' last use
 		{On: Users, Actions: []string{"iam:GetAccessKeyLastUsed"}},
 		{On: Anything, Actions: []string{"cloudtrail:LookupEvents"}}, // no resource-level permissions
 	}}
@@ -172,7 +171,7 @@ var (
 	}}
 	// CleanupTargets removes what targets kept for the old key, then the lock.
 	CleanupTargets = Task{Name: "CleanupTargets", States: []string{"CleanupTargets"}, Timeout: 30 * time.Second, Calls: []Calls{
-		{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadSecret}, // to delete the old credential
+		{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadKey}, // to delete the old credential
 		{On: Records, Actions: MoveStage},                                    // Release: the lock's stage off its version
 	}}
 	// Notify sends every alert and the approval request.

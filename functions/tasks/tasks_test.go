@@ -54,8 +54,8 @@ func TestTheList(t *testing.T) {
 				if !slices.Contains([]string{rotation.TargetAuth0, rotation.TargetSoracom}, c.Kind) {
 					t.Errorf("task %s reads connections of kind %q: only auth0 and soracom targets have connections", task.Name, c.Kind)
 				}
-				if !slices.Equal(c.Actions, ReadSecret) {
-					t.Errorf("task %s: %v on connections; the secret's GrantRead gives exactly %v", task.Name, c.Actions, ReadSecret)
+				if !slices.Equal(c.Actions, ReadKey) {
+					t.Errorf("task %s: %v on connections; the targets read exactly the value, %v", task.Name, c.Actions, ReadKey)
 				}
 			case AlertTopic:
 				if !slices.Equal(c.Actions, []string{"sns:Publish"}) {

@@ -311,9 +311,15 @@ func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
 		for _, c := range t.Calls {
 			switch c.On {
 			case tasks.Connections:
-				mustBe(t, c, tasks.ReadSecret)
+				// Exactly the value: CDK's GrantRead would add DescribeSecret,
+				// which no target calls.
+				mustBe(t, c, tasks.ReadKey)
+				var arns []*string
 				for _, name := range p.Config.Connections(c.Kind) {
-					r.Connections[name].GrantRead(fn, nil)
+					arns = append(arns, r.Connections[name].SecretArn())
+				}
+				if len(arns) > 0 {
+					fn.AddToRolePolicy(allow(c.Actions, &arns))
 				}
 			case tasks.AlertTopic:
 				mustBe(t, c, []string{"sns:Publish"})

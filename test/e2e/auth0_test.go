@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/cli/watch"
@@ -30,9 +28,7 @@ func (h *H) auth0Tenant(f fixture, name string) map[string]string {
 		h.t.Fatal(err)
 	}
 	conn, _ := json.Marshal(map[string]string{"domain": "http://" + tenant.Domain(), "clientId": "cid-" + name, "clientSecret": clientSecret})
-	if _, err := h.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String("keyrotator/connections/" + name), SecretString: aws.String(string(conn))}); err != nil {
-		h.t.Fatal(err)
-	}
+	h.putConnection("keyrotator/connections/"+name, conn)
 	return map[string]string{"type": "auth0", "name": name, "connection": "keyrotator/connections/" + name, "sesRegion": "ap-northeast-1"}
 }
 

@@ -3,15 +3,20 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/authz"
 )
 
 // The golden template's config rotates IAM user app-aws-user into the
@@ -25,6 +30,20 @@ const (
 func goldenInput() map[string]any {
 	return map[string]any{"user": goldenUser, "targets": []map[string]string{{"type": "secret", "name": "app", "secretId": goldenSecret}},
 		"waitDays": 7, "graceDays": 1, "minKeyAgeDays": 80}
+}
+
+// putConnection fills a connection secret: a new one, or one the deployed
+// template made (with a random placeholder, as CDK's Secret does).
+func (h *H) putConnection(name string, value []byte) {
+	h.t.Helper()
+	ctx := context.Background()
+	_, err := h.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(string(value))})
+	if errors.As(err, new(*smtypes.ResourceExistsException)) {
+		_, err = h.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(string(value))})
+	}
+	if err != nil {
+		h.t.Fatalf("connection %s: %v", name, err)
+	}
 }
 
 // deniedCalls are the calls the sandbox refused for want of permission.
@@ -83,4 +102,189 @@ func TestUnconfiguredUserIsDenied(t *testing.T) {
 	if ks := h.keys(f.user); len(ks) != 1 {
 		t.Errorf("keys %v: a refused run changed the user's keys", ks)
 	}
+}
+
+// funnelInput is the golden config's "funnel" rotation: user soracom-funnel
+// into a secret, an Auth0 tenant and SORACOM, exactly as infra's
+// testConfig has it (its connections are the ones the template makes).
+func funnelInput() map[string]any {
+	return map[string]any{"user": "soracom-funnel", "targets": []map[string]string{
+		{"type": "secret", "name": "app2", "secretId": "iot/aws-key"},
+		{"type": "auth0", "name": "tenant", "connection": "keyrotator/connections/auth0-prod", "sesRegion": "ap-northeast-1"},
+		{"type": "soracom", "name": "funnel", "connection": "keyrotator/connections/soracom", "credentialPrefix": "aws-soracom-funnel"},
+	}, "waitDays": 3, "verifyAttempts": 2}
+}
+
+// consumerPolicy is what the rotated user's consumers do with its key:
+// Auth0 sends mail through SES, SORACOM Funnel publishes to IoT.
+const consumerPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ses:SendEmail","ses:SendRawEmail","iot:Publish"],"Resource":"*"}]}`
+
+// Both golden rotations under IAM enforcement, the second through every
+// target kind: every call allowed by the template's policies, none
+// refused. Then the unused-grant check: each role's granted actions minus
+// the actions its sessions were seen making is empty but for the grants
+// listed in exempt, each with its reason.
+func TestGoldenRotationsUnderIAMEnforcementUseEveryGrant(t *testing.T) {
+	t.Parallel()
+	h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
+	keys := h.sb.User(t, "soracom-funnel", 1)
+	h.sb.IAM.Backdate(keys[0].AccessKeyID, h.sb.Server.Clock().Now().AddDate(0, 0, -95))
+	if err := h.sb.IAM.PutUserPolicy("soracom-funnel", "consumers", json.RawMessage(consumerPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{user: "soracom-funnel", secretID: "iot/aws-key", old: keys[0]}
+	v, _ := json.Marshal(map[string]string{"accessKeyId": f.old.AccessKeyID, "secretAccessKey": f.old.SecretAccessKey})
+	if _, err := h.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(f.secretID), SecretString: aws.String(string(v))}); err != nil {
+		t.Fatal(err)
+	}
+	h.auth0Tenant(f, "auth0-prod")
+	h.soracomOperator(f, "soracom", 2, "")
+	r := h.Run(funnelInput())
+	if r.Status != types.ExecutionStatusSucceeded {
+		t.Fatalf("funnel rotation under enforcement: %s %s: %s (refused: %v)", r.Status, r.Error, r.Cause, h.deniedCalls())
+	}
+	if d := h.deniedCalls(); len(d) > 0 {
+		t.Errorf("calls refused during a successful rotation: %v", d)
+	}
+	h.unusedGrants(t)
+}
+
+// exempt are the grants a clean rotation in the sandbox does not exercise,
+// by role (its logical id's prefix in the template) and action, each with
+// why it stays.
+var exempt = map[string]string{
+	"logs:CreateLogStream":     "CloudWatch Logs delivery of the function's log: the sandbox's Lambda keeps logs itself and answers no Logs API",
+	"logs:PutLogEvents":        "CloudWatch Logs delivery of the function's log (as above)",
+	"xray:PutTraceSegments":    "X-Ray tracing (Tracing: Active): the sandbox has no X-Ray",
+	"xray:PutTelemetryRecords": "X-Ray tracing (as above)",
+	"xray:GetSamplingRules":    "X-Ray tracing of the state machine (as above)",
+	"xray:GetSamplingTargets":  "X-Ray tracing of the state machine (as above)",
+	// The state machine's log delivery (CDK's LogOptions).
+	"logs:CreateLogDelivery":        "the state machine's execution logs to CloudWatch Logs: the sandbox answers no Logs API",
+	"logs:GetLogDelivery":           "as above",
+	"logs:UpdateLogDelivery":        "as above",
+	"logs:DeleteLogDelivery":        "as above",
+	"logs:ListLogDeliveries":        "as above",
+	"logs:PutResourcePolicy":        "as above",
+	"logs:DescribeResourcePolicies": "as above",
+	"logs:DescribeLogGroups":        "as above",
+	// Grants of paths a clean rotation does not take, each run elsewhere.
+	"RotatorCreatekeyRole cloudtrail:LookupEvents":      "attributes a dead attempt's unrecorded key to its maker, only for an orphan candidate (e2e TestRerunRemovesDeadRunsOrphan)",
+	"RotatorCreatekeyRole iam:GetAccessKeyLastUsed":     "tells an orphan candidate from a key in use (as above)",
+	"RotatorCreatekeyRole iam:DeleteAccessKey":          "deletes an orphan, a key that does not work, a key it could not store (e2e orphan tests, the fault matrix)",
+	"RotatorCreatekeyRole secretsmanager:CreateSecret":  "record.Ensure makes the record if it is gone since TakeLock made it (deleted by hand mid-run)",
+	"RotatorCreatekeyRole secretsmanager:TagResource":   "CreateSecret with Tags needs TagResource too (as above)",
+	"RotatorValidateRole cloudtrail:LookupEvents":       "attributes a dead run's unrecorded key at a takeover (e2e TestRerunRemovesDeadRunsOrphan)",
+	"RotatorValidateRole iam:GetAccessKeyLastUsed":      "tells a dead run's orphan from a key in use, at a takeover (as above)",
+	"RotatorValidateRole secretsmanager:GetSecretValue": "reads the lock's version when the record holds one: a re-run, a takeover (e2e TestOneRotationPerUser, orphan tests)",
+	"RotatorValidateRole states:DescribeExecution":      "asks whether the lock's holder still runs, when another execution holds it (as above)",
+	"RotatorDeleteoldkeyRole iam:UpdateAccessKey":       "reactivates the old key when IAM reports a use after its deactivation (e2e TestLateReportedUse)",
+	"RotatorStateMachineRole sns:Publish":               "NotifyFailureRaw, when the Notify function itself fails (e2e alert tests)",
+	"RotatorStateMachineRole kms:Decrypt":               "NotifyFailureRaw's publish to the encrypted topic (as above)",
+	"RotatorStateMachineRole kms:GenerateDataKey*":      "as above",
+	"RotatorSchedulerRole states:StartExecution":        "the schedules start executions with it: the harness leaves the schedules out (pipeline.HarnessSkips); their own tests run one",
+	"RotatorSchedulerRole sqs:SendMessage":              "a schedule that could not start its execution sends the event to the dead-letter queue (local/sandbox/scheduler's tests)",
+}
+
+// unusedGrants fails for each action a role of the stack may do and was
+// never seen doing (nor exempt).
+func (h *H) unusedGrants(t *testing.T) {
+	t.Helper()
+	used := map[string]map[string]bool{} // role name → IAM actions
+	for _, c := range h.sb.Calls(t, 0) {
+		const marker = ":assumed-role/"
+		i := strings.Index(c.Principal, marker)
+		if i < 0 || c.Error == "AccessDenied" || c.Error == "AccessDeniedException" || c.Error == "AuthorizationError" {
+			continue // an answer other than a refusal (ResourceNotFound…) used the grant
+		}
+		role, _, _ := strings.Cut(c.Principal[i+len(marker):], "/")
+		svc, ok := h.sb.Server.Service(c.Service)
+		if !ok {
+			continue
+		}
+		if used[role] == nil {
+			used[role] = map[string]bool{}
+		}
+		action := authz.Action(svc.Info(), c.Action)
+		used[role][strings.ToLower(action)] = true
+		switch action {
+		case "sns:Publish": // SNS asked KMS for the encrypted topic (the authorizer checked it)
+			used[role]["kms:generatedatakey"], used[role]["kms:decrypt"] = true, true
+		case "secretsmanager:CreateSecret": // with Tags, which needs TagResource too (the authorizer checks it)
+			used[role]["secretsmanager:tagresource"] = true
+		}
+	}
+	for id, res := range h.dep.Stack.Resources {
+		if res.Type != "AWS::IAM::Role" {
+			continue
+		}
+		arn, ok := h.sb.IAM.RoleARN(res.Ref)
+		if !ok {
+			t.Errorf("role %s (%s) not in IAM", id, res.Ref)
+			continue
+		}
+		pols, err := h.sb.IAM.IdentityPolicies(arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefix := strings.TrimRight(id, "0123456789ABCDEF")
+		for _, p := range pols {
+			for _, a := range allowedActions(t, p.Document) {
+				if slices.ContainsFunc(mapsKeys(used[res.Ref]), func(u string) bool { return globMatch(strings.ToLower(a), u) }) {
+					continue
+				}
+				if _, ok := exempt[a]; ok {
+					continue
+				}
+				if _, ok := exempt[prefix+" "+a]; ok {
+					continue
+				}
+				t.Errorf("role %s may %s (policy %s) and never did: remove the grant, or say why it stays (exempt)", prefix, a, p.Name)
+			}
+		}
+	}
+}
+
+func mapsKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// allowedActions are the actions of a policy document's Allow statements.
+func allowedActions(t *testing.T, doc json.RawMessage) []string {
+	t.Helper()
+	var p struct {
+		Statement []struct {
+			Effect string
+			Action any
+		}
+	}
+	if err := json.Unmarshal(doc, &p); err != nil {
+		t.Fatalf("policy: %v", err)
+	}
+	var out []string
+	for _, s := range p.Statement {
+		if s.Effect != "Allow" {
+			continue
+		}
+		switch a := s.Action.(type) {
+		case string:
+			out = append(out, a)
+		case []any:
+			for _, x := range a {
+				out = append(out, fmt.Sprint(x))
+			}
+		}
+	}
+	return out
+}
+
+// globMatch is IAM's action match: * and ? wildcards, case-insensitive
+// (both lower-cased by the caller).
+func globMatch(pattern, s string) bool {
+	ok, _ := path.Match(pattern, s)
+	return ok
 }

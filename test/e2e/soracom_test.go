@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -93,9 +92,7 @@ func (h *H) soracomOperator(f fixture, name string, n int, strategy string) sora
 		acct.other = append(acct.other, id)
 	}
 	conn, _ := json.Marshal(map[string]string{"authKeyId": "keyId-" + name, "authKey": authKey, "coverage": "jp", "endpoint": op.Endpoint()})
-	if _, err := h.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String("keyrotator/connections/" + name), SecretString: aws.String(string(conn))}); err != nil {
-		h.t.Fatal(err)
-	}
+	h.putConnection("keyrotator/connections/"+name, conn)
 	acct.target = map[string]any{"type": "soracom", "name": name, "connection": "keyrotator/connections/" + name, "credentialPrefix": "aws-soracom-funnel"}
 	if strategy != "" {
 		acct.target["strategy"] = strategy

@@ -130,8 +130,25 @@ func (a *Authorizer) Authorize(ctx context.Context, c *sandbox.Call, info sandbo
 		if e := a.viaKMS(ctx, c, info, p, identity, res); e != nil {
 			return e
 		}
+		if tagsOnCreate(info, c) {
+			// "To add tags … you must have secretsmanager:TagResource" too
+			// (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html).
+			in.Request.Action = "secretsmanager:TagResource"
+			if d := iampolicy.Evaluate(in); !d.Allowed {
+				return denied(info, d.Message)
+			}
+		}
 	}
 	return nil
+}
+
+// tagsOnCreate says whether c is a CreateSecret that tags the secret.
+func tagsOnCreate(info sandbox.ServiceInfo, c *sandbox.Call) bool {
+	if info.Name != "secretsmanager" || c.Action != "CreateSecret" {
+		return false
+	}
+	var in struct{ Tags []json.RawMessage }
+	return json.Unmarshal(c.Body, &in) == nil && len(in.Tags) > 0
 }
 
 // viaKMS checks what SNS asks KMS on the publisher's behalf when the topic
