@@ -145,8 +145,9 @@ bench: deps ## benchmarks: sandbox throughput, Lambda invoke and cold starts (ea
 	cd functions && go test -run '^$$' -bench . -benchtime 20x ./targets/soracom/
 
 .PHONY: faults
-faults: deps ## the whole fault matrix: a three-target rotation once per call keyrotator makes (failing before, answer lost after) and per Lambda (crash after its work), invariants checked after each (make test runs a fixed sample)
+faults: deps $(HOST_BINS) ## the whole fault matrix (a three-target rotation once per call keyrotator makes: failing before, answer lost after; per Lambda: crash after its work; invariants checked after each) and every role statement removed in turn under IAM enforcement (make test runs a fixed sample of each)
 	cd test && go test -count=1 -v -timeout 90m -run '^TestFaultMatrix$$' ./faults/ -args -faults.all
+	cd test && go test -count=1 -v -timeout 30m -run '^TestRemovingAnyGrantIsDenied$$' ./e2e/ -args -mutations.all
 
 .PHONY: soak
 soak: ## 15 minutes of the sandbox with Auth0 tenants mailing and SORACOM groups pushing: fails if open FDs, RSS or Go heap grow (not in CI)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
+	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox/authz"
+	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 )
 
 // The golden template's config rotates IAM user app-aws-user into the
@@ -64,12 +69,8 @@ func (h *H) deniedCalls() []string {
 func TestRotationUnderIAMEnforcement(t *testing.T) {
 	t.Parallel()
 	h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
-	keys := h.sb.User(t, goldenUser, 1)
-	h.sb.IAM.Backdate(keys[0].AccessKeyID, h.sb.Server.Clock().Now().AddDate(0, 0, -95))
-	v, _ := json.Marshal(map[string]string{"accessKeyId": keys[0].AccessKeyID, "secretAccessKey": keys[0].SecretAccessKey})
-	if _, err := h.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(goldenSecret), SecretString: aws.String(string(v))}); err != nil {
-		t.Fatalf("seed app secret: %v", err)
-	}
+	h.seedGolden()
+	keys, _ := h.sb.IAM.Keys(goldenUser)
 	r := h.Run(goldenInput())
 	if r.Status != types.ExecutionStatusSucceeded {
 		t.Fatalf("rotation under enforcement: %s %s: %s (refused: %v)", r.Status, r.Error, r.Cause, h.deniedCalls())
@@ -127,6 +128,22 @@ const consumerPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","
 func TestGoldenRotationsUnderIAMEnforcementUseEveryGrant(t *testing.T) {
 	t.Parallel()
 	h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
+	h.seedFunnel()
+	r := h.Run(funnelInput())
+	if r.Status != types.ExecutionStatusSucceeded {
+		t.Fatalf("funnel rotation under enforcement: %s %s: %s (refused: %v)", r.Status, r.Error, r.Cause, h.deniedCalls())
+	}
+	if d := h.deniedCalls(); len(d) > 0 {
+		t.Errorf("calls refused during a successful rotation: %v", d)
+	}
+	h.unusedGrants(t)
+}
+
+// seedFunnel makes what the golden "funnel" rotation rotates through: its
+// user (whose consumers may send mail and publish), its secret, its Auth0
+// tenant and its SORACOM operator, on the connections the template made.
+func (h *H) seedFunnel() {
+	t := h.t
 	keys := h.sb.User(t, "soracom-funnel", 1)
 	h.sb.IAM.Backdate(keys[0].AccessKeyID, h.sb.Server.Clock().Now().AddDate(0, 0, -95))
 	if err := h.sb.IAM.PutUserPolicy("soracom-funnel", "consumers", json.RawMessage(consumerPolicy)); err != nil {
@@ -139,14 +156,137 @@ func TestGoldenRotationsUnderIAMEnforcementUseEveryGrant(t *testing.T) {
 	}
 	h.auth0Tenant(f, "auth0-prod")
 	h.soracomOperator(f, "soracom", 2, "")
-	r := h.Run(funnelInput())
-	if r.Status != types.ExecutionStatusSucceeded {
-		t.Fatalf("funnel rotation under enforcement: %s %s: %s (refused: %v)", r.Status, r.Error, r.Cause, h.deniedCalls())
+}
+
+// mutationsAll runs every statement's removal (make faults); without it,
+// a deterministic sample (make test).
+var mutationsAll = flag.Bool("mutations.all", false, "remove every statement of every role in turn, not the CI sample")
+
+// mutation is one statement of one role's policy, as the template has it.
+type mutation struct {
+	role, policy, policyName string // logical ids, and the policy's name
+	index                    int
+	actions                  []string
+}
+
+func (m mutation) String() string {
+	return fmt.Sprintf("%s/%s#%d%v", strings.TrimRight(m.role, "0123456789ABCDEF"), m.policyName, m.index, m.actions)
+}
+
+// mutations are the statements of the template's role policies that grant
+// at least one action not exempt for their role.
+func mutations(t *testing.T) []mutation {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, pipeline.DefaultTemplate))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d := h.deniedCalls(); len(d) > 0 {
-		t.Errorf("calls refused during a successful rotation: %v", d)
+	var tmpl struct {
+		Resources map[string]struct {
+			Type       string
+			Properties struct {
+				PolicyName     string
+				PolicyDocument struct{ Statement []struct{ Action any } }
+				Roles          []struct{ Ref string }
+			}
+		}
 	}
-	h.unusedGrants(t)
+	if err := json.Unmarshal(b, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	var out []mutation
+	for id, r := range tmpl.Resources {
+		if r.Type != "AWS::IAM::Policy" {
+			continue
+		}
+		for _, role := range r.Properties.Roles {
+			prefix := strings.TrimRight(role.Ref, "0123456789ABCDEF")
+			for i, st := range r.Properties.PolicyDocument.Statement {
+				var actions []string
+				switch a := st.Action.(type) {
+				case string:
+					actions = []string{a}
+				case []any:
+					for _, x := range a {
+						actions = append(actions, fmt.Sprint(x))
+					}
+				}
+				live := slices.ContainsFunc(actions, func(a string) bool {
+					_, e1 := exempt[a]
+					_, e2 := exempt[prefix+" "+a]
+					return !e1 && !e2
+				})
+				if live {
+					out = append(out, mutation{role: role.Ref, policy: id, policyName: r.Properties.PolicyName, index: i, actions: actions})
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b mutation) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+// What we test is what we deploy, the other way: removing any one
+// statement of any role's policy makes the golden rotations fail with
+// AccessDenied (so no statement is there for nothing, and the enforcement
+// would catch a grant the code needs and the stack lacks). CI runs every
+// sixth statement; make faults all of them.
+func TestRemovingAnyGrantIsDenied(t *testing.T) {
+	t.Parallel()
+	all := mutations(t)
+	if len(all) < 10 {
+		t.Fatalf("%d statements: the template's role policies were not read", len(all))
+	}
+	for i, m := range all {
+		if !*mutationsAll && i%6 != 0 {
+			continue
+		}
+		t.Run(m.String(), func(t *testing.T) {
+			t.Parallel()
+			h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
+			h.seedGolden()
+			h.seedFunnel()
+			arn, ok := h.sb.IAM.RoleARN(h.dep.Stack.Resources[m.role].Ref)
+			if !ok {
+				t.Fatalf("no role %s", m.role)
+			}
+			pols, err := h.sb.IAM.IdentityPolicies(arn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(pols, func(p iam.IdentityPolicy) bool { return p.Name == m.policyName })
+			if i < 0 {
+				t.Fatalf("role %s has no policy %s", m.role, m.policyName)
+			}
+			var doc map[string]any
+			if err := json.Unmarshal(pols[i].Document, &doc); err != nil {
+				t.Fatal(err)
+			}
+			stmts := doc["Statement"].([]any)
+			doc["Statement"] = slices.Delete(slices.Clone(stmts), m.index, m.index+1)
+			b, _ := json.Marshal(doc)
+			if err := h.sb.IAM.PutRolePolicy(h.dep.Stack.Resources[m.role].Ref, m.policyName, b); err != nil {
+				t.Fatal(err)
+			}
+			h.Run(goldenInput())
+			h.Run(funnelInput())
+			if len(h.deniedCalls()) == 0 {
+				t.Errorf("without statement %d of %s (%v) both golden rotations made no call that was refused: the grant is unused, or exempt it with a reason", m.index, m.policyName, m.actions)
+			}
+		})
+	}
+}
+
+// seedGolden makes what the golden "app-key" rotation rotates: its user
+// and its secret.
+func (h *H) seedGolden() {
+	t := h.t
+	keys := h.sb.User(t, goldenUser, 1)
+	h.sb.IAM.Backdate(keys[0].AccessKeyID, h.sb.Server.Clock().Now().AddDate(0, 0, -95))
+	v, _ := json.Marshal(map[string]string{"accessKeyId": keys[0].AccessKeyID, "secretAccessKey": keys[0].SecretAccessKey})
+	if _, err := h.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(goldenSecret), SecretString: aws.String(string(v))}); err != nil {
+		t.Fatalf("seed app secret: %v", err)
+	}
 }
 
 // exempt are the grants a clean rotation in the sandbox does not exercise,
