@@ -57,6 +57,9 @@ type Options struct {
 	// (local/sandbox/authz): the caller's identity policies, the topic's
 	// policy and its KMS key's; the admin identity keeps full access.
 	EnforceIAM bool
+	// RecordIAM, with EnforceIAM, is told every decision (a differential
+	// test replays them to another evaluator).
+	RecordIAM func(authz.Decision)
 	// NodeModules is the node_modules folder holding aws-local-stepfunctions;
 	// Node is a Node.js ≥ 22 binary. Empty: found from the working directory.
 	NodeModules string
@@ -140,7 +143,7 @@ func New(opts Options) (*Sandbox, error) {
 	if opts.EnforceIAM {
 		topics, _ := serviceAs[*sns.Service](srv, "sns")
 		keys, _ := serviceAs[*kms.Service](srv, "kms")
-		srv.SetAuthorizer(authz.New(authz.Options{IAM: sb.IAM, Topics: topics, Keys: keys, Admins: []string{admin.Principal.ARN}, Now: srv.Clock().Now}))
+		srv.SetAuthorizer(authz.New(authz.Options{IAM: sb.IAM, Topics: topics, Keys: keys, Admins: []string{admin.Principal.ARN}, Now: srv.Clock().Now, Record: opts.RecordIAM}))
 	}
 	return sb, nil
 }

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,6 +24,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox/authz"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
+	"github.com/keyrotator/keyrotator/local/sandbox/iampolicy/referee"
 )
 
 // The golden template's config rotates IAM user app-aws-user into the
@@ -127,7 +130,12 @@ const consumerPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","
 // listed in exempt, each with its reason.
 func TestGoldenRotationsUnderIAMEnforcementUseEveryGrant(t *testing.T) {
 	t.Parallel()
-	h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
+	var decisions recorded
+	h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true, RecordIAM: decisions.add})
+	h.seedGolden()
+	if r := h.Run(goldenInput()); r.Status != types.ExecutionStatusSucceeded {
+		t.Fatalf("app-key rotation under enforcement: %s %s: %s (refused: %v)", r.Status, r.Error, r.Cause, h.deniedCalls())
+	}
 	h.seedFunnel()
 	r := h.Run(funnelInput())
 	if r.Status != types.ExecutionStatusSucceeded {
@@ -137,6 +145,69 @@ func TestGoldenRotationsUnderIAMEnforcementUseEveryGrant(t *testing.T) {
 		t.Errorf("calls refused during a successful rotation: %v", d)
 	}
 	h.unusedGrants(t)
+	decisions.agreeWithReferee(t)
+}
+
+// recorded are the enforcement's decisions during a test.
+type recorded struct {
+	mu   sync.Mutex
+	seen map[string]bool
+	all  []authz.Decision
+}
+
+func (r *recorded) add(d authz.Decision) {
+	d.Context = maps.Clone(d.Context)
+	delete(d.Context, "aws:CurrentTime") // the one key that differs between two of the same question
+	key, _ := json.Marshal(d)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[string]bool{}
+	}
+	if !r.seen[string(key)] {
+		r.seen[string(key)] = true
+		r.all = append(r.all, d)
+	}
+}
+
+// agreeWithReferee: every distinct decision the sandbox's enforcement made
+// is put to @cloud-copilot/iam-simulate, an evaluator nobody here wrote,
+// which must decide the same.
+func (r *recorded) agreeWithReferee(t *testing.T) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var cases []referee.Case
+	for _, d := range r.all {
+		c := referee.Case{Principal: d.Principal.ARN, Action: d.Action, Resource: d.Resource, ResourceAccount: d.ResourceAccount,
+			Context: d.Context, ResourcePolicy: d.ResourcePolicy}
+		for _, p := range d.Identity {
+			c.Identity = append(c.Identity, referee.Policy{Name: p.Name, Doc: p.Doc})
+		}
+		cases = append(cases, c)
+	}
+	out, err := referee.Run(t.Context(), root, cases)
+	if errors.Is(err, referee.ErrMissing) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	disagree := 0
+	for i, res := range out {
+		if (res.Result == "Allowed") != r.all[i].Allowed {
+			disagree++
+			b, _ := json.Marshal(cases[i])
+			t.Errorf("the sandbox decided allowed=%v, iam-simulate %s %s: %s", r.all[i].Allowed, res.Result, res.Error, b)
+		}
+	}
+	denied := 0
+	for _, d := range r.all {
+		if !d.Allowed {
+			denied++
+		}
+	}
+	t.Logf("%d distinct decisions of the enforcement (%d denials) put to iam-simulate: %d disagreements", len(cases), denied, disagree)
 }
 
 // seedFunnel makes what the golden "funnel" rotation rotates through: its
@@ -243,7 +314,8 @@ func TestRemovingAnyGrantIsDenied(t *testing.T) {
 		}
 		t.Run(m.String(), func(t *testing.T) {
 			t.Parallel()
-			h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
+			var decisions recorded
+			h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true, RecordIAM: decisions.add})
 			h.seedGolden()
 			h.seedFunnel()
 			arn, ok := h.sb.IAM.RoleARN(h.dep.Stack.Resources[m.role].Ref)
@@ -273,6 +345,8 @@ func TestRemovingAnyGrantIsDenied(t *testing.T) {
 			if len(h.deniedCalls()) == 0 {
 				t.Errorf("without statement %d of %s (%v) both golden rotations made no call that was refused: the grant is unused, or exempt it with a reason", m.index, m.policyName, m.actions)
 			}
+			decisions.agreeWithReferee(t) // the denials too
+
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -46,6 +47,7 @@ type Authorizer struct {
 	keys   Keys   // nil: encrypted topics are not checked against their key
 	admins map[string]bool
 	now    func() time.Time
+	record func(Decision)
 
 	mu     sync.Mutex
 	parsed map[string]*iampolicy.Policy // by kind and document
@@ -60,11 +62,33 @@ type Options struct {
 	Admins []string
 	// Now is the sandbox clock (aws:CurrentTime).
 	Now func() time.Time
+	// Record, if set, is told every decision with the documents it was
+	// made from (a differential test replays them to another evaluator).
+	Record func(Decision)
+}
+
+// Decision is one decision with everything it was made from.
+type Decision struct {
+	Principal       iampolicy.Principal
+	Action          string
+	Resource        string
+	ResourceAccount string
+	Context         iampolicy.Context
+	Identity        []RawPolicy
+	ResourcePolicy  json.RawMessage // nil: none
+	KeyPolicy       bool
+	Allowed         bool
+}
+
+// RawPolicy is a policy document as the service holds it.
+type RawPolicy struct {
+	Name string
+	Doc  json.RawMessage
 }
 
 // New returns an Authorizer.
 func New(o Options) *Authorizer {
-	a := &Authorizer{iam: o.IAM, topics: o.Topics, keys: o.Keys, admins: map[string]bool{}, now: o.Now, parsed: map[string]*iampolicy.Policy{}}
+	a := &Authorizer{iam: o.IAM, topics: o.Topics, keys: o.Keys, admins: map[string]bool{}, now: o.Now, record: o.Record, parsed: map[string]*iampolicy.Policy{}}
 	for _, arn := range o.Admins {
 		a.admins[arn] = true
 	}
@@ -101,6 +125,7 @@ func (a *Authorizer) Authorize(ctx context.Context, c *sandbox.Call, info sandbo
 	}
 	p := principal(c.Principal)
 	var identity []iampolicy.NamedPolicy
+	var raw []RawPolicy
 	if p.Type != iampolicy.Service {
 		docs, err := a.iam.IdentityPolicies(c.Principal.ARN)
 		if err != nil {
@@ -115,26 +140,30 @@ func (a *Authorizer) Authorize(ctx context.Context, c *sandbox.Call, info sandbo
 				return denied(info, fmt.Sprintf("policy %s of %s is malformed: %v", d.Name, c.Principal.ARN, err))
 			}
 			identity = append(identity, iampolicy.NamedPolicy{Name: d.Name, Policy: pol})
+			raw = append(raw, RawPolicy{Name: d.Name, Doc: d.Document})
 		}
 	}
 	action := Action(info, c.Action)
 	for _, res := range c.ResourceARNs {
 		req := iampolicy.Request{Principal: p, Action: action, Resource: res, ResourceAccount: accountOf(res, c.Principal.Account), Context: a.context(ctx, c)}
 		in := &iampolicy.Input{Request: req, IdentityPolicies: identity}
-		if rp := a.resourcePolicy(info.Name, res); rp != nil {
-			in.ResourcePolicy = rp
-		}
-		if d := iampolicy.Evaluate(in); !d.Allowed {
+		rp, rawRP := a.resourcePolicy(info.Name, res)
+		in.ResourcePolicy = rp
+		d := iampolicy.Evaluate(in)
+		a.note(in, raw, rawRP, d.Allowed)
+		if !d.Allowed {
 			return denied(info, d.Message)
 		}
-		if e := a.viaKMS(ctx, c, info, p, identity, res); e != nil {
+		if e := a.viaKMS(ctx, c, info, p, identity, raw, res); e != nil {
 			return e
 		}
 		if tagsOnCreate(info, c) {
 			// "To add tags … you must have secretsmanager:TagResource" too
 			// (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html).
 			in.Request.Action = "secretsmanager:TagResource"
-			if d := iampolicy.Evaluate(in); !d.Allowed {
+			d := iampolicy.Evaluate(in)
+			a.note(in, raw, rawRP, d.Allowed)
+			if !d.Allowed {
 				return denied(info, d.Message)
 			}
 		}
@@ -155,7 +184,7 @@ func tagsOnCreate(info sandbox.ServiceInfo, c *sandbox.Call) bool {
 // is encrypted: kms:GenerateDataKey* and kms:Decrypt on the topic's key, by
 // the key policy's rules, with kms:ViaService sns.<region>.amazonaws.com
 // (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
-func (a *Authorizer) viaKMS(ctx context.Context, c *sandbox.Call, info sandbox.ServiceInfo, p iampolicy.Principal, identity []iampolicy.NamedPolicy, topic string) *sandbox.Error {
+func (a *Authorizer) viaKMS(ctx context.Context, c *sandbox.Call, info sandbox.ServiceInfo, p iampolicy.Principal, identity []iampolicy.NamedPolicy, raw []RawPolicy, topic string) *sandbox.Error {
 	if info.Name != "sns" || c.Action != "Publish" || a.topics == nil || a.keys == nil {
 		return nil
 	}
@@ -184,29 +213,46 @@ func (a *Authorizer) viaKMS(ctx context.Context, c *sandbox.Call, info sandbox.S
 			Request:          iampolicy.Request{Principal: p, Action: action, Resource: keyARN, ResourceAccount: accountOf(keyARN, c.Principal.Account), Context: cx},
 			IdentityPolicies: identity, ResourcePolicy: kp, KeyPolicy: true,
 		}
-		if d := iampolicy.Evaluate(in); !d.Allowed {
+		d := iampolicy.Evaluate(in)
+		var rawKP json.RawMessage
+		if ok {
+			rawKP = json.RawMessage(doc)
+		}
+		a.note(in, raw, rawKP, d.Allowed)
+		if !d.Allowed {
 			return denied(info, fmt.Sprintf("the topic %s is encrypted and its key refused: %s", topic, d.Message))
 		}
 	}
 	return nil
 }
 
-// resourcePolicy is the resource's policy, if the sandbox keeps one.
-func (a *Authorizer) resourcePolicy(service, resource string) *iampolicy.NamedPolicy {
+// resourcePolicy is the resource's policy, if the sandbox keeps one, and
+// its document.
+func (a *Authorizer) resourcePolicy(service, resource string) (*iampolicy.NamedPolicy, json.RawMessage) {
 	if service != "sns" || a.topics == nil {
-		return nil
+		return nil, nil
 	}
 	doc, ok := a.topics.TopicPolicy(resource)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	pol, err := a.parse(doc, iampolicy.Resource)
 	if err != nil {
 		// SNS refuses a malformed policy when it is set; one that got in
 		// allows nothing.
-		return nil
+		return nil, nil
 	}
-	return &iampolicy.NamedPolicy{Name: "topic policy of " + resource, Policy: pol}
+	return &iampolicy.NamedPolicy{Name: "topic policy of " + resource, Policy: pol}, doc
+}
+
+// note tells the recorder, if any, of a decision.
+func (a *Authorizer) note(in *iampolicy.Input, identity []RawPolicy, resourcePolicy json.RawMessage, allowed bool) {
+	if a.record == nil {
+		return
+	}
+	r := in.Request
+	a.record(Decision{Principal: r.Principal, Action: r.Action, Resource: r.Resource, ResourceAccount: r.ResourceAccount,
+		Context: maps.Clone(r.Context), Identity: identity, ResourcePolicy: resourcePolicy, KeyPolicy: in.KeyPolicy, Allowed: allowed})
 }
 
 func (a *Authorizer) parse(doc []byte, kind iampolicy.Kind) (*iampolicy.Policy, error) {
