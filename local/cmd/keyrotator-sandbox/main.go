@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		template      = fs.String("template", pipeline.DefaultTemplate, "with --deploy: the CloudFormation template (the CDK app's synth)")
 		lambdaConc    = fs.Int("lambda-concurrency", lambda.DefaultMaxConcurrency, "instances each deployed function may run at once (its reserved concurrency); more overlapping calls get TooManyRequestsException")
 		iamLag        = fs.Duration("iam-lag", iam.DefaultLag, "sandbox time before GetAccessKeyLastUsed shows a use of a key (IAM documents up to about 4h; 0: at once)")
+		enforceIAM    = fs.Bool("enforce-iam", false, "decide every call as IAM does, by the deployed template's policies (the admin identity keeps full access)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: keyrotator-sandbox [flags]\n\nStarts the local AWS and prints the export lines a shell needs to reach it.")
@@ -70,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	w, err := fullsandbox.New(fullsandbox.Options{
 		Options:   sandbox.Options{Region: *region, StateFile: *state, Logger: log},
 		WaitScale: *waitScale, RetryScale: *retryScale, CallbackScale: *callbackScale, IAMLag: sandboxLag(*iamLag),
-		LambdaConcurrency: *lambdaConc,
+		LambdaConcurrency: *lambdaConc, EnforceIAM: *enforceIAM,
 	})
 	if err != nil {
 		return err
