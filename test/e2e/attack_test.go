@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"slices"
 	"strings"
 	"testing"
@@ -23,7 +24,11 @@ import (
 // preflight, nothing written but the alert, the record unchanged.
 func TestUntaggedRecordRefused(t *testing.T) {
 	t.Parallel()
-	h := Start(t)
+	// keyrotator's own refusal, the wall behind IAM's: the template's
+	// policies already deny the updatesecret role keyrotator's records and
+	// connections (AccessDenied under enforcement), so this runs where IAM
+	// would let it through — a policy widened by hand.
+	h := startWith(t, fullsandbox.Options{WaitScale: waitScale})
 	ctx := context.Background()
 	victim := h.seed("untagged", 95)
 	if r := h.Run(victim.input(nil)); r.Status != types.ExecutionStatusSucceeded {

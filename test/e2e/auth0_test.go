@@ -19,6 +19,7 @@ import (
 // key, and its connection secret; the client secret joins the I1 scan.
 func (h *H) auth0Tenant(f fixture, name string) map[string]string {
 	h.t.Helper()
+	h.consumers(f.user)
 	clientSecret := "client-secret-" + name + "-" + strings.Repeat("x", 24)
 	h.secrets = append(h.secrets, clientSecret)
 	tenant, err := h.sb.Auth0.AddTenant(sbauth0.TenantConfig{Name: name, ClientID: "cid-" + name, ClientSecret: clientSecret,

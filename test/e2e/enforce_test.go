@@ -40,6 +40,15 @@ func goldenInput() map[string]any {
 		"waitDays": 7, "graceDays": 1, "minKeyAgeDays": 80}
 }
 
+// consumers lets user's consumers do what they do with its key (under IAM
+// enforcement a user without a policy may do nothing).
+func (h *H) consumers(user string) {
+	h.t.Helper()
+	if err := h.sb.IAM.PutUserPolicy(user, "consumers", json.RawMessage(consumerPolicy)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // putConnection fills a connection secret: a new one, or one the deployed
 // template made (with a random placeholder, as CDK's Secret does).
 func (h *H) putConnection(name string, value []byte) {
@@ -71,7 +80,7 @@ func (h *H) deniedCalls() []string {
 // call the run makes is allowed by them, and none is refused.
 func TestRotationUnderIAMEnforcement(t *testing.T) {
 	t.Parallel()
-	h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
+	h := startExact(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
 	h.seedGolden()
 	keys, _ := h.sb.IAM.Keys(goldenUser)
 	r := h.Run(goldenInput())
@@ -91,7 +100,7 @@ func TestRotationUnderIAMEnforcement(t *testing.T) {
 // AccessDenied naming the action and the user, before any change.
 func TestUnconfiguredUserIsDenied(t *testing.T) {
 	t.Parallel()
-	h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
+	h := startExact(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
 	f := h.seed("not-in-config", 95)
 	r := h.Run(f.input(nil))
 	if r.Status != types.ExecutionStatusFailed || r.Error != "AccessDenied" {
@@ -120,8 +129,9 @@ func funnelInput() map[string]any {
 }
 
 // consumerPolicy is what the rotated user's consumers do with its key:
-// Auth0 sends mail through SES, SORACOM Funnel publishes to IoT.
-const consumerPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ses:SendEmail","ses:SendRawEmail","iot:Publish"],"Resource":"*"}]}`
+// Auth0 sends mail through SES, SORACOM Funnel publishes to IoT, Funk
+// invokes a function.
+const consumerPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ses:SendEmail","ses:SendRawEmail","iot:Publish","lambda:InvokeFunction"],"Resource":"*"}]}`
 
 // Both golden rotations under IAM enforcement, the second through every
 // target kind: every call allowed by the template's policies, none
@@ -131,7 +141,7 @@ const consumerPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","
 func TestGoldenRotationsUnderIAMEnforcementUseEveryGrant(t *testing.T) {
 	t.Parallel()
 	var decisions recorded
-	h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true, RecordIAM: decisions.add})
+	h := startExact(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true, RecordIAM: decisions.add})
 	h.seedGolden()
 	if r := h.Run(goldenInput()); r.Status != types.ExecutionStatusSucceeded {
 		t.Fatalf("app-key rotation under enforcement: %s %s: %s (refused: %v)", r.Status, r.Error, r.Cause, h.deniedCalls())
@@ -217,9 +227,6 @@ func (h *H) seedFunnel() {
 	t := h.t
 	keys := h.sb.User(t, "soracom-funnel", 1)
 	h.sb.IAM.Backdate(keys[0].AccessKeyID, h.sb.Server.Clock().Now().AddDate(0, 0, -95))
-	if err := h.sb.IAM.PutUserPolicy("soracom-funnel", "consumers", json.RawMessage(consumerPolicy)); err != nil {
-		t.Fatal(err)
-	}
 	f := fixture{user: "soracom-funnel", secretID: "iot/aws-key", old: keys[0]}
 	v, _ := json.Marshal(map[string]string{"accessKeyId": f.old.AccessKeyID, "secretAccessKey": f.old.SecretAccessKey})
 	if _, err := h.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(f.secretID), SecretString: aws.String(string(v))}); err != nil {
@@ -315,7 +322,7 @@ func TestRemovingAnyGrantIsDenied(t *testing.T) {
 		t.Run(m.String(), func(t *testing.T) {
 			t.Parallel()
 			var decisions recorded
-			h := startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true, RecordIAM: decisions.add})
+			h := startExact(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true, RecordIAM: decisions.add})
 			h.seedGolden()
 			h.seedFunnel()
 			arn, ok := h.sb.IAM.RoleARN(h.dep.Stack.Resources[m.role].Ref)
@@ -501,4 +508,31 @@ func allowedActions(t *testing.T, doc json.RawMessage) []string {
 func globMatch(pattern, s string) bool {
 	ok, _ := path.Match(pattern, s)
 	return ok
+}
+
+// The first wall against a secret target aimed at keyrotator's own record:
+// IAM. The updatesecret role may touch the configured app secrets only, so
+// under enforcement the run is refused with AccessDenied before any change
+// (keyrotator's own check behind it: TestHostileSecretTargetRefused).
+func TestIAMRefusesASecretTargetOnKeyrotatorsRecord(t *testing.T) {
+	t.Parallel()
+	h := Start(t)
+	victim := h.seed("victim", 95)
+	h.Run(victim.input(nil)) // makes victim's record
+	record, err := h.sm.DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("keyrotator/users/victim")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker := h.seed("attacker", 95)
+	seq := h.sb.Server.Calls().Last()
+	r := h.Run(attacker.input(map[string]any{"targets": []map[string]string{
+		{"type": "secret", "name": "loot", "secretId": aws.ToString(record.ARN), "keyIdField": "secretAccessKey", "secretField": "x"}}}))
+	if r.Status != types.ExecutionStatusFailed || r.Error != "TargetFailed" && r.Error != "AccessDenied" || !strings.Contains(r.Cause, "access denied") {
+		t.Fatalf("%s %s: %s; want FAILED, refused by IAM", r.Status, r.Error, r.Cause)
+	}
+	for _, c := range h.sb.Calls(t, seq) {
+		if c.Write && (c.Service == "iam" || c.Service == "secretsmanager" && strings.Contains(strings.Join(c.ResourceARNs, ","), "users/victim")) {
+			t.Errorf("a refused run wrote: %s:%s on %v", c.Service, c.Action, c.ResourceARNs)
+		}
+	}
 }

@@ -78,13 +78,27 @@ func (h *H) For(t testing.TB) *H {
 // Start deploys keyrotator into a fresh sandbox; I1 is checked when the test ends.
 func Start(t testing.TB) *H {
 	t.Helper()
-	return startWith(t, fullsandbox.Options{WaitScale: waitScale})
+	return startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
 }
 
-// startWith is Start with the sandbox's options (EnforceIAM).
+// startWith is Start with the sandbox's options: the golden template
+// widened to any user (pipelinetest.Template.AnyUser), as every test
+// rotates users of its own.
 func startWith(t testing.TB, opts fullsandbox.Options) *H {
 	t.Helper()
-	sb, dep := pipelinetest.Start(t, opts, root, lambdas)
+	return startTemplate(t, opts, pipelinetest.Template{AnyUser: true})
+}
+
+// startExact is startWith with the golden template exactly as synthesized:
+// the grants name the golden config's users, secrets and connections.
+func startExact(t testing.TB, opts fullsandbox.Options) *H {
+	t.Helper()
+	return startTemplate(t, opts, pipelinetest.Template{})
+}
+
+func startTemplate(t testing.TB, opts fullsandbox.Options, tm pipelinetest.Template) *H {
+	t.Helper()
+	sb, dep := pipelinetest.StartWith(t, opts, root, lambdas, tm)
 	cfg := sb.Config(t)
 	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), out: &printed{}}
 	t.Cleanup(h.checkNoSecretAnywhere)

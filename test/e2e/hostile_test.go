@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"maps"
 	"strings"
 	"testing"
@@ -24,7 +25,11 @@ import (
 // secret). Issue 11, finding 1.
 func TestHostileSecretTargetRefused(t *testing.T) {
 	t.Parallel()
-	h := Start(t)
+	// keyrotator's own refusal, the wall behind IAM's: the template's
+	// policies already deny the updatesecret role keyrotator's records and
+	// connections (AccessDenied under enforcement), so this runs where IAM
+	// would let it through — a policy widened by hand.
+	h := startWith(t, fullsandbox.Options{WaitScale: waitScale})
 	ctx := context.Background()
 	victim := h.seed("victim", 95)
 	if r := h.Run(victim.input(nil)); r.Status != types.ExecutionStatusSucceeded {
@@ -81,7 +86,11 @@ func TestHostileSecretTargetRefused(t *testing.T) {
 // key left behind by one would fail the next. Issue 11, finding 3.
 func TestBadReferencesChangeNothing(t *testing.T) {
 	t.Parallel()
-	h := Start(t)
+	// keyrotator's own refusal, the wall behind IAM's: the template's
+	// policies already deny the updatesecret role keyrotator's records and
+	// connections (AccessDenied under enforcement), so this runs where IAM
+	// would let it through — a policy widened by hand.
+	h := startWith(t, fullsandbox.Options{WaitScale: waitScale})
 	ctx := context.Background()
 	f := h.seed("careful", 95)
 	victim := h.seed("victim", 95)

@@ -42,6 +42,7 @@ type soracomAccount struct {
 // joins the I1 scan.
 func (h *H) soracomOperator(f fixture, name string, n int, strategy string) soracomAccount {
 	h.t.Helper()
+	h.consumers(f.user)
 	authKey := "secret-" + name + "-" + strings.Repeat("k", 24)
 	h.secrets = append(h.secrets, authKey)
 	op, err := h.sb.Soracom.AddOperator(sbsoracom.OperatorConfig{Coverage: "jp", SAMUsers: []sbsoracom.SAMUser{{
@@ -59,6 +60,7 @@ func (h *H) soracomOperator(f fixture, name string, n int, strategy string) sora
 	}
 	// Another team's credential: a key of another user, on another credential.
 	other := h.sb.User(h.t, name+"-other-team", 1)[0]
+	h.consumers(name + "-other-team")
 	if err := op.PutCredential("other-team-kinesis", awsCred(other.AccessKeyID, other.SecretAccessKey)); err != nil {
 		h.t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ package pipelinetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,6 +44,23 @@ func Main(m *testing.M, root string, use func(dist string)) int {
 // secret it holds, and fails the test on any find.
 func Start(t testing.TB, opts fullsandbox.Options, root, dist string) (*sandboxtest.Sandbox, pipeline.Deployment) {
 	t.Helper()
+	return StartWith(t, opts, root, dist, Template{})
+}
+
+// Template says how a test's template differs from the golden one.
+type Template struct {
+	// AnyUser widens what the golden config names in the functions'
+	// policies — its IAM users, its app/ and iot/ secrets, its connection
+	// secrets — to any user, any secret under app/ and iot/, and any
+	// connection, each statement keeping its actions: so a test under IAM
+	// enforcement can rotate users of its own. The tests that prove the
+	// template's exact grants deploy it unwidened.
+	AnyUser bool
+}
+
+// StartWith is Start with the template transformed as tm says.
+func StartWith(t testing.TB, opts fullsandbox.Options, root, dist string, tm Template) (*sandboxtest.Sandbox, pipeline.Deployment) {
+	t.Helper()
 	sb := sandboxtest.Start(t, opts)
 	t.Cleanup(func() { // before the sandbox stops
 		emitted, err := sb.Emitted()
@@ -53,7 +71,7 @@ func Start(t testing.TB, opts fullsandbox.Options, root, dist string) (*sandboxt
 	})
 	// HarnessSkips: no schedule fires and no alarm publishes in a test's
 	// sandbox unless the test deploys them itself.
-	dep, err := pipeline.Deploy(context.Background(), sb.Sandbox, pipeline.Options{Dist: dist, Template: sharedClockTemplate(t, filepath.Join(root, pipeline.DefaultTemplate)), Skip: pipeline.HarnessSkips})
+	dep, err := pipeline.Deploy(context.Background(), sb.Sandbox, pipeline.Options{Dist: dist, Template: testTemplate(t, filepath.Join(root, pipeline.DefaultTemplate), tm), Skip: pipeline.HarnessSkips})
 	if err != nil {
 		if strings.Contains(err.Error(), "node") {
 			t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)
@@ -67,14 +85,14 @@ func Start(t testing.TB, opts fullsandbox.Options, root, dist string) (*sandboxt
 // the golden definition (the golden config's longest run, 23 days).
 var executionTimeout = regexp.MustCompile(`,\\"TimeoutSeconds\\":[0-9]+}"`)
 
-// sharedClockTemplate is the golden template without the state machine's
+// testTemplate is the golden template without the state machine's
 // execution timeout. The sandbox's clock is shared: every execution's Wait
 // moves it for all of them, so six rotations side by side each see the
 // others' weeks pass, and a 23-day TimeoutSeconds counted on that clock
 // times out runs that waited 7 days. AWS counts each execution's own time.
 // Until the sandbox counts it per execution, the tests' deploys leave it
 // out; the demo and keyrotator-sandbox deploy the template as it is.
-func sharedClockTemplate(t testing.TB, path string) string {
+func testTemplate(t testing.TB, path string, tm Template) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -83,9 +101,76 @@ func sharedClockTemplate(t testing.TB, path string) string {
 	if len(executionTimeout.FindAll(b, -1)) != 1 {
 		t.Fatalf("template %s: want exactly one top-level TimeoutSeconds in the state machine's definition", path)
 	}
+	b = executionTimeout.ReplaceAll(b, []byte(`}"`))
+	if tm.AnyUser {
+		if b, err = anyUser(b); err != nil {
+			t.Fatalf("template %s: %v", path, err)
+		}
+	}
 	out := filepath.Join(t.TempDir(), "template.json")
-	if err := os.WriteFile(out, executionTimeout.ReplaceAll(b, []byte(`}"`)), 0o600); err != nil {
+	if err := os.WriteFile(out, b, 0o600); err != nil {
 		t.Fatalf("template: %v", err)
 	}
 	return out
+}
+
+var (
+	userARN      = regexp.MustCompile(`:user/[^/]+$`)
+	appSecretARN = regexp.MustCompile(`:secret:(app|iot)/[^*]*$`)
+)
+
+// anyUser is Template.AnyUser on a template's JSON.
+func anyUser(b []byte) ([]byte, error) {
+	var tmpl map[string]any
+	if err := json.Unmarshal(b, &tmpl); err != nil {
+		return nil, err
+	}
+	resources, _ := tmpl["Resources"].(map[string]any)
+	connections := map[string]bool{}
+	for id, r := range resources {
+		r, _ := r.(map[string]any)
+		props, _ := r["Properties"].(map[string]any)
+		if name, _ := props["Name"].(string); r["Type"] == "AWS::SecretsManager::Secret" && strings.HasPrefix(name, "keyrotator/connections/") {
+			connections[id] = true
+		}
+	}
+	anyConnection := map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":secretsmanager:",
+		map[string]any{"Ref": "AWS::Region"}, ":", map[string]any{"Ref": "AWS::AccountId"}, ":secret:keyrotator/connections/*"}}}
+	var widen func(v any) any
+	widen = func(v any) any {
+		switch x := v.(type) {
+		case string:
+			return appSecretARN.ReplaceAllString(userARN.ReplaceAllString(x, ":user/*"), ":secret:$1/*")
+		case []any:
+			for i := range x {
+				x[i] = widen(x[i])
+			}
+			return x
+		case map[string]any:
+			if ref, ok := x["Ref"].(string); ok && len(x) == 1 && connections[ref] {
+				return anyConnection
+			}
+			for k := range x {
+				x[k] = widen(x[k])
+			}
+			return x
+		}
+		return v
+	}
+	for _, r := range resources {
+		r, _ := r.(map[string]any)
+		if r["Type"] != "AWS::IAM::Policy" {
+			continue
+		}
+		props, _ := r["Properties"].(map[string]any)
+		doc, _ := props["PolicyDocument"].(map[string]any)
+		stmts, _ := doc["Statement"].([]any)
+		for _, st := range stmts {
+			st, _ := st.(map[string]any)
+			if res, ok := st["Resource"]; ok {
+				st["Resource"] = widen(res)
+			}
+		}
+	}
+	return json.Marshal(tmpl)
 }
