@@ -75,10 +75,18 @@ func (h *H) For(t testing.TB) *H {
 	return &sub
 }
 
-// Start deploys keyrotator into a fresh sandbox; I1 is checked when the test ends.
+// Start deploys keyrotator into a fresh sandbox, without its schedules and
+// alarms (pipeline.HarnessSkips); I1 is checked when the test ends.
 func Start(t testing.TB) *H {
 	t.Helper()
-	sb, dep := pipelinetest.Start(t, fullsandbox.Options{WaitScale: waitScale}, root, lambdas)
+	return StartDeploy(t, pipelinetest.Deploy{})
+}
+
+// StartDeploy is Start deploying what d says: the schedules or alarms
+// (d.Skip), a changed template (d.Edit).
+func StartDeploy(t testing.TB, d pipelinetest.Deploy) *H {
+	t.Helper()
+	sb, dep := pipelinetest.StartDeploy(t, fullsandbox.Options{WaitScale: waitScale}, root, lambdas, d)
 	cfg := sb.Config(t)
 	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), out: &printed{}}
 	t.Cleanup(h.checkNoSecretAnywhere)

@@ -36,12 +36,32 @@ func Main(m *testing.M, root string, use func(dist string)) int {
 	return m.Run()
 }
 
+// Deploy says what StartDeploy deploys, where a test needs other than
+// Start's default.
+type Deploy struct {
+	// Skip are the resource types left out (pipeline.Options.Skip). nil is
+	// pipeline.HarnessSkips (no schedule, no alarm); a non-nil empty slice
+	// deploys every resource of the template.
+	Skip []string
+	// Edit, if set, changes the template before it is deployed (after the
+	// execution timeout is taken out): a test of a broken deploy removes a
+	// statement here. It gets and returns the template's JSON.
+	Edit func(t testing.TB, template []byte) []byte
+}
+
 // Start runs a sandbox for the test and deploys keyrotator into it: root's
-// golden template (pipeline.DefaultTemplate), its functions from dist. Without Node ≥ 22 the
-// test is skipped, saying how to get it. When the test ends, the leak
-// canary (invariant I1) searches everything the sandbox emitted for every
-// secret it holds, and fails the test on any find.
+// golden template (pipeline.DefaultTemplate), its functions from dist,
+// without the schedules and alarms (pipeline.HarnessSkips). Without Node ≥
+// 22 the test is skipped, saying how to get it. When the test ends, the
+// leak canary (invariant I1) searches everything the sandbox emitted for
+// every secret it holds, and fails the test on any find.
 func Start(t testing.TB, opts fullsandbox.Options, root, dist string) (*sandboxtest.Sandbox, pipeline.Deployment) {
+	t.Helper()
+	return StartDeploy(t, opts, root, dist, Deploy{})
+}
+
+// StartDeploy is Start deploying what d says.
+func StartDeploy(t testing.TB, opts fullsandbox.Options, root, dist string, d Deploy) (*sandboxtest.Sandbox, pipeline.Deployment) {
 	t.Helper()
 	sb := sandboxtest.Start(t, opts)
 	t.Cleanup(func() { // before the sandbox stops
@@ -51,9 +71,14 @@ func Start(t testing.TB, opts fullsandbox.Options, root, dist string) (*sandboxt
 		}
 		leak.Check(t, sb.Secrets(), emitted, sandboxtest.KindIAM)
 	})
-	// HarnessSkips: no schedule fires and no alarm publishes in a test's
-	// sandbox unless the test deploys them itself.
-	dep, err := pipeline.Deploy(context.Background(), sb.Sandbox, pipeline.Options{Dist: dist, Template: sharedClockTemplate(t, filepath.Join(root, pipeline.DefaultTemplate)), Skip: pipeline.HarnessSkips})
+	// HarnessSkips by default: no schedule fires and no alarm publishes in
+	// a test's sandbox unless the test deploys them itself.
+	skip := d.Skip
+	if skip == nil {
+		skip = pipeline.HarnessSkips
+	}
+	tpl := sharedClockTemplate(t, filepath.Join(root, pipeline.DefaultTemplate), d.Edit)
+	dep, err := pipeline.Deploy(context.Background(), sb.Sandbox, pipeline.Options{Dist: dist, Template: tpl, Skip: skip})
 	if err != nil {
 		if strings.Contains(err.Error(), "node") {
 			t.Skipf("Step Functions needs Node ≥ 22 (run `make deps`): %v", err)
@@ -74,7 +99,8 @@ var executionTimeout = regexp.MustCompile(`,\\"TimeoutSeconds\\":[0-9]+}"`)
 // times out runs that waited 7 days. AWS counts each execution's own time.
 // Until the sandbox counts it per execution, the tests' deploys leave it
 // out; the demo and keyrotator-sandbox deploy the template as it is.
-func sharedClockTemplate(t testing.TB, path string) string {
+// edit, if set, changes the result further (Deploy.Edit).
+func sharedClockTemplate(t testing.TB, path string, edit func(testing.TB, []byte) []byte) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -83,8 +109,12 @@ func sharedClockTemplate(t testing.TB, path string) string {
 	if len(executionTimeout.FindAll(b, -1)) != 1 {
 		t.Fatalf("template %s: want exactly one top-level TimeoutSeconds in the state machine's definition", path)
 	}
+	b = executionTimeout.ReplaceAll(b, []byte(`}"`))
+	if edit != nil {
+		b = edit(t, b)
+	}
 	out := filepath.Join(t.TempDir(), "template.json")
-	if err := os.WriteFile(out, executionTimeout.ReplaceAll(b, []byte(`}"`)), 0o600); err != nil {
+	if err := os.WriteFile(out, b, 0o600); err != nil {
 		t.Fatalf("template: %v", err)
 	}
 	return out
