@@ -86,7 +86,13 @@ func Start(t testing.TB) *H {
 // (d.Skip), a changed template (d.Edit).
 func StartDeploy(t testing.TB, d pipelinetest.Deploy) *H {
 	t.Helper()
-	sb, dep := pipelinetest.StartDeploy(t, fullsandbox.Options{WaitScale: waitScale}, root, lambdas, d)
+	return startIn(t, fullsandbox.Options{WaitScale: waitScale}, d)
+}
+
+// startIn is StartDeploy in a sandbox made with opts.
+func startIn(t testing.TB, opts fullsandbox.Options, d pipelinetest.Deploy) *H {
+	t.Helper()
+	sb, dep := pipelinetest.StartDeploy(t, opts, root, lambdas, d)
 	cfg := sb.Config(t)
 	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), out: &printed{}}
 	t.Cleanup(h.checkNoSecretAnywhere)
