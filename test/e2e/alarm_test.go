@@ -132,8 +132,8 @@ func TestAlarmReachesOnCallWhenTheAlertCannot(t *testing.T) {
 	}
 	var n struct {
 		AlarmName, AlarmArn, AlarmDescription, NewStateValue, OldStateValue, NewStateReason, AWSAccountId string
-		AlarmActions                                                                                    []string
-		Trigger                                                                                         struct{ Metrics []map[string]any }
+		AlarmActions                                                                                      []string
+		Trigger                                                                                           struct{ Metrics []map[string]any }
 	}
 	if err := json.Unmarshal([]byte(msgs[0].Message), &n); err != nil {
 		t.Fatalf("the message is not an alarm notification: %v\n%s", err, msgs[0].Message)
