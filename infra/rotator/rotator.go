@@ -403,8 +403,15 @@ func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props,
 // schedule could not start one.
 func (r *Rotator) alarms(c constructs.Construct) {
 	period := awscdk.Duration_Minutes(jsii.Number(5))
+	// Step Functions publishes each of these metrics only in a period where
+	// an execution closed so: after one failure only failed has a
+	// datapoint. Metric math's arithmetic treats a missing value as 0, so
+	// the bare sum would count it too; each term is FILLed all the same, so
+	// the sum does not rest on that rule, and a period without any closed
+	// execution is 0 (not breaching), as TreatMissingData says it would be.
+	// https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html#metric-math-syntax-arithmetic
 	failures := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-		Expression: jsii.String("failed + timedOut + aborted"),
+		Expression: jsii.String("FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)"),
 		UsingMetrics: &map[string]awscloudwatch.IMetric{
 			"failed":   r.StateMachine.MetricFailed(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}),
 			"timedOut": r.StateMachine.MetricTimedOut(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}),

@@ -75,30 +75,41 @@ func (h *H) For(t testing.TB) *H {
 	return &sub
 }
 
-// Start deploys keyrotator into a fresh sandbox; I1 is checked when the test ends.
+// Start deploys keyrotator into a fresh sandbox, without its schedules and
+// alarms (pipeline.HarnessSkips); I1 is checked when the test ends.
 func Start(t testing.TB) *H {
 	t.Helper()
-	return startWith(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true})
+	return startIn(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true}, pipelinetest.Deploy{AnyUser: true})
+}
+
+// StartDeploy is Start deploying what d says: the schedules or alarms
+// (d.Skip), a changed template (d.Edit); under IAM enforcement, the golden
+// template widened to any user (pipelinetest.Deploy.AnyUser).
+func StartDeploy(t testing.TB, d pipelinetest.Deploy) *H {
+	t.Helper()
+	d.AnyUser = true
+	return startIn(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true}, d)
 }
 
 // startWith is Start with the sandbox's options: the golden template
-// widened to any user (pipelinetest.Template.AnyUser), as every test
+// widened to any user (pipelinetest.Deploy.AnyUser), as every test
 // rotates users of its own.
 func startWith(t testing.TB, opts fullsandbox.Options) *H {
 	t.Helper()
-	return startTemplate(t, opts, pipelinetest.Template{AnyUser: true})
+	return startIn(t, opts, pipelinetest.Deploy{AnyUser: true})
 }
 
 // startExact is startWith with the golden template exactly as synthesized:
 // the grants name the golden config's users, secrets and connections.
 func startExact(t testing.TB, opts fullsandbox.Options) *H {
 	t.Helper()
-	return startTemplate(t, opts, pipelinetest.Template{})
+	return startIn(t, opts, pipelinetest.Deploy{})
 }
 
-func startTemplate(t testing.TB, opts fullsandbox.Options, tm pipelinetest.Template) *H {
+// startIn is StartDeploy in a sandbox made with opts.
+func startIn(t testing.TB, opts fullsandbox.Options, d pipelinetest.Deploy) *H {
 	t.Helper()
-	sb, dep := pipelinetest.StartWith(t, opts, root, lambdas, tm)
+	sb, dep := pipelinetest.StartDeploy(t, opts, root, lambdas, d)
 	cfg := sb.Config(t)
 	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), out: &printed{}}
 	t.Cleanup(h.checkNoSecretAnywhere)

@@ -475,8 +475,7 @@ func (s *Service) datapoints(a *MetricAlarm, now time.Time) []datapoint {
 				if err != nil {
 					continue
 				}
-				v, ok := e.eval(vals)
-				vals[m.ID] = datapoint{v, ok}
+				vals[m.ID] = e.eval(vals).point()
 			}
 		}
 		for _, m := range a.Metrics {

@@ -246,18 +246,19 @@ func TestExecutionsFailedAlarmPublishes(t *testing.T) {
 	}
 }
 
-// Without FILL, a sum over the execution metrics has no datapoint in a
-// period where only one of them has one (metric math aligns by timestamp),
-// so the alarm as the golden template writes it stays OK.
-func TestSumWithoutFillMissesALoneFailure(t *testing.T) {
+// Without FILL, a sum over the execution metrics still counts a period where
+// only one of them has a datapoint: AWS documents that metric math's
+// arithmetic treats a missing value as 0
+// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html#metric-math-syntax-arithmetic).
+// The golden template FILLs each term all the same (infra/rotator alarms()).
+func TestSumWithoutFillCountsALoneFailure(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	name := w.create(t, "Unfilled", executionsFailedAlarm(w.topic, "failed + timedOut + aborted"))
+	w.waitState(t, name, cloudwatch.OK) // no series has a datapoint: none, notBreaching
 	w.states.end(stepfunctions.Failed)
 	w.cw.Evaluate(context.Background())
-	if a, _ := w.cw.Alarm(name); a.State != cloudwatch.OK {
-		t.Fatalf("state %s", a.State)
-	}
+	w.waitState(t, name, cloudwatch.Alarm)
 }
 
 // The dead-letter queue alarm: a visible message breaches it; a publish to a

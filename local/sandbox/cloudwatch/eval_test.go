@@ -7,17 +7,29 @@ import (
 
 func TestExpressions(t *testing.T) {
 	t.Parallel()
-	vals := map[string]datapoint{"failed": {2, true}, "timedOut": {1, true}, "aborted": {}, "m1": {6, true}}
+	vals := map[string]datapoint{"failed": {2, true}, "timedOut": {1, true}, "aborted": {}, "none": {}, "m1": {6, true}}
+	// The rule for missing datapoints is AWS's (expr.go's binop.eval):
+	// a missing value beside a datapoint is 0; no datapoint on any side is
+	// none; a division by zero drops the datapoint.
 	cases := []struct {
 		expr string
 		want float64
 		ok   bool
 	}{
 		{"failed + timedOut", 3, true},
-		{"failed + timedOut + aborted", 0, false}, // a side without a datapoint: none
+		{"failed + timedOut + aborted", 3, true}, // aborted treated as 0
+		{"aborted + failed", 2, true},
+		{"aborted - failed", -2, true},
+		{"failed * aborted", 0, true},
+		{"aborted + none", 0, false}, // no series has a datapoint here
+		{"aborted * 5", 0, false},    // a number does not make one
+		{"-aborted", 0, false},
 		{"FILL(aborted, 0) + failed", 2, true},
+		{"FILL(aborted, 0) + FILL(none, 0)", 0, true},
+		{"FILL(none, 7)", 7, true},
 		{"FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)", 3, true},
 		{"m1 / failed * 2", 6, true},
+		{"m1 / aborted", 0, false},          // aborted is 0 here: divided by zero, dropped
 		{"m1 - failed - timedOut", 3, true}, // left-associative
 		{"(m1 - failed) * -1", -4, true},
 		{"m1 / 0", 0, false},
@@ -29,8 +41,8 @@ func TestExpressions(t *testing.T) {
 			t.Errorf("parse %q: %v", c.expr, err)
 			continue
 		}
-		if v, ok := e.eval(vals); ok != c.ok || (ok && v != c.want) {
-			t.Errorf("%q = %v %v, want %v %v", c.expr, v, ok, c.want, c.ok)
+		if got := e.eval(vals).point(); got.ok != c.ok || (got.ok && got.v != c.want) {
+			t.Errorf("%q = %v %v, want %v %v", c.expr, got.v, got.ok, c.want, c.ok)
 		}
 	}
 	for _, bad := range []string{"failed +", "ANOMALY_DETECTION_BAND(m1)", "FILL(m1)", "(m1", "M1 + 1", "m1 $ 2"} {

@@ -13,9 +13,8 @@ import (
 // deploy instead of never firing.
 // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html
 type expr interface {
-	// eval is the value for one period; ok is false when it has no
-	// datapoint there.
-	eval(vals map[string]datapoint) (float64, bool)
+	// eval is the expression's value for one period.
+	eval(vals map[string]datapoint) operand
 	ids(into map[string]bool)
 }
 
@@ -23,6 +22,27 @@ type datapoint struct {
 	v  float64
 	ok bool
 }
+
+// operand is a value inside an expression for one period: a time series'
+// datapoint, a time series without one there, or a scalar (a number, which
+// is not a time series and has a value in every period).
+type operand struct {
+	v    float64
+	kind operandKind
+}
+
+type operandKind int
+
+const (
+	absent  operandKind = iota // a time series without a datapoint in this period
+	present                    // a time series with one
+	scalar                     // a number
+)
+
+// point is the operand as the alarm sees it: a scalar alone is not a time
+// series (AWS refuses it as an alarm's result; the sandbox treats it as a
+// value in every period).
+func (o operand) point() datapoint { return datapoint{o.v, o.kind != absent} }
 
 type num float64
 type ref string
@@ -35,45 +55,57 @@ type fill struct {
 	value float64
 }
 
-func (n num) eval(map[string]datapoint) (float64, bool) { return float64(n), true }
-func (num) ids(map[string]bool)                         {}
-func (r ref) eval(v map[string]datapoint) (float64, bool) {
+func (n num) eval(map[string]datapoint) operand { return operand{float64(n), scalar} }
+func (num) ids(map[string]bool)                 {}
+func (r ref) eval(v map[string]datapoint) operand {
 	d := v[string(r)]
-	return d.v, d.ok
+	if !d.ok {
+		return operand{}
+	}
+	return operand{d.v, present}
 }
 func (r ref) ids(into map[string]bool) { into[string(r)] = true }
 
-// eval of an arithmetic operator: a period where either side has no
-// datapoint has none in the result. This is the sandbox's reading of metric
-// math aligning time series by timestamp, the strict one: no AWS page found
-// says what "a + b" gives where only a has a datapoint. FILL(x, 0) gives a
-// missing side a value and makes an alarm fire either way, so the sandbox
-// only fires where AWS surely would.
-func (b binop) eval(v map[string]datapoint) (float64, bool) {
-	l, lok := b.l.eval(v)
-	r, rok := b.r.eval(v)
-	if !lok || !rok {
-		return 0, false
+// eval of an arithmetic operator, as AWS documents metric math's basic
+// arithmetic: "Missing values in a time series are treated as 0. If the
+// value of a data point causes a function to attempt to divide by zero,
+// the data point is dropped." So failed + timedOut has a datapoint in a
+// period where only failed has one (failed + 0). A period where no time
+// series of the expression has a datapoint has none in the result: there
+// is no timestamp there to compute at (a number alone does not make one).
+// https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html#metric-math-syntax-arithmetic
+func (b binop) eval(v map[string]datapoint) operand {
+	l, r := b.l.eval(v), b.r.eval(v)
+	switch {
+	case l.kind == absent && r.kind != present, r.kind == absent && l.kind != present:
+		return operand{} // no time series of either side has a datapoint here
 	}
+	kind := present
+	if l.kind == scalar && r.kind == scalar {
+		kind = scalar
+	}
+	// an absent side is 0 (its v is 0)
 	switch b.op {
 	case '+':
-		return l + r, true
+		return operand{l.v + r.v, kind}
 	case '-':
-		return l - r, true
+		return operand{l.v - r.v, kind}
 	case '*':
-		return l * r, true
+		return operand{l.v * r.v, kind}
 	}
-	if r == 0 {
-		return 0, false
+	if r.v == 0 {
+		return operand{} // dropped
 	}
-	return l / r, true
+	return operand{l.v / r.v, kind}
 }
 func (b binop) ids(into map[string]bool) { b.l.ids(into); b.r.ids(into) }
-func (f fill) eval(v map[string]datapoint) (float64, bool) {
-	if x, ok := f.x.eval(v); ok {
-		return x, true
+
+// eval of FILL(x, value): a period where x has no datapoint gets value.
+func (f fill) eval(v map[string]datapoint) operand {
+	if x := f.x.eval(v); x.kind != absent {
+		return x
 	}
-	return f.value, true
+	return operand{f.value, present}
 }
 func (f fill) ids(into map[string]bool) { f.x.ids(into) }
 

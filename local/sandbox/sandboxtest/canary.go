@@ -136,10 +136,20 @@ func (s *Sandbox) Emitted() (map[string][]byte, error) {
 	if c, ok := service[*cloudtrail.Service](s, "cloudtrail"); ok {
 		put("CloudTrail events", c.Events())
 		if n := c.Expired(); n > 0 {
-			evicted = append(evicted, fmt.Errorf("CloudTrail dropped %d events older than 90 days", n))
+			evicted = append(evicted, &CloudTrailExpiredError{Dropped: n})
 		}
 	}
 	return out, errors.Join(evicted...)
+}
+
+// CloudTrailExpiredError is Emitted's error when CloudTrail has dropped
+// events for being older than its 90 days (the sandbox clock moved past
+// them): a test that checked them before they went can tell it apart
+// (pipelinetest.Checkpoint).
+type CloudTrailExpiredError struct{ Dropped int64 }
+
+func (e *CloudTrailExpiredError) Error() string {
+	return fmt.Sprintf("CloudTrail dropped %d events older than 90 days", e.Dropped)
 }
 
 // service is the sandbox's service name as its Go type.
