@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +32,8 @@ import (
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
 	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/authz"
+	"github.com/keyrotator/keyrotator/local/sandbox/iampolicy/referee"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 )
 
@@ -40,8 +43,34 @@ var lambdas string
 // root is the repository, from this package.
 var root = filepath.Join("..", "..")
 
+// suiteDecisions are the distinct IAM decisions of every test's enforcing
+// sandbox: after the tests, put to iam-simulate, which must decide each the
+// same (the sandbox's evaluator against one nobody here wrote, over the
+// whole suite's calls).
+var suiteDecisions recorded
+
 func TestMain(m *testing.M) {
-	os.Exit(pipelinetest.Main(m, root, func(dist string) { lambdas = dist }))
+	code := pipelinetest.Main(m, root, func(dist string) { lambdas = dist })
+	if code == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		n, denied, disagree, err := suiteDecisions.compare(ctx)
+		cancel()
+		switch {
+		case errors.Is(err, referee.ErrMissing):
+			fmt.Fprintln(os.Stderr, "the suite's IAM decisions were not put to iam-simulate:", err)
+		case err != nil:
+			fmt.Fprintln(os.Stderr, "the suite's IAM decisions:", err)
+			code = 1
+		case len(disagree) > 0:
+			for _, d := range disagree {
+				fmt.Fprintln(os.Stderr, d)
+			}
+			code = 1
+		case testing.Verbose():
+			fmt.Printf("the suite's %d distinct IAM decisions (%d denials): iam-simulate decided each the same\n", n, denied)
+		}
+	}
+	os.Exit(code)
 }
 
 // waitScale makes a 7-day wait last 60 ms: the sandbox clock still moves 7 days.
@@ -109,6 +138,15 @@ func startExact(t testing.TB, opts fullsandbox.Options) *H {
 // startIn is StartDeploy in a sandbox made with opts.
 func startIn(t testing.TB, opts fullsandbox.Options, d pipelinetest.Deploy) *H {
 	t.Helper()
+	if opts.EnforceIAM {
+		own := opts.RecordIAM
+		opts.RecordIAM = func(d authz.Decision) {
+			suiteDecisions.add(d)
+			if own != nil {
+				own(d)
+			}
+		}
+	}
 	sb, dep := pipelinetest.StartDeploy(t, opts, root, lambdas, d)
 	cfg := sb.Config(t)
 	h := &H{t: t, sb: sb, dep: dep, sfn: sfn.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), out: &printed{}}
