@@ -72,7 +72,7 @@ func (h *H) soracomOperator(f fixture, name string, n int, strategy string) sora
 		}
 		ns, dest := "SoracomFunnel", map[string]any{"provider": "aws", "service": "aws-iot", "resourceUrl": "https://example.iot.ap-northeast-1.amazonaws.com/sensors/#{imsi}"}
 		if i%5 == 4 {
-			ns, dest = "SoracomFunk", map[string]any{"provider": "aws", "service": "lambda", "resourceUrl": "arn:aws:lambda:ap-northeast-1:123456789012:function:ingest"}
+			ns, dest = "SoracomFunk", map[string]any{"provider": "aws", "service": "lambda", "resourceUrl": "arn:aws:lambda:ap-northeast-1:111122223333:function:ingest"}
 		}
 		id, err := op.AddGroup(sbsoracom.GroupConfig{Name: fmt.Sprintf("sensors-%03d", i), Configuration: map[string]map[string]any{
 			ns: {"enabled": true, "destination": dest, "credentialsId": ref, "contentType": "application/json"},
