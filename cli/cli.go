@@ -181,7 +181,7 @@ Output is for people; --json prints one JSON document on stdout instead
 		}
 		return nil
 	}
-	root.AddCommand(a.startCmd(), a.watchCmd(), a.statusCmd(), a.approveCmd(true), a.approveCmd(false))
+	root.AddCommand(a.startCmd(), a.watchCmd(), a.statusCmd(), a.approveCmd(true), a.approveCmd(false), a.doctorCmd())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }
