@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	sbauth0 "github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
+	"github.com/keyrotator/keyrotator/local/sandbox/iampolicy"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/sandbox/scheduler"
 	sbsoracom "github.com/keyrotator/keyrotator/local/sandbox/soracom"
@@ -202,10 +205,12 @@ func (w *doctorWorld) doctor() (doctorDoc, int) {
 func TestDoctor(t *testing.T) {
 	t.Parallel()
 	w := startDoctor(t)
+	mark := lastSeq(t, w.sb)
 	d, code := w.doctor()
 	if code != 0 || len(d.failed()) > 0 {
 		t.Fatalf("doctor on a correct deploy: exit %d, findings:\n%s", code, strings.Join(d.failed(), "\n"))
 	}
+	w.grantsCover(mark)
 	// Every part was looked at: each role of each rotation, the two
 	// alarms, the subscriptions, both connections and their APIs, both schedules.
 	checks := map[string]int{}
@@ -340,6 +345,62 @@ func TestDoctorAuth0WithoutKeyID(t *testing.T) {
 	if r := w.run("doctor", "--config", doctorConfig); r.code != 0 || !strings.Contains(r.stdout, "unconfirmed") {
 		t.Errorf("text report: exit %d\n%s", r.code, r.stdout)
 	}
+}
+
+// lastSeq is the call log's newest sequence number.
+func lastSeq(t *testing.T, sb *sandboxtest.Sandbox) int64 {
+	var last int64
+	for _, c := range sb.Calls(t, 0) {
+		last = max(last, c.Seq)
+	}
+	return last
+}
+
+// grantsCover holds the stack's OperatorPolicy and DoctorPolicy to every
+// AWS call doctor made since mark (as the admin): each, on each resource
+// the sandbox names for it, is allowed to a role with just those two
+// policies, as the policy evaluator decides. Calls of services that do not
+// name their resources are counted, not checked.
+func (w *doctorWorld) grantsCover(mark int64) {
+	w.t.Helper()
+	var policies []iampolicy.NamedPolicy
+	for _, out := range []string{"OperatorPolicyArn", "DoctorPolicyArn"} {
+		arn := w.dep.Stack.Outputs[out]
+		doc, ok := w.sb.IAM.ManagedPolicyDocument(arn)
+		if !ok {
+			w.t.Fatalf("no managed policy %s (%s)", arn, out)
+		}
+		p, err := iampolicy.Parse(doc, iampolicy.Identity)
+		if err != nil {
+			w.t.Fatalf("%s: %v", out, err)
+		}
+		policies = append(policies, iampolicy.NamedPolicy{Name: out, Policy: p})
+	}
+	acct := w.sb.Server.Account()
+	who := iampolicy.Principal{ARN: "arn:aws:sts::" + acct + ":assumed-role/oncall/doctor", Account: acct, Type: iampolicy.AssumedRole}
+	checked, unnamed := 0, map[string]bool{}
+	for _, c := range w.sb.Calls(w.t, mark) {
+		if c.Seq <= mark || c.Principal != w.sb.Admin.Principal.ARN {
+			continue
+		}
+		action := c.Service + ":" + c.Action
+		if len(c.ResourceARNs) == 0 {
+			unnamed[action] = true
+			continue
+		}
+		for _, res := range c.ResourceARNs {
+			checked++
+			dec := iampolicy.Evaluate(&iampolicy.Input{Request: iampolicy.Request{Principal: who, Action: action, Resource: res, ResourceAccount: acct,
+				Context: iampolicy.Context{"aws:SecureTransport": {"true"}, "aws:PrincipalArn": {"arn:aws:iam::" + acct + ":role/oncall"}}}, IdentityPolicies: policies})
+			if !dec.Allowed {
+				w.t.Errorf("doctor called %s on %s, which OperatorPolicy and DoctorPolicy do not allow: %s", action, res, dec.Message)
+			}
+		}
+	}
+	if checked < 20 {
+		w.t.Errorf("only %d of doctor's calls checked against the policies", checked)
+	}
+	w.t.Logf("%d calls checked against OperatorPolicy and DoctorPolicy; not checked (the sandbox names no resource): %v", checked, slices.Sorted(maps.Keys(unnamed)))
 }
 
 func service[T any](t *testing.T, sb *sandboxtest.Sandbox, name string) T {
