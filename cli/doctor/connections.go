@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -282,9 +283,11 @@ func (d *Doctor) httpOnce(ctx context.Context, method, u, bearer string, body []
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// The url.Error's own text repeats the URL with its query: say the
+		// request once, then the cause.
 		var ue *url.Error
-		if asURLError(err, &ue) {
-			return 0, time.Time{}, fmt.Errorf("%s: %v", where, ue.Err)
+		if errors.As(err, &ue) {
+			return 0, time.Time{}, fmt.Errorf("%s: %w", where, ue.Err)
 		}
 		return 0, time.Time{}, fmt.Errorf("%s: %w", where, err)
 	}
@@ -300,14 +303,6 @@ func (d *Doctor) httpOnce(ctx context.Context, method, u, bearer string, body []
 		}
 	}
 	return resp.StatusCode, reset, nil
-}
-
-func asURLError(err error, ue **url.Error) bool {
-	e, ok := err.(*url.Error)
-	if ok {
-		*ue = e
-	}
-	return ok
 }
 
 // checkSoracom signs in with the SAM user's auth key, finds the target's

@@ -76,7 +76,8 @@ func (d *Doctor) checkSchedules(ctx context.Context, r *Report) {
 		name := aws.ToString(out.Name)
 		expr, tz := aws.ToString(out.ScheduleExpression), aws.ToString(out.ScheduleExpressionTimezone)
 		subject = "schedule " + name
-		if expr != rot.Schedule || tz != rot.TimeZone && !(tz == "" && rot.TimeZone == "UTC") {
+		sameZone := tz == rot.TimeZone || tz == "" && rot.TimeZone == "UTC"
+		if expr != rot.Schedule || !sameZone {
 			r.add(Finding{Check: "schedules", Rotation: rot.Name, Subject: subject, Status: Failed,
 				Detail: fmt.Sprintf("deployed as %s %s, the config says %s %s", expr, tz, rot.Schedule, rot.TimeZone),
 				Fix:    "redeploy the stack from this config (make deploy CONFIG=…)"})

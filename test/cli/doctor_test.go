@@ -284,14 +284,14 @@ func TestDoctor(t *testing.T) {
 			name:  "a disabled schedule",
 			check: "schedules", want: "DISABLED", fixWords: "--state ENABLED",
 			break_: func(t *testing.T) {
-				for _, s := range sched.Schedules() {
-					if err := sched.SetState(s.Group, s.Name, scheduler.Disabled); err != nil {
-						t.Fatal(err)
-					}
-					w.disabled = s
-					return
+				all := sched.Schedules()
+				if len(all) == 0 {
+					t.Fatal("no schedule deployed")
 				}
-				t.Fatal("no schedule deployed")
+				w.disabled = all[0]
+				if err := sched.SetState(w.disabled.Group, w.disabled.Name, scheduler.Disabled); err != nil {
+					t.Fatal(err)
+				}
 			},
 			fix: func(t *testing.T) {
 				if err := sched.SetState(w.disabled.Group, w.disabled.Name, scheduler.Enabled); err != nil {
