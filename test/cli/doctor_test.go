@@ -150,6 +150,15 @@ func (w *doctorWorld) put(id string, v any) {
 	}
 }
 
+// topicPolicy sets the alert topic's policy.
+func (w *doctorWorld) topicPolicy(t *testing.T, doc string) {
+	t.Helper()
+	if _, err := sns.NewFromConfig(w.sb.Config(t)).SetTopicAttributes(context.Background(), &sns.SetTopicAttributesInput{
+		TopicArn: aws.String(w.dep.AlertTopicARN), AttributeName: aws.String("Policy"), AttributeValue: aws.String(doc)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // value is a secret's current value.
 func (w *doctorWorld) value(id string) string {
 	w.t.Helper()
@@ -279,6 +288,22 @@ func TestDoctor(t *testing.T) {
 			fix: func(t *testing.T) {
 				w.sb.AdminCall(t, "PATCH", "/auth0/tenants/"+w.tenant, map[string]any{"scopes": []string{sbauth0.ScopeRead, sbauth0.ScopeUpdate}}, nil)
 			},
+		},
+		{
+			name:  "a topic policy that lets no alarm publish",
+			check: "alarms", want: "sns:Publish", fixWords: "aws:SourceArn",
+			break_: func(t *testing.T) {
+				c := sns.NewFromConfig(w.sb.Config(t))
+				attrs, err := c.GetTopicAttributes(context.Background(), &sns.GetTopicAttributesInput{TopicArn: aws.String(w.dep.AlertTopicARN)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				w.saved = attrs.Attributes["Policy"]
+				// EnforceSSL's Deny alone, as the topic had before issue 13.
+				only := `{"Version":"2012-10-17","Statement":[{"Sid":"AllowPublishThroughSSLOnly","Effect":"Deny","Principal":"*","Action":"sns:Publish","Resource":"` + w.dep.AlertTopicARN + `","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`
+				w.topicPolicy(t, only)
+			},
+			fix: func(t *testing.T) { w.topicPolicy(t, w.saved) },
 		},
 		{
 			name:  "a disabled schedule",
