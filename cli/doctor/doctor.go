@@ -358,7 +358,7 @@ func (d *Doctor) checkRoles(ctx context.Context, r *Report, st *stack) {
 					Detail: fmt.Sprintf("%d of %d calls denied: %s", len(denied), checked, strings.Join(denied, "; ")),
 					Fix:    "the role lacks a grant the rotation needs: redeploy the stack from this config (make deploy CONFIG=…) so infra grants it, and do not edit the role's policies by hand"})
 			default:
-				r.add(Finding{Check: "roles", Rotation: rot.Name, Subject: subject, Status: OK, Detail: fmt.Sprintf("all %d calls allowed", checked)})
+				r.add(Finding{Check: "roles", Rotation: rot.Name, Subject: subject, Status: OK, Detail: allowedText(checked)})
 			}
 		}
 	}
@@ -389,4 +389,11 @@ func errText(err error) string {
 		return ae.ErrorCode() + ": " + em.ErrorMessage()
 	}
 	return err.Error()
+}
+
+func allowedText(n int) string {
+	if n == 1 {
+		return "the 1 call allowed"
+	}
+	return fmt.Sprintf("all %d calls allowed", n)
 }

@@ -119,7 +119,7 @@ func (r *Report) Write(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", mark(f.Status), f.Check, subject, f.Detail)
 		if f.Fix != "" && (f.Status == Failed || f.Status == NotChecked || f.Status == Unconfirmed) {
-			fmt.Fprintf(tw, "\t\t  fix:\t%s\n", f.Fix)
+			fmt.Fprintf(tw, "\t\t\tfix: %s\n", f.Fix)
 		}
 	}
 	_ = tw.Flush()
