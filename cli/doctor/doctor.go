@@ -228,6 +228,7 @@ type simCall struct {
 	actions   []string
 	resources []string
 	context   []iamtypes.ContextEntry
+	unknown   []string // connection secrets whose ARN could not be read
 }
 
 // resolve turns a task's calls into this rotation's resources, as infra
@@ -265,8 +266,16 @@ func (d *Doctor) resolve(st *stack, rot Rotation, userARN, recordARN string, con
 			sc.context = append(sc.context, iamtypes.ContextEntry{ContextKeyName: aws.String("kms:ViaService"), ContextKeyType: iamtypes.ContextKeyTypeEnumString, ContextKeyValues: []string{"secretsmanager." + st.region + ".amazonaws.com"}})
 		}
 	case tasks.Connections:
+		// infra grants a connection by its secret's full ARN (the stack's
+		// Ref): a made-up suffix would be denied, so an ARN not read is
+		// reported as not checked (checkRoles), never guessed.
 		for _, tg := range rot.Input.Targets {
-			if tg.Type == c.Kind && connARNs[tg.Connection] != "" && !slices.Contains(sc.resources, connARNs[tg.Connection]) {
+			if tg.Type != c.Kind {
+				continue
+			}
+			if connARNs[tg.Connection] == "" {
+				sc.unknown = append(sc.unknown, tg.Connection)
+			} else if !slices.Contains(sc.resources, connARNs[tg.Connection]) {
 				sc.resources = append(sc.resources, connARNs[tg.Connection])
 			}
 		}
@@ -329,6 +338,10 @@ func (d *Doctor) checkRoles(ctx context.Context, r *Report, st *stack) {
 			var failed error
 			for _, c := range t.Calls {
 				sc, ok := d.resolve(st, rot, userARN, recordARN, connARNs, c)
+				if len(sc.unknown) > 0 {
+					failed = fmt.Errorf("the ARN of connection secret %s: DescribeSecret failed (attach the stack's DoctorPolicy)", strings.Join(sc.unknown, ", "))
+					break
+				}
 				if !ok {
 					continue
 				}
@@ -352,7 +365,7 @@ func (d *Doctor) checkRoles(ctx context.Context, r *Report, st *stack) {
 			switch {
 			case failed != nil:
 				r.add(Finding{Check: "roles", Rotation: rot.Name, Subject: subject, Status: NotChecked, Detail: "could not simulate: " + errText(failed),
-					Fix: "attach the stack's OperatorPolicy (iam:SimulatePrincipalPolicy on the function roles) to your role"})
+					Fix: "attach the stack's OperatorPolicy (iam:SimulatePrincipalPolicy on the function roles) and DoctorPolicy (the connection secrets) to your role"})
 			case len(denied) > 0:
 				r.add(Finding{Check: "roles", Rotation: rot.Name, Subject: subject, Status: Failed,
 					Detail: fmt.Sprintf("%d of %d calls denied: %s", len(denied), checked, strings.Join(denied, "; ")),

@@ -366,6 +366,12 @@ func TestDoctorAuth0WithoutKeyID(t *testing.T) {
 	if !unconfirmed || d.Summary.Unconfirmed != 1 {
 		t.Errorf("want one unconfirmed auth0 check, got %+v", d.Findings)
 	}
+	// A stack doctor cannot read is "could not check": exit 2, with what to do.
+	var nd doctorDoc
+	other := strings.Replace(w.dep.StateMachineARN, ":stateMachine:keyrotator", ":stateMachine:keyrotator-other", 1)
+	if r := w.runJSON(&nd, "doctor", "--config", doctorConfig, "--state-machine", other); r.code != 2 || nd.Summary.NotChecked != 1 || len(nd.Findings) != 1 || nd.Findings[0].Fix == "" {
+		t.Errorf("doctor on a state machine that is not there: exit %d, %+v; want 2 and one finding that could not be checked, with its fix", r.code, nd)
+	}
 	// The human report says it too, and exits the same.
 	if r := w.run("doctor", "--config", doctorConfig); r.code != 0 || !strings.Contains(r.stdout, "unconfirmed") {
 		t.Errorf("text report: exit %d\n%s", r.code, r.stdout)
