@@ -1,7 +1,9 @@
 // Package cli is the keyrotator operator CLI: start a rotation, watch it,
 // see every managed user's keys and targets, approve or reject a run that
-// waits for a person. It talks to Step Functions, IAM, Secrets Manager and
-// STS through the standard SDK configuration (AWS_ENDPOINT_URL and
+// waits for a person, and check a deployed stack against its config
+// (doctor). It talks to Step Functions, IAM, Secrets Manager and STS (doctor
+// also to Lambda, SNS, KMS, CloudWatch and EventBridge Scheduler) through
+// the standard SDK configuration (AWS_ENDPOINT_URL and
 // friends), so the same binary works against AWS and the sandbox. Each
 // command is a thin cobra layer over a function that takes the SDK calls it
 // makes as a small interface.
@@ -143,8 +145,9 @@ func (a *app) root() *cobra.Command {
 		Short: "Start, watch, inspect and approve keyrotator's access-key rotations",
 		Long: `keyrotator drives the keyrotator state machine: it starts a rotation of an
 IAM user's access key, follows it state by state, shows every managed user's
-keys and which key each target holds, and approves or rejects a run that
-waits for a person.
+keys and which key each target holds, approves or rejects a run that waits
+for a person, and checks a deployed stack against its config (doctor: exit
+0 green, 1 findings, 2 could not check).
 
 It uses the standard AWS SDK configuration (AWS_PROFILE, AWS_REGION,
 AWS_ENDPOINT_URL…), so it works against AWS and against the local sandbox
@@ -181,7 +184,7 @@ Output is for people; --json prints one JSON document on stdout instead
 		}
 		return nil
 	}
-	root.AddCommand(a.startCmd(), a.watchCmd(), a.statusCmd(), a.approveCmd(true), a.approveCmd(false))
+	root.AddCommand(a.startCmd(), a.watchCmd(), a.statusCmd(), a.approveCmd(true), a.approveCmd(false), a.doctorCmd())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

@@ -221,7 +221,16 @@ func TestOperatorPolicyCoversTheCLIAndTheRunbook(t *testing.T) {
 		{"secretsmanager:ListSecrets", "*", "cli/status.go: the records by name prefix"},
 		{"secretsmanager:DescribeSecret", "", "cli/status.go: a record's stages"},
 		{"cloudtrail:LookupEvents", "*", "runbook keylimitreached: CloudTrail's CreateAccessKey events"},
-		{"iam:SimulatePrincipalPolicy", "", "runbook accessdenied: aws iam simulate-principal-policy on a function's role"},
+		{"iam:SimulatePrincipalPolicy", "", "runbook accessdenied: aws iam simulate-principal-policy on a function's role; cli/doctor: each rotation's calls"},
+		{"states:DescribeStateMachine", "", "cli/doctor: the definition names each task's function"},
+		{"lambda:GetFunctionConfiguration", "", "cli/doctor: a function's role and the alert topic"},
+		{"sns:ListSubscriptionsByTopic", "", "cli/doctor: the subscriptions confirmed"},
+		{"sns:GetTopicAttributes", "", "cli/doctor: the topic policy and key"},
+		{"kms:DescribeKey", "", "cli/doctor: the topic key's ARN"},
+		{"kms:GetKeyPolicy", "", "cli/doctor: CloudWatch may use the topic key"},
+		{"cloudwatch:DescribeAlarms", "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*", "cli/doctor: the alarms that publish to the topic"},
+		{"scheduler:ListSchedules", "*", "cli/doctor: the schedules (no resource-level permissions)"},
+		{"scheduler:GetSchedule", "", "cli/doctor: each schedule's state, expression and input"},
 	} {
 		res, ok := op[c.action]
 		if !ok {
@@ -236,7 +245,7 @@ func TestOperatorPolicyCoversTheCLIAndTheRunbook(t *testing.T) {
 		}
 	}
 	for a := range op {
-		if a == "secretsmanager:GetSecretValue" || a == "states:StopExecution" || a == "states:DescribeStateMachine" || a == "secretsmanager:ListSecretVersionIds" ||
+		if a == "secretsmanager:GetSecretValue" || a == "states:StopExecution" || a == "secretsmanager:ListSecretVersionIds" ||
 			strings.HasPrefix(a, "iam:Create") || strings.HasPrefix(a, "iam:Delete") || strings.HasPrefix(a, "iam:Update") || strings.HasSuffix(a, "*") {
 			t.Errorf("OperatorPolicy allows %s: it reads no key and changes none, and grants nothing the CLI or the runbook's reads do not call", a)
 		}

@@ -369,11 +369,18 @@ func TestIAMKeyGrants(t *testing.T) {
 func TestOperatorPolicy(t *testing.T) {
 	_, tmpl, _ := synth(t)
 	policies := tmpl.FindResources(jsii.String("AWS::IAM::ManagedPolicy"), nil)
-	if len(*policies) != 2 {
-		t.Fatalf("%d managed policies, want the operator's and the rollback's", len(*policies))
+	if len(*policies) != 3 {
+		t.Fatalf("%d managed policies, want the operator's, the rollback's and doctor's (the config names connections)", len(*policies))
 	}
 	var actions []string
 	for id, p := range *policies {
+		if strings.Contains(id, "DoctorPolicy") {
+			b, _ := json.Marshal(p)
+			// Doctor reads the connection secrets and nothing else.
+			if !strings.Contains(string(b), "secretsmanager:GetSecretValue") || strings.Contains(string(b), "iam:") || strings.Contains(string(b), `"Resource":"*"`) {
+				t.Errorf("DoctorPolicy: %s, want only reads of the connection secrets", b)
+			}
+		}
 		if !strings.Contains(id, "OperatorPolicy") {
 			continue
 		}

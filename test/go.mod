@@ -7,11 +7,19 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/lambda v1.80.0
 	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.40.0
 	github.com/aws/aws-sdk-go-v2/service/sfn v1.40.0
+	github.com/aws/aws-sdk-go-v2/service/sns v1.39.0
 	github.com/getkin/kin-openapi v0.133.0
 	github.com/keyrotator/keyrotator/cli v0.0.0
 	github.com/keyrotator/keyrotator/functions v0.0.0
 	github.com/keyrotator/keyrotator/infra v0.0.0-00010101000000-000000000000
 	github.com/keyrotator/keyrotator/local v0.0.0
+)
+
+require (
+	github.com/aws/aws-sdk-go-v2/service/cloudwatch v1.52.3 // indirect
+	github.com/aws/aws-sdk-go-v2/service/kms v1.49.1 // indirect
+	github.com/aws/aws-sdk-go-v2/service/scheduler v1.17.14 // indirect
+	github.com/awslabs/goformation/v7 v7.14.9 // indirect
 )
 
 require (

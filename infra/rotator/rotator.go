@@ -68,6 +68,13 @@ type Rotator struct {
 	// users) and stopping a stuck run. Attach it to on-call's break-glass
 	// role, not to everyone who runs the CLI.
 	Rollback awsiam.ManagedPolicy
+	// Doctor is the managed policy that lets `keyrotator doctor` read the
+	// connection secrets (to check them and reach Auth0 and SORACOM with
+	// them): attach it, beside Operator, to whoever runs doctor. Nil when
+	// the config names no connection.
+	Doctor awsiam.ManagedPolicy
+	// AlertKey encrypts the alert topic and the schedules' dead-letter queue.
+	AlertKey awskms.Key
 }
 
 // arn is an ARN in the partition, region and account the stack is deployed
@@ -101,6 +108,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 		EnableKeyRotation: jsii.Bool(true),
 		RemovalPolicy:     p.RemovalPolicy,
 	})
+	r.AlertKey = key
 	r.Topic = awssns.NewTopic(c, jsii.String("Alerts"), &awssns.TopicProps{
 		DisplayName: jsii.String("keyrotator alerts"),
 		MasterKey:   key,
@@ -157,8 +165,8 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	}
 	r.Topic.GrantPublish(r.StateMachine) // NotifyFailureRaw, when the notify function fails
 	r.alarms(c)
-	r.operator(c, stack, p, users, records)
 	r.schedules(c, p)
+	r.operator(c, stack, p, users, records)
 	return r
 }
 
@@ -355,13 +363,36 @@ func mustBe(t tasks.Task, c tasks.Calls, actions []string) {
 func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props, users *[]*string, records *string) {
 	sm := r.StateMachine.StateMachineArn()
 	executions := jsii.String(arn("states", deployRegion, "execution:"+p.Config.Names().StateMachine()+":*"))
-	var roles []*string
+	var roles, functions []*string
 	for _, t := range tasks.All {
 		roles = append(roles, r.Functions[t.Function()].Role().RoleArn())
+		functions = append(functions, r.Functions[t.Function()].FunctionArn())
+	}
+	// keyrotator doctor's reads (cli/doctor): the definition names each
+	// task's function, the function its role and the alert topic; the
+	// topic its subscriptions, policy and key; the alarms and schedules.
+	// ListSchedules has no resource-level permissions; DescribeAlarms lists
+	// the account's alarms in the region.
+	// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridgescheduler.html,
+	// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html
+	doctor := []awsiam.PolicyStatement{
+		allow([]string{"states:DescribeStateMachine"}, &[]*string{sm}),
+		allow([]string{"lambda:GetFunctionConfiguration"}, &functions),
+		allow([]string{"sns:ListSubscriptionsByTopic", "sns:GetTopicAttributes"}, &[]*string{r.Topic.TopicArn()}),
+		allow([]string{"kms:DescribeKey", "kms:GetKeyPolicy"}, &[]*string{r.AlertKey.KeyArn()}),
+		allow([]string{"cloudwatch:DescribeAlarms"}, jsii.Strings(arn("cloudwatch", deployRegion, "alarm:*"))),
+		allow([]string{"scheduler:ListSchedules"}, jsii.Strings("*")),
+	}
+	if len(r.Schedules) > 0 {
+		var schedules []*string
+		for _, s := range r.Schedules {
+			schedules = append(schedules, s.ScheduleArn())
+		}
+		doctor = append(doctor, allow([]string{"scheduler:GetSchedule"}, &schedules))
 	}
 	r.Operator = awsiam.NewManagedPolicy(c, jsii.String("OperatorPolicy"), &awsiam.ManagedPolicyProps{
 		Description: jsii.String("keyrotator: what a person running the keyrotator CLI needs (start, watch, status, approve, reject) and the runbook's reads; changes no key"),
-		Statements: &[]awsiam.PolicyStatement{
+		Statements: ptr(append([]awsiam.PolicyStatement{
 			allow([]string{"states:StartExecution", "states:ListExecutions"}, &[]*string{sm}),
 			allow([]string{"states:DescribeExecution", "states:GetExecutionHistory"}, &[]*string{executions}),
 			// None of these takes a resource: a callback's task token is none;
@@ -373,8 +404,24 @@ func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props,
 			allow([]string{"secretsmanager:DescribeSecret"}, &[]*string{records}),
 			// The runbook's accessdenied check: what a function's role may do.
 			allow([]string{"iam:SimulatePrincipalPolicy"}, &roles),
-		},
+		}, doctor...)),
 	})
+	if names := p.Config.Connections(); len(names) > 0 {
+		var conns []*string
+		for _, name := range names {
+			conns = append(conns, r.Connections[name].SecretArn())
+		}
+		r.Doctor = awsiam.NewManagedPolicy(c, jsii.String("DoctorPolicy"), &awsiam.ManagedPolicyProps{
+			Description: jsii.String("keyrotator: lets keyrotator doctor read the connection secrets (Auth0 and SORACOM API credentials) to check them; reads no access key"),
+			Statements: &[]awsiam.PolicyStatement{
+				allow([]string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}, &conns),
+			},
+		})
+		awscdk.NewCfnOutput(stack, jsii.String("DoctorPolicyArn"), &awscdk.CfnOutputProps{
+			Value:       r.Doctor.ManagedPolicyArn(),
+			Description: jsii.String("attach, beside OperatorPolicyArn, to whoever runs keyrotator doctor (it reads the connection secrets)"),
+		})
+	}
 	r.Rollback = awsiam.NewManagedPolicy(c, jsii.String("RollbackPolicy"), &awsiam.ManagedPolicyProps{
 		Description: jsii.String("keyrotator: the runbook's rollback (switch an old key back on) and stopping a stuck run; reads no key"),
 		Statements: &[]awsiam.PolicyStatement{
@@ -486,6 +533,8 @@ func (r *Rotator) schedules(c constructs.Construct, p *Props) {
 		}))
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // exported turns a name like "app-key" into a construct id like "AppKey".
 func exported(s string) string {

@@ -54,6 +54,8 @@ func (s *Service) Handle(_ context.Context, c *sandbox.Call) (any, error) {
 		return s.tagUser(c)
 	case "ListUserTags":
 		return s.listUserTags(c)
+	case "SimulatePrincipalPolicy":
+		return s.simulatePrincipalPolicy(c)
 	}
 	return nil, sandbox.Errorf(400, "InvalidAction", "Could not find operation %s for version 2010-05-08", c.Action)
 }

@@ -17,6 +17,8 @@ func (s *Service) ResourceARNs(c *sandbox.Call) []string {
 	switch c.Action {
 	case "ListUsers":
 		return []string{"*"}
+	case "SimulatePrincipalPolicy": // the user or role simulated
+		return []string{c.Params.Get("PolicySourceArn")}
 	case "GetAccessKeyLastUsed":
 		if k, ok := s.st.Keys[c.Params.Get("AccessKeyId")]; ok {
 			if u, ok := s.st.Users[k.User]; ok {
