@@ -74,29 +74,28 @@ func unmarshal(raw []byte) (any, error) {
 
 var schema struct {
 	once sync.Once
-	root *node
+	root *Schema
 	err  error
 }
 
 // compiled is the input schema, compiled on first use (not at init: a
 // cold start pays nothing for it).
-func compiled() (*node, error) {
+func compiled() (*Schema, error) {
 	schema.once.Do(func() { schema.root, schema.err = Compile(rotation.InputSchemaJSON()) })
 	return schema.root, schema.err
 }
 
-// node is one (sub)schema: the keywords this validator implements.
-type node struct {
+// Schema is a compiled (sub)schema: the keywords this validator implements.
+type Schema struct {
 	always     *bool // a boolean schema
 	typ        string
 	constant   *any
 	enum       []any
-	ref        string // "#/$defs/<name>", resolved through defs
-	refNode    *node
+	ref        *Schema // "$ref": "#/$defs/<name>"
 	required   []string
-	properties map[string]*node
+	properties map[string]*Schema
 	additional *bool
-	items      *node
+	items      *Schema
 	minItems   *int
 	maxItems   *int
 	unique     bool
@@ -105,12 +104,12 @@ type node struct {
 	pattern    *regexp.Regexp
 	minimum    *big.Rat
 	maximum    *big.Rat
-	not        *node
-	allOf      []*node
-	anyOf      []*node
-	ifS        *node
-	thenS      *node
-	elseS      *node
+	not        *Schema
+	allOf      []*Schema
+	anyOf      []*Schema
+	ifS        *Schema
+	thenS      *Schema
+	elseS      *Schema
 }
 
 // annotations are keywords that do not assert anything about an instance.
@@ -121,7 +120,7 @@ var annotations = []string{"$schema", "$id", "$comment", "$defs", "title", "desc
 // additionalProperties (a boolean), items, minItems, maxItems,
 // uniqueItems, minLength, maxLength, pattern, minimum, maximum, not,
 // allOf, anyOf, if/then/else. Any other keyword is an error.
-func Compile(doc []byte) (*node, error) {
+func Compile(doc []byte) (*Schema, error) {
 	v, err := unmarshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("subset: input schema: %w", err)
@@ -133,11 +132,10 @@ func Compile(doc []byte) (*node, error) {
 	if s, _ := obj["$schema"].(string); s != "https://json-schema.org/draft/2020-12/schema" {
 		return nil, fmt.Errorf("subset: input schema: $schema %q: only draft 2020-12 is implemented", s)
 	}
-	c := compiler{defs: map[string]*node{}}
+	c := compiler{defs: map[string]*Schema{}}
 	defs, _ := obj["$defs"].(map[string]any)
-	for name, d := range defs { // compiled first, so $ref resolves
-		c.defs[name] = &node{}
-		_ = d
+	for name := range defs { // declared first, so any $ref resolves
+		c.defs[name] = &Schema{}
 	}
 	for name, d := range defs {
 		n, err := c.compile(d, "/$defs/"+name)
@@ -153,20 +151,20 @@ func Compile(doc []byte) (*node, error) {
 	return root, nil
 }
 
-type compiler struct{ defs map[string]*node }
+type compiler struct{ defs map[string]*Schema }
 
-func (c *compiler) compile(v any, at string) (*node, error) {
-	fail := func(format string, args ...any) (*node, error) {
+func (c *compiler) compile(v any, at string) (*Schema, error) {
+	fail := func(format string, args ...any) (*Schema, error) {
 		return nil, fmt.Errorf("subset: input schema at %q: %s", at, fmt.Sprintf(format, args...))
 	}
 	if b, ok := v.(bool); ok {
-		return &node{always: &b}, nil
+		return &Schema{always: &b}, nil
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return fail("a schema is an object or a boolean")
 	}
-	n := &node{}
+	n := &Schema{}
 	for kw, val := range obj {
 		var err error
 		switch kw {
@@ -196,7 +194,7 @@ func (c *compiler) compile(v any, at string) (*node, error) {
 			if !ok || c.defs[name] == nil {
 				return fail("$ref %q: only #/$defs/<name> is implemented", s)
 			}
-			n.ref, n.refNode = s, c.defs[name]
+			n.ref = c.defs[name]
 		case "required":
 			arr, ok := val.([]any)
 			if !ok {
@@ -214,7 +212,7 @@ func (c *compiler) compile(v any, at string) (*node, error) {
 			if !ok {
 				return fail("properties: not an object")
 			}
-			n.properties = map[string]*node{}
+			n.properties = map[string]*Schema{}
 			for name, p := range props {
 				if n.properties[name], err = c.compile(p, at+"/properties/"+name); err != nil {
 					return nil, err
@@ -235,7 +233,16 @@ func (c *compiler) compile(v any, at string) (*node, error) {
 			if err != nil {
 				return fail("%s: %v", kw, err)
 			}
-			*map[string]**int{"minItems": &n.minItems, "maxItems": &n.maxItems, "minLength": &n.minLength, "maxLength": &n.maxLength}[kw] = &i
+			switch kw {
+			case "minItems":
+				n.minItems = &i
+			case "maxItems":
+				n.maxItems = &i
+			case "minLength":
+				n.minLength = &i
+			default:
+				n.maxLength = &i
+			}
 		case "uniqueItems":
 			b, ok := val.(bool)
 			if !ok {
@@ -265,13 +272,22 @@ func (c *compiler) compile(v any, at string) (*node, error) {
 			if err != nil {
 				return nil, err
 			}
-			*map[string]**node{"not": &n.not, "if": &n.ifS, "then": &n.thenS, "else": &n.elseS}[kw] = s
+			switch kw {
+			case "not":
+				n.not = s
+			case "if":
+				n.ifS = s
+			case "then":
+				n.thenS = s
+			default:
+				n.elseS = s
+			}
 		case "allOf", "anyOf":
 			arr, ok := val.([]any)
 			if !ok || len(arr) == 0 {
 				return fail("%s: not a non-empty array", kw)
 			}
-			list := make([]*node, len(arr))
+			list := make([]*Schema, len(arr))
 			for i, e := range arr {
 				if list[i], err = c.compile(e, fmt.Sprintf("%s/%s/%d", at, kw, i)); err != nil {
 					return nil, err
@@ -311,7 +327,7 @@ func count(v any) (int, error) {
 // order the library's validator.validate does (type, const, enum, $ref, the
 // type's keywords, then not, allOf, anyOf, if/then/else), an object's
 // members in ByLocation's order.
-func (n *node) validate(v any, loc []string) []Leaf {
+func (n *Schema) validate(v any, loc []string) []Leaf {
 	if n.always != nil {
 		if *n.always {
 			return nil
@@ -336,8 +352,8 @@ func (n *node) validate(v any, loc []string) []Leaf {
 		return []Leaf{leaf(loc, "value must be one of "+strings.Join(want, ", "))}
 	}
 	var out []Leaf
-	if n.refNode != nil {
-		out = append(out, n.refNode.validate(v, loc)...)
+	if n.ref != nil {
+		out = append(out, n.ref.validate(v, loc)...)
 	}
 	switch x := v.(type) {
 	case map[string]any:
@@ -382,7 +398,7 @@ func (n *node) validate(v any, loc []string) []Leaf {
 	return out
 }
 
-func (n *node) object(obj map[string]any, loc []string) []Leaf {
+func (n *Schema) object(obj map[string]any, loc []string) []Leaf {
 	var out []Leaf
 	if len(n.required) > 0 {
 		var missing []string
@@ -420,7 +436,7 @@ func (n *node) object(obj map[string]any, loc []string) []Leaf {
 	return out
 }
 
-func (n *node) array(arr []any, loc []string) []Leaf {
+func (n *Schema) array(arr []any, loc []string) []Leaf {
 	var out []Leaf
 	if n.minItems != nil && len(arr) < *n.minItems {
 		out = append(out, leaf(loc, fmt.Sprintf("minItems: got %s, want %s", grouped(len(arr)), grouped(*n.minItems))))
@@ -447,7 +463,7 @@ func (n *node) array(arr []any, loc []string) []Leaf {
 	return out
 }
 
-func (n *node) str(s string, loc []string) []Leaf {
+func (n *Schema) str(s string, loc []string) []Leaf {
 	var out []Leaf
 	length := utf8.RuneCountInString(s)
 	if n.minLength != nil && length < *n.minLength {
@@ -462,7 +478,7 @@ func (n *node) str(s string, loc []string) []Leaf {
 	return out
 }
 
-func (n *node) number(num json.Number, loc []string) []Leaf {
+func (n *Schema) number(num json.Number, loc []string) []Leaf {
 	var out []Leaf
 	r, _ := new(big.Rat).SetString(string(num)) // a JSON number always parses
 	if n.minimum != nil && r.Cmp(n.minimum) < 0 {
