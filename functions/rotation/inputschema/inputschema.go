@@ -88,14 +88,15 @@ func leavesOf(ve *jsonschema.ValidationError) []subset.Leaf {
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
 			l := subset.Leaf{Loc: slices.Clone(e.InstanceLocation)}
-			switch k := e.ErrorKind.(type) {
+			k := e.ErrorKind
+			switch x := k.(type) {
 			case *kind.Required:
-				l.Missing = slices.Clone(k.Missing)
+				l.Missing = slices.Clone(x.Missing)
 			case *kind.AdditionalProperties:
-				l.Unknown = slices.Sorted(slices.Values(k.Properties))
-				e.ErrorKind = &kind.AdditionalProperties{Properties: l.Unknown}
+				l.Unknown = slices.Sorted(slices.Values(x.Properties))
+				k = &kind.AdditionalProperties{Properties: l.Unknown}
 			}
-			l.Reason = e.ErrorKind.LocalizedString(p)
+			l.Reason = k.LocalizedString(p)
 			out = append(out, l)
 			return
 		}
