@@ -103,11 +103,12 @@ const (
 
 // SchemaCheck holds raw, a JSON document, to input.schema.json: nil if it
 // conforms, an *InvalidInput naming the field if not (and when raw is not
-// JSON). Package inputschema's Check is the one implementation: it lives
-// apart because its JSON Schema library, and the meta-schemas that library
-// compiles at init, would otherwise be linked into, and initialised at the
-// cold start of, every Lambda that imports rotation; only Validate, the CLI
-// and infra parse input.
+// JSON). Two implementations, held to each other by a differential test
+// and a fuzz target: inputschema.Check (the JSON Schema library; the CLI
+// and infra) and subset.Check (in inputschema/subset, no library; the
+// Validate Lambda). Both live apart because the library, and the
+// meta-schemas it compiles at init, would otherwise be linked into, and
+// initialised at the cold start of, every Lambda that imports rotation.
 type SchemaCheck func(raw []byte) error
 
 // ParseInput validates raw against the schema (check) and decodes it with

@@ -21,7 +21,7 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/rotation"
-	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema/subset"
 )
 
 // The CreateKey scenario in the gov2 style (aws-doc-sdk-examples
@@ -425,7 +425,7 @@ func newRig() *rig {
 	return &rig{
 		w:        w,
 		records:  records,
-		validate: &Validate{Schema: inputschema.Check, Keys: keys, Records: records, Executions: runningExecutions(w.running), Makers: w.iam},
+		validate: &Validate{Schema: subset.Check, Keys: keys, Records: records, Executions: runningExecutions(w.running), Makers: w.iam},
 		create:   &CreateKey{Keys: keys, Records: records, Prover: w.iam, Makers: w.iam, Self: w.iam, ProveFor: 2 * time.Second, Clock: w.clock},
 	}
 }

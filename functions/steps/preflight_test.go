@@ -16,7 +16,7 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/rotation"
-	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema/subset"
 	"github.com/keyrotator/keyrotator/functions/steps"
 	"github.com/keyrotator/keyrotator/functions/targets/secret"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
@@ -37,7 +37,7 @@ func TestPreflightWritesNothing(t *testing.T) {
 	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("app/u"), SecretString: aws.String(string(doc))}); err != nil {
 		t.Fatal(err)
 	}
-	v := &steps.Validate{Schema: inputschema.Check, Keys: iamkeys.New(iam.NewFromConfig(cfg)), Records: record.New(sm), Executions: executions.New(sfn.NewFromConfig(cfg)), Makers: trail.ForIAMEvents(cfg)}
+	v := &steps.Validate{Schema: subset.Check, Keys: iamkeys.New(iam.NewFromConfig(cfg)), Records: record.New(sm), Executions: executions.New(sfn.NewFromConfig(cfg)), Makers: trail.ForIAMEvents(cfg)}
 	targets := steps.Targets{rotation.TargetSecret: secret.New(sm)}
 	event := func(secretID string) steps.ValidateInput {
 		var ev steps.ValidateInput

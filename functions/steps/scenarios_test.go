@@ -17,7 +17,7 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/rotation"
-	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema/subset"
 )
 
 // The scenarios of every step (scenario_test.go runs them): each starts
@@ -57,7 +57,7 @@ func newRotationRun(t *testing.T) *rotationRun {
 	ts := &trailStub{l: l, events: map[string][]cttypes.Event{}, iam: w.iam}
 	p := &rotationRun{
 		t: t, e: e, keys: keys, records: records, running: running,
-		validate: &Validate{Schema: inputschema.Check, Keys: keys, Records: records, Executions: executions.New(sfnStub{l: l, running: running}), Makers: trail.New(ts)},
+		validate: &Validate{Schema: subset.Check, Keys: keys, Records: records, Executions: executions.New(sfnStub{l: l, running: running}), Makers: trail.New(ts)},
 		create: &CreateKey{Keys: keys, Records: records, Prover: proverStub{l: l, f: w.iam}, Makers: trail.New(ts), Self: w.iam,
 			ProveFor: 2 * time.Second, Clock: w.clock},
 		targets: Targets{rotation.TargetSecret: e.target},

@@ -21,9 +21,9 @@ type executionStatus interface {
 // Its kind "lock" is the TakeLock state, after every target's preflight
 // passed: the same checks again, then the record is made and the lock taken.
 type Validate struct {
-	// Schema holds the input to its JSON Schema: inputschema.Check, given
-	// by the Validate Lambda's main, so that no other Lambda, all of which
-	// import steps, links the schema library.
+	// Schema holds the input to its JSON Schema: subset.Check (package
+	// rotation/inputschema/subset, held to the JSON Schema library by a
+	// differential test), given by the Validate Lambda's main.
 	Schema     rotation.SchemaCheck
 	Keys       keyStore
 	Records    recordStore

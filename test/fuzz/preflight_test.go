@@ -27,7 +27,7 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/rotation"
-	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema/subset"
 	"github.com/keyrotator/keyrotator/functions/steps"
 	"github.com/keyrotator/keyrotator/functions/targets/auth0"
 	"github.com/keyrotator/keyrotator/functions/targets/secret"
@@ -153,7 +153,7 @@ func newFixture(tb testing.TB) *fixture {
 	fx.vars["$TEXT"] = "app/text"
 	put("app/text", "AKIA:not-json")
 
-	fx.v = &steps.Validate{Schema: inputschema.Check, Keys: iamkeys.New(iam.NewFromConfig(cfg)), Records: record.New(sm), Executions: executions.New(sfn.NewFromConfig(cfg)), Makers: trail.ForIAMEvents(cfg)}
+	fx.v = &steps.Validate{Schema: subset.Check, Keys: iamkeys.New(iam.NewFromConfig(cfg)), Records: record.New(sm), Executions: executions.New(sfn.NewFromConfig(cfg)), Makers: trail.ForIAMEvents(cfg)}
 	fx.targets = steps.Targets{
 		rotation.TargetSecret:  secret.New(sm),
 		rotation.TargetAuth0:   &auth0.Target{Secrets: connections.New(sm), MaxRateWait: time.Second},

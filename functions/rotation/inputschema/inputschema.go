@@ -1,17 +1,18 @@
 // Package inputschema holds a rotation's input to its JSON Schema
 // (functions/rotation/input.schema.json) with the santhosh-tekuri/jsonschema
-// library. It is a package of its own so that only what parses input
-// (the Validate Lambda, the CLI, infra) links that library: imported, it
-// costs a binary 0.65 MB and its cold start about 4 ms, the library
-// compiling every JSON Schema draft's meta-schema in its init.
+// library. It is a package of its own so that only the CLI and infra link
+// that library: imported, it costs a binary 0.65 MB and its cold start
+// about 4 ms, the library compiling every JSON Schema draft's meta-schema
+// in its init. The Lambdas check input with package subset (a validator of
+// the keywords the schema uses), held to this one by a differential test
+// and a fuzz target: same refusals, same field, same words.
 package inputschema
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
+	"slices"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema/subset"
 )
 
 // Parse validates raw against the schema and decodes it with defaults
@@ -41,7 +43,7 @@ func Check(raw []byte) error {
 	if err := sch.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError
 		if errors.As(err, &ve) {
-			return invalidFrom(ve)
+			return subset.Refusal(leavesOf(ve))
 		}
 		return &rotation.InvalidInput{Reason: err.Error()}
 	}
@@ -74,120 +76,59 @@ func compile() (*jsonschema.Schema, error) {
 	return c.Compile(url)
 }
 
-// invalidFrom turns the schema's deepest complaint into one sentence that
-// names the field, e.g. "targets[1].type: value must be one of …".
-func invalidFrom(ve *jsonschema.ValidationError) *rotation.InvalidInput {
-	if ii := unknownField(ve); ii != nil {
-		return ii
-	}
-	leaf := ve
-	for len(leaf.Causes) > 0 {
-		leaf = leaf.Causes[0]
-	}
-	field := fieldPath(leaf.InstanceLocation)
-	reason := leaf.ErrorKind.LocalizedString(message.NewPrinter(language.English))
-	// "missing property 'x'" and "additional properties 'y' not allowed"
-	// are about a child: name the child.
-	if strings.HasPrefix(reason, "missing property") || strings.HasPrefix(reason, "missing properties") {
-		if name := quoted(reason); name != "" {
-			field = rotation.JoinField(field, name)
-			reason = "is required"
-		}
-	} else if strings.HasPrefix(reason, "additional propert") {
-		if name := quoted(reason); name != "" {
-			field = rotation.JoinField(field, name)
-			reason = "is not a known field"
-		}
-	}
-	return &rotation.InvalidInput{Field: field, Reason: reason}
-}
-
-// unknownField reports an unknown field before anything else the schema
-// says: a misspelt "secretID" also leaves "secretId" missing, and the
-// unknown one is the mistake. It suggests the missing field at the same
-// place that is closest to it, if one is close.
-func unknownField(ve *jsonschema.ValidationError) *rotation.InvalidInput {
-	var extra *jsonschema.ValidationError
-	var names []string
-	missing := map[string][]string{} // instance location → missing fields
-	for stack := []*jsonschema.ValidationError{ve}; len(stack) > 0; {
-		e := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for i := len(e.Causes) - 1; i >= 0; i-- {
-			stack = append(stack, e.Causes[i])
-		}
-		switch k := e.ErrorKind.(type) {
-		case *kind.AdditionalProperties:
-			if extra == nil && len(k.Properties) > 0 {
-				extra, names = e, k.Properties
+// leavesOf reads the library's error tree as subset's leaves: depth first,
+// causes in order, except that the complaints about an object's members,
+// which the library makes in Go's map order (a different one each run),
+// are taken in subset.ByLocation's order. An additionalProperties
+// complaint names its fields sorted, for the same reason.
+func leavesOf(ve *jsonschema.ValidationError) []subset.Leaf {
+	p := message.NewPrinter(language.English)
+	var out []subset.Leaf
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			l := subset.Leaf{Loc: slices.Clone(e.InstanceLocation)}
+			k := e.ErrorKind
+			switch x := k.(type) {
+			case *kind.Required:
+				l.Missing = slices.Clone(x.Missing)
+			case *kind.AdditionalProperties:
+				l.Unknown = slices.Sorted(slices.Values(x.Properties))
+				k = &kind.AdditionalProperties{Properties: l.Unknown}
 			}
-		case *kind.Required:
-			loc := strings.Join(e.InstanceLocation, "/")
-			missing[loc] = append(missing[loc], k.Missing...)
+			l.Reason = k.LocalizedString(p)
+			out = append(out, l)
+			return
+		}
+		for _, c := range membersSorted(e) {
+			walk(c)
 		}
 	}
-	if extra == nil {
-		return nil
-	}
-	name := names[0]
-	reason := "is not a known field"
-	best, bestDist := "", 3 // suggest only within two edits
-	for _, m := range missing[strings.Join(extra.InstanceLocation, "/")] {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(m)); d < bestDist {
-			best, bestDist = m, d
-		}
-	}
-	if best != "" {
-		reason += fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	return &rotation.InvalidInput{Field: rotation.JoinField(fieldPath(extra.InstanceLocation), name), Reason: reason}
+	walk(ve)
+	return out
 }
 
-// editDistance is the Levenshtein distance of two short field names.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+// membersSorted is e's causes with each run of complaints about values
+// beneath e's (an object's members, an array's items) sorted by location;
+// the sort is stable, and a complaint about e's own value ends a run.
+func membersSorted(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
+	causes := slices.Clone(e.Causes)
+	deeper := func(c *jsonschema.ValidationError) bool {
+		return len(c.InstanceLocation) > len(e.InstanceLocation)
 	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
-}
-
-func fieldPath(loc []string) string {
-	var b strings.Builder
-	for _, tok := range loc {
-		if _, err := strconv.Atoi(tok); err == nil {
-			b.WriteString("[" + tok + "]")
+	for i := 0; i < len(causes); {
+		if !deeper(causes[i]) {
+			i++
 			continue
 		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
+		j := i
+		for j < len(causes) && deeper(causes[j]) {
+			j++
 		}
-		b.WriteString(tok)
+		slices.SortStableFunc(causes[i:j], func(a, b *jsonschema.ValidationError) int {
+			return subset.ByLocation(a.InstanceLocation, b.InstanceLocation)
+		})
+		i = j
 	}
-	return b.String()
-}
-
-// quoted returns the first 'name' in a schema message.
-func quoted(s string) string {
-	i := strings.IndexByte(s, '\'')
-	if i < 0 {
-		return ""
-	}
-	j := strings.IndexByte(s[i+1:], '\'')
-	if j < 0 {
-		return ""
-	}
-	return s[i+1 : i+1+j]
+	return causes
 }
