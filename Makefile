@@ -4,13 +4,13 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 # Go modules of the workspace: `go test ./...` does not work at a go.work root.
-MODULES := cli functions infra local test
+MODULES := cli functions iampolicy infra local test
 # Their packages, for one `go test` at the root (workspace mode), so packages
 # of different modules run side by side; test/ first, as the slowest
 # packages (test/e2e) start first. -p and -parallel stay at their default,
 # the core count: on the 2-core machine 4 and 4 were no faster and made
 # tests that time real seconds fail.
-PACKAGES := ./test/... ./local/... ./infra/... ./functions/... ./cli/...
+PACKAGES := ./test/... ./local/... ./infra/... ./functions/... ./cli/... ./iampolicy/...
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 PORT ?= 4566
 # Real time a Step Functions Wait stands for: 1e-5 makes a 7-day wait last 6 s.

@@ -48,3 +48,7 @@ replace github.com/keyrotator/keyrotator/functions => ../functions
 require github.com/keyrotator/keyrotator/local v0.0.0
 
 replace github.com/keyrotator/keyrotator/local => ../local
+
+require github.com/keyrotator/keyrotator/iampolicy v0.0.0
+
+replace github.com/keyrotator/keyrotator/iampolicy => ../iampolicy

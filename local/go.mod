@@ -65,3 +65,7 @@ replace (
 	github.com/keyrotator/keyrotator/cli => ../cli
 	github.com/keyrotator/keyrotator/functions => ../functions
 )
+
+require github.com/keyrotator/keyrotator/iampolicy v0.0.0
+
+replace github.com/keyrotator/keyrotator/iampolicy => ../iampolicy

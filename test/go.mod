@@ -82,3 +82,7 @@ replace (
 	github.com/keyrotator/keyrotator/infra => ../infra
 	github.com/keyrotator/keyrotator/local => ../local
 )
+
+require github.com/keyrotator/keyrotator/iampolicy v0.0.0
+
+replace github.com/keyrotator/keyrotator/iampolicy => ../iampolicy

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/keyrotator/keyrotator/local/sandbox/iampolicy"
+	"github.com/keyrotator/keyrotator/iampolicy"
 )
 
 // checkTopic checks the alert topic: every subscription confirmed, and

@@ -172,7 +172,7 @@ var (
 	// CleanupTargets removes what targets kept for the old key, then the lock.
 	CleanupTargets = Task{Name: "CleanupTargets", States: []string{"CleanupTargets"}, Timeout: 30 * time.Second, Calls: []Calls{
 		{On: Connections, Kind: rotation.TargetSoracom, Actions: ReadKey}, // to delete the old credential
-		{On: Records, Actions: MoveStage},                                    // Release: the lock's stage off its version
+		{On: Records, Actions: MoveStage},                                 // Release: the lock's stage off its version
 	}}
 	// Notify sends every alert and the approval request.
 	Notify = Task{Name: "Notify", States: []string{"Approve", "AlertStillInUse", "NotifySuccess", "NotifyFailure"}, Timeout: 30 * time.Second, Calls: []Calls{

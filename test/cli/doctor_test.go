@@ -15,12 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/keyrotator/keyrotator/iampolicy"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/leak"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	sbauth0 "github.com/keyrotator/keyrotator/local/sandbox/auth0"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
-	"github.com/keyrotator/keyrotator/local/sandbox/iampolicy"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/sandbox/scheduler"
 	sbsoracom "github.com/keyrotator/keyrotator/local/sandbox/soracom"

@@ -20,11 +20,11 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/keyrotator/keyrotator/iampolicy/referee"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox/authz"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
-	"github.com/keyrotator/keyrotator/local/sandbox/iampolicy/referee"
 )
 
 // The golden template's config rotates IAM user app-aws-user into the

@@ -27,13 +27,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/functions/tasks"
+	"github.com/keyrotator/keyrotator/iampolicy/referee"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/leak"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/authz"
-	"github.com/keyrotator/keyrotator/local/sandbox/iampolicy/referee"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 )
 

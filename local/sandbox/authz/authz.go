@@ -1,5 +1,5 @@
 // Package authz is the sandbox's IAM enforcement: a sandbox.Authorizer that
-// decides every call as AWS does, with local/sandbox/iampolicy's evaluator,
+// decides every call as AWS does, with the iampolicy module's evaluator,
 // over the caller's identity policies as the sandbox's IAM holds them (the
 // deployed template's roles and policies) and the resource's policy (an SNS
 // topic's policy; for a publish to an encrypted topic, the KMS key policy of
@@ -19,9 +19,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyrotator/keyrotator/iampolicy"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
-	"github.com/keyrotator/keyrotator/local/sandbox/iampolicy"
 )
 
 // Identities are the sandbox's IAM: a principal's policies (*iam.Service).

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/keyrotator/keyrotator/iampolicy"
 	"github.com/keyrotator/keyrotator/local/sandbox"
-	"github.com/keyrotator/keyrotator/local/sandbox/iampolicy"
 )
 
 // SimulatePrincipalPolicy answers as IAM's policy simulator does

@@ -1,6 +1,6 @@
 // Package referee asks @cloud-copilot/iam-simulate (npm, pinned in the
 // repository's package.json) what AWS would decide, for differential tests
-// of the sandbox's own evaluator (local/sandbox/iampolicy): a table of
+// of the sandbox's own evaluator (iampolicy, its own module): a table of
 // tricky cases, and every decision the sandbox's enforcement made during
 // the e2e suite. One node process answers every case of a run.
 package referee
@@ -95,7 +95,7 @@ func Run(ctx context.Context, root string, cases []Case) ([]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("referee: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, node, filepath.Join(root, "local", "sandbox", "iampolicy", "testdata", "simulate.mjs"))
+	cmd := exec.CommandContext(ctx, node, filepath.Join(root, "iampolicy", "testdata", "simulate.mjs"))
 	cmd.Dir = root
 	cmd.Stdin = bytes.NewReader(body)
 	var stdout, stderr bytes.Buffer

@@ -146,7 +146,7 @@ func runReferee(t *testing.T, cases []*refCase) []refereeResult {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(root, "local", "sandbox", "iampolicy", "testdata", "simulate.mjs"))
+	cmd := exec.CommandContext(ctx, node, filepath.Join(root, "iampolicy", "testdata", "simulate.mjs"))
 	cmd.Dir = root
 	cmd.Stdin = bytes.NewReader(body)
 	var stdout, stderr bytes.Buffer

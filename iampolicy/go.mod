@@ -1,0 +1,3 @@
+module github.com/keyrotator/keyrotator/iampolicy
+
+go 1.26.8
