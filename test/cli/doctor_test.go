@@ -20,6 +20,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/leak"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	sbauth0 "github.com/keyrotator/keyrotator/local/sandbox/auth0"
+	"github.com/keyrotator/keyrotator/local/sandbox/authz"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/sandbox/scheduler"
@@ -414,7 +415,11 @@ func (w *doctorWorld) grantsCover(mark int64) {
 		if c.Seq <= mark || c.Principal != w.sb.Admin.Principal.ARN {
 			continue
 		}
-		action := c.Service + ":" + c.Action
+		svc, ok := w.sb.Server.Service(c.Service)
+		if !ok {
+			continue
+		}
+		action := authz.Action(svc.Info(), c.Action) // the IAM namespace: monitoring's is cloudwatch
 		if len(c.ResourceARNs) == 0 {
 			unnamed[action] = true
 			continue
