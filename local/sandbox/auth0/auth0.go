@@ -788,7 +788,7 @@ func (s *Service) Restore(raw json.RawMessage) error {
 		if _, exists := s.Tenant(st.Config.Name); exists {
 			return fmt.Errorf("auth0: restore tenant %s: it exists", st.Config.Name)
 		}
-		l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", st.Domain)
+		l, err := sandbox.ListenAgain(context.Background(), st.Domain, 2*time.Second)
 		if err != nil {
 			if l, err = new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0"); err != nil {
 				return fmt.Errorf("auth0: restore tenant %s: %w", st.Config.Name, err)

@@ -115,7 +115,7 @@ func (s *Service) Restore(raw json.RawMessage) error {
 		if u, err := url.Parse(st.Endpoint); err == nil && u.Host != "" {
 			addr = u.Host
 		}
-		l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", addr)
+		l, err := sandbox.ListenAgain(context.Background(), addr, 2*time.Second)
 		if err != nil {
 			if l, err = new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0"); err != nil {
 				return fmt.Errorf("soracom: restore operator %s: listen: %w", st.ID, err)
