@@ -57,7 +57,8 @@ deps: $(NODE_STAMP) ## install the pinned Node tools (Node 22, aws-local-stepfun
 
 # What the demo and the sandbox run: this machine's architecture only (the
 # linux/$(LAMBDA_ARCH) build is for synth and deploy).
-HOST_BINS := $(BIN)/keyrotator $(BIN)/keyrotator-sandbox $(BIN)/keyrotator-demo $(TASKS:%=$(BIN)/lambda/%/bootstrap)
+HOST_LAMBDAS := $(TASKS:%=$(BIN)/lambda/%/bootstrap)
+HOST_BINS := $(BIN)/keyrotator $(BIN)/keyrotator-sandbox $(BIN)/keyrotator-demo $(HOST_LAMBDAS)
 
 .PHONY: build
 build: $(HOST_BINS) $(TASKS:%=dist/%/bootstrap) ## build every binary: the sandbox's and the deployable (dist/, linux/$(LAMBDA_ARCH))
@@ -79,11 +80,11 @@ dist/%/bootstrap: $(FUNCTION_SRC)
 	cd functions && CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) go build $(GO_LAMBDA_FLAGS) -o ../$@ ./cmd/$*
 
 .PHONY: demo
-demo: $(NODE_STAMP) $(HOST_BINS) ## one rotation end to end on the sandbox, waits shortened, with a report
+demo: $(NODE_STAMP) $(BIN)/keyrotator-demo $(HOST_LAMBDAS) ## one rotation end to end on the sandbox, waits shortened, with a report
 	$(BIN)/keyrotator-demo --dist $(BIN)/lambda --template infra/testdata/template.golden.json
 
 .PHONY: sandbox
-sandbox: $(NODE_STAMP) $(HOST_BINS) ## the local AWS with keyrotator deployed, on 127.0.0.1:4566 or PORT= (prints the export lines a shell needs)
+sandbox: $(NODE_STAMP) $(BIN)/keyrotator-sandbox $(HOST_LAMBDAS) ## the local AWS with keyrotator deployed, on 127.0.0.1:4566 or PORT= (prints the export lines a shell needs)
 	$(BIN)/keyrotator-sandbox --port $(PORT) --wait-scale $(WAIT_SCALE) --deploy $(BIN)/lambda --template infra/testdata/template.golden.json
 
 .PHONY: synth
