@@ -37,6 +37,16 @@ func TestExecutionEndsCounted(t *testing.T) {
 	if n := sf.ExecutionsEnded(machine, stepfunctions.Failed, after, after.Add(time.Hour)); n != 0 {
 		t.Errorf("failed after they ended: %d", n)
 	}
+	// Listeners are told as an execution closes, which may be just after
+	// its status reads as ended: await the third.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(told)
+		mu.Unlock()
+		if n >= 3 || time.Now().After(deadline) {
+			break
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(told) != 3 || told[0].Status != stepfunctions.Failed || told[1].Status != stepfunctions.Succeeded || told[0].StateMachineARN != machine || told[0].At.Before(before) {
