@@ -113,10 +113,12 @@ func New(opts Options) (*Sandbox, error) {
 	// more services: registered below, one line each
 	srv.Register(secretsmanager.New(srv))
 	srv.Register(cloudtrail.New(srv))
-	srv.Register(sns.New(srv))
+	topics := sns.New(srv) // its topics' policies and keys: IAM enforcement reads them
+	srv.Register(topics)
 	srv.Register(ses.New(srv))
 	srv.Register(iotdata.New(srv))
-	srv.Register(kms.New(srv)) // KMS, SQS: what the deployed template's topic and dead-letter queue use
+	keys := kms.New(srv)
+	srv.Register(keys) // KMS, SQS: what the deployed template's topic and dead-letter queue use
 	srv.Register(sqs.New(srv))
 	sb.Lambda = lambda.New(srv) // Lambda: the real bootstrap binaries as child processes
 	srv.Register(sb.Lambda)
@@ -141,18 +143,9 @@ func New(opts Options) (*Sandbox, error) {
 	}
 	sb.Admin = admin
 	if opts.EnforceIAM {
-		topics, _ := serviceAs[*sns.Service](srv, "sns")
-		keys, _ := serviceAs[*kms.Service](srv, "kms")
 		srv.SetAuthorizer(authz.New(authz.Options{IAM: sb.IAM, Topics: topics, Keys: keys, Admins: []string{admin.Principal.ARN}, Now: srv.Clock().Now, Record: opts.RecordIAM}))
 	}
 	return sb, nil
-}
-
-// serviceAs is a registered service as its own type.
-func serviceAs[T sandbox.Service](srv *sandbox.Server, name string) (T, bool) {
-	svc, _ := srv.Service(name)
-	t, ok := svc.(T)
-	return t, ok
 }
 
 // Env is the environment a shell or an SDK needs to reach the sandbox as the admin.
