@@ -45,20 +45,35 @@ func (t *Trail) UsesSince(ctx context.Context, id string, from, to time.Time) ([
 		StartTime:        aws.Time(from), EndTime: aws.Time(to), MaxResults: aws.Int32(50),
 	}
 	var uses []rotation.TrailUse
+	err := t.lookup(ctx, in, "cloudtrail LookupEvents "+id, func(e types.Event) bool {
+		uses = append(uses, rotation.TrailUse{Time: aws.ToTime(e.EventTime).UTC(), Event: aws.ToString(e.EventName), Source: aws.ToString(e.EventSource)})
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	return uses, nil
+}
+
+// lookup pages through the events in asks for, at most MaxPages, paced
+// under CloudTrail's rate, until visit says it has what it wanted.
+func (t *Trail) lookup(ctx context.Context, in *cloudtrail.LookupEventsInput, what string, visit func(types.Event) (done bool)) error {
 	p := cloudtrail.NewLookupEventsPaginator(t.api, in)
 	for page := 0; p.HasMorePages() && page < MaxPages; page++ {
 		if err := t.pace(ctx); err != nil {
-			return nil, err
+			return err
 		}
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, awserr.Classify("cloudtrail LookupEvents "+id, err)
+			return awserr.Classify(what, err)
 		}
 		for _, e := range out.Events {
-			uses = append(uses, rotation.TrailUse{Time: aws.ToTime(e.EventTime).UTC(), Event: aws.ToString(e.EventName), Source: aws.ToString(e.EventSource)})
+			if visit(e) {
+				return nil
+			}
 		}
 	}
-	return uses, nil
+	return nil
 }
 
 // pace keeps this client under CloudTrail's 2 lookups a second.
@@ -117,26 +132,20 @@ func (t *Trail) KeyMaker(ctx context.Context, user, id string, created time.Time
 		// IAM's CreateDate and the event's time are one call's two clocks.
 		StartTime: aws.Time(created.Add(-10 * time.Minute)), EndTime: aws.Time(created.Add(10 * time.Minute)), MaxResults: aws.Int32(50),
 	}
-	p := cloudtrail.NewLookupEventsPaginator(t.api, in)
-	for page := 0; p.HasMorePages() && page < MaxPages; page++ {
-		if err := t.pace(ctx); err != nil {
-			return "", false, err
+	err = t.lookup(ctx, in, "cloudtrail LookupEvents CreateAccessKey "+id, func(e types.Event) bool {
+		var ev createAccessKeyEvent
+		if json.Unmarshal([]byte(aws.ToString(e.CloudTrailEvent)), &ev) != nil || ev.ErrorCode != "" || ev.ResponseElements == nil {
+			return false
 		}
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return "", false, awserr.Classify("cloudtrail LookupEvents CreateAccessKey "+id, err)
+		if k := ev.ResponseElements.AccessKey; k.AccessKeyID == id && (k.UserName == "" || k.UserName == user) {
+			maker, found = ev.UserIdentity.ARN, true
 		}
-		for _, e := range out.Events {
-			var ev createAccessKeyEvent
-			if json.Unmarshal([]byte(aws.ToString(e.CloudTrailEvent)), &ev) != nil || ev.ErrorCode != "" || ev.ResponseElements == nil {
-				continue
-			}
-			if k := ev.ResponseElements.AccessKey; k.AccessKeyID == id && (k.UserName == "" || k.UserName == user) {
-				return ev.UserIdentity.ARN, true, nil
-			}
-		}
+		return found
+	})
+	if err != nil {
+		return "", false, err
 	}
-	return "", false, nil
+	return maker, found, nil
 }
 
 // ForIAMEvents is a Trail over the event history that holds IAM's events
