@@ -63,11 +63,18 @@ func (h *H) putConnection(name string, value []byte) {
 	}
 }
 
+// refusal says whether an error code is IAM's refusal, as each protocol
+// spells it (local/sandbox/authz: AccessDenied, AccessDeniedException,
+// SNS's AuthorizationError).
+func refusal(code string) bool {
+	return code == "AccessDenied" || code == "AccessDeniedException" || code == "AuthorizationError"
+}
+
 // deniedCalls are the calls the sandbox refused for want of permission.
 func (h *H) deniedCalls() []string {
 	var out []string
 	for _, c := range h.sb.Calls(h.t, 0) {
-		if c.Error == "AccessDenied" || c.Error == "AccessDeniedException" || c.Error == "AuthorizationError" {
+		if refusal(c.Error) {
 			out = append(out, c.Service+":"+c.Action+" by "+c.Principal+" on "+strings.Join(c.ResourceARNs, ","))
 		}
 	}
@@ -248,7 +255,7 @@ type mutation struct {
 }
 
 func (m mutation) String() string {
-	return fmt.Sprintf("%s/%s#%d%v", strings.TrimRight(m.role, "0123456789ABCDEF"), m.policyName, m.index, m.actions)
+	return fmt.Sprintf("%s/%s#%d%v", rolePrefix(m.role), m.policyName, m.index, m.actions)
 }
 
 // mutations are the statements of the template's role policies that grant
@@ -278,22 +285,10 @@ func mutations(t *testing.T) []mutation {
 			continue
 		}
 		for _, role := range r.Properties.Roles {
-			prefix := strings.TrimRight(role.Ref, "0123456789ABCDEF")
+			prefix := rolePrefix(role.Ref)
 			for i, st := range r.Properties.PolicyDocument.Statement {
-				var actions []string
-				switch a := st.Action.(type) {
-				case string:
-					actions = []string{a}
-				case []any:
-					for _, x := range a {
-						actions = append(actions, fmt.Sprint(x))
-					}
-				}
-				live := slices.ContainsFunc(actions, func(a string) bool {
-					_, e1 := exempt[a]
-					_, e2 := exempt[prefix+" "+a]
-					return !e1 && !e2
-				})
+				actions := actionList(st.Action)
+				live := slices.ContainsFunc(actions, func(a string) bool { return !isExempt(prefix, a) })
 				if live {
 					out = append(out, mutation{role: role.Ref, policy: id, policyName: r.Properties.PolicyName, index: i, actions: actions})
 				}
@@ -415,7 +410,7 @@ func (h *H) unusedGrants(t *testing.T) {
 	for _, c := range h.sb.Calls(t, 0) {
 		const marker = ":assumed-role/"
 		i := strings.Index(c.Principal, marker)
-		if i < 0 || c.Error == "AccessDenied" || c.Error == "AccessDeniedException" || c.Error == "AuthorizationError" {
+		if i < 0 || refusal(c.Error) {
 			continue // an answer other than a refusal (ResourceNotFound…) used the grant
 		}
 		role, _, _ := strings.Cut(c.Principal[i+len(marker):], "/")
@@ -448,16 +443,13 @@ func (h *H) unusedGrants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		prefix := strings.TrimRight(id, "0123456789ABCDEF")
+		prefix := rolePrefix(id)
 		for _, p := range pols {
 			for _, a := range allowedActions(t, p.Document) {
 				if slices.ContainsFunc(mapsKeys(used[res.Ref]), func(u string) bool { return globMatch(strings.ToLower(a), u) }) {
 					continue
 				}
-				if _, ok := exempt[a]; ok {
-					continue
-				}
-				if _, ok := exempt[prefix+" "+a]; ok {
+				if isExempt(prefix, a) {
 					continue
 				}
 				t.Errorf("role %s may %s (policy %s) and never did: remove the grant, or say why it stays (exempt)", prefix, a, p.Name)
@@ -488,19 +480,37 @@ func allowedActions(t *testing.T, doc json.RawMessage) []string {
 	}
 	var out []string
 	for _, s := range p.Statement {
-		if s.Effect != "Allow" {
-			continue
-		}
-		switch a := s.Action.(type) {
-		case string:
-			out = append(out, a)
-		case []any:
-			for _, x := range a {
-				out = append(out, fmt.Sprint(x))
-			}
+		if s.Effect == "Allow" {
+			out = append(out, actionList(s.Action)...)
 		}
 	}
 	return out
+}
+
+// actionList is a statement's Action, a string or a list of them.
+func actionList(action any) []string {
+	switch a := action.(type) {
+	case string:
+		return []string{a}
+	case []any:
+		var out []string
+		for _, x := range a {
+			out = append(out, fmt.Sprint(x))
+		}
+		return out
+	}
+	return nil
+}
+
+// rolePrefix is a role's logical id without CDK's hash suffix: the name
+// exempt keys a role's grants by.
+func rolePrefix(logicalID string) string { return strings.TrimRight(logicalID, "0123456789ABCDEF") }
+
+// isExempt says whether a grant stays unused by every role, or by this one.
+func isExempt(rolePrefix, action string) bool {
+	_, every := exempt[action]
+	_, mine := exempt[rolePrefix+" "+action]
+	return every || mine
 }
 
 // globMatch is IAM's action match: * and ? wildcards, case-insensitive
