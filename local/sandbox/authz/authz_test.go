@@ -153,7 +153,9 @@ func TestFunctionURL(t *testing.T) {
 	urlIAM := func(p bool) string {
 		return stmt(p, "lambda:InvokeFunctionUrl", "StringEquals", "lambda:FunctionUrlAuthType", "AWS_IAM")
 	}
-	viaURL := func(p bool) string { return stmt(p, "lambda:InvokeFunction", "Bool", "lambda:InvokedViaFunctionUrl", "true") }
+	viaURL := func(p bool) string {
+		return stmt(p, "lambda:InvokeFunction", "Bool", "lambda:InvokedViaFunctionUrl", "true")
+	}
 	lambdaInfo := sandbox.ServiceInfo{Name: "lambda", Protocol: sandbox.RESTJSON}
 	for _, tt := range []struct {
 		name     string
