@@ -245,8 +245,7 @@ func TestMACAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	direct, err := k.NewKey("us-east-1", kmssvc.KeyOptions{KeySpec: "HMAC_256", KeyUsage: kmssvc.UsageMAC, Policy: fmt.Sprintf(
-		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/verifier"},"Action":"kms:VerifyMac","Resource":"*"}]}`)})
+	direct, err := k.NewKey("us-east-1", kmssvc.KeyOptions{KeySpec: "HMAC_256", KeyUsage: kmssvc.UsageMAC, Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/verifier"},"Action":"kms:VerifyMac","Resource":"*"}]}`})
 	if err != nil {
 		t.Fatal(err)
 	}
