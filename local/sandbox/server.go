@@ -714,6 +714,9 @@ func (s *Server) Internal(ctx context.Context, service, action, resource string,
 	c := &Call{Service: info.Name, Action: action, Resource: resource, Region: s.opts.Region, Principal: p,
 		RequestID: NewUUID(), Time: s.clock.Now(), Body: body,
 		HTTP: (&http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/"}, Header: http.Header{}}).WithContext(ctx)}
+	if h := internalHeader(ctx); h != nil {
+		c.HTTP.Header = h
+	}
 	if info.Protocol == Query { // body is the form, as from outside
 		params, err := url.ParseQuery(string(body))
 		if err != nil {

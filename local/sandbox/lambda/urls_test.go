@@ -442,3 +442,41 @@ func urlPattern(u string) bool {
 	id, rest, ok := strings.Cut(strings.TrimPrefix(u, "https://"), ".")
 	return ok && strings.HasPrefix(u, "https://") && len(id) == 32 && rest == "lambda-url.us-east-1.on.aws/" && !bytes.ContainsAny([]byte(id), "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 }
+
+// EventBridge Scheduler invokes a function target directly (not through its
+// URL), asynchronously, as the schedule's role: the scheduler path of
+// issue 14's requestrun.
+func TestScheduleInvokesFunction(t *testing.T) {
+	t.Parallel()
+	sb, _ := start(t)
+	svc, _ := sb.Server.Service("scheduler")
+	prov := svc.(interface {
+		Create(context.Context, cfn.Resource) (cfn.Provisioned, error)
+	})
+	const role = "arn:aws:iam::111122223333:role/keyrotator-SchedulerRole"
+	target := "arn:aws:lambda:us-east-1:111122223333:function:echo"
+	if _, err := prov.Create(context.Background(), cfn.Resource{LogicalID: "Run", Type: "AWS::Scheduler::Schedule", StackName: "keyrotator",
+		Region: "us-east-1", Account: "111122223333", Partition: "aws", Properties: map[string]any{
+			"FlexibleTimeWindow": map[string]any{"Mode": "OFF"}, "ScheduleExpression": "rate(1 hour)", "State": "ENABLED",
+			"Target": map[string]any{"Arn": target, "RoleArn": role, "Input": `{"action":"echo","log":"scheduled run of schedule Run"}`},
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lines, _ := sb.Lambda.Logs("echo")
+		if slices.ContainsFunc(lines, func(l sblambda.LogLine) bool { return strings.Contains(l.Message, "scheduled run of schedule Run") }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the schedule never ran the function: %+v", lines)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	calls, _ := sb.Server.Calls().Since(0)
+	i := slices.IndexFunc(calls, func(c sandbox.CallRecord) bool { return c.Service == "lambda" && c.Action == "Invoke" })
+	if i < 0 || calls[i].Status != http.StatusAccepted || !strings.HasPrefix(calls[i].Principal, "arn:aws:sts::111122223333:assumed-role/keyrotator-SchedulerRole/") ||
+		!slices.Equal(calls[i].ResourceARNs, []string{target}) {
+		t.Fatalf("Invoke in the call log: %+v", calls)
+	}
+}
