@@ -173,6 +173,12 @@ func TestFunctionURL(t *testing.T) {
 		{"direct Invoke: via-URL grant in the identity", []string{doc(viaURL(false))}, "", "Invoke", false},
 		{"direct Invoke: via-URL grant in the function's policy", []string{}, doc(viaURL(true)), "Invoke", false},
 		{"direct Invoke: unconditional grant", []string{doc(stmt(false, "lambda:InvokeFunction", "", "", ""))}, "", "Invoke", true},
+		// As CDK's grantInvokeUrl writes them (aws-lambda function-base.js):
+		// the Bool condition's value a JSON boolean.
+		{"URL: CDK's grantInvokeUrl statements", []string{doc(urlIAM(false),
+			`{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"`+fn+`","Condition":{"Bool":{"lambda:InvokedViaFunctionUrl":true}}}`)}, "", "InvokeFunctionUrl", true},
+		{"direct Invoke: CDK's via-URL statement", []string{doc(
+			`{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"`+fn+`","Condition":{"Bool":{"lambda:InvokedViaFunctionUrl":true}}}`)}, "", "Invoke", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
