@@ -178,7 +178,7 @@ func TestFunctionURL(t *testing.T) {
 		{"URL: CDK's grantInvokeUrl statements", []string{doc(urlIAM(false),
 			`{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"`+fn+`","Condition":{"Bool":{"lambda:InvokedViaFunctionUrl":true}}}`)}, "", "InvokeFunctionUrl", true},
 		{"direct Invoke: CDK's via-URL statement", []string{doc(
-			`{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"`+fn+`","Condition":{"Bool":{"lambda:InvokedViaFunctionUrl":true}}}`)}, "", "Invoke", false},
+			`{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"` + fn + `","Condition":{"Bool":{"lambda:InvokedViaFunctionUrl":true}}}`)}, "", "Invoke", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
