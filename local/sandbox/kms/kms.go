@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -52,8 +53,21 @@ type Key struct {
 	// Material is an HMAC key's secret key material (nil for the
 	// symmetric keys, which encrypt nothing here). It never leaves the
 	// sandbox but in the state file.
-	Material []byte `json:"material,omitempty"`
+	Material Material `json:"material,omitempty"`
 }
+
+// Material is secret key material: it prints and logs as "[redacted]";
+// only encoding/json (the state file) sees its bytes.
+type Material []byte
+
+// String implements fmt.Stringer.
+func (Material) String() string { return "[redacted]" }
+
+// GoString implements fmt.GoStringer.
+func (Material) GoString() string { return "[redacted]" }
+
+// LogValue implements slog.LogValuer.
+func (Material) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // New returns a KMS without keys.
 func New(srv *sandbox.Server) *Service {
@@ -130,7 +144,7 @@ func (s *Service) NewKey(region string, o KeyOptions) (Key, error) {
 	if usage == "" {
 		usage = "ENCRYPT_DECRYPT"
 	}
-	var material []byte
+	var material Material
 	switch n, hmacSpec := macKeyBytes[spec]; {
 	case hmacSpec:
 		if usage != UsageMAC {

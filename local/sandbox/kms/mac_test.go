@@ -85,6 +85,12 @@ func TestHMACKeys(t *testing.T) {
 			if len(k.Material) != tt.size {
 				t.Fatalf("key material of %d bytes, want %d", len(k.Material), tt.size)
 			}
+			for _, printed := range []string{fmt.Sprint(k), fmt.Sprintf("%+v %#v %x %s", k, k, k.Material, k.Material)} {
+				if strings.Contains(printed, fmt.Sprintf("%x", []byte(k.Material))) || strings.Contains(printed, fmt.Sprint([]byte(k.Material))) ||
+					!strings.Contains(printed, "[redacted]") {
+					t.Fatalf("the key material prints: %s", printed)
+				}
+			}
 			msg := []byte(`{"purpose":"keyrotator/approval/v1","execution":"arn:aws:states:us-east-1:111122223333:execution:sm:run-1"}`)
 			g, err := c.GenerateMac(ctx, &kms.GenerateMacInput{KeyId: aws.String(id), Message: msg, MacAlgorithm: tt.alg})
 			if err != nil {
