@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,7 +87,8 @@ func TestHMACKeys(t *testing.T) {
 				t.Fatalf("key material of %d bytes, want %d", len(k.Material), tt.size)
 			}
 			for _, printed := range []string{fmt.Sprint(k), fmt.Sprintf("%+v %#v %x %s", k, k, k.Material, k.Material)} {
-				if strings.Contains(printed, fmt.Sprintf("%x", []byte(k.Material))) || strings.Contains(printed, fmt.Sprint([]byte(k.Material))) ||
+				raw := []byte(k.Material)
+				if strings.Contains(printed, hex.EncodeToString(raw)) || strings.Contains(printed, strings.Trim(fmt.Sprint(raw), "[]")) ||
 					!strings.Contains(printed, "[redacted]") {
 					t.Fatalf("the key material prints: %s", printed)
 				}
