@@ -103,7 +103,7 @@ var kinds = []Kind{
 				t.Strategy = "newCredential"
 			}
 		},
-		Change:  soracomChange,
+		Change: soracomChange,
 		Issue: func(t Target) string {
 			return fmt.Sprintf("create a SORACOM credential %s with the new key (connection %s); the target must have no credential yet (%s), and no group is repointed: none uses it yet", issueCredentialID(t), t.Connection, t.CredentialsDescription())
 		},
