@@ -70,12 +70,12 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 	if np := (*noProvider)(nil); errors.As(err, &np) && oldKeyID == "" {
 		// Issuance: a tenant with no email provider gets an SES one, disabled.
 		if r, done, err := t.create(ctx, c, limits, tg, tenant, key); err != nil || done {
-			return r, err
+			return r, named(err)
 		}
 		c, limits, tenant, ep, err = t.provider(ctx, tg) // made meanwhile (409): go on as for one that exists
 	}
 	if err != nil {
-		return rotation.Receipt{}, err
+		return rotation.Receipt{}, named(err)
 	}
 	held, region := heldBy(ep, tg)
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: held, NewKeyID: key.AccessKeyID}
@@ -130,7 +130,7 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeK
 			tenant, tg.SESRegion)}}, nil
 	}
 	if err != nil {
-		return rotation.Receipt{}, err
+		return rotation.Receipt{}, named(err)
 	}
 	held, region := heldBy(ep, tg)
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: held}
@@ -366,6 +366,15 @@ func (l *rateLimits) reset() time.Time {
 type noProvider struct{ rotation.TargetFailed }
 
 func (n *noProvider) Unwrap() error { return &n.TargetFailed }
+
+// named is err as the state machine must see it: a missing provider's plain
+// TargetFailed (a *noProvider would reach Step Functions by its own type name).
+func named(err error) error {
+	if n := (*noProvider)(nil); errors.As(err, &n) {
+		return &n.TargetFailed
+	}
+	return err
+}
 
 // create configures an SES email provider holding key on a tenant that has
 // none (Issuance), disabled: Auth0 sends the tenant's mail as before until

@@ -48,7 +48,7 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 		out, doc, held, err = t.read(ctx, tg) // made meanwhile: by a lost answer's first try, or someone else
 	}
 	if err != nil {
-		return rotation.Receipt{}, err
+		return rotation.Receipt{}, named(err)
 	}
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), PreviousKeyID: oldKeyID, NewKeyID: key.AccessKeyID}
 	switch held.Reveal() {
@@ -92,7 +92,7 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeK
 		}}, nil
 	}
 	if err != nil {
-		return rotation.Receipt{}, err
+		return rotation.Receipt{}, named(err)
 	}
 	holds := held.Reveal()
 	if holds != oldKeyID && (resumeKeyID == "" || holds != resumeKeyID) {
@@ -263,6 +263,15 @@ func neither(tg rotation.Target, held rotation.SecretValue, oldKeyID string) err
 type missing struct{ rotation.TargetFailed }
 
 func (m *missing) Unwrap() error { return &m.TargetFailed }
+
+// named is err as the state machine must see it: a missing secret's plain
+// TargetFailed (a *missing would reach Step Functions by its own type name).
+func named(err error) error {
+	if m := (*missing)(nil); errors.As(err, &m) {
+		return &m.TargetFailed
+	}
+	return err
+}
 
 // reservedName is a name under a keyrotator stack's own secrets
 // (<prefix>/users/<user>, <prefix>/connections/<name>; the prefix as
