@@ -10,6 +10,7 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -343,4 +344,51 @@ func TestIssueStepScenarios(t *testing.T) {
 			runScenario(t, asl, sc)
 		})
 	}
+}
+
+// An issue and a rotation are never mixed: a re-run takes over a dead run
+// only as what it was (an issue's claim names no old key), and a schedule
+// never issues. Each refusal is InvalidInput on "issue", before any write.
+func TestIssueAndRotationNeverMix(t *testing.T) {
+	t.Parallel()
+	refused := func(t *testing.T, p *rotationRun, want string) {
+		t.Helper()
+		p.e.l.off = false
+		from := len(p.e.l.recorded())
+		_, err := p.validate.Run(setupCtx, p.in("lock"))
+		var ii *rotation.InvalidInput
+		if !errors.As(err, &ii) || ii.Field != "issue" || !strings.Contains(ii.Reason, want) {
+			t.Errorf("got %v, want InvalidInput on issue saying %q", err, want)
+		}
+		if w := writesOf(p.e.l.recorded()[from:]); len(w) > 0 {
+			t.Errorf("a refused run wrote: %v", w)
+		}
+	}
+	t.Run("an issue does not take over a dead rotation", func(t *testing.T) {
+		t.Parallel()
+		p := newRotationRun(t).deadRunRecorded()
+		p.data.Input = json.RawMessage(issueInput)
+		refused(t, p, "without issue")
+	})
+	t.Run("a rotation does not take over a dead issue", func(t *testing.T) {
+		t.Parallel()
+		p := issueRun(t, "none", "").deadRunRecorded()
+		p.data.Input = json.RawMessage(scenInput)
+		refused(t, p, `"issue": true`)
+	})
+	t.Run("a schedule does not issue", func(t *testing.T) {
+		t.Parallel()
+		p := issueRun(t, "none", "")
+		p.data.Input = json.RawMessage(strings.Replace(issueInput, `{"issue":true`, `{"issue":true,"trigger":"schedule"`, 1))
+		refused(t, p, "never a schedule's")
+	})
+	t.Run("no key and no issue is refused, saying how to ask", func(t *testing.T) {
+		t.Parallel()
+		p := issueRun(t, "none", "")
+		p.data.Input = json.RawMessage(scenInput)
+		_, err := p.validate.Run(setupCtx, p.in("lock"))
+		if ii := (*rotation.InvalidInput)(nil); !errors.As(err, &ii) || !strings.Contains(ii.Reason, "ask for an issue") {
+			t.Errorf("got %v, want InvalidInput saying to ask for an issue", err)
+		}
+	})
 }
