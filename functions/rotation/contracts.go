@@ -177,14 +177,6 @@ type Plan struct {
 	Issue bool `json:"issue,omitempty"`
 }
 
-// Verb is what the run does to the user's key, for a person: "issue" or "rotate".
-func (p Plan) Verb() string {
-	if p.Issue {
-		return "issue"
-	}
-	return "rotate"
-}
-
 // NewKey is CreateKey's result.
 type NewKey struct {
 	KeyID     string `json:"keyId"`

@@ -207,14 +207,6 @@ func issuing(in NotifyInput) bool {
 	return b
 }
 
-// verb is what the run does to the key, in the alerts' words.
-func verb(in NotifyInput) string {
-	if issuing(in) {
-		return "issue"
-	}
-	return "rotate"
-}
-
 func (n *Notify) warning(in NotifyInput) Alert {
 	d := in.Data
 	a := n.base(in, "warning", "still-in-use")
