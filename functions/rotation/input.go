@@ -42,6 +42,10 @@ type Input struct {
 	AllowRemoveInactiveKey bool     `json:"allowRemoveInactiveKey"`
 	RequireApproval        bool     `json:"requireApproval"`
 	ApprovalTimeoutHours   int      `json:"approvalTimeoutHours"`
+	// Approvers and MinApprovals: who may approve (IAM ARNs or patterns,
+	// approvers.go) and how many distinct ones must (issue 14).
+	Approvers    []string `json:"approvers,omitempty"`
+	MinApprovals int      `json:"minApprovals"`
 	Reason                 string   `json:"reason,omitempty"`
 	RequestedBy            string   `json:"requestedBy,omitempty"`
 	DryRun                 bool     `json:"dryRun"`
@@ -99,6 +103,7 @@ const (
 	DefaultMinKeyAgeDays  = 80
 	DefaultVerifyAttempts = 3
 	DefaultApprovalHours  = 72
+	DefaultMinApprovals   = 1
 )
 
 // SchemaCheck holds raw, a JSON document, to input.schema.json: nil if it
@@ -158,6 +163,9 @@ func parseInput(raw []byte, check SchemaCheck) (Input, error) {
 		return Input{}, &InvalidInput{Reason: PlainJSONError(err)}
 	}
 	in.applyDefaults(raw)
+	if ii := in.checkApprovers(); ii != nil {
+		return Input{}, ii
+	}
 	seen := map[string]int{}
 	for i, t := range in.Targets {
 		if j, dup := seen[t.Name]; dup {
@@ -188,6 +196,7 @@ func (in *Input) applyDefaults(raw []byte) {
 	setDefault("minKeyAgeDays", &in.MinKeyAgeDays, DefaultMinKeyAgeDays)
 	setDefault("verifyAttempts", &in.VerifyAttempts, DefaultVerifyAttempts)
 	setDefault("approvalTimeoutHours", &in.ApprovalTimeoutHours, DefaultApprovalHours)
+	setDefault("minApprovals", &in.MinApprovals, DefaultMinApprovals)
 	if in.Trigger == "" {
 		in.Trigger = "manual"
 	}
