@@ -79,7 +79,9 @@ var (
 // as *NotApprover: a root or federation token names no one a pattern can
 // hold to account.
 func ParseCaller(arn string) (Principal, error) {
-	refuse := func(why string) (Principal, error) { return Principal{}, &NotApprover{ARN: Printable(arn, 200), Reason: why} }
+	refuse := func(why string) (Principal, error) {
+		return Principal{}, &NotApprover{ARN: Printable(arn, 200), Reason: why}
+	}
 	f := strings.SplitN(arn, ":", 6)
 	if len(f) != 6 || f[0] != "arn" || !partitions[f[1]] || f[3] != "" || !accountRE.MatchString(f[4]) {
 		return refuse("not an IAM or STS principal ARN")

@@ -46,10 +46,10 @@ type Input struct {
 	// approvers.go) and how many distinct ones must (issue 14).
 	Approvers    []string `json:"approvers,omitempty"`
 	MinApprovals int      `json:"minApprovals"`
-	Reason                 string   `json:"reason,omitempty"`
-	RequestedBy            string   `json:"requestedBy,omitempty"`
-	DryRun                 bool     `json:"dryRun"`
-	Trigger                string   `json:"trigger"`
+	Reason       string   `json:"reason,omitempty"`
+	RequestedBy  string   `json:"requestedBy,omitempty"`
+	DryRun       bool     `json:"dryRun"`
+	Trigger      string   `json:"trigger"`
 }
 
 // Target is one place the key lives. Which fields apply depends on Type.
