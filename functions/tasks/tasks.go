@@ -223,6 +223,10 @@ var (
 // from All.
 var Endpoints = []Task{AnswerApproval}
 
+// Every is every Lambda keyrotator deploys: the state tasks, then the
+// endpoints (what a build, a deploy and a leak check go over).
+func Every() []Task { return append(slices.Clone(All), Endpoints...) }
+
 // --- end of issue 14 (approvals). ---
 
 // All are the tasks, each once.
