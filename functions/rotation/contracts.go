@@ -1,6 +1,8 @@
 package rotation
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -168,10 +170,12 @@ type SignedApproval struct {
 }
 
 // ApprovalRequest is what the Approve state keeps in the run's record
-// (the version its lock holds): the task token, who may answer, and each
-// answer as it comes. Ids, ARNs, times and bounded comments only.
+// (the version its lock holds): which task token it is for (its SHA-256:
+// the token itself is read from the execution's history, where Step
+// Functions keeps it, so no secret value holds it), who may answer, and
+// each answer as it comes. Ids, ARNs, times and bounded comments only.
 type ApprovalRequest struct {
-	Token        string    `json:"token"`
+	TokenSHA256  string    `json:"tokenSha256"`
 	Approvers    []string  `json:"approvers"`
 	MinApprovals int       `json:"minApprovals"`
 	RequestedBy  string    `json:"requestedBy"`
@@ -180,9 +184,12 @@ type ApprovalRequest struct {
 	// rejection, if any (one ends the run).
 	Approvals []ApprovalEntry `json:"approvals,omitempty"`
 	Rejected  *ApprovalEntry  `json:"rejected,omitempty"`
-	// Answered is set once answerapproval's SendTaskSuccess or
-	// SendTaskFailure was accepted.
-	Answered bool `json:"answered,omitempty"`
+}
+
+// TokenDigest is the hex SHA-256 of a task token, as ApprovalRequest keeps it.
+func TokenDigest(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 // CleanupResult is CleanupTargets' result.

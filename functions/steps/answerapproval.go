@@ -44,6 +44,7 @@ type AnswerApproval struct {
 
 type answerExecutions interface {
 	Describe(ctx context.Context, arn string) (status, input string, err error)
+	PendingToken(ctx context.Context, arn string) (token string, ok bool, err error)
 	Success(ctx context.Context, token, output string) error
 	Failure(ctx context.Context, token, name, cause string) error
 }
@@ -206,10 +207,23 @@ func (a *AnswerApproval) decide(ctx context.Context, user, exec string, caller r
 		return reply(http.StatusForbidden, AnswerReply{Outcome: ApproverRefused, Message: fmt.Sprintf("%s may not answer %s: %s", entry.By, exec, v.Reason), Approvals: len(req.Approvals), Needed: needed})
 	}
 	counted := slices.ContainsFunc(req.Approvals, func(e rotation.ApprovalEntry) bool { return samePrincipal(e.By, caller) })
+	// The token is in the execution's history; the record holds its digest.
+	token, open, err := a.Executions.PendingToken(ctx, exec)
+	if err != nil {
+		return 0, AnswerReply{}, true, err
+	}
+	if open && rotation.TokenDigest(token) != req.TokenSHA256 {
+		return reply(http.StatusConflict, AnswerReply{Outcome: NoApprovalPending, Message: "execution " + exec + " waits on another approval request than its record holds"})
+	}
 	if len(req.Approvals) >= needed {
-		// Approved already: send the answer again (its first sending may
-		// have been lost); a task that no longer waits took it.
-		return a.approve(ctx, exec, req, counted)
+		if !open {
+			return reply(http.StatusOK, AnswerReply{Outcome: "approved", Message: fmt.Sprintf("approved %d of %d already; the run has taken the answer", len(req.Approvals), needed), Approvals: len(req.Approvals), Needed: needed})
+		}
+		// Approved, and the answer's first sending was lost: send it again.
+		return a.approve(ctx, exec, token, req, counted)
+	}
+	if !open {
+		return reply(http.StatusConflict, AnswerReply{Outcome: NoApprovalPending, Message: "execution " + exec + " no longer waits for an approval (answered, timed out, or past Approve)", Approvals: len(req.Approvals), Needed: needed})
 	}
 	if a.now().After(req.Expires) && !req.Expires.IsZero() {
 		return reply(http.StatusConflict, AnswerReply{Outcome: NoApprovalPending, Message: "the approval request expired at " + stamp(req.Expires)})
@@ -232,7 +246,7 @@ func (a *AnswerApproval) decide(ctx context.Context, user, exec string, caller r
 		if entry.Comment != "" {
 			cause += ": " + entry.Comment
 		}
-		if err := a.Executions.Failure(ctx, req.Token, "ApprovalRejected", cause); err != nil && !errors.Is(err, executions.ErrTaskClosed) {
+		if err := a.Executions.Failure(ctx, token, "ApprovalRejected", cause); err != nil && !errors.Is(err, executions.ErrTaskClosed) {
 			return 0, AnswerReply{}, true, err
 		}
 		return reply(http.StatusOK, AnswerReply{Outcome: "rejected", Message: "you rejected the run: it ends changing nothing", Approvals: len(req.Approvals), Needed: needed})
@@ -240,11 +254,11 @@ func (a *AnswerApproval) decide(ctx context.Context, user, exec string, caller r
 	if len(req.Approvals) < needed {
 		return reply(http.StatusOK, AnswerReply{Outcome: "recorded", Message: fmt.Sprintf("approved %d of %d: the run waits for %d more distinct approver(s)", len(req.Approvals), needed, needed-len(req.Approvals)), Approvals: len(req.Approvals), Needed: needed})
 	}
-	return a.approve(ctx, exec, req, true)
+	return a.approve(ctx, exec, token, req, true)
 }
 
 // approve signs the approvals and answers the task token.
-func (a *AnswerApproval) approve(ctx context.Context, exec string, req rotation.ApprovalRequest, mine bool) (int, AnswerReply, bool, error) {
+func (a *AnswerApproval) approve(ctx context.Context, exec, token string, req rotation.ApprovalRequest, mine bool) (int, AnswerReply, bool, error) {
 	needed := max(req.MinApprovals, 1)
 	doc := rotation.ApprovalDoc{Purpose: rotation.ApprovalPurpose, Execution: exec, RequestedBy: req.RequestedBy, Approvals: req.Approvals, At: req.Approvals[len(req.Approvals)-1].At}
 	b, _ := json.Marshal(doc)
@@ -258,7 +272,7 @@ func (a *AnswerApproval) approve(ctx context.Context, exec string, req rotation.
 	if !mine {
 		r.Message = fmt.Sprintf("the run was approved already (%d of %d); your answer was not needed", len(req.Approvals), needed)
 	}
-	switch err := a.Executions.Success(ctx, req.Token, string(out)); {
+	switch err := a.Executions.Success(ctx, token, string(out)); {
 	case errors.Is(err, executions.ErrTaskClosed):
 		r.Message = fmt.Sprintf("approved %d of %d; the run had already taken the answer (or ended)", len(req.Approvals), needed)
 	case err != nil:

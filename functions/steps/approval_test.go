@@ -101,6 +101,27 @@ func (s sfnAnswerStub) DescribeExecution(ctx context.Context, in *sfn.DescribeEx
 	})
 }
 
+// GetExecutionHistory is the run at Approve: the notify task scheduled
+// with its token, closed once answered.
+func (s sfnAnswerStub) GetExecutionHistory(ctx context.Context, in *sfn.GetExecutionHistoryInput, _ ...func(*sfn.Options)) (*sfn.GetExecutionHistoryOutput, error) {
+	arn := aws.ToString(in.ExecutionArn)
+	return callVia(ctx, s.l, stepCall{svc: "SFN", op: "GetExecutionHistory", detail: arn}, func() (*sfn.GetExecutionHistoryOutput, error) {
+		if arn != execA {
+			return nil, &sfntypes.ExecutionDoesNotExist{Message: aws.String("Execution Does Not Exist: '" + arn + "'")}
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		params := `{"FunctionName":"arn:aws:lambda:us-east-1:111122223333:function:notify","Payload":{"kind":"approval","token":"` + apToken + `","now":"2026-11-01T00:00:00Z","data":{}}}`
+		events := []sfntypes.HistoryEvent{
+			{Type: sfntypes.HistoryEventTypeTaskScheduled, TaskScheduledEventDetails: &sfntypes.TaskScheduledEventDetails{Resource: aws.String("invoke.waitForTaskToken"), ResourceType: aws.String("lambda"), Parameters: aws.String(params), Region: aws.String("us-east-1")}},
+		}
+		if s.answer.output != "" || s.answer.err != "" || *s.status != "RUNNING" {
+			events = append(events, sfntypes.HistoryEvent{Type: sfntypes.HistoryEventTypeTaskSucceeded, TaskSucceededEventDetails: &sfntypes.TaskSucceededEventDetails{Resource: aws.String("invoke.waitForTaskToken"), ResourceType: aws.String("lambda")}})
+		}
+		return &sfn.GetExecutionHistoryOutput{Events: events}, nil
+	})
+}
+
 func (s sfnAnswerStub) take(token string, a sfnAnswer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -160,6 +181,13 @@ func newApprovalRun(t *testing.T, min int) *approvalRun {
 	in.Token = apToken
 	_, err := n.Run(setupCtx, in)
 	p.must("Approve", err)
+	// The token is a capability: no secret value keeps it (the record
+	// holds its digest; I1's leak check counts every secret value).
+	for id, v := range p.e.w.sm.versions {
+		if strings.Contains(v.value, apToken) {
+			t.Fatalf("record version %s holds the task token", id)
+		}
+	}
 	a := &approvalRun{rotationRun: p, status: "RUNNING", kms: kmsStub{l: p.e.l, key: []byte("the HMAC key, inside KMS")}}
 	a.sfn = sfnAnswerStub{l: p.e.l, mu: &sync.Mutex{}, input: approvalInput(min), status: &a.status, answer: &a.answer}
 	a.ep = &AnswerApproval{Executions: executions.NewAnswerer(a.sfn), Records: p.records, MAC: kmsmac.New(a.kms, apKeyARN),

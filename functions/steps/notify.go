@@ -260,14 +260,17 @@ func (n *Notify) approval(in NotifyInput) Alert {
 	return a
 }
 
-// keepRequest writes the approval request, with the task token, into the
-// run's record (the version its lock holds): answerapproval reads it there.
+// keepRequest writes the approval request into the run's record (the
+// version its lock holds): answerapproval reads it there. It keeps the
+// task token's digest, not the token: a record version is a secret value,
+// and the token is in the execution's history (TaskScheduled), where
+// answerapproval reads it and holds it to this digest.
 func (n *Notify) keepRequest(ctx context.Context, in NotifyInput, a Alert) error {
 	d := in.Data
 	if n.Records == nil || d.Plan == nil || in.Token == "" {
 		return &rotation.Internal{Reason: "notify approval: no record store, plan or task token to keep the request with"}
 	}
-	req := rotation.ApprovalRequest{Token: in.Token, Approvers: d.Plan.Approvers, MinApprovals: a.MinApprovals, RequestedBy: d.Plan.RequestedBy, Expires: a.Expires}
+	req := rotation.ApprovalRequest{TokenSHA256: rotation.TokenDigest(in.Token), Approvers: d.Plan.Approvers, MinApprovals: a.MinApprovals, RequestedBy: d.Plan.RequestedBy, Expires: a.Expires}
 	if _, err := n.Records.PutApprovalRequest(ctx, d.Plan.User, d.Execution, req); err != nil {
 		return fmt.Errorf("keep the approval request of %s: %w", d.Execution, err)
 	}

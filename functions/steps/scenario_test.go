@@ -162,6 +162,7 @@ var absenceIsAnswer = map[string]bool{
 	"IAM.DeleteAccessKey":            true, // iamkeys.Delete: already deleted (I5)
 	"Secrets Manager.DescribeSecret": true, // record: no record yet, so no lock
 	"SFN.DescribeExecution":          true, // executions.Running: a run that is gone does not run
+	"SFN.GetExecutionHistory":        true, // executions.PendingToken: a run that is gone waits for nothing
 }
 
 // sdkErr is err as the SDK returns it: inside the HTTP response error,

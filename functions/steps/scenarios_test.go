@@ -619,7 +619,7 @@ func notifyScenario(state, kind string, prepare func(p *rotationRun)) stepScenar
 				if kind == "approval" && inv.err == nil {
 					_, records := p.raw()
 					req, ok, err := records.PendingApproval(context.Background(), ckUser, execA)
-					if err != nil || !ok || req.Token != "task-token-Approve" || len(req.Approvers) != 1 {
+					if err != nil || !ok || req.TokenSHA256 != rotation.TokenDigest("task-token-Approve") || len(req.Approvers) != 1 {
 						t.Errorf("the approval request in the record: %+v %v %v", req, ok, err)
 					}
 					if held, _, _ := records.Staged(context.Background(), ckUser, "AWSPENDING"); held.Execution != execA || len(held.Intents) != len(p.data.Plan.OrphanKeyIDs) && false {

@@ -208,7 +208,9 @@ var (
 	// answer in the record and answers the task token with a signed
 	// approval.
 	AnswerApproval = Task{Name: "AnswerApproval", Timeout: 30 * time.Second, Calls: []Calls{
-		{On: Executions, Actions: []string{"states:DescribeExecution"}}, // the run's user, and that it runs
+		// The run's user, that it runs, and the task token Approve waits on
+		// (its history: the record keeps only the token's digest).
+		{On: Executions, Actions: []string{"states:DescribeExecution", "states:GetExecutionHistory"}},
 		{On: Records, Actions: ApprovalRecord},
 		{On: MacKey, Actions: []string{"kms:GenerateMac"}},
 		{On: Roles, Actions: []string{"iam:GetRole"}}, // a role's path, for an approvers pattern with a path

@@ -128,7 +128,7 @@ func (h *H) sessionWith(role, session, managed string) identity {
 func (h *H) answerAs(id identity, arn, decision, comment string) (int, steps.AnswerReply) {
 	h.t.Helper()
 	body, _ := json.Marshal(steps.AnswerBody{Execution: arn, Decision: decision, Comment: comment})
-	status, b := h.sb.CallURL(h.t, id.cfg, tasks.AnswerApproval.Function(), http.MethodPost, "/", body)
+	status, b := h.sb.CallURL(h.t, id.cfg, h.functionName(tasks.AnswerApproval), http.MethodPost, "/", body)
 	var r steps.AnswerReply
 	_ = json.Unmarshal(b, &r)
 	h.Logf("%s %s by %s: %d %s", decision, arn[strings.LastIndex(arn, ":")+1:], id.arn, status, b)
@@ -172,7 +172,7 @@ func (h *H) nowhere(s, user string, results ...*Result) {
 		}
 	}
 	for _, t := range tasks.Every() {
-		if strings.Contains(string(h.admin("/lambda/functions/"+t.Function()+"/logs")), s) {
+		if strings.Contains(string(h.admin("/lambda/functions/"+h.functionName(t)+"/logs")), s) {
 			h.t.Errorf("%q is in the %s function's log", s, t.Function())
 		}
 	}

@@ -2,6 +2,7 @@ package executions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +19,7 @@ type answerAPI interface {
 	api
 	SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, opt ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error)
 	SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput, opt ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error)
+	GetExecutionHistory(ctx context.Context, in *sfn.GetExecutionHistoryInput, opt ...func(*sfn.Options)) (*sfn.GetExecutionHistoryOutput, error)
 }
 
 var _ answerAPI = (*sfn.Client)(nil)
@@ -74,4 +76,39 @@ func answerErr(op string, err error) error {
 	}
 	// Never name the token: it answers the run.
 	return awserr.Classify(op, err)
+}
+
+// PendingToken is the task token the execution's Approve state waits on:
+// the last TaskScheduled whose payload is a notify approval
+// ({"kind":"approval","token":…}), with no task closed after it. ok is
+// false when it waits for none.
+func (a *Answerer) PendingToken(ctx context.Context, arn string) (token string, ok bool, err error) {
+	p := sfn.NewGetExecutionHistoryPaginator(a.api, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(arn), MaxResults: 200})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		var gone *types.ExecutionDoesNotExist
+		if errors.As(err, &gone) {
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, awserr.Classify("states GetExecutionHistory "+arn, err)
+		}
+		for _, e := range page.Events {
+			switch {
+			case e.TaskScheduledEventDetails != nil:
+				var params struct {
+					Payload struct {
+						Kind  string `json:"kind"`
+						Token string `json:"token"`
+					} `json:"Payload"`
+				}
+				if json.Unmarshal([]byte(aws.ToString(e.TaskScheduledEventDetails.Parameters)), &params) == nil && params.Payload.Kind == "approval" && params.Payload.Token != "" {
+					token = params.Payload.Token
+				}
+			case e.TaskSucceededEventDetails != nil, e.TaskFailedEventDetails != nil, e.TaskTimedOutEventDetails != nil:
+				token = ""
+			}
+		}
+	}
+	return token, token != "", nil
 }

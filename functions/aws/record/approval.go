@@ -15,8 +15,8 @@ import (
 )
 
 // The approval of a run that needs one (issue 14) lives in the version the
-// run's lock holds: the Approve state writes the request (its task token,
-// approvers, minApprovals, requester) there, and answerapproval appends
+// run's lock holds: the Approve state writes the request (its task token's
+// digest, approvers, minApprovals, requester) there, and answerapproval appends
 // each answer as a new version of the lock. Nothing of it is kept in a
 // Lambda's memory.
 //
@@ -40,7 +40,7 @@ func (s *Store) PutApprovalRequest(ctx context.Context, user, execution string, 
 	if err != nil {
 		return "", err
 	}
-	if lock.Approval != nil && lock.Approval.Token == req.Token {
+	if lock.Approval != nil && lock.Approval.TokenSHA256 == req.TokenSHA256 {
 		return lock.ID, nil // written already (a retry after a lost answer)
 	}
 	return s.putApproval(ctx, user, execution, "approval-request", lock, req)
@@ -72,16 +72,16 @@ func (s *Store) PutAnswer(ctx context.Context, user, execution string, req rotat
 	if err != nil {
 		return "", err
 	}
-	if lock.Approval == nil || lock.Approval.Token != req.Token {
+	if lock.Approval == nil || lock.Approval.TokenSHA256 != req.TokenSHA256 {
 		return "", fmt.Errorf("record %s: execution %s has no approval request to answer", s.Name(user), execution)
 	}
-	step := fmt.Sprintf("approval-%d", len(req.Approvals))
+	// One sequence for approvals and rejections: two answers to the same
+	// request race for the same version id.
+	n := len(req.Approvals)
 	if req.Rejected != nil {
-		step += "-rejected"
+		n++
 	}
-	if req.Answered {
-		step += "-answered"
-	}
+	step := fmt.Sprintf("answer-%d", n)
 	return s.putApproval(ctx, user, execution, step, lock, req)
 }
 
