@@ -206,11 +206,21 @@ func (h *H) gate(name string) (map[string]any, identity) {
 	return map[string]any{"requireApproval": true, "approvers": []string{id.arn}}, id
 }
 
+// awaitRequest waits until the execution's approval request is out: Approve
+// was scheduled, and notify kept the request in the record and published
+// it (an answer before that finds nothing pending, as a person could not
+// have seen the request yet).
+func (h *H) awaitRequest(arn string) {
+	h.t.Helper()
+	h.awaitApproval(arn)
+	h.alertOf(arn, "approval")
+}
+
 // answer approves or rejects the execution's pending approval as id,
 // through answerapproval's function URL.
 func (h *H) answer(id identity, arn string, approve bool, comment string) {
 	h.t.Helper()
-	h.awaitApproval(arn)
+	h.awaitRequest(arn)
 	decision := "reject"
 	if approve {
 		decision = "approve"

@@ -196,7 +196,7 @@ func TestApprovals(t *testing.T) {
 		h := h.For(t)
 		f := h.seed("ap-self", 95)
 		arn := h.StartExecution(w.gated(f, 1, nil))
-		h.awaitApproval(arn)
+		h.awaitRequest(arn)
 		msg, a := h.alertOf(arn, "approval")
 		for _, want := range []string{w.requester.arn, w.approver.arn, "role/ap-security-*", "Needs:    1 approval(s)", "keyrotator approve " + arn} {
 			if !strings.Contains(msg.Message, want) {
@@ -242,7 +242,7 @@ func TestApprovals(t *testing.T) {
 		h := h.For(t)
 		f := h.seed("ap-two", 95)
 		arn := h.StartExecution(w.gated(f, 2, nil))
-		h.awaitApproval(arn)
+		h.awaitRequest(arn)
 		for i, c := range []struct {
 			who  identity
 			says string
@@ -272,7 +272,7 @@ func TestApprovals(t *testing.T) {
 		h := h.For(t)
 		f := h.seed("ap-forged", 95)
 		arn := h.StartExecution(w.gated(f, 1, nil))
-		h.awaitApproval(arn)
+		h.awaitRequest(arn)
 		// The token, as anyone with states:GetExecutionHistory reads it.
 		hist, err := sfn.NewFromConfig(w.poweruser.cfg).GetExecutionHistory(context.Background(), &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(arn), MaxResults: 1000})
 		if err != nil {
@@ -319,7 +319,7 @@ func TestApprovals(t *testing.T) {
 		h := h.For(t)
 		f := h.seed("ap-reject", 95)
 		arn := h.StartExecution(w.gated(f, 2, nil))
-		h.awaitApproval(arn)
+		h.awaitRequest(arn)
 		if st, _ := h.answerAs(w.approver, arn, "approve", ""); st != http.StatusOK {
 			t.Fatal("the first approval")
 		}
