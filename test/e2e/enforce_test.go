@@ -405,6 +405,7 @@ var exempt = map[string]string{
 	"RotatorNotifyRole secretsmanager:GetSecretValue":         "as above; and a rejection alert reads whether the record holds it",
 	"RotatorNotifyRole secretsmanager:PutSecretValue":         "as above",
 	"RotatorAnswerapprovalRole states:DescribeExecution":      "answerapproval, reached only through its function URL (e2e TestApprovals)",
+	"RotatorAnswerapprovalRole states:GetExecutionHistory":    "as above: the task token Approve waits on",
 	"RotatorAnswerapprovalRole secretsmanager:DescribeSecret": "as above",
 	"RotatorAnswerapprovalRole secretsmanager:GetSecretValue": "as above",
 	"RotatorAnswerapprovalRole secretsmanager:PutSecretValue": "as above",
