@@ -485,3 +485,45 @@ func TestVerifyApprovalRefusesForgeries(t *testing.T) {
 		t.Error("ApprovalForged is not one of rotation.ErrorNames")
 	}
 }
+
+// racingRecords is the record with another answer landing between this
+// answer's read and its write, once.
+type racingRecords struct {
+	answerRecords
+	once       sync.Once
+	interleave func()
+}
+
+func (r *racingRecords) PendingApproval(ctx context.Context, user, exec string) (rotation.ApprovalRequest, bool, error) {
+	req, ok, err := r.answerRecords.PendingApproval(ctx, user, exec)
+	r.once.Do(r.interleave) // the stale read is returned: the write must notice
+	return req, ok, err
+}
+
+// The compare-and-swap, deterministically: alice reads, bob's approval is
+// recorded, alice writes on her stale read — and neither answer is lost.
+func TestAnswerApprovalLosesNoAnswerToARace(t *testing.T) {
+	t.Parallel()
+	a := newApprovalRun(t, 2)
+	bob := *a.ep
+	a.ep.Records = &racingRecords{answerRecords: a.records, interleave: func() {
+		b, _ := json.Marshal(AnswerBody{Execution: execA, Decision: "approve"})
+		req := events.LambdaFunctionURLRequest{Body: string(b)}
+		req.RequestContext.HTTP.Method = http.MethodPost
+		req.RequestContext.Authorizer = &events.LambdaFunctionURLRequestContextAuthorizerDescription{IAM: &events.LambdaFunctionURLRequestContextAuthorizerIAMDescription{UserARN: apBob}}
+		if st, r := reply(t, invokeLambda(context.Background(), "answerapproval", bob.HandleURL, req)); st != 200 || r.Approvals != 1 {
+			t.Errorf("bob, in between: %d %+v", st, r)
+		}
+	}}
+	st, r := reply(t, a.ask(context.Background(), apAlice, "approve", ""))
+	if st != 200 || r.Outcome != "approved" || r.Approvals != 2 {
+		t.Fatalf("alice after the race: %d %+v, want approved 2 of 2", st, r)
+	}
+	var signed rotation.SignedApproval
+	if err := json.Unmarshal([]byte(a.answer.output), &signed); err != nil || len(signed.Doc.Approvals) != 2 {
+		t.Fatalf("the signed approval: %s", a.answer.output)
+	}
+	if signed.Doc.Approvals[0].By != apBob || signed.Doc.Approvals[1].By != apAlice {
+		t.Errorf("approvals %+v, want bob's then alice's", signed.Doc.Approvals)
+	}
+}

@@ -203,7 +203,7 @@ func TestApprovals(t *testing.T) {
 				t.Errorf("the approval request does not say %q:\n%s", want, msg.Message)
 			}
 		}
-		if tok, _ := h.approvalToken(arn); strings.Contains(msg.Message, tok) || a.Expires.IsZero() || a.MinApprovals != 1 {
+		if tok, _ := h.approvalToken(arn); strings.Contains(msg.Message, tok) || a.Expires.IsZero() || a.MinApprovals != 1 || !strings.Contains(a.ApprovalURL, ".lambda-url.") {
 			t.Errorf("the approval request holds the task token, or no deadline: %+v", a)
 		}
 		if st, r := h.answerAs(w.requester, arn, "approve", "mine"); st != http.StatusForbidden || r.Outcome != steps.ApproverRefused || !strings.Contains(r.Message, "requester never counts") {
