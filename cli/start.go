@@ -37,6 +37,8 @@ type startOptions struct {
 	allowRemove     bool
 	dryRun          bool
 	wait            bool
+	approvers       []string // issue 14
+	minApprovals    int      // issue 14
 }
 
 func (a *app) startCmd() *cobra.Command {
@@ -80,7 +82,9 @@ watch does and exits as watch does.`,
 	f.IntVar(&o.approvalHours, "approval-timeout-hours", rotation.DefaultApprovalHours, "with --require-approval: how long the request waits")
 	f.StringVar(&o.reason, "reason", "", "why this rotation runs (shown to the approver and in every alert)")
 	f.StringVar(&o.requestedBy, "requested-by", "", "who asks (default: the caller's ARN, from STS)")
-	f.BoolVar(&o.requireApproval, "require-approval", false, "wait for keyrotator approve before a key is made")
+	f.BoolVar(&o.requireApproval, "require-approval", false, "wait for keyrotator approve before a key is made (needs --approver)")
+	f.StringArrayVar(&o.approvers, "approver", nil, "with --require-approval: an IAM user or role ARN, or a pattern (role/security-*), who may approve (repeat)")
+	f.IntVar(&o.minApprovals, "min-approvals", rotation.DefaultMinApprovals, "with --require-approval: how many distinct approvers must approve")
 	f.BoolVar(&o.allowRemove, "allow-remove-inactive-key", false, "make room by deleting an inactive second key")
 	f.BoolVar(&o.dryRun, "dry-run", false, "end after the plan: every change it would make, none made")
 	f.BoolVar(&o.wait, "wait", false, "follow the execution until it ends (as watch)")
@@ -217,6 +221,8 @@ func buildInput(o startOptions, changed func(string) bool, stdin io.Reader) (map
 	set("reason", "reason", o.reason)
 	set("requested-by", "requestedBy", o.requestedBy)
 	set("require-approval", "requireApproval", o.requireApproval)
+	set("approver", "approvers", o.approvers)
+	set("min-approvals", "minApprovals", o.minApprovals)
 	set("allow-remove-inactive-key", "allowRemoveInactiveKey", o.allowRemove)
 	set("dry-run", "dryRun", o.dryRun)
 	return fields, source, nil
