@@ -66,7 +66,7 @@ The execution is named <user>-<yyyymmddThhmmssZ>. --wait follows it as
 watch does and exits as watch does.`,
 		Example: `  keyrotator start --input run.json --wait
   keyrotator start --user app --target type=secret,name=app,secretId=app/aws-access-key --dry-run --wait
-  keyrotator start --user app --target type=secret,name=app,secretId=app/key --require-approval --reason "IAM.3: key 95 days old"`,
+  keyrotator start --user app --target type=secret,name=app,secretId=app/key --require-approval --approver arn:aws:iam::123456789012:role/security-* --reason "IAM.3: key 95 days old"`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
 			return a.start(cmd.Context(), o, cmd.Flags().Changed)
