@@ -36,6 +36,7 @@ var named = map[string]error{
 	"AccessDenied":       &rotation.AccessDenied{Service: "IAM", Action: "DeleteAccessKey", Code: "AccessDenied"},
 	"Internal":           &rotation.Internal{Reason: "bug"},
 	"OrphanUnconfirmed":  &rotation.OrphanUnconfirmed{User: "alice", KeyID: "AKIA2", Attempt: "arn:x CreateKey attempt 1"},
+	"ApprovalForged":     &rotation.ApprovalForged{What: "a 20-byte JSON object"}, // issue 14
 }
 
 func TestNamedCoversErrorNames(t *testing.T) {

@@ -75,6 +75,17 @@ type Rotator struct {
 	Doctor awsiam.ManagedPolicy
 	// AlertKey encrypts the alert topic and the schedules' dead-letter queue.
 	AlertKey awskms.Key
+	// Issue 14 (approvals).
+	// MacKey is the KMS HMAC key that signs approvals (and requests): only
+	// the functions the task registry grants kms:GenerateMac may sign.
+	MacKey awskms.Key
+	// URLs are the endpoints' function URLs (AuthType AWS_IAM), by function.
+	URLs map[string]awslambda.FunctionUrl
+	// Approver is the managed policy for the people who answer approval
+	// requests (keyrotator approve/reject): the answerapproval function
+	// URL, and the reads the CLI makes. Whether they may approve a run is
+	// that run's approvers list, which answerapproval checks.
+	Approver awsiam.ManagedPolicy
 }
 
 // arn is an ARN in the partition, region and account the stack is deployed
@@ -94,7 +105,7 @@ const deployRegion = "region"
 // New builds keyrotator in scope.
 func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	r := &Rotator{Construct: c, Functions: map[string]awslambda.Function{}, Connections: map[string]awssecretsmanager.Secret{}}
+	r := &Rotator{Construct: c, Functions: map[string]awslambda.Function{}, Connections: map[string]awssecretsmanager.Secret{}, URLs: map[string]awslambda.FunctionUrl{}}
 	stack := awscdk.Stack_Of(c)
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_THREE_MONTHS
@@ -133,11 +144,13 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	users := userARNs(p.Config.IAMUsers())
 	records := jsii.String(arn("secretsmanager", deployRegion, "secret:"+names.RecordPrefix()+"*"))
 	subs := map[string]*string{"AlertTopicArn": r.Topic.TopicArn()}
+	r.macKey(c, p) // issue 14: before the functions, which are told its ARN
 	for _, t := range tasks.All {
 		fn := r.function(c, p, t)
 		r.Functions[t.Function()] = fn
 		subs[t.Placeholder()] = fn.FunctionArn()
 	}
+	r.endpoints(c, p) // issue 14
 	r.connections(c, p)
 	r.grant(p, users, records)
 
@@ -167,6 +180,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	r.alarms(c)
 	r.schedules(c, p)
 	r.operator(c, stack, p, users, records)
+	r.approver(c, stack, p) // issue 14
 	return r
 }
 
@@ -221,7 +235,15 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t tasks.Task) awsla
 	if t.Name == tasks.Notify.Name && p.Config.RunbookURL != "" {
 		env["RUNBOOK_URL"] = jsii.String(p.Config.RunbookURL) // the alerts' links
 	}
+	if usesMacKey(t) { // issue 14
+		env["MAC_KEY_ARN"] = r.MacKey.KeyArn()
+	}
+	var name *string
+	if len(t.States) == 0 { // an endpoint (issue 14): a name people and the CLI can find
+		name = jsii.String(p.Config.Prefix() + "-" + t.Function())
+	}
 	fn := awslambda.NewFunction(c, jsii.String(id), &awslambda.FunctionProps{
+		FunctionName:  name,
 		Description:   jsii.String("keyrotator: the " + t.Function() + " task"),
 		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:  awslambda.Architecture_ARM_64(),
@@ -314,7 +336,9 @@ func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
 		tasks.AppSecrets: &appSecrets,
 		tasks.Anything:   jsii.Strings("*"),
 	}
-	for _, t := range tasks.All {
+	arns[tasks.MacKey] = &[]*string{r.MacKey.KeyArn()}                    // issue 14
+	arns[tasks.Roles] = &[]*string{jsii.String(arn("iam", "", "role/*"))} // issue 14: answerapproval's iam:GetRole
+	for _, t := range tasks.Every() {
 		fn := r.Functions[t.Function()]
 		for _, c := range t.Calls {
 			switch c.On {
@@ -364,7 +388,7 @@ func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props,
 	sm := r.StateMachine.StateMachineArn()
 	executions := jsii.String(arn("states", deployRegion, "execution:"+p.Config.Names().StateMachine()+":*"))
 	var roles, functions []*string
-	for _, t := range tasks.All {
+	for _, t := range tasks.Every() {
 		roles = append(roles, r.Functions[t.Function()].Role().RoleArn())
 		functions = append(functions, r.Functions[t.Function()].FunctionArn())
 	}
@@ -391,15 +415,16 @@ func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props,
 		doctor = append(doctor, allow([]string{"scheduler:GetSchedule"}, &schedules))
 	}
 	r.Operator = awsiam.NewManagedPolicy(c, jsii.String("OperatorPolicy"), &awsiam.ManagedPolicyProps{
-		Description: jsii.String("keyrotator: what a person running the keyrotator CLI needs (start, watch, status, approve, reject) and the runbook's reads; changes no key"),
+		Description: jsii.String("keyrotator: what a person running the keyrotator CLI needs (start, watch, status) and the runbook's reads; changes no key (approving is ApproverPolicy's)"),
 		Statements: ptr(append([]awsiam.PolicyStatement{
 			allow([]string{"states:StartExecution", "states:ListExecutions"}, &[]*string{sm}),
 			allow([]string{"states:DescribeExecution", "states:GetExecutionHistory"}, &[]*string{executions}),
-			// None of these takes a resource: a callback's task token is none;
-			// ListStateMachines and ListSecrets list; CloudTrail's
-			// LookupEvents (the runbook's "who made this key") has no
-			// resource-level permissions.
-			allow([]string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:ListStateMachines", "secretsmanager:ListSecrets", "cloudtrail:LookupEvents"}, jsii.Strings("*")),
+			// None of these takes a resource: ListStateMachines and
+			// ListSecrets list; CloudTrail's LookupEvents (the runbook's "who
+			// made this key") has no resource-level permissions. No
+			// states:SendTask* (issue 14): approvals go through answerapproval
+			// (ApproverPolicy), and a raw answer ends the run ApprovalForged.
+			allow([]string{"states:ListStateMachines", "secretsmanager:ListSecrets", "cloudtrail:LookupEvents"}, jsii.Strings("*")),
 			allow([]string{"iam:GetUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"}, users),
 			allow([]string{"secretsmanager:DescribeSecret"}, &[]*string{records}),
 			// The runbook's accessdenied check: what a function's role may do.
@@ -554,3 +579,106 @@ func exported(s string) string {
 	}
 	return b.String()
 }
+
+// --- Issue 14: approvals nobody can forge (approvals helper). ---
+
+// usesMacKey says whether t signs or verifies with the HMAC key.
+func usesMacKey(t tasks.Task) bool {
+	return slices.ContainsFunc(t.Calls, func(c tasks.Calls) bool { return c.On == tasks.MacKey })
+}
+
+// macKey is the KMS HMAC key (KeySpec HMAC_256, KeyUsage
+// GENERATE_VERIFY_MAC) that signs approvals: it never leaves KMS, and the
+// functions the registry grants kms:GenerateMac are the only ones that can
+// sign (the key policy denies everyone else, below, in keyPolicy). HMAC keys
+// have no automatic rotation
+// (https://docs.aws.amazon.com/kms/latest/developerguide/hmac.html).
+func (r *Rotator) macKey(c constructs.Construct, p *Props) {
+	r.MacKey = awskms.NewKey(c, jsii.String("MacKey"), &awskms.KeyProps{
+		Description:   jsii.String("keyrotator: signs approvals and run requests (HMAC-SHA-256); only answerapproval and requestrun may sign"),
+		KeySpec:       awskms.KeySpec_HMAC_256,
+		KeyUsage:      awskms.KeyUsage_GENERATE_VERIFY_MAC,
+		RemovalPolicy: p.RemovalPolicy,
+	})
+}
+
+// endpoints are the Lambdas behind function URLs (tasks.Endpoints), each
+// with AuthType AWS_IAM: AWS authenticates the caller (SigV4) and hands
+// the function who they are (requestContext.authorizer.iam).
+// https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html
+func (r *Rotator) endpoints(c constructs.Construct, p *Props) {
+	stack := awscdk.Stack_Of(c)
+	for _, t := range tasks.Endpoints {
+		fn := r.function(c, p, t)
+		r.Functions[t.Function()] = fn
+		// The state machine by its ARN, built from its fixed name (not a
+		// Ref: notify, which the state machine runs, is told this URL).
+		fn.AddEnvironment(jsii.String("STATE_MACHINE_ARN"), jsii.String(arn("states", deployRegion, "stateMachine:"+p.Config.Names().StateMachine())), nil)
+		fn.AddEnvironment(jsii.String("STACK_ACCOUNT"), awscdk.Aws_ACCOUNT_ID(), nil)
+		u := fn.AddFunctionUrl(&awslambda.FunctionUrlOptions{AuthType: awslambda.FunctionUrlAuthType_AWS_IAM})
+		r.URLs[t.Function()] = u
+		awscdk.NewCfnOutput(stack, jsii.String(exported(t.Function())+"Url"), &awscdk.CfnOutputProps{
+			Value:       u.Url(),
+			Description: jsii.String("the " + t.Function() + " function URL (AuthType AWS_IAM): sign requests with SigV4 for service lambda"),
+		})
+	}
+	if u, ok := r.URLs[tasks.AnswerApproval.Function()]; ok {
+		r.Functions[tasks.Notify.Function()].AddEnvironment(jsii.String("APPROVAL_URL"), u.Url(), nil) // the approval request says where to answer
+	}
+	r.keyPolicy()
+}
+
+// keyPolicy denies kms:GenerateMac on the HMAC key to every principal but
+// the roles the registry grants it: the key's default policy lets the
+// account's IAM policies grant it, and an identity with kms:* on *
+// (PowerUserAccess) could otherwise sign an approval.
+func (r *Rotator) keyPolicy() {
+	var signers []*string
+	for _, t := range tasks.Every() {
+		for _, c := range t.Calls {
+			if c.On == tasks.MacKey && slices.Contains(c.Actions, "kms:GenerateMac") {
+				signers = append(signers, r.Functions[t.Function()].Role().RoleArn())
+			}
+		}
+	}
+	r.MacKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("OnlyKeyrotatorSigns"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("kms:GenerateMac"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": signers}},
+	}), nil)
+}
+
+// approver is ApproverPolicy: answering approval requests through the
+// answerapproval function URL, and what keyrotator approve/reject read.
+// Since October 2025 a function URL's caller needs both
+// lambda:InvokeFunctionUrl and lambda:InvokeFunction; the conditions keep
+// both to the URL (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html):
+// an unconditional lambda:InvokeFunction would let its holder invoke the
+// function directly with a requestContext of their own making.
+func (r *Rotator) approver(c constructs.Construct, stack awscdk.Stack, p *Props) {
+	fn := r.Functions[tasks.AnswerApproval.Function()]
+	answer := &[]*string{fn.FunctionArn()}
+	executions := jsii.String(arn("states", deployRegion, "execution:"+p.Config.Names().StateMachine()+":*"))
+	r.Approver = awsiam.NewManagedPolicy(c, jsii.String("ApproverPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("keyrotator: answer approval requests (keyrotator approve/reject) through the answerapproval function URL; whether a person may approve a run is that run's approvers list"),
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings("lambda:InvokeFunctionUrl"), Resources: answer,
+				Conditions: &map[string]any{"StringEquals": map[string]any{"lambda:FunctionUrlAuthType": "AWS_IAM"}}}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings("lambda:InvokeFunction"), Resources: answer,
+				Conditions: &map[string]any{"Bool": map[string]any{"lambda:InvokedViaFunctionUrl": "true"}}}),
+			allow([]string{"lambda:GetFunctionUrlConfig"}, answer), // the CLI finds the URL by the function's name
+			allow([]string{"states:DescribeExecution"}, &[]*string{executions}),
+			allow([]string{"states:ListExecutions"}, &[]*string{r.StateMachine.StateMachineArn()}),
+			allow([]string{"states:ListStateMachines"}, jsii.Strings("*")), // cli/machine.go: the state machine by name (a list: no resource)
+		},
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("ApproverPolicyArn"), &awscdk.CfnOutputProps{
+		Value:       r.Approver.ManagedPolicyArn(),
+		Description: jsii.String("attach to the roles of the people who approve rotations (they must also be in a rotation's approvers)"),
+	})
+}
+
+// --- end of issue 14 (approvals). ---

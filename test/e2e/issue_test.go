@@ -29,9 +29,12 @@ import (
 var retireStates = []string{"InitVerify", "WaitForUse", "VerifyOldKeyUnused", "OldKeyUnused?", "AlertStillInUse", "DeactivateOldKey", "WaitGrace", "DeleteOldKey", "CleanupTargets"}
 
 // approveIssue approves an issue's pending approval the way the pipeline
-// takes approvals today (h.answer: SendTaskSuccess with the token). One
-// helper, so a change of the approval mechanism changes this line only.
-func approveIssue(h *H, arn string) { h.answer(arn, true, "first key for the new app") }
+// takes approvals (h.answer: through answerapproval's function URL, as
+// approver, issue 14). One helper, so a change of the approval mechanism
+// changes this line only.
+func approveIssue(h *H, approver identity, arn string) {
+	h.answer(approver, arn, true, "first key for the new app")
+}
 
 // issueUser makes user with n keys, the first `inactive` of them deactivated.
 func (h *H) issueUser(user string, n, inactive int) []string {
@@ -217,8 +220,13 @@ func TestIssue(t *testing.T) {
 		h := h.For(t)
 		user := "issue-gated"
 		h.issueUser(user, 0, 0)
-		arn := h.StartExecution(map[string]any{"user": user, "issue": true, "requireApproval": true, "reason": "the new app's first key",
-			"targets": []map[string]string{{"type": "secret", "name": "app", "secretId": "app/" + user}}})
+		gate, approver := h.gate(user)
+		in := map[string]any{"user": user, "issue": true, "reason": "the new app's first key",
+			"targets": []map[string]string{{"type": "secret", "name": "app", "secretId": "app/" + user}}}
+		for k, v := range gate {
+			in[k] = v
+		}
+		arn := h.StartExecution(in)
 		h.awaitApproval(arn)
 		msg, _ := h.alertOf(arn, "approval")
 		if !strings.Contains(msg.Subject, "approve key issue?") {
@@ -235,7 +243,7 @@ func TestIssue(t *testing.T) {
 				t.Errorf("IAM written before the approval: %s %s", c.Action, c.Resource)
 			}
 		}
-		approveIssue(h, arn)
+		approveIssue(h, approver, arn)
 		h.issued(h.Wait(arn), user, nil, "app/"+user)
 	})
 }
