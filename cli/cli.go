@@ -43,7 +43,9 @@ const exitCodesHelp = `Exit codes:
   1  an error talking to AWS, or an unexpected one
   2  usage or invalid input (the message names the flag or field)
   3  the execution ended FAILED, TIMED_OUT or ABORTED
-  4  approve/reject: nothing to approve or reject`
+  4  approve/reject: nothing to approve or reject
+  5  audit: an uncovered key is within --warn-days of its IAM.3 deadline
+  6  audit: an uncovered key is past its IAM.3 deadline`
 
 // exitError is an error with the exit code it means and, for bad input,
 // the field it is about. Quiet ones have already been reported in full (a
@@ -184,7 +186,7 @@ Output is for people; --json prints one JSON document on stdout instead
 		}
 		return nil
 	}
-	root.AddCommand(a.startCmd(), a.watchCmd(), a.statusCmd(), a.approveCmd(true), a.approveCmd(false), a.doctorCmd())
+	root.AddCommand(a.startCmd(), a.watchCmd(), a.statusCmd(), a.approveCmd(true), a.approveCmd(false), a.doctorCmd(), a.auditCmd())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }
