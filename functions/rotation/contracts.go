@@ -172,6 +172,9 @@ type Plan struct {
 	VerifyAttempts      int       `json:"verifyAttempts"`
 	Targets             []Target  `json:"targets"`
 	Changes             []string  `json:"changes"` // every change, in order, as a sentence (dry run prints these)
+	// Deadline is the old key's IAM.3 deadline against this run's waits
+	// (deadline.go): a run that cannot make it is warned about, not refused.
+	Deadline *Deadline `json:"deadline,omitempty"`
 }
 
 // NewKey is CreateKey's result.

@@ -61,6 +61,9 @@ type Alert struct {
 	Reason      string    `json:"reason,omitempty"`
 	Expires     time.Time `json:"expires,omitzero"`
 	TaskToken   string    `json:"taskToken,omitempty"`
+	// Deadline is the old key's IAM.3 deadline against the plan (issue 15):
+	// on every alert once Validate has planned.
+	Deadline *rotation.Deadline `json:"deadline,omitempty"`
 }
 
 // TargetHold says which key a target holds, as far as the run knows.
@@ -113,6 +116,9 @@ func (a Alert) Text() string {
 	if a.RequestedBy != "" || a.Reason != "" {
 		fmt.Fprintf(&b, "\nAsked by: %s\nReason:   %s\n", orUnknown(a.RequestedBy), orUnknown(a.Reason))
 	}
+	if a.Deadline != nil {
+		fmt.Fprintf(&b, "\nOld key %s: %s\n", a.OldKeyID, a.Deadline)
+	}
 	b.WriteString("\nWhat has changed:\n")
 	for _, c := range a.Changed {
 		fmt.Fprintf(&b, "  - %s\n", c)
@@ -147,6 +153,7 @@ func (n *Notify) base(in NotifyInput, kind, anchor string) Alert {
 	if d.Plan != nil {
 		a.OldKeyID = d.Plan.OldKeyID
 		a.RequestedBy, a.Reason = d.Plan.RequestedBy, d.Plan.Reason
+		a.Deadline = d.Plan.Deadline
 	}
 	if d.Key != nil {
 		a.NewKeyID = d.Key.KeyID

@@ -159,6 +159,11 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 	}
 	plan.OldKeyID, plan.OldKeyCreated = old.ID, old.Created
 	plan.OldKeyAgeDays = int(ev.Now.Sub(old.Created) / day)
+	// IAM.3 deadline (issue 15): the old key's, against this run's waits.
+	// Warned about in the plan and every alert, never refused: refusing
+	// would leave the key active longer still (docs/design.md).
+	deadline := rotation.PlanDeadline(old.Created, ev.Now, in)
+	plan.Deadline = &deadline
 	if in.Trigger == "schedule" && plan.OldKeyAgeDays < in.MinKeyAgeDays && plan.ResumeKeyID == "" {
 		plan.Skip = true
 		plan.SkipReason = fmt.Sprintf("key %s is %d days old, younger than minKeyAgeDays %d", old.ID, plan.OldKeyAgeDays, in.MinKeyAgeDays)
