@@ -30,7 +30,7 @@ const edgeConfig = `{"prefix":"kr2","rotations":[
    {"type":"secret","name":"partial","secretId":"arn:aws:secretsmanager:ap-northeast-1:111122223333:secret:app/partial"},
    {"type":"secret","name":"cmk","secretId":"app/cmk","kmsKeyId":"arn:aws:kms:ap-northeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
    {"type":"secret","name":"alias","secretId":"app/alias","kmsKeyId":"arn:aws:kms:ap-northeast-1:111122223333:alias/app-secrets"},
-   {"type":"auth0","name":"tenant","connection":"kr2/connections/auth0","sesRegion":"us-east-1"}]}}]}`
+   {"type":"auth0","name":"tenant","connection":"kr2/connections/auth0","sesRegion":"us-east-1"}],"minKeyAgeDays":25}}]}`
 
 // stmt is one policy statement of the template, with where it is.
 type stmt struct {

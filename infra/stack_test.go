@@ -39,11 +39,11 @@ func TestMain(m *testing.M) {
 
 const testConfig = `{"runbookUrl":"https://github.com/example/keyrotator/blob/main/docs/runbook.md","rotations":[
  {"name":"app-key","schedule":"cron(0 3 1 */2 ? *)","timeZone":"Asia/Tokyo","alertEmails":["oncall@example.com"],
-  "input":{"user":"app-aws-user","targets":[{"type":"secret","name":"app","secretId":"app/aws-access-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":80}},
+  "input":{"user":"app-aws-user","targets":[{"type":"secret","name":"app","secretId":"app/aws-access-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":50}},
  {"name":"funnel","schedule":"rate(30 days)","timeZone":"UTC","alertEmails":["iot@example.com"],
   "input":{"user":"soracom-funnel","targets":[{"type":"secret","name":"app2","secretId":"iot/aws-key"},
    {"type":"auth0","name":"tenant","connection":"keyrotator/connections/auth0-prod","sesRegion":"ap-northeast-1"},
-   {"type":"soracom","name":"funnel","connection":"keyrotator/connections/soracom","credentialPrefix":"aws-soracom-funnel"}],"waitDays":3,"verifyAttempts":2}}]}`
+   {"type":"soracom","name":"funnel","connection":"keyrotator/connections/soracom","credentialPrefix":"aws-soracom-funnel"}],"waitDays":3,"verifyAttempts":2,"minKeyAgeDays":25}}]}`
 
 // synth builds the stack from testConfig over a dist/ of placeholder
 // bootstraps (assets only need files to hash).

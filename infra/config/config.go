@@ -34,6 +34,11 @@ type Config struct {
 	// secrets (<prefix>/connections/*). Two stacks in one account and region
 	// need two prefixes. Empty: keyrotator.
 	StackPrefix string `json:"prefix,omitempty"`
+
+	// Warnings are what Parse found worth saying but not refusing (the
+	// IAM.3 deadline a rotation makes only if its first check passes):
+	// synth prints them.
+	Warnings []string `json:"-"`
 }
 
 // Prefix is the stack prefix, the default when the config names none.
@@ -108,8 +113,12 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
-// Parse checks a config document.
-func Parse(b []byte) (Config, error) {
+// Parse checks a config document; schedules are held to the IAM.3
+// deadline over the year from now.
+func Parse(b []byte) (Config, error) { return ParseAt(b, time.Now()) }
+
+// ParseAt is Parse with the year of schedule runs starting at now.
+func ParseAt(b []byte, now time.Time) (Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var c Config
@@ -194,6 +203,18 @@ func Parse(b []byte) (Config, error) {
 		}
 		r.parsed = in
 		names, users = append(names, r.Name), append(users, in.User)
+
+		// IAM.3 deadline (issue 15): refused when even the earliest
+		// deactivation misses it, a warning when only the latest does.
+		if r.IsEnabled() {
+			warning, err := checkDeadline(*r, in, now)
+			if err != nil {
+				return Config{}, fail("schedule", "%v", err)
+			}
+			if warning != "" {
+				c.Warnings = append(c.Warnings, where+": "+warning)
+			}
+		}
 	}
 	return c, nil
 }
