@@ -65,12 +65,12 @@ type Clients interface {
 
 // Managed is one configured rotation, as the audit matches keys to it.
 type Managed struct {
-	Account  string     // "" is any account the audit reads (the stack's own, for now)
-	User     string     // the IAM user name
-	Rotation string     // the rotation's name
-	Schedule string     // its schedule expression
-	Enabled  bool       // a disabled schedule retires nothing: its keys count as unmanaged
-	Next     *time.Time // its next run, when known
+	Account  string     `json:"account,omitempty"` // "" is any account the audit reads (the stack's own, for now)
+	User     string     `json:"user"`              // the IAM user name
+	Rotation string     `json:"rotation"`          // the rotation's name
+	Schedule string     `json:"schedule"`          // its schedule expression
+	Enabled  bool       `json:"enabled"`           // a disabled schedule retires nothing: its keys count as unmanaged
+	Next     *time.Time `json:"nextRun,omitempty"` // its next run, when known
 }
 
 // Options are what one audit needs beside its accounts.

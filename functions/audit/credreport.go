@@ -48,9 +48,11 @@ type reportAPI interface {
 	GetCredentialReport(ctx context.Context, in *iam.GetCredentialReportInput, opt ...func(*iam.Options)) (*iam.GetCredentialReportOutput, error)
 }
 
-// fetchReport asks for a report and waits, polling every poll up to
-// attempts times, until IAM has one.
+// fetchReport asks for a report and waits until IAM has one, polling up
+// to attempts times: after 200 ms at first, doubling up to poll (IAM makes
+// a report in seconds; the sandbox at once).
 func fetchReport(ctx context.Context, api reportAPI, poll time.Duration, attempts int) (credentialReport, error) {
+	pause := min(200*time.Millisecond, poll)
 	for i := 0; ; i++ {
 		g, err := api.GenerateCredentialReport(ctx, &iam.GenerateCredentialReportInput{})
 		if err != nil {
@@ -80,8 +82,9 @@ func fetchReport(ctx context.Context, api reportAPI, poll time.Duration, attempt
 		select {
 		case <-ctx.Done():
 			return credentialReport{}, fmt.Errorf("credential report: %w", ctx.Err())
-		case <-time.After(poll):
+		case <-time.After(pause):
 		}
+		pause = min(2*pause, poll)
 	}
 }
 

@@ -73,6 +73,9 @@ const (
 	AlertTopic Resource = "alert-topic"
 	// Anything is "*", for actions that take no resource.
 	Anything Resource = "*"
+	// AccountUsers are every IAM user of the account (user/*): the audit's,
+	// which reads every user's keys and tags, and changes none.
+	AccountUsers Resource = "account-users"
 )
 
 // Calls are IAM actions on one kind of resource.
@@ -179,6 +182,27 @@ var (
 		{On: AlertTopic, Actions: []string{"sns:Publish"}},
 	}}
 )
+
+// Audit is no state's: a weekly EventBridge Scheduler schedule invokes it
+// (infra/rotator/audit.go). It inventories every IAM user key of the
+// account (package audit, as `keyrotator audit` does) and publishes a
+// summary to the alert topic. Read-only.
+var Audit = Task{Name: "Audit", Timeout: 300 * time.Second, // polls the credential report while IAM makes it
+	Calls: []Calls{
+		// The credential report: no resource types
+		// (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html).
+		{On: Anything, Actions: []string{"iam:GenerateCredentialReport", "iam:GetCredentialReport"}},
+		{On: AccountUsers, Actions: []string{"iam:ListAccessKeys", "iam:ListUserTags", "iam:GetAccessKeyLastUsed"}},
+		{On: AlertTopic, Actions: []string{"sns:Publish"}},
+	}}
+
+// Scheduled are the Lambdas no state runs: infra deploys each with its own
+// schedule, the sandbox builds and deploys them as the tasks.
+var Scheduled = []Task{Audit}
+
+// Lambdas are every function infra deploys and the sandbox builds: the
+// state machine's tasks, then the scheduled ones.
+func Lambdas() []Task { return append(slices.Clone(All), Scheduled...) }
 
 // All are the tasks, each once.
 var All = []Task{Validate, CreateKey, UpdateSecret, UpdateAuth0, UpdateSoracom, Promote, VerifyOldKeyUnused, DeactivateOldKey, DeleteOldKey, CleanupTargets, Notify}

@@ -166,6 +166,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	r.Topic.GrantPublish(r.StateMachine) // NotifyFailureRaw, when the notify function fails
 	r.alarms(c)
 	r.schedules(c, p)
+	r.audit(c, p) // the weekly audit (audit.go)
 	r.operator(c, stack, p, users, records)
 	return r
 }

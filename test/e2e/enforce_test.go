@@ -140,6 +140,10 @@ func TestGoldenRotationsUnderIAMEnforcementUseEveryGrant(t *testing.T) {
 	if d := h.deniedCalls(); len(d) > 0 {
 		t.Errorf("calls refused during a successful rotation: %v", d)
 	}
+	h.auditTwice(t) // the weekly audit's grants, as its schedule invokes it (audit_test.go)
+	if d := h.deniedCalls(); len(d) > 0 {
+		t.Errorf("calls refused during the audit: %v", d)
+	}
 	h.unusedGrants(t)
 	decisions.agreeWithReferee(t)
 }
@@ -400,6 +404,8 @@ var exempt = map[string]string{
 	"RotatorStateMachineRole kms:GenerateDataKey*":      "as above",
 	"RotatorSchedulerRole states:StartExecution":        "the schedules start executions with it: the harness leaves the schedules out (pipeline.HarnessSkips); their own tests run one",
 	"RotatorSchedulerRole sqs:SendMessage":              "a schedule that could not start its execution sends the event to the dead-letter queue (local/sandbox/scheduler's tests)",
+	"RotatorAuditSchedulerRole lambda:InvokeFunction":   "the weekly audit's schedule invokes it: the harness leaves the schedules out; the test invokes the function as the schedule would",
+	"RotatorAuditSchedulerRole sqs:SendMessage":         "a schedule whose invocation failed sends the event to the dead-letter queue (as the rotations' schedules)",
 }
 
 // unusedGrants fails for each action a role of the stack may do and was

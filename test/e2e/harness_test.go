@@ -335,7 +335,7 @@ func (h *H) checkNoSecretAnywhere() {
 			sources["description of "+aws.ToString(e.Name)] = b
 		}
 	}
-	for _, task := range tasks.All {
+	for _, task := range tasks.Lambdas() {
 		sources["logs of "+task.Function()] = h.admin("/lambda/functions/" + task.Function() + "/logs")
 	}
 	sources["Auth0 tenants"] = h.admin("/auth0/tenants")

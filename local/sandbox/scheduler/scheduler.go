@@ -504,6 +504,20 @@ func (s *Service) call(ctx context.Context, p sandbox.Principal, t Target) (stri
 			}
 		}
 		return "", nil
+	case "lambda":
+		// A Lambda target is invoked with the target's Input as its event
+		// (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-templated.html):
+		// keyrotator's weekly audit. Scheduler invokes asynchronously; the
+		// sandbox waits for the answer, so a failed invocation is retried
+		// and dead-lettered like any failed target.
+		if input == "" {
+			input = "{}"
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(parts[5], "function:"), ":")
+		if _, err := s.srv.Internal(ctx, "lambda", "Invoke", name, p, []byte(input)); err != nil {
+			return "", err
+		}
+		return "", nil
 	case "sqs":
 		body, _ := json.Marshal(map[string]string{"QueueUrl": queueURL(t.Arn), "MessageBody": input})
 		res, err := s.srv.Internal(ctx, "sqs", "SendMessage", "", p, body)
