@@ -9,6 +9,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/keyrotator/keyrotator/functions/tasks"
+	"github.com/keyrotator/keyrotator/infra/config"
 	"github.com/keyrotator/keyrotator/infra/rotator"
 )
 
@@ -73,5 +74,47 @@ func TestAuditDeployment(t *testing.T) {
 		"kms:Decrypt", "kms:GenerateDataKey*", "logs:CreateLogStream", "logs:PutLogEvents", "sns:Publish", "xray:PutTelemetryRecords", "xray:PutTraceSegments"}
 	if !slices.Equal(actions, want) {
 		t.Errorf("the audit role may %v, want %v", actions, want)
+	}
+}
+
+// With ownerTopics, the Notify role may publish to exactly those topics
+// (beside the alert topic), and the function knows them.
+func TestOwnerTopicsGrant(t *testing.T) {
+	const topic = "arn:aws:sns:ap-northeast-1:111122223333:team-a"
+	cfg := strings.Replace(testConfig, `{"runbookUrl"`, `{"ownerTopics":["`+topic+`"],"runbookUrl"`, 1)
+	_, tmpl, _ := synthWith(t, cfg, nil)
+	b, _ := json.Marshal(tmpl.ToJSON())
+	var doc struct {
+		Resources map[string]struct {
+			Type       string
+			Properties map[string]any
+		}
+	}
+	_ = json.Unmarshal(b, &doc)
+	var granted []string
+	for id, r := range doc.Resources {
+		if r.Type != "AWS::IAM::Policy" {
+			continue
+		}
+		raw, _ := json.Marshal(r.Properties)
+		if strings.Contains(string(raw), topic) {
+			granted = append(granted, id)
+		}
+	}
+	if len(granted) != 1 || !strings.HasPrefix(granted[0], "RotatorNotifyRole") {
+		t.Errorf("policies granting the owner topic: %v, want the Notify role's only", granted)
+	}
+	var env bool
+	for id, r := range doc.Resources {
+		if r.Type == "AWS::Lambda::Function" && strings.HasPrefix(id, "RotatorNotify") {
+			raw, _ := json.Marshal(r.Properties["Environment"])
+			env = strings.Contains(string(raw), `"OWNER_TOPICS":"`+topic+`"`)
+		}
+	}
+	if !env {
+		t.Error("the notify function has no OWNER_TOPICS")
+	}
+	if _, err := config.Parse([]byte(strings.Replace(testConfig, `{"runbookUrl"`, `{"ownerTopics":["team-a@example.com"],"runbookUrl"`, 1))); err == nil || !strings.Contains(err.Error(), "ownerTopics[0]") {
+		t.Errorf("an e-mail address in ownerTopics: %v, want refused", err)
 	}
 }

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -9,7 +10,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 )
 
 // The user tags keyrotator reads.
@@ -121,4 +124,35 @@ func ParseOwner(v string) (Owner, error) {
 		return Owner{}, errors.New("neither an SNS topic ARN nor an e-mail address")
 	}
 	return Owner{Email: v}, nil
+}
+
+// tagLister is what reading a user's tags needs.
+type tagLister interface {
+	ListUserTags(ctx context.Context, in *iam.ListUserTagsInput, opt ...func(*iam.Options)) (*iam.ListUserTagsOutput, error)
+}
+
+// Owners reads users' keyrotator:owner tags (Notify: the rotation's owner
+// topic).
+type Owners struct{ API tagLister }
+
+// Owner is the user's keyrotator:owner tag: ok false when the user has
+// none; an error when it cannot be read or does not parse.
+func (o Owners) Owner(ctx context.Context, user string) (owner Owner, ok bool, err error) {
+	p := iam.NewListUserTagsPaginator(o.API, &iam.ListUserTagsInput{UserName: aws.String(user)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return Owner{}, false, fmt.Errorf("tags of %s: %w", user, err)
+		}
+		for _, t := range out.Tags {
+			if aws.ToString(t.Key) == TagOwner {
+				owner, err := ParseOwner(aws.ToString(t.Value))
+				if err != nil {
+					return Owner{}, false, fmt.Errorf("%s of %s: %w", TagOwner, user, err)
+				}
+				return owner, true, nil
+			}
+		}
+	}
+	return Owner{}, false, nil
 }

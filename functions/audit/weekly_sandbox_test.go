@@ -62,3 +62,32 @@ func TestWeeklyPublishesTheSummary(t *testing.T) {
 		t.Errorf("body:\n%s", tp.body)
 	}
 }
+
+// Owners reads the keyrotator:owner tag through ListUserTags.
+func TestOwnersFromTheSandbox(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
+	for name, tags := range map[string][][2]string{
+		"topic": {{"team", "a"}, {audit.TagOwner, "arn:aws:sns:ap-northeast-1:111122223333:team-a"}},
+		"none":  {{"team", "b"}},
+		"bad":   {{audit.TagOwner, "nobody"}},
+	} {
+		if _, err := sb.IAM.CreateUser(name, "/", tags); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := audit.Owners{API: iam.NewFromConfig(sb.Config(t))}
+	ctx := context.Background()
+	if got, ok, err := o.Owner(ctx, "topic"); err != nil || !ok || got.TopicARN != "arn:aws:sns:ap-northeast-1:111122223333:team-a" {
+		t.Errorf("topic: %+v %v %v", got, ok, err)
+	}
+	if got, ok, err := o.Owner(ctx, "none"); err != nil || ok {
+		t.Errorf("none: %+v %v %v", got, ok, err)
+	}
+	if _, _, err := o.Owner(ctx, "bad"); err == nil || !strings.Contains(err.Error(), "neither") {
+		t.Errorf("bad: %v", err)
+	}
+	if _, _, err := o.Owner(ctx, "ghost"); err == nil {
+		t.Error("ghost: no error")
+	}
+}

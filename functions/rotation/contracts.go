@@ -139,6 +139,10 @@ type Notice struct {
 	Error     string `json:"error,omitempty"`
 	Cause     string `json:"cause,omitempty"`
 	MessageID string `json:"messageId"`
+	// The owner's copy (issue 15): the topic of the user's keyrotator:owner
+	// tag, when the config allows it; or why it was not sent there.
+	OwnerMessageID string `json:"ownerMessageId,omitempty"`
+	OwnerNote      string `json:"ownerNote,omitempty"`
 }
 
 // StateError is what a Catch stores.

@@ -73,6 +73,11 @@ const (
 	AlertTopic Resource = "alert-topic"
 	// Anything is "*", for actions that take no resource.
 	Anything Resource = "*"
+	// OwnerTopics are the SNS topics the config's ownerTopics lists: where
+	// Notify also sends a rotation's alerts when its user's keyrotator:owner
+	// tag names one (issue 15). Their ARNs come from the config, since IAM
+	// cannot grant on a topic read from a tag at run time.
+	OwnerTopics Resource = "owner-topics"
 	// AccountUsers are every IAM user of the account (user/*): the audit's,
 	// which reads every user's keys and tags, and changes none.
 	AccountUsers Resource = "account-users"
@@ -180,6 +185,10 @@ var (
 	// Notify sends every alert and the approval request.
 	Notify = Task{Name: "Notify", States: []string{"Approve", "AlertStillInUse", "NotifySuccess", "NotifyFailure"}, Timeout: 30 * time.Second, Calls: []Calls{
 		{On: AlertTopic, Actions: []string{"sns:Publish"}},
+		// The user's keyrotator:owner tag, and its topic when the config
+		// lists it (issue 15).
+		{On: Users, Actions: []string{"iam:ListUserTags"}},
+		{On: OwnerTopics, Actions: []string{"sns:Publish"}},
 	}}
 )
 

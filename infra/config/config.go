@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyrotator/keyrotator/functions/audit"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
 )
@@ -35,6 +36,11 @@ type Config struct {
 	// need two prefixes. Empty: keyrotator.
 	StackPrefix string `json:"prefix,omitempty"`
 
+	// OwnerTopics are the SNS topics a user's keyrotator:owner tag may name
+	// for its rotation's alerts to go to too (issue 15): the Notify role may
+	// publish to exactly these. A tag naming another topic is shown in the
+	// alert, not sent there.
+	OwnerTopics []string `json:"ownerTopics,omitempty"`
 	// Warnings are what Parse found worth saying but not refusing (the
 	// IAM.3 deadline a rotation makes only if its first check passes):
 	// synth prints them.
@@ -136,6 +142,14 @@ func ParseAt(b []byte, now time.Time) (Config, error) {
 	if c.StackPrefix != "" {
 		if err := rotation.CheckPrefix(c.StackPrefix); err != nil {
 			return Config{}, fmt.Errorf("prefix: %w", err)
+		}
+	}
+	for i, topic := range c.OwnerTopics {
+		if o, err := audit.ParseOwner(topic); err != nil || o.TopicARN == "" {
+			return Config{}, fmt.Errorf("ownerTopics[%d]: want an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>); got %q", i, topic)
+		}
+		if slices.Contains(c.OwnerTopics[:i], topic) {
+			return Config{}, fmt.Errorf("ownerTopics[%d]: %q is listed twice", i, topic)
 		}
 	}
 	var names, users []string

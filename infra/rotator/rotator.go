@@ -222,6 +222,9 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t tasks.Task) awsla
 	if t.Name == tasks.Notify.Name && p.Config.RunbookURL != "" {
 		env["RUNBOOK_URL"] = jsii.String(p.Config.RunbookURL) // the alerts' links
 	}
+	if t.Name == tasks.Notify.Name && len(p.Config.OwnerTopics) > 0 {
+		env["OWNER_TOPICS"] = jsii.String(strings.Join(p.Config.OwnerTopics, ",")) // issue 15: the owners' topics it may publish to
+	}
 	fn := awslambda.NewFunction(c, jsii.String(id), &awslambda.FunctionProps{
 		Description:   jsii.String("keyrotator: the " + t.Function() + " task"),
 		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
@@ -314,6 +317,8 @@ func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
 		tasks.Executions: {executions},
 		tasks.AppSecrets: &appSecrets,
 		tasks.Anything:   jsii.Strings("*"),
+		// The config's ownerTopics (issue 15): none, no grant.
+		tasks.OwnerTopics: jsii.Strings(p.Config.OwnerTopics...),
 	}
 	for _, t := range tasks.All {
 		fn := r.Functions[t.Function()]
