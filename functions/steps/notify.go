@@ -114,7 +114,7 @@ func (n *Notify) Run(ctx context.Context, in NotifyInput) (NotifyResult, error) 
 		a = n.failure(in)
 		res.Error, res.Cause = a.Error, a.Cause
 	}
-	owner, note := n.ownerTopic(ctx, in, a)
+	owner, note := n.ownerTopic(ctx, a)
 	a.Owner, a.OwnerNote = owner, note
 	id, err := n.Topic.Publish(ctx, a.Subject, a.Text())
 	if err != nil {
@@ -136,7 +136,7 @@ func (n *Notify) Run(ctx context.Context, in NotifyInput) (NotifyResult, error) 
 // keyrotator:owner tag, when it names a topic the config allows; else ""
 // and, when there is a tag, why not. Approval requests stay on the alert
 // topic: whoever may approve reads it.
-func (n *Notify) ownerTopic(ctx context.Context, in NotifyInput, a Alert) (topic, note string) {
+func (n *Notify) ownerTopic(ctx context.Context, a Alert) (topic, note string) {
 	if n.Owners == nil || a.Kind == "approval" || a.User == "" {
 		return "", ""
 	}
