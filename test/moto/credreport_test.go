@@ -26,7 +26,7 @@ func reportView(out *iam.GetCredentialReportOutput, err error) (any, error) {
 	}
 	rows, cerr := csv.NewReader(bytes.NewReader(out.Content)).ReadAll()
 	if cerr != nil || len(rows) == 0 {
-		return nil, fmt.Errorf("report is not CSV: %v", cerr)
+		return nil, fmt.Errorf("report is not CSV: %w", cerr)
 	}
 	view := map[string]map[string]string{"header": {"columns": strings.Join(rows[0], ",")}}
 	for _, r := range rows[1:] {
