@@ -19,11 +19,12 @@ import (
 	"github.com/keyrotator/keyrotator/infra/rotator"
 )
 
-// edgeConfig is what the schema accepts and a naive synth denies: a stack
+// edgeConfig is what the schema accepts and a naive synth denies (and an
+// owner topic, issue 15): a stack
 // prefix, an IAM user with a path, secret targets by full and by partial
 // ARN, and secrets encrypted with a customer managed key (by key ARN and
 // by alias ARN).
-const edgeConfig = `{"prefix":"kr2","rotations":[
+const edgeConfig = `{"prefix":"kr2","ownerTopics":["arn:aws:sns:ap-northeast-1:111122223333:team-a"],"rotations":[
  {"name":"svc","schedule":"rate(30 days)","timeZone":"UTC","alertEmails":["oncall@example.com"],
   "input":{"user":"svc-app","userPath":"/service/app/","targets":[
    {"type":"secret","name":"full","secretId":"arn:aws:secretsmanager:ap-northeast-1:111122223333:secret:app/full-AbCdEf"},
