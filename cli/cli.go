@@ -148,8 +148,9 @@ func (a *app) root() *cobra.Command {
 		Long: `keyrotator drives the keyrotator state machine: it starts a rotation of an
 IAM user's access key, follows it state by state, shows every managed user's
 keys and which key each target holds, approves or rejects a run that waits
-for a person, and checks a deployed stack against its config (doctor: exit
-0 green, 1 findings, 2 could not check).
+for a person, checks a deployed stack against its config (doctor: exit
+0 green, 1 findings, 2 could not check), and lists every IAM user key of the
+account against its Security Hub IAM.3 deadline (audit).
 
 It uses the standard AWS SDK configuration (AWS_PROFILE, AWS_REGION,
 AWS_ENDPOINT_URL…), so it works against AWS and against the local sandbox
