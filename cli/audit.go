@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
@@ -27,6 +28,7 @@ func (a *app) auditCmd() *cobra.Command {
 	var (
 		configPath string
 		accounts   []string
+		org        bool
 		maxAge     int
 		warnDays   int
 		asCSV      bool
@@ -47,9 +49,10 @@ a key made since has its last use read by GetAccessKeyLastUsed, marked *);
 key ids and status from ListAccessKeys; tags from ListUserTags; rotations
 from the config (--config, else keyrotator.config.json, else the example).
 
-Accounts: the caller's own (--account names it, or others once
-multi-account rotation can reach them; an account it cannot read is
-reported and exits 1).
+Accounts: the caller's own; --account names accounts, --organization lists
+the organization's (organizations:ListAccounts). Today only the caller's
+own account can be read: any other is reported as not read, exit 1, until
+multi-account rotation's member roles reach them.
 
 Exit codes:
   0  no active key that nothing covers is within --warn-days of its deadline
@@ -85,12 +88,18 @@ Exit codes:
 				return fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
 			}
 			me := aws.ToString(self.Account)
-			list := audit.Configured{{ID: me}}
-			if len(accounts) > 0 {
-				list = nil
+			var list audit.Accounts = audit.Configured{{ID: me}}
+			switch {
+			case org && len(accounts) > 0:
+				return usageErr("--organization", "and --account: choose one")
+			case org:
+				list = orgAccounts{api: organizations.NewFromConfig(cfg)}
+			case len(accounts) > 0:
+				var ids audit.Configured
 				for _, id := range accounts {
-					list = append(list, audit.Account{ID: id})
+					ids = append(ids, audit.Account{ID: id})
 				}
+				list = ids
 			}
 			now := a.clock.Now() // the server's, after a call: the sandbox's clock against the sandbox
 			rep, err := audit.Run(ctx, list, ownAccount{id: me, iam: iam.NewFromConfig(cfg)}, audit.Options{
@@ -115,6 +124,7 @@ Exit codes:
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", "", "the deployment config, for the rotations (default keyrotator.config.json, else keyrotator.config.example.json)")
 	f.StringSliceVar(&accounts, "account", nil, "account ids to audit (default: the caller's own)")
+	f.BoolVar(&org, "organization", false, "audit every active account of the organization (organizations:ListAccounts; run from the management or a delegated administrator account)")
 	f.IntVar(&maxAge, "max-age", audit.DefaultMaxAgeDays, "IAM.3's maxAccessKeyAge: a key's deadline is its creation + this many days")
 	f.IntVar(&warnDays, "warn-days", DefaultWarnDays, "flag an uncovered key this many days before its deadline (exit 5)")
 	f.BoolVar(&asCSV, "csv", false, "print CSV (a header, one line per key) on stdout")

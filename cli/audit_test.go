@@ -489,3 +489,44 @@ func TestAuditExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// --organization audits every account organizations:ListAccounts lists:
+// the caller's own is read; a member it cannot reach yet (no member role
+// before multi-account rotation) is reported as not read, and exits 1.
+func TestAuditOrganization(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
+	w := buildWorld(t, sb, sb.Server.Account(), 6)
+	var members []string
+	for _, n := range []string{"payments", "iot"} {
+		var out struct{ ID string }
+		if code := sb.AdminCall(t, "POST", "/organizations/accounts", map[string]string{"name": n, "email": n + "@example.com"}, &out); code != 201 {
+			t.Fatalf("add account %s: %d", n, code)
+		}
+		members = append(members, out.ID)
+	}
+	code, out, _ := runAudit(t, sb, "--config", w.config, "--organization", "--json")
+	var doc struct {
+		Accounts []struct {
+			ID, Name, Error string
+			Keys            int
+		} `json:"accounts"`
+		Summary struct {
+			AccountsNotRead int `json:"accountsNotRead"`
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != ExitError {
+		t.Fatalf("exit %d, %v\n%s", code, err, out)
+	}
+	if len(doc.Accounts) != 3 || doc.Accounts[0].ID != sb.Server.Account() || doc.Accounts[0].Error != "" || doc.Accounts[0].Keys != len(w.rows)+1 || doc.Summary.AccountsNotRead != 2 {
+		t.Fatalf("accounts %+v, not read %d", doc.Accounts, doc.Summary.AccountsNotRead)
+	}
+	for i, id := range members {
+		if a := doc.Accounts[i+1]; a.ID != id || !strings.Contains(a.Error, "not reachable") {
+			t.Errorf("member %s: %+v, want not reachable", id, a)
+		}
+	}
+	if code, _, _ := runAudit(t, sb, "--organization", "--account", "111122223333"); code != ExitUsage {
+		t.Errorf("--organization with --account: exit %d, want %d", code, ExitUsage)
+	}
+}
