@@ -43,7 +43,9 @@ const exitCodesHelp = `Exit codes:
   1  an error talking to AWS, or an unexpected one
   2  usage or invalid input (the message names the flag or field)
   3  the execution ended FAILED, TIMED_OUT or ABORTED
-  4  approve/reject: nothing to approve or reject`
+  4  approve/reject: nothing to approve or reject
+  5  audit: an uncovered key is within --warn-days of its IAM.3 deadline
+  6  audit: an uncovered key is past its IAM.3 deadline`
 
 // exitError is an error with the exit code it means and, for bad input,
 // the field it is about. Quiet ones have already been reported in full (a
@@ -146,8 +148,9 @@ func (a *app) root() *cobra.Command {
 		Long: `keyrotator drives the keyrotator state machine: it starts a rotation of an
 IAM user's access key, follows it state by state, shows every managed user's
 keys and which key each target holds, approves or rejects a run that waits
-for a person, and checks a deployed stack against its config (doctor: exit
-0 green, 1 findings, 2 could not check).
+for a person, checks a deployed stack against its config (doctor: exit
+0 green, 1 findings, 2 could not check), and lists every IAM user key of the
+account against its Security Hub IAM.3 deadline (audit).
 
 It uses the standard AWS SDK configuration (AWS_PROFILE, AWS_REGION,
 AWS_ENDPOINT_URL…), so it works against AWS and against the local sandbox
@@ -184,7 +187,7 @@ Output is for people; --json prints one JSON document on stdout instead
 		}
 		return nil
 	}
-	root.AddCommand(a.startCmd(), a.watchCmd(), a.statusCmd(), a.approveCmd(true), a.approveCmd(false), a.doctorCmd())
+	root.AddCommand(a.startCmd(), a.watchCmd(), a.statusCmd(), a.approveCmd(true), a.approveCmd(false), a.doctorCmd(), a.auditCmd())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

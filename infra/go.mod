@@ -30,3 +30,10 @@ require (
 require github.com/keyrotator/keyrotator/functions v0.0.0
 
 replace github.com/keyrotator/keyrotator/functions => ../functions
+
+// The config check holds each schedule against the IAM.3 deadline with the
+// CLI's schedule evaluator (cli/schedule, pure Go, held to the sandbox's
+// scheduler by a differential test): only that package is linked.
+require github.com/keyrotator/keyrotator/cli v0.0.0
+
+replace github.com/keyrotator/keyrotator/cli => ../cli

@@ -19,18 +19,19 @@ import (
 	"github.com/keyrotator/keyrotator/infra/rotator"
 )
 
-// edgeConfig is what the schema accepts and a naive synth denies: a stack
+// edgeConfig is what the schema accepts and a naive synth denies (and an
+// owner topic, issue 15): a stack
 // prefix, an IAM user with a path, secret targets by full and by partial
 // ARN, and secrets encrypted with a customer managed key (by key ARN and
 // by alias ARN).
-const edgeConfig = `{"prefix":"kr2","rotations":[
+const edgeConfig = `{"prefix":"kr2","ownerTopics":["arn:aws:sns:ap-northeast-1:111122223333:team-a"],"rotations":[
  {"name":"svc","schedule":"rate(30 days)","timeZone":"UTC","alertEmails":["oncall@example.com"],
   "input":{"user":"svc-app","userPath":"/service/app/","targets":[
    {"type":"secret","name":"full","secretId":"arn:aws:secretsmanager:ap-northeast-1:111122223333:secret:app/full-AbCdEf"},
    {"type":"secret","name":"partial","secretId":"arn:aws:secretsmanager:ap-northeast-1:111122223333:secret:app/partial"},
    {"type":"secret","name":"cmk","secretId":"app/cmk","kmsKeyId":"arn:aws:kms:ap-northeast-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
    {"type":"secret","name":"alias","secretId":"app/alias","kmsKeyId":"arn:aws:kms:ap-northeast-1:111122223333:alias/app-secrets"},
-   {"type":"auth0","name":"tenant","connection":"kr2/connections/auth0","sesRegion":"us-east-1"}]}}]}`
+   {"type":"auth0","name":"tenant","connection":"kr2/connections/auth0","sesRegion":"us-east-1"}],"minKeyAgeDays":25}}]}`
 
 // stmt is one policy statement of the template, with where it is.
 type stmt struct {

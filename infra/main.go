@@ -35,6 +35,9 @@ func synthApp() error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings { // the IAM.3 deadline a schedule makes only if all goes well
+		fmt.Fprintln(os.Stderr, "keyrotator config warning:", w)
+	}
 	NewRotationStack(app, "KeyRotator", &RotationStackProps{
 		StackProps: awscdk.StackProps{
 			Description: jsii.String("keyrotator: rotates IAM access keys through every place they live"),

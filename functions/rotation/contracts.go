@@ -204,6 +204,10 @@ type Notice struct {
 	Error     string `json:"error,omitempty"`
 	Cause     string `json:"cause,omitempty"`
 	MessageID string `json:"messageId"`
+	// The owner's copy (issue 15): the topic of the user's keyrotator:owner
+	// tag, when the config allows it; or why it was not sent there.
+	OwnerMessageID string `json:"ownerMessageId,omitempty"`
+	OwnerNote      string `json:"ownerNote,omitempty"`
 }
 
 // StateError is what a Catch stores.
@@ -242,6 +246,9 @@ type Plan struct {
 	// Issue: the run issues a first key (the input's issue): no old key
 	// (OldKeyID ""), and after Promote it ends (nothing to verify or retire).
 	Issue bool `json:"issue,omitempty"`
+	// Deadline is the old key's IAM.3 deadline against this run's waits
+	// (deadline.go): a run that cannot make it is warned about, not refused.
+	Deadline *Deadline `json:"deadline,omitempty"`
 }
 
 // NewKey is CreateKey's result.

@@ -38,6 +38,7 @@ type Input struct {
 	WaitDays               int      `json:"waitDays"`
 	GraceDays              int      `json:"graceDays"`
 	MinKeyAgeDays          int      `json:"minKeyAgeDays"`
+	MaxKeyAgeDays          int      `json:"maxKeyAgeDays"` // the IAM.3 deadline: created + this (deadline.go)
 	VerifyAttempts         int      `json:"verifyAttempts"`
 	AllowRemoveInactiveKey bool     `json:"allowRemoveInactiveKey"`
 	RequireApproval        bool     `json:"requireApproval"`
@@ -105,6 +106,7 @@ const (
 	DefaultWaitDays       = 7
 	DefaultGraceDays      = 1
 	DefaultMinKeyAgeDays  = 80
+	DefaultMaxKeyAgeDays  = 90 // Security Hub IAM.3's maxAccessKeyAge default
 	DefaultVerifyAttempts = 3
 	DefaultApprovalHours  = 72
 	DefaultMinApprovals   = 1
@@ -202,6 +204,7 @@ func (in *Input) applyDefaults(raw []byte) {
 	setDefault("waitDays", &in.WaitDays, DefaultWaitDays)
 	setDefault("graceDays", &in.GraceDays, DefaultGraceDays)
 	setDefault("minKeyAgeDays", &in.MinKeyAgeDays, DefaultMinKeyAgeDays)
+	setDefault("maxKeyAgeDays", &in.MaxKeyAgeDays, DefaultMaxKeyAgeDays)
 	setDefault("verifyAttempts", &in.VerifyAttempts, DefaultVerifyAttempts)
 	setDefault("approvalTimeoutHours", &in.ApprovalTimeoutHours, DefaultApprovalHours)
 	setDefault("minApprovals", &in.MinApprovals, DefaultMinApprovals)

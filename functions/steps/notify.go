@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyrotator/keyrotator/functions/audit"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
@@ -29,6 +30,20 @@ type Notify struct {
 	Records approvalRecords
 	// ApprovalURL is answerapproval's function URL, for the approval request.
 	ApprovalURL string
+	// Owners reads the user's keyrotator:owner tag, and OwnerTopics are the
+	// owner topics the config allows, each with its publisher (issue 15;
+	// docs/design.md §8): an alert goes to the owner's topic too when the
+	// tag names one of them. Nil: no owner copies.
+	Owners      owners
+	OwnerTopics map[string]Publisher
+}
+
+// Publisher sends one message to an SNS topic (alerts.Topic).
+type Publisher = publisher
+
+// owners reads a user's keyrotator:owner tag (audit.Owners).
+type owners interface {
+	Owner(ctx context.Context, user string) (audit.Owner, bool, error)
 }
 
 // approvalRecords is the record as the approval sees it (*record.Store).
@@ -79,6 +94,13 @@ type Alert struct {
 	// RejectedBy is the verified rejector of an ApprovalRejected failure:
 	// set only when the run's record holds that rejection.
 	RejectedBy string `json:"rejectedBy,omitempty"`
+	// Deadline is the old key's IAM.3 deadline against the plan (issue 15):
+	// on every alert once Validate has planned.
+	Deadline *rotation.Deadline `json:"deadline,omitempty"`
+	// Owner is the owner topic this alert also went to; OwnerNote why it
+	// did not, when the user has a keyrotator:owner tag (issue 15).
+	Owner     string `json:"owner,omitempty"`
+	OwnerNote string `json:"ownerNote,omitempty"`
 }
 
 // TargetHold says which key a target holds, as far as the run knows.
@@ -114,12 +136,44 @@ func (n *Notify) Run(ctx context.Context, in NotifyInput) (NotifyResult, error) 
 		n.rejection(ctx, in, &a)
 		res.Error, res.Cause = a.Error, a.Cause
 	}
+	owner, note := n.ownerTopic(ctx, a)
+	a.Owner, a.OwnerNote = owner, note
 	id, err := n.Topic.Publish(ctx, a.Subject, a.Text())
 	if err != nil {
 		return NotifyResult{}, err
 	}
-	res.MessageID = id
+	res.MessageID, res.OwnerNote = id, note
+	if p := n.OwnerTopics[owner]; p != nil {
+		// Best effort: the alert topic has it; a retry would send that twice.
+		if oid, err := p.Publish(ctx, a.Subject, a.Text()); err != nil {
+			res.OwnerNote = "not sent to the owner's topic: " + err.Error()
+		} else {
+			res.OwnerMessageID = oid
+		}
+	}
 	return res, nil
+}
+
+// ownerTopic is the topic an alert also goes to: the user's
+// keyrotator:owner tag, when it names a topic the config allows; else ""
+// and, when there is a tag, why not. Approval requests stay on the alert
+// topic: whoever may approve reads it.
+func (n *Notify) ownerTopic(ctx context.Context, a Alert) (topic, note string) {
+	if n.Owners == nil || a.Kind == "approval" || a.User == "" {
+		return "", ""
+	}
+	o, ok, err := n.Owners.Owner(ctx, a.User)
+	switch {
+	case err != nil:
+		return "", "owner not read: " + err.Error()
+	case !ok:
+		return "", ""
+	case o.TopicARN == "":
+		return "", "owner " + o.Email + " (an e-mail address: subscribing it to a topic is the owner's own step)"
+	case n.OwnerTopics[o.TopicARN] == nil:
+		return "", "owner topic " + o.TopicARN + " is not in the config's ownerTopics: not sent there"
+	}
+	return o.TopicARN, ""
 }
 
 // Text is the message body: for people first, then the JSON block.
@@ -140,6 +194,12 @@ func (a Alert) Text() string {
 	}
 	if !a.Expires.IsZero() {
 		fmt.Fprintf(&b, "By:       %s\n", stamp(a.Expires))
+	}
+	if a.Deadline != nil {
+		fmt.Fprintf(&b, "\nOld key %s: %s\n", a.OldKeyID, a.Deadline)
+	}
+	if a.Owner != "" || a.OwnerNote != "" {
+		fmt.Fprintf(&b, "\nOwner: %s%s\n", a.Owner, a.OwnerNote)
 	}
 	b.WriteString("\nWhat has changed:\n")
 	for _, c := range a.Changed {
@@ -175,6 +235,7 @@ func (n *Notify) base(in NotifyInput, kind, anchor string) Alert {
 	if d.Plan != nil {
 		a.OldKeyID = d.Plan.OldKeyID
 		a.RequestedBy, a.Reason = d.Plan.RequestedBy, d.Plan.Reason
+		a.Deadline = d.Plan.Deadline
 	}
 	if d.Key != nil {
 		a.NewKeyID = d.Key.KeyID

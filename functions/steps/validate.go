@@ -179,6 +179,12 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 	plan.OldKeyID, plan.OldKeyCreated = old.ID, old.Created
 	if !plan.Issue {
 		plan.OldKeyAgeDays = int(ev.Now.Sub(old.Created) / day)
+		// IAM.3 deadline (issue 15): the old key's, against this run's waits.
+		// Warned about in the plan and every alert, never refused: refusing
+		// would leave the key active longer still (docs/design.md). An issue
+		// has no old key, so no deadline.
+		deadline := rotation.PlanDeadline(old.Created, ev.Now, in)
+		plan.Deadline = &deadline
 	}
 	if in.Trigger == "schedule" && !plan.Issue && plan.OldKeyAgeDays < in.MinKeyAgeDays && plan.ResumeKeyID == "" {
 		plan.Skip = true

@@ -79,6 +79,14 @@ const (
 	// Roles are the IAM roles of the stack's account: answerapproval looks
 	// up a role's path (an approvers pattern with a path).
 	Roles Resource = "roles"
+	// OwnerTopics are the SNS topics the config's ownerTopics lists: where
+	// Notify also sends a rotation's alerts when its user's keyrotator:owner
+	// tag names one (issue 15). Their ARNs come from the config, since IAM
+	// cannot grant on a topic read from a tag at run time.
+	OwnerTopics Resource = "owner-topics"
+	// AccountUsers are every IAM user of the account (user/*): the audit's,
+	// which reads every user's keys and tags, and changes none.
+	AccountUsers Resource = "account-users"
 )
 
 // Calls are IAM actions on one kind of resource.
@@ -188,6 +196,10 @@ var (
 		// lock's version (record.Store.PutApprovalRequest), and a rejection
 		// alert reads whether the record holds it (issue 14).
 		{On: Records, Actions: ApprovalRecord},
+		// The user's keyrotator:owner tag, and its topic when the config
+		// lists it (issue 15).
+		{On: Users, Actions: []string{"iam:ListUserTags"}},
+		{On: OwnerTopics, Actions: []string{"sns:Publish"}},
 	}}
 )
 
@@ -227,10 +239,29 @@ var (
 var Endpoints = []Task{AnswerApproval}
 
 // Every is every Lambda keyrotator deploys: the state tasks, then the
-// endpoints (what a build, a deploy and a leak check go over).
-func Every() []Task { return append(slices.Clone(All), Endpoints...) }
+// endpoints, then the scheduled ones (what a build, a deploy and a leak
+// check go over).
+func Every() []Task { return slices.Concat(All, Endpoints, Scheduled) }
 
 // --- end of issue 14 (approvals). ---
+
+// Audit is no state's: a weekly EventBridge Scheduler schedule invokes it
+// (infra/rotator/audit.go). It inventories every IAM user key of the
+// account (package audit, as `keyrotator audit` does) and publishes a
+// summary to the alert topic. Read-only.
+var Audit = Task{Name: "Audit", Timeout: 300 * time.Second, // polls the credential report while IAM makes it
+	Calls: []Calls{
+		// The credential report: no resource types
+		// (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html).
+		{On: Anything, Actions: []string{"iam:GenerateCredentialReport", "iam:GetCredentialReport"}},
+		{On: AccountUsers, Actions: []string{"iam:ListAccessKeys", "iam:ListUserTags", "iam:GetAccessKeyLastUsed"}},
+		{On: AlertTopic, Actions: []string{"sns:Publish"}},
+	}}
+
+// Scheduled are the Lambdas no state runs and no person calls: infra
+// deploys each with its own schedule, the sandbox builds and deploys them
+// as the tasks (Every).
+var Scheduled = []Task{Audit}
 
 // All are the tasks, each once.
 var All = []Task{Validate, CreateKey, UpdateSecret, UpdateAuth0, UpdateSoracom, Promote, VerifyOldKeyUnused, DeactivateOldKey, DeleteOldKey, CleanupTargets, Notify,

@@ -61,7 +61,7 @@ func TestTheList(t *testing.T) {
 				if !slices.Equal(c.Actions, []string{"sns:Publish"}) {
 					t.Errorf("task %s: %v on the alert topic; the topic's GrantPublish gives exactly sns:Publish", task.Name, c.Actions)
 				}
-			case Users, Records, Executions, AppSecrets, AppSecretKeys, Anything, MacKey, Roles:
+			case Users, Records, Executions, AppSecrets, AppSecretKeys, Anything, MacKey, Roles, OwnerTopics, AccountUsers:
 				if c.Kind != "" {
 					t.Errorf("task %s: a Kind (%q) on %s, which has none", task.Name, c.Kind, c.On)
 				}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyrotator/keyrotator/functions/audit"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
 )
@@ -34,6 +35,16 @@ type Config struct {
 	// secrets (<prefix>/connections/*). Two stacks in one account and region
 	// need two prefixes. Empty: keyrotator.
 	StackPrefix string `json:"prefix,omitempty"`
+
+	// OwnerTopics are the SNS topics a user's keyrotator:owner tag may name
+	// for its rotation's alerts to go to too (issue 15): the Notify role may
+	// publish to exactly these. A tag naming another topic is shown in the
+	// alert, not sent there.
+	OwnerTopics []string `json:"ownerTopics,omitempty"`
+	// Warnings are what Parse found worth saying but not refusing (the
+	// IAM.3 deadline a rotation makes only if its first check passes):
+	// synth prints them.
+	Warnings []string `json:"-"`
 }
 
 // Prefix is the stack prefix, the default when the config names none.
@@ -108,8 +119,12 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
-// Parse checks a config document.
-func Parse(b []byte) (Config, error) {
+// Parse checks a config document; schedules are held to the IAM.3
+// deadline over the year from now.
+func Parse(b []byte) (Config, error) { return ParseAt(b, time.Now()) }
+
+// ParseAt is Parse with the year of schedule runs starting at now.
+func ParseAt(b []byte, now time.Time) (Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var c Config
@@ -127,6 +142,14 @@ func Parse(b []byte) (Config, error) {
 	if c.StackPrefix != "" {
 		if err := rotation.CheckPrefix(c.StackPrefix); err != nil {
 			return Config{}, fmt.Errorf("prefix: %w", err)
+		}
+	}
+	for i, topic := range c.OwnerTopics {
+		if o, err := audit.ParseOwner(topic); err != nil || o.TopicARN == "" {
+			return Config{}, fmt.Errorf("ownerTopics[%d]: want an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>); got %q", i, topic)
+		}
+		if slices.Contains(c.OwnerTopics[:i], topic) {
+			return Config{}, fmt.Errorf("ownerTopics[%d]: %q is listed twice", i, topic)
 		}
 	}
 	var names, users []string
@@ -194,6 +217,18 @@ func Parse(b []byte) (Config, error) {
 		}
 		r.parsed = in
 		names, users = append(names, r.Name), append(users, in.User)
+
+		// IAM.3 deadline (issue 15): refused when even the earliest
+		// deactivation misses it, a warning when only the latest does.
+		if r.IsEnabled() {
+			warning, err := checkDeadline(*r, in, now)
+			if err != nil {
+				return Config{}, fail("schedule", "%v", err)
+			}
+			if warning != "" {
+				c.Warnings = append(c.Warnings, where+": "+warning)
+			}
+		}
 	}
 	return c, nil
 }

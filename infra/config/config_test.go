@@ -10,9 +10,9 @@ import (
 
 const good = `{"rotations":[
  {"name":"auth0-ses","schedule":"cron(0 3 1 */2 ? *)","timeZone":"Asia/Tokyo","alertEmails":["oncall@example.com"],
-  "input":{"user":"auth0-ses-sender","targets":[{"type":"secret","name":"app","secretId":"app/aws-access-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":80}},
+  "input":{"user":"auth0-ses-sender","targets":[{"type":"secret","name":"app","secretId":"app/aws-access-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":50}},
  {"name":"funnel","schedule":"rate(30 days)","timeZone":"UTC","alertEmails":["oncall@example.com","iot@example.com"],
-  "input":{"user":"soracom-funnel","targets":[{"type":"soracom","name":"funnel","connection":"keyrotator/connections/soracom","credentialPrefix":"aws-funnel"}]}}]}`
+  "input":{"user":"soracom-funnel","targets":[{"type":"soracom","name":"funnel","connection":"keyrotator/connections/soracom","credentialPrefix":"aws-funnel"}],"minKeyAgeDays":25}}]}`
 
 func TestParseGood(t *testing.T) {
 	c, err := config.Parse([]byte(good))

@@ -179,6 +179,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	r.Topic.GrantPublish(r.StateMachine) // NotifyFailureRaw, when the notify function fails
 	r.alarms(c)
 	r.schedules(c, p)
+	r.audit(c, p) // the weekly audit (audit.go)
 	r.operator(c, stack, p, users, records)
 	r.approver(c, stack, p) // issue 14
 	return r
@@ -241,6 +242,9 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t tasks.Task) awsla
 	var name *string
 	if len(t.States) == 0 { // an endpoint (issue 14): a name people and the CLI can find
 		name = jsii.String(p.Config.Prefix() + "-" + t.Function())
+	}
+	if t.Name == tasks.Notify.Name && len(p.Config.OwnerTopics) > 0 {
+		env["OWNER_TOPICS"] = jsii.String(strings.Join(p.Config.OwnerTopics, ",")) // issue 15: the owners' topics it may publish to
 	}
 	fn := awslambda.NewFunction(c, jsii.String(id), &awslambda.FunctionProps{
 		FunctionName:  name,
@@ -335,10 +339,13 @@ func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
 		tasks.Executions: {executions},
 		tasks.AppSecrets: &appSecrets,
 		tasks.Anything:   jsii.Strings("*"),
+		// The config's ownerTopics (issue 15): none, no grant.
+		tasks.OwnerTopics: jsii.Strings(p.Config.OwnerTopics...),
 	}
 	arns[tasks.MacKey] = &[]*string{r.MacKey.KeyArn()}                    // issue 14
 	arns[tasks.Roles] = &[]*string{jsii.String(arn("iam", "", "role/*"))} // issue 14: answerapproval's iam:GetRole
-	for _, t := range tasks.Every() {
+	// The scheduled ones (the audit) grant their own calls (audit.go).
+	for _, t := range slices.Concat(tasks.All, tasks.Endpoints) {
 		fn := r.Functions[t.Function()]
 		for _, c := range t.Calls {
 			switch c.On {

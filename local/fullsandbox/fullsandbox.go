@@ -20,6 +20,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox/iotdata"
 	"github.com/keyrotator/keyrotator/local/sandbox/kms"
 	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
+	"github.com/keyrotator/keyrotator/local/sandbox/organizations"
 	"github.com/keyrotator/keyrotator/local/sandbox/scheduler"
 	"github.com/keyrotator/keyrotator/local/sandbox/secretsmanager"
 	"github.com/keyrotator/keyrotator/local/sandbox/ses"
@@ -127,7 +128,8 @@ func New(opts Options) (*Sandbox, error) {
 	srv.Register(stepfunctions.New(srv, stepfunctions.Options{WaitScale: opts.WaitScale, RetryScale: opts.RetryScale, CallbackScale: opts.CallbackScale, NodeModules: opts.NodeModules, Node: opts.Node})) // after Lambda: closed first
 	// EventBridge Scheduler after Step Functions: it starts executions, so it stops first.
 	srv.Register(scheduler.New(srv))
-	srv.Register(cloudwatch.New(srv)) // evaluates alarms on Step Functions' and SQS's metrics
+	srv.Register(cloudwatch.New(srv))    // evaluates alarms on Step Functions' and SQS's metrics
+	srv.Register(organizations.New(srv)) // keyrotator audit --organization: ListAccounts
 	sb.Auth0 = auth0.New(srv, 0)
 	srv.Attach("auth0", sb.Auth0) // not AWS: its own ports, the admin API and Close
 	// SORACOM, attached like Auth0; its groups publish to iotdata and invoke

@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
@@ -117,6 +118,7 @@ type side struct {
 	iam  *iam.Client
 	sm   *secretsmanager.Client
 	kms  *kms.Client
+	org  *organizations.Client
 	as   func(id, secret string) aws.Config // a config with another key
 
 	mu  sync.Mutex
@@ -194,7 +196,7 @@ func (w *world) pair(t *testing.T) *pair {
 		return cfg
 	}
 	mk := func(name string, cfg aws.Config, as func(id, secret string) aws.Config) *side {
-		return &side{name: name, iam: iam.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), kms: kms.NewFromConfig(cfg), as: as,
+		return &side{name: name, iam: iam.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), kms: kms.NewFromConfig(cfg), org: organizations.NewFromConfig(cfg), as: as,
 			sym: map[string]string{}, val: map[string]string{}}
 	}
 	// moto takes any key; the sandbox checks SigV4 against its admin's.

@@ -10,6 +10,8 @@ package moto
 const (
 	iamCreateUser   = "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateUser.html"
 	iamLastUsed     = "https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccessKeyLastUsed.html"
+	iamTag          = "https://docs.aws.amazon.com/IAM/latest/APIReference/API_Tag.html"
+	orgListAccounts = "https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccounts.html"
 	smCreate        = "https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html"
 	smDescribe      = "https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html"
 	smGet           = "https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html"
@@ -36,6 +38,16 @@ var knownDiffs = []knownDiff{
 	{test: "TestIAM", step: "GetAccessKeyLastUsed of a missing key", right: "sandbox is right",
 		why: "the reference models no NoSuchEntity for GetAccessKeyLastUsed (only the common errors): IAM does not say whether a key it will not show exists; moto answers NoSuchEntity/404 from an older model",
 		doc: iamLastUsed},
+
+	{test: "TestCredentialReport", step: "TagUser with an apostrophe in the value", right: "sandbox is right",
+		why: "a tag Value must match [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*; moto's TagUser checks nothing", doc: iamTag},
+	{test: "TestCredentialReport", step: "TagUser with a value of 257 characters", right: "sandbox is right",
+		why: "a tag Value has at most 256 characters; moto's TagUser checks nothing (its CreateUser does)", doc: iamTag},
+	{test: "TestCredentialReport", step: "TagUser with a comma in the key", right: "sandbox is right",
+		why: "a tag Key must match [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+; moto's TagUser checks nothing", doc: iamTag},
+
+	{test: "TestOrganizations", step: "ListAccounts without an organization", right: "sandbox is right",
+		why: "ListAccounts of an account in no organization fails with AWSOrganizationsNotInUseException; moto lists no accounts", doc: orgListAccounts},
 
 	// Secrets Manager: refusals moto does not make.
 	{test: "TestSecretsManager", step: "CreateSecret with an invalid name", right: "sandbox is right",

@@ -3,10 +3,13 @@ package main
 
 import (
 	"os"
+	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/keyrotator/keyrotator/functions/audit"
 	"github.com/keyrotator/keyrotator/functions/aws/alerts"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
@@ -16,12 +19,21 @@ import (
 
 func main() {
 	cfg := lambdautil.AWSConfig()
+	topics := sns.NewFromConfig(cfg)
 	n := &steps.Notify{
-		Topic:   alerts.New(sns.NewFromConfig(cfg), os.Getenv("ALERT_TOPIC_ARN")),
+		Topic:   alerts.New(topics, os.Getenv("ALERT_TOPIC_ARN")),
 		Runbook: os.Getenv("RUNBOOK_URL"),
 		// Issue 14: the approval request is kept in the run's record.
 		Records:     record.NewIn(secretsmanager.NewFromConfig(cfg), rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)}),
 		ApprovalURL: os.Getenv("APPROVAL_URL"),
+		// The owner topics the config allows (OWNER_TOPICS, comma-separated).
+		Owners:      audit.Owners{API: iam.NewFromConfig(cfg)},
+		OwnerTopics: map[string]steps.Publisher{},
+	}
+	for arn := range strings.SplitSeq(os.Getenv("OWNER_TOPICS"), ",") {
+		if arn != "" {
+			n.OwnerTopics[arn] = alerts.New(topics, arn)
+		}
 	}
 	lambdautil.Start("notify", n.Run, func(in steps.NotifyInput, r steps.NotifyResult) []any {
 		return []any{"execution", in.Data.Execution, "kind", in.Kind, "error", r.Error, "messageId", r.MessageID}

@@ -56,6 +56,10 @@ func (s *Service) Handle(_ context.Context, c *sandbox.Call) (any, error) {
 		return s.listUserTags(c)
 	case "SimulatePrincipalPolicy":
 		return s.simulatePrincipalPolicy(c)
+	case "GenerateCredentialReport":
+		return s.generateCredentialReport()
+	case "GetCredentialReport":
+		return s.getCredentialReport()
 	}
 	return nil, sandbox.Errorf(400, "InvalidAction", "Could not find operation %s for version 2010-05-08", c.Action)
 }
@@ -273,6 +277,13 @@ func (s *Service) tagUser(c *sandbox.Call) (any, error) {
 	tags := sandbox.Members(c.Params, "Tags.member", "Key", "Value")
 	if len(tags) == 0 {
 		return nil, sandbox.Errorf(400, "ValidationError", "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null")
+	}
+	pairs := make([][2]string, 0, len(tags))
+	for _, t := range tags {
+		pairs = append(pairs, [2]string{t["Key"], t["Value"]})
+	}
+	if err := checkTags(pairs); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -47,6 +47,7 @@ type state struct {
 	Admin    string                    `json:"admin"`              // the seeded admin user's name
 	Roles    map[string]*Role          `json:"roles,omitempty"`    // by name
 	Policies map[string]*ManagedPolicy `json:"policies,omitempty"` // customer managed, by ARN
+	Report   *CredentialReport         `json:"credentialReport,omitempty"`
 }
 
 // User is an IAM user.
@@ -210,6 +211,9 @@ func (s *Service) CreateUser(name, path string, tags [][2]string) (*User, error)
 		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && !strings.ContainsRune("+=,.@_-", r)
 	}) {
 		return nil, sandbox.Errorf(400, "ValidationError", "The specified value for userName is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_-")
+	}
+	if err := checkTags(tags); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -15,7 +15,7 @@ func (s *Service) ResourceARNs(c *sandbox.Call) []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	switch c.Action {
-	case "ListUsers":
+	case "ListUsers", "GenerateCredentialReport", "GetCredentialReport": // no resource types
 		return []string{"*"}
 	case "SimulatePrincipalPolicy": // the user or role simulated
 		return []string{c.Params.Get("PolicySourceArn")}

@@ -290,3 +290,28 @@ func TestOneTimeScheduleFiresOnceThenDeletes(t *testing.T) {
 		t.Fatalf("once-NONE after: %+v", sc)
 	}
 }
+
+// A Lambda target (the weekly audit's) is invoked by name with the
+// target's Input, as the schedule's role: a function that is not there
+// fails each attempt with Lambda's own error, then dead-letters.
+func TestLambdaTargetInvoked(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	dlq := f.queue(t, "dead")
+	fn := "arn:aws:lambda:us-east-1:111122223333:function:audit-gone"
+	name := f.schedule(t, "Audit", "rate(7 days)", "UTC", fn, dlq.ARN, 1)
+	inv := f.invocations(t, name, 1)[0]
+	if inv.Attempts != 2 || !strings.Contains(inv.Error, "ResourceNotFoundException") || inv.DeadLetter == "" {
+		t.Fatalf("invocation %+v: want Lambda's ResourceNotFoundException, twice, then the dead-letter queue", inv)
+	}
+	calls, _ := f.sb.Server.Calls().Since(0)
+	var invokes int
+	for _, c := range calls {
+		if c.Service == "lambda" && c.Action == "Invoke" && strings.Contains(c.Principal, "assumed-role") {
+			invokes++
+		}
+	}
+	if invokes != 2 {
+		t.Errorf("%d lambda Invoke calls as the schedule's role, want 2", invokes)
+	}
+}

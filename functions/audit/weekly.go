@@ -1,0 +1,114 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// publisher sends one message to the alert topic.
+type publisher interface {
+	Publish(ctx context.Context, subject, message string) (string, error)
+}
+
+// Weekly is the scheduled audit (functions/cmd/audit): the caller's
+// account audited as `keyrotator audit` does, and a summary published to
+// the alert topic: the counts, and every flagged key and malformed tag.
+type Weekly struct {
+	IAM     IAM
+	Account func(ctx context.Context) (string, error) // the function's own account
+	Topic   publisher
+	Managed []Managed
+	Now     func() time.Time
+	// MaxAgeDays (0: 90) and WarnDays are --max-age and --warn-days.
+	MaxAgeDays, WarnDays int
+	Runbook              string // base URL of docs/runbook.md (its #audit section)
+	// ReportPoll paces the credential report's wait (0: 2 s).
+	ReportPoll time.Duration
+}
+
+// WeeklyResult is what the invocation returns (and logs).
+type WeeklyResult struct {
+	Account   string `json:"account"`
+	Keys      int    `json:"keys"`
+	Due       int    `json:"due"`
+	Overdue   int    `json:"overdue"`
+	MessageID string `json:"messageId"`
+}
+
+// maxListed bounds the keys a summary lists: an SNS message holds 256 KiB
+// (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html).
+const maxListed = 500
+
+// Run audits and publishes. The event is the schedule's ({}), unread.
+func (w *Weekly) Run(ctx context.Context, _ json.RawMessage) (WeeklyResult, error) {
+	account, err := w.Account(ctx)
+	if err != nil {
+		return WeeklyResult{}, fmt.Errorf("audit: own account: %w", err)
+	}
+	rep, err := Run(ctx, Configured{{ID: account}}, fixedClient{id: account, api: w.IAM}, Options{
+		Now: w.Now(), MaxAgeDays: w.MaxAgeDays, WarnDays: w.WarnDays, Managed: w.Managed, ReportPoll: w.ReportPoll,
+	})
+	if err != nil {
+		return WeeklyResult{}, err
+	}
+	subject, body := rep.Summary.subject(account), rep.summaryBody(w.Runbook)
+	id, err := w.Topic.Publish(ctx, subject, body)
+	if err != nil {
+		return WeeklyResult{}, fmt.Errorf("audit: publish the summary: %w", err)
+	}
+	return WeeklyResult{Account: account, Keys: rep.Summary.Keys, Due: rep.Summary.Due, Overdue: rep.Summary.Overdue, MessageID: id}, nil
+}
+
+// fixedClient reaches one account with one client.
+type fixedClient struct {
+	id  string
+	api IAM
+}
+
+func (f fixedClient) IAM(_ context.Context, a Account) (IAM, error) {
+	if a.ID != f.id {
+		return nil, fmt.Errorf("account %s: not reachable from account %s", a.ID, f.id)
+	}
+	return f.api, nil
+}
+
+// subject fits a phone notification: ASCII, under 100 characters.
+func (s Summary) subject(account string) string {
+	switch {
+	case s.Failures > 0:
+		return fmt.Sprintf("keyrotator audit %s: could not read the account", account)
+	case s.Overdue+s.Due == 0:
+		return fmt.Sprintf("keyrotator audit %s: %d keys, none overdue or due", account, s.Keys)
+	}
+	return fmt.Sprintf("keyrotator audit %s: %d overdue, %d due (%d keys)", account, s.Overdue, s.Due, s.Keys)
+}
+
+// summaryBody is the counts, then the keys worth a look (flagged, or with
+// a malformed tag), as the CLI's table, and where to read on.
+func (r Report) summaryBody(runbook string) string {
+	var b bytes.Buffer
+	listed := r
+	listed.Rows = nil
+	for _, row := range r.Rows {
+		if row.Flag != FlagNone || row.State == StateExemptionMalformed || row.OwnerProblem != "" {
+			listed.Rows = append(listed.Rows, row)
+		}
+	}
+	cut := 0
+	if len(listed.Rows) > maxListed {
+		cut, listed.Rows = len(listed.Rows)-maxListed, listed.Rows[:maxListed]
+	}
+	fmt.Fprintf(&b, "The weekly keyrotator audit: every IAM user access key of the account against its Security Hub IAM.3 deadline.\n\n")
+	listed.WriteText(&b)
+	if cut > 0 {
+		fmt.Fprintf(&b, "(%d more not listed: run keyrotator audit)\n", cut)
+	}
+	if runbook == "" {
+		runbook = "docs/runbook.md"
+	}
+	fmt.Fprintf(&b, "\nEvery key: keyrotator audit (--json, --csv). What to do: %s#audit\n", runbook)
+	return b.String()
+}
