@@ -46,6 +46,10 @@ type Input struct {
 	RequestedBy            string   `json:"requestedBy,omitempty"`
 	DryRun                 bool     `json:"dryRun"`
 	Trigger                string   `json:"trigger"`
+	// Request is the signed request requestrun put in (Validate verifies
+	// it: RequestUnsigned, RequestForged); nil when the run was started
+	// another way.
+	Request *SignedRequest `json:"request,omitempty"`
 }
 
 // Target is one place the key lives. Which fields apply depends on Type.

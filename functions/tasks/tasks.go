@@ -71,6 +71,12 @@ const (
 	// AlertTopic is the SNS topic of the alerts. infra grants it with the
 	// topic's GrantPublish, which also allows its KMS key: only sns:Publish.
 	AlertTopic Resource = "alert-topic"
+	// SigningKey is the stack's KMS HMAC key (HMAC_256,
+	// GENERATE_VERIFY_MAC) that signs requests and approvals: the
+	// endpoints generate MACs with it, the states that check them verify.
+	SigningKey Resource = "signing-key"
+	// StateMachine is the rotation state machine itself (StartExecution).
+	StateMachine Resource = "state-machine"
 	// Anything is "*", for actions that take no resource.
 	Anything Resource = "*"
 )
@@ -117,6 +123,7 @@ var (
 		{On: Records, Actions: MakeRecord},
 		{On: Executions, Actions: []string{"states:DescribeExecution"}}, // is the lock's holder alive?
 		{On: Anything, Actions: []string{"cloudtrail:LookupEvents"}},    // who made a dead run's unrecorded key (no resource-level permissions)
+		{On: SigningKey, Actions: []string{"kms:VerifyMac"}},            // the signed request (requestrun's)
 	}}
 	// CreateKey makes, proves and records the new key; it deletes its
 	// runs' orphans.
@@ -179,6 +186,29 @@ var (
 		{On: AlertTopic, Actions: []string{"sns:Publish"}},
 	}}
 )
+
+// The endpoints: Lambdas that are no state's task, called through a
+// function URL with AuthType AWS_IAM (people) or invoked directly by a
+// service (EventBridge Scheduler). Same Task shape (States empty), so infra
+// grants, the sandbox deploy and the Makefile derive from the registry.
+var (
+	// RequestRun signs who asked into a run's input and starts it: the
+	// request endpoint (keyrotator start) and the schedules' target.
+	RequestRun = Task{Name: "RequestRun", Timeout: 30 * time.Second, Calls: []Calls{
+		{On: SigningKey, Actions: []string{"kms:GenerateMac"}},
+		{On: StateMachine, Actions: []string{"states:StartExecution"}},
+	}}
+)
+
+// Endpoints are the endpoints, each once.
+var Endpoints = []Task{RequestRun}
+
+// IsEndpoint says whether t is an endpoint (no state runs it).
+func (t Task) IsEndpoint() bool { return len(t.States) == 0 }
+
+// FunctionName is an endpoint's Lambda function name under the stack
+// prefix: <prefix>-<function>, fixed so the CLI finds its URL by name.
+func (t Task) FunctionName(prefix string) string { return prefix + "-" + t.Function() }
 
 // All are the tasks, each once.
 var All = []Task{Validate, CreateKey, UpdateSecret, UpdateAuth0, UpdateSoracom, Promote, VerifyOldKeyUnused, DeactivateOldKey, DeleteOldKey, CleanupTargets, Notify}
