@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -147,3 +148,24 @@ func CheckExecutionName(name string) error {
 // (arn:aws:states:<region>:<account>:execution:<machine>:<name>; a name has
 // no colon).
 func ExecutionNameOf(arn string) string { return arn[strings.LastIndex(arn, ":")+1:] }
+
+// NewExecutionName is a fresh execution name for user at a time:
+// <user>-<yyyymmddThhmmssZ>-<8 hex>, within Step Functions' rules (at most
+// 80 of A-Za-z0-9-_): other characters of an IAM user name (+=,.@) become
+// "-", a long user part is cut to fit. The random suffix keeps two
+// requests in one second apart.
+func NewExecutionName(user string, at time.Time, rnd io.Reader) string {
+	var b [4]byte
+	_, _ = io.ReadFull(rnd, b[:]) // crypto/rand never fails
+	stamp := "-" + at.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	u := strings.Trim(notNameChar.ReplaceAllString(user, "-"), "-")
+	if u == "" {
+		u = "user"
+	}
+	if max := 80 - len(stamp); len(u) > max {
+		u = strings.TrimRight(u[:max], "-")
+	}
+	return u + stamp
+}
+
+var notNameChar = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
