@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +22,7 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/functions/aws/executions"
-	"github.com/keyrotator/keyrotator/functions/aws/mac"
+	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/rotation/inputschema/subset"
 )
@@ -111,7 +110,7 @@ func newRequestRig(t *testing.T) *requestRig {
 	w := newWorld()
 	l := &callLog{}
 	g := &requestRig{e: &stepEnv{w: w, l: l}, kms: newKMS(l), sfn: &startStub{l: l, started: map[string]string{}}, clock: w.now}
-	g.rr = &RequestRun{Schema: subset.Check, Key: mac.New(g.kms, hmacKeyARN), Runs: executions.NewStarter(g.sfn, machineARN),
+	g.rr = &RequestRun{Schema: subset.Check, Key: kmsmac.New(g.kms, hmacKeyARN), Runs: executions.NewStarter(g.sfn, machineARN),
 		Account: func(context.Context) string { return "111122223333" }, Clock: func() time.Time { return g.clock },
 		Rand: bytes.NewReader(bytes.Repeat([]byte{7}, 64))}
 	g.e.secrets = []string{string(g.kms.secret)}
@@ -185,7 +184,7 @@ func verifies(t *testing.T, g *requestRig, name, input, want string) {
 	l.mu.Unlock()
 	defer func() { l.mu.Lock(); l.off = off; l.mu.Unlock() }()
 	ev := rotation.TaskInput{ExecutionName: name, Data: rotation.ExecutionData{Input: json.RawMessage(input), Execution: strings.Replace(machineARN, ":stateMachine:", ":execution:", 1) + ":" + name}}
-	got, err := requester(context.Background(), mac.New(g.kms, hmacKeyARN), ev, in, true)
+	got, err := requester(context.Background(), kmsmac.New(g.kms, hmacKeyARN), ev, in, true)
 	if err != nil || got != want || in.RequestedBy != want {
 		t.Errorf("the started input verifies as %q (input says %q), want %q: %v", got, in.RequestedBy, want, err)
 	}
@@ -330,7 +329,11 @@ func signedFor(t testing.TB, k *kmsStub, input, name, by string) string {
 		t.Fatal(err)
 	}
 	r := rotation.Request{Purpose: rotation.RequestPurpose, Execution: name, RequestedBy: by, InputSHA256: d, At: time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)}
-	out, err := rotation.WithRequest([]byte(input), rotation.SignedRequest{Request: r, MAC: base64.StdEncoding.EncodeToString(k.sum(r.Message()))})
+	mac, err := kmsmac.New(k, hmacKeyARN).Sign(context.Background(), r.Message())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := rotation.WithRequest([]byte(input), rotation.SignedRequest{Request: r, MAC: mac})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +362,7 @@ func TestValidateRequestScenarios(t *testing.T) {
 				setup: func(t *testing.T) *stepEnv {
 					p := newRotationRun(t)
 					k := newKMS(p.e.l)
-					p.validate.Requests = mac.New(k, hmacKeyARN)
+					p.validate.Requests = kmsmac.New(k, hmacKeyARN)
 					p.data.Input = json.RawMessage(sc.input(k))
 					e := p.checkedReadOnly(p.recording(func(ctx context.Context) stepInvocation {
 						return invokeLambda(ctx, "validate", p.validate.Run, p.in(""))
@@ -406,7 +409,7 @@ func TestValidateRequestRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p := newRotationRun(t)
-			p.validate.Requests = mac.New(k, hmacKeyARN)
+			p.validate.Requests = kmsmac.New(k, hmacKeyARN)
 			p.data.Input = json.RawMessage(tc.input)
 			ev := p.in("")
 			ev.ExecutionName = tc.execName
@@ -489,7 +492,7 @@ func FuzzRequestForgery(f *testing.F) {
 		}
 		in, _ := json.Marshal(m)
 		p := newRotationRun(t)
-		p.validate.Requests = mac.New(k, hmacKeyARN)
+		p.validate.Requests = kmsmac.New(k, hmacKeyARN)
 		p.data.Input = in
 		ev := p.in("")
 		ev.ExecutionName = "a"

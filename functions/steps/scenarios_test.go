@@ -14,7 +14,7 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/alerts"
 	"github.com/keyrotator/keyrotator/functions/aws/executions"
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
-	"github.com/keyrotator/keyrotator/functions/aws/mac"
+	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -579,7 +579,7 @@ func stepScenarios() []stepScenario {
 		}),
 		notifyScenario("Approve", "approval", func(p *rotationRun) {
 			k := newKMS(&callLog{off: true})
-			p.validate.Requests = mac.New(k, hmacKeyARN)
+			p.validate.Requests = kmsmac.New(k, hmacKeyARN)
 			p.data.Input = json.RawMessage(signedFor(p.t, k, strings.Replace(scenInput, `{"user"`, `{"requireApproval":true,"user"`, 1), rotation.ExecutionNameOf(execA), "arn:aws:iam::111122223333:user/alice"))
 			p.locked()
 		}),

@@ -71,14 +71,13 @@ const (
 	// AlertTopic is the SNS topic of the alerts. infra grants it with the
 	// topic's GrantPublish, which also allows its KMS key: only sns:Publish.
 	AlertTopic Resource = "alert-topic"
-	// SigningKey is the stack's KMS HMAC key (HMAC_256,
-	// GENERATE_VERIFY_MAC) that signs requests and approvals: the
-	// endpoints generate MACs with it, the states that check them verify.
-	SigningKey Resource = "signing-key"
 	// StateMachine is the rotation state machine itself (StartExecution).
 	StateMachine Resource = "state-machine"
 	// Anything is "*", for actions that take no resource.
 	Anything Resource = "*"
+	// MacKey is the stack's KMS HMAC key (issue 14): the signed approval
+	// and request documents.
+	MacKey Resource = "mac-key"
 )
 
 // Calls are IAM actions on one kind of resource.
@@ -123,7 +122,7 @@ var (
 		{On: Records, Actions: MakeRecord},
 		{On: Executions, Actions: []string{"states:DescribeExecution"}}, // is the lock's holder alive?
 		{On: Anything, Actions: []string{"cloudtrail:LookupEvents"}},    // who made a dead run's unrecorded key (no resource-level permissions)
-		{On: SigningKey, Actions: []string{"kms:VerifyMac"}},            // the signed request (requestrun's)
+		{On: MacKey, Actions: []string{"kms:VerifyMac"}},                // the signed request (requestrun's)
 	}}
 	// CreateKey makes, proves and records the new key; it deletes its
 	// runs' orphans.
@@ -195,7 +194,7 @@ var (
 	// RequestRun signs who asked into a run's input and starts it: the
 	// request endpoint (keyrotator start) and the schedules' target.
 	RequestRun = Task{Name: "RequestRun", Timeout: 30 * time.Second, Calls: []Calls{
-		{On: SigningKey, Actions: []string{"kms:GenerateMac"}},
+		{On: MacKey, Actions: []string{"kms:GenerateMac"}},
 		{On: StateMachine, Actions: []string{"states:StartExecution"}},
 	}}
 )

@@ -61,7 +61,7 @@ func TestTheList(t *testing.T) {
 				if !slices.Equal(c.Actions, []string{"sns:Publish"}) {
 					t.Errorf("task %s: %v on the alert topic; the topic's GrantPublish gives exactly sns:Publish", task.Name, c.Actions)
 				}
-			case SigningKey:
+			case MacKey:
 				for _, a := range c.Actions {
 					if a != "kms:GenerateMac" && a != "kms:VerifyMac" {
 						t.Errorf("task %s: %s on the signing key; it only makes or checks MACs", task.Name, a)
@@ -81,10 +81,10 @@ func TestTheList(t *testing.T) {
 
 // Only the endpoints that sign make MACs, and only states check them: no
 // task both signs and verifies, so no one role can forge what it checks.
-func TestSigningKeyUse(t *testing.T) {
+func TestMacKeyUse(t *testing.T) {
 	for _, task := range slices.Concat(All, Endpoints) {
 		for _, c := range task.Calls {
-			if c.On != SigningKey {
+			if c.On != MacKey {
 				continue
 			}
 			if slices.Contains(c.Actions, "kms:GenerateMac") && !task.IsEndpoint() {

@@ -15,7 +15,7 @@ import (
 
 // MachineEnv is the environment variable the CDK construct sets on the
 // request endpoint: the state machine's ARN.
-const MachineEnv = "KEYROTATOR_STATE_MACHINE_ARN"
+const MachineEnv = "STATE_MACHINE_ARN"
 
 type startAPI interface {
 	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, opt ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/keyrotator/keyrotator/functions/aws/executions"
-	"github.com/keyrotator/keyrotator/functions/aws/mac"
+	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
 	"github.com/keyrotator/keyrotator/functions/rotation/inputschema/subset"
 	"github.com/keyrotator/keyrotator/functions/steps"
@@ -25,7 +25,7 @@ func main() {
 	cfg := lambdautil.AWSConfig()
 	r := &steps.RequestRun{
 		Schema:  subset.Check,
-		Key:     mac.New(kms.NewFromConfig(cfg), os.Getenv(mac.KeyEnv)),
+		Key:     kmsmac.New(kms.NewFromConfig(cfg), os.Getenv("MAC_KEY_ARN")),
 		Runs:    executions.NewStarter(sfn.NewFromConfig(cfg), os.Getenv(executions.MachineEnv)),
 		Account: ownAccount,
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/keyrotator/keyrotator/functions/aws/executions"
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
-	"github.com/keyrotator/keyrotator/functions/aws/mac"
+	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
@@ -29,7 +29,7 @@ func main() {
 		Records:    record.NewIn(secretsmanager.NewFromConfig(cfg), names),
 		Executions: executions.New(sfn.NewFromConfig(cfg)),
 		Makers:     trail.ForIAMEvents(cfg),
-		Requests:   mac.New(kms.NewFromConfig(cfg), os.Getenv(mac.KeyEnv)), // the signed request (kms:VerifyMac)
+		Requests:   kmsmac.New(kms.NewFromConfig(cfg), os.Getenv("MAC_KEY_ARN")), // the signed request (kms:VerifyMac)
 	}
 	lambdautil.Start("validate", v.Run,
 		func(in steps.ValidateInput, p rotation.Plan) []any {
