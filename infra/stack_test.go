@@ -76,7 +76,7 @@ func synthWith(t *testing.T, configJSON string, env *awscdk.Environment) (awscdk
 		t.Fatal(err)
 	}
 	synths.dirs = append(synths.dirs, dist)
-	for _, task := range tasks.All {
+	for _, task := range slices.Concat(tasks.All, tasks.Endpoints) {
 		dir := filepath.Join(dist, task.Function())
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -126,7 +126,7 @@ func TestStack(t *testing.T) {
 	stack, tmpl, _ := synth(t)
 
 	run(t, "every function: al2023 on arm64, JSON logs, X-Ray", func(t *testing.T) {
-		tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(tasks.All)))
+		tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(tasks.All)+len(tasks.Endpoints)))
 		tmpl.AllResourcesProperties(jsii.String("AWS::Lambda::Function"), &map[string]any{
 			"Runtime":       "provided.al2023",
 			"Architectures": []string{"arm64"},
@@ -208,7 +208,7 @@ func TestLeastPrivilege(t *testing.T) {
 	doc := resources(t, tmpl)
 	functions := map[string]bool{}
 	for id, r := range doc.Resources {
-		if r.Type == "AWS::Lambda::Function" {
+		if r.Type == "AWS::Lambda::Function" && r.Properties["FunctionName"] == nil { // the endpoints are named; no state runs them
 			functions[id] = true
 		}
 		if arns, ok := r.Properties["ManagedPolicyArns"]; ok && strings.Contains(fmt.Sprint(arns), "FullAccess") {
@@ -432,6 +432,79 @@ func stackID(t *testing.T, c constructs.IConstruct) *string {
 }
 
 // template is a synthesized template's resources, decoded.
+// The request endpoint (issue 14): a function URL with AuthType AWS_IAM;
+// people (the operator policy) may invoke it only through the URL; the
+// one unconditional lambda:InvokeFunction on it is the scheduler role's
+// (the trust boundary: a direct invoke could carry any requestContext);
+// every schedule targets it; it may start the state machine and make MACs
+// with the HMAC key, and Validate may verify them.
+func TestRequestEndpoint(t *testing.T) {
+	_, tmpl, _ := synth(t)
+	doc := resources(t, tmpl)
+	fnID := ""
+	for id, r := range doc.Resources {
+		if r.Type == "AWS::Lambda::Function" && r.Properties["FunctionName"] == "keyrotator-requestrun" {
+			fnID = id
+		}
+	}
+	if fnID == "" {
+		t.Fatal("no function keyrotator-requestrun")
+	}
+	urls := 0
+	for _, r := range doc.Resources {
+		if r.Type == "AWS::Lambda::Url" && strings.Contains(fmt.Sprint(r.Properties["TargetFunctionArn"]), fnID) {
+			urls++
+			if r.Properties["AuthType"] != "AWS_IAM" {
+				t.Errorf("requestrun's URL is AuthType %v, want AWS_IAM", r.Properties["AuthType"])
+			}
+		}
+		if r.Type == "AWS::Scheduler::Schedule" {
+			target, _ := r.Properties["Target"].(map[string]any)
+			if !strings.Contains(fmt.Sprint(target["Arn"]), fnID) || !strings.Contains(fmt.Sprint(target["Input"]), `"scheduledTime":"<aws.scheduler.scheduled-time>"`) {
+				t.Errorf("a schedule targets %v with %v, want requestrun with the firing's time", target["Arn"], target["Input"])
+			}
+		}
+	}
+	if urls != 1 {
+		t.Errorf("requestrun has %d function URLs, want 1", urls)
+	}
+	unconditional := map[string]bool{}
+	for id, r := range doc.Resources {
+		if r.Type != "AWS::IAM::Policy" && r.Type != "AWS::IAM::ManagedPolicy" {
+			continue
+		}
+		pd, _ := r.Properties["PolicyDocument"].(map[string]any)
+		stmts, _ := pd["Statement"].([]any)
+		for _, s := range stmts {
+			st := s.(map[string]any)
+			on := strings.Contains(fmt.Sprint(st["Resource"]), fnID)
+			for _, a := range list(st["Action"]) {
+				switch {
+				case a == "lambda:InvokeFunction" && on && st["Condition"] == nil:
+					unconditional[id] = true
+				case a == "lambda:InvokeFunction" && on:
+					if !strings.Contains(fmt.Sprint(st["Condition"]), "lambda:InvokedViaFunctionUrl:true") {
+						t.Errorf("%s: lambda:InvokeFunction on requestrun under %v, want only via its URL", id, st["Condition"])
+					}
+				case a == "lambda:InvokeFunctionUrl" && on:
+					if !strings.Contains(fmt.Sprint(st["Condition"]), "lambda:FunctionUrlAuthType:AWS_IAM") {
+						t.Errorf("%s: lambda:InvokeFunctionUrl on requestrun under %v, want AuthType AWS_IAM", id, st["Condition"])
+					}
+				}
+			}
+		}
+	}
+	if len(unconditional) != 1 || !strings.Contains(fmt.Sprint(unconditional), "SchedulerRole") {
+		t.Errorf("unconditional lambda:InvokeFunction on requestrun: %v, want the scheduler role's only", unconditional)
+	}
+	op := managedPolicy(t, tmpl, "OperatorPolicy")
+	for _, a := range []string{"lambda:InvokeFunctionUrl", "lambda:InvokeFunction", "lambda:GetFunctionUrlConfig"} {
+		if !strings.Contains(fmt.Sprint(op[a]), fnID) {
+			t.Errorf("OperatorPolicy: %s on %v, want requestrun (keyrotator start)", a, op[a])
+		}
+	}
+}
+
 type template struct {
 	Resources map[string]struct {
 		Type       string

@@ -75,6 +75,13 @@ type Rotator struct {
 	Doctor awsiam.ManagedPolicy
 	// AlertKey encrypts the alert topic and the schedules' dead-letter queue.
 	AlertKey awskms.Key
+	// MacKey is the KMS HMAC key (HMAC_256, GENERATE_VERIFY_MAC) that
+	// signs the run requests (requestrun) and approvals (answerapproval)
+	// and that Validate and VerifyApproval verify with (issue 14; shared by
+	// both, granted from tasks.MacKey).
+	MacKey awskms.Key
+	// URLs are the endpoints' function URLs (AuthType AWS_IAM), by function.
+	URLs map[string]awslambda.FunctionUrl
 }
 
 // arn is an ARN in the partition, region and account the stack is deployed
@@ -94,7 +101,7 @@ const deployRegion = "region"
 // New builds keyrotator in scope.
 func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	r := &Rotator{Construct: c, Functions: map[string]awslambda.Function{}, Connections: map[string]awssecretsmanager.Secret{}}
+	r := &Rotator{Construct: c, Functions: map[string]awslambda.Function{}, Connections: map[string]awssecretsmanager.Secret{}, URLs: map[string]awslambda.FunctionUrl{}}
 	stack := awscdk.Stack_Of(c)
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_THREE_MONTHS
@@ -129,6 +136,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 		Resources:  jsii.Strings("*"),
 	}), nil)
 
+	r.macKey(c, p)
 	names := p.Config.Names()
 	users := userARNs(p.Config.IAMUsers())
 	records := jsii.String(arn("secretsmanager", deployRegion, "secret:"+names.RecordPrefix()+"*"))
@@ -139,7 +147,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 		subs[t.Placeholder()] = fn.FunctionArn()
 	}
 	r.connections(c, p)
-	r.grant(p, users, records)
+	r.grant(p, tasks.All, users, records)
 
 	smLogs := awslogs.NewLogGroup(c, jsii.String("StateMachineLogs"), &awslogs.LogGroupProps{
 		Retention: p.LogRetention, RemovalPolicy: p.RemovalPolicy,
@@ -165,6 +173,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	}
 	r.Topic.GrantPublish(r.StateMachine) // NotifyFailureRaw, when the notify function fails
 	r.alarms(c)
+	r.endpoints(c, stack, p, users, records) // after the state machine, which they start; the DLQ, which requestrun fails to
 	r.schedules(c, p)
 	r.operator(c, stack, p, users, records)
 	return r
@@ -221,7 +230,32 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t tasks.Task) awsla
 	if t.Name == tasks.Notify.Name && p.Config.RunbookURL != "" {
 		env["RUNBOOK_URL"] = jsii.String(p.Config.RunbookURL) // the alerts' links
 	}
+	var name *string
+	var dlq awssqs.IQueue
+	for _, call := range t.Calls {
+		switch call.On {
+		case tasks.MacKey:
+			env["MAC_KEY_ARN"] = r.MacKey.KeyArn()
+		case tasks.StateMachine:
+			// An endpoint that starts runs: the state machine, made before it.
+			env["STATE_MACHINE_ARN"] = r.StateMachine.StateMachineArn()
+		}
+	}
+	if t.IsEndpoint() {
+		// A fixed name: the CLI finds its URL by it (lambda:GetFunctionUrlConfig).
+		name = jsii.String(t.FunctionName(p.Config.Prefix()))
+		if t.Name == tasks.RequestRun.Name {
+			// EventBridge Scheduler invokes it asynchronously: an error is
+			// retried by Lambda (twice), then the event goes to the
+			// schedules' dead-letter queue, whose alarm tells on-call
+			// (https://docs.aws.amazon.com/lambda/latest/dg/with-eventbridge-scheduler.html,
+			// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq).
+			dlq = r.DLQ
+		}
+	}
 	fn := awslambda.NewFunction(c, jsii.String(id), &awslambda.FunctionProps{
+		FunctionName:    name,
+		DeadLetterQueue: dlq,
 		Description:   jsii.String("keyrotator: the " + t.Function() + " task"),
 		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:  awslambda.Architecture_ARM_64(),
@@ -297,7 +331,7 @@ func allow(actions []string, resources *[]*string) awsiam.PolicyStatement {
 // (tasks.Task.Calls), each kind of resource resolved to this stack's ARNs.
 // A kind the config has none of (no application secrets, no SORACOM
 // connection) grants nothing.
-func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
+func (r *Rotator) grant(p *Props, list []tasks.Task, users *[]*string, records *string) {
 	executions := jsii.String(arn("states", deployRegion, "execution:"+p.Config.Names().StateMachine()+":*"))
 	var appSecrets []*string
 	var appKeys []string
@@ -313,8 +347,12 @@ func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
 		tasks.Executions: {executions},
 		tasks.AppSecrets: &appSecrets,
 		tasks.Anything:   jsii.Strings("*"),
+		tasks.MacKey:     {r.MacKey.KeyArn()},
 	}
-	for _, t := range tasks.All {
+	if r.StateMachine != nil {
+		arns[tasks.StateMachine] = &[]*string{r.StateMachine.StateMachineArn()}
+	}
+	for _, t := range list {
 		fn := r.Functions[t.Function()]
 		for _, c := range t.Calls {
 			switch c.On {
@@ -364,7 +402,7 @@ func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props,
 	sm := r.StateMachine.StateMachineArn()
 	executions := jsii.String(arn("states", deployRegion, "execution:"+p.Config.Names().StateMachine()+":*"))
 	var roles, functions []*string
-	for _, t := range tasks.All {
+	for _, t := range slices.Concat(tasks.All, tasks.Endpoints) {
 		roles = append(roles, r.Functions[t.Function()].Role().RoleArn())
 		functions = append(functions, r.Functions[t.Function()].FunctionArn())
 	}
@@ -404,7 +442,7 @@ func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props,
 			allow([]string{"secretsmanager:DescribeSecret"}, &[]*string{records}),
 			// The runbook's accessdenied check: what a function's role may do.
 			allow([]string{"iam:SimulatePrincipalPolicy"}, &roles),
-		}, doctor...)),
+		}, append(doctor, invokeURL(r.Functions[tasks.RequestRun.Function()])...)...)),
 	})
 	if names := p.Config.Connections(); len(names) > 0 {
 		var conns []*string
@@ -510,17 +548,23 @@ func (r *Rotator) alarms(c constructs.Construct) {
 	}))
 }
 
-// schedules makes one EventBridge Scheduler schedule per rotation, each with
-// the rotation's fixed input, sharing one role that may start only this
-// state machine.
+// schedules makes one EventBridge Scheduler schedule per rotation. Each
+// invokes the request endpoint (requestrun) directly with
+// {"schedule": name, "scheduledTime": …, "input": the rotation's input}: it
+// signs the run as "schedule <name>" and starts it, so a scheduled run is
+// verified the way a person's is (issue 14). The schedules share one role,
+// which may invoke only requestrun: the one principal granted
+// lambda:InvokeFunction on it without the lambda:InvokedViaFunctionUrl
+// condition (the trust boundary, docs/design.md).
 func (r *Rotator) schedules(c constructs.Construct, p *Props) {
 	role := awsiam.NewRole(c, jsii.String("SchedulerRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
-		Description: jsii.String("keyrotator schedules: start the rotation state machine"),
+		Description: jsii.String("keyrotator schedules: invoke the request endpoint (requestrun), which signs and starts the run"),
 	})
+	requestrun := r.Functions[tasks.RequestRun.Function()]
 	for _, rot := range p.Config.Rotations {
-		target := awsschedulertargets.NewStepFunctionsStartExecution(r.StateMachine, &awsschedulertargets.ScheduleTargetBaseProps{
-			Input:           awsscheduler.ScheduleTargetInput_FromText(jsii.String(rot.ScheduleInput())),
+		target := awsschedulertargets.NewLambdaInvoke(requestrun, &awsschedulertargets.ScheduleTargetBaseProps{
+			Input:           awsscheduler.ScheduleTargetInput_FromText(jsii.String(rot.RequestInput())),
 			DeadLetterQueue: r.DLQ,
 			Role:            role,
 			RetryAttempts:   jsii.Number(3),
@@ -531,6 +575,60 @@ func (r *Rotator) schedules(c constructs.Construct, p *Props) {
 			Target:      target,
 			Enabled:     jsii.Bool(rot.IsEnabled()),
 		}))
+	}
+}
+
+// macKey makes the stack's KMS HMAC key (issue 14): the signed run
+// requests and approvals. KMS does not rotate HMAC keys automatically
+// (https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html):
+// a MAC only has to outlive the run it is for. Who may use it is in the
+// tasks' grants (tasks.MacKey): the endpoints kms:GenerateMac, the states
+// that check kms:VerifyMac.
+func (r *Rotator) macKey(c constructs.Construct, p *Props) {
+	r.MacKey = awskms.NewKey(c, jsii.String("MacKey"), &awskms.KeyProps{
+		Description:   jsii.String("keyrotator: signs run requests and approvals (HMAC); only keyrotator's endpoints sign, only its states verify"),
+		KeySpec:       awskms.KeySpec_HMAC_256,
+		KeyUsage:      awskms.KeyUsage_GENERATE_VERIFY_MAC,
+		RemovalPolicy: p.RemovalPolicy,
+	})
+}
+
+// endpoints are the Lambdas no state runs (tasks.Endpoints), each behind a
+// function URL with AuthType AWS_IAM: AWS authenticates the caller and
+// the function reads who from requestContext.authorizer.iam. The
+// permissions a person needs to call one (both, for a function URL made
+// since October 2025: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html)
+// are in the managed policies (operator: requestrun).
+func (r *Rotator) endpoints(c constructs.Construct, stack awscdk.Stack, p *Props, users *[]*string, records *string) {
+	for _, t := range tasks.Endpoints {
+		fn := r.function(c, p, t)
+		r.Functions[t.Function()] = fn
+		r.URLs[t.Function()] = fn.AddFunctionUrl(&awslambda.FunctionUrlOptions{AuthType: awslambda.FunctionUrlAuthType_AWS_IAM})
+		awscdk.NewCfnOutput(stack, jsii.String(t.Name+"Url"), &awscdk.CfnOutputProps{
+			Value:       r.URLs[t.Function()].Url(),
+			Description: jsii.String("the " + t.Function() + " endpoint's function URL (AuthType AWS_IAM); the keyrotator CLI finds it by the function's name"),
+		})
+	}
+	r.grant(p, tasks.Endpoints, users, records)
+}
+
+// invokeURL is what a person needs to call an endpoint through its
+// function URL and nothing else: lambda:InvokeFunctionUrl for an AWS_IAM
+// URL, and lambda:InvokeFunction only when invoked through the URL (so
+// not a direct invoke, which could carry a forged requestContext).
+// https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html
+func invokeURL(fn awslambda.Function) []awsiam.PolicyStatement {
+	return []awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("lambda:InvokeFunctionUrl"), Resources: &[]*string{fn.FunctionArn()},
+			Conditions: &map[string]any{"StringEquals": map[string]any{"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("lambda:InvokeFunction"), Resources: &[]*string{fn.FunctionArn()},
+			Conditions: &map[string]any{"Bool": map[string]any{"lambda:InvokedViaFunctionUrl": "true"}},
+		}),
+		// keyrotator start finds the URL by the function's name.
+		allow([]string{"lambda:GetFunctionUrlConfig"}, &[]*string{fn.FunctionArn()}),
 	}
 }
 
