@@ -117,8 +117,12 @@ type Invocation struct {
 	Passed    int       `json:"passed"`    // schedule times the clock had passed (a jump: more than 1; fired once)
 	Principal string    `json:"principal"` // the assumed role's session ARN
 	Attempts  int       `json:"attempts"`
-	Result    string    `json:"result,omitempty"` // the execution ARN (or message id) the target answered
-	Error     string    `json:"error,omitempty"`  // the last attempt's error
+	Result    string    `json:"result,omitempty"` // the execution ARN (or message id) the target answered; a Lambda target's answer
+	// FunctionError is a Lambda target's error: AWS invokes the function
+	// asynchronously, so it is no failure of the schedule (no retry, no
+	// dead letter); the function's own retries and on-failure queue take it.
+	FunctionError string `json:"functionError,omitempty"`
+	Error         string `json:"error,omitempty"` // the last attempt's error
 	// DeadLetter is the dead-letter queue's message id, or why sending there failed.
 	DeadLetter      string `json:"deadLetter,omitempty"`
 	DeadLetterError string `json:"deadLetterError,omitempty"`
@@ -366,6 +370,8 @@ type due struct {
 	region string
 	name   string
 	group  string
+	// executionID is the firing's id (<aws.scheduler.execution-id>).
+	executionID string
 }
 
 // fireDue fires every enabled schedule whose next time the clock has
@@ -383,7 +389,8 @@ func (s *Service) fireDue(ctx context.Context) {
 			sc.Next = nil
 			continue
 		}
-		d := due{arn: sc.ARN, at: *sc.Next, passed: 1, target: sc.Target, region: sc.Region, name: sc.Name, group: sc.Group}
+		d := due{arn: sc.ARN, at: *sc.Next, passed: 1, target: sc.Target, region: sc.Region, name: sc.Name, group: sc.Group,
+			executionID: strings.ReplaceAll(sandbox.NewUUID(), "-", "")[:16]}
 		for t := *sc.Next; d.passed < 1000; d.passed++ { // how many times the jump passed, for the record
 			n := nextTime(sc, expr, t)
 			if n == nil || n.After(now) {
@@ -449,7 +456,11 @@ func (s *Service) invoke(ctx context.Context, d due) Invocation {
 	}
 	var code, msg string
 	for inv.Attempts = 1; ; inv.Attempts++ {
-		res, err := s.call(ctx, p, d.target)
+		res, err := s.call(ctx, p, d.target, d.attributes(inv.Attempts))
+		if fe := (*functionError)(nil); errors.As(err, &fe) {
+			inv.Result, inv.FunctionError, inv.Error = "", fe.body, ""
+			return inv
+		}
 		if err == nil {
 			inv.Result, inv.Error = res, ""
 			return inv
@@ -482,13 +493,37 @@ func errorParts(err error) (code, msg string) {
 
 // call invokes the target once, as the role, through the sandbox's own
 // services (their faults, call log and observers apply).
-func (s *Service) call(ctx context.Context, p sandbox.Principal, t Target) (string, error) {
+func (s *Service) call(ctx context.Context, p sandbox.Principal, t Target, attrs *strings.Replacer) (string, error) {
 	parts := strings.SplitN(t.Arn, ":", 6)
 	if len(parts) < 6 {
 		return "", sandbox.Errorf(400, "ValidationException", "Target Arn %s is not an ARN", t.Arn)
 	}
-	input := t.Input
+	input := attrs.Replace(t.Input)
 	switch parts[2] {
+	case "lambda":
+		// A templated Lambda target (Lambda Invoke). AWS invokes it
+		// asynchronously (https://docs.aws.amazon.com/lambda/latest/dg/with-eventbridge-scheduler.html);
+		// the sandbox invokes it synchronously so a test sees its answer
+		// when the firing is done, and reports a function error as the
+		// function's, not the schedule's (functionError).
+		if input == "" {
+			input = "{}"
+		}
+		fn := parts[5]
+		if i := strings.Index(fn, "function:"); i >= 0 {
+			fn = fn[i+len("function:"):]
+		}
+		res, err := s.srv.Internal(ctx, "lambda", "Invoke", fn, p, []byte(input))
+		if err != nil {
+			return "", err
+		}
+		if raw, ok := res.(*sandbox.Raw); ok {
+			if raw.Header.Get("X-Amz-Function-Error") != "" {
+				return "", &functionError{body: string(raw.Body)}
+			}
+			return string(raw.Body), nil
+		}
+		return "", nil
 	case "states":
 		if input == "" {
 			input = "{}"
@@ -518,6 +553,23 @@ func (s *Service) call(ctx context.Context, p sandbox.Principal, t Target) (stri
 	return "", sandbox.Errorf(400, "ValidationException", "the sandbox's scheduler cannot invoke a %s target", parts[2])
 }
 
+// functionError is a Lambda target's function failing (its error payload).
+type functionError struct{ body string }
+
+func (e *functionError) Error() string { return "function error: " + e.body }
+
+// attributes replaces the context attributes Scheduler fills in a target's
+// input for attempt
+// (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html).
+func (d due) attributes(attempt int) *strings.Replacer {
+	return strings.NewReplacer(
+		"<aws.scheduler.schedule-arn>", d.arn,
+		"<aws.scheduler.scheduled-time>", d.at.UTC().Format(time.RFC3339),
+		"<aws.scheduler.execution-id>", d.executionID,
+		"<aws.scheduler.attempt-number>", fmt.Sprint(attempt),
+	)
+}
+
 // queueURL is the URL of the queue an SQS ARN names.
 func queueURL(arn string) string {
 	p := strings.Split(arn, ":")
@@ -533,13 +585,13 @@ func queueURL(arn string) string {
 // The body is the target's input; the attributes say what failed.
 func (s *Service) deadLetter(ctx context.Context, p sandbox.Principal, d due, inv Invocation, code, msg string) (string, error) {
 	attr := func(v string) map[string]string { return map[string]string{"DataType": "String", "StringValue": v} }
-	body := d.target.Input
+	body := d.attributes(inv.Attempts).Replace(d.target.Input) // the event as it was sent
 	if body == "" {
 		body = "{}"
 	}
 	req := map[string]any{"QueueUrl": queueURL(d.target.DeadLetterConfig.Arn), "MessageBody": body,
 		"MessageAttributes": map[string]any{
-			"ERROR_CODE": attr(code), "ERROR_MESSAGE": attr(msg), "EXECUTION_ID": attr(sandbox.NewUUID()),
+			"ERROR_CODE": attr(code), "ERROR_MESSAGE": attr(msg), "EXECUTION_ID": attr(d.executionID),
 			"RETRY_ATTEMPTS": attr(fmt.Sprint(inv.Attempts - 1)), "SCHEDULE_ARN": attr(d.arn), "TARGET_ARN": attr(d.target.Arn),
 		}}
 	b, _ := json.Marshal(req)
