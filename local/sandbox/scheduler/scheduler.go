@@ -117,12 +117,8 @@ type Invocation struct {
 	Passed    int       `json:"passed"`    // schedule times the clock had passed (a jump: more than 1; fired once)
 	Principal string    `json:"principal"` // the assumed role's session ARN
 	Attempts  int       `json:"attempts"`
-	Result    string    `json:"result,omitempty"` // the execution ARN (or message id) the target answered; a Lambda target's answer
-	// FunctionError is a Lambda target's error: AWS invokes the function
-	// asynchronously, so it is no failure of the schedule (no retry, no
-	// dead letter); the function's own retries and on-failure queue take it.
-	FunctionError string `json:"functionError,omitempty"`
-	Error         string `json:"error,omitempty"` // the last attempt's error
+	Result    string    `json:"result,omitempty"` // the execution ARN (or message id) the target answered
+	Error     string    `json:"error,omitempty"`  // the last attempt's error
 	// DeadLetter is the dead-letter queue's message id, or why sending there failed.
 	DeadLetter      string `json:"deadLetter,omitempty"`
 	DeadLetterError string `json:"deadLetterError,omitempty"`
@@ -456,11 +452,9 @@ func (s *Service) invoke(ctx context.Context, d due) Invocation {
 	}
 	var code, msg string
 	for inv.Attempts = 1; ; inv.Attempts++ {
-		res, err := s.call(ctx, p, d.target, d.attributes(inv.Attempts))
-		if fe := (*functionError)(nil); errors.As(err, &fe) {
-			inv.Result, inv.FunctionError, inv.Error = "", fe.body, ""
-			return inv
-		}
+		t := d.target
+		t.Input = d.attributes(inv.Attempts).Replace(t.Input)
+		res, err := s.call(ctx, p, t)
 		if err == nil {
 			inv.Result, inv.Error = res, ""
 			return inv
@@ -493,37 +487,13 @@ func errorParts(err error) (code, msg string) {
 
 // call invokes the target once, as the role, through the sandbox's own
 // services (their faults, call log and observers apply).
-func (s *Service) call(ctx context.Context, p sandbox.Principal, t Target, attrs *strings.Replacer) (string, error) {
+func (s *Service) call(ctx context.Context, p sandbox.Principal, t Target) (string, error) {
 	parts := strings.SplitN(t.Arn, ":", 6)
 	if len(parts) < 6 {
 		return "", sandbox.Errorf(400, "ValidationException", "Target Arn %s is not an ARN", t.Arn)
 	}
-	input := attrs.Replace(t.Input)
+	input := t.Input
 	switch parts[2] {
-	case "lambda":
-		// A templated Lambda target (Lambda Invoke). AWS invokes it
-		// asynchronously (https://docs.aws.amazon.com/lambda/latest/dg/with-eventbridge-scheduler.html);
-		// the sandbox invokes it synchronously so a test sees its answer
-		// when the firing is done, and reports a function error as the
-		// function's, not the schedule's (functionError).
-		if input == "" {
-			input = "{}"
-		}
-		fn := parts[5]
-		if i := strings.Index(fn, "function:"); i >= 0 {
-			fn = fn[i+len("function:"):]
-		}
-		res, err := s.srv.Internal(ctx, "lambda", "Invoke", fn, p, []byte(input))
-		if err != nil {
-			return "", err
-		}
-		if raw, ok := res.(*sandbox.Raw); ok {
-			if raw.Header.Get("X-Amz-Function-Error") != "" {
-				return "", &functionError{body: string(raw.Body)}
-			}
-			return string(raw.Body), nil
-		}
-		return "", nil
 	case "states":
 		if input == "" {
 			input = "{}"
@@ -552,11 +522,6 @@ func (s *Service) call(ctx context.Context, p sandbox.Principal, t Target, attrs
 	}
 	return "", sandbox.Errorf(400, "ValidationException", "the sandbox's scheduler cannot invoke a %s target", parts[2])
 }
-
-// functionError is a Lambda target's function failing (its error payload).
-type functionError struct{ body string }
-
-func (e *functionError) Error() string { return "function error: " + e.body }
 
 // attributes replaces the context attributes Scheduler fills in a target's
 // input for attempt
