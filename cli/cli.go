@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"time"
@@ -92,6 +93,9 @@ type app struct {
 	region       string
 	profile      string
 	poll         time.Duration
+
+	requestURLFlag, approvalURLFlag string
+	httpClient                      *http.Client // the endpoints' (nil: http.DefaultClient)
 
 	clock *serverClock
 	cfg   *aws.Config
@@ -173,6 +177,8 @@ Output is for people; --json prints one JSON document on stdout instead
 	pf.StringVar(&a.region, "region", "", "AWS region (default: the SDK's, e.g. $AWS_REGION)")
 	pf.StringVar(&a.profile, "profile", "", "AWS shared config profile (default: the SDK's, e.g. $AWS_PROFILE)")
 	pf.DurationVar(&a.poll, "poll", time.Second, "how often watch reads the execution's history")
+	pf.StringVar(&a.requestURLFlag, "request-url", "", "the request endpoint's function URL (start, for a run that needs approval; default $"+RequestURLEnv+", else <prefix>-requestrun's URL)")
+	pf.StringVar(&a.approvalURLFlag, "approval-url", "", "the approval endpoint's function URL (approve, reject; default $"+ApprovalURLEnv+", else <prefix>-answerapproval's URL)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if p := a.names().Prefix; p != "" {
 			if err := rotation.CheckPrefix(p); err != nil {
