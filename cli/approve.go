@@ -113,7 +113,7 @@ func (a *app) answer(ctx context.Context, arn string, d decision) (answerReply, 
 		return r, nil
 	case ans.Status == http.StatusNotFound || ans.Status == http.StatusConflict:
 		// NoApprovalPending: never asked, already answered, expired, ended.
-		return r, &exitError{code: ExitNotPending, kind: "not pending", err: fmt.Errorf("nothing to %s on %s: %s", word, nameOf(arn), ans.Problem().Message)}
+		return r, &exitError{code: ExitNotPending, kind: "not pending", err: fmt.Errorf("nothing to approve or reject on %s: %s", nameOf(arn), ans.Problem().Message)}
 	}
 	return r, endpointRefusal(word+" "+nameOf(arn), ans)
 }
