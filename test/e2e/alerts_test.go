@@ -235,10 +235,15 @@ func TestApprovalGate(t *testing.T) {
 			t.Fatalf("keys while awaiting approval: %v (nothing may change before it)", ks)
 		}
 		msg, a := h.alertOf(arn, "approval")
-		for _, want := range []string{f.user, "arn:aws:iam::111122223333:user/alice", "Security Hub IAM.3", "keyrotator approve " + arn, "keyrotator reject " + arn, "send-task-success"} {
+		// Who asked is the caller the request endpoint signed, not the
+		// input's claim (issue 14).
+		for _, want := range []string{f.user, h.callerARN(), "Security Hub IAM.3", "keyrotator approve " + arn, "keyrotator reject " + arn, "send-task-success"} {
 			if !strings.Contains(msg.Message, want) {
 				t.Errorf("the approval request does not say %q:\n%s", want, msg.Message)
 			}
+		}
+		if strings.Contains(msg.Message, "user/alice") {
+			t.Errorf("the approval request names the input's claimed requester alice:\n%s", msg.Message)
 		}
 		if len(msg.Subject) >= 100 || !strings.Contains(msg.Subject, f.user) || a.TaskToken == "" || a.Expires.IsZero() {
 			t.Errorf("approval request: subject %q, JSON %+v", msg.Subject, a)
