@@ -108,10 +108,10 @@ func (a *app) answer(ctx context.Context, arn string, d decision) (answerReply, 
 	}
 	var r answerReply
 	_ = json.Unmarshal(ans.Body, &r)
-	switch {
-	case ans.Status == http.StatusOK:
+	switch ans.Status {
+	case http.StatusOK:
 		return r, nil
-	case ans.Status == http.StatusNotFound || ans.Status == http.StatusConflict:
+	case http.StatusNotFound, http.StatusConflict:
 		// NoApprovalPending: never asked, already answered, expired, ended.
 		return r, &exitError{code: ExitNotPending, kind: "not pending", err: fmt.Errorf("nothing to approve or reject on %s: %s", nameOf(arn), ans.Problem().Message)}
 	}

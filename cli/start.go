@@ -214,10 +214,10 @@ func (a *app) request(ctx context.Context, fields map[string]any, user, machine 
 // input is exit 2 naming the field, a refused caller or AWS failing exit 1.
 func endpointRefusal(what string, ans endpoint.Answer) error {
 	p := ans.Problem()
-	switch {
-	case ans.Status == http.StatusBadRequest:
+	switch ans.Status {
+	case http.StatusBadRequest:
 		return &exitError{code: ExitUsage, kind: "invalid input", field: p.Field, err: fmt.Errorf("%s: %s", what, p.Message)}
-	case ans.Status == http.StatusForbidden:
+	case http.StatusForbidden:
 		return &exitError{code: ExitError, kind: "refused", err: fmt.Errorf("%s: refused (%d): %s", what, ans.Status, p.Message)}
 	}
 	return fmt.Errorf("%s: the endpoint answered %d %s: %s", what, ans.Status, p.Error, p.Message)

@@ -50,7 +50,7 @@ func TestSignedRequestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, ok, err := ParseSignedRequest(in)
-	if err != nil || !ok || got.MAC != "bWFj" || !bytes.Equal(got.Request.Message(), r.Message()) {
+	if err != nil || !ok || got.MAC != "bWFj" || !bytes.Equal(got.Message(), r.Message()) {
 		t.Fatalf("%+v %v %v", got, ok, err)
 	}
 	if want := `{"purpose":"keyrotator/request/v1","execution":"app-1","requestedBy":"arn:aws:iam::111122223333:user/a","inputSha256":"` + strings.Repeat("a", 64) + `","at":"2026-03-01T03:00:00Z"}`; string(r.Message()) != want {

@@ -70,7 +70,7 @@ func verifyRequest(ctx context.Context, key macVerifier, req rotation.SignedRequ
 	if strings.TrimSpace(req.RequestedBy) == "" {
 		return &rotation.RequestForged{Reason: "it names nobody as the requester"}
 	}
-	ok, err := key.Verify(ctx, req.Request.Message(), req.MAC)
+	ok, err := key.Verify(ctx, req.Message(), req.MAC)
 	if err != nil {
 		return err
 	}
