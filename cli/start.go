@@ -39,6 +39,7 @@ type startOptions struct {
 	allowRemove     bool
 	dryRun          bool
 	wait            bool
+	issue           bool // Issuance: "issue": true
 }
 
 func (a *app) startCmd() *cobra.Command {
@@ -86,6 +87,8 @@ watch does and exits as watch does.`,
 	f.BoolVar(&o.allowRemove, "allow-remove-inactive-key", false, "make room by deleting an inactive second key")
 	f.BoolVar(&o.dryRun, "dry-run", false, "end after the plan: every change it would make, none made")
 	f.BoolVar(&o.wait, "wait", false, "follow the execution until it ends (as watch)")
+	// Issuance: a flag, never decided from the key count (docs/cli.md).
+	f.BoolVar(&o.issue, "issue", false, "issue a first key to a user with no active key (none, or one inactive), instead of rotating")
 	return cmd
 }
 
@@ -154,6 +157,9 @@ func (a *app) start(ctx context.Context, o startOptions, changed func(string) bo
 	}
 	if !a.json {
 		fmt.Fprintf(a.stdout, "started %s\n  %s\n", doc.Name, doc.ExecutionARN)
+		if in.Issue { // Issuance
+			fmt.Fprintf(a.stdout, "  an issue: a first key for %s, nothing retired\n", in.User)
+		}
 		switch {
 		case in.DryRun:
 			fmt.Fprintln(a.stdout, "  dry run: the plan lists every change; none is made")
@@ -283,6 +289,7 @@ func buildInput(o startOptions, changed func(string) bool, stdin io.Reader) (map
 	set("require-approval", "requireApproval", o.requireApproval)
 	set("allow-remove-inactive-key", "allowRemoveInactiveKey", o.allowRemove)
 	set("dry-run", "dryRun", o.dryRun)
+	set("issue", "issue", o.issue) // Issuance
 	return fields, source, nil
 }
 

@@ -146,6 +146,7 @@ type execRef struct {
 	Status    string    `json:"status"`
 	Start     time.Time `json:"startDate"`
 	Stop      time.Time `json:"stopDate,omitzero"`
+	Issue     bool      `json:"issue,omitempty"` // Issuance: the run issued a first key
 }
 
 type inFlight struct {
@@ -154,6 +155,7 @@ type inFlight struct {
 	State            string    `json:"state"`
 	Since            time.Time `json:"since"`
 	AwaitingApproval bool      `json:"awaitingApproval"`
+	Issue            bool      `json:"issue,omitempty"` // Issuance: the run issues a first key
 }
 
 type scheduleStatus struct {
@@ -355,13 +357,14 @@ func (s statusReader) executions(ctx context.Context, users map[string]*userStat
 			User    string `json:"user"`
 			Trigger string `json:"trigger"`
 			DryRun  bool   `json:"dryRun"`
+			Issue   bool   `json:"issue"`
 		}
 		_ = json.Unmarshal([]byte(aws.ToString(d.Input)), &in)
 		us := users[in.User]
 		if us == nil {
 			return nil
 		}
-		ref := &execRef{Execution: arn, Name: aws.ToString(d.Name), Status: string(d.Status), Start: aws.ToTime(d.StartDate), Stop: aws.ToTime(d.StopDate)}
+		ref := &execRef{Execution: arn, Name: aws.ToString(d.Name), Status: string(d.Status), Start: aws.ToTime(d.StartDate), Stop: aws.ToTime(d.StopDate), Issue: in.Issue}
 		if us.LastRun == nil || ref.Start.After(us.LastRun.Start) {
 			us.LastRun = ref
 		}
@@ -380,7 +383,7 @@ func (s statusReader) executions(ctx context.Context, users map[string]*userStat
 			}
 		}
 		if running && us.InFlight == nil {
-			f := &inFlight{Execution: arn, Name: ref.Name, Since: ref.Start}
+			f := &inFlight{Execution: arn, Name: ref.Name, Since: ref.Start, Issue: in.Issue}
 			for i := len(history) - 1; i >= 0; i-- {
 				if e := history[i].StateEnteredEventDetails; e != nil {
 					f.State, f.Since = aws.ToString(e.Name), aws.ToTime(history[i].Timestamp)
@@ -552,7 +555,7 @@ func (us userStatus) write(out io.Writer, now time.Time) {
 		tw.Flush()
 	}
 	if f := us.InFlight; f != nil {
-		fmt.Fprintf(out, "  in flight: %s in %s since %s (%s)\n", f.Name, f.State, f.Since.Format(time.RFC3339), humanDuration(now.Sub(f.Since)))
+		fmt.Fprintf(out, "  in flight: %s%s in %s since %s (%s)\n", f.Name, issueMark(f.Issue), f.State, f.Since.Format(time.RFC3339), humanDuration(now.Sub(f.Since)))
 		if f.AwaitingApproval {
 			fmt.Fprintf(out, "    awaiting approval: keyrotator approve %s (or reject)\n", f.Name)
 		}
@@ -560,7 +563,7 @@ func (us userStatus) write(out io.Writer, now time.Time) {
 		fmt.Fprintf(out, "  lock: the record's AWSPENDING is held (version %s) with no run in flight: a run that did not finish; the next one takes it over\n", r.PendingVersion)
 	}
 	if r := us.LastRun; r != nil && (us.InFlight == nil || us.InFlight.Execution != r.Execution) {
-		fmt.Fprintf(out, "  last run: %s %s (%s)\n", r.Name, r.Status, ago(r.Start, now))
+		fmt.Fprintf(out, "  last run: %s%s %s (%s)\n", r.Name, issueMark(r.Issue), r.Status, ago(r.Start, now))
 	}
 	for _, s := range us.Schedules {
 		line := "  next scheduled run: "
@@ -572,4 +575,12 @@ func (us userStatus) write(out io.Writer, now time.Time) {
 		}
 		fmt.Fprintf(out, "%s — %s: %s %s\n", line, s.Rotation, s.Expression, s.TimeZone)
 	}
+}
+
+// issueMark says, after a run's name, that it issues a first key (Issuance).
+func issueMark(issue bool) string {
+	if issue {
+		return " (an issue: a first key, nothing retired)"
+	}
+	return ""
 }

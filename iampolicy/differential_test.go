@@ -22,6 +22,7 @@ const (
 	queueARN  = "arn:aws:sqs:us-east-1:111111111111:dlq"
 	alarmARN  = "arn:aws:cloudwatch:us-east-1:111111111111:alarm:keyrotator-failed"
 	roleARN   = "arn:aws:iam::111111111111:role/Worker"
+	fnARN     = "arn:aws:lambda:us-east-1:111111111111:function:answerapproval"
 )
 
 var (
@@ -61,6 +62,9 @@ func tableCases() []tableCase {
 	cwKey := M{"Effect": "Allow", "Principal": M{"Service": "cloudwatch.amazonaws.com"}, "Action": []string{"kms:Decrypt", "kms:GenerateDataKey*"}, "Resource": "*"}
 	decrypt := M{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": keyARN}
 	secure := Context{"aws:SecureTransport": {"true"}}
+	viaURL := Context{"aws:SecureTransport": {"true"}, "lambda:FunctionUrlAuthType": {"AWS_IAM"}, "lambda:InvokedViaFunctionUrl": {"true"}}
+	urlIAM := M{"Effect": "Allow", "Action": "lambda:InvokeFunctionUrl", "Resource": fnARN, "Condition": M{"StringEquals": M{"lambda:FunctionUrlAuthType": "AWS_IAM"}}}
+	invokeViaURL := M{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": fnARN, "Condition": M{"Bool": M{"lambda:InvokedViaFunctionUrl": "true"}}}
 
 	notPrincipalDoc := "NotPrincipal: 'you must also specify the account ARN of the not-denied principal. Otherwise, the policy might deny access to the entire account containing the principal' (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html)"
 	rc := func(name string, p Principal, action, resource, acct string, ctx Context, id []refPolicy, res json.RawMessage) refCase {
@@ -205,6 +209,36 @@ func tableCases() []tableCase {
 		{refCase: rc("ArnNotLike on aws:PrincipalArn", worker, "sns:Publish", topicARN, acctA, Context{"aws:PrincipalArn": {roleARN}},
 			ids(allowPublish, M{"Effect": "Deny", "Action": "sns:Publish", "Resource": "*", "Condition": M{"ArnNotLike": M{"aws:PrincipalArn": "arn:aws:iam::*:role/Work*"}}}), nil),
 			Want: Allowed},
+		// Lambda function URLs with AuthType AWS_IAM: a call needs
+		// lambda:InvokeFunctionUrl (lambda:FunctionUrlAuthType set) and
+		// lambda:InvokeFunction (lambda:InvokedViaFunctionUrl true); a direct
+		// Invoke carries no lambda:InvokedViaFunctionUrl
+		// (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html).
+		{refCase: rc("function URL: InvokeFunctionUrl for AWS_IAM", alice, "lambda:InvokeFunctionUrl", fnARN, acctA, viaURL,
+			ids(urlIAM), nil), Want: Allowed},
+		{refCase: rc("function URL: a grant for AuthType NONE only", alice, "lambda:InvokeFunctionUrl", fnARN, acctA, viaURL,
+			ids(M{"Effect": "Allow", "Action": "lambda:InvokeFunctionUrl", "Resource": fnARN, "Condition": M{"StringEquals": M{"lambda:FunctionUrlAuthType": "NONE"}}}), nil),
+			Want: ImplicitDeny, Missing: IdentityBased},
+		{refCase: rc("function URL: InvokeFunction through the URL", alice, "lambda:InvokeFunction", fnARN, acctA, viaURL,
+			ids(invokeViaURL), nil), Want: Allowed},
+		{refCase: rc("function URL: a via-URL grant allows no direct Invoke", alice, "lambda:InvokeFunction", fnARN, acctA, secure,
+			ids(invokeViaURL), nil), Want: ImplicitDeny, Missing: IdentityBased},
+		{refCase: rc("function URL: InvokedViaFunctionUrl false", alice, "lambda:InvokeFunction", fnARN, acctA, Context{"lambda:InvokedViaFunctionUrl": {"false"}},
+			ids(invokeViaURL), nil), Want: ImplicitDeny, Missing: IdentityBased},
+		{refCase: rc("function URL: the function policy names the user", alice, "lambda:InvokeFunction", fnARN, acctA, viaURL,
+			nil, policy(M{"Sid": "url", "Effect": "Allow", "Principal": M{"AWS": alice.ARN}, "Action": "lambda:InvokeFunction", "Resource": fnARN,
+				"Condition": M{"Bool": M{"lambda:InvokedViaFunctionUrl": "true"}}})), Want: Allowed},
+		{refCase: rc("function URL: the function policy's via-URL grant, invoked directly", alice, "lambda:InvokeFunction", fnARN, acctA, secure,
+			nil, policy(M{"Sid": "url", "Effect": "Allow", "Principal": M{"AWS": alice.ARN}, "Action": "lambda:InvokeFunction", "Resource": fnARN,
+				"Condition": M{"Bool": M{"lambda:InvokedViaFunctionUrl": "true"}}})), Want: ImplicitDeny, Missing: IdentityBased},
+		{refCase: rc("function URL: the function policy names the account only", alice, "lambda:InvokeFunctionUrl", fnARN, acctA, viaURL,
+			nil, policy(M{"Effect": "Allow", "Principal": M{"AWS": "arn:aws:iam::111111111111:root"}, "Action": "lambda:InvokeFunctionUrl", "Resource": fnARN,
+				"Condition": M{"StringEquals": M{"lambda:FunctionUrlAuthType": "AWS_IAM"}}})), Want: ImplicitDeny, Missing: IdentityBased},
+		{refCase: rc("function URL: another account's role, both sides allow", other, "lambda:InvokeFunctionUrl", fnARN, acctA, viaURL,
+			ids(urlIAM), policy(M{"Effect": "Allow", "Principal": M{"AWS": "arn:aws:iam::222222222222:root"}, "Action": "lambda:InvokeFunctionUrl", "Resource": fnARN,
+				"Condition": M{"StringEquals": M{"lambda:FunctionUrlAuthType": "AWS_IAM"}}})), Want: Allowed},
+		{refCase: rc("function URL: another account's role, no function policy", other, "lambda:InvokeFunctionUrl", fnARN, acctA, viaURL,
+			ids(urlIAM), nil), Want: ImplicitDeny, Missing: ResourceBased},
 	}
 }
 

@@ -17,7 +17,7 @@ require (
 
 require (
 	github.com/aws/aws-sdk-go-v2/service/cloudwatch v1.52.3 // indirect
-	github.com/aws/aws-sdk-go-v2/service/kms v1.49.1 // indirect
+	github.com/aws/aws-sdk-go-v2/service/kms v1.49.1
 	github.com/aws/aws-sdk-go-v2/service/scheduler v1.17.14 // indirect
 	github.com/awslabs/goformation/v7 v7.14.9 // indirect
 )

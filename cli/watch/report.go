@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,6 +56,7 @@ type Report struct {
 	Cause       string                  `json:"cause,omitempty"`
 	FailedState string                  `json:"failedState,omitempty"` // the state whose error ended the run
 	DryRun      bool                    `json:"dryRun,omitempty"`
+	Issue       bool                    `json:"issue,omitempty"`       // Issuance: a first key, no old key
 	Changes     []string                `json:"changes,omitempty"`     // a dry run's plan: every change it would make
 	TargetPlans []rotation.Receipt      `json:"targetPlans,omitempty"` // a dry run: what each target, read, said it would change
 	Skipped     string                  `json:"skipped,omitempty"`     // a scheduled run of a young key: why
@@ -85,11 +87,12 @@ func NewReport(e *Ended, keysAfter []Key) Report {
 	var in struct {
 		User    string            `json:"user"`
 		Targets []json.RawMessage `json:"targets"`
+		Issue   bool              `json:"issue"`
 	}
 	_ = json.Unmarshal(data.Input, &in)
-	r.User, r.Targets = in.User, len(in.Targets)
+	r.User, r.Targets, r.Issue = in.User, len(in.Targets), in.Issue
 	if p := data.Plan; p != nil {
-		r.User, r.OldKeyID, r.Targets = p.User, p.OldKeyID, len(p.Targets)
+		r.User, r.OldKeyID, r.Targets, r.Issue = p.User, p.OldKeyID, len(p.Targets), p.Issue
 		r.DryRun = p.DryRun || data.DryRun
 		if r.DryRun {
 			r.Changes, r.TargetPlans = p.Changes, data.TargetPlans
@@ -157,14 +160,18 @@ func lastState(events []types.HistoryEvent) string {
 // before and after, what each target took and the verification's evidence.
 func (r Report) Write(out io.Writer) {
 	if r.DryRun {
-		fmt.Fprintf(out, "\ndry run of %s: %d changes planned, none made:\n", r.User, len(r.Changes))
+		what := ""
+		if r.Issue {
+			what = "an issue to "
+		}
+		fmt.Fprintf(out, "\ndry run of %s%s: %d changes planned, none made:\n", what, r.User, len(r.Changes))
 		for i, c := range r.Changes {
 			fmt.Fprintf(out, "  %d. %s\n", i+1, c)
 		}
 		if len(r.TargetPlans) > 0 {
 			fmt.Fprintln(out, "what each target, read now, says it would change:")
 			for _, t := range r.TargetPlans {
-				fmt.Fprintf(out, "  %s (%s, %s), holding %s:\n", t.Target, t.Type, t.Where, t.PreviousKeyID)
+				fmt.Fprintf(out, "  %s (%s, %s), holding %s:\n", t.Target, t.Type, t.Where, cmp.Or(t.PreviousKeyID, "no key"))
 				for _, c := range t.Planned {
 					fmt.Fprintf(out, "    - %s\n", c)
 				}
@@ -179,6 +186,8 @@ func (r Report) Write(out io.Writer) {
 	fmt.Fprintf(out, "\nkeys of %s:\n", r.User)
 	if r.OldKeyID != "" {
 		fmt.Fprintf(out, "  before: %s (Active)\n", r.OldKeyID)
+	} else if r.Issue {
+		fmt.Fprintln(out, "  before: no active key (an issue)")
 	}
 	fmt.Fprint(out, "  after: ")
 	if len(r.KeysAfter) == 0 {
@@ -200,7 +209,7 @@ func (r Report) Write(out io.Writer) {
 		fmt.Fprintf(out, "  none updated (of %d)\n", r.Targets)
 	}
 	for _, rc := range r.Receipts {
-		fmt.Fprintf(out, "  %-11s %s: %s → %s\n", rc.Target, rc.Where, rc.PreviousKeyID, rc.NewKeyID)
+		fmt.Fprintf(out, "  %-11s %s: %s → %s\n", rc.Target, rc.Where, cmp.Or(rc.PreviousKeyID, "no key"), rc.NewKeyID)
 		for _, line := range rc.Details() { // a SORACOM target's groups, one a line
 			fmt.Fprintf(out, "  %-11s   %s\n", "", line)
 		}
@@ -266,14 +275,22 @@ func (r Report) Err() error {
 
 // Line is the one line that says how it went.
 func (r Report) Line() string {
+	what := "rotation"
+	if r.Issue {
+		what = "issue"
+	}
 	if err := r.Err(); err != nil {
-		return "rotation failed: " + err.Error()
+		return what + " failed: " + err.Error()
 	}
 	switch {
+	case r.DryRun && r.Issue:
+		return fmt.Sprintf("dry run of an issue succeeded: user=%s changes=%d (none made)", r.User, len(r.Changes))
 	case r.DryRun:
 		return fmt.Sprintf("dry run succeeded: user=%s changes=%d (none made)", r.User, len(r.Changes))
 	case r.Skipped != "":
 		return fmt.Sprintf("rotation skipped: user=%s: %s", r.User, r.Skipped)
+	case r.Issue:
+		return fmt.Sprintf("issue succeeded: user=%s new=%s (active) targets=%d/%d", r.User, r.NewKeyID, len(r.Receipts), r.Targets)
 	}
 	return fmt.Sprintf("rotation succeeded: user=%s old=%s (deleted) new=%s (active) targets=%d/%d",
 		r.User, r.OldKeyID, r.NewKeyID, len(r.Receipts), r.Targets)

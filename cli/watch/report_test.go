@@ -90,3 +90,31 @@ func TestReportDryRun(t *testing.T) {
 		t.Errorf("Line = %q, want %q", got, want)
 	}
 }
+
+// An issue's report says issue, not rotate: its line, its dry run and its
+// keys (no old key before; the new one after).
+func TestReportIssue(t *testing.T) {
+	out := `{"input":{"user":"app","issue":true},"plan":{"user":"app","issue":true,"oldKeyId":"","targets":[{}]},"key":{"keyId":"AKIANEW"},
+		"receipts":[{"target":"app","type":"secret","where":"arn:app","previousKeyId":"","newKeyId":"AKIANEW"}],"promote":{"lockReleased":true}}`
+	e := &Ended{Execution: &sfn.DescribeExecutionOutput{Status: types.ExecutionStatusSucceeded, Output: aws.String(out), Input: aws.String(`{"user":"app","issue":true}`)}}
+	r := NewReport(e, []Key{{ID: "AKIANEW", Status: "Active"}})
+	if got, want := r.Line(), "issue succeeded: user=app new=AKIANEW (active) targets=1/1"; got != want {
+		t.Errorf("Line = %q, want %q", got, want)
+	}
+	var b bytes.Buffer
+	r.Write(&b)
+	if s := b.String(); !strings.Contains(s, "before: no active key (an issue)") || !strings.Contains(s, "no key → AKIANEW") {
+		t.Errorf("report:\n%s", s)
+	}
+	dry := `{"dryRun":true,"plan":{"user":"app","dryRun":true,"issue":true,"targets":[{}],"changes":["issue a new access key for IAM user app"]}}`
+	r = NewReport(&Ended{Execution: &sfn.DescribeExecutionOutput{Status: types.ExecutionStatusSucceeded, Output: aws.String(dry), Input: aws.String(`{"user":"app","issue":true}`)}}, nil)
+	b.Reset()
+	r.Write(&b)
+	if !strings.Contains(b.String(), "dry run of an issue to app: 1 changes") || r.Line() != "dry run of an issue succeeded: user=app changes=1 (none made)" {
+		t.Errorf("dry run of an issue: %q\n%s", r.Line(), b.String())
+	}
+	failed := &Ended{Execution: &sfn.DescribeExecutionOutput{Status: types.ExecutionStatusFailed, Error: aws.String("KeyLimitReached"), Cause: aws.String("two keys"), Input: aws.String(`{"user":"app","issue":true}`)}}
+	if got := NewReport(failed, nil).Line(); !strings.HasPrefix(got, "issue failed: ") {
+		t.Errorf("a failed issue's line: %q", got)
+	}
+}

@@ -175,6 +175,9 @@ type Plan struct {
 	VerifyAttempts      int       `json:"verifyAttempts"`
 	Targets             []Target  `json:"targets"`
 	Changes             []string  `json:"changes"` // every change, in order, as a sentence (dry run prints these)
+	// Issue: the run issues a first key (the input's issue): no old key
+	// (OldKeyID ""), and after Promote it ends (nothing to verify or retire).
+	Issue bool `json:"issue,omitempty"`
 }
 
 // NewKey is CreateKey's result.
@@ -259,6 +262,9 @@ type GroupChange struct {
 type Cutover struct {
 	At             time.Time `json:"at"`
 	CurrentVersion string    `json:"currentVersion"`
+	// LockReleased: an issue's Promote also released the lock (the run
+	// ends after it: nothing to retire).
+	LockReleased bool `json:"lockReleased,omitempty"`
 }
 
 // Verification is VerifyOldKeyUnused's result.

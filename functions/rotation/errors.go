@@ -37,11 +37,18 @@ type KeyLimitReached struct {
 	User    string
 	Keys    []string // "AKIA… (Active, created …, whose it is)": iamkeys.LimitReached builds it
 	Removed []string // orphans deleted before the limit was found: "AKIA… (why)"
+	// Issue: the run was to issue a first key (Plan.Issue), and the user
+	// has no room for one; an issue never removes a key to make room.
+	Issue bool
 }
 
 func (e *KeyLimitReached) Error() string {
 	msg := fmt.Sprintf("IAM user %q already has two access keys (%s): delete or deactivate one first, or allow removing an inactive key with allowRemoveInactiveKey",
 		e.User, strings.Join(e.Keys, ", "))
+	if e.Issue {
+		msg = fmt.Sprintf("IAM user %q already has two access keys (%s): no room to issue one, and an issue never removes a key to make room; delete the one that is not used first, or rotate the active one (leave out issue)",
+			e.User, strings.Join(e.Keys, ", "))
+	}
 	if len(e.Removed) > 0 {
 		msg += "; keyrotator deleted first: " + strings.Join(e.Removed, ", ")
 	}

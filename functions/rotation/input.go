@@ -46,6 +46,10 @@ type Input struct {
 	RequestedBy            string   `json:"requestedBy,omitempty"`
 	DryRun                 bool     `json:"dryRun"`
 	Trigger                string   `json:"trigger"`
+	// Issue asks for a first key (docs/design.md, Issuance): the user must
+	// have room for one and no active key. A flag, never decided from the
+	// key count: a user that lost its key is refused, not silently given one.
+	Issue bool `json:"issue"`
 	// Request is the signed request requestrun put in (Validate verifies
 	// it: RequestUnsigned, RequestForged); nil when the run was started
 	// another way.
@@ -162,6 +166,10 @@ func parseInput(raw []byte, check SchemaCheck) (Input, error) {
 		return Input{}, &InvalidInput{Reason: PlainJSONError(err)}
 	}
 	in.applyDefaults(raw)
+	if in.Issue && in.Trigger == "schedule" {
+		// Issuance: a schedule rotates; an issue is a person's one-off request.
+		return Input{}, &InvalidInput{Field: "issue", Reason: "is a person's one-off request (keyrotator start --issue), never a schedule's: a scheduled run rotates the key a user has"}
+	}
 	seen := map[string]int{}
 	for i, t := range in.Targets {
 		if j, dup := seen[t.Name]; dup {

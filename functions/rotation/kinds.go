@@ -37,6 +37,9 @@ type Kind struct {
 	// Change is the plan's sentence for the target (Plan.Changes: the dry
 	// run's answer and the approval request), after "target <name>: ".
 	Change func(t Target, oldKeyID string) string
+	// Issue is the plan's sentence for the target in an issue (Issuance:
+	// no old key; the target must hold no key yet, and is filled).
+	Issue func(t Target) string
 	// Summary is one line of what a receipt's own part says (the alerts'
 	// "what has changed"), and Details every item of it (the watch's
 	// report); nil when a receipt of the kind has no part of its own.
@@ -68,6 +71,9 @@ var kinds = []Kind{
 		Change: func(t Target, _ string) string {
 			return fmt.Sprintf("write the new key into secret %s (fields %s, %s), keeping its other fields", t.SecretID, t.KeyIDField, t.SecretField)
 		},
+		Issue: func(t Target) string {
+			return fmt.Sprintf("write the new key into secret %s (fields %s, %s), keeping its other fields; it must hold no key yet, and a secret of that name that does not exist is created", t.SecretID, t.KeyIDField, t.SecretField)
+		},
 	},
 	{
 		Name: TargetAuth0, Title: "Auth0",
@@ -76,6 +82,9 @@ var kinds = []Kind{
 		FoldCase: true,
 		Change: func(t Target, _ string) string {
 			return fmt.Sprintf("update the SES credentials of the Auth0 tenant in connection %s (region %s)", t.Connection, t.SESRegion)
+		},
+		Issue: func(t Target) string {
+			return fmt.Sprintf("give the SES email provider of the Auth0 tenant in connection %s the new key (region %s); it must hold no key yet, and a tenant with no email provider gets an SES one, disabled, for a person to enable", t.Connection, t.SESRegion)
 		},
 		Summary: unconfirmedSummary,
 		Details: func(r Receipt) []string {
@@ -94,7 +103,10 @@ var kinds = []Kind{
 				t.Strategy = "newCredential"
 			}
 		},
-		Change:  soracomChange,
+		Change: soracomChange,
+		Issue: func(t Target) string {
+			return fmt.Sprintf("create a SORACOM credential %s with the new key (connection %s); the target must have no credential yet (%s), and no group is repointed: none uses it yet", issueCredentialID(t), t.Connection, t.CredentialsDescription())
+		},
 		Summary: soracomSummary,
 		Details: soracomDetails,
 	},
@@ -141,6 +153,16 @@ func unconfirmedSummary(r Receipt) string {
 		return ""
 	}
 	return fmt.Sprintf("cut-over unconfirmed: %s; the old key stays until IAM shows the new key %s used by %s", u.Reason, r.NewKeyID, u.UsedBy)
+}
+
+// issueCredentialID names the credential an issue makes for a SORACOM
+// target: inPlace's first credentialIds (the credential later rotations
+// update in place), else <base>-<date> as a rotation's new credential.
+func issueCredentialID(t Target) string {
+	if t.Strategy == "inPlace" && len(t.CredentialIDs) > 0 {
+		return t.CredentialIDs[0]
+	}
+	return t.CredentialBase() + "-<date>"
 }
 
 func soracomChange(t Target, oldKeyID string) string {

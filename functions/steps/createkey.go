@@ -112,7 +112,16 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 	if _, err := c.Records.PutIntent(ctx, p.User, exec, p.OldKeyID, intents); err != nil {
 		return rotation.NewKey{}, err
 	}
-	key, _, err := c.Keys.Create(ctx, p.User)
+	create := c.Keys.Create
+	if len(keys) == 0 {
+		// Room for two keys (an issue to a user with none): a retry after a
+		// lost answer would make a second key and leave the first one's
+		// secret with nobody, where with one key IAM refuses it (AnswerLost).
+		// So one try; the next attempt deletes the lost try's key as an
+		// orphan of this intent.
+		create = c.Keys.CreateOnce
+	}
+	key, _, err := create(ctx, p.User)
 	var lost *iamkeys.AnswerLost
 	var limit *rotation.KeyLimitReached
 	switch {

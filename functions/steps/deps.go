@@ -20,6 +20,7 @@ type keyStore interface {
 	UserARN(ctx context.Context, user string) (string, error)
 	List(ctx context.Context, user string) ([]iamkeys.Key, error)
 	Create(ctx context.Context, user string) (rotation.Credential, time.Time, error)
+	CreateOnce(ctx context.Context, user string) (rotation.Credential, time.Time, error) // Issuance: no retry after a lost answer
 	SetStatus(ctx context.Context, user, id string, active bool) error
 	Delete(ctx context.Context, user, id string) (bool, error)
 	LastUsed(ctx context.Context, id string) (rotation.KeyUse, error)

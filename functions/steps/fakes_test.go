@@ -24,6 +24,9 @@ func (f *fakeKeys) List(context.Context, string) ([]iamkeys.Key, error) {
 func (f *fakeKeys) Create(context.Context, string) (rotation.Credential, time.Time, error) {
 	panic("not used")
 }
+func (f *fakeKeys) CreateOnce(context.Context, string) (rotation.Credential, time.Time, error) {
+	panic("not used")
+}
 func (f *fakeKeys) SetStatus(_ context.Context, _, id string, active bool) error {
 	for i := range f.keys {
 		if f.keys[i].ID == id {

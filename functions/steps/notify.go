@@ -158,6 +158,9 @@ func (n *Notify) base(in NotifyInput, kind, anchor string) Alert {
 
 func (n *Notify) success(in NotifyInput) Alert {
 	d := in.Data
+	if issuing(in) {
+		return n.issued(in)
+	}
 	a := n.base(in, "success", "rotated")
 	a.Subject = subject(a.User, "key rotated")
 	a.Happened = fmt.Sprintf("keyrotator rotated the access key of IAM user %s: old key %s deleted, new key %s active in every target.", a.User, a.OldKeyID, a.NewKeyID)
@@ -172,6 +175,36 @@ func (n *Notify) success(in NotifyInput) Alert {
 	a.Safe = "everything: the rotation is complete and the new key works in every target keyrotator knows of."
 	a.Next = []string{"keyrotator status --user " + a.User + "   # keys, targets, the next scheduled run"}
 	return a
+}
+
+// issued is an issue's success (Issuance): a first key, every target
+// filled, the record's AWSCURRENT; nothing was retired.
+func (n *Notify) issued(in NotifyInput) Alert {
+	d := in.Data
+	a := n.base(in, "success", "issued")
+	a.Subject = subject(a.User, "key issued")
+	a.Happened = fmt.Sprintf("keyrotator issued an access key to IAM user %s: new key %s, active in every target and AWSCURRENT in %s. There was no old key to retire.", a.User, a.NewKeyID, recordOf(in))
+	a.Safe = "everything: the new key works in every target keyrotator knows of; no other key of the user was touched."
+	a.Next = []string{"keyrotator status --user " + a.User + "   # keys, targets, the next scheduled run"}
+	if d.Plan != nil && d.Plan.RemoveInactiveKeyID != "" {
+		a.Safe = fmt.Sprintf("everything: the new key works in every target keyrotator knows of; the inactive key %s was deleted, as allowRemoveInactiveKey asked.", d.Plan.RemoveInactiveKeyID)
+	}
+	return a
+}
+
+// issuing reports whether the run issues a first key rather than rotating
+// (Issuance): the plan says so, or, before Validate planned (a refused
+// input), the input asks for it.
+func issuing(in NotifyInput) bool {
+	if in.Data.Plan != nil {
+		return in.Data.Plan.Issue
+	}
+	var loose struct {
+		Issue any `json:"issue"`
+	}
+	_ = json.Unmarshal(in.Data.Input, &loose)
+	b, _ := loose.Issue.(bool)
+	return b
 }
 
 func (n *Notify) warning(in NotifyInput) Alert {
@@ -208,6 +241,10 @@ func (n *Notify) approval(in NotifyInput) Alert {
 	a.TaskToken = in.Token
 	a.Subject = subject(a.User, "approve key rotation?")
 	a.Happened = fmt.Sprintf("A rotation of the access key of IAM user %s waits for your approval; nothing has changed yet.", a.User)
+	if issuing(in) {
+		a.Subject = subject(a.User, "approve key issue?")
+		a.Happened = fmt.Sprintf("An issue of a new access key to IAM user %s (it has no active key) waits for your approval; nothing has changed yet.", a.User)
+	}
 	if d.Plan != nil {
 		a.Expires = in.Now.Add(time.Duration(d.Plan.ApprovalTimeoutSecs) * time.Second).UTC()
 		a.Happened += fmt.Sprintf(" If nobody answers by %s, it ends changing nothing. Approving lets it:", stamp(a.Expires))
@@ -245,6 +282,12 @@ func (n *Notify) failure(in NotifyInput) Alert {
 	a.State, a.Error, a.Cause = state, se.Error, causeMessage(se.Cause)
 	a.Subject = subject(a.User, fmt.Sprintf("%s failed: %s", state, se.Error))
 	a.Happened = fmt.Sprintf("keyrotator could not rotate the access key of IAM user %s: %s failed with %s.", a.User, state, se.Error)
+	if issuing(in) {
+		a.Happened = fmt.Sprintf("keyrotator could not issue an access key to IAM user %s: %s failed with %s.", a.User, state, se.Error)
+		if se.Error == "KeyLimitReached" {
+			a.Happened += " The user has two keys: there is no room for a new one, and an issue never removes a key to make room. Nothing was changed."
+		}
+	}
 	switch anchor {
 	case "accessdenied":
 		a.Happened += " AWS refused a call for want of permission: a grant is missing or a policy denies it. This is not transient, so it was not retried; it fails the same way until the policy changes."
@@ -287,8 +330,12 @@ func holds(in NotifyInput) []TargetHold {
 			h.KeyID, h.Status = r.NewKeyID, fmt.Sprintf("was given the new key; not confirmed: it does not show which key it holds, until IAM shows the new key used by %s", r.Unconfirmed.UsedBy)
 		case ok:
 			h.KeyID, h.Status = r.NewKeyID, "holds the new key"
+		case d.Key == nil && d.Plan.Issue:
+			h.Status = "holds no key of the user's (no new key was made)"
 		case d.Key == nil:
 			h.KeyID, h.Status = d.Plan.OldKeyID, "holds the old key (no new key was made)"
+		case d.Plan.Issue:
+			h.Status = fmt.Sprintf("not confirmed: holds no key yet or the new key %s", d.Key.KeyID)
 		default:
 			h.Status = fmt.Sprintf("not confirmed: holds the old key %s or the new key %s", d.Plan.OldKeyID, d.Key.KeyID)
 		}
@@ -331,6 +378,8 @@ func changed(in NotifyInput) []string {
 				if line != "" {
 					out = append(out, "  "+line)
 				}
+			} else if d.Plan.Issue {
+				out = append(out, fmt.Sprintf("target %s: not confirmed; it holds no key yet or the new one", t.Name))
 			} else {
 				out = append(out, fmt.Sprintf("target %s: not confirmed; it holds the old key %s or the new one", t.Name, d.Plan.OldKeyID))
 			}
@@ -342,6 +391,8 @@ func changed(in NotifyInput) []string {
 	switch {
 	case d.Retire != nil:
 		out = append(out, fmt.Sprintf("old key %s: %s", d.Retire.KeyID, d.Retire.Status))
+	case d.Plan != nil && d.Plan.Issue:
+		out = append(out, "no old key: an issue retires none")
 	case d.Plan != nil:
 		out = append(out, fmt.Sprintf("old key %s is still active: both keys work, nothing is broken", d.Plan.OldKeyID))
 	}
@@ -360,6 +411,8 @@ func safe(in NotifyInput, state string) string {
 		return fmt.Sprintf("the old key %s is inactive, not deleted: `aws iam update-access-key --user-name %s --access-key-id %s --status Active` brings it back at once if anything broke.", d.Retire.KeyID, user(in), d.Retire.KeyID)
 	case d.Key == nil:
 		return "no key was made: every target still holds the key it had; nothing is urgent."
+	case issuing(in):
+		return "no key was retired: the new key is the user's only active one, kept in " + recordOf(in) + "; a target not yet given it works no worse than before. A re-run resumes it."
 	default:
 		return "both keys are active: every consumer keeps working with whichever key it holds; nothing is urgent."
 	}
@@ -409,6 +462,10 @@ func nextCommands(in NotifyInput, a Alert, state, errName string) []string {
 	case "UserNotFound":
 		return []string{"aws iam get-user --user-name " + a.User, "# fix the user name in the config or the input; nothing was changed"}
 	case "KeyLimitReached":
+		if issuing(in) {
+			return append([]string{status + "   # both keys, their state and last use",
+				"# an issue needs room: delete the key nobody uses (aws iam delete-access-key …) and re-run; or, if one is active, rotate it instead (leave out issue)"}, rerun...)
+		}
 		return append([]string{status + "   # both keys, their state and last use",
 			"# deactivate the unused one (aws iam update-access-key --status Inactive …), or re-run with \"allowRemoveInactiveKey\": true if one is inactive"}, rerun...)
 	case "RotationInProgress":

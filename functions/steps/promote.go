@@ -30,5 +30,18 @@ func (p *Promote) Run(ctx context.Context, in rotation.TaskInput) (rotation.Cuto
 	if err := p.Records.Promote(ctx, d.Plan.User, d.Key.VersionID); err != nil {
 		return rotation.Cutover{}, err
 	}
-	return rotation.Cutover{At: in.Now, CurrentVersion: d.Key.VersionID}, nil
+	c := rotation.Cutover{At: in.Now, CurrentVersion: d.Key.VersionID}
+	if d.Plan.Issue {
+		// Issuance: no old key to verify or retire, so the run ends after
+		// the cut-over (the ASL's Issued? goes to NotifySuccess) and the
+		// lock goes now, as CleanupTargets lets it go after a rotation.
+		// Only after Promote: a run that fails before leaves the lock for
+		// a re-run to take over and resume its key. A retry finds the key
+		// promoted and the lock gone, and changes nothing.
+		if err := p.Records.Release(ctx, d.Plan.User, d.Execution); err != nil {
+			return rotation.Cutover{}, err
+		}
+		c.LockReleased = true
+	}
+	return c, nil
 }

@@ -164,12 +164,29 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 		return rotation.Plan{}, lockState{}, err
 	} else if ok {
 		plan.ResumeKeyID, plan.ResumeVersionID, old = kept.AccessKeyID, kept.ID, other
+	} else if in.Issue {
+		// Issuance: a first key, no old key. (A dead issue's key found
+		// above is resumed only as an issue: see resumable.)
+		if plan.RemoveInactiveKeyID, err = pickIssue(in, keys); err != nil {
+			return rotation.Plan{}, lockState{}, err
+		}
 	} else if old, plan.RemoveInactiveKeyID, err = pickOld(in, keys); err != nil {
 		return rotation.Plan{}, lockState{}, err
 	}
+	if plan.Issue = in.Issue; plan.Issue && old.ID != "" {
+		// A dead rotation's key found above: that run had an old key, so
+		// this is no issue; resume it as the rotation it is (leave out issue).
+		return rotation.Plan{}, lockState{}, &rotation.InvalidInput{Field: "issue", Reason: fmt.Sprintf("IAM user %q is being rotated (key %s to %s, by %s, which did not finish): re-run it without issue to finish that rotation", in.User, old.ID, plan.ResumeKeyID, holder.Execution)}
+	}
+	if !plan.Issue && plan.ResumeKeyID != "" && old.ID == "" {
+		// A dead issue's key: this is no rotation (there is no old key).
+		return rotation.Plan{}, lockState{}, &rotation.InvalidInput{Field: "issue", Reason: fmt.Sprintf("IAM user %q is being issued its first key %s, by %s, which did not finish: re-run it with \"issue\": true to finish that issue", in.User, plan.ResumeKeyID, holder.Execution)}
+	}
 	plan.OldKeyID, plan.OldKeyCreated = old.ID, old.Created
-	plan.OldKeyAgeDays = int(ev.Now.Sub(old.Created) / day)
-	if in.Trigger == "schedule" && plan.OldKeyAgeDays < in.MinKeyAgeDays && plan.ResumeKeyID == "" {
+	if !plan.Issue {
+		plan.OldKeyAgeDays = int(ev.Now.Sub(old.Created) / day)
+	}
+	if in.Trigger == "schedule" && !plan.Issue && plan.OldKeyAgeDays < in.MinKeyAgeDays && plan.ResumeKeyID == "" {
 		plan.Skip = true
 		plan.SkipReason = fmt.Sprintf("key %s is %d days old, younger than minKeyAgeDays %d", old.ID, plan.OldKeyAgeDays, in.MinKeyAgeDays)
 		return plan, lockState{}, nil
@@ -186,12 +203,21 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 // key is the other one: so a label left by an earlier rotation (whose key
 // is the old key now) is never taken for one.
 func (v *Validate) keptForResume(ctx context.Context, user string, claim record.Version, mine bool, keys []iamkeys.Key) (kept record.Version, other iamkeys.Key, ok bool, err error) {
-	if !mine || len(keys) != 2 || claim.AccessKeyID != "" {
+	if !mine || claim.AccessKeyID != "" || (len(keys) != 2 && claim.OldKeyID != "") {
 		return kept, other, false, nil
 	}
 	kept, ok, err = v.Records.Staged(ctx, user, record.Resume)
 	if err != nil || !ok || kept.Execution == claim.Execution || kept.AccessKeyID == "" || kept.AccessKeyID == claim.OldKeyID {
 		return record.Version{}, other, false, err
+	}
+	if claim.OldKeyID == "" {
+		// Issuance: the claim is an issue's, and the kept version a dead
+		// issue's key (it names no old key either), still the user's one
+		// active key.
+		if _, _, resume := resumable(kept, kept.ID, keys); !resume || kept.OldKeyID != "" {
+			return record.Version{}, other, false, nil
+		}
+		return kept, iamkeys.Key{}, true, nil
 	}
 	r := slices.IndexFunc(keys, func(k iamkeys.Key) bool { return k.ID == kept.AccessKeyID })
 	o := slices.IndexFunc(keys, func(k iamkeys.Key) bool { return k.ID == claim.OldKeyID })
@@ -202,9 +228,21 @@ func (v *Validate) keptForResume(ctx context.Context, user string, claim record.
 }
 
 // resumable finds a dead run's recorded key that IAM still has active, and
-// the other key: the one that run was retiring.
+// the other key: the one that run was retiring. A dead issue (its claim
+// names no old key) retired none: other is then empty, whatever other key
+// the user has (an inactive key an issue leaves as it is).
 func resumable(holder record.Version, takeoverFrom string, keys []iamkeys.Key) (resume, other iamkeys.Key, ok bool) {
-	if takeoverFrom == "" || holder.AccessKeyID == "" || len(keys) != 2 {
+	if takeoverFrom == "" || holder.AccessKeyID == "" {
+		return iamkeys.Key{}, iamkeys.Key{}, false
+	}
+	if holder.OldKeyID == "" { // Issuance: a dead issue's key
+		i := slices.IndexFunc(keys, func(k iamkeys.Key) bool { return k.ID == holder.AccessKeyID && k.Active() })
+		if i < 0 || slices.ContainsFunc(keys, func(k iamkeys.Key) bool { return k.ID != holder.AccessKeyID && k.Active() }) {
+			return iamkeys.Key{}, iamkeys.Key{}, false
+		}
+		return keys[i], iamkeys.Key{}, true
+	}
+	if len(keys) != 2 {
 		return iamkeys.Key{}, iamkeys.Key{}, false
 	}
 	for i, k := range keys {
@@ -215,15 +253,37 @@ func resumable(holder record.Version, takeoverFrom string, keys []iamkeys.Key) (
 	return iamkeys.Key{}, iamkeys.Key{}, false
 }
 
+// pickIssue checks that the user has room for a first key and no active
+// key (Issuance): none, or one inactive key, which stays unless the input
+// allows removing it (then its id is returned). Two keys are refused (I3):
+// an issue never removes a key to make room; an active key is a rotation's.
+func pickIssue(in rotation.Input, keys []iamkeys.Key) (removeInactive string, err error) {
+	if len(keys) >= 2 {
+		limit := keyLimit(in.User, keys, "")
+		limit.Issue = true
+		return "", limit
+	}
+	if len(keys) == 0 {
+		return "", nil
+	}
+	if k := keys[0]; k.Active() {
+		return "", &rotation.InvalidInput{Field: "issue", Reason: fmt.Sprintf("IAM user %q has an active access key, %s: nothing to issue; rotate it (leave out issue)", in.User, k.ID)}
+	}
+	if in.AllowRemoveInactiveKey {
+		return keys[0].ID, nil
+	}
+	return "", nil
+}
+
 // pickOld finds the key to retire (I3: two keys are refused unless one is
 // inactive and its removal allowed; an active key is never removed).
 func pickOld(in rotation.Input, keys []iamkeys.Key) (old iamkeys.Key, removeInactive string, err error) {
 	switch len(keys) {
 	case 0:
-		return old, "", &rotation.InvalidInput{Field: "user", Reason: fmt.Sprintf("IAM user %q has no access key to rotate", in.User)}
+		return old, "", &rotation.InvalidInput{Field: "user", Reason: fmt.Sprintf("IAM user %q has no access key to rotate; to give it a first key, ask for an issue (\"issue\": true, keyrotator start --issue)", in.User)}
 	case 1:
 		if !keys[0].Active() {
-			return old, "", &rotation.InvalidInput{Field: "user", Reason: fmt.Sprintf("the only key of IAM user %q, %s, is inactive: nothing in service to rotate", in.User, keys[0].ID)}
+			return old, "", &rotation.InvalidInput{Field: "user", Reason: fmt.Sprintf("the only key of IAM user %q, %s, is inactive: nothing in service to rotate; to give it a new key, ask for an issue (\"issue\": true, keyrotator start --issue)", in.User, keys[0].ID)}
 		}
 		return keys[0], "", nil
 	}
@@ -253,6 +313,9 @@ func changes(p rotation.Plan) []string {
 	if p.RequireApproval {
 		c = append(c, fmt.Sprintf(approvalStep+" on the alert topic and wait up to %d hours for keyrotator approve (nothing changes before)", p.ApprovalTimeoutSecs/3600))
 	}
+	if p.Issue {
+		return append(c, issueChanges(p)...)
+	}
 	if p.ResumeKeyID != "" {
 		c = append(c, fmt.Sprintf("reuse access key %s, made by an earlier run that did not finish, kept in %s", p.ResumeKeyID, p.Record))
 	} else {
@@ -277,4 +340,22 @@ func days(seconds int) string {
 		return fmt.Sprintf("%d days", n)
 	}
 	return "1 day"
+}
+
+// issueChanges are an issue's changes after the approval (Issuance): a
+// first key, every target filled, the cut-over, and nothing retired.
+func issueChanges(p rotation.Plan) []string {
+	var c []string
+	if p.ResumeKeyID != "" {
+		c = append(c, fmt.Sprintf("reuse access key %s, issued by an earlier run that did not finish, kept in %s", p.ResumeKeyID, p.Record))
+	} else {
+		c = append(c, fmt.Sprintf("issue a new access key for IAM user %s (it has no active key), prove it through STS, and keep it in the secret %s (AWSPENDING)", p.User, p.Record))
+	}
+	for _, t := range p.Targets {
+		if k, ok := rotation.KindOf(t.Type); ok && k.Issue != nil {
+			c = append(c, fmt.Sprintf("target %s: %s", t.Name, k.Issue(t)))
+		}
+	}
+	return append(c,
+		fmt.Sprintf("make the new key AWSCURRENT in %s and release the lock; nothing to verify, deactivate or delete: no key is retired", p.Record))
 }

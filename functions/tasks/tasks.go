@@ -137,7 +137,8 @@ var (
 	// UpdateSecret plans (Preflight) and updates (Distribute) a secret target.
 	UpdateSecret = Task{Name: "UpdateSecret", States: []string{"PlanSecret", "UpdateSecret"}, Timeout: 30 * time.Second, Calls: []Calls{
 		{On: Records, Actions: ReadKey}, // the new key, by its version id
-		{On: AppSecrets, Actions: []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}},
+		// CreateSecret: an issue makes a target secret that does not exist yet (Issuance).
+		{On: AppSecrets, Actions: []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:CreateSecret"}},
 		{On: AppSecretKeys, Actions: UseAppSecretKey}, // only where a secret target names its kmsKeyId
 	}}
 	// UpdateAuth0 plans and updates an Auth0 tenant's email provider.

@@ -55,7 +55,9 @@ type Options struct {
 	LambdaConcurrency int
 	// EnforceIAM makes the sandbox decide every call as IAM does
 	// (local/sandbox/authz): the caller's identity policies, the topic's
-	// policy and its KMS key's; the admin identity keeps full access.
+	// policy and its KMS key's, a KMS key's policy, a function's policy
+	// (function URLs need lambda:InvokeFunctionUrl and
+	// lambda:InvokeFunction); the admin identity keeps full access.
 	EnforceIAM bool
 	// RecordIAM, with EnforceIAM, is told every decision (a differential
 	// test replays them to another evaluator).
@@ -143,7 +145,7 @@ func New(opts Options) (*Sandbox, error) {
 	}
 	sb.Admin = admin
 	if opts.EnforceIAM {
-		srv.SetAuthorizer(authz.New(authz.Options{IAM: sb.IAM, Topics: topics, Keys: keys, Admins: []string{admin.Principal.ARN}, Now: srv.Clock().Now, Record: opts.RecordIAM}))
+		srv.SetAuthorizer(authz.New(authz.Options{IAM: sb.IAM, Topics: topics, Keys: keys, Functions: sb.Lambda, Admins: []string{admin.Principal.ARN}, Now: srv.Clock().Now, Record: opts.RecordIAM}))
 	}
 	return sb, nil
 }

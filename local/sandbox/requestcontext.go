@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"maps"
+	"net/http"
 )
 
 type requestContextKey struct{}
@@ -26,4 +27,18 @@ func WithRequestContext(ctx context.Context, keys map[string]string) context.Con
 func RequestContext(ctx context.Context) map[string]string {
 	m, _ := ctx.Value(requestContextKey{}).(map[string]string)
 	return m
+}
+
+type internalHeaderKey struct{}
+
+// WithInternalHeader returns ctx carrying HTTP headers for the request
+// Server.Internal builds, where the callee reads an option from one (an
+// asynchronous Lambda invoke: X-Amz-Invocation-Type: Event).
+func WithInternalHeader(ctx context.Context, h http.Header) context.Context {
+	return context.WithValue(ctx, internalHeaderKey{}, h.Clone())
+}
+
+func internalHeader(ctx context.Context) http.Header {
+	h, _ := ctx.Value(internalHeaderKey{}).(http.Header)
+	return h.Clone()
 }

@@ -49,6 +49,7 @@ type Server struct {
 	admin     *http.ServeMux
 	baseURL   string
 	authz     Authorizer // nil: every authenticated call runs
+	hosts     []Service  // HostRouters, in registration order
 }
 
 const maxBody = 16 << 20 // Lambda payloads reach 6 MB; leave room
@@ -94,9 +95,24 @@ func (s *Server) Register(svc Service) {
 	if o, ok := svc.(Observer); ok {
 		s.observers = append(s.observers, o)
 	}
+	if _, ok := svc.(HostRouter); ok {
+		s.hosts = append(s.hosts, svc)
+	}
 	if a, ok := svc.(Administered); ok {
 		s.admin.Handle("/_sandbox/"+info.Name+"/", http.StripPrefix("/_sandbox/"+info.Name, a.Admin()))
 	}
+}
+
+// hostService is the service that answers requests to host, if one routes by host.
+func (s *Server) hostService(host string) Service {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, svc := range s.hosts {
+		if svc.(HostRouter).RoutesHost(host) {
+			return svc
+		}
+	}
+	return nil
 }
 
 // Attach adds a component that is not an AWS service (a fake Auth0 tenant
@@ -399,7 +415,8 @@ func (w *clockStamp) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w := &clockStamp{ResponseWriter: rw, clock: s.clock}
 	defer w.stamp() // a handler that wrote nothing: the header goes out after it returns
-	if strings.HasPrefix(r.URL.Path, "/_sandbox/") {
+	byHost := s.hostService(r.Host)
+	if byHost == nil && strings.HasPrefix(r.URL.Path, "/_sandbox/") {
 		s.admin.ServeHTTP(w, r)
 		return
 	}
@@ -413,7 +430,10 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 
 	auth, authErr := sigv4.Parse(r)
-	svc := s.resolve(r, auth.Service)
+	svc := byHost
+	if svc == nil {
+		svc = s.resolve(r, auth.Service)
+	}
 	if svc == nil {
 		writeError(w, ServiceInfo{Protocol: Query}, requestID,
 			Errorf(400, "UnknownService", "no sandbox service answers signing name %q", auth.Service))
@@ -423,6 +443,10 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	c := &Call{Service: info.Name, Region: auth.Region, RequestID: requestID, Time: s.clock.Now(), HTTP: r, Body: body}
 	if info.Global {
 		c.Region = "us-east-1"
+	}
+	c.byHost = byHost != nil
+	if es, ok := svc.(ErrorShaper); ok {
+		c.shaper = es
 	}
 	if e := s.route(svc, c); e != nil {
 		s.finish(w, info, c, start, nil, e, nil, attribution{})
@@ -454,7 +478,7 @@ func (s *Server) resolve(r *http.Request, name string) Service {
 			return svc
 		}
 	}
-	if strings.HasPrefix(r.URL.Path, "/2015-03-31/functions") {
+	if strings.HasPrefix(r.URL.Path, "/2015-03-31/functions") || strings.HasPrefix(r.URL.Path, "/2021-10-31/functions") {
 		return s.services["lambda"]
 	}
 	if name == "" {
@@ -513,6 +537,11 @@ func (s *Server) authenticate(r *http.Request, body []byte, auth sigv4.Auth, aut
 		return authError(info.Protocol, "incomplete", authErr.Error())
 	}
 	c.AccessKeyID = auth.AccessKeyID
+	if c.byHost && auth.Service != info.Name {
+		// A host-routed endpoint checks the scope's service itself (a
+		// function URL: "lambda"); elsewhere the signing name chose the service.
+		return authError(info.Protocol, "incomplete", fmt.Sprintf("Credential should be scoped to correct service: '%s'.", info.Name))
+	}
 	if s.creds == nil {
 		return errInternal("sandbox has no credential store (register IAM)")
 	}
@@ -620,7 +649,11 @@ func (s *Server) finish(w http.ResponseWriter, info ServiceInfo, c *Call, start 
 	var status int
 	if e != nil {
 		status = e.Status
-		writeError(w, info, c.RequestID, e)
+		if raw, ok := shape(c, e); ok {
+			status = writeResult(w, info, c, raw)
+		} else {
+			writeError(w, info, c.RequestID, e)
+		}
 	} else {
 		status = writeResult(w, info, c, res)
 	}
@@ -681,6 +714,9 @@ func (s *Server) Internal(ctx context.Context, service, action, resource string,
 	c := &Call{Service: info.Name, Action: action, Resource: resource, Region: s.opts.Region, Principal: p,
 		RequestID: NewUUID(), Time: s.clock.Now(), Body: body,
 		HTTP: (&http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/"}, Header: http.Header{}}).WithContext(ctx)}
+	if h := internalHeader(ctx); h != nil {
+		c.HTTP.Header = h
+	}
 	if info.Protocol == Query { // body is the form, as from outside
 		params, err := url.ParseQuery(string(body))
 		if err != nil {
@@ -708,6 +744,14 @@ func (s *Server) Internal(ctx context.Context, service, action, resource string,
 		return nil, e
 	}
 	return res, nil
+}
+
+// shape is the error as the call's service writes it, if it shapes its own.
+func shape(c *Call, e *Error) (*Raw, bool) {
+	if c.shaper == nil {
+		return nil, false
+	}
+	return c.shaper.ShapeError(c, e)
 }
 
 func writeResult(w http.ResponseWriter, info ServiceInfo, c *Call, res any) int {

@@ -116,6 +116,21 @@ type Authorizer interface {
 	Authorize(ctx context.Context, c *Call, info ServiceInfo) *Error
 }
 
+// HostRouter is a service that answers requests by their Host rather than
+// their signing name: Lambda's function URLs
+// (<url-id>.lambda-url.<region>.on.aws), which the sandbox serves on its one
+// endpoint when a client keeps the URL's host in the Host header.
+type HostRouter interface {
+	RoutesHost(host string) bool
+}
+
+// ErrorShaper is a service that writes some calls' errors in a shape of its
+// own rather than its protocol's (a function URL answers a refused call
+// 403 {"Message":"Forbidden"}): ok false leaves the protocol's shape.
+type ErrorShaper interface {
+	ShapeError(c *Call, e *Error) (raw *Raw, ok bool)
+}
+
 // Closer is implemented by services that own processes or goroutines.
 type Closer interface {
 	Close() error
@@ -168,6 +183,8 @@ type Call struct {
 	requestParams  map[string]any
 	responseElems  map[string]any
 	effect         *effect // set when a Fault.After dropped the answer of an action that ran
+	shaper         ErrorShaper
+	byHost         bool // routed by HostRouter: the signing name must still be the service's
 }
 
 // effect is what an action did whose answer a Fault.After replaced.

@@ -250,6 +250,28 @@ func TestDryRun(t *testing.T) {
 	if ks := h.keys(f.user); len(ks) != 1 || ks[f.oldKey] != "Active" {
 		t.Errorf("a dry run changed the keys: %v", ks)
 	}
+
+	// Issuance, in the same sandbox: start --issue says issue in its dry
+	// run, its report and status (docs/cli.md, --issue).
+	h.sb.User(t, "first-key", 0)
+	target := "type=secret,name=app,secretId=app/first-key"
+	r = h.run("start", "--user", "first-key", "--target", target, "--issue", "--dry-run", "--wait", poll)
+	for _, want := range []string{"an issue: a first key for first-key", "dry run of an issue to first-key: ", "  1. issue a new access key for IAM user first-key", "dry run of an issue succeeded: user=first-key"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("start --issue --dry-run: exit %d, output lacks %q", r.code, want)
+		}
+	}
+	if ks := h.keys("first-key"); len(ks) != 0 {
+		t.Errorf("a dry run of an issue made a key: %v", ks)
+	}
+	r = h.run("start", "--user", "first-key", "--target", target, "--issue", "--wait", poll)
+	if r.code != cli.ExitOK || !strings.Contains(r.stdout, "before: no active key (an issue)") || !strings.Contains(r.stdout, "issue succeeded: user=first-key new=") ||
+		strings.Contains(r.stdout, "WaitForUse") {
+		t.Errorf("start --issue --wait: exit %d:\n%s", r.code, r.stdout)
+	}
+	if r = h.run("status", "--user", "first-key"); !strings.Contains(r.stdout, "(an issue: a first key, nothing retired) SUCCEEDED") {
+		t.Errorf("status after an issue:\n%s", r.stdout)
+	}
 }
 
 // Bad input files are refused with the field named, exit 2, and nothing

@@ -106,7 +106,7 @@ func (h *H) writesSince(seq int64) []sandbox.CallRecord {
 
 var happyPath = []string{
 	"Start", "Validate", "Route", "Preflight", "RouteDryRun", "PlanSecret", "PreflightPassed", "TakeLock", "NeedsApproval?",
-	"CreateKey", "Distribute", "RouteTarget", "UpdateSecret", "Promote", "InitVerify",
+	"CreateKey", "Distribute", "RouteTarget", "UpdateSecret", "Promote", "OldKeyToRetire?", "InitVerify",
 	"WaitForUse", "VerifyOldKeyUnused", "OldKeyUnused?", "DeactivateOldKey", "WaitGrace", "DeleteOldKey",
 	"CleanupTargets", "NotifySuccess", "Succeeded",
 }

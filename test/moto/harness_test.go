@@ -1,6 +1,6 @@
-// Package moto is a differential test of the sandbox's IAM, STS and Secrets
-// Manager against moto (github.com/getmoto/moto), an AWS emulator nobody
-// here wrote: the same request sequences go to both through aws-sdk-go-v2
+// Package moto is a differential test of the sandbox's IAM, STS, Secrets
+// Manager and KMS HMAC keys against moto (github.com/getmoto/moto), an AWS
+// emulator nobody here wrote: the same request sequences go to both through aws-sdk-go-v2
 // clients, and what they answer — error codes and HTTP status, stage maps,
 // key status, which fields are present — must agree once ids, random ARN
 // suffixes, accounts and times are normalised. Every difference is either a
@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
@@ -115,6 +116,7 @@ type side struct {
 	name string
 	iam  *iam.Client
 	sm   *secretsmanager.Client
+	kms  *kms.Client
 	as   func(id, secret string) aws.Config // a config with another key
 
 	mu  sync.Mutex
@@ -192,7 +194,7 @@ func (w *world) pair(t *testing.T) *pair {
 		return cfg
 	}
 	mk := func(name string, cfg aws.Config, as func(id, secret string) aws.Config) *side {
-		return &side{name: name, iam: iam.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), as: as,
+		return &side{name: name, iam: iam.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), kms: kms.NewFromConfig(cfg), as: as,
 			sym: map[string]string{}, val: map[string]string{}}
 	}
 	// moto takes any key; the sandbox checks SigV4 against its admin's.

@@ -17,6 +17,10 @@ const (
 	smStage         = "https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html"
 	smListVersions  = "https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ListSecretVersionIds.html"
 	smDeleteAndName = "https://repost.aws/knowledge-center/delete-secrets-manager-secret"
+	kmsKeyMetadata  = "https://docs.aws.amazon.com/kms/latest/APIReference/API_KeyMetadata.html"
+	kmsCreateKey    = "https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html"
+	kmsGenerateMac  = "https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateMac.html"
+	kmsCLIGenMac    = "https://docs.aws.amazon.com/cli/latest/reference/kms/generate-mac.html"
 )
 
 // silent is what right says where the API reference does not say which
@@ -103,6 +107,21 @@ var knownDiffs = []knownDiff{
 		why: "see TestSecretsManager", doc: smStage},
 	{test: "TestSecretsManagerStageWalk", step: "UpdateSecretVersionStage from a missing version", right: silent,
 		why: "see TestSecretsManager", doc: smStage},
+	// KMS HMAC keys
+	{test: "TestKMSMac", step: "CreateKey HMAC_256", right: "sandbox is right",
+		why: "KeyMetadata.MacAlgorithms is present only for GENERATE_VERIFY_MAC keys and EncryptionAlgorithms only for ENCRYPT_DECRYPT keys; moto gives an HMAC key RSAES_OAEP encryption algorithms and no MacAlgorithms", doc: kmsKeyMetadata},
+	{test: "TestKMSMac", step: "CreateKey HMAC_512", right: "sandbox is right",
+		why: "as for HMAC_256", doc: kmsKeyMetadata},
+	{test: "TestKMSMac", step: "DescribeKey of the HMAC key", right: "sandbox is right",
+		why: "as for CreateKey HMAC_256", doc: kmsKeyMetadata},
+	{test: "TestKMSMac", step: "CreateKey default", right: "sandbox is right",
+		why: "KeyUsage defaults to ENCRYPT_DECRYPT; moto leaves it empty", doc: kmsCreateKey},
+	{test: "TestKMSMac", step: "GenerateMac", right: "sandbox is right",
+		why: "KeyId answered is the key ARN (the CLI reference's example); moto answers the key id", doc: kmsCLIGenMac},
+	{test: "TestKMSMac", step: "GenerateMac HMAC_SHA_512 with an HMAC_512 key", right: "sandbox is right",
+		why: "as for GenerateMac", doc: kmsCLIGenMac},
+	{test: "TestKMSMac", step: "GenerateMac with an algorithm the key does not support", right: "sandbox is right",
+		why: "the MacAlgorithm must be one the key supports (DescribeKey's MacAlgorithms), else InvalidKeyUsageException; moto computes an HMAC_SHA_512 with an HMAC_256 key", doc: kmsGenerateMac},
 }
 
 // smTests are the tests that compare Secrets Manager answers.

@@ -102,6 +102,21 @@ func (e *AnswerLost) Unwrap() error { return e.Limit }
 // has no idempotency token, and a retry after a lost answer makes IAM
 // refuse because of the key the lost try made.
 func (k *Keys) Create(ctx context.Context, user string) (rotation.Credential, time.Time, error) {
+	return k.create(ctx, user, createTries)
+}
+
+// CreateOnce makes a key in one try, never retried: for a user with no
+// key (an issue), whose quota has room for two, so a retry after a lost
+// answer would not be refused but make a second key, leaving the first
+// one's secret with nobody. A transient error ends the attempt instead
+// (Retryable): the next attempt finds the key the lost try may have made
+// inside its intent's window and deletes it as an orphan (docs/design.md,
+// Issuance).
+func (k *Keys) CreateOnce(ctx context.Context, user string) (rotation.Credential, time.Time, error) {
+	return k.create(ctx, user, 1)
+}
+
+func (k *Keys) create(ctx context.Context, user string, tries int) (rotation.Credential, time.Time, error) {
 	lost := false
 	for try := 1; ; try++ {
 		out, err := k.api.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)}, func(o *iam.Options) { o.RetryMaxAttempts = 1 })
@@ -118,7 +133,7 @@ func (k *Keys) Create(ctx context.Context, user string) (rotation.Credential, ti
 			}
 			return rotation.Credential{}, time.Time{}, LimitReached(user, keys, nil)
 		}
-		if !awserr.Transient(err) || try == createTries {
+		if !awserr.Transient(err) || try >= tries {
 			return rotation.Credential{}, time.Time{}, awserr.Classify("iam CreateAccessKey "+user, err)
 		}
 		lost = true

@@ -67,8 +67,15 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf(format, args...)}
 	}
 	c, limits, tenant, ep, err := t.provider(ctx, tg)
+	if np := (*noProvider)(nil); errors.As(err, &np) && oldKeyID == "" {
+		// Issuance: a tenant with no email provider gets an SES one, disabled.
+		if r, done, err := t.create(ctx, c, limits, tg, tenant, key); err != nil || done {
+			return r, named(err)
+		}
+		c, limits, tenant, ep, err = t.provider(ctx, tg) // made meanwhile (409): go on as for one that exists
+	}
 	if err != nil {
-		return rotation.Receipt{}, err
+		return rotation.Receipt{}, named(err)
 	}
 	held, region := heldBy(ep, tg)
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: held, NewKeyID: key.AccessKeyID}
@@ -82,6 +89,9 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 		// holds the old key, the new one or another cannot be told, so it is
 		// updated (a PATCH of the same key is harmless) and left unconfirmed.
 	default:
+		if oldKeyID == "" { // Issuance
+			return fail("tenant %s sends with %s: an issue fills only an email provider that holds no key (it may belong to another user); fix the target", tenant, shownKey(held))
+		}
 		return fail("tenant %s sends with %s, which is neither the key being rotated (%s) nor the new one: it may belong to another user; fix the target", tenant, shownKey(held), oldKeyID)
 	}
 	// PATCH name and credentials only: from-address, enabled and settings stay as they are.
@@ -114,8 +124,13 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 // a tenant that run already moved sends with it, and Update accepts it.
 func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeKeyID string) (rotation.Receipt, error) {
 	_, _, tenant, ep, err := t.provider(ctx, tg)
+	if np := (*noProvider)(nil); errors.As(err, &np) && oldKeyID == "" {
+		return rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, Planned: []string{fmt.Sprintf(
+			"tenant %s has no email provider: create an SES one (POST /api/v2/emails/provider) holding the new key (region %s), disabled, so the tenant's mail is unchanged until a person sets its from-address and enables it (the application needs create:email_provider too; a dry run only reads)",
+			tenant, tg.SESRegion)}}, nil
+	}
 	if err != nil {
-		return rotation.Receipt{}, err
+		return rotation.Receipt{}, named(err)
 	}
 	held, region := heldBy(ep, tg)
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, PreviousKeyID: held}
@@ -127,6 +142,8 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeK
 		r.PreviousKeyID = oldKeyID
 		r.Planned = []string{fmt.Sprintf("tenant %s already sends through SES (%s) with the resumed key %s (an earlier run moved it): nothing to change", tenant, region, held)}
 		return r, nil
+	case oldKeyID == "": // Issuance: held is a key
+		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s sends with %s: an issue fills only an email provider that holds no key (it may belong to another user); fix the target", tenant, shownKey(held))}
 	case held != oldKeyID:
 		return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s sends with %s, which is not the key being rotated (%s): it may belong to another user; fix the target", tenant, shownKey(held), oldKeyID)}
 	}
@@ -151,7 +168,7 @@ func (t *Target) provider(ctx context.Context, tg rotation.Target) (*management.
 	// answers only name and enabled to a GET that asks for none.
 	var ep *management.EmailProvider
 	if err := t.call(ctx, tg, tenant, limits, nil, func() (e error) { ep, e = c.EmailProvider.Read(ctx); return e }); err != nil {
-		return nil, nil, "", nil, err
+		return c, limits, tenant, nil, err // the client too: an issue creates a provider that is not there (*noProvider)
 	}
 	if ep.GetName() != management.EmailProviderSES {
 		return nil, nil, "", nil, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("the email provider of tenant %s is %q, not ses: keyrotator only rotates SES credentials", tenant, ep.GetName())}
@@ -247,9 +264,9 @@ func (t *Target) call(ctx context.Context, tg rotation.Target, tenant string, li
 		}
 		switch s := me.Status(); {
 		case s == http.StatusNotFound:
-			return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s has no email provider configured: set up SES as its custom email provider first", tenant)}
+			return &noProvider{rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s has no email provider configured: set up SES as its custom email provider first", tenant)}}
 		case s == http.StatusForbidden:
-			return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("the application in %s lacks a scope on tenant %s: grant it read:email_provider and update:email_provider", tg.Connection, tenant)}
+			return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("the application in %s lacks a scope on tenant %s: grant it read:email_provider and update:email_provider (and create:email_provider for an issue to a tenant with no email provider)", tg.Connection, tenant)}
 		case s == http.StatusUnauthorized:
 			return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s refused the token (401): check the client in %s", tenant, tg.Connection)}
 		case s == http.StatusTooManyRequests:
@@ -342,4 +359,60 @@ func (l *rateLimits) reset() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.until
+}
+
+// noProvider is a tenant with no email provider (404): a rotation's
+// TargetFailed, where an issue creates one (Issuance).
+type noProvider struct{ rotation.TargetFailed }
+
+func (n *noProvider) Unwrap() error { return &n.TargetFailed }
+
+// named is err as the state machine must see it: a missing provider's plain
+// TargetFailed (a *noProvider would reach Step Functions by its own type name).
+func named(err error) error {
+	if n := (*noProvider)(nil); errors.As(err, &n) {
+		return &n.TargetFailed
+	}
+	return err
+}
+
+// create configures an SES email provider holding key on a tenant that has
+// none (Issuance), disabled: Auth0 sends the tenant's mail as before until
+// a person sets the from-address and enables it, so an issue cannot break
+// a tenant's mail. Auth0 requires name and credentials only
+// (https://auth0.com/docs/api/management/v2/emails/post-provider). A 409 is
+// a provider made meanwhile (a lost answer's first try): done is false, and
+// Update goes on as for one that exists.
+func (t *Target) create(ctx context.Context, c *management.Management, limits *rateLimits, tg rotation.Target, tenant string, key rotation.Credential) (r rotation.Receipt, done bool, err error) {
+	ep := &management.EmailProvider{Name: auth0.String(management.EmailProviderSES), Enabled: auth0.Bool(false), Credentials: &management.EmailProviderCredentialsSES{
+		AccessKeyID: auth0.String(key.AccessKeyID), SecretAccessKey: auth0.String(key.Secret()), Region: auth0.String(tg.SESRegion),
+	}}
+	sent := []rotation.SecretValue{key.SecretValue()}
+	var conflict bool
+	err = t.call(ctx, tg, tenant, limits, sent, func() error {
+		e := c.EmailProvider.Create(ctx, ep)
+		var me management.Error
+		if errors.As(e, &me) && me.Status() == http.StatusConflict {
+			conflict = true
+			return nil
+		}
+		return e
+	})
+	if err != nil || conflict {
+		return r, !conflict, err
+	}
+	r = rotation.Receipt{Target: tg.Name, Type: rotation.TargetAuth0, Where: tenant, NewKeyID: key.AccessKeyID, Changed: true}
+	var back *management.EmailProvider
+	if err := t.call(ctx, tg, tenant, limits, nil, func() (e error) { back, e = c.EmailProvider.Read(ctx); return e }); err != nil {
+		return rotation.Receipt{}, true, err
+	}
+	switch now, _ := heldBy(back, tg); now {
+	case key.AccessKeyID:
+	case "":
+		r.Unconfirmed = &rotation.Unconfirmed{UsedBy: UsedBy, Reason: fmt.Sprintf(
+			"Auth0 made tenant %s's email provider with the new key, disabled, but does not show which key it holds (its answer has no credentials.accessKeyId)", tenant)}
+	default:
+		return rotation.Receipt{}, true, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("tenant %s reports another key after its email provider was made", tenant)}
+	}
+	return r, true, nil
 }

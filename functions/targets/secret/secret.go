@@ -5,10 +5,12 @@ package secret
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,6 +22,7 @@ import (
 )
 
 type api interface {
+	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opt ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
@@ -34,10 +37,18 @@ func New(c api) *Target { return &Target{api: c} }
 // Update writes key into the target's secret as a new AWSCURRENT version. A
 // retry with the same execution writes nothing new (I5). A secret that holds
 // neither the old nor the new key is refused: it may belong to another user.
+// An issue (oldKeyID "": Issuance) fills a secret that holds no key id, and
+// creates one that does not exist yet (named, not by ARN).
 func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldKeyID string, key rotation.Credential) (rotation.Receipt, error) {
 	out, doc, held, err := t.read(ctx, tg)
+	if m := (*missing)(nil); errors.As(err, &m) && oldKeyID == "" {
+		if r, done, err := t.create(ctx, tg, execution, key); err != nil || done {
+			return r, err
+		}
+		out, doc, held, err = t.read(ctx, tg) // made meanwhile: by a lost answer's first try, or someone else
+	}
 	if err != nil {
-		return rotation.Receipt{}, err
+		return rotation.Receipt{}, named(err)
 	}
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), PreviousKeyID: oldKeyID, NewKeyID: key.AccessKeyID}
 	switch held.Reveal() {
@@ -71,8 +82,17 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 // "" if none): a secret that run already moved holds it, and Update accepts it.
 func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeKeyID string) (rotation.Receipt, error) {
 	out, doc, held, err := t.read(ctx, tg)
+	if m := (*missing)(nil); errors.As(err, &m) && oldKeyID == "" {
+		if why := uncreatable(tg.SecretID); why != "" {
+			return rotation.Receipt{}, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s does not exist, and an issue does not create it: %s; create it, or fix the target's secretId", tg.SecretID, why)}
+		}
+		// Where is the name: two targets naming one new secret are one place.
+		return rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: tg.SecretID, Planned: []string{
+			fmt.Sprintf("secret %s does not exist: create it holding the new key in %s and %s (encrypted with %s)", tg.SecretID, tg.KeyIDField, tg.SecretField, cmp.Or(tg.KMSKeyID, "aws/secretsmanager")),
+		}}, nil
+	}
 	if err != nil {
-		return rotation.Receipt{}, err
+		return rotation.Receipt{}, named(err)
 	}
 	holds := held.Reveal()
 	if holds != oldKeyID && (resumeKeyID == "" || holds != resumeKeyID) {
@@ -98,6 +118,12 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeK
 		if k != tg.KeyIDField && k != tg.SecretField {
 			others++
 		}
+	}
+	if oldKeyID == "" { // Issuance: a secret that holds no key yet
+		return rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), Planned: []string{
+			fmt.Sprintf("secret %s holds no key id in %s: write the new key into %s and %s as a new AWSCURRENT version, keeping its %d other field(s)",
+				aws.ToString(out.ARN), tg.KeyIDField, tg.KeyIDField, tg.SecretField, others),
+		}}, nil
 	}
 	return rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), PreviousKeyID: oldKeyID, Planned: []string{
 		fmt.Sprintf("secret %s holds key %s in %s: write the new key into %s and %s as a new AWSCURRENT version, keeping its %d other field(s)",
@@ -131,7 +157,7 @@ func (t *Target) read(ctx context.Context, tg rotation.Target) (*secretsmanager.
 	d, err := t.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(tg.SecretID)})
 	var nf *types.ResourceNotFoundException
 	if errors.As(err, &nf) {
-		return fail(fmt.Sprintf("secret %s does not exist: create it, or fix the target's secretId", tg.SecretID))
+		return nil, nil, rotation.SecretValue{}, &missing{TargetFailed: rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s does not exist: create it, or fix the target's secretId", tg.SecretID)}}
 	}
 	if err != nil {
 		return nil, nil, rotation.SecretValue{}, awserr.Classify("secretsmanager DescribeSecret "+tg.SecretID, err)
@@ -156,7 +182,8 @@ func (t *Target) read(ctx context.Context, tg rotation.Target) (*secretsmanager.
 	}
 	out, err := t.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: d.ARN})
 	if errors.As(err, &nf) {
-		return fail(fmt.Sprintf("secret %s does not exist: create it, or fix the target's secretId", tg.SecretID))
+		// No AWSCURRENT value (a secret made without one): it holds no key.
+		return &secretsmanager.GetSecretValueOutput{ARN: d.ARN, Name: d.Name}, map[string]json.RawMessage{}, rotation.SecretValue{}, nil
 	}
 	if err != nil {
 		return nil, nil, rotation.SecretValue{}, awserr.Classify("secretsmanager GetSecretValue "+tg.SecretID, err)
@@ -225,5 +252,74 @@ func neither(tg rotation.Target, held rotation.SecretValue, oldKeyID string) err
 	} else if held.Empty() {
 		what = "no key id"
 	}
+	if oldKeyID == "" { // Issuance
+		return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s holds %s in %s: an issue fills only a secret that holds no key id (it may belong to another user, or hold the user's inactive key: then reactivate that key and rotate, or clear the field); fix the secret or the target", tg.SecretID, what, tg.KeyIDField)}
+	}
 	return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s holds %s in %s, which is neither the key being rotated (%s) nor the new one: it may belong to another user; fix the secret or the target", tg.SecretID, what, tg.KeyIDField, oldKeyID)}
+}
+
+// missing is read's refusal of a secret that does not exist: a rotation's
+// TargetFailed, which an issue may instead create (Issuance).
+type missing struct{ rotation.TargetFailed }
+
+func (m *missing) Unwrap() error { return &m.TargetFailed }
+
+// named is err as the state machine must see it: a missing secret's plain
+// TargetFailed (a *missing would reach Step Functions by its own type name).
+func named(err error) error {
+	if m := (*missing)(nil); errors.As(err, &m) {
+		return &m.TargetFailed
+	}
+	return err
+}
+
+// reservedName is a name under a keyrotator stack's own secrets
+// (<prefix>/users/<user>, <prefix>/connections/<name>; the prefix as
+// rotation.CheckPrefix allows it): an issue never creates one, whatever
+// prefix a stack uses, so a target cannot plant a record or a connection.
+var reservedName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}/(users|connections)/`)
+
+// uncreatable says why an issue may not create a secret of this id ("" if
+// it may): an ARN names a secret that exists (its suffix is Secrets
+// Manager's), and keyrotator's own names are never a target's.
+func uncreatable(id string) string {
+	switch {
+	case strings.HasPrefix(id, "arn:"):
+		return "it is named by ARN, and only a name can be created"
+	case reservedName.MatchString(id):
+		return "the name is where a keyrotator stack keeps its own secrets (<prefix>/users/, <prefix>/connections/)"
+	}
+	return ""
+}
+
+// create makes the target's secret holding key (Issuance: a secret that
+// does not exist yet). The token is the execution's, as Update's
+// PutSecretValue: a retry whose first try made it finds it (ResourceExists)
+// and Update goes on as for a secret that exists (done false).
+func (t *Target) create(ctx context.Context, tg rotation.Target, execution string, key rotation.Credential) (r rotation.Receipt, done bool, err error) {
+	if why := uncreatable(tg.SecretID); why != "" {
+		return r, true, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s does not exist, and an issue does not create it: %s; create it, or fix the target's secretId", tg.SecretID, why)}
+	}
+	b, err := withKey(map[string]json.RawMessage{}, tg, key.AccessKeyID, key.Secret())
+	if err != nil {
+		return r, true, fmt.Errorf("encode secret %s: %w", tg.SecretID, err)
+	}
+	in := &secretsmanager.CreateSecretInput{
+		Name: aws.String(tg.SecretID), SecretString: aws.String(string(b)),
+		ClientRequestToken: aws.String(rotation.Token(execution, "target:"+tg.Name)),
+		Description:        aws.String("an AWS access key keyrotator issued (target " + tg.Name + ")"),
+	}
+	if tg.KMSKeyID != "" {
+		in.KmsKeyId = aws.String(tg.KMSKeyID)
+	}
+	out, err := t.api.CreateSecret(ctx, in)
+	var exists *types.ResourceExistsException
+	if errors.As(err, &exists) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, true, awserr.Classify("secretsmanager CreateSecret "+tg.SecretID, err)
+	}
+	return rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), NewKeyID: key.AccessKeyID,
+		Version: aws.ToString(out.VersionId), Changed: true}, true, nil
 }

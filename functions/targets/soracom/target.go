@@ -179,6 +179,9 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 		return rotation.Receipt{}, err
 	}
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetSoracom, Where: s.where(), PreviousKeyID: oldKeyID, NewKeyID: key.AccessKeyID}
+	if oldKeyID == "" {
+		return t.issue(ctx, s, r, creds, groups, key)
+	}
 	if tg.Strategy == InPlace {
 		return t.inPlace(ctx, s, r, creds, groups, oldKeyID, key)
 	}
@@ -196,6 +199,18 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeK
 		return rotation.Receipt{}, err
 	}
 	r := rotation.Receipt{Target: tg.Name, Type: rotation.TargetSoracom, Where: s.where(), PreviousKeyID: oldKeyID}
+	if oldKeyID == "" {
+		id, mine, err := t.issueCredential(s, creds, resumeKeyID)
+		if err != nil {
+			return rotation.Receipt{}, err
+		}
+		if mine {
+			r.Planned = []string{fmt.Sprintf("in %s, credential %s already holds the resumed key %s (an earlier run made it): nothing to change", s.where(), id, resumeKeyID)}
+			return r, nil
+		}
+		r.Planned = []string{fmt.Sprintf("in %s, create credential %s (aws-credentials) with the new key; no group is repointed: none uses a credential of this target yet (point a group's SoracomFunnel or SoracomFunk credentialsId at %s to use it)", s.where(), id, id)}
+		return r, nil
+	}
 	if tg.Strategy == InPlace {
 		c, err := inPlaceCredential(s, creds, oldKeyID, resumeKeyID)
 		if err != nil {
@@ -636,4 +651,55 @@ func FromEnv(s secrets, wait time.Duration) *Target {
 		wait = d
 	}
 	return &Target{Secrets: s, MaxRateWait: wait}
+}
+
+// issueCredential is the credential an issue makes (Issuance): inPlace's
+// first credentialIds, which later rotations update in place, else a
+// rotation's <base>-<yyyymmdd>; mine when an earlier attempt (or the dead
+// run this one resumes, newKeyID) made it already. A target that has a
+// credential of its own already is refused: an issue fills a target that
+// holds no key, and that credential may hold one (SORACOM does not show it).
+func (t *Target) issueCredential(s *session, creds []Credential, newKeyID string) (id string, mine bool, err error) {
+	tg := s.tg
+	taken := map[string]bool{}
+	var own []string
+	for _, c := range creds {
+		taken[c.CredentialsID] = true
+		if newKeyID != "" && c.Type == awsCredentials && (heldKey(c) == newKeyID || strings.Contains(c.Description, marker(newKeyID))) {
+			return c.CredentialsID, true, nil
+		}
+		if owned(tg, c.CredentialsID) {
+			own = append(own, c.CredentialsID)
+		}
+	}
+	if len(own) > 0 {
+		return "", false, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf(
+			"in %s this target (%s) has credential %s already: an issue fills only a target with no credential (it may hold a key); rotate the key it holds instead, or delete the credential",
+			s.where(), tg.CredentialsDescription(), strings.Join(own, ", "))}
+	}
+	if tg.Strategy == InPlace && len(tg.CredentialIDs) > 0 {
+		return tg.CredentialIDs[0], false, nil
+	}
+	return t.newID(tg, taken), false, nil
+}
+
+// issue makes the target's first credential with the new key (Issuance):
+// no group is repointed, as none uses a credential of the target yet; the
+// receipt names any that uses the new one (a person pointed it meanwhile).
+// A retry finds the credential by the key id in its description (I5).
+func (t *Target) issue(ctx context.Context, s *session, r rotation.Receipt, creds []Credential, groups []Group, key rotation.Credential) (rotation.Receipt, error) {
+	id, mine, err := t.issueCredential(s, creds, key.AccessKeyID)
+	if err != nil {
+		return rotation.Receipt{}, err
+	}
+	if !mine {
+		in := CredentialInput{Type: awsCredentials, Description: marker(key.AccessKeyID) + ", made " + t.now().UTC().Format(time.DateOnly),
+			Credentials: map[string]any{"accessKeyId": key.AccessKeyID, "secretAccessKey": key.Secret()}}
+		if _, err := s.c.CreateCredential(ctx, id, in); err != nil {
+			return rotation.Receipt{}, s.fail(err, "create credential "+id)
+		}
+		r.Changed = true
+	}
+	r.Soracom = &rotation.SoracomChange{Operator: s.operator, Coverage: s.conn.Coverage, Strategy: s.tg.Strategy, NewCredential: id, Groups: usersOf(groups, id)}
+	return r, nil
 }

@@ -40,14 +40,21 @@ type Keys interface {
 	KeyPolicy(idOrARN string) (string, bool)
 }
 
+// Functions are Lambda's function policies (*lambda.Service): the
+// statements AWS::Lambda::Permission and AddPermission put there.
+type Functions interface {
+	FunctionPolicy(functionARN string) (json.RawMessage, bool)
+}
+
 // Authorizer decides calls. Build it with New.
 type Authorizer struct {
-	iam    Identities
-	topics Topics // nil: no topic has a policy
-	keys   Keys   // nil: encrypted topics are not checked against their key
-	admins map[string]bool
-	now    func() time.Time
-	record func(Decision)
+	iam       Identities
+	topics    Topics    // nil: no topic has a policy
+	keys      Keys      // nil: encrypted topics are not checked against their key
+	functions Functions // nil: no function has a policy
+	admins    map[string]bool
+	now       func() time.Time
+	record    func(Decision)
 
 	mu     sync.Mutex
 	parsed map[string]*iampolicy.Policy // by kind and document
@@ -55,9 +62,10 @@ type Authorizer struct {
 
 // Options wire an Authorizer to the services that hold policies.
 type Options struct {
-	IAM    Identities
-	Topics Topics
-	Keys   Keys
+	IAM       Identities
+	Topics    Topics
+	Keys      Keys
+	Functions Functions
 	// Admins are principal ARNs that are never refused (the harness's admin).
 	Admins []string
 	// Now is the sandbox clock (aws:CurrentTime).
@@ -88,7 +96,7 @@ type RawPolicy struct {
 
 // New returns an Authorizer.
 func New(o Options) *Authorizer {
-	a := &Authorizer{iam: o.IAM, topics: o.Topics, keys: o.Keys, admins: map[string]bool{}, now: o.Now, record: o.Record, parsed: map[string]*iampolicy.Policy{}}
+	a := &Authorizer{iam: o.IAM, topics: o.Topics, keys: o.Keys, functions: o.Functions, admins: map[string]bool{}, now: o.Now, record: o.Record, parsed: map[string]*iampolicy.Policy{}}
 	for _, arn := range o.Admins {
 		a.admins[arn] = true
 	}
@@ -143,16 +151,19 @@ func (a *Authorizer) Authorize(ctx context.Context, c *sandbox.Call, info sandbo
 			raw = append(raw, RawPolicy{Name: d.Name, Doc: d.Document})
 		}
 	}
-	action := Action(info, c.Action)
 	for _, res := range c.ResourceARNs {
-		req := iampolicy.Request{Principal: p, Action: action, Resource: res, ResourceAccount: accountOf(res, c.Principal.Account), Context: a.context(ctx, c)}
-		in := &iampolicy.Input{Request: req, IdentityPolicies: identity}
 		rp, rawRP := a.resourcePolicy(info.Name, res)
-		in.ResourcePolicy = rp
-		d := iampolicy.Evaluate(in)
-		a.note(in, raw, rawRP, d.Allowed)
-		if !d.Allowed {
-			return denied(info, d.Message)
+		var in *iampolicy.Input
+		for _, chk := range checks(info, c, res) {
+			cx := a.context(ctx, c)
+			maps.Copy(cx, chk.context)
+			req := iampolicy.Request{Principal: p, Action: chk.action, Resource: res, ResourceAccount: accountOf(res, c.Principal.Account), Context: cx}
+			in = &iampolicy.Input{Request: req, IdentityPolicies: identity, ResourcePolicy: rp, KeyPolicy: info.Name == "kms" && rp != nil}
+			d := iampolicy.Evaluate(in)
+			a.note(in, raw, rawRP, d.Allowed)
+			if !d.Allowed {
+				return denied(info, d.Message)
+			}
 		}
 		if e := a.viaKMS(ctx, c, info, p, identity, raw, res); e != nil {
 			return e
@@ -169,6 +180,34 @@ func (a *Authorizer) Authorize(ctx context.Context, c *sandbox.Call, info sandbo
 		}
 	}
 	return nil
+}
+
+// check is one IAM action a call needs, with the condition keys the
+// action's request carries beyond the global ones.
+type check struct {
+	action  string
+	context iampolicy.Context
+}
+
+// checks are the authorizations a call needs on resource. Most need one
+// action; a Lambda function URL call needs two, lambda:InvokeFunctionUrl
+// (lambda:FunctionUrlAuthType is the URL's auth type, lambda:FunctionArn
+// the function) and lambda:InvokeFunction with lambda:InvokedViaFunctionUrl
+// true, from the identity policy or the function's policy
+// (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html: "Starting
+// in October 2025, new function URLs will require both
+// lambda:InvokeFunctionUrl and lambda:InvokeFunction permissions"). A
+// direct Invoke does not carry lambda:InvokedViaFunctionUrl, so a grant
+// conditioned on it being true does not allow one. The sandbox serves
+// AWS_IAM URLs only.
+func checks(info sandbox.ServiceInfo, c *sandbox.Call, resource string) []check {
+	if info.Name == "lambda" && c.Action == "InvokeFunctionUrl" {
+		return []check{
+			{action: "lambda:InvokeFunctionUrl", context: iampolicy.Context{"lambda:FunctionUrlAuthType": {"AWS_IAM"}, "lambda:FunctionArn": {resource}}},
+			{action: "lambda:InvokeFunction", context: iampolicy.Context{"lambda:InvokedViaFunctionUrl": {"true"}}},
+		}
+	}
+	return []check{{action: Action(info, c.Action)}}
 }
 
 // tagsOnCreate says whether c is a CreateSecret that tags the secret.
@@ -229,20 +268,35 @@ func (a *Authorizer) viaKMS(ctx context.Context, c *sandbox.Call, info sandbox.S
 // resourcePolicy is the resource's policy, if the sandbox keeps one, and
 // its document.
 func (a *Authorizer) resourcePolicy(service, resource string) (*iampolicy.NamedPolicy, json.RawMessage) {
-	if service != "sns" || a.topics == nil {
-		return nil, nil
+	var doc json.RawMessage
+	var ok bool
+	var name string
+	switch {
+	case service == "sns" && a.topics != nil:
+		doc, ok = a.topics.TopicPolicy(resource)
+		name = "topic policy of " + resource
+	case service == "lambda" && a.functions != nil:
+		doc, ok = a.functions.FunctionPolicy(resource)
+		name = "function policy of " + resource
+	case service == "kms" && a.keys != nil:
+		// A key's policy decides every use of the key, with the KMS rule
+		// that IAM policies count only where it allows the account
+		// (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html).
+		var s string
+		s, ok = a.keys.KeyPolicy(resource)
+		doc = json.RawMessage(s)
+		name = "key policy of " + resource
 	}
-	doc, ok := a.topics.TopicPolicy(resource)
 	if !ok {
 		return nil, nil
 	}
 	pol, err := a.parse(doc, iampolicy.Resource)
 	if err != nil {
-		// SNS refuses a malformed policy when it is set; one that got in
-		// allows nothing.
+		// The services refuse a malformed policy when it is set; one that
+		// got in allows nothing.
 		return nil, nil
 	}
-	return &iampolicy.NamedPolicy{Name: "topic policy of " + resource, Policy: pol}, doc
+	return &iampolicy.NamedPolicy{Name: name, Policy: pol}, doc
 }
 
 // note tells the recorder, if any, of a decision.

@@ -121,3 +121,87 @@ func TestRoleOf(t *testing.T) {
 		t.Errorf("roleOf = %s", got)
 	}
 }
+
+type functions map[string]string // function ARN → policy
+
+func (f functions) FunctionPolicy(arn string) (json.RawMessage, bool) {
+	p, ok := f[arn]
+	return json.RawMessage(p), ok
+}
+
+// A function URL call needs lambda:InvokeFunctionUrl and
+// lambda:InvokeFunction, each from the identity or the function's policy;
+// a direct Invoke does not carry lambda:InvokedViaFunctionUrl.
+func TestFunctionURL(t *testing.T) {
+	t.Parallel()
+	const fn = "arn:aws:lambda:us-east-1:111122223333:function:answerapproval"
+	user := sandbox.Principal{ARN: "arn:aws:iam::111122223333:user/approver", Account: acct, Type: "IAMUser", UserID: "AIDAX", UserName: "approver"}
+	stmt := func(principal bool, action, op, key, value string) string {
+		p := ""
+		if principal {
+			p = `"Principal":{"AWS":"` + user.ARN + `"},`
+		}
+		c := ""
+		if op != "" {
+			c = fmt.Sprintf(`,"Condition":{%q:{%q:%q}}`, op, key, value)
+		}
+		return fmt.Sprintf(`{"Effect":"Allow",%s"Action":%q,"Resource":%q%s}`, p, action, fn, c)
+	}
+	doc := func(stmts ...string) string {
+		return `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
+	}
+	urlIAM := func(p bool) string {
+		return stmt(p, "lambda:InvokeFunctionUrl", "StringEquals", "lambda:FunctionUrlAuthType", "AWS_IAM")
+	}
+	viaURL := func(p bool) string {
+		return stmt(p, "lambda:InvokeFunction", "Bool", "lambda:InvokedViaFunctionUrl", "true")
+	}
+	lambdaInfo := sandbox.ServiceInfo{Name: "lambda", Protocol: sandbox.RESTJSON}
+	for _, tt := range []struct {
+		name     string
+		identity []string
+		fnPolicy string
+		action   string
+		allowed  bool
+	}{
+		{"URL: both in the identity", []string{doc(urlIAM(false), viaURL(false))}, "", "InvokeFunctionUrl", true},
+		{"URL: only InvokeFunctionUrl", []string{doc(urlIAM(false))}, "", "InvokeFunctionUrl", false},
+		{"URL: only InvokeFunction", []string{doc(viaURL(false))}, "", "InvokeFunctionUrl", false},
+		{"URL: both in the function's policy", []string{}, doc(urlIAM(true), viaURL(true)), "InvokeFunctionUrl", true},
+		{"URL: one from each", []string{doc(viaURL(false))}, doc(urlIAM(true)), "InvokeFunctionUrl", true},
+		{"URL: NONE-conditioned grant", []string{doc(stmt(false, "lambda:InvokeFunctionUrl", "StringEquals", "lambda:FunctionUrlAuthType", "NONE"), viaURL(false))}, "", "InvokeFunctionUrl", false},
+		{"direct Invoke: via-URL grant in the identity", []string{doc(viaURL(false))}, "", "Invoke", false},
+		{"direct Invoke: via-URL grant in the function's policy", []string{}, doc(viaURL(true)), "Invoke", false},
+		{"direct Invoke: unconditional grant", []string{doc(stmt(false, "lambda:InvokeFunction", "", "", ""))}, "", "Invoke", true},
+		// As CDK's grantInvokeUrl writes them (aws-lambda function-base.js):
+		// the Bool condition's value a JSON boolean.
+		{"URL: CDK's grantInvokeUrl statements", []string{doc(urlIAM(false),
+			`{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"`+fn+`","Condition":{"Bool":{"lambda:InvokedViaFunctionUrl":true}}}`)}, "", "InvokeFunctionUrl", true},
+		{"direct Invoke: CDK's via-URL statement", []string{doc(
+			`{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"` + fn + `","Condition":{"Bool":{"lambda:InvokedViaFunctionUrl":true}}}`)}, "", "Invoke", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fns := functions{}
+			if tt.fnPolicy != "" {
+				fns[fn] = tt.fnPolicy
+			}
+			var decisions []Decision
+			a := New(Options{IAM: identities{user.ARN: tt.identity}, Functions: fns, Record: func(d Decision) { decisions = append(decisions, d) }})
+			c := &sandbox.Call{Action: tt.action, Principal: user, Region: "us-east-1", ResourceARNs: []string{fn}}
+			e := a.Authorize(context.Background(), c, lambdaInfo)
+			if (e == nil) != tt.allowed {
+				t.Fatalf("allowed %v (%v), want %v", e == nil, e, tt.allowed)
+			}
+			if e != nil && (e.Status != 403 || e.Code != "AccessDeniedException") {
+				t.Errorf("refusal %d %s", e.Status, e.Code)
+			}
+			if tt.action == "InvokeFunctionUrl" && tt.allowed {
+				if len(decisions) != 2 || decisions[0].Action != "lambda:InvokeFunctionUrl" || decisions[1].Action != "lambda:InvokeFunction" ||
+					decisions[1].Context["lambda:InvokedViaFunctionUrl"][0] != "true" || decisions[0].Context["lambda:FunctionUrlAuthType"][0] != "AWS_IAM" {
+					t.Errorf("decisions %+v", decisions)
+				}
+			}
+		})
+	}
+}

@@ -12,7 +12,8 @@ import (
 func (s *Service) Types() []string { return []string{"AWS::KMS::Key"} }
 
 // Create implements cfn.Provisioner: AWS::KMS::Key with KeyPolicy,
-// Description, EnableKeyRotation and Enabled. Ref is the key id; GetAtt Arn
+// Description, EnableKeyRotation, Enabled, KeySpec (SYMMETRIC_DEFAULT or
+// HMAC_224/256/384/512) and KeyUsage (GENERATE_VERIFY_MAC for HMAC). Ref is the key id; GetAtt Arn
 // and KeyId, as the resource's page says:
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
 func (s *Service) Create(_ context.Context, r cfn.Resource) (cfn.Provisioned, error) {
@@ -30,14 +31,13 @@ func (s *Service) Create(_ context.Context, r cfn.Resource) (cfn.Provisioned, er
 		}
 		policy = string(b)
 	}
-	if spec, _ := p["KeySpec"].(string); spec != "" && spec != "SYMMETRIC_DEFAULT" {
-		return cfn.Provisioned{}, fmt.Errorf("KeySpec: the sandbox makes SYMMETRIC_DEFAULT keys only, not %s", spec)
-	}
+	spec, _ := p["KeySpec"].(string)
+	usage, _ := p["KeyUsage"].(string)
 	desc, _ := p["Description"].(string)
 	rotation := boolProp(p["EnableKeyRotation"])
-	k, err := s.CreateKey(r.Region, desc, policy, rotation)
+	k, err := s.NewKey(r.Region, KeyOptions{Description: desc, Policy: policy, KeySpec: spec, KeyUsage: usage, Rotation: rotation})
 	if err != nil {
-		return cfn.Provisioned{}, fmt.Errorf("KeyPolicy: %w", err)
+		return cfn.Provisioned{}, fmt.Errorf("KeySpec %q, KeyUsage %q, KeyPolicy: %w", spec, usage, err)
 	}
 	if v, ok := p["Enabled"]; ok && !boolProp(v) {
 		s.mu.Lock()

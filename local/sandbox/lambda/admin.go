@@ -56,9 +56,25 @@ type FunctionRequest struct {
 //	GET    /functions/{name} shows one;
 //	GET    /functions/{name}/logs returns its captured log lines (?requestId= filters);
 //	DELETE /functions/{name}/logs forgets them;
-//	DELETE /functions/{name}/instances stops its free instances (the next invoke starts cold).
+//	DELETE /functions/{name}/instances stops its free instances (the next invoke starts cold);
+//	GET    /urls lists the function URLs (id, function, https://<url-id>.lambda-url.<region>.on.aws/);
+//	GET    /policies lists each function's policy statements.
 func (s *Service) Admin() http.Handler {
 	m := http.NewServeMux()
+	m.HandleFunc("GET /urls", func(w http.ResponseWriter, r *http.Request) {
+		type view struct {
+			URLConfig
+			URL string `json:"url"`
+		}
+		out := []view{}
+		for _, u := range s.URLs() {
+			out = append(out, view{u, u.URL()})
+		}
+		sandbox.WriteJSON(w, http.StatusOK, out)
+	})
+	m.HandleFunc("GET /policies", func(w http.ResponseWriter, r *http.Request) {
+		sandbox.WriteJSON(w, http.StatusOK, s.Permissions())
+	})
 	m.HandleFunc("PUT /functions/{name}", func(w http.ResponseWriter, r *http.Request) {
 		var req FunctionRequest
 		if err := sandbox.ReadJSON(r, &req); err != nil {

@@ -18,6 +18,24 @@ import (
 // Route implements sandbox.Router for the paths of the 2015-03-31 API the
 // sandbox answers.
 func (s *Service) Route(r *http.Request) (action, resource string, ok bool) {
+	if s.RoutesHost(r.Host) {
+		u, ok := s.urlByHost(r.Host)
+		return "InvokeFunctionUrl", u.Function, ok
+	}
+	if rest, found := strings.CutPrefix(r.URL.EscapedPath(), "/2021-10-31/functions/"); found {
+		name, tail, _ := strings.Cut(rest, "/")
+		name, err := url.PathUnescape(name)
+		if err != nil || strings.Trim(tail, "/") != "url" {
+			return "", "", false
+		}
+		switch r.Method {
+		case http.MethodGet:
+			return "GetFunctionUrlConfig", name, true
+		case http.MethodPost:
+			return "CreateFunctionUrlConfig", name, true
+		}
+		return "", "", false
+	}
 	rest, found := strings.CutPrefix(r.URL.EscapedPath(), "/2015-03-31/functions")
 	if !found {
 		return "", "", false
@@ -38,6 +56,10 @@ func (s *Service) Route(r *http.Request) (action, resource string, ok bool) {
 		return "GetFunction", name, true
 	case len(seg) == 2 && seg[1] == "configuration" && r.Method == http.MethodGet:
 		return "GetFunctionConfiguration", name, true
+	case len(seg) == 2 && seg[1] == "policy" && r.Method == http.MethodGet:
+		return "GetPolicy", name, true
+	case len(seg) == 2 && seg[1] == "policy" && r.Method == http.MethodPost:
+		return "AddPermission", name, true
 	}
 	return "", "", false
 }
@@ -47,6 +69,14 @@ func (s *Service) Handle(ctx context.Context, c *sandbox.Call) (any, error) {
 	switch c.Action {
 	case "Invoke":
 		return s.invoke(ctx, c)
+	case "InvokeFunctionUrl":
+		return s.invokeURL(ctx, c)
+	case "AddPermission":
+		return s.addPermissionAPI(c)
+	case "GetPolicy":
+		return s.getPolicyAPI(c)
+	case "CreateFunctionUrlConfig", "GetFunctionUrlConfig":
+		return s.urlConfigAPI(c)
 	case "GetFunction", "GetFunctionConfiguration":
 		return s.getFunction(c)
 	case "ListFunctions":

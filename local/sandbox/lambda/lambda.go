@@ -121,8 +121,10 @@ type Service struct {
 	retired []*function // replaced, with instances perhaps still running
 	closed  bool
 
-	deploy    DeploySettings      // for functions a template deploys
-	logGroups map[string]LogGroup // log groups a template made, by name
+	deploy    DeploySettings          // for functions a template deploys
+	logGroups map[string]LogGroup     // log groups a template made, by name
+	urls      map[string]*URLConfig   // function URLs, by url id
+	policies  map[string][]Permission // each function's resource-based policy, by function name
 }
 
 // function is a registered function: its configuration, its pool of
@@ -151,7 +153,7 @@ func New(srv *sandbox.Server) *Service {
 func (s *Service) Info() sandbox.ServiceInfo {
 	return sandbox.ServiceInfo{
 		Name: "lambda", Protocol: sandbox.RESTJSON, EventSource: "lambda.amazonaws.com",
-		DataEvents: []string{"Invoke"},
+		DataEvents: []string{"Invoke", "InvokeFunctionUrl"},
 	}
 }
 

@@ -35,11 +35,12 @@ import (
 var (
 	echoPath  string // testdata/echofn
 	emptyPath string // testdata/emptyfn
+	urlPath   string // testdata/urlfn
 )
 
 func TestMain(m *testing.M) {
 	if p := os.Getenv("LAMBDA_TEST_ECHO"); p != "" { // a helper process: built already
-		echoPath, emptyPath = p, os.Getenv("LAMBDA_TEST_EMPTY")
+		echoPath, emptyPath, urlPath = p, os.Getenv("LAMBDA_TEST_EMPTY"), os.Getenv("LAMBDA_TEST_URL")
 		os.Exit(m.Run())
 	}
 	dir, err := os.MkdirTemp("", "lambda-test-")
@@ -49,7 +50,8 @@ func TestMain(m *testing.M) {
 	}
 	echoPath = filepath.Join(dir, "echofn", "bootstrap")
 	emptyPath = filepath.Join(dir, "emptyfn", "bootstrap")
-	for out, pkg := range map[string]string{echoPath: "./testdata/echofn", emptyPath: "./testdata/emptyfn"} {
+	urlPath = filepath.Join(dir, "urlfn", "bootstrap")
+	for out, pkg := range map[string]string{echoPath: "./testdata/echofn", emptyPath: "./testdata/emptyfn", urlPath: "./testdata/urlfn"} {
 		cmd := exec.CommandContext(context.Background(), "go", "build", "-tags", "lambda.norpc", "-o", out, pkg) // TestMain: no test's context yet
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
@@ -612,7 +614,7 @@ func TestChildrenDieWithTheSandbox(t *testing.T) {
 		return
 	}
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestChildrenDieWithTheSandbox$")
-	cmd.Env = append(os.Environ(), "LAMBDA_TEST_HELPER=1", "LAMBDA_TEST_ECHO="+echoPath, "LAMBDA_TEST_EMPTY="+emptyPath)
+	cmd.Env = append(os.Environ(), "LAMBDA_TEST_HELPER=1", "LAMBDA_TEST_ECHO="+echoPath, "LAMBDA_TEST_EMPTY="+emptyPath, "LAMBDA_TEST_URL="+urlPath)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

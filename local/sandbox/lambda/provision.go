@@ -63,19 +63,27 @@ func (s *Service) LogGroups() map[string]LogGroup {
 }
 
 const (
-	typeFunction = "AWS::Lambda::Function"
-	typeLogGroup = "AWS::Logs::LogGroup"
+	typeFunction   = "AWS::Lambda::Function"
+	typeURL        = "AWS::Lambda::Url"
+	typePermission = "AWS::Lambda::Permission"
+	typeLogGroup   = "AWS::Logs::LogGroup"
 )
 
 // Types implements cfn.Provisioner. Log groups live here because the
 // sandbox's Lambda keeps the functions' logs.
-func (s *Service) Types() []string { return []string{typeFunction, typeLogGroup} }
+func (s *Service) Types() []string {
+	return []string{typeFunction, typeURL, typePermission, typeLogGroup}
+}
 
 // Create implements cfn.Provisioner.
 func (s *Service) Create(_ context.Context, r cfn.Resource) (cfn.Provisioned, error) {
 	switch r.Type {
 	case typeFunction:
 		return s.createFunctionResource(r)
+	case typeURL:
+		return s.createURLResource(r)
+	case typePermission:
+		return s.createPermissionResource(r)
 	case typeLogGroup:
 		return s.createLogGroupResource(r)
 	}
@@ -173,6 +181,88 @@ func (s *Service) createFunctionResource(r cfn.Resource) (cfn.Provisioned, error
 		return cfn.Provisioned{}, err
 	}
 	return cfn.Provisioned{Ref: name, Attrs: map[string]string{"Arn": s.functionARN(r.Region, name)}}, nil
+}
+
+// createURLResource gives a function its URL (AuthType AWS_IAM; the
+// sandbox serves BUFFERED URLs of $LATEST only). Ref and Fn::GetAtt
+// FunctionArn are the function's ARN; Fn::GetAtt FunctionUrl is
+// https://<url-id>.lambda-url.<region>.on.aws/, which an update keeps.
+// https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-url.html
+func (s *Service) createURLResource(r cfn.Resource) (cfn.Provisioned, error) {
+	target, err := r.RequiredStr("TargetFunctionArn")
+	if err != nil {
+		return cfn.Provisioned{}, err
+	}
+	auth, err := r.RequiredStr("AuthType")
+	if err != nil {
+		return cfn.Provisioned{}, err
+	}
+	qualifier, err := r.Str("Qualifier")
+	if err != nil {
+		return cfn.Provisioned{}, err
+	}
+	if mode, err := r.Str("InvokeMode"); err != nil {
+		return cfn.Provisioned{}, err
+	} else if mode != "" && mode != "BUFFERED" {
+		return cfn.Provisioned{}, fmt.Errorf("property InvokeMode: the sandbox serves BUFFERED function URLs only, not %s", mode)
+	}
+	id := ""
+	if r.Previous != nil {
+		id, _, _ = parseURLHost(strings.TrimSuffix(strings.TrimPrefix(r.Previous.Attrs["FunctionUrl"], "https://"), "/"))
+	}
+	u, err := s.CreateURL(r.Region, target, auth, qualifier, id)
+	if err != nil {
+		return cfn.Provisioned{}, fmt.Errorf("function URL of %s: %w", target, err)
+	}
+	arn := s.functionARN(u.Region, u.Function)
+	return cfn.Provisioned{Ref: arn, Attrs: map[string]string{"FunctionArn": arn, "FunctionUrl": u.URL()}}, nil
+}
+
+// createPermissionResource adds a statement to a function's resource-based
+// policy, as AddPermission does, with every property the resource takes:
+// Action, FunctionName, Principal, SourceArn, SourceAccount,
+// PrincipalOrgID, EventSourceToken, FunctionUrlAuthType and
+// InvokedViaFunctionUrl. The statement id is generated, as CloudFormation
+// does; Ref is it.
+// https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-permission.html
+func (s *Service) createPermissionResource(r cfn.Resource) (cfn.Provisioned, error) {
+	var p Permission
+	var fn string
+	for _, f := range []struct {
+		name     string
+		into     *string
+		required bool
+	}{
+		{"Action", &p.Action, true}, {"FunctionName", &fn, true}, {"Principal", &p.Principal, true},
+		{"SourceArn", &p.SourceArn, false}, {"SourceAccount", &p.SourceAccount, false}, {"PrincipalOrgID", &p.PrincipalOrgID, false},
+		{"EventSourceToken", &p.EventSourceToken, false}, {"FunctionUrlAuthType", &p.FunctionURLAuthType, false},
+	} {
+		v, err := r.Str(f.name)
+		if err == nil && f.required && v == "" {
+			err = fmt.Errorf("property %s: required", f.name)
+		}
+		if err != nil {
+			return cfn.Provisioned{}, err
+		}
+		*f.into = v
+	}
+	via, err := r.Str("InvokedViaFunctionUrl")
+	if err != nil {
+		return cfn.Provisioned{}, err
+	}
+	p.InvokedViaFunctionURL = via == "true"
+	// A function ARN with a qualifier grants that version or alias.
+	if parts := strings.Split(fn, ":"); len(parts) == 8 && parts[0] == "arn" {
+		fn, p.Qualifier = strings.Join(parts[:7], ":"), parts[7]
+	}
+	p.StatementID = cfn.PhysicalName(r, 100)
+	if r.Previous != nil {
+		p.StatementID = r.Previous.Ref
+	}
+	if _, err := s.AddPermission(r.Region, fn, p, r.Previous != nil); err != nil {
+		return cfn.Provisioned{}, fmt.Errorf("permission on %s: %w", fn, err)
+	}
+	return cfn.Provisioned{Ref: p.StatementID, Attrs: map[string]string{"Id": p.StatementID}}, nil
 }
 
 // createLogGroupResource records a log group. Ref is its name; Fn::GetAtt

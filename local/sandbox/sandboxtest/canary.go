@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyrotator/keyrotator/local/leak"
 	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
+	"github.com/keyrotator/keyrotator/local/sandbox/kms"
 	"github.com/keyrotator/keyrotator/local/sandbox/secretsmanager"
 	"github.com/keyrotator/keyrotator/local/sandbox/ses"
 	"github.com/keyrotator/keyrotator/local/sandbox/sns"
@@ -21,12 +22,13 @@ const (
 	KindSecretsManager = "a Secrets Manager value"
 	KindAuth0          = "an Auth0 client secret"
 	KindSoracom        = "a SORACOM AuthKey secret"
+	KindKMS            = "a KMS HMAC key's material"
 )
 
 // Secrets is every secret the world holds: the secret of every access key
 // IAM issued, every version of every Secrets Manager value (each string in
 // a JSON value on its own too), every Auth0 client secret and every SORACOM
-// AuthKey secret.
+// AuthKey secret, and every KMS HMAC key's material.
 func (s *Sandbox) Secrets() []leak.Secret {
 	var out []leak.Secret
 	add := func(kind string, vs []string) {
@@ -47,6 +49,9 @@ func (s *Sandbox) Secrets() []leak.Secret {
 	}
 	if s.Soracom != nil {
 		add(KindSoracom, s.Soracom.Secrets())
+	}
+	if k, ok := service[*kms.Service](s, "kms"); ok {
+		add(KindKMS, k.Secrets())
 	}
 	return out
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/lambda"
 )
 
 // Sandbox is a running sandbox for one test.
@@ -181,4 +182,37 @@ func (s *Sandbox) User(t testing.TB, name string, n int) []UserKey {
 type UserKey struct {
 	AccessKeyID     string `json:"accessKeyId"`
 	SecretAccessKey string `json:"secretAccessKey"`
+}
+
+// CallURL calls a function's URL (AuthType AWS_IAM) as a client of the real
+// one does: the request signed with SigV4 for service "lambda" with cfg's
+// credentials (aws-sdk-go-v2's signer), sent to the sandbox with the URL's
+// host, <url-id>.lambda-url.<region>.on.aws, in the Host header
+// (lambda.URLTransport). path is under the URL ("/" or "approve"). It
+// returns the HTTP status and body: the function's answer, or 403
+// {"Message":"Forbidden"} when the caller may not call it.
+func (s *Sandbox) CallURL(t testing.TB, cfg aws.Config, function, method, path string, body []byte) (int, []byte) {
+	t.Helper()
+	u, ok := s.Lambda.FunctionURL(function)
+	if !ok {
+		t.Fatalf("function %s has no URL", function)
+	}
+	req, err := lambda.NewURLRequest(context.Background(), cfg, method, u+strings.TrimPrefix(path, "/"), body)
+	if err != nil {
+		t.Fatalf("function URL request: %v", err)
+	}
+	tr, err := lambda.URLTransport(s.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read the answer: %v", method, u, err)
+	}
+	return resp.StatusCode, b
 }

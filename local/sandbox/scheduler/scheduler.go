@@ -509,6 +509,19 @@ func (s *Service) call(ctx context.Context, p sandbox.Principal, t Target) (stri
 			}
 		}
 		return "", nil
+	case "lambda":
+		// Lambda's Invoke, asynchronously: the schedule has delivered the
+		// event once Lambda accepts it (202), as EventBridge Scheduler
+		// invokes functions
+		// (https://docs.aws.amazon.com/lambda/latest/dg/with-eventbridge-scheduler.html).
+		if input == "" {
+			input = "{}"
+		}
+		ctx = sandbox.WithInternalHeader(ctx, http.Header{"X-Amz-Invocation-Type": {"Event"}})
+		if _, err := s.srv.Internal(ctx, "lambda", "Invoke", t.Arn, p, []byte(input)); err != nil {
+			return "", err
+		}
+		return "", nil
 	case "sqs":
 		body, _ := json.Marshal(map[string]string{"QueueUrl": queueURL(t.Arn), "MessageBody": input})
 		res, err := s.srv.Internal(ctx, "sqs", "SendMessage", "", p, body)

@@ -125,6 +125,11 @@ func Verify(r *http.Request, body []byte, a Auth, secret string, now time.Time) 
 		return fmt.Errorf("%w: request time %s is more than %s from server time %s",
 			ErrExpired, a.Time.Format(time.RFC3339), MaxSkew, now.UTC().Format(time.RFC3339))
 	}
+	if declared := r.Header.Get("X-Amz-Content-Sha256"); isHash(declared) && declared != hexSHA256(body) {
+		// The header declares a payload other than the one that came: AWS
+		// hashes what it received, so the signature cannot match.
+		return ErrMismatch
+	}
 	want := Sign(r, body, a, secret)
 	if !hmac.Equal([]byte(want), []byte(a.Signature)) {
 		return ErrMismatch
@@ -246,6 +251,16 @@ func escape(s string) string {
 		b.WriteByte(hexDigits[c&15])
 	}
 	return b.String()
+}
+
+// isHash says whether s is a hex SHA-256 (not UNSIGNED-PAYLOAD or a
+// streaming marker).
+func isHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 func hexSHA256(b []byte) string {

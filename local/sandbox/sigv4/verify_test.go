@@ -125,3 +125,40 @@ func bufioReader(t *testing.T, r *http.Request) *bufio.Reader {
 	}
 	return bufio.NewReader(&b)
 }
+
+// A function URL call: sent to the sandbox's address with the URL's host in
+// the Host header, signed for that host, and with X-Amz-Content-Sha256
+// declaring the payload. A body other than the declared one is refused
+// even though the header still matches the signature.
+func TestVerifyHostHeaderAndDeclaredPayload(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	body := `{"decision":"approve"}`
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://127.0.0.1:4566/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws"
+	req.Header.Set("X-Amz-Content-Sha256", sha256Hex(body))
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, req, sha256Hex(body), "lambda", "us-east-1", now); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := http.ReadRequest(bufioReader(t, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := sigv4.Parse(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sigv4.Verify(srv, []byte(body), a, secret, now); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if err := sigv4.Verify(srv, []byte(`{"decision":"reject"}`), a, secret, now); !errors.Is(err, sigv4.ErrMismatch) {
+		t.Fatalf("another body under the declared hash: %v, want ErrMismatch", err)
+	}
+	srv.Host = "127.0.0.1:4566"
+	if err := sigv4.Verify(srv, []byte(body), a, secret, now); !errors.Is(err, sigv4.ErrMismatch) {
+		t.Fatalf("another host: %v, want ErrMismatch", err)
+	}
+}
