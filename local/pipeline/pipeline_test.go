@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,7 +25,7 @@ func golden(t *testing.T) string {
 // the tasks: this test deploys, it invokes nothing.
 func fakeDist(t *testing.T) string {
 	d := t.TempDir()
-	for _, tk := range tasks.All {
+	for _, tk := range slices.Concat(tasks.All, tasks.Endpoints) {
 		if err := os.MkdirAll(filepath.Join(d, tk.Function()), 0o755); err != nil {
 			t.Fatal(err)
 		}
