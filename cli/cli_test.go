@@ -239,6 +239,10 @@ func TestStartRefusesBadInputBeforeAnyCall(t *testing.T) {
 		{"flag override out of range", []string{"--user", "app", "--target", "type=secret,name=app,secretId=app/key", "--wait-days", "0"}, "waitDays"},
 		{"no user", []string{"--target", "type=secret,name=app,secretId=app/key"}, "--user"},
 		{"bad target syntax", []string{"--user", "app", "--target", "secret"}, "--target[0]"},
+		// Issue 14: who may approve is checked before anything is sent.
+		{"approval without approvers", []string{"--user", "app", "--target", "type=secret,name=app,secretId=app/key", "--require-approval"}, "approvers"},
+		{"approver is the root user", []string{"--user", "app", "--target", "type=secret,name=app,secretId=app/key", "--require-approval", "--approver", "arn:aws:iam::111122223333:root"}, "approvers[0]"},
+		{"more approvals than approvers", []string{"--user", "app", "--target", "type=secret,name=app,secretId=app/key", "--require-approval", "--approver", "arn:aws:iam::111122223333:user/a", "--min-approvals", "2"}, "minApprovals"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,7 +39,9 @@ type startOptions struct {
 	allowRemove     bool
 	dryRun          bool
 	wait            bool
-	issue           bool // Issuance: "issue": true
+	approvers       []string // issue 14
+	minApprovals    int      // issue 14
+	issue           bool     // Issuance: "issue": true
 }
 
 func (a *app) startCmd() *cobra.Command {
@@ -67,7 +69,7 @@ The execution is named <user>-<yyyymmddThhmmssZ>. --wait follows it as
 watch does and exits as watch does.`,
 		Example: `  keyrotator start --input run.json --wait
   keyrotator start --user app --target type=secret,name=app,secretId=app/aws-access-key --dry-run --wait
-  keyrotator start --user app --target type=secret,name=app,secretId=app/key --require-approval --reason "IAM.3: key 95 days old"`,
+  keyrotator start --user app --target type=secret,name=app,secretId=app/key --require-approval --approver arn:aws:iam::123456789012:role/security-* --reason "IAM.3: key 95 days old"`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
 			return a.start(cmd.Context(), o, cmd.Flags().Changed)
@@ -83,7 +85,9 @@ watch does and exits as watch does.`,
 	f.IntVar(&o.approvalHours, "approval-timeout-hours", rotation.DefaultApprovalHours, "with --require-approval: how long the request waits")
 	f.StringVar(&o.reason, "reason", "", "why this rotation runs (shown to the approver and in every alert)")
 	f.StringVar(&o.requestedBy, "requested-by", "", "who asks (default: the caller's ARN, from STS)")
-	f.BoolVar(&o.requireApproval, "require-approval", false, "wait for keyrotator approve before a key is made")
+	f.BoolVar(&o.requireApproval, "require-approval", false, "wait for keyrotator approve before a key is made (needs --approver)")
+	f.StringArrayVar(&o.approvers, "approver", nil, "with --require-approval: an IAM user or role ARN, or a pattern (role/security-*), who may approve (repeat)")
+	f.IntVar(&o.minApprovals, "min-approvals", rotation.DefaultMinApprovals, "with --require-approval: how many distinct approvers must approve")
 	f.BoolVar(&o.allowRemove, "allow-remove-inactive-key", false, "make room by deleting an inactive second key")
 	f.BoolVar(&o.dryRun, "dry-run", false, "end after the plan: every change it would make, none made")
 	f.BoolVar(&o.wait, "wait", false, "follow the execution until it ends (as watch)")
@@ -287,6 +291,8 @@ func buildInput(o startOptions, changed func(string) bool, stdin io.Reader) (map
 	set("reason", "reason", o.reason)
 	set("requested-by", "requestedBy", o.requestedBy)
 	set("require-approval", "requireApproval", o.requireApproval)
+	set("approver", "approvers", o.approvers)
+	set("min-approvals", "minApprovals", o.minApprovals)
 	set("allow-remove-inactive-key", "allowRemoveInactiveKey", o.allowRemove)
 	set("dry-run", "dryRun", o.dryRun)
 	set("issue", "issue", o.issue) // Issuance

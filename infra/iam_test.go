@@ -213,8 +213,6 @@ func TestOperatorPolicyCoversTheCLIAndTheRunbook(t *testing.T) {
 		{"states:ListExecutions", "", "cli/status.go: the run in flight"},
 		{"states:DescribeExecution", "", "cli/status.go, cli/watch; runbook: aws stepfunctions describe-execution"},
 		{"states:GetExecutionHistory", "", "cli/watch"},
-		{"states:SendTaskSuccess", "*", "cli/approve.go (a task token is no resource)"},
-		{"states:SendTaskFailure", "*", "cli/approve.go"},
 		{"iam:GetUser", users, "cli/status.go; runbook usernotfound: aws iam get-user"},
 		{"iam:ListAccessKeys", users, "cli/status.go, cli/watch/report.go; runbook keylimitreached"},
 		{"iam:GetAccessKeyLastUsed", users, "cli/status.go"},
@@ -245,6 +243,9 @@ func TestOperatorPolicyCoversTheCLIAndTheRunbook(t *testing.T) {
 		}
 	}
 	for a := range op {
+		if strings.HasPrefix(a, "states:SendTask") {
+			t.Errorf("OperatorPolicy allows %s: approvals go through answerapproval (ApproverPolicy); a raw answer is ApprovalForged (issue 14)", a)
+		}
 		if a == "secretsmanager:GetSecretValue" || a == "states:StopExecution" || a == "secretsmanager:ListSecretVersionIds" ||
 			strings.HasPrefix(a, "iam:Create") || strings.HasPrefix(a, "iam:Delete") || strings.HasPrefix(a, "iam:Update") || strings.HasSuffix(a, "*") {
 			t.Errorf("OperatorPolicy allows %s: it reads no key and changes none, and grants nothing the CLI or the runbook's reads do not call", a)
@@ -398,7 +399,10 @@ func TestRecordGrantsAreTheCodesCalls(t *testing.T) {
 		"updatesoracom":      {get},
 		"promote":            {desc, get, stage}, // Staged, Promote
 		"cleanuptargets":     {desc, get, stage}, // Staged, Release
-		"verifyoldkeyunused": nil, "deactivateoldkey": nil, "deleteoldkey": nil, "notify": nil,
+		"verifyoldkeyunused": nil, "deactivateoldkey": nil, "deleteoldkey": nil,
+		// Issue 14: the approval request and its answers, in the lock's
+		// version (PutApprovalRequest, PendingApproval, PutAnswer).
+		"notify": {desc, get, put}, "answerapproval": {desc, get, put}, "verifyapproval": nil,
 	}
 	for fn, w := range want {
 		var got []string
@@ -521,5 +525,51 @@ func TestPoliciesAgreeWithIAMSimulate(t *testing.T) {
 	out, err := exec.CommandContext(t.Context(), node, filepath.Join("testdata", "iam-simulate-check.mjs"), dir).CombinedOutput()
 	if err != nil {
 		t.Errorf("iam-simulate disagrees: %v\n%s", err, out)
+	}
+}
+
+// ApproverPolicy lets a person reach answerapproval through its function
+// URL only, and nothing else that answers or changes a run (issue 14).
+func TestApproverPolicy(t *testing.T) {
+	_, tmpl, _ := synth(t)
+	ap := managedPolicy(t, tmpl, "ApproverPolicy")
+	for _, a := range []string{"lambda:InvokeFunctionUrl", "lambda:InvokeFunction", "lambda:GetFunctionUrlConfig", "states:DescribeExecution", "states:ListExecutions", "states:ListStateMachines"} {
+		if _, ok := ap[a]; !ok {
+			t.Errorf("ApproverPolicy lacks %s", a)
+		}
+	}
+	for a, res := range ap {
+		if strings.HasPrefix(a, "states:SendTask") || strings.HasPrefix(a, "kms:") || strings.HasPrefix(a, "secretsmanager:") || strings.HasSuffix(a, "*") {
+			t.Errorf("ApproverPolicy allows %s", a)
+		}
+		if strings.HasPrefix(a, "lambda:Invoke") && (len(res) != 1 || !strings.Contains(res[0], "Answerapproval")) {
+			t.Errorf("ApproverPolicy: %s on %v, want the answerapproval function only", a, res)
+		}
+	}
+	// Both invoke permissions carry their condition: InvokeFunction only
+	// through the URL, the URL only with AWS_IAM.
+	pols := tmpl.FindResources(jsii.String("AWS::IAM::ManagedPolicy"), nil)
+	b, _ := json.Marshal(pols)
+	for _, want := range []string{`"lambda:InvokedViaFunctionUrl":"true"`, `"lambda:FunctionUrlAuthType":"AWS_IAM"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("no managed policy holds the condition %s", want)
+		}
+	}
+	// The HMAC key: HMAC_256 for GENERATE_VERIFY_MAC, and a key policy
+	// that denies GenerateMac to all but the signing roles.
+	keys := tmpl.FindResources(jsii.String("AWS::KMS::Key"), &map[string]any{"Properties": map[string]any{"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}})
+	if len(*keys) != 1 {
+		t.Fatalf("%d HMAC keys, want 1", len(*keys))
+	}
+	kb, _ := json.Marshal(keys)
+	if !strings.Contains(string(kb), `"Sid":"OnlyKeyrotatorSigns"`) || !strings.Contains(string(kb), "AnswerapprovalRole") {
+		t.Errorf("the HMAC key's policy does not deny GenerateMac to all but answerapproval's role: %s", kb)
+	}
+	urls := tmpl.FindResources(jsii.String("AWS::Lambda::Url"), &map[string]any{"Properties": map[string]any{"AuthType": "AWS_IAM"}})
+	if len(*urls) != 2 {
+		t.Errorf("%d function URLs with AWS_IAM, want one per endpoint (answerapproval, requestrun)", len(*urls))
+	}
+	if all := tmpl.FindResources(jsii.String("AWS::Lambda::Url"), nil); len(*all) != len(*urls) {
+		t.Errorf("a function URL without AuthType AWS_IAM: %v", all)
 	}
 }

@@ -28,9 +28,10 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 	cdknag.NagSuppressions_AddStackSuppressions(stack, &[]*cdknag.NagPackSuppression{
 		{Id: jsii.String("AwsSolutions-IAM5"), Reason: jsii.String(
 			"<prefix>/users/* are keyrotator's own records, one per rotated user; execution:<prefix>:* are this state machine's executions (Validate reads whether a lock holder still runs; on-call reads and stops them); " +
-				"<secret>-?????? is the random suffix Secrets Manager adds to a configured application secret's ARN; key/* with kms:ResourceAliases is the key an application secret's kmsKeyId names by alias (an alias ARN in Resource names the alias, not the key), used only through Secrets Manager (kms:ViaService); Resource::* is for cloudtrail:LookupEvents and X-Ray's PutTrace* calls, and, in the operator policy, states:SendTaskSuccess/SendTaskFailure (a callback's task token is no resource), states:ListStateMachines, secretsmanager:ListSecrets and cloudtrail:LookupEvents, which support no resource; " +
+				"<secret>-?????? is the random suffix Secrets Manager adds to a configured application secret's ARN; key/* with kms:ResourceAliases is the key an application secret's kmsKeyId names by alias (an alias ARN in Resource names the alias, not the key), used only through Secrets Manager (kms:ViaService); Resource::* is for cloudtrail:LookupEvents and X-Ray's PutTrace* calls, and, in the operator and approver policies, states:ListStateMachines, secretsmanager:ListSecrets and cloudtrail:LookupEvents, which support no resource; " +
 				"<function>.Arn:* are the versions of our own functions, as CDK grants invoke; kms:GenerateDataKey* is what publishing to the KMS-encrypted alert topic needs, on that one key (CDK's grantPublish); " +
-				"alarm:* in the operator policy is cloudwatch:DescribeAlarms listing the region's alarms (read-only), which keyrotator doctor does to find every alarm that publishes to the alert topic."),
+				"alarm:* in the operator policy is cloudwatch:DescribeAlarms listing the region's alarms (read-only), which keyrotator doctor does to find every alarm that publishes to the alert topic. " +
+				"role/* is answerapproval's iam:GetRole (read-only): a caller's role session names its role but drops its path, and an approvers pattern with a path (IAM Identity Center's /aws-reserved/sso.amazonaws.com/) needs it; which role is only known at the call; SendTaskSuccess/SendTaskFailure on * are answerapproval's answers to a task token (no resource)."),
 			AppliesTo: &[]any{
 				"Resource::*",
 				"Action::kms:GenerateDataKey*",
@@ -40,6 +41,7 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:secretsmanager:.*:secret:.*-\?\?\?\?\?\?$/g`},
 				map[string]string{"regex": `/^Resource::<Rotator[A-Za-z0-9]+[0-9A-F]{8}\.Arn>:\*$/g`},
 				"Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*",
+				"Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*", // issue 14
 			}},
 		{Id: jsii.String("AwsSolutions-SQS3"), Reason: jsii.String("This queue is itself the schedules' dead-letter queue.")},
 		{Id: jsii.String("AwsSolutions-SMG4"), Reason: jsii.String("Connection secrets hold a third party's API credentials (Auth0, SORACOM): they are rotated on that side, not by a Secrets Manager rotation Lambda.")},

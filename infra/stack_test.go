@@ -76,7 +76,7 @@ func synthWith(t *testing.T, configJSON string, env *awscdk.Environment) (awscdk
 		t.Fatal(err)
 	}
 	synths.dirs = append(synths.dirs, dist)
-	for _, task := range slices.Concat(tasks.All, tasks.Endpoints) {
+	for _, task := range tasks.Every() {
 		dir := filepath.Join(dist, task.Function())
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -126,7 +126,7 @@ func TestStack(t *testing.T) {
 	stack, tmpl, _ := synth(t)
 
 	run(t, "every function: al2023 on arm64, JSON logs, X-Ray", func(t *testing.T) {
-		tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(tasks.All)+len(tasks.Endpoints)))
+		tmpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(len(tasks.Every())))
 		tmpl.AllResourcesProperties(jsii.String("AWS::Lambda::Function"), &map[string]any{
 			"Runtime":       "provided.al2023",
 			"Architectures": []string{"arm64"},
@@ -208,7 +208,7 @@ func TestLeastPrivilege(t *testing.T) {
 	doc := resources(t, tmpl)
 	functions := map[string]bool{}
 	for id, r := range doc.Resources {
-		if r.Type == "AWS::Lambda::Function" && r.Properties["FunctionName"] == nil { // the endpoints are named; no state runs them
+		if r.Type == "AWS::Lambda::Function" {
 			functions[id] = true
 		}
 		if arns, ok := r.Properties["ManagedPolicyArns"]; ok && strings.Contains(fmt.Sprint(arns), "FullAccess") {
@@ -255,8 +255,17 @@ func TestLeastPrivilege(t *testing.T) {
 			}
 		}
 	}
-	if len(invoked) != len(functions) {
-		t.Errorf("the state machine may invoke %d of our %d functions", len(invoked), len(functions))
+	// Every state task's function, and no endpoint's (issue 14: an
+	// endpoint is reached through its function URL only).
+	if len(invoked) != len(tasks.All) || len(functions) != len(tasks.Every()) {
+		t.Errorf("the state machine may invoke %d of our %d functions, want the %d state tasks'", len(invoked), len(functions), len(tasks.All))
+	}
+	for id := range invoked {
+		for _, e := range tasks.Endpoints {
+			if strings.HasPrefix(id, "Rotator"+exportedName(e.Function())) {
+				t.Errorf("the state machine may invoke endpoint %s", id)
+			}
+		}
 	}
 }
 
@@ -369,8 +378,8 @@ func TestIAMKeyGrants(t *testing.T) {
 func TestOperatorPolicy(t *testing.T) {
 	_, tmpl, _ := synth(t)
 	policies := tmpl.FindResources(jsii.String("AWS::IAM::ManagedPolicy"), nil)
-	if len(*policies) != 3 {
-		t.Fatalf("%d managed policies, want the operator's, the rollback's and doctor's (the config names connections)", len(*policies))
+	if len(*policies) != 4 {
+		t.Fatalf("%d managed policies, want the operator's, the rollback's, doctor's (the config names connections) and the approvers' (issue 14)", len(*policies))
 	}
 	var actions []string
 	for id, p := range *policies {
@@ -399,7 +408,7 @@ func TestOperatorPolicy(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"states:StartExecution", "states:GetExecutionHistory", "states:SendTaskSuccess", "states:SendTaskFailure", "iam:GetAccessKeyLastUsed", "secretsmanager:ListSecrets"} {
+	for _, want := range []string{"states:StartExecution", "states:GetExecutionHistory", "iam:GetAccessKeyLastUsed", "secretsmanager:ListSecrets"} {
 		if !slices.Contains(actions, want) {
 			t.Errorf("the operator policy lacks %s", want)
 		}
@@ -528,3 +537,6 @@ func list(v any) []any {
 	}
 	return []any{v}
 }
+
+// exportedName is a function's construct id, as rotator names it.
+func exportedName(fn string) string { return strings.ToUpper(fn[:1]) + fn[1:] }

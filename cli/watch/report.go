@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -197,12 +198,15 @@ func (r Report) Write(out io.Writer) {
 		fmt.Fprintf(out, " %s (%s)", k.ID, k.Status)
 	}
 	fmt.Fprintln(out)
-	if a := r.Approval; a != nil {
-		fmt.Fprintf(out, "approved by %s", a.ApprovedBy)
-		if a.Comment != "" {
-			fmt.Fprintf(out, ": %q", a.Comment)
+	if a := r.Approval; a != nil { // verified by VerifyApproval (issue 14)
+		fmt.Fprintf(out, "requested by %s\n", a.RequestedBy)
+		for _, e := range a.Approvals {
+			fmt.Fprintf(out, "approved by %s at %s", e.By, e.At.UTC().Format(time.RFC3339))
+			if e.Comment != "" {
+				fmt.Fprintf(out, ": %q", e.Comment)
+			}
+			fmt.Fprintln(out)
 		}
-		fmt.Fprintln(out)
 	}
 	fmt.Fprintln(out, "targets:")
 	if len(r.Receipts) == 0 {

@@ -1,6 +1,8 @@
 package rotation
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -23,7 +25,8 @@ import (
 //	$.promote    Promote's Cutover
 //	$.verify     VerifyOldKeyUnused's Verification (attempt 0 before the first check)
 //	$.retire     DeactivateOldKey's and DeleteOldKey's KeyChange
-//	$.approval   Approve's result (SendTaskSuccess's output)
+//	$.approvalAnswer  Approve's result: SendTaskSuccess's output, unverified
+//	$.approval   VerifyApproval's Approval: the signed approvals, verified
 //	$.warning    AlertStillInUse's last Notice
 //	$.cleanup    CleanupTargets' CleanupResult
 //	$.failure    {"<State>": {"Error","Cause"}}: set by a Catch, read by NotifyFailure
@@ -105,29 +108,91 @@ type ExecutionData struct {
 	// Input is the execution input as it was sent: Validate parses it
 	// (ParseInput, against the schema), and a failure alert is sent even
 	// for input that never parsed.
-	Input       json.RawMessage       `json:"input"`
-	Execution   string                `json:"execution"`
-	Plan        *Plan                 `json:"plan,omitempty"`
-	Key         *NewKey               `json:"key,omitempty"`
-	Target      *Target               `json:"target,omitempty"` // Distribute's item
-	Receipts    []Receipt             `json:"receipts,omitempty"`
-	TargetPlans []Receipt             `json:"targetPlans,omitempty"` // the Preflight's: each target's receipt with Planned set
-	Promote     *Cutover              `json:"promote,omitempty"`
-	Verify      *Verification         `json:"verify,omitempty"`
-	Retire      *KeyChange            `json:"retire,omitempty"`
-	Approval    *Approval             `json:"approval,omitempty"` // Approve's result: SendTaskSuccess's output
-	Warning     *Notice               `json:"warning,omitempty"`  // AlertStillInUse's last notice
-	Cleanup     *CleanupResult        `json:"cleanup,omitempty"`
-	Failure     map[string]StateError `json:"failure,omitempty"`
-	DryRun      bool                  `json:"dryRun,omitempty"` // DryRunPlan's output: the run ended as a dry run
+	Input       json.RawMessage `json:"input"`
+	Execution   string          `json:"execution"`
+	Plan        *Plan           `json:"plan,omitempty"`
+	Key         *NewKey         `json:"key,omitempty"`
+	Target      *Target         `json:"target,omitempty"` // Distribute's item
+	Receipts    []Receipt       `json:"receipts,omitempty"`
+	TargetPlans []Receipt       `json:"targetPlans,omitempty"` // the Preflight's: each target's receipt with Planned set
+	Promote     *Cutover        `json:"promote,omitempty"`
+	Verify      *Verification   `json:"verify,omitempty"`
+	Retire      *KeyChange      `json:"retire,omitempty"`
+	// Answer is Approve's result: whatever SendTaskSuccess carried,
+	// unverified. Only VerifyApproval reads it; nothing shows it.
+	Answer json.RawMessage `json:"approvalAnswer,omitempty"`
+	// Approval is VerifyApproval's result: the approvals answerapproval
+	// signed, verified (issue 14).
+	Approval *Approval             `json:"approval,omitempty"`
+	Warning  *Notice               `json:"warning,omitempty"` // AlertStillInUse's last notice
+	Cleanup  *CleanupResult        `json:"cleanup,omitempty"`
+	Failure  map[string]StateError `json:"failure,omitempty"`
+	DryRun   bool                  `json:"dryRun,omitempty"` // DryRunPlan's output: the run ended as a dry run
 }
 
-// Approval is what an approver sends with SendTaskSuccess
-// (keyrotator approve): who, and what they said.
+// Approval is a run's verified approval: who asked, and each approver
+// answerapproval authenticated, in the order they approved.
 type Approval struct {
-	ApprovedBy string    `json:"approvedBy"`
-	Comment    string    `json:"comment,omitempty"`
-	At         time.Time `json:"at,omitzero"`
+	RequestedBy string          `json:"requestedBy"`
+	Approvals   []ApprovalEntry `json:"approvals"`
+}
+
+// ApprovalEntry is one verified approval (or, in the record, a rejection).
+type ApprovalEntry struct {
+	By string `json:"by"` // the caller's ARN as AWS authenticated it
+	// RolePath is the role's path, when answerapproval looked it up
+	// (iam:GetRole) because an approvers pattern names a path.
+	RolePath string    `json:"rolePath,omitempty"`
+	At       time.Time `json:"at"`
+	Comment  string    `json:"comment,omitempty"`
+}
+
+// ApprovalPurpose is the purpose of an approval document: a MAC over it
+// cannot pass for another kind of signed message (a request's).
+const ApprovalPurpose = "keyrotator/approval/v1"
+
+// ApprovalDoc is what answerapproval signs once minApprovals distinct
+// approvers have approved, and VerifyApproval verifies: bound to one
+// execution (its ARN) and purpose, so it cannot be replayed on another run.
+// It is canonical JSON: encoding/json of this struct, fields in this order.
+type ApprovalDoc struct {
+	Purpose     string          `json:"purpose"`
+	Execution   string          `json:"execution"`
+	RequestedBy string          `json:"requestedBy"`
+	Approvals   []ApprovalEntry `json:"approvals"`
+	At          time.Time       `json:"at"`
+}
+
+// SignedApproval is the SendTaskSuccess output answerapproval sends: the
+// document and its HMAC-SHA-256 (KMS GenerateMac over the SHA-256 of the
+// document's canonical JSON, which keeps the message under KMS's 4096
+// bytes), base64.
+type SignedApproval struct {
+	Doc ApprovalDoc `json:"doc"`
+	MAC string      `json:"mac"`
+}
+
+// ApprovalRequest is what the Approve state keeps in the run's record
+// (the version its lock holds): which task token it is for (its SHA-256:
+// the token itself is read from the execution's history, where Step
+// Functions keeps it, so no secret value holds it), who may answer, and
+// each answer as it comes. Ids, ARNs, times and bounded comments only.
+type ApprovalRequest struct {
+	TokenSHA256  string    `json:"tokenSha256"`
+	Approvers    []string  `json:"approvers"`
+	MinApprovals int       `json:"minApprovals"`
+	RequestedBy  string    `json:"requestedBy"`
+	Expires      time.Time `json:"expires"`
+	// Approvals are the distinct approvers so far; Rejected the verified
+	// rejection, if any (one ends the run).
+	Approvals []ApprovalEntry `json:"approvals,omitempty"`
+	Rejected  *ApprovalEntry  `json:"rejected,omitempty"`
+}
+
+// TokenDigest is the hex SHA-256 of a task token, as ApprovalRequest keeps it.
+func TokenDigest(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 // CleanupResult is CleanupTargets' result.
@@ -168,6 +233,8 @@ type Plan struct {
 	DryRun              bool      `json:"dryRun"`
 	RequireApproval     bool      `json:"requireApproval"`                  // the Approve state runs before CreateKey
 	ApprovalTimeoutSecs int       `json:"approvalTimeoutSeconds,omitempty"` // how long Approve waits
+	Approvers           []string  `json:"approvers,omitempty"`              // who may approve (patterns)
+	MinApprovals        int       `json:"minApprovals,omitempty"`           // how many distinct approvers
 	Reason              string    `json:"reason,omitempty"`                 // why, as the input says
 	RequestedBy         string    `json:"requestedBy,omitempty"`            // who: the verified requester of a signed request, else the input's word, marked unverified
 	WaitSeconds         int       `json:"waitSeconds"`

@@ -126,6 +126,17 @@ func (e *RequestForged) Error() string {
 	return "the input's signed request does not verify: " + e.Reason + "; nothing was changed"
 }
 
+// ApprovalForged is an answer to the Approve state's task token that
+// answerapproval did not sign, or that does not hold for this run: a raw
+// SendTaskSuccess, a document for another run or purpose, an approver not
+// on the list or the requester (issue 14). What names what arrived, by its
+// shape and digest only: its values are a stranger's words.
+type ApprovalForged struct{ What string }
+
+func (e *ApprovalForged) Error() string {
+	return "the approval is not one keyrotator signed for this run, so no key is made: " + e.What
+}
+
 // Retryable is a transient failure (throttling, 5xx) that Step Functions retries with backoff.
 type Retryable struct{ Reason string }
 
@@ -192,4 +203,5 @@ var ErrorNames = []string{
 	"InvalidInput", "UserNotFound", "KeyLimitReached", "RotationInProgress", "TargetFailed",
 	"OldKeyStillInUse", "ApprovalRejected", "Retryable", "AccessDenied", "Internal",
 	"OrphanUnconfirmed", "RequestUnsigned", "RequestForged",
+	"ApprovalForged", // issue 14: VerifyApproval
 }

@@ -42,10 +42,14 @@ type Input struct {
 	AllowRemoveInactiveKey bool     `json:"allowRemoveInactiveKey"`
 	RequireApproval        bool     `json:"requireApproval"`
 	ApprovalTimeoutHours   int      `json:"approvalTimeoutHours"`
-	Reason                 string   `json:"reason,omitempty"`
-	RequestedBy            string   `json:"requestedBy,omitempty"`
-	DryRun                 bool     `json:"dryRun"`
-	Trigger                string   `json:"trigger"`
+	// Approvers and MinApprovals: who may approve (IAM ARNs or patterns,
+	// approvers.go) and how many distinct ones must (issue 14).
+	Approvers    []string `json:"approvers,omitempty"`
+	MinApprovals int      `json:"minApprovals"`
+	Reason       string   `json:"reason,omitempty"`
+	RequestedBy  string   `json:"requestedBy,omitempty"`
+	DryRun       bool     `json:"dryRun"`
+	Trigger      string   `json:"trigger"`
 	// Issue asks for a first key (docs/design.md, Issuance): the user must
 	// have room for one and no active key. A flag, never decided from the
 	// key count: a user that lost its key is refused, not silently given one.
@@ -107,6 +111,7 @@ const (
 	DefaultMinKeyAgeDays  = 80
 	DefaultVerifyAttempts = 3
 	DefaultApprovalHours  = 72
+	DefaultMinApprovals   = 1
 )
 
 // SchemaCheck holds raw, a JSON document, to input.schema.json: nil if it
@@ -166,6 +171,9 @@ func parseInput(raw []byte, check SchemaCheck) (Input, error) {
 		return Input{}, &InvalidInput{Reason: PlainJSONError(err)}
 	}
 	in.applyDefaults(raw)
+	if ii := in.checkApprovers(); ii != nil {
+		return Input{}, ii
+	}
 	if in.Issue && in.Trigger == "schedule" {
 		// Issuance: a schedule rotates; an issue is a person's one-off request.
 		return Input{}, &InvalidInput{Field: "issue", Reason: "is a person's one-off request (keyrotator start --issue), never a schedule's: a scheduled run rotates the key a user has"}
@@ -200,6 +208,7 @@ func (in *Input) applyDefaults(raw []byte) {
 	setDefault("minKeyAgeDays", &in.MinKeyAgeDays, DefaultMinKeyAgeDays)
 	setDefault("verifyAttempts", &in.VerifyAttempts, DefaultVerifyAttempts)
 	setDefault("approvalTimeoutHours", &in.ApprovalTimeoutHours, DefaultApprovalHours)
+	setDefault("minApprovals", &in.MinApprovals, DefaultMinApprovals)
 	if in.Trigger == "" {
 		in.Trigger = "manual"
 	}

@@ -38,7 +38,7 @@ func TestEveryAlertHasOneShape(t *testing.T) {
 	t.Parallel()
 	anchors := runbookAnchors(t)
 	const exec = "arn:aws:states:ap-northeast-1:111122223333:execution:keyrotator:mailer-20261201T030000Z"
-	plan := `"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD","approvalTimeoutSeconds":3600,"requestedBy":"arn:aws:iam::111122223333:user/alice","reason":"IAM.3","changes":["ask for approval on the alert topic","create a new access key"],"targets":[{"type":"secret","name":"app","secretId":"app/k"},{"type":"soracom","name":"funnel","connection":"keyrotator/connections/s"}]}`
+	plan := `"plan":{"user":"mailer","record":"keyrotator/users/mailer","oldKeyId":"AKIAOLD","approvalTimeoutSeconds":3600,"requestedBy":"arn:aws:iam::111122223333:user/alice","reason":"IAM.3","approvers":["arn:aws:iam::111122223333:role/security-*"],"minApprovals":2,"changes":["ask for approval on the alert topic","create a new access key"],"targets":[{"type":"secret","name":"app","secretId":"app/k"},{"type":"soracom","name":"funnel","connection":"keyrotator/connections/s"}]}`
 	key := `"key":{"keyId":"AKIANEW","versionId":"v1"}`
 	receipt := `"receipts":[{"target":"app","type":"secret","newKeyId":"AKIANEW"}]`
 	type tc struct {
@@ -48,16 +48,16 @@ func TestEveryAlertHasOneShape(t *testing.T) {
 	cases := []tc{
 		{kind: "success", data: plan + "," + key + "," + receipt, says: []string{"rotated", "AKIANEW"}},
 		{kind: "warning", data: plan + "," + key + "," + receipt + `,"verify":{"attemptsLeft":1,"evidence":"old key AKIAOLD was last used by ses"}`, says: []string{"still in use", "by ses"}},
-		{kind: "approval", data: plan, says: []string{"keyrotator approve " + exec, "keyrotator reject " + exec, "send-task-success --task-token 'tok-123' --task-output '{\"approvedBy\":\"<you>\"", "arn:aws:iam::111122223333:user/alice", "IAM.3", "Approving lets it:\n  - create a new access key"}},
+		{kind: "approval", data: plan, says: []string{"keyrotator approve " + exec, "keyrotator reject " + exec, "Needs:    2 approval(s) from distinct principals of: arn:aws:iam::111122223333:role/security-*", "By:       2026-12-01", "arn:aws:iam::111122223333:user/alice", "IAM.3", "Approving lets it:\n  - create a new access key"}},
 	}
 	for _, e := range append(rotation.ErrorNames, "States.Timeout", "Runtime.ExitError") {
 		state := map[string]string{"InvalidInput": "Validate", "UserNotFound": "Validate", "KeyLimitReached": "Validate", "RotationInProgress": "Validate",
-			"TargetFailed": "Distribute", "OldKeyStillInUse": "VerifyOldKeyUnused", "ApprovalRejected": "Approve", "States.Timeout": "Approve"}[e]
+			"TargetFailed": "Distribute", "OldKeyStillInUse": "VerifyOldKeyUnused", "ApprovalRejected": "Approve", "States.Timeout": "Approve", "ApprovalForged": "VerifyApproval"}[e]
 		if state == "" {
 			state = "CreateKey"
 		}
 		data := plan
-		if state != "Validate" && state != "Approve" {
+		if state != "Validate" && state != "Approve" && state != "VerifyApproval" {
 			data += "," + key
 		}
 		cases = append(cases, tc{kind: "failure", state: state, errName: e, data: data + `,"failure":{"` + state + `":{"Error":"` + e + `","Cause":"{\"errorMessage\":\"what went wrong\"}"}}`, says: []string{"what went wrong"}})
@@ -71,8 +71,15 @@ func TestEveryAlertHasOneShape(t *testing.T) {
 				t.Fatal(err)
 			}
 			topic := &fakeTopic{}
-			if _, err := (&Notify{Topic: topic}).Run(context.Background(), in); err != nil {
+			recs := &fakeApprovals{}
+			if _, err := (&Notify{Topic: topic, Records: recs}).Run(context.Background(), in); err != nil {
 				t.Fatal(err)
+			}
+			if strings.Contains(topic.body, in.Token) {
+				t.Errorf("the %s message holds the task token (issue 14: it is kept in the record only):\n%s", c.kind, topic.body)
+			}
+			if c.kind == "approval" && (recs.req.TokenSHA256 != rotation.TokenDigest(in.Token) || recs.req.MinApprovals != 2 || len(recs.req.Approvers) != 1 || recs.req.RequestedBy != "arn:aws:iam::111122223333:user/alice") {
+				t.Errorf("the approval request kept in the record: %+v", recs.req)
 			}
 			if len(topic.subject) >= 100 || !strings.Contains(topic.subject, "mailer") || strings.ContainsFunc(topic.subject, func(r rune) bool { return r > 0x7e || r < 0x20 }) {
 				t.Errorf("subject %q: want ASCII, ≤ 100 characters, naming the user", topic.subject)
@@ -98,7 +105,7 @@ func TestEveryAlertHasOneShape(t *testing.T) {
 			if !anchors[anchor] {
 				t.Errorf("runbook section #%s does not exist in docs/runbook.md (it has %v)", anchor, anchors)
 			}
-			if c.kind == "failure" && c.state != "Validate" && c.state != "Approve" && !strings.Contains(body, "target app") {
+			if c.kind == "failure" && c.state != "Validate" && c.state != "Approve" && c.state != "VerifyApproval" && !strings.Contains(body, "target app") {
 				t.Errorf("the alert does not say which key target app holds")
 			}
 		})

@@ -106,3 +106,18 @@ func (f *failingKeys) LastUsed(ctx context.Context, id string) (rotation.KeyUse,
 	}
 	return f.fakeKeys.LastUsed(ctx, id)
 }
+
+// fakeApprovals is the record's approval request, in memory.
+type fakeApprovals struct {
+	req rotation.ApprovalRequest
+	ok  bool
+}
+
+func (f *fakeApprovals) PutApprovalRequest(_ context.Context, _, _ string, req rotation.ApprovalRequest) (string, error) {
+	f.req, f.ok = req, true
+	return "v-approval", nil
+}
+
+func (f *fakeApprovals) PendingApproval(context.Context, string, string) (rotation.ApprovalRequest, bool, error) {
+	return f.req, f.ok, nil
+}

@@ -24,6 +24,17 @@ type publisher interface {
 type Notify struct {
 	Topic   publisher
 	Runbook string // base URL of docs/runbook.md; sections are #<anchor>
+	// Records keeps the approval request (Approve) in the run's record and
+	// tells a failure alert whether a rejection is the verified one.
+	Records approvalRecords
+	// ApprovalURL is answerapproval's function URL, for the approval request.
+	ApprovalURL string
+}
+
+// approvalRecords is the record as the approval sees it (*record.Store).
+type approvalRecords interface {
+	PutApprovalRequest(ctx context.Context, user, execution string, req rotation.ApprovalRequest) (string, error)
+	PendingApproval(ctx context.Context, user, execution string) (rotation.ApprovalRequest, bool, error)
 }
 
 // NotifyInput is Notify's event: the TaskInput every task gets (Approve's
@@ -56,11 +67,18 @@ type Alert struct {
 	Runbook   string       `json:"runbook"`
 	Console   string       `json:"console,omitempty"`
 	Execution string       `json:"execution"`
-	// Approval requests only: who asked, why, until when, and the token.
-	RequestedBy string    `json:"requestedBy,omitempty"`
-	Reason      string    `json:"reason,omitempty"`
-	Expires     time.Time `json:"expires,omitzero"`
-	TaskToken   string    `json:"taskToken,omitempty"`
+	// Approval requests only: who asked, why, who may approve and how
+	// many, where, until when. Never the task token: it is kept in the
+	// run's record, for answerapproval alone (issue 14).
+	RequestedBy  string    `json:"requestedBy,omitempty"`
+	Reason       string    `json:"reason,omitempty"`
+	Expires      time.Time `json:"expires,omitzero"`
+	Approvers    []string  `json:"approvers,omitempty"`
+	MinApprovals int       `json:"minApprovals,omitempty"`
+	ApprovalURL  string    `json:"approvalUrl,omitempty"`
+	// RejectedBy is the verified rejector of an ApprovalRejected failure:
+	// set only when the run's record holds that rejection.
+	RejectedBy string `json:"rejectedBy,omitempty"`
 }
 
 // TargetHold says which key a target holds, as far as the run knows.
@@ -88,8 +106,12 @@ func (n *Notify) Run(ctx context.Context, in NotifyInput) (NotifyResult, error) 
 		a = n.warning(in)
 	case "approval":
 		a = n.approval(in)
+		if err := n.keepRequest(ctx, in, a); err != nil {
+			return NotifyResult{}, err
+		}
 	default:
 		a = n.failure(in)
+		n.rejection(ctx, in, &a)
 		res.Error, res.Cause = a.Error, a.Cause
 	}
 	id, err := n.Topic.Publish(ctx, a.Subject, a.Text())
@@ -112,6 +134,12 @@ func (a Alert) Text() string {
 	}
 	if a.RequestedBy != "" || a.Reason != "" {
 		fmt.Fprintf(&b, "\nAsked by: %s\nReason:   %s\n", orUnknown(a.RequestedBy), orUnknown(a.Reason))
+	}
+	if len(a.Approvers) > 0 {
+		fmt.Fprintf(&b, "Needs:    %d approval(s) from distinct principals of: %s (the requester never counts)\n", a.MinApprovals, strings.Join(a.Approvers, ", "))
+	}
+	if !a.Expires.IsZero() {
+		fmt.Fprintf(&b, "By:       %s\n", stamp(a.Expires))
 	}
 	b.WriteString("\nWhat has changed:\n")
 	for _, c := range a.Changed {
@@ -238,7 +266,10 @@ func (n *Notify) warning(in NotifyInput) Alert {
 func (n *Notify) approval(in NotifyInput) Alert {
 	d := in.Data
 	a := n.base(in, "approval", "approval-request")
-	a.TaskToken = in.Token
+	if d.Plan != nil {
+		a.Approvers, a.MinApprovals = d.Plan.Approvers, max(d.Plan.MinApprovals, 1)
+	}
+	a.ApprovalURL = n.ApprovalURL
 	a.Subject = subject(a.User, "approve key rotation?")
 	a.Happened = fmt.Sprintf("A rotation of the access key of IAM user %s waits for your approval; nothing has changed yet.", a.User)
 	if issuing(in) {
@@ -255,14 +286,50 @@ func (n *Notify) approval(in NotifyInput) Alert {
 		}
 	}
 	a.Safe = "nothing has changed: no key is made before someone approves; rejecting or letting it expire leaves everything as it is."
-	const output = `{"approvedBy":"<you>","comment":"<why>"}`
 	a.Next = []string{
-		"keyrotator approve " + d.Execution + " --comment '<why>'",
+		"keyrotator approve " + d.Execution + " --comment '<why>'   # with your own AWS credentials: you must be one of the approvers above",
 		"keyrotator reject " + d.Execution + " --comment '<why>'",
-		"# or with the AWS CLI: aws stepfunctions send-task-success --task-token '" + in.Token + "' --task-output '" + output + "'",
-		"#                  or: aws stepfunctions send-task-failure --task-token '" + in.Token + "' --error ApprovalRejected --cause '<why>'",
 	}
+	if a.ApprovalURL != "" {
+		a.Next = append(a.Next, "# or POST {\"execution\":\""+d.Execution+"\",\"decision\":\"approve\",\"comment\":\"<why>\"} to "+a.ApprovalURL+" signed with SigV4 for service lambda (ApproverPolicy)")
+	}
+	a.Next = append(a.Next, "# an answer sent with aws stepfunctions send-task-success is not signed by keyrotator: it ends the run as ApprovalForged")
 	return a
+}
+
+// keepRequest writes the approval request into the run's record (the
+// version its lock holds): answerapproval reads it there. It keeps the
+// task token's digest, not the token: a record version is a secret value,
+// and the token is in the execution's history (TaskScheduled), where
+// answerapproval reads it and holds it to this digest.
+func (n *Notify) keepRequest(ctx context.Context, in NotifyInput, a Alert) error {
+	d := in.Data
+	if n.Records == nil || d.Plan == nil || in.Token == "" {
+		return &rotation.Internal{Reason: "notify approval: no record store, plan or task token to keep the request with"}
+	}
+	req := rotation.ApprovalRequest{TokenSHA256: rotation.TokenDigest(in.Token), Approvers: d.Plan.Approvers, MinApprovals: a.MinApprovals, RequestedBy: d.Plan.RequestedBy, Expires: a.Expires}
+	if _, err := n.Records.PutApprovalRequest(ctx, d.Plan.User, d.Execution, req); err != nil {
+		return fmt.Errorf("keep the approval request of %s: %w", d.Execution, err)
+	}
+	return nil
+}
+
+// rejection names the verified rejector of an ApprovalRejected failure: the
+// one the run's record holds. A SendTaskFailure ApprovalRejected anyone
+// with states:SendTaskFailure sent is harmless (nothing changes) but is
+// not said to be verified. A record that cannot be read leaves it unsaid:
+// the alert goes out anyway.
+func (n *Notify) rejection(ctx context.Context, in NotifyInput, a *Alert) {
+	if a.Error != "ApprovalRejected" || n.Records == nil || in.Data.Plan == nil {
+		return
+	}
+	req, ok, err := n.Records.PendingApproval(ctx, in.Data.Plan.User, in.Data.Execution)
+	if err == nil && ok && req.Rejected != nil {
+		a.RejectedBy = req.Rejected.By
+		a.Happened += fmt.Sprintf(" The rejection is verified: answerapproval authenticated %s (comment: %q).", req.Rejected.By, req.Rejected.Comment)
+		return
+	}
+	a.Happened += " The run's record holds no verified rejection: whoever sent it answered the task token directly (states:SendTaskFailure), not through answerapproval. Nothing changed either way."
 }
 
 // failure says which user, which state, what error, what changed and what to do.
@@ -486,6 +553,10 @@ func nextCommands(in NotifyInput, a Alert, state, errName string) []string {
 		return []string{"# the signed request does not verify (replayed, changed after signing, or forged); nothing changed. Treat it as a security event:",
 			"aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=StartExecution   # who started " + a.Execution,
 			"# if the run was wanted, start it through the endpoint:", rerun[1]}
+	case "ApprovalForged": // issue 14: an answer answerapproval did not sign
+		return []string{"# the run stopped before CreateKey. Someone answered the approval request around answerapproval: find who (CloudTrail records SendTaskSuccess with the caller):",
+			"aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=SendTaskSuccess",
+			"# treat it as a security event (the runbook says how); to ask again:", rerun[0], rerun[1]}
 	case "States.Timeout":
 		if state == "Approve" {
 			return []string{"# nobody answered the approval request in time; nothing was changed. To ask again:", rerun[0], rerun[1]}

@@ -3,8 +3,6 @@ package steps
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +14,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
@@ -33,44 +29,9 @@ import (
 
 const hmacKeyARN = "arn:aws:kms:us-east-1:111122223333:key/hmac-0000"
 
-// kmsStub is KMS's GenerateMac and VerifyMac behind the call log: HMAC-SHA256
-// with its own secret key, a wrong MAC answered as KMS does
-// (KMSInvalidMacException, https://docs.aws.amazon.com/kms/latest/APIReference/API_VerifyMac.html#API_VerifyMac_Errors).
-type kmsStub struct {
-	l      *callLog
-	secret []byte
-}
-
-func newKMS(l *callLog) *kmsStub {
-	return &kmsStub{l: l, secret: []byte("the-fake-kms-hmac-key-never-leaves")}
-}
-
-func (k *kmsStub) sum(msg []byte) []byte {
-	h := hmac.New(sha256.New, k.secret)
-	h.Write(msg)
-	return h.Sum(nil)
-}
-
-func (k *kmsStub) GenerateMac(ctx context.Context, in *kms.GenerateMacInput, _ ...func(*kms.Options)) (*kms.GenerateMacOutput, error) {
-	return callVia(ctx, k.l, stepCall{svc: "KMS", op: "GenerateMac", detail: aws.ToString(in.KeyId)}, func() (*kms.GenerateMacOutput, error) {
-		if aws.ToString(in.KeyId) != hmacKeyARN || in.MacAlgorithm != kmstypes.MacAlgorithmSpecHmacSha256 {
-			return nil, &kmstypes.InvalidKeyUsageException{Message: aws.String("wrong key or algorithm")}
-		}
-		return &kms.GenerateMacOutput{Mac: k.sum(in.Message), KeyId: in.KeyId, MacAlgorithm: in.MacAlgorithm}, nil
-	})
-}
-
-func (k *kmsStub) VerifyMac(ctx context.Context, in *kms.VerifyMacInput, _ ...func(*kms.Options)) (*kms.VerifyMacOutput, error) {
-	return callVia(ctx, k.l, stepCall{svc: "KMS", op: "VerifyMac", detail: aws.ToString(in.KeyId)}, func() (*kms.VerifyMacOutput, error) {
-		if aws.ToString(in.KeyId) != hmacKeyARN || in.MacAlgorithm != kmstypes.MacAlgorithmSpecHmacSha256 {
-			return nil, &kmstypes.InvalidKeyUsageException{Message: aws.String("wrong key or algorithm")}
-		}
-		if !hmac.Equal(k.sum(in.Message), in.Mac) {
-			return nil, &kmstypes.KMSInvalidMacException{Message: aws.String("The MAC is not valid")}
-		}
-		return &kms.VerifyMacOutput{MacValid: true, KeyId: in.KeyId, MacAlgorithm: in.MacAlgorithm}, nil
-	})
-}
+// newKMS is approval_test.go's KMS HMAC key (crypto/hmac with a secret
+// only the fake holds) behind the call log l.
+func newKMS(l *callLog) *kmsStub { return &kmsStub{l: l, key: []byte("the-fake-kms-hmac-key-never-leaves")} }
 
 // startStub is StartExecution: idempotent for a running execution's name
 // and input, ExecutionAlreadyExists for its name with another input
@@ -113,7 +74,7 @@ func newRequestRig(t *testing.T) *requestRig {
 	g.rr = &RequestRun{Schema: subset.Check, Key: kmsmac.New(g.kms, hmacKeyARN), Runs: executions.NewStarter(g.sfn, machineARN),
 		Account: func(context.Context) string { return "111122223333" }, Clock: func() time.Time { return g.clock },
 		Rand: bytes.NewReader(bytes.Repeat([]byte{7}, 64))}
-	g.e.secrets = []string{string(g.kms.secret)}
+	g.e.secrets = []string{string(g.kms.key)}
 	return g
 }
 
@@ -131,7 +92,7 @@ func urlEvent(caller, body string) events.LambdaFunctionURLRequest {
 
 const alice = "arn:aws:sts::111122223333:assumed-role/operator/alice"
 
-var approvalInput = strings.Replace(scenInput, `{"user"`, `{"requireApproval":true,"requestedBy":"arn:aws:iam::111122223333:user/ceo","user"`, 1)
+var requestApprovalInput = strings.Replace(scenInput, `{"user"`, `{"requireApproval":true,"approvers":["arn:aws:iam::111122223333:user/bob"],"requestedBy":"arn:aws:iam::111122223333:user/ceo","user"`, 1)
 
 // The schedule's path, every call failing each way: KMS and Step Functions
 // failures are named (the async invoke's retries, then its on-failure
@@ -205,7 +166,7 @@ func TestRequestRunURL(t *testing.T) {
 		status             int
 		says               string
 	}{
-		{"signed as the caller", alice, body(approvalInput, ""), 200, alice},
+		{"signed as the caller", alice, body(requestApprovalInput, ""), 200, alice},
 		{"a name given", alice, body(scenInput, "my-run-1"), 200, `"name":"my-run-1"`},
 		{"a re-run's stale request is replaced", alice, body(strings.Replace(scenInput, `{"user"`, `{"request":{"purpose":"x","execution":"old","requestedBy":"y","inputSha256":"`+strings.Repeat("0", 64)+`","at":"2026-01-01T00:00:00Z","mac":"AA=="},"user"`, 1), ""), 200, alice},
 		{"bad input", alice, body(`{"user":"mailer","targets":[]}`, ""), 400, `"field":"targets"`},
@@ -244,7 +205,7 @@ func TestRequestRunURL(t *testing.T) {
 
 	// Every call of the clean run failing each way.
 	clean := newRequestRig(t)
-	if res := clean.rr.URL(context.Background(), urlEvent(alice, body(approvalInput, ""))); res.StatusCode != 200 {
+	if res := clean.rr.URL(context.Background(), urlEvent(alice, body(requestApprovalInput, ""))); res.StatusCode != 200 {
 		t.Fatalf("clean: %d %s", res.StatusCode, res.Body)
 	}
 	calls := clean.e.l.recorded()
@@ -262,7 +223,7 @@ func TestRequestRunURL(t *testing.T) {
 				g.e.l.fault = &injectedFault{at: i, class: class}
 				ctx := newExpiring(context.Background())
 				g.e.l.expire = ctx.expire
-				res := g.rr.URL(ctx, urlEvent(alice, body(approvalInput, "")))
+				res := g.rr.URL(ctx, urlEvent(alice, body(requestApprovalInput, "")))
 				if res.StatusCode < 500 {
 					t.Errorf("%s failing %s: %d %s, want a 5xx", c, class.name, res.StatusCode, res.Body)
 				}
@@ -273,7 +234,7 @@ func TestRequestRunURL(t *testing.T) {
 				if class.name == errThrottle.name && res.StatusCode != http.StatusServiceUnavailable {
 					t.Errorf("throttled: %d, want 503 (a retry may help)", res.StatusCode)
 				}
-				if strings.Contains(res.Body, string(g.kms.secret)) {
+				if strings.Contains(res.Body, string(g.kms.key)) {
 					t.Error("I1: the HMAC key is in the answer")
 				}
 				if len(g.sfn.started) != 0 && c.op == "GenerateMac" {
@@ -329,7 +290,7 @@ func signedFor(t testing.TB, k *kmsStub, input, name, by string) string {
 		t.Fatal(err)
 	}
 	r := rotation.Request{Purpose: rotation.RequestPurpose, Execution: name, RequestedBy: by, InputSHA256: d, At: time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)}
-	mac, err := kmsmac.New(k, hmacKeyARN).Sign(context.Background(), r.Message())
+	mac, err := kmsmac.New(*k, hmacKeyARN).Sign(context.Background(), r.Message())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,9 +311,9 @@ func TestValidateRequestScenarios(t *testing.T) {
 		name, wantClean string
 		input           func(k *kmsStub) string
 	}{
-		{"signed", "", func(k *kmsStub) string { return signedFor(t, k, approvalInput, "a", alice) }},
+		{"signed", "", func(k *kmsStub) string { return signedFor(t, k, requestApprovalInput, "a", alice) }},
 		{"forged MAC", "RequestForged", func(k *kmsStub) string {
-			return strings.Replace(signedFor(t, k, approvalInput, "a", alice), alice, "arn:aws:iam::111122223333:user/ceo", 1)
+			return strings.Replace(signedFor(t, k, requestApprovalInput, "a", alice), alice, "arn:aws:iam::111122223333:user/ceo", 1)
 		}},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
@@ -392,18 +353,18 @@ func TestValidateRequestScenarios(t *testing.T) {
 func TestValidateRequestRefusals(t *testing.T) {
 	t.Parallel()
 	k := newKMS(&callLog{off: true})
-	signed := signedFor(t, k, approvalInput, "a", alice)
+	signed := signedFor(t, k, requestApprovalInput, "a", alice)
 	cases := []struct {
 		name, input, execName, want, says string
 	}{
-		{"unsigned", approvalInput, "a", "RequestUnsigned", "carries no signed request"},
+		{"unsigned", requestApprovalInput, "a", "RequestUnsigned", "carries no signed request"},
 		{"replayed on another execution", signed, "b", "RequestForged", `signed for execution "a"`},
 		{"re-encoded as Step Functions may (key order, spacing, 7.0)", reencoded(t, signed), "a", "", alice},
 		{"targets changed", strings.Replace(signed, "worker/key", "evil/key", 1), "a", "RequestForged", "another input"},
 		{"other purpose", strings.Replace(signed, rotation.RequestPurpose, "keyrotator/approval/v1", 1), "a", "RequestForged", "purpose"},
 		{"not a request doc", strings.Replace(signed, `"mac":`, `"extra":1,"mac":`, 1), "a", "InvalidInput", "request.extra"},
-		{"dry run needs none", strings.Replace(approvalInput, `{"requireApproval"`, `{"dryRun":true,"requireApproval"`, 1), "a", "", "unverified"},
-		{"no approval: the input's word, marked", approvalInput[:1] + strings.Replace(approvalInput[1:], `"requireApproval":true,`, "", 1), "a", "", "unverified"},
+		{"dry run needs none", strings.Replace(requestApprovalInput, `{"requireApproval"`, `{"dryRun":true,"requireApproval"`, 1), "a", "", "unverified"},
+		{"no approval: the input's word, marked", requestApprovalInput[:1] + strings.Replace(requestApprovalInput[1:], `"requireApproval":true,`, "", 1), "a", "", "unverified"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -452,7 +413,7 @@ func reencoded(t *testing.T, input string) string {
 // request as it was.
 func FuzzRequestForgery(f *testing.F) {
 	k := newKMS(&callLog{off: true})
-	signed := signedFor(f, k, approvalInput, "a", alice)
+	signed := signedFor(f, k, requestApprovalInput, "a", alice)
 	f.Add(0, "arn:aws:iam::111122223333:user/ceo")
 	f.Add(1, "b")
 	f.Add(2, "keyrotator/approval/v1")

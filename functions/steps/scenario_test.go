@@ -162,6 +162,7 @@ var absenceIsAnswer = map[string]bool{
 	"IAM.DeleteAccessKey":            true, // iamkeys.Delete: already deleted (I5)
 	"Secrets Manager.DescribeSecret": true, // record: no record yet, so no lock
 	"SFN.DescribeExecution":          true, // executions.Running: a run that is gone does not run
+	"SFN.GetExecutionHistory":        true, // executions.PendingToken: a run that is gone waits for nothing
 }
 
 // sdkErr is err as the SDK returns it: inside the HTTP response error,
@@ -691,7 +692,7 @@ func runScenario(t *testing.T, asl map[string]aslState, sc stepScenario) {
 	if sc.state == endpointState {
 		st, ok = endpointHandling, true
 	}
-	if !ok {
+	if !ok && sc.state != "" { // "": an endpoint (answerapproval), which no state runs
 		t.Fatalf("no Task state %s in the ASL", sc.state)
 	}
 	e := sc.setup(t)
@@ -747,7 +748,7 @@ func failRun(t *testing.T, st aslState, sc stepScenario, f injectedFault, c step
 		if !slices.Contains(rotation.ErrorNames, got) {
 			t.Errorf("errorType %s is none of rotation.ErrorNames: %v", got, inv.err)
 		}
-		if !aslMatches(st.retried, got) && !aslMatches(st.caught, got) {
+		if sc.state != "" && !aslMatches(st.retried, got) && !aslMatches(st.caught, got) {
 			t.Errorf("%s: the ASL neither retries nor catches %s: the execution fails without an alert", sc.state, got)
 		}
 	}
@@ -771,7 +772,7 @@ func failRun(t *testing.T, st aslState, sc stepScenario, f injectedFault, c step
 		t.Errorf("%s failed with %s: errorType %s, want %s: %v", c, f.class.name, got, want, inv.err)
 	}
 	if got == "Retryable" {
-		if !aslMatches(st.retried, got) {
+		if sc.state != "" && !aslMatches(st.retried, got) {
 			t.Errorf("%s: the ASL does not retry Retryable", sc.state)
 		}
 		// Step Functions retries the state with the same input: the retry,

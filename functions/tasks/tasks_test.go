@@ -68,13 +68,29 @@ func TestTheList(t *testing.T) {
 					}
 				}
 				fallthrough
-			case Users, Records, Executions, AppSecrets, AppSecretKeys, StateMachine, Anything:
+			case Users, Records, Executions, AppSecrets, AppSecretKeys, StateMachine, Anything, Roles:
 				if c.Kind != "" {
 					t.Errorf("task %s: a Kind (%q) on %s, which has none", task.Name, c.Kind, c.On)
 				}
 			default:
 				t.Errorf("task %s: calls on %q, no kind of resource infra knows", task.Name, c.On)
 			}
+		}
+	}
+}
+
+// Endpoints serve no state and are no state task: their functions are
+// their own.
+func TestEndpoints(t *testing.T) {
+	for _, e := range Endpoints {
+		if len(e.States) != 0 {
+			t.Errorf("endpoint %s serves states %v", e.Name, e.States)
+		}
+		if slices.ContainsFunc(All, func(t Task) bool { return t.Function() == e.Function() }) {
+			t.Errorf("endpoint %s is a state task too", e.Name)
+		}
+		if len(e.Calls) == 0 || e.Timeout < time.Second || e.Timeout > 15*time.Minute {
+			t.Errorf("endpoint %s: calls %v, timeout %s", e.Name, e.Calls, e.Timeout)
 		}
 	}
 }

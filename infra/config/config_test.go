@@ -67,6 +67,10 @@ func TestParseNamesTheEntryAndField(t *testing.T) {
 		{"prefix with a slash", `{"prefix":"a/b","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],"input":{"user":"u1","targets":[{"type":"secret","name":"a","secretId":"s"}]}}]}`, "prefix"},
 		{"connection of another stack", `{"prefix":"kr2","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],"input":{"user":"u1","targets":[{"type":"auth0","name":"a","connection":"keyrotator/connections/a","sesRegion":"us-east-1"}]}}]}`, "input.targets[0].connection"},
 		{"default stack, connection of another", entry(base + `,"input":{"user":"u2","targets":[{"type":"auth0","name":"a","connection":"kr2/connections/a","sesRegion":"us-east-1"}]}`), "not under this stack's keyrotator/connections/"},
+		// Issue 14: who may approve is part of the config check.
+		{"approval without approvers", entry(base + `,"input":{"user":"u2","targets":[{"type":"secret","name":"a","secretId":"s"}],"requireApproval":true}`), "input.approvers: requireApproval is true but approvers is empty: who may approve?"},
+		{"approver is root", entry(base + `,"input":{"user":"u2","targets":[{"type":"secret","name":"a","secretId":"s"}],"requireApproval":true,"approvers":["arn:aws:iam::111122223333:root"]}`), "input.approvers[0]"},
+		{"more approvals than approvers", entry(base + `,"input":{"user":"u2","targets":[{"type":"secret","name":"a","secretId":"s"}],"requireApproval":true,"approvers":["arn:aws:iam::111122223333:user/a"],"minApprovals":2}`), "input.minApprovals"},
 		{"secret under the stack prefix", `{"prefix":"kr2","rotations":[{"name":"ok","schedule":"rate(1 day)","timeZone":"UTC","alertEmails":["a@b.co"],"input":{"user":"u1","targets":[{"type":"secret","name":"a","secretId":"kr2/users/u1"}]}}]}`, "input.targets[0].secretId"},
 	}
 	for _, tt := range tests {

@@ -75,13 +75,17 @@ type Rotator struct {
 	Doctor awsiam.ManagedPolicy
 	// AlertKey encrypts the alert topic and the schedules' dead-letter queue.
 	AlertKey awskms.Key
-	// MacKey is the KMS HMAC key (HMAC_256, GENERATE_VERIFY_MAC) that
-	// signs the run requests (requestrun) and approvals (answerapproval)
-	// and that Validate and VerifyApproval verify with (issue 14; shared by
-	// both, granted from tasks.MacKey).
+	// Issue 14 (approvals).
+	// MacKey is the KMS HMAC key that signs approvals (and requests): only
+	// the functions the task registry grants kms:GenerateMac may sign.
 	MacKey awskms.Key
 	// URLs are the endpoints' function URLs (AuthType AWS_IAM), by function.
 	URLs map[string]awslambda.FunctionUrl
+	// Approver is the managed policy for the people who answer approval
+	// requests (keyrotator approve/reject): the answerapproval function
+	// URL, and the reads the CLI makes. Whether they may approve a run is
+	// that run's approvers list, which answerapproval checks.
+	Approver awsiam.ManagedPolicy
 }
 
 // arn is an ARN in the partition, region and account the stack is deployed
@@ -136,18 +140,19 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 		Resources:  jsii.Strings("*"),
 	}), nil)
 
-	r.macKey(c, p)
 	names := p.Config.Names()
 	users := userARNs(p.Config.IAMUsers())
 	records := jsii.String(arn("secretsmanager", deployRegion, "secret:"+names.RecordPrefix()+"*"))
 	subs := map[string]*string{"AlertTopicArn": r.Topic.TopicArn()}
+	r.macKey(c, p) // issue 14: before the functions, which are told its ARN
 	for _, t := range tasks.All {
 		fn := r.function(c, p, t)
 		r.Functions[t.Function()] = fn
 		subs[t.Placeholder()] = fn.FunctionArn()
 	}
+	r.endpoints(c, p) // issue 14
 	r.connections(c, p)
-	r.grant(p, tasks.All, users, records)
+	r.grant(p, users, records)
 
 	smLogs := awslogs.NewLogGroup(c, jsii.String("StateMachineLogs"), &awslogs.LogGroupProps{
 		Retention: p.LogRetention, RemovalPolicy: p.RemovalPolicy,
@@ -173,9 +178,9 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	}
 	r.Topic.GrantPublish(r.StateMachine) // NotifyFailureRaw, when the notify function fails
 	r.alarms(c)
-	r.endpoints(c, stack, p, users, records) // after the state machine, which they start; the DLQ, which requestrun fails to
 	r.schedules(c, p)
 	r.operator(c, stack, p, users, records)
+	r.approver(c, stack, p) // issue 14
 	return r
 }
 
@@ -230,44 +235,27 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t tasks.Task) awsla
 	if t.Name == tasks.Notify.Name && p.Config.RunbookURL != "" {
 		env["RUNBOOK_URL"] = jsii.String(p.Config.RunbookURL) // the alerts' links
 	}
-	var name *string
-	var dlq awssqs.IQueue
-	for _, call := range t.Calls {
-		switch call.On {
-		case tasks.MacKey:
-			env["MAC_KEY_ARN"] = r.MacKey.KeyArn()
-		case tasks.StateMachine:
-			// An endpoint that starts runs: the state machine, made before it.
-			env["STATE_MACHINE_ARN"] = r.StateMachine.StateMachineArn()
-		}
+	if usesMacKey(t) { // issue 14
+		env["MAC_KEY_ARN"] = r.MacKey.KeyArn()
 	}
-	if t.IsEndpoint() {
-		// A fixed name: the CLI finds its URL by it (lambda:GetFunctionUrlConfig).
-		name = jsii.String(t.FunctionName(p.Config.Prefix()))
-		if t.Name == tasks.RequestRun.Name {
-			// EventBridge Scheduler invokes it asynchronously: an error is
-			// retried by Lambda (twice), then the event goes to the
-			// schedules' dead-letter queue, whose alarm tells on-call
-			// (https://docs.aws.amazon.com/lambda/latest/dg/with-eventbridge-scheduler.html,
-			// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq).
-			dlq = r.DLQ
-		}
+	var name *string
+	if len(t.States) == 0 { // an endpoint (issue 14): a name people and the CLI can find
+		name = jsii.String(p.Config.Prefix() + "-" + t.Function())
 	}
 	fn := awslambda.NewFunction(c, jsii.String(id), &awslambda.FunctionProps{
-		FunctionName:    name,
-		DeadLetterQueue: dlq,
-		Description:     jsii.String("keyrotator: the " + t.Function() + " task"),
-		Runtime:         awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture:    awslambda.Architecture_ARM_64(),
-		Handler:         jsii.String("bootstrap"),
-		Code:            awslambda.Code_FromAsset(jsii.String(filepath.Join(p.Dist, t.Function())), nil),
-		MemorySize:      jsii.Number(256),
-		Timeout:         awscdk.Duration_Seconds(jsii.Number(t.Timeout.Seconds())),
-		Role:            role,
-		LogGroup:        logs,
-		LoggingFormat:   awslambda.LoggingFormat_JSON,
-		Tracing:         awslambda.Tracing_ACTIVE,
-		Environment:     &env,
+		FunctionName:  name,
+		Description:   jsii.String("keyrotator: the " + t.Function() + " task"),
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:  awslambda.Architecture_ARM_64(),
+		Handler:       jsii.String("bootstrap"),
+		Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(p.Dist, t.Function())), nil),
+		MemorySize:    jsii.Number(256),
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(t.Timeout.Seconds())),
+		Role:          role,
+		LogGroup:      logs,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+		Tracing:       awslambda.Tracing_ACTIVE,
+		Environment:   &env,
 	})
 	// The task whose code this is: the sandbox deploys the template's
 	// functions from its own build of the task this names (its Code is an
@@ -331,7 +319,7 @@ func allow(actions []string, resources *[]*string) awsiam.PolicyStatement {
 // (tasks.Task.Calls), each kind of resource resolved to this stack's ARNs.
 // A kind the config has none of (no application secrets, no SORACOM
 // connection) grants nothing.
-func (r *Rotator) grant(p *Props, list []tasks.Task, users *[]*string, records *string) {
+func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
 	executions := jsii.String(arn("states", deployRegion, "execution:"+p.Config.Names().StateMachine()+":*"))
 	var appSecrets []*string
 	var appKeys []string
@@ -349,10 +337,11 @@ func (r *Rotator) grant(p *Props, list []tasks.Task, users *[]*string, records *
 		tasks.Anything:   jsii.Strings("*"),
 		tasks.MacKey:     {r.MacKey.KeyArn()},
 	}
-	if r.StateMachine != nil {
-		arns[tasks.StateMachine] = &[]*string{r.StateMachine.StateMachineArn()}
-	}
-	for _, t := range list {
+	arns[tasks.MacKey] = &[]*string{r.MacKey.KeyArn()}                    // issue 14
+	arns[tasks.Roles] = &[]*string{jsii.String(arn("iam", "", "role/*"))} // issue 14: answerapproval's iam:GetRole
+	// issue 14: requestrun starts runs; by the fixed name, as the endpoints are made before the state machine.
+	arns[tasks.StateMachine] = &[]*string{jsii.String(arn("states", deployRegion, "stateMachine:"+p.Config.Names().StateMachine()))}
+	for _, t := range tasks.Every() {
 		fn := r.Functions[t.Function()]
 		for _, c := range t.Calls {
 			switch c.On {
@@ -402,7 +391,7 @@ func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props,
 	sm := r.StateMachine.StateMachineArn()
 	executions := jsii.String(arn("states", deployRegion, "execution:"+p.Config.Names().StateMachine()+":*"))
 	var roles, functions []*string
-	for _, t := range slices.Concat(tasks.All, tasks.Endpoints) {
+	for _, t := range tasks.Every() {
 		roles = append(roles, r.Functions[t.Function()].Role().RoleArn())
 		functions = append(functions, r.Functions[t.Function()].FunctionArn())
 	}
@@ -429,15 +418,16 @@ func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props,
 		doctor = append(doctor, allow([]string{"scheduler:GetSchedule"}, &schedules))
 	}
 	r.Operator = awsiam.NewManagedPolicy(c, jsii.String("OperatorPolicy"), &awsiam.ManagedPolicyProps{
-		Description: jsii.String("keyrotator: what a person running the keyrotator CLI needs (start, watch, status, approve, reject) and the runbook's reads; changes no key"),
+		Description: jsii.String("keyrotator: what a person running the keyrotator CLI needs (start, watch, status) and the runbook's reads; changes no key (approving is ApproverPolicy's)"),
 		Statements: ptr(append([]awsiam.PolicyStatement{
 			allow([]string{"states:StartExecution", "states:ListExecutions"}, &[]*string{sm}),
 			allow([]string{"states:DescribeExecution", "states:GetExecutionHistory"}, &[]*string{executions}),
-			// None of these takes a resource: a callback's task token is none;
-			// ListStateMachines and ListSecrets list; CloudTrail's
-			// LookupEvents (the runbook's "who made this key") has no
-			// resource-level permissions.
-			allow([]string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:ListStateMachines", "secretsmanager:ListSecrets", "cloudtrail:LookupEvents"}, jsii.Strings("*")),
+			// None of these takes a resource: ListStateMachines and
+			// ListSecrets list; CloudTrail's LookupEvents (the runbook's "who
+			// made this key") has no resource-level permissions. No
+			// states:SendTask* (issue 14): approvals go through answerapproval
+			// (ApproverPolicy), and a raw answer ends the run ApprovalForged.
+			allow([]string{"states:ListStateMachines", "secretsmanager:ListSecrets", "cloudtrail:LookupEvents"}, jsii.Strings("*")),
 			allow([]string{"iam:GetUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"}, users),
 			allow([]string{"secretsmanager:DescribeSecret"}, &[]*string{records}),
 			// The runbook's accessdenied check: what a function's role may do.
@@ -562,6 +552,13 @@ func (r *Rotator) schedules(c constructs.Construct, p *Props) {
 		Description: jsii.String("keyrotator schedules: invoke the request endpoint (requestrun), which signs and starts the run"),
 	})
 	requestrun := r.Functions[tasks.RequestRun.Function()]
+	// EventBridge Scheduler invokes requestrun asynchronously: an error is
+	// retried by Lambda (twice), then the event goes to the schedules'
+	// dead-letter queue, whose alarm tells on-call
+	// (https://docs.aws.amazon.com/lambda/latest/dg/with-eventbridge-scheduler.html,
+	// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq).
+	requestrun.Node().DefaultChild().(awslambda.CfnFunction).SetDeadLetterConfig(&awslambda.CfnFunction_DeadLetterConfigProperty{TargetArn: r.DLQ.QueueArn()})
+	r.DLQ.GrantSendMessages(requestrun)
 	for _, rot := range p.Config.Rotations {
 		target := awsschedulertargets.NewLambdaInvoke(requestrun, &awsschedulertargets.ScheduleTargetBaseProps{
 			Input:           awsscheduler.ScheduleTargetInput_FromText(jsii.String(rot.RequestInput())),
@@ -569,47 +566,18 @@ func (r *Rotator) schedules(c constructs.Construct, p *Props) {
 			Role:            role,
 			RetryAttempts:   jsii.Number(3),
 		})
-		r.Schedules = append(r.Schedules, awsscheduler.NewSchedule(c, jsii.String("Schedule"+exported(rot.Name)), &awsscheduler.ScheduleProps{
+		sc := awsscheduler.NewSchedule(c, jsii.String("Schedule"+exported(rot.Name)), &awsscheduler.ScheduleProps{
 			Description: jsii.String("keyrotator: rotate the key of IAM user " + rot.Parsed().User),
 			Schedule:    awsscheduler.ScheduleExpression_Expression(jsii.String(rot.Schedule), awscdk.TimeZone_Of(jsii.String(rot.TimeZone))),
 			Target:      target,
 			Enabled:     jsii.Bool(rot.IsEnabled()),
-		}))
-	}
-}
-
-// macKey makes the stack's KMS HMAC key (issue 14): the signed run
-// requests and approvals. KMS does not rotate HMAC keys automatically
-// (https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html):
-// a MAC only has to outlive the run it is for. Who may use it is in the
-// tasks' grants (tasks.MacKey): the endpoints kms:GenerateMac, the states
-// that check kms:VerifyMac.
-func (r *Rotator) macKey(c constructs.Construct, p *Props) {
-	r.MacKey = awskms.NewKey(c, jsii.String("MacKey"), &awskms.KeyProps{
-		Description:   jsii.String("keyrotator: signs run requests and approvals (HMAC); only keyrotator's endpoints sign, only its states verify"),
-		KeySpec:       awskms.KeySpec_HMAC_256,
-		KeyUsage:      awskms.KeyUsage_GENERATE_VERIFY_MAC,
-		RemovalPolicy: p.RemovalPolicy,
-	})
-}
-
-// endpoints are the Lambdas no state runs (tasks.Endpoints), each behind a
-// function URL with AuthType AWS_IAM: AWS authenticates the caller and
-// the function reads who from requestContext.authorizer.iam. The
-// permissions a person needs to call one (both, for a function URL made
-// since October 2025: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html)
-// are in the managed policies (operator: requestrun).
-func (r *Rotator) endpoints(c constructs.Construct, stack awscdk.Stack, p *Props, users *[]*string, records *string) {
-	for _, t := range tasks.Endpoints {
-		fn := r.function(c, p, t)
-		r.Functions[t.Function()] = fn
-		r.URLs[t.Function()] = fn.AddFunctionUrl(&awslambda.FunctionUrlOptions{AuthType: awslambda.FunctionUrlAuthType_AWS_IAM})
-		awscdk.NewCfnOutput(stack, jsii.String(t.Name+"Url"), &awscdk.CfnOutputProps{
-			Value:       r.URLs[t.Function()].Url(),
-			Description: jsii.String("the " + t.Function() + " endpoint's function URL (AuthType AWS_IAM); the keyrotator CLI finds it by the function's name"),
 		})
+		// requestrun knows the state machine by its fixed name, not a Ref:
+		// a rate schedule fires when it is made, so it must come after the
+		// state machine it starts.
+		sc.Node().AddDependency(r.StateMachine)
+		r.Schedules = append(r.Schedules, sc)
 	}
-	r.grant(p, tasks.Endpoints, users, records)
 }
 
 // invokeURL is what a person needs to call an endpoint through its
@@ -652,3 +620,106 @@ func exported(s string) string {
 	}
 	return b.String()
 }
+
+// --- Issue 14: approvals nobody can forge (approvals helper). ---
+
+// usesMacKey says whether t signs or verifies with the HMAC key.
+func usesMacKey(t tasks.Task) bool {
+	return slices.ContainsFunc(t.Calls, func(c tasks.Calls) bool { return c.On == tasks.MacKey })
+}
+
+// macKey is the KMS HMAC key (KeySpec HMAC_256, KeyUsage
+// GENERATE_VERIFY_MAC) that signs approvals: it never leaves KMS, and the
+// functions the registry grants kms:GenerateMac are the only ones that can
+// sign (the key policy denies everyone else, below, in keyPolicy). HMAC keys
+// have no automatic rotation
+// (https://docs.aws.amazon.com/kms/latest/developerguide/hmac.html).
+func (r *Rotator) macKey(c constructs.Construct, p *Props) {
+	r.MacKey = awskms.NewKey(c, jsii.String("MacKey"), &awskms.KeyProps{
+		Description:   jsii.String("keyrotator: signs approvals and run requests (HMAC-SHA-256); only answerapproval and requestrun may sign"),
+		KeySpec:       awskms.KeySpec_HMAC_256,
+		KeyUsage:      awskms.KeyUsage_GENERATE_VERIFY_MAC,
+		RemovalPolicy: p.RemovalPolicy,
+	})
+}
+
+// endpoints are the Lambdas behind function URLs (tasks.Endpoints), each
+// with AuthType AWS_IAM: AWS authenticates the caller (SigV4) and hands
+// the function who they are (requestContext.authorizer.iam).
+// https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html
+func (r *Rotator) endpoints(c constructs.Construct, p *Props) {
+	stack := awscdk.Stack_Of(c)
+	for _, t := range tasks.Endpoints {
+		fn := r.function(c, p, t)
+		r.Functions[t.Function()] = fn
+		// The state machine by its ARN, built from its fixed name (not a
+		// Ref: notify, which the state machine runs, is told this URL).
+		fn.AddEnvironment(jsii.String("STATE_MACHINE_ARN"), jsii.String(arn("states", deployRegion, "stateMachine:"+p.Config.Names().StateMachine())), nil)
+		fn.AddEnvironment(jsii.String("STACK_ACCOUNT"), awscdk.Aws_ACCOUNT_ID(), nil)
+		u := fn.AddFunctionUrl(&awslambda.FunctionUrlOptions{AuthType: awslambda.FunctionUrlAuthType_AWS_IAM})
+		r.URLs[t.Function()] = u
+		awscdk.NewCfnOutput(stack, jsii.String(exported(t.Function())+"Url"), &awscdk.CfnOutputProps{
+			Value:       u.Url(),
+			Description: jsii.String("the " + t.Function() + " function URL (AuthType AWS_IAM): sign requests with SigV4 for service lambda"),
+		})
+	}
+	if u, ok := r.URLs[tasks.AnswerApproval.Function()]; ok {
+		r.Functions[tasks.Notify.Function()].AddEnvironment(jsii.String("APPROVAL_URL"), u.Url(), nil) // the approval request says where to answer
+	}
+	r.keyPolicy()
+}
+
+// keyPolicy denies kms:GenerateMac on the HMAC key to every principal but
+// the roles the registry grants it: the key's default policy lets the
+// account's IAM policies grant it, and an identity with kms:* on *
+// (PowerUserAccess) could otherwise sign an approval.
+func (r *Rotator) keyPolicy() {
+	var signers []*string
+	for _, t := range tasks.Every() {
+		for _, c := range t.Calls {
+			if c.On == tasks.MacKey && slices.Contains(c.Actions, "kms:GenerateMac") {
+				signers = append(signers, r.Functions[t.Function()].Role().RoleArn())
+			}
+		}
+	}
+	r.MacKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("OnlyKeyrotatorSigns"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("kms:GenerateMac"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": signers}},
+	}), nil)
+}
+
+// approver is ApproverPolicy: answering approval requests through the
+// answerapproval function URL, and what keyrotator approve/reject read.
+// Since October 2025 a function URL's caller needs both
+// lambda:InvokeFunctionUrl and lambda:InvokeFunction; the conditions keep
+// both to the URL (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html):
+// an unconditional lambda:InvokeFunction would let its holder invoke the
+// function directly with a requestContext of their own making.
+func (r *Rotator) approver(c constructs.Construct, stack awscdk.Stack, p *Props) {
+	fn := r.Functions[tasks.AnswerApproval.Function()]
+	answer := &[]*string{fn.FunctionArn()}
+	executions := jsii.String(arn("states", deployRegion, "execution:"+p.Config.Names().StateMachine()+":*"))
+	r.Approver = awsiam.NewManagedPolicy(c, jsii.String("ApproverPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("keyrotator: answer approval requests (keyrotator approve/reject) through the answerapproval function URL; whether a person may approve a run is that run's approvers list"),
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings("lambda:InvokeFunctionUrl"), Resources: answer,
+				Conditions: &map[string]any{"StringEquals": map[string]any{"lambda:FunctionUrlAuthType": "AWS_IAM"}}}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings("lambda:InvokeFunction"), Resources: answer,
+				Conditions: &map[string]any{"Bool": map[string]any{"lambda:InvokedViaFunctionUrl": "true"}}}),
+			allow([]string{"lambda:GetFunctionUrlConfig"}, answer), // the CLI finds the URL by the function's name
+			allow([]string{"states:DescribeExecution"}, &[]*string{executions}),
+			allow([]string{"states:ListExecutions"}, &[]*string{r.StateMachine.StateMachineArn()}),
+			allow([]string{"states:ListStateMachines"}, jsii.Strings("*")), // cli/machine.go: the state machine by name (a list: no resource)
+		},
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("ApproverPolicyArn"), &awscdk.CfnOutputProps{
+		Value:       r.Approver.ManagedPolicyArn(),
+		Description: jsii.String("attach to the roles of the people who approve rotations (they must also be in a rotation's approvers)"),
+	})
+}
+
+// --- end of issue 14 (approvals). ---

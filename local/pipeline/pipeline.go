@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 
 	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
@@ -151,7 +150,7 @@ func deployment(stack *cfn.Stack) (Deployment, error) {
 		task, _ := res.Metadata[lambda.TaskMetadata].(string)
 		d.Functions[task] = res.Attrs["Arn"]
 	}
-	for _, t := range slices.Concat(tasks.All, tasks.Endpoints) {
+	for _, t := range tasks.Every() {
 		if _, ok := d.Functions[t.Function()]; !ok {
 			return Deployment{}, fmt.Errorf("the stack has no function for task %s", t.Function())
 		}
@@ -179,7 +178,7 @@ func Build(ctx context.Context, functionsDir, outDir string) error {
 		return fmt.Errorf("build the Lambdas in %s: %w\n%s", functionsDir, err, out)
 	}
 	defer os.RemoveAll(bin)
-	for _, t := range slices.Concat(tasks.All, tasks.Endpoints) {
+	for _, t := range tasks.Every() {
 		fn := t.Function()
 		if err := os.MkdirAll(filepath.Join(outDir, fn), 0o755); err != nil {
 			return fmt.Errorf("build function %s: %w", fn, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -25,7 +24,7 @@ func golden(t *testing.T) string {
 // the tasks: this test deploys, it invokes nothing.
 func fakeDist(t *testing.T) string {
 	d := t.TempDir()
-	for _, tk := range slices.Concat(tasks.All, tasks.Endpoints) {
+	for _, tk := range tasks.Every() {
 		if err := os.MkdirAll(filepath.Join(d, tk.Function()), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -57,6 +56,12 @@ func TestDeployGoldenTemplate(t *testing.T) {
 	for _, tk := range tasks.All {
 		if want := "arn:aws:lambda:us-east-1:111122223333:function:" + tk.Function(); dep.Functions[tk.Function()] != want {
 			t.Errorf("function %s = %q, want %s", tk.Function(), dep.Functions[tk.Function()], want)
+		}
+	}
+	// An endpoint keeps the name the template gives it (issue 14).
+	for _, tk := range tasks.Endpoints {
+		if want := "arn:aws:lambda:us-east-1:111122223333:function:keyrotator-" + tk.Function(); dep.Functions[tk.Function()] != want {
+			t.Errorf("endpoint %s = %q, want %s", tk.Function(), dep.Functions[tk.Function()], want)
 		}
 	}
 	if len(dep.Stack.Skipped) > 0 {

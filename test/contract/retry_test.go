@@ -192,9 +192,9 @@ func TestEveryLambdaTaskRetriesLambdaErrorsWithJitter(t *testing.T) {
 	}
 	// Validate, Plan×3, TakeLock, Approve, CreateKey, Update×3, Promote,
 	// VerifyOldKeyUnused, AlertStillInUse, DeactivateOldKey, DeleteOldKey,
-	// CleanupTargets, NotifySuccess, NotifyFailure.
-	if lambdaTasks != 18 {
-		t.Errorf("found %d Lambda Task states, want 18: did the walk miss a Map's iterator?", lambdaTasks)
+	// CleanupTargets, NotifySuccess, NotifyFailure; VerifyApproval (issue 14).
+	if lambdaTasks != 19 {
+		t.Errorf("found %d Lambda Task states, want 19: did the walk miss a Map's iterator?", lambdaTasks)
 	}
 }
 

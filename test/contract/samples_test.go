@@ -31,6 +31,7 @@ func TestTaskSamplesDecodeStrictly(t *testing.T) {
 		{"CleanupTargets", func() any { return new(rotation.TaskInput) }, func() any { return new(steps.CleanupResult) }},
 		{"NotifySuccess", func() any { return new(steps.NotifyInput) }, func() any { return new(steps.NotifyResult) }},
 		{"NotifyFailure", func() any { return new(steps.NotifyInput) }, func() any { return new(steps.NotifyResult) }},
+		{"VerifyApproval", func() any { return new(steps.VerifyApprovalInput) }, func() any { return new(rotation.Approval) }}, // issue 14
 	}
 	for _, s := range samples {
 		t.Run(s.state, func(t *testing.T) {

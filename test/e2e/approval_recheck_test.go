@@ -22,14 +22,15 @@ func TestTargetChangedDuringApproval(t *testing.T) {
 	ctx := context.Background()
 	f := h.seed("approved-late", 95)
 	other := h.seed("someone-else", 95)
-	arn := h.StartExecution(f.input(map[string]any{"requireApproval": true}))
+	gate, approver := h.gate("recheck")
+	arn := h.StartExecution(f.input(gate))
 	h.awaitApproval(arn)
 	v, _ := json.Marshal(map[string]string{"accessKeyId": other.old.AccessKeyID, "secretAccessKey": other.old.SecretAccessKey})
 	if _, err := h.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(f.secretID), SecretString: aws.String(string(v))}); err != nil {
 		t.Fatal(err)
 	}
 	before := h.keys(f.user)
-	h.answer(arn, true, "go")
+	h.answer(approver, arn, true, "go")
 	r := h.Wait(arn)
 	if after := h.keys(f.user); len(after) != len(before) {
 		t.Errorf("the run (%s %s) made a key after its target changed under the approval wait: keys %v, were %v", r.Status, r.Error, after, before)
@@ -38,7 +39,7 @@ func TestTargetChangedDuringApproval(t *testing.T) {
 		t.Fatalf("run ended %s %s, want FAILED TargetFailed", r.Status, r.Error)
 	}
 	visited := strings.Join(r.Visited(), " → ")
-	if !strings.Contains(visited, "Approve → Preflight") || strings.Contains(visited, "CreateKey") {
-		t.Errorf("states %s: want the preflight again after Approve, and no CreateKey", visited)
+	if !strings.Contains(visited, "Approve → VerifyApproval → Preflight") || strings.Contains(visited, "CreateKey") {
+		t.Errorf("states %s: want the preflight again after Approve and VerifyApproval, and no CreateKey", visited)
 	}
 }

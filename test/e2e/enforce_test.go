@@ -400,6 +400,20 @@ var exempt = map[string]string{
 	"RotatorStateMachineRole kms:GenerateDataKey*":      "as above",
 	"RotatorSchedulerRole states:StartExecution":        "the schedules start executions with it: the harness leaves the schedules out (pipeline.HarnessSkips); their own tests run one",
 	"RotatorSchedulerRole sqs:SendMessage":              "a schedule that could not start its execution sends the event to the dead-letter queue (local/sandbox/scheduler's tests)",
+	// Issue 14: the approval path; the golden rotations need no approval.
+	"RotatorNotifyRole secretsmanager:DescribeSecret":         "Approve keeps the approval request in the lock's version (e2e TestApprovals)",
+	"RotatorNotifyRole secretsmanager:GetSecretValue":         "as above; and a rejection alert reads whether the record holds it",
+	"RotatorNotifyRole secretsmanager:PutSecretValue":         "as above",
+	"RotatorAnswerapprovalRole states:DescribeExecution":      "answerapproval, reached only through its function URL (e2e TestApprovals)",
+	"RotatorAnswerapprovalRole states:GetExecutionHistory":    "as above: the task token Approve waits on",
+	"RotatorAnswerapprovalRole secretsmanager:DescribeSecret": "as above",
+	"RotatorAnswerapprovalRole secretsmanager:GetSecretValue": "as above",
+	"RotatorAnswerapprovalRole secretsmanager:PutSecretValue": "as above",
+	"RotatorAnswerapprovalRole kms:GenerateMac":               "as above",
+	"RotatorAnswerapprovalRole states:SendTaskSuccess":        "as above",
+	"RotatorAnswerapprovalRole states:SendTaskFailure":        "as above (a rejection)",
+	"RotatorAnswerapprovalRole iam:GetRole":                   "a role's path, only for an approvers pattern with a path (IAM Identity Center roles): the step tier's TestAnswerApprovalHoldsCallersToTheRun; the sandbox's IAM answers no GetRole",
+	"RotatorVerifyapprovalRole kms:VerifyMac":                 "VerifyApproval runs only after an approval (e2e TestApprovals)",
 
 	// Issuance.
 	"RotatorUpdatesecretRole secretsmanager:CreateSecret": "an issue creates a target secret that does not exist yet (e2e TestIssue)",

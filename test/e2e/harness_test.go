@@ -276,6 +276,16 @@ func (r *Result) StateOutput(t *testing.T, state string, v any) {
 	t.Fatalf("state %s never exited; visited %v", state, r.Visited())
 }
 
+// functionName is the sandbox's name of task's function: the task's
+// (pipeline.Deploy names functions by task) unless the template names it,
+// as it names the endpoints (<prefix>-answerapproval).
+func (h *H) functionName(task tasks.Task) string {
+	if arn, ok := h.dep.Functions[task.Function()]; ok {
+		return arn[strings.LastIndex(arn, ":")+1:]
+	}
+	return task.Function()
+}
+
 // admin reads an admin endpoint's raw bytes.
 func (h *H) admin(path string) []byte {
 	h.t.Helper()
@@ -348,8 +358,8 @@ func (h *H) checkNoSecretAnywhere() {
 			sources["description of "+aws.ToString(e.Name)] = b
 		}
 	}
-	for _, task := range tasks.All {
-		sources["logs of "+task.Function()] = h.admin("/lambda/functions/" + task.Function() + "/logs")
+	for _, task := range tasks.Every() {
+		sources["logs of "+task.Function()] = h.admin("/lambda/functions/" + h.functionName(task) + "/logs")
 	}
 	sources["Auth0 tenants"] = h.admin("/auth0/tenants")
 	sources["SORACOM operators"] = h.admin("/soracom/operators")

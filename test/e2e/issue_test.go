@@ -28,10 +28,11 @@ import (
 // retireStates are the states only a rotation visits: an issue has no old key.
 var retireStates = []string{"InitVerify", "WaitForUse", "VerifyOldKeyUnused", "OldKeyUnused?", "AlertStillInUse", "DeactivateOldKey", "WaitGrace", "DeleteOldKey", "CleanupTargets"}
 
-// approveIssue approves an issue's pending approval the way the pipeline
-// takes approvals today (h.answer: SendTaskSuccess with the token). One
-// helper, so a change of the approval mechanism changes this line only.
-func approveIssue(h *H, arn string) { h.answer(arn, true, "first key for the new app") }
+// approveIssue approves an issue's pending approval as approver, through
+// the answerapproval endpoint (h.answer).
+func approveIssue(h *H, approver identity, arn string) {
+	h.answer(approver, arn, true, "first key for the new app")
+}
 
 // issueUser makes user with n keys, the first `inactive` of them deactivated.
 func (h *H) issueUser(user string, n, inactive int) []string {
@@ -217,7 +218,8 @@ func TestIssue(t *testing.T) {
 		h := h.For(t)
 		user := "issue-gated"
 		h.issueUser(user, 0, 0)
-		arn := h.StartExecution(map[string]any{"user": user, "issue": true, "requireApproval": true, "reason": "the new app's first key",
+		approver := h.userWith("issue-approver", h.managedPolicy("ApproverPolicy"), nil)
+		arn := h.StartExecution(map[string]any{"user": user, "issue": true, "requireApproval": true, "reason": "the new app's first key", "approvers": []string{approver.arn},
 			"targets": []map[string]string{{"type": "secret", "name": "app", "secretId": "app/" + user}}})
 		h.awaitApproval(arn)
 		msg, _ := h.alertOf(arn, "approval")
@@ -235,7 +237,7 @@ func TestIssue(t *testing.T) {
 				t.Errorf("IAM written before the approval: %s %s", c.Action, c.Resource)
 			}
 		}
-		approveIssue(h, arn)
+		approveIssue(h, approver, arn)
 		h.issued(h.Wait(arn), user, nil, "app/"+user)
 	})
 }

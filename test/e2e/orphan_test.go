@@ -78,7 +78,8 @@ func TestKeyMadeBySomeoneElseIsNeverDeleted(t *testing.T) {
 	t.Parallel()
 	h := Start(t)
 	f := h.seed("shared", 95)
-	arn := h.StartExecution(f.input(map[string]any{"requireApproval": true}))
+	gate, approver := h.gate("shared")
+	arn := h.StartExecution(f.input(gate))
 	h.awaitApproval(arn)
 	before := h.keys(f.user)
 	form := "Action=CreateAccessKey&UserName=" + f.user
@@ -94,7 +95,7 @@ func TestKeyMadeBySomeoneElseIsNeverDeleted(t *testing.T) {
 	if foreign == "" {
 		t.Fatal("the key made through IAM is not listed")
 	}
-	h.answer(arn, true, "go")
+	h.answer(approver, arn, true, "go")
 	r := h.Wait(arn)
 	check := func(r *Result, state string) {
 		t.Helper()

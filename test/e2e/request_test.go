@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyrotator/keyrotator/cli/endpoint"
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/local/sandbox"
 )
 
 // requestRunName is the stack's request endpoint's function: the one
@@ -35,9 +36,14 @@ func (h *H) requestRunName() string {
 // start does (cli/endpoint), and answers what it said.
 func (h *H) Request(input any, name string) endpoint.Answer {
 	h.t.Helper()
-	cfg := h.sb.Config(h.t)
+	return h.requestWith(h.sb.Config(h.t), input, name)
+}
+
+// requestWith is Request signed with cfg's credentials.
+func (h *H) requestWith(cfg aws.Config, input any, name string) endpoint.Answer {
+	h.t.Helper()
 	ctx := context.Background()
-	u, err := lambda.NewFromConfig(cfg).GetFunctionUrlConfig(ctx, &lambda.GetFunctionUrlConfigInput{FunctionName: aws.String(h.requestRunName())})
+	u, err := lambda.NewFromConfig(h.sb.Config(h.t)).GetFunctionUrlConfig(ctx, &lambda.GetFunctionUrlConfigInput{FunctionName: aws.String(h.requestRunName())})
 	if err != nil {
 		h.t.Fatalf("GetFunctionUrlConfig: %v", err)
 	}
@@ -56,7 +62,14 @@ func (h *H) Request(input any, name string) endpoint.Answer {
 // RequestRun starts a run through the request endpoint and answers its ARN.
 func (h *H) RequestRun(input any) string {
 	h.t.Helper()
-	ans := h.Request(input, "")
+	return h.requestRunWith(h.sb.Config(h.t), input)
+}
+
+// requestRunWith is RequestRun signed with cfg's credentials: the run's
+// requester is that identity.
+func (h *H) requestRunWith(cfg aws.Config, input any) string {
+	h.t.Helper()
+	ans := h.requestWith(cfg, input, "")
 	var st struct {
 		ExecutionARN string `json:"executionArn"`
 	}
@@ -64,6 +77,17 @@ func (h *H) RequestRun(input any) string {
 		h.t.Fatalf("the request endpoint answered %d: %s", ans.Status, ans.Body)
 	}
 	return st.ExecutionARN
+}
+
+// requesterPolicy lets an identity call the request endpoint through its
+// URL only, as the OperatorPolicy does.
+func (h *H) requesterPolicy() json.RawMessage {
+	fn := h.dep.Functions["requestrun"]
+	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []map[string]any{
+		{"Effect": "Allow", "Action": "lambda:InvokeFunctionUrl", "Resource": fn, "Condition": map[string]any{"StringEquals": map[string]string{"lambda:FunctionUrlAuthType": "AWS_IAM"}}},
+		{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": fn, "Condition": map[string]any{"Bool": map[string]string{"lambda:InvokedViaFunctionUrl": "true"}}},
+	}})
+	return b
 }
 
 // needsApproval says whether input is a run that needs approval (and is
@@ -89,11 +113,12 @@ func TestRequestPath(t *testing.T) {
 		h := h.For(t)
 		f := h.seed("req-unsigned", 95)
 		seq := h.sb.Server.Calls().Last()
-		r := h.Wait(h.StartUnsigned(f.input(map[string]any{"requireApproval": true, "requestedBy": "arn:aws:iam::111122223333:user/ceo"})))
+		arn := h.StartUnsigned(f.input(map[string]any{"requireApproval": true, "approvers": []string{"arn:aws:iam::111122223333:user/req-approver"}, "requestedBy": "arn:aws:iam::111122223333:user/ceo"}))
+		r := h.Wait(arn)
 		if r.Status != types.ExecutionStatusFailed || r.Error != "RequestUnsigned" || !strings.Contains(r.Cause, "request endpoint") {
 			t.Errorf("%s %s: %s, want refused RequestUnsigned saying why", r.Status, r.Error, r.Cause)
 		}
-		for _, w := range h.writesSince(seq) {
+		for _, w := range h.writesOf(arn, seq) {
 			if w.Service != "sns" {
 				t.Errorf("an unsigned run wrote %+v", w)
 			}
@@ -106,7 +131,7 @@ func TestRequestPath(t *testing.T) {
 	t.Run("replayed", func(t *testing.T) {
 		h := h.For(t)
 		f := h.seed("req-replayed", 95)
-		first := h.RequestRun(f.input(map[string]any{"requireApproval": true, "requestedBy": "arn:aws:iam::111122223333:user/ceo"}))
+		first := h.RequestRun(f.input(map[string]any{"requireApproval": true, "approvers": []string{"arn:aws:iam::111122223333:user/req-approver"}, "requestedBy": "arn:aws:iam::111122223333:user/ceo"}))
 		d, err := h.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(first)})
 		if err != nil {
 			t.Fatal(err)
@@ -117,11 +142,12 @@ func TestRequestPath(t *testing.T) {
 		}
 		// The same input, signed request and all, under another name.
 		seq := h.sb.Server.Calls().Last()
-		r := h.Wait(h.StartUnsigned(aws.ToString(d.Input)))
+		replay := h.StartUnsigned(aws.ToString(d.Input))
+		r := h.Wait(replay)
 		if r.Status != types.ExecutionStatusFailed || r.Error != "RequestForged" || !strings.Contains(r.Cause, "signed for execution") {
 			t.Errorf("%s %s: %s, want refused RequestForged (another execution)", r.Status, r.Error, r.Cause)
 		}
-		for _, w := range h.writesSince(seq) {
+		for _, w := range h.writesOf(replay, seq) {
 			if w.Service != "sns" {
 				t.Errorf("the replay wrote %+v", w)
 			}
@@ -140,7 +166,7 @@ func TestRequestPath(t *testing.T) {
 			status int
 			says   string
 		}{
-			{f.input(map[string]any{"trigger": "schedule", "requireApproval": true}), 400, `"field":"trigger"`},
+			{f.input(map[string]any{"trigger": "schedule", "requireApproval": true, "approvers": []string{"arn:aws:iam::111122223333:user/req-approver"}}), 400, `"field":"trigger"`},
 			{map[string]any{"user": f.user}, 400, `"field":"targets"`},
 		} {
 			if ans := h.Request(tc.input, ""); ans.Status != tc.status || !strings.Contains(string(ans.Body), tc.says) {
@@ -148,6 +174,19 @@ func TestRequestPath(t *testing.T) {
 			}
 		}
 	})
+}
+
+// writesOf are the writes since seq that the sandbox attributes to
+// execution arn (other runs go on beside it: the first, legit run of a
+// replay takes its lock meanwhile).
+func (h *H) writesOf(arn string, seq int64) []sandbox.CallRecord {
+	var w []sandbox.CallRecord
+	for _, c := range h.writesSince(seq) {
+		if c.Origin != nil && c.Origin.Execution == arn {
+			w = append(w, c)
+		}
+	}
+	return w
 }
 
 // callerARN is the test identity's ARN, as STS says.

@@ -27,11 +27,17 @@ func TestRecordTaskSamples(t *testing.T) {
 	h.app(f, true)
 	ok := h.Run(f.input(nil))
 	failed := h.Run(map[string]any{"user": "sample-user", "targets": []map[string]string{{"type": "secret", "name": "gone", "secretId": "app/none"}}, "waitDays": 7})
+	// An approved run: VerifyApproval's samples (issue 14).
+	g := h.seed("sample-approved", 95)
+	gate, approver := h.gate("sample")
+	arn := h.StartExecution(g.input(gate))
+	h.answer(approver, arn, true, "CHG-1")
+	approved := h.Wait(arn)
 	dir := filepath.Join("..", "contract", "testdata", "tasks")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []*Result{ok, failed} {
+	for _, r := range []*Result{approved, ok, failed} { // ok and failed last: their samples of the shared states win
 		var state string
 		for _, e := range r.History {
 			switch {

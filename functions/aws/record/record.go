@@ -70,6 +70,9 @@ type value struct {
 	OldAccessKeyID  string `json:"oldAccessKeyId,omitempty"`
 	// Intents are the CreateKey attempts the lock holder still accounts for.
 	Intents []Intent `json:"intents,omitempty"`
+	// Approval is the run's approval request and its answers (issue 14):
+	// in the lock's version while the run waits at Approve.
+	Approval *rotation.ApprovalRequest `json:"approval,omitempty"`
 }
 
 // Intent is what a CreateKey attempt writes to the record before it calls
@@ -108,6 +111,7 @@ type Version struct {
 	Execution   string
 	OldKeyID    string
 	Intents     []Intent // CreateKey attempts not yet resolved (claim and intent versions)
+	Approval    *rotation.ApprovalRequest
 }
 
 // Ensure makes the record if there is none and returns its ARN.
@@ -172,7 +176,7 @@ func (s *Store) read(ctx context.Context, user, versionID string) (Version, valu
 		// Never quote the value: it may hold a secret.
 		return Version{}, value{}, fmt.Errorf("record %s version %s is not keyrotator's JSON", name, versionID)
 	}
-	return Version{ID: versionID, Stages: out.VersionStages, AccessKeyID: v.AccessKeyID, Execution: v.Execution, OldKeyID: v.OldAccessKeyID, Intents: v.Intents}, v, nil
+	return Version{ID: versionID, Stages: out.VersionStages, AccessKeyID: v.AccessKeyID, Execution: v.Execution, OldKeyID: v.OldAccessKeyID, Intents: v.Intents, Approval: v.Approval}, v, nil
 }
 
 // Claim takes the lock for execution: a claim version gets the AWSPENDING

@@ -1,13 +1,16 @@
-// Command notify is the NotifySuccess, AlertStillInUse and NotifyFailure state's Lambda: wiring only (package steps does the work).
+// Command notify is the Approve, NotifySuccess, AlertStillInUse and NotifyFailure state's Lambda: wiring only (package steps does the work).
 package main
 
 import (
 	"os"
 
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/keyrotator/keyrotator/functions/aws/alerts"
+	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
+	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/steps"
 )
 
@@ -16,6 +19,9 @@ func main() {
 	n := &steps.Notify{
 		Topic:   alerts.New(sns.NewFromConfig(cfg), os.Getenv("ALERT_TOPIC_ARN")),
 		Runbook: os.Getenv("RUNBOOK_URL"),
+		// Issue 14: the approval request is kept in the run's record.
+		Records:     record.NewIn(secretsmanager.NewFromConfig(cfg), rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)}),
+		ApprovalURL: os.Getenv("APPROVAL_URL"),
 	}
 	lambdautil.Start("notify", n.Run, func(in steps.NotifyInput, r steps.NotifyResult) []any {
 		return []any{"execution", in.Data.Execution, "kind", in.Kind, "error", r.Error, "messageId", r.MessageID}
