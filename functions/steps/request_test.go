@@ -31,7 +31,9 @@ const hmacKeyARN = "arn:aws:kms:us-east-1:111122223333:key/hmac-0000"
 
 // newKMS is approval_test.go's KMS HMAC key (crypto/hmac with a secret
 // only the fake holds) behind the call log l.
-func newKMS(l *callLog) *kmsStub { return &kmsStub{l: l, key: []byte("the-fake-kms-hmac-key-never-leaves")} }
+func newKMS(l *callLog) *kmsStub {
+	return &kmsStub{l: l, key: []byte("the-fake-kms-hmac-key-never-leaves")}
+}
 
 // startStub is StartExecution: idempotent for a running execution's name
 // and input, ExecutionAlreadyExists for its name with another input
