@@ -79,7 +79,10 @@ func (a *app) endpointClient(ctx context.Context) (*endpoint.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &endpoint.Client{Credentials: cfg.Credentials, Region: cfg.Region, HTTP: a.httpClient, Now: a.clock.Now}
+	// Signed at the wall clock, as the SDK signs: AWS checks X-Amz-Date
+	// against its own (the sandbox's against the real time, whatever its
+	// workflow clock says), not the server time the CLI reports.
+	c := &endpoint.Client{Credentials: cfg.Credentials, Region: cfg.Region, HTTP: a.httpClient}
 	if cfg.BaseEndpoint != nil {
 		c.Endpoint = *cfg.BaseEndpoint
 	}

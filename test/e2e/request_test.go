@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyrotator/keyrotator/cli/endpoint"
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/local/sandbox"
 )
 
 // requestRunName is the stack's request endpoint's function: the one
@@ -89,11 +90,12 @@ func TestRequestPath(t *testing.T) {
 		h := h.For(t)
 		f := h.seed("req-unsigned", 95)
 		seq := h.sb.Server.Calls().Last()
-		r := h.Wait(h.StartUnsigned(f.input(map[string]any{"requireApproval": true, "requestedBy": "arn:aws:iam::111122223333:user/ceo"})))
+		arn := h.StartUnsigned(f.input(map[string]any{"requireApproval": true, "requestedBy": "arn:aws:iam::111122223333:user/ceo"}))
+		r := h.Wait(arn)
 		if r.Status != types.ExecutionStatusFailed || r.Error != "RequestUnsigned" || !strings.Contains(r.Cause, "request endpoint") {
 			t.Errorf("%s %s: %s, want refused RequestUnsigned saying why", r.Status, r.Error, r.Cause)
 		}
-		for _, w := range h.writesSince(seq) {
+		for _, w := range h.writesOf(arn, seq) {
 			if w.Service != "sns" {
 				t.Errorf("an unsigned run wrote %+v", w)
 			}
@@ -117,11 +119,12 @@ func TestRequestPath(t *testing.T) {
 		}
 		// The same input, signed request and all, under another name.
 		seq := h.sb.Server.Calls().Last()
-		r := h.Wait(h.StartUnsigned(aws.ToString(d.Input)))
+		replay := h.StartUnsigned(aws.ToString(d.Input))
+		r := h.Wait(replay)
 		if r.Status != types.ExecutionStatusFailed || r.Error != "RequestForged" || !strings.Contains(r.Cause, "signed for execution") {
 			t.Errorf("%s %s: %s, want refused RequestForged (another execution)", r.Status, r.Error, r.Cause)
 		}
-		for _, w := range h.writesSince(seq) {
+		for _, w := range h.writesOf(replay, seq) {
 			if w.Service != "sns" {
 				t.Errorf("the replay wrote %+v", w)
 			}
@@ -148,6 +151,19 @@ func TestRequestPath(t *testing.T) {
 			}
 		}
 	})
+}
+
+// writesOf are the writes since seq that the sandbox attributes to
+// execution arn (other runs go on beside it: the first, legit run of a
+// replay takes its lock meanwhile).
+func (h *H) writesOf(arn string, seq int64) []sandbox.CallRecord {
+	var w []sandbox.CallRecord
+	for _, c := range h.writesSince(seq) {
+		if c.Origin != nil && c.Origin.Execution == arn {
+			w = append(w, c)
+		}
+	}
+	return w
 }
 
 // callerARN is the test identity's ARN, as STS says.

@@ -160,7 +160,7 @@ func TestScheduleStartsTheConfigsRotation(t *testing.T) {
 		case c.Service == "states" && c.Action == "StartExecution":
 			starts++
 			if c.Status != http.StatusOK || !slices.Contains(c.ResourceARNs, h.dep.StateMachineARN) || !strings.Contains(c.Principal, "Requestrun") {
-				t.Errorf("StartExecution by %s: status %d on %v, want requestrun's role on the state machine", c.Principal, c.Status, c.ResourceARNs)
+				t.Errorf("StartExecution by %s: status %d (%s) on %v, want requestrun's role on the state machine", c.Principal, c.Status, c.Error, c.ResourceARNs)
 			}
 		}
 	}
