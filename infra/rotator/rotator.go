@@ -558,7 +558,9 @@ func (r *Rotator) schedules(c constructs.Construct, p *Props) {
 	// (https://docs.aws.amazon.com/lambda/latest/dg/with-eventbridge-scheduler.html,
 	// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq).
 	requestrun.Node().DefaultChild().(awslambda.CfnFunction).SetDeadLetterConfig(&awslambda.CfnFunction_DeadLetterConfigProperty{TargetArn: r.DLQ.QueueArn()})
-	r.DLQ.GrantSendMessages(requestrun)
+	// Lambda needs sqs:SendMessage on it, and only that
+	// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq).
+	requestrun.AddToRolePolicy(allow([]string{"sqs:SendMessage"}, &[]*string{r.DLQ.QueueArn()}))
 	for _, rot := range p.Config.Rotations {
 		target := awsschedulertargets.NewLambdaInvoke(requestrun, &awsschedulertargets.ScheduleTargetBaseProps{
 			Input:           awsscheduler.ScheduleTargetInput_FromText(jsii.String(rot.RequestInput())),
