@@ -171,7 +171,10 @@ type approvalRun struct {
 	ep     *AnswerApproval
 }
 
-func newApprovalRun(t *testing.T, min int) *approvalRun {
+// earlier are the tokens of failed attempts of the Approve state before
+// the one that waits (apToken): a retry gets a fresh token, and the same
+// entered time.
+func newApprovalRun(t *testing.T, min int, earlier ...string) *approvalRun {
 	t.Helper()
 	p := newRotationRun(t)
 	// Started through the request endpoint: signed as the requester
@@ -183,9 +186,11 @@ func newApprovalRun(t *testing.T, min int) *approvalRun {
 	p.locked()
 	n := &Notify{Topic: &fakeTopic{}, Records: p.records}
 	in := p.in("approval")
-	in.Token = apToken
-	_, err := n.Run(setupCtx, in)
-	p.must("Approve", err)
+	for _, tok := range append(earlier, apToken) {
+		in.Token = tok
+		_, err := n.Run(setupCtx, in)
+		p.must("Approve", err)
+	}
 	// The token is a capability: no secret value keeps it (the record
 	// holds its digest; I1's leak check counts every secret value).
 	for id, v := range p.e.w.sm.versions {
@@ -530,5 +535,19 @@ func TestAnswerApprovalLosesNoAnswerToARace(t *testing.T) {
 	}
 	if signed.Doc.Approvals[0].By != apBob || signed.Doc.Approvals[1].By != apAlice {
 		t.Errorf("approvals %+v, want bob's then alice's", signed.Doc.Approvals)
+	}
+}
+
+// A retry of the Approve state waits on a fresh task token: its request
+// replaces the failed attempt's, and answers go to the new token.
+func TestApproveRetriedWithAFreshToken(t *testing.T) {
+	t.Parallel()
+	a := newApprovalRun(t, 1, "an-earlier-attempts-token")
+	req, ok, err := a.records.PendingApproval(context.Background(), ckUser, execA)
+	if err != nil || !ok || req.TokenSHA256 != rotation.TokenDigest(apToken) {
+		t.Fatalf("the request kept: %+v %v %v", req, ok, err)
+	}
+	if st, r := reply(t, a.ask(context.Background(), apAlice, "approve", "")); st != 200 || r.Outcome != "approved" || a.answer.output == "" {
+		t.Errorf("an answer to the retry's request: %d %+v", st, r)
 	}
 }

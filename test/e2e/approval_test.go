@@ -25,7 +25,7 @@ import (
 // Approvals nobody can forge (issue 14), through the sandbox with distinct
 // identities, each with its own credentials, under IAM enforcement:
 //
-//	requester  user/ap-requester: asks through the request endpoint, also listed, ApproverPolicy
+//	requester  user/ap-requester: asks (startAs), also listed; OperatorPolicy, ApproverPolicy
 //	approver   user/ap-approver: listed, ApproverPolicy
 //	second     assumed-role/ap-security-oncall/bob: listed by pattern, ApproverPolicy
 //	operator   user/ap-operator: OperatorPolicy (no states:SendTask*)
@@ -55,7 +55,7 @@ func (h *H) approvalWorld() approvalWorld {
 	approverPolicy, operatorPolicy := h.managedPolicy("ApproverPolicy"), h.managedPolicy("OperatorPolicy")
 	powerUser := json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"states:*","Resource":"*"}]}`)
 	return approvalWorld{
-		requester: h.userWith("ap-requester", approverPolicy, h.requesterPolicy()), // asks through the request endpoint
+		requester: h.userWith("ap-requester", approverPolicy, nil, operatorPolicy),
 		approver:  h.userWith("ap-approver", approverPolicy, nil),
 		second:    h.sessionWith("ap-security-oncall", "bob@example.com", approverPolicy),
 		operator:  h.userWith("ap-operator", operatorPolicy, nil),
@@ -70,14 +70,35 @@ func (w approvalWorld) approvers() []string {
 	return []string{w.approver.arn, w.requester.arn, "arn:aws:iam::" + apAccount + ":role/ap-security-*"}
 }
 
-// gated is f's input for a run that w's requester asks for, needing min approvals.
+// gated is f's input for a run that needs min approvals of w's approvers.
 func (w approvalWorld) gated(f fixture, min int, extra map[string]any) map[string]any {
 	in := f.input(map[string]any{"requireApproval": true, "approvers": w.approvers(), "minApprovals": min,
-		"requestedBy": w.requester.arn, "reason": "Security Hub IAM.3"})
+		"reason": "Security Hub IAM.3"})
 	for k, v := range extra {
 		in[k] = v
 	}
 	return in
+}
+
+// startAs starts a run that id asks for: through the request endpoint
+// (requestrun, issue 14's request half) signed as id, when the stack has
+// one, so the run's verified requester is id; else with StartExecution,
+// the input naming id as requestedBy.
+func (h *H) startAs(id identity, input map[string]any) string {
+	h.t.Helper()
+	if arn, ok := h.dep.Functions["requestrun"]; ok {
+		body, _ := json.Marshal(map[string]any{"input": input})
+		status, b := h.sb.CallURL(h.t, id.cfg, arn[strings.LastIndex(arn, ":")+1:], http.MethodPost, "/", body)
+		var st struct {
+			ExecutionARN string `json:"executionArn"`
+		}
+		if status != http.StatusOK || json.Unmarshal(b, &st) != nil || st.ExecutionARN == "" {
+			h.t.Fatalf("the request endpoint answered %s: %d %s", id.arn, status, b)
+		}
+		return st.ExecutionARN
+	}
+	input["requestedBy"] = id.arn
+	return h.StartExecution(input)
 }
 
 // managedPolicy is the ARN of the stack's managed policy whose logical id holds id.
@@ -92,13 +113,16 @@ func (h *H) managedPolicy(id string) string {
 	return ""
 }
 
-// userWith makes an IAM user with an access key, the managed policy (if
-// any) attached and the inline policy (if any) put.
-func (h *H) userWith(name, managed string, inline json.RawMessage) identity {
+// userWith makes an IAM user with an access key, the managed policies
+// (but "") attached and the inline policy (if any) put.
+func (h *H) userWith(name, managed string, inline json.RawMessage, more ...string) identity {
 	h.t.Helper()
 	key := h.sb.User(h.t, name, 1)[0]
-	if managed != "" {
-		if err := h.sb.IAM.AttachUserPolicy(name, managed); err != nil {
+	for _, m := range append([]string{managed}, more...) {
+		if m == "" {
+			continue
+		}
+		if err := h.sb.IAM.AttachUserPolicy(name, m); err != nil {
 			h.t.Fatal(err)
 		}
 	}
@@ -195,7 +219,7 @@ func TestApprovals(t *testing.T) {
 		t.Parallel()
 		h := h.For(t)
 		f := h.seed("ap-self", 95)
-		arn := h.requestRunWith(w.requester.cfg, w.gated(f, 1, nil))
+		arn := h.startAs(w.requester, w.gated(f, 1, nil))
 		h.awaitRequest(arn)
 		msg, a := h.alertOf(arn, "approval")
 		for _, want := range []string{w.requester.arn, w.approver.arn, "role/ap-security-*", "Needs:    1 approval(s)", "keyrotator approve " + arn} {
@@ -241,7 +265,7 @@ func TestApprovals(t *testing.T) {
 		t.Parallel()
 		h := h.For(t)
 		f := h.seed("ap-two", 95)
-		arn := h.requestRunWith(w.requester.cfg, w.gated(f, 2, nil))
+		arn := h.startAs(w.requester, w.gated(f, 2, nil))
 		h.awaitRequest(arn)
 		for i, c := range []struct {
 			who  identity
@@ -271,7 +295,7 @@ func TestApprovals(t *testing.T) {
 		t.Parallel()
 		h := h.For(t)
 		f := h.seed("ap-forged", 95)
-		arn := h.requestRunWith(w.requester.cfg, w.gated(f, 1, nil))
+		arn := h.startAs(w.requester, w.gated(f, 1, nil))
 		h.awaitRequest(arn)
 		// The token, as anyone with states:GetExecutionHistory reads it.
 		hist, err := sfn.NewFromConfig(w.poweruser.cfg).GetExecutionHistory(context.Background(), &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(arn), MaxResults: 1000})
@@ -318,7 +342,7 @@ func TestApprovals(t *testing.T) {
 		t.Parallel()
 		h := h.For(t)
 		f := h.seed("ap-reject", 95)
-		arn := h.requestRunWith(w.requester.cfg, w.gated(f, 2, nil))
+		arn := h.startAs(w.requester, w.gated(f, 2, nil))
 		h.awaitRequest(arn)
 		if st, _ := h.answerAs(w.approver, arn, "approve", ""); st != http.StatusOK {
 			t.Fatal("the first approval")
@@ -345,7 +369,7 @@ func TestApprovals(t *testing.T) {
 		t.Parallel()
 		h := h.For(t)
 		f := h.seed("ap-timeout", 95)
-		res := h.Run(w.gated(f, 1, map[string]any{"approvalTimeoutHours": 1}))
+		res := h.Wait(h.startAs(w.requester, w.gated(f, 1, map[string]any{"approvalTimeoutHours": 1})))
 		if res.Status != types.ExecutionStatusFailed || res.Error != "States.Timeout" {
 			t.Fatalf("%s %s: %s", res.Status, res.Error, res.Cause)
 		}

@@ -28,8 +28,10 @@ import (
 // retireStates are the states only a rotation visits: an issue has no old key.
 var retireStates = []string{"InitVerify", "WaitForUse", "VerifyOldKeyUnused", "OldKeyUnused?", "AlertStillInUse", "DeactivateOldKey", "WaitGrace", "DeleteOldKey", "CleanupTargets"}
 
-// approveIssue approves an issue's pending approval as approver, through
-// the answerapproval endpoint (h.answer).
+// approveIssue approves an issue's pending approval the way the pipeline
+// takes approvals (h.answer: through answerapproval's function URL, as
+// approver, issue 14). One helper, so a change of the approval mechanism
+// changes this line only.
 func approveIssue(h *H, approver identity, arn string) {
 	h.answer(approver, arn, true, "first key for the new app")
 }
@@ -218,9 +220,13 @@ func TestIssue(t *testing.T) {
 		h := h.For(t)
 		user := "issue-gated"
 		h.issueUser(user, 0, 0)
-		approver := h.userWith("issue-approver", h.managedPolicy("ApproverPolicy"), nil)
-		arn := h.StartExecution(map[string]any{"user": user, "issue": true, "requireApproval": true, "reason": "the new app's first key", "approvers": []string{approver.arn},
-			"targets": []map[string]string{{"type": "secret", "name": "app", "secretId": "app/" + user}}})
+		gate, approver := h.gate(user)
+		in := map[string]any{"user": user, "issue": true, "reason": "the new app's first key",
+			"targets": []map[string]string{{"type": "secret", "name": "app", "secretId": "app/" + user}}}
+		for k, v := range gate {
+			in[k] = v
+		}
+		arn := h.StartExecution(in)
 		h.awaitApproval(arn)
 		msg, _ := h.alertOf(arn, "approval")
 		if !strings.Contains(msg.Subject, "approve key issue?") {

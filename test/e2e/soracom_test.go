@@ -17,6 +17,8 @@ import (
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/targets/soracom"
 	"github.com/keyrotator/keyrotator/functions/tasks"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
+	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	sbsoracom "github.com/keyrotator/keyrotator/local/sandbox/soracom"
 )
@@ -452,7 +454,12 @@ func TestSoracomTasksSurviveACrashAfterTheirWork(t *testing.T) {
 // the old credential stay.
 func TestSoracomGroupMissedIsSeen(t *testing.T) {
 	t.Parallel()
-	h := Start(t)
+	// The group put back pushes with the old key every 25 ms of real time,
+	// and IAM shows a use 4 sandbox hours late: at waitScale the 7-day
+	// WaitForUse lasts 60 ms, so on a loaded machine the wait could end
+	// before a push IAM shows, and the cause lacked the old key's use (seen
+	// once in make test). Ten times longer, the wait (0.6 s) holds pushes.
+	h := startIn(t, fullsandbox.Options{WaitScale: 10 * waitScale, EnforceIAM: true}, pipelinetest.Deploy{AnyUser: true})
 	f := h.seed("funnel-key", 95)
 	acct := h.soracomOperator(f, "funnel", 2, "")
 	// Once it has moved, put one group back on the old credential through

@@ -43,7 +43,14 @@ func (s *Store) PutApprovalRequest(ctx context.Context, user, execution string, 
 	if lock.Approval != nil && lock.Approval.TokenSHA256 == req.TokenSHA256 {
 		return lock.ID, nil // written already (a retry after a lost answer)
 	}
-	return s.putApproval(ctx, user, execution, "approval-request", lock, req)
+	// A retry of the Approve state waits on a fresh token: its request is
+	// a version of its own (the id names the token), which replaces the
+	// failed attempt's.
+	id, err := s.putApproval(ctx, user, execution, "approval-request-"+req.TokenSHA256[:min(16, len(req.TokenSHA256))], lock, req)
+	if errors.Is(err, ErrAnswerRaced) {
+		return "", fmt.Errorf("record %s: another approval request of %s for the same token", s.Name(user), execution)
+	}
+	return id, err
 }
 
 // PendingApproval is the approval request of execution, from the version

@@ -25,7 +25,7 @@ func (p *recorder) Create(_ context.Context, r Resource) (Provisioned, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.got = append(p.got, r)
-	return Provisioned{Ref: "ref:" + r.LogicalID, Attrs: map[string]string{"Arn": "arn:" + r.LogicalID, "QueueName": "q:" + r.LogicalID}}, nil
+	return Provisioned{Ref: "ref:" + r.LogicalID, Attrs: map[string]string{"Arn": "arn:" + r.LogicalID, "QueueName": "q:" + r.LogicalID, "FunctionUrl": "url:" + r.LogicalID}}, nil
 }
 
 func (p *recorder) created(id string) (Resource, bool) {
@@ -114,7 +114,7 @@ func TestDeployRefusesWhatItCannotMake(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy skipping KMS and SQS: %v", err)
 	}
-	if want := []string{"RotatorAlertKey89F637B3", "RotatorScheduleDeadLetters2608AB3E"}; !slices.Equal(st.Skipped, want) {
+	if want := []string{"RotatorAlertKey89F637B3", "RotatorMacKeyAEB3E6A2", "RotatorScheduleDeadLetters2608AB3E"}; !slices.Equal(st.Skipped, want) {
 		t.Errorf("skipped %v, want %v", st.Skipped, want)
 	}
 	topic, _ := rec.created("RotatorAlerts71AB48F1")
