@@ -62,14 +62,7 @@ func (h *H) requestWith(cfg aws.Config, input any, name string) endpoint.Answer 
 // RequestRun starts a run through the request endpoint and answers its ARN.
 func (h *H) RequestRun(input any) string {
 	h.t.Helper()
-	return h.requestRunWith(h.sb.Config(h.t), input)
-}
-
-// requestRunWith is RequestRun signed with cfg's credentials: the run's
-// requester is that identity.
-func (h *H) requestRunWith(cfg aws.Config, input any) string {
-	h.t.Helper()
-	ans := h.requestWith(cfg, input, "")
+	ans := h.Request(input, "")
 	var st struct {
 		ExecutionARN string `json:"executionArn"`
 	}
@@ -77,17 +70,6 @@ func (h *H) requestRunWith(cfg aws.Config, input any) string {
 		h.t.Fatalf("the request endpoint answered %d: %s", ans.Status, ans.Body)
 	}
 	return st.ExecutionARN
-}
-
-// requesterPolicy lets an identity call the request endpoint through its
-// URL only, as the OperatorPolicy does.
-func (h *H) requesterPolicy() json.RawMessage {
-	fn := h.dep.Functions["requestrun"]
-	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []map[string]any{
-		{"Effect": "Allow", "Action": "lambda:InvokeFunctionUrl", "Resource": fn, "Condition": map[string]any{"StringEquals": map[string]string{"lambda:FunctionUrlAuthType": "AWS_IAM"}}},
-		{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": fn, "Condition": map[string]any{"Bool": map[string]string{"lambda:InvokedViaFunctionUrl": "true"}}},
-	}})
-	return b
 }
 
 // needsApproval says whether input is a run that needs approval (and is
