@@ -37,7 +37,8 @@ $` + ApprovalURLEnv + `, else the stack's <prefix>-answerapproval), signed
 with your own credentials (SigV4): AWS authenticates you, and the endpoint
 checks you against the run's approvers. Exit 4 if the execution has no
 approval pending (it never asked, it was already answered, it timed out or
-it ended); exit 1 if you may not answer it.`,
+it ended); exit 5 if you may not answer it (not an approver of the run,
+or its requester), the run waiting on.`,
 		Example: "  keyrotator " + verb + " app-20260301T030000Z --comment \"change CHG-1234\"",
 		Args:    cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
@@ -114,6 +115,10 @@ func (a *app) answer(ctx context.Context, arn string, d decision) (answerReply, 
 	case http.StatusNotFound, http.StatusConflict:
 		// NoApprovalPending: never asked, already answered, expired, ended.
 		return r, &exitError{code: ExitNotPending, kind: "not pending", err: fmt.Errorf("nothing to approve or reject on %s: %s", nameOf(arn), ans.Problem().Message)}
+	case http.StatusForbidden:
+		// ApproverRefused (the run keeps waiting), or AWS refusing the
+		// call itself ({"Message":"Forbidden"}: no permission to call the URL).
+		return r, &exitError{code: ExitRefused, kind: "refused", err: fmt.Errorf("%s %s: refused: %s", word, nameOf(arn), ans.Problem().Message)}
 	}
 	return r, endpointRefusal(word+" "+nameOf(arn), ans)
 }

@@ -37,6 +37,7 @@ const (
 	ExitUsage      = 2 // bad usage or invalid input: the message names the flag or field
 	ExitRunFailed  = 3 // the execution ended FAILED, TIMED_OUT or ABORTED
 	ExitNotPending = 4 // approve/reject: no approval is pending on that execution
+	ExitRefused    = 5 // approve/reject: the approval endpoint refused the caller (ApproverRefused)
 )
 
 const exitCodesHelp = `Exit codes:
@@ -44,7 +45,8 @@ const exitCodesHelp = `Exit codes:
   1  an error talking to AWS, or an unexpected one
   2  usage or invalid input (the message names the flag or field)
   3  the execution ended FAILED, TIMED_OUT or ABORTED
-  4  approve/reject: nothing to approve or reject`
+  4  approve/reject: nothing to approve or reject
+  5  approve/reject: you may not answer this run (not an approver, or its requester)`
 
 // exitError is an error with the exit code it means and, for bad input,
 // the field it is about. Quiet ones have already been reported in full (a

@@ -364,8 +364,8 @@ func TestApproveAndReject(t *testing.T) {
 		var st startDoc
 		h.runJSON(&st, "start", "--user", f.user, "--target", "type=secret,name=app,secretId="+f.secretID, "--require-approval", "--approver", approverARN, "--approval-timeout-hours", "720", "--reason", "quarterly")
 		h.awaitApproval(f.user, st.Name)
-		if r := h.run("approve", st.Name); r.code != cli.ExitError || !strings.Contains(r.stderr, "refused") {
-			t.Errorf("the requester approving their own run: exit %d, stderr %q; want refused (exit %d)", r.code, r.stderr, cli.ExitError)
+		if r := h.run("approve", st.Name); r.code != cli.ExitRefused || !strings.Contains(r.stderr, "refused") {
+			t.Errorf("the requester approving their own run: exit %d, stderr %q; want refused (exit %d)", r.code, r.stderr, cli.ExitRefused)
 		}
 		var d decisionDoc
 		if r := h.runAs(approver, "reject", st.Name, "--comment", "not during the freeze", "--json"); r.code != cli.ExitOK || json.Unmarshal([]byte(r.stdout), &d) != nil || d.Decision != "rejected" || d.By != approverARN || d.Comment != "not during the freeze" {
