@@ -3,12 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/spf13/cobra"
 
@@ -23,7 +22,7 @@ const RejectedError = "ApprovalRejected"
 
 func (a *app) approveCmd(approve bool) *cobra.Command {
 	var comment string
-	verb, short := "approve", "Approve a run waiting in its Approve state: it goes on to make the key"
+	verb, short := "approve", "Approve a run waiting in its Approve state: once enough approvers have, it goes on to make the key"
 	if !approve {
 		verb, short = "reject", "Reject a run waiting in its Approve state: it ends with ApprovalRejected, changing nothing"
 	}
@@ -32,9 +31,14 @@ func (a *app) approveCmd(approve bool) *cobra.Command {
 		Short: short,
 		Long: short + `.
 
-EXECUTION is the execution's ARN or its name. The approver is the caller's
-ARN (STS). Exit 4 if the execution has no approval pending (it never asked,
-it was already answered, it timed out or it ended).`,
+EXECUTION is the execution's ARN or its name. The answer goes to the
+approval endpoint (answerapproval's function URL: --approval-url, else
+$` + ApprovalURLEnv + `, else the stack's <prefix>-answerapproval), signed
+with your own credentials (SigV4): AWS authenticates you, and the endpoint
+checks you against the run's approvers. Exit 4 if the execution has no
+approval pending (it never asked, it was already answered, it timed out or
+it ended); exit 5 if you may not answer it (not an approver of the run,
+or its requester), the run waiting on.`,
 		Example: "  keyrotator " + verb + " app-20260301T030000Z --comment \"change CHG-1234\"",
 		Args:    cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
@@ -52,24 +56,71 @@ it was already answered, it timed out or it ended).`,
 				return err
 			}
 			d := decision{Approve: approve, By: by, Comment: comment, At: a.clock.Now().Truncate(time.Second)}
-			if err := decide(ctx, c.sfn, arn, d); err != nil {
+			reply, err := a.answer(ctx, arn, d)
+			if err != nil {
 				return err
 			}
-			doc := decisionDoc{Execution: arn, Name: nameOf(arn), Decision: d.word(), By: by, Comment: comment, At: d.At}
+			doc := decisionDoc{Execution: arn, Name: nameOf(arn), Decision: d.word(), By: by, Comment: comment, At: d.At,
+				Outcome: reply.Outcome, Message: reply.Message, Approvals: reply.Approvals, Needed: reply.Needed}
 			if a.json {
 				writeJSON(a.stdout, doc)
 				return nil
 			}
-			if approve {
-				fmt.Fprintf(a.stdout, "approved %s as %s: the run goes on to make the new key\n  follow it: keyrotator watch %s\n", doc.Name, by, doc.Name)
-			} else {
+			switch {
+			case !approve:
 				fmt.Fprintf(a.stdout, "rejected %s as %s: the run ends with %s; nothing was changed\n", doc.Name, by, RejectedError)
+			case reply.Outcome == "approved":
+				fmt.Fprintf(a.stdout, "approved %s as %s: the run goes on to make the new key\n  follow it: keyrotator watch %s\n", doc.Name, by, doc.Name)
+			default:
+				fmt.Fprintf(a.stdout, "approval of %s as %s recorded: %s\n", doc.Name, by, reply.Message)
 			}
 			return nil
 		}),
 	}
 	cmd.Flags().StringVar(&comment, "comment", "", "a word for the record (a change ticket, why)")
 	return cmd
+}
+
+// answerReply is the approval endpoint's answer.
+type answerReply struct {
+	Outcome   string `json:"outcome"` // approved, recorded, rejected, or the refusal's name
+	Message   string `json:"message"`
+	Approvals int    `json:"approvals,omitempty"`
+	Needed    int    `json:"needed,omitempty"`
+}
+
+// answer posts the decision to the approval endpoint.
+func (a *app) answer(ctx context.Context, arn string, d decision) (answerReply, error) {
+	u, err := a.approvalURL(ctx)
+	if err != nil {
+		return answerReply{}, err
+	}
+	ec, err := a.endpointClient(ctx)
+	if err != nil {
+		return answerReply{}, err
+	}
+	word := "approve"
+	if !d.Approve {
+		word = "reject"
+	}
+	ans, err := ec.Post(ctx, u, map[string]string{"execution": arn, "decision": word, "comment": d.Comment})
+	if err != nil {
+		return answerReply{}, err
+	}
+	var r answerReply
+	_ = json.Unmarshal(ans.Body, &r)
+	switch ans.Status {
+	case http.StatusOK:
+		return r, nil
+	case http.StatusNotFound, http.StatusConflict:
+		// NoApprovalPending: never asked, already answered, expired, ended.
+		return r, &exitError{code: ExitNotPending, kind: "not pending", err: fmt.Errorf("nothing to approve or reject on %s: %s", nameOf(arn), ans.Problem().Message)}
+	case http.StatusForbidden:
+		// ApproverRefused (the run keeps waiting), or AWS refusing the
+		// call itself ({"Message":"Forbidden"}: no permission to call the URL).
+		return r, &exitError{code: ExitRefused, kind: "refused", err: fmt.Errorf("%s %s: refused: %s", word, nameOf(arn), ans.Problem().Message)}
+	}
+	return r, endpointRefusal(word+" "+nameOf(arn), ans)
 }
 
 // decision is an approver's answer.
@@ -95,52 +146,12 @@ type decisionDoc struct {
 	By        string    `json:"by"`
 	Comment   string    `json:"comment,omitempty"`
 	At        time.Time `json:"at"`
-}
-
-type decideAPI interface {
-	watch.HistoryAPI
-	SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, opt ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error)
-	SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput, opt ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error)
-}
-
-var _ decideAPI = (*sfn.Client)(nil)
-
-// decide finds the pending approval's task token and answers it.
-func decide(ctx context.Context, c decideAPI, arn string, d decision) error {
-	events, err := watch.History(ctx, c, arn)
-	if err != nil {
-		var gone *types.ExecutionDoesNotExist
-		if errors.As(err, &gone) {
-			return usageErr("EXECUTION", "no execution %s", arn)
-		}
-		return err
-	}
-	token, ok := PendingApproval(events)
-	if !ok {
-		return notPending(arn, events)
-	}
-	if d.Approve {
-		out, _ := json.Marshal(map[string]any{"approvedBy": d.By, "comment": d.Comment, "at": d.At.UTC().Format(time.RFC3339)})
-		_, err = c.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(token), Output: aws.String(string(out))})
-	} else {
-		cause := "rejected by " + d.By
-		if d.Comment != "" {
-			cause += ": " + d.Comment
-		}
-		_, err = c.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(token), Error: aws.String(RejectedError), Cause: aws.String(cause)})
-	}
-	// Between reading the history and answering, the request can time out
-	// or another approver answer: then there is nothing to answer any more.
-	var timedOut *types.TaskTimedOut
-	var invalid *types.InvalidToken
-	var gone *types.TaskDoesNotExist
-	if errors.As(err, &timedOut) || errors.As(err, &invalid) || errors.As(err, &gone) {
-		return &exitError{code: ExitNotPending, kind: "not pending", err: fmt.Errorf("%s: the approval request is no longer waiting (%w)", nameOf(arn), err)}
-	}
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", d.word(), nameOf(arn), err)
-	}
-	return nil
+	// What the approval endpoint said: approved (enough approvers),
+	// recorded (more needed), rejected; how many of how many.
+	Outcome   string `json:"outcome,omitempty"`
+	Message   string `json:"message,omitempty"`
+	Approvals int    `json:"approvals,omitempty"`
+	Needed    int    `json:"needed,omitempty"`
 }
 
 // PendingApproval finds the task token of an approval still waiting: the
@@ -175,25 +186,4 @@ func PendingApproval(events []types.HistoryEvent) (string, bool) {
 		}
 	}
 	return token, token != ""
-}
-
-// notPending says why there is nothing to answer.
-func notPending(arn string, events []types.HistoryEvent) error {
-	why := "it has not asked for approval"
-	for _, e := range events {
-		if d := e.StateEnteredEventDetails; d != nil && aws.ToString(d.Name) == ApproveState {
-			why = "its approval was already answered or timed out"
-		}
-		switch e.Type {
-		case types.HistoryEventTypeExecutionSucceeded:
-			why = "it has ended (SUCCEEDED)"
-		case types.HistoryEventTypeExecutionFailed:
-			why = "it has ended (FAILED)"
-		case types.HistoryEventTypeExecutionAborted:
-			why = "it has ended (ABORTED)"
-		case types.HistoryEventTypeExecutionTimedOut:
-			why = "it has ended (TIMED_OUT)"
-		}
-	}
-	return &exitError{code: ExitNotPending, kind: "not pending", err: fmt.Errorf("nothing to approve or reject on %s: %s", nameOf(arn), why)}
 }

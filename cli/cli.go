@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"time"
@@ -36,6 +37,7 @@ const (
 	ExitUsage      = 2 // bad usage or invalid input: the message names the flag or field
 	ExitRunFailed  = 3 // the execution ended FAILED, TIMED_OUT or ABORTED
 	ExitNotPending = 4 // approve/reject: no approval is pending on that execution
+	ExitRefused    = 5 // approve/reject: the approval endpoint refused the caller (ApproverRefused)
 )
 
 const exitCodesHelp = `Exit codes:
@@ -44,8 +46,9 @@ const exitCodesHelp = `Exit codes:
   2  usage or invalid input (the message names the flag or field)
   3  the execution ended FAILED, TIMED_OUT or ABORTED
   4  approve/reject: nothing to approve or reject
-  5  audit: an uncovered key is within --warn-days of its IAM.3 deadline
-  6  audit: an uncovered key is past its IAM.3 deadline`
+  5  approve/reject: you may not answer this run (not an approver, or its requester)
+  6  audit: an uncovered key is within --warn-days of its IAM.3 deadline
+  7  audit: an uncovered key is past its IAM.3 deadline`
 
 // exitError is an error with the exit code it means and, for bad input,
 // the field it is about. Quiet ones have already been reported in full (a
@@ -94,6 +97,9 @@ type app struct {
 	region       string
 	profile      string
 	poll         time.Duration
+
+	requestURLFlag, approvalURLFlag string
+	httpClient                      *http.Client // the endpoints' (nil: http.DefaultClient)
 
 	clock *serverClock
 	cfg   *aws.Config
@@ -176,6 +182,8 @@ Output is for people; --json prints one JSON document on stdout instead
 	pf.StringVar(&a.region, "region", "", "AWS region (default: the SDK's, e.g. $AWS_REGION)")
 	pf.StringVar(&a.profile, "profile", "", "AWS shared config profile (default: the SDK's, e.g. $AWS_PROFILE)")
 	pf.DurationVar(&a.poll, "poll", time.Second, "how often watch reads the execution's history")
+	pf.StringVar(&a.requestURLFlag, "request-url", "", "the request endpoint's function URL (start, for a run that needs approval; default $"+RequestURLEnv+", else <prefix>-requestrun's URL)")
+	pf.StringVar(&a.approvalURLFlag, "approval-url", "", "the approval endpoint's function URL (approve, reject; default $"+ApprovalURLEnv+", else <prefix>-answerapproval's URL)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if p := a.names().Prefix; p != "" {
 			if err := rotation.CheckPrefix(p); err != nil {

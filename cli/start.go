@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
+	"github.com/keyrotator/keyrotator/cli/endpoint"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/rotation/inputschema"
 )
@@ -114,32 +116,49 @@ func (a *app) start(ctx context.Context, o startOptions, changed func(string) bo
 	if _, err := parseInput(fields, source); err != nil {
 		return err
 	}
+	// A run.json from describe-execution carries the old run's signed
+	// request: never reused (it is for that run; requestrun signs anew).
+	delete(fields, rotation.RequestField)
 	c, err := a.clients(ctx)
 	if err != nil {
 		return err
 	}
-	if _, given := fields["requestedBy"]; !given {
-		arn, err := callerARN(ctx, c.sts)
+	machine, err := a.machine(ctx, c.sfn)
+	if err != nil {
+		return err
+	}
+	var doc startDoc
+	if in, _ := parseInput(fields, source); in.RequireApproval && !in.DryRun {
+		// A run that needs approval goes through the request endpoint,
+		// which signs who AWS says the caller is: Validate refuses it
+		// otherwise (RequestUnsigned).
+		if changed("requested-by") {
+			return usageErr("--requested-by", "a run that needs approval is signed as the caller AWS authenticates: it cannot name someone else")
+		}
+		delete(fields, "requestedBy")
+		if doc, err = a.request(ctx, fields, in.User, machine); err != nil {
+			return err
+		}
+	} else {
+		if _, given := fields["requestedBy"]; !given {
+			arn, err := callerARN(ctx, c.sts)
+			if err != nil {
+				return err
+			}
+			fields["requestedBy"] = arn
+		}
+		raw, _ := json.Marshal(fields)
+		started, err := startExecution(ctx, c.sfn, machine, uniqueName(in.User, a.clock.Now(), rand.Reader), raw)
 		if err != nil {
 			return err
 		}
-		fields["requestedBy"] = arn
+		doc = startDoc{ExecutionARN: aws.ToString(started.ExecutionArn), Name: nameOf(aws.ToString(started.ExecutionArn)),
+			StateMachineARN: machine, StartDate: aws.ToTime(started.StartDate), Input: raw}
 	}
 	in, err := parseInput(fields, source)
 	if err != nil {
 		return err
 	}
-	raw, _ := json.Marshal(fields)
-	machine, err := a.machine(ctx, c.sfn)
-	if err != nil {
-		return err
-	}
-	started, err := startExecution(ctx, c.sfn, machine, uniqueName(in.User, a.clock.Now(), rand.Reader), raw)
-	if err != nil {
-		return err
-	}
-	doc := startDoc{ExecutionARN: aws.ToString(started.ExecutionArn), Name: nameOf(aws.ToString(started.ExecutionArn)),
-		StateMachineARN: machine, StartDate: aws.ToTime(started.StartDate), Input: raw}
 	if !a.json {
 		fmt.Fprintf(a.stdout, "started %s\n  %s\n", doc.Name, doc.ExecutionARN)
 		if in.Issue { // Issuance
@@ -167,6 +186,51 @@ func (a *app) start(ctx context.Context, o startOptions, changed func(string) bo
 		writeJSON(a.stdout, doc)
 	}
 	return err
+}
+
+// request starts a run through the request endpoint (requestrun's
+// function URL), signed with the caller's own credentials.
+func (a *app) request(ctx context.Context, fields map[string]any, user, machine string) (startDoc, error) {
+	u, err := a.requestURL(ctx)
+	if err != nil {
+		return startDoc{}, err
+	}
+	ec, err := a.endpointClient(ctx)
+	if err != nil {
+		return startDoc{}, err
+	}
+	name := uniqueName(user, a.clock.Now(), rand.Reader)
+	ans, err := ec.Post(ctx, u, map[string]any{"input": fields, "name": name})
+	if err != nil {
+		return startDoc{}, err
+	}
+	if ans.Status != http.StatusOK {
+		return startDoc{}, endpointRefusal("start "+name, ans)
+	}
+	var started struct {
+		ExecutionARN string `json:"executionArn"`
+		Name         string `json:"name"`
+		RequestedBy  string `json:"requestedBy"`
+	}
+	if err := json.Unmarshal(ans.Body, &started); err != nil || started.ExecutionARN == "" {
+		return startDoc{}, fmt.Errorf("start %s: the request endpoint answered %d without an execution: %s", name, ans.Status, ans.Problem().Message)
+	}
+	fields["requestedBy"] = started.RequestedBy // as the endpoint signed it
+	raw, _ := json.Marshal(fields)
+	return startDoc{ExecutionARN: started.ExecutionARN, Name: started.Name, StateMachineARN: machine, StartDate: a.clock.Now(), Input: raw}, nil
+}
+
+// endpointRefusal is an endpoint's non-200 answer as the CLI's error: bad
+// input is exit 2 naming the field, a refused caller or AWS failing exit 1.
+func endpointRefusal(what string, ans endpoint.Answer) error {
+	p := ans.Problem()
+	switch ans.Status {
+	case http.StatusBadRequest:
+		return &exitError{code: ExitUsage, kind: "invalid input", field: p.Field, err: fmt.Errorf("%s: %s", what, p.Message)}
+	case http.StatusForbidden:
+		return &exitError{code: ExitError, kind: "refused", err: fmt.Errorf("%s: refused (%d): %s", what, ans.Status, p.Message)}
+	}
+	return fmt.Errorf("%s: the endpoint answered %d %s: %s", what, ans.Status, p.Error, p.Message)
 }
 
 // buildInput is the input as fields: the file's, or those the flags make;

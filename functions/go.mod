@@ -12,6 +12,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/credentials v1.19.0
 	github.com/aws/aws-sdk-go-v2/service/cloudtrail v1.55.0
 	github.com/aws/aws-sdk-go-v2/service/iam v1.50.0
+	github.com/aws/aws-sdk-go-v2/service/kms v1.49.1
 	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.40.0
 	github.com/aws/aws-sdk-go-v2/service/sfn v1.40.0
 	github.com/aws/aws-sdk-go-v2/service/sns v1.39.0

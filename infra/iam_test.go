@@ -567,8 +567,8 @@ func TestApproverPolicy(t *testing.T) {
 		t.Errorf("the HMAC key's policy does not deny GenerateMac to all but answerapproval's role: %s", kb)
 	}
 	urls := tmpl.FindResources(jsii.String("AWS::Lambda::Url"), &map[string]any{"Properties": map[string]any{"AuthType": "AWS_IAM"}})
-	if len(*urls) != 1 {
-		t.Errorf("%d function URLs with AWS_IAM, want answerapproval's", len(*urls))
+	if len(*urls) != 2 {
+		t.Errorf("%d function URLs with AWS_IAM, want one per endpoint (answerapproval, requestrun)", len(*urls))
 	}
 	if all := tmpl.FindResources(jsii.String("AWS::Lambda::Url"), nil); len(*all) != len(*urls) {
 		t.Errorf("a function URL without AuthType AWS_IAM: %v", all)

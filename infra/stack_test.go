@@ -444,6 +444,79 @@ func stackID(t *testing.T, c constructs.IConstruct) *string {
 }
 
 // template is a synthesized template's resources, decoded.
+// The request endpoint (issue 14): a function URL with AuthType AWS_IAM;
+// people (the operator policy) may invoke it only through the URL; the
+// one unconditional lambda:InvokeFunction on it is the scheduler role's
+// (the trust boundary: a direct invoke could carry any requestContext);
+// every schedule targets it; it may start the state machine and make MACs
+// with the HMAC key, and Validate may verify them.
+func TestRequestEndpoint(t *testing.T) {
+	_, tmpl, _ := synth(t)
+	doc := resources(t, tmpl)
+	fnID := ""
+	for id, r := range doc.Resources {
+		if r.Type == "AWS::Lambda::Function" && r.Properties["FunctionName"] == "keyrotator-requestrun" {
+			fnID = id
+		}
+	}
+	if fnID == "" {
+		t.Fatal("no function keyrotator-requestrun")
+	}
+	urls := 0
+	for _, r := range doc.Resources {
+		if r.Type == "AWS::Lambda::Url" && strings.Contains(fmt.Sprint(r.Properties["TargetFunctionArn"]), fnID) {
+			urls++
+			if r.Properties["AuthType"] != "AWS_IAM" {
+				t.Errorf("requestrun's URL is AuthType %v, want AWS_IAM", r.Properties["AuthType"])
+			}
+		}
+		if r.Type == "AWS::Scheduler::Schedule" {
+			target, _ := r.Properties["Target"].(map[string]any)
+			if !strings.Contains(fmt.Sprint(target["Arn"]), fnID) || !strings.Contains(fmt.Sprint(target["Input"]), `"scheduledTime":"<aws.scheduler.scheduled-time>"`) {
+				t.Errorf("a schedule targets %v with %v, want requestrun with the firing's time", target["Arn"], target["Input"])
+			}
+		}
+	}
+	if urls != 1 {
+		t.Errorf("requestrun has %d function URLs, want 1", urls)
+	}
+	unconditional := map[string]bool{}
+	for id, r := range doc.Resources {
+		if r.Type != "AWS::IAM::Policy" && r.Type != "AWS::IAM::ManagedPolicy" {
+			continue
+		}
+		pd, _ := r.Properties["PolicyDocument"].(map[string]any)
+		stmts, _ := pd["Statement"].([]any)
+		for _, s := range stmts {
+			st := s.(map[string]any)
+			on := strings.Contains(fmt.Sprint(st["Resource"]), fnID)
+			for _, a := range list(st["Action"]) {
+				switch {
+				case a == "lambda:InvokeFunction" && on && st["Condition"] == nil:
+					unconditional[id] = true
+				case a == "lambda:InvokeFunction" && on:
+					if !strings.Contains(fmt.Sprint(st["Condition"]), "lambda:InvokedViaFunctionUrl:true") {
+						t.Errorf("%s: lambda:InvokeFunction on requestrun under %v, want only via its URL", id, st["Condition"])
+					}
+				case a == "lambda:InvokeFunctionUrl" && on:
+					if !strings.Contains(fmt.Sprint(st["Condition"]), "lambda:FunctionUrlAuthType:AWS_IAM") {
+						t.Errorf("%s: lambda:InvokeFunctionUrl on requestrun under %v, want AuthType AWS_IAM", id, st["Condition"])
+					}
+				}
+			}
+		}
+	}
+	if len(unconditional) != 1 || !strings.Contains(fmt.Sprint(unconditional), "SchedulerRole") {
+		t.Errorf("unconditional lambda:InvokeFunction on requestrun: %v, want the scheduler role's only", unconditional)
+	}
+	op := managedPolicy(t, tmpl, "OperatorPolicy")
+	for _, a := range []string{"lambda:InvokeFunctionUrl", "lambda:InvokeFunction", "lambda:GetFunctionUrlConfig"} {
+		if !strings.Contains(fmt.Sprint(op[a]), fnID) {
+			t.Errorf("OperatorPolicy: %s on %v, want requestrun (keyrotator start)", a, op[a])
+		}
+	}
+}
+
 type template struct {
 	Resources map[string]struct {
 		Type       string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,9 +14,11 @@ import (
 	"github.com/keyrotator/keyrotator/cli/schedule"
 )
 
-// checkSchedules finds each rotation's schedule (a schedule that starts
-// this state machine with the rotation's input, which names it:
-// "requestedBy": "schedule <name>", else its user) and checks it is in the
+// checkSchedules finds each rotation's schedule (a schedule that invokes
+// this stack's request endpoint, <prefix>-requestrun, with {"schedule":
+// <name>, "input": …}, or, deployed before issue 14, starts this state
+// machine with the rotation's input, which names it: "requestedBy":
+// "schedule <name>", else its user) and checks it is in the
 // state the config asks, with its next run. GetSchedule has no next-run
 // field (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_GetSchedule.html):
 // doctor computes it from the expression in its time zone.
@@ -35,7 +38,7 @@ func (d *Doctor) checkSchedules(ctx context.Context, r *Report) {
 			return
 		}
 		for _, s := range page.Schedules {
-			if s.Target == nil || aws.ToString(s.Target.Arn) != d.StateMachineARN {
+			if s.Target == nil || !d.isScheduleTarget(aws.ToString(s.Target.Arn)) {
 				continue
 			}
 			out, err := d.Schedules.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: s.Name, GroupName: s.GroupName})
@@ -46,7 +49,18 @@ func (d *Doctor) checkSchedules(ctx context.Context, r *Report) {
 			}
 			f := &found{out: out}
 			if out.Target != nil {
-				_ = json.Unmarshal([]byte(aws.ToString(out.Target.Input)), &f.in)
+				var req struct {
+					Schedule string          `json:"schedule"`
+					Input    json.RawMessage `json:"input"`
+				}
+				raw := []byte(aws.ToString(out.Target.Input))
+				if json.Unmarshal(raw, &req) == nil && req.Schedule != "" {
+					raw = req.Input // requestrun's event: the rotation's input inside
+				}
+				_ = json.Unmarshal(raw, &f.in)
+				if req.Schedule != "" {
+					f.in.RequestedBy = "schedule " + req.Schedule // what requestrun signs
+				}
 			}
 			mine = append(mine, f)
 		}
@@ -98,6 +112,17 @@ func (d *Doctor) checkSchedules(ctx context.Context, r *Report) {
 		}
 		r.add(Finding{Check: "schedules", Rotation: rot.Name, Subject: subject, Status: OK, Detail: "enabled, " + nextRun(expr, tz, out, now)})
 	}
+}
+
+// isScheduleTarget says whether a schedule's target is this stack's: its
+// request endpoint (<state machine name>-requestrun, the prefix's) or, in a
+// stack deployed before it, the state machine itself.
+func (d *Doctor) isScheduleTarget(arn string) bool {
+	if arn == d.StateMachineARN {
+		return true
+	}
+	machine := d.StateMachineARN[strings.LastIndex(d.StateMachineARN, ":")+1:]
+	return strings.HasPrefix(arn, "arn:") && strings.HasSuffix(arn, ":function:"+machine+"-requestrun")
 }
 
 // nextRun says when a schedule runs next, in its time zone.

@@ -168,7 +168,7 @@ func firstNamed(err error) error {
 	switch err.(type) { //nolint:errorlint // this is the tree walk itself: one node at a time, as errors.As does
 	case *rotation.InvalidInput, *rotation.UserNotFound, *rotation.KeyLimitReached, *rotation.RotationInProgress,
 		*rotation.TargetFailed, *rotation.OldKeyStillInUse, *rotation.ApprovalRejected, *rotation.Retryable,
-		*rotation.AccessDenied, *rotation.Internal, *rotation.OrphanUnconfirmed,
+		*rotation.AccessDenied, *rotation.Internal, *rotation.OrphanUnconfirmed, *rotation.RequestUnsigned, *rotation.RequestForged,
 		*rotation.ApprovalForged:
 		return err
 	}

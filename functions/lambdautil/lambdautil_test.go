@@ -36,6 +36,8 @@ var named = map[string]error{
 	"AccessDenied":       &rotation.AccessDenied{Service: "IAM", Action: "DeleteAccessKey", Code: "AccessDenied"},
 	"Internal":           &rotation.Internal{Reason: "bug"},
 	"OrphanUnconfirmed":  &rotation.OrphanUnconfirmed{User: "alice", KeyID: "AKIA2", Attempt: "arn:x CreateKey attempt 1"},
+	"RequestUnsigned":    &rotation.RequestUnsigned{Execution: "app-20260301T030000Z"},
+	"RequestForged":      &rotation.RequestForged{Reason: "it was signed for another execution"},
 	"ApprovalForged":     &rotation.ApprovalForged{What: "a 20-byte JSON object"}, // issue 14
 }
 

@@ -92,10 +92,13 @@ type TaskInput struct {
 	// Kind is what the task is asked: Validate: "" checks, "lock" also
 	// takes the lock; Notify: approval, success, warning, failure;
 	// Update*: "plan" (the Preflight) or "" (Distribute).
-	Kind  string        `json:"kind,omitempty"`
-	Now   time.Time     `json:"now"`
-	Token string        `json:"token,omitempty"` // Approve: the task token the approver's answer carries
-	Data  ExecutionData `json:"data"`
+	Kind  string    `json:"kind,omitempty"`
+	Now   time.Time `json:"now"`
+	Token string    `json:"token,omitempty"` // Approve: the task token the approver's answer carries
+	// ExecutionName is $$.Execution.Name (Validate, TakeLock): what a
+	// signed request must name.
+	ExecutionName string        `json:"executionName,omitempty"`
+	Data          ExecutionData `json:"data"`
 }
 
 // ExecutionData is the state machine's data: what the run knows so far.
@@ -237,7 +240,7 @@ type Plan struct {
 	Approvers           []string  `json:"approvers,omitempty"`              // who may approve (patterns)
 	MinApprovals        int       `json:"minApprovals,omitempty"`           // how many distinct approvers
 	Reason              string    `json:"reason,omitempty"`                 // why, as the input says
-	RequestedBy         string    `json:"requestedBy,omitempty"`            // who, as the input says
+	RequestedBy         string    `json:"requestedBy,omitempty"`            // who: the verified requester of a signed request, else the input's word, marked unverified
 	WaitSeconds         int       `json:"waitSeconds"`
 	GraceSeconds        int       `json:"graceSeconds"`
 	VerifyAttempts      int       `json:"verifyAttempts"`

@@ -107,6 +107,25 @@ func (e *ApprovalRejected) Error() string {
 	return fmt.Sprintf("rotation rejected by %s: %s", e.By, e.Reason)
 }
 
+// RequestUnsigned is a run that needs approval started without the signed
+// request the request endpoint (requestrun) puts into its input: nobody
+// authenticated who asked, so it is refused before any change.
+type RequestUnsigned struct{ Execution string }
+
+func (e *RequestUnsigned) Error() string {
+	return fmt.Sprintf("execution %s needs approval but its input carries no signed request: a run that needs approval is started through the request endpoint (keyrotator start, or the requestrun function URL), which signs who asked; nothing was changed", e.Execution)
+}
+
+// RequestForged is a signed request that does not verify: its MAC is not
+// the stack's key's, or it was made for another execution, another input
+// or another purpose. Refused before any change. Reason names what did not
+// match, never a value beyond ids and digests.
+type RequestForged struct{ Reason string }
+
+func (e *RequestForged) Error() string {
+	return "the input's signed request does not verify: " + e.Reason + "; nothing was changed"
+}
+
 // ApprovalForged is an answer to the Approve state's task token that
 // answerapproval did not sign, or that does not hold for this run: a raw
 // SendTaskSuccess, a document for another run or purpose, an approver not
@@ -183,6 +202,6 @@ func ConnectionUnreadable(tg Target, err error) error {
 var ErrorNames = []string{
 	"InvalidInput", "UserNotFound", "KeyLimitReached", "RotationInProgress", "TargetFailed",
 	"OldKeyStillInUse", "ApprovalRejected", "Retryable", "AccessDenied", "Internal",
-	"OrphanUnconfirmed",
+	"OrphanUnconfirmed", "RequestUnsigned", "RequestForged",
 	"ApprovalForged", // issue 14: VerifyApproval
 }

@@ -55,6 +55,10 @@ type Input struct {
 	// have room for one and no active key. A flag, never decided from the
 	// key count: a user that lost its key is refused, not silently given one.
 	Issue bool `json:"issue"`
+	// Request is the signed request requestrun put in (Validate verifies
+	// it: RequestUnsigned, RequestForged); nil when the run was started
+	// another way.
+	Request *SignedRequest `json:"request,omitempty"`
 }
 
 // Target is one place the key lives. Which fields apply depends on Type.

@@ -177,7 +177,12 @@ type approvalRun struct {
 func newApprovalRun(t *testing.T, min int, earlier ...string) *approvalRun {
 	t.Helper()
 	p := newRotationRun(t)
-	p.data.Input = json.RawMessage(approvalInput(min))
+	// Started through the request endpoint: signed as the requester
+	// (request_test.go), which Validate verifies.
+	key := kmsStub{l: &callLog{off: true}, key: []byte("the HMAC key, inside KMS")}
+	p.validate.Requests = kmsmac.New(key, apKeyARN)
+	input := signedFor(t, &key, approvalInput(min), rotation.ExecutionNameOf(execA), apRequester)
+	p.data.Input = json.RawMessage(input)
 	p.locked()
 	n := &Notify{Topic: &fakeTopic{}, Records: p.records}
 	in := p.in("approval")
@@ -194,7 +199,7 @@ func newApprovalRun(t *testing.T, min int, earlier ...string) *approvalRun {
 		}
 	}
 	a := &approvalRun{rotationRun: p, status: "RUNNING", kms: kmsStub{l: p.e.l, key: []byte("the HMAC key, inside KMS")}}
-	a.sfn = sfnAnswerStub{l: p.e.l, mu: &sync.Mutex{}, input: approvalInput(min), status: &a.status, answer: &a.answer}
+	a.sfn = sfnAnswerStub{l: p.e.l, mu: &sync.Mutex{}, input: input, status: &a.status, answer: &a.answer}
 	a.ep = &AnswerApproval{Executions: executions.NewAnswerer(a.sfn), Records: p.records, MAC: kmsmac.New(a.kms, apKeyARN),
 		Roles: iamroles.New(iamRoleStub{l: p.e.l}), StateMachine: apMachine, Account: apAccount, Clock: p.e.w.clock}
 	return a

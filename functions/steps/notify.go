@@ -608,6 +608,12 @@ func nextCommands(in NotifyInput, a Alert, state, errName string) []string {
 			"# give that consumer the new key (AWSCURRENT of " + rotation.RecordName(a.User) + ")"}, rerun...)
 	case "ApprovalRejected":
 		return []string{"# nothing to do unless the rejection was a mistake; then:", rerun[0], rerun[1]}
+	case "RequestUnsigned":
+		return []string{"# a run that needs approval was started without the request endpoint (nothing changed); start it through it:", rerun[0], rerun[1] + " (signs who asks)"}
+	case "RequestForged":
+		return []string{"# the signed request does not verify (replayed, changed after signing, or forged); nothing changed. Treat it as a security event:",
+			"aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=StartExecution   # who started " + a.Execution,
+			"# if the run was wanted, start it through the endpoint:", rerun[1]}
 	case "ApprovalForged": // issue 14: an answer answerapproval did not sign
 		return []string{"# the run stopped before CreateKey. Someone answered the approval request around answerapproval: find who (CloudTrail records SendTaskSuccess with the caller):",
 			"aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=SendTaskSuccess",

@@ -14,6 +14,7 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/alerts"
 	"github.com/keyrotator/keyrotator/functions/aws/executions"
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
+	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -577,7 +578,9 @@ func stepScenarios() []stepScenario {
 			p.data.Verify = &v
 		}),
 		notifyScenario("Approve", "approval", func(p *rotationRun) {
-			p.data.Input = json.RawMessage(strings.Replace(scenInput, `{"user"`, `{"requireApproval":true,"approvers":["arn:aws:iam::111122223333:user/alice"],"user"`, 1))
+			k := newKMS(&callLog{off: true})
+			p.validate.Requests = kmsmac.New(k, hmacKeyARN)
+			p.data.Input = json.RawMessage(signedFor(p.t, k, strings.Replace(scenInput, `{"user"`, `{"requireApproval":true,"approvers":["arn:aws:iam::111122223333:user/bob"],"user"`, 1), rotation.ExecutionNameOf(execA), "arn:aws:iam::111122223333:user/alice"))
 			p.locked()
 		}),
 		notifyScenario("NotifyFailure", "failure", func(p *rotationRun) {

@@ -30,6 +30,9 @@ type Validate struct {
 	Records    recordStore
 	Executions executionStatus
 	Makers     keyMakers // who made a dead run's unrecorded keys (CloudTrail)
+	// Requests verifies the signed request requestrun put into the input
+	// (kms:VerifyMac on the stack's HMAC key).
+	Requests macVerifier
 }
 
 // ValidateInput is Validate's event: the TaskInput every task gets, whose
@@ -90,6 +93,13 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 	if err != nil {
 		return rotation.Plan{}, lockState{}, err
 	}
+	// Who asked, verified before anything else is read: a run that needs
+	// approval without a signed request, or with one that does not verify,
+	// is refused here, before any change (RequestUnsigned, RequestForged).
+	requestedBy, err := requester(ctx, v.Requests, ev, in, in.RequireApproval && !in.DryRun)
+	if err != nil {
+		return rotation.Plan{}, lockState{}, err
+	}
 	if _, err := v.Keys.UserARN(ctx, in.User); err != nil {
 		return rotation.Plan{}, lockState{}, err
 	}
@@ -117,7 +127,7 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 	plan := rotation.Plan{
 		User: in.User, Record: v.Records.Name(in.User), DryRun: in.DryRun,
 		RequireApproval: in.RequireApproval && !in.DryRun, ApprovalTimeoutSecs: in.ApprovalTimeoutHours * 3600,
-		Reason: in.Reason, RequestedBy: in.RequestedBy,
+		Reason: in.Reason, RequestedBy: requestedBy,
 		WaitSeconds: in.WaitDays * 86400, GraceSeconds: in.GraceDays * 86400, VerifyAttempts: in.VerifyAttempts,
 		Targets: in.Targets, StartedAt: ev.Now,
 	}

@@ -71,6 +71,8 @@ const (
 	// AlertTopic is the SNS topic of the alerts. infra grants it with the
 	// topic's GrantPublish, which also allows its KMS key: only sns:Publish.
 	AlertTopic Resource = "alert-topic"
+	// StateMachine is the rotation state machine itself (StartExecution).
+	StateMachine Resource = "state-machine"
 	// Anything is "*", for actions that take no resource.
 	Anything Resource = "*"
 	// MacKey is the stack's KMS HMAC key (issue 14): the signed approval
@@ -131,6 +133,7 @@ var (
 		{On: Records, Actions: MakeRecord},
 		{On: Executions, Actions: []string{"states:DescribeExecution"}}, // is the lock's holder alive?
 		{On: Anything, Actions: []string{"cloudtrail:LookupEvents"}},    // who made a dead run's unrecorded key (no resource-level permissions)
+		{On: MacKey, Actions: []string{"kms:VerifyMac"}},                // the signed request (requestrun's)
 	}}
 	// CreateKey makes, proves and records the new key; it deletes its
 	// runs' orphans.
@@ -236,7 +239,7 @@ var (
 // (States is empty): infra gives each a function URL with AuthType
 // AWS_IAM, and the grants and the sandbox's deploy derive from them as
 // from All.
-var Endpoints = []Task{AnswerApproval}
+var Endpoints = []Task{AnswerApproval, RequestRun}
 
 // Every is every Lambda keyrotator deploys: the state tasks, then the
 // endpoints, then the scheduled ones (what a build, a deploy and a leak
@@ -262,6 +265,30 @@ var Audit = Task{Name: "Audit", Timeout: 300 * time.Second, // polls the credent
 // deploys each with its own schedule, the sandbox builds and deploys them
 // as the tasks (Every).
 var Scheduled = []Task{Audit}
+
+// --- Issue 14: the request (request helper). ---
+
+// The endpoints: Lambdas that are no state's task, called through a
+// function URL with AuthType AWS_IAM (people) or invoked directly by a
+// service (EventBridge Scheduler). Same Task shape (States empty), so infra
+// grants, the sandbox deploy and the Makefile derive from the registry.
+var (
+	// RequestRun signs who asked into a run's input and starts it: the
+	// request endpoint (keyrotator start) and the schedules' target.
+	RequestRun = Task{Name: "RequestRun", Timeout: 30 * time.Second, Calls: []Calls{
+		{On: MacKey, Actions: []string{"kms:GenerateMac"}},
+		{On: StateMachine, Actions: []string{"states:StartExecution"}},
+	}}
+)
+
+// IsEndpoint says whether t is an endpoint (no state runs it).
+func (t Task) IsEndpoint() bool { return len(t.States) == 0 }
+
+// FunctionName is an endpoint's Lambda function name under the stack
+// prefix: <prefix>-<function>, fixed so the CLI finds its URL by name.
+func (t Task) FunctionName(prefix string) string { return prefix + "-" + t.Function() }
+
+// --- end of issue 14 (request). ---
 
 // All are the tasks, each once.
 var All = []Task{Validate, CreateKey, UpdateSecret, UpdateAuth0, UpdateSoracom, Promote, VerifyOldKeyUnused, DeactivateOldKey, DeleteOldKey, CleanupTargets, Notify,

@@ -14,7 +14,7 @@ import (
 func TestTheList(t *testing.T) {
 	functions := map[string]bool{}
 	states := map[string]string{}
-	for _, task := range All {
+	for _, task := range slices.Concat(All, Endpoints) {
 		fn := task.Function()
 		if functions[fn] {
 			t.Errorf("two tasks are function %s", fn)
@@ -23,8 +23,8 @@ func TestTheList(t *testing.T) {
 		if task.Name == "" || strings.ToUpper(task.Name[:1]) != task.Name[:1] || strings.ContainsAny(task.Name, " -_") {
 			t.Errorf("task %q: the name is PascalCase (its placeholder is <Name>FunctionArn)", task.Name)
 		}
-		if len(task.States) == 0 {
-			t.Errorf("task %s serves no state", task.Name)
+		if endpoint := slices.ContainsFunc(Endpoints, func(e Task) bool { return e.Name == task.Name }); endpoint != (len(task.States) == 0) || endpoint != task.IsEndpoint() {
+			t.Errorf("task %s: states %v; a task serves a state, an endpoint none", task.Name, task.States)
 		}
 		for _, s := range task.States {
 			if other, dup := states[s]; dup {
@@ -61,7 +61,14 @@ func TestTheList(t *testing.T) {
 				if !slices.Equal(c.Actions, []string{"sns:Publish"}) {
 					t.Errorf("task %s: %v on the alert topic; the topic's GrantPublish gives exactly sns:Publish", task.Name, c.Actions)
 				}
-			case Users, Records, Executions, AppSecrets, AppSecretKeys, Anything, MacKey, Roles, OwnerTopics, AccountUsers:
+			case MacKey:
+				for _, a := range c.Actions {
+					if a != "kms:GenerateMac" && a != "kms:VerifyMac" {
+						t.Errorf("task %s: %s on the signing key; it only makes or checks MACs", task.Name, a)
+					}
+				}
+				fallthrough
+			case Users, Records, Executions, AppSecrets, AppSecretKeys, StateMachine, Anything, Roles, OwnerTopics, AccountUsers:
 				if c.Kind != "" {
 					t.Errorf("task %s: a Kind (%q) on %s, which has none", task.Name, c.Kind, c.On)
 				}
@@ -85,6 +92,27 @@ func TestEndpoints(t *testing.T) {
 		if len(e.Calls) == 0 || e.Timeout < time.Second || e.Timeout > 15*time.Minute {
 			t.Errorf("endpoint %s: calls %v, timeout %s", e.Name, e.Calls, e.Timeout)
 		}
+	}
+}
+
+// Only the endpoints that sign make MACs, and only states check them: no
+// task both signs and verifies, so no one role can forge what it checks.
+func TestMacKeyUse(t *testing.T) {
+	for _, task := range slices.Concat(All, Endpoints) {
+		for _, c := range task.Calls {
+			if c.On != MacKey {
+				continue
+			}
+			if slices.Contains(c.Actions, "kms:GenerateMac") && !task.IsEndpoint() {
+				t.Errorf("task %s generates MACs: only the endpoints sign", task.Name)
+			}
+			if slices.Contains(c.Actions, "kms:VerifyMac") && task.IsEndpoint() {
+				t.Errorf("endpoint %s verifies MACs: only the states check them", task.Name)
+			}
+		}
+	}
+	if got := RequestRun.FunctionName("keyrotator"); got != "keyrotator-requestrun" {
+		t.Errorf("FunctionName = %q", got)
 	}
 }
 

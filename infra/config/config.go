@@ -84,6 +84,26 @@ func (r Rotation) ScheduleInput() string {
 	return string(b)
 }
 
+// ScheduledTimeAttribute is EventBridge Scheduler's context attribute for
+// a firing's time, replaced in the target's input when it invokes
+// (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html).
+const ScheduledTimeAttribute = "<aws.scheduler.scheduled-time>"
+
+// RequestInput is what the schedule sends the request endpoint
+// (requestrun): its name, the firing's time and ScheduleInput. requestrun
+// signs the run as "schedule <name>" (steps.ScheduleEvent).
+func (r Rotation) RequestInput() string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // the attribute's <>, as Scheduler looks for it
+	_ = enc.Encode(struct {
+		Schedule      string          `json:"schedule"`
+		ScheduledTime string          `json:"scheduledTime"`
+		Input         json.RawMessage `json:"input"`
+	}{r.Name, ScheduledTimeAttribute, json.RawMessage(r.ScheduleInput())})
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
 // IsEnabled says whether the schedule runs.
 func (r Rotation) IsEnabled() bool { return r.Enabled == nil || *r.Enabled }
 

@@ -344,6 +344,8 @@ func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
 	}
 	arns[tasks.MacKey] = &[]*string{r.MacKey.KeyArn()}                    // issue 14
 	arns[tasks.Roles] = &[]*string{jsii.String(arn("iam", "", "role/*"))} // issue 14: answerapproval's iam:GetRole
+	// issue 14: requestrun starts runs; by the fixed name, as the endpoints are made before the state machine.
+	arns[tasks.StateMachine] = &[]*string{jsii.String(arn("states", deployRegion, "stateMachine:"+p.Config.Names().StateMachine()))}
 	// The scheduled ones (the audit) grant their own calls (audit.go).
 	for _, t := range slices.Concat(tasks.All, tasks.Endpoints) {
 		fn := r.Functions[t.Function()]
@@ -436,7 +438,7 @@ func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props,
 			allow([]string{"secretsmanager:DescribeSecret"}, &[]*string{records}),
 			// The runbook's accessdenied check: what a function's role may do.
 			allow([]string{"iam:SimulatePrincipalPolicy"}, &roles),
-		}, doctor...)),
+		}, append(doctor, invokeURL(r.Functions[tasks.RequestRun.Function()])...)...)),
 	})
 	if names := p.Config.Connections(); len(names) > 0 {
 		var conns []*string
@@ -542,27 +544,67 @@ func (r *Rotator) alarms(c constructs.Construct) {
 	}))
 }
 
-// schedules makes one EventBridge Scheduler schedule per rotation, each with
-// the rotation's fixed input, sharing one role that may start only this
-// state machine.
+// schedules makes one EventBridge Scheduler schedule per rotation. Each
+// invokes the request endpoint (requestrun) directly with
+// {"schedule": name, "scheduledTime": …, "input": the rotation's input}: it
+// signs the run as "schedule <name>" and starts it, so a scheduled run is
+// verified the way a person's is (issue 14). The schedules share one role,
+// which may invoke only requestrun: the one principal granted
+// lambda:InvokeFunction on it without the lambda:InvokedViaFunctionUrl
+// condition (the trust boundary, docs/design.md).
 func (r *Rotator) schedules(c constructs.Construct, p *Props) {
 	role := awsiam.NewRole(c, jsii.String("SchedulerRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
-		Description: jsii.String("keyrotator schedules: start the rotation state machine"),
+		Description: jsii.String("keyrotator schedules: invoke the request endpoint (requestrun), which signs and starts the run"),
 	})
+	requestrun := r.Functions[tasks.RequestRun.Function()]
+	// EventBridge Scheduler invokes requestrun asynchronously: an error is
+	// retried by Lambda (twice), then the event goes to the schedules'
+	// dead-letter queue, whose alarm tells on-call
+	// (https://docs.aws.amazon.com/lambda/latest/dg/with-eventbridge-scheduler.html,
+	// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq).
+	requestrun.Node().DefaultChild().(awslambda.CfnFunction).SetDeadLetterConfig(&awslambda.CfnFunction_DeadLetterConfigProperty{TargetArn: r.DLQ.QueueArn()})
+	// Lambda needs sqs:SendMessage on it, and only that
+	// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq).
+	requestrun.AddToRolePolicy(allow([]string{"sqs:SendMessage"}, &[]*string{r.DLQ.QueueArn()}))
 	for _, rot := range p.Config.Rotations {
-		target := awsschedulertargets.NewStepFunctionsStartExecution(r.StateMachine, &awsschedulertargets.ScheduleTargetBaseProps{
-			Input:           awsscheduler.ScheduleTargetInput_FromText(jsii.String(rot.ScheduleInput())),
+		target := awsschedulertargets.NewLambdaInvoke(requestrun, &awsschedulertargets.ScheduleTargetBaseProps{
+			Input:           awsscheduler.ScheduleTargetInput_FromText(jsii.String(rot.RequestInput())),
 			DeadLetterQueue: r.DLQ,
 			Role:            role,
 			RetryAttempts:   jsii.Number(3),
 		})
-		r.Schedules = append(r.Schedules, awsscheduler.NewSchedule(c, jsii.String("Schedule"+exported(rot.Name)), &awsscheduler.ScheduleProps{
+		sc := awsscheduler.NewSchedule(c, jsii.String("Schedule"+exported(rot.Name)), &awsscheduler.ScheduleProps{
 			Description: jsii.String("keyrotator: rotate the key of IAM user " + rot.Parsed().User),
 			Schedule:    awsscheduler.ScheduleExpression_Expression(jsii.String(rot.Schedule), awscdk.TimeZone_Of(jsii.String(rot.TimeZone))),
 			Target:      target,
 			Enabled:     jsii.Bool(rot.IsEnabled()),
-		}))
+		})
+		// requestrun knows the state machine by its fixed name, not a Ref:
+		// a rate schedule fires when it is made, so it must come after the
+		// state machine it starts.
+		sc.Node().AddDependency(r.StateMachine)
+		r.Schedules = append(r.Schedules, sc)
+	}
+}
+
+// invokeURL is what a person needs to call an endpoint through its
+// function URL and nothing else: lambda:InvokeFunctionUrl for an AWS_IAM
+// URL, and lambda:InvokeFunction only when invoked through the URL (so
+// not a direct invoke, which could carry a forged requestContext).
+// https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html
+func invokeURL(fn awslambda.Function) []awsiam.PolicyStatement {
+	return []awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("lambda:InvokeFunctionUrl"), Resources: &[]*string{fn.FunctionArn()},
+			Conditions: &map[string]any{"StringEquals": map[string]any{"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("lambda:InvokeFunction"), Resources: &[]*string{fn.FunctionArn()},
+			Conditions: &map[string]any{"Bool": map[string]any{"lambda:InvokedViaFunctionUrl": "true"}},
+		}),
+		// keyrotator start finds the URL by the function's name.
+		allow([]string{"lambda:GetFunctionUrlConfig"}, &[]*string{fn.FunctionArn()}),
 	}
 }
 

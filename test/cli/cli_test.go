@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -349,18 +350,25 @@ func (h *H) awaitApproval(user, name string) {
 }
 
 // reject ends the run ApprovalRejected with IAM untouched; approve lets it
-// finish; nothing pending is exit 4.
+// finish; nothing pending is exit 4. start asks through the request
+// endpoint (signed as the admin, the requester); the approver, another
+// identity, answers through the approval endpoint (issue 14).
 func TestApproveAndReject(t *testing.T) {
 	t.Parallel()
 	h := start(t)
+	approver := h.sb.User(t, "cli-approver", 1)[0]
+	approverARN := "arn:aws:iam::" + h.sb.Server.Account() + ":user/cli-approver"
 
 	t.Run("reject", func(t *testing.T) {
 		f := h.seed("rejected-user", 95)
 		var st startDoc
-		h.runJSON(&st, "start", "--user", f.user, "--target", "type=secret,name=app,secretId="+f.secretID, "--require-approval", "--approval-timeout-hours", "720", "--reason", "quarterly")
+		h.runJSON(&st, "start", "--user", f.user, "--target", "type=secret,name=app,secretId="+f.secretID, "--require-approval", "--approver", approverARN, "--approval-timeout-hours", "720", "--reason", "quarterly")
 		h.awaitApproval(f.user, st.Name)
+		if r := h.run("approve", st.Name); r.code != cli.ExitRefused || !strings.Contains(r.stderr, "refused") {
+			t.Errorf("the requester approving their own run: exit %d, stderr %q; want refused (exit %d)", r.code, r.stderr, cli.ExitRefused)
+		}
 		var d decisionDoc
-		if r := h.runJSON(&d, "reject", st.Name, "--comment", "not during the freeze"); r.code != cli.ExitOK || d.Decision != "rejected" || !strings.HasPrefix(d.By, "arn:aws:") || d.Comment != "not during the freeze" {
+		if r := h.runAs(approver, "reject", st.Name, "--comment", "not during the freeze", "--json"); r.code != cli.ExitOK || json.Unmarshal([]byte(r.stdout), &d) != nil || d.Decision != "rejected" || d.By != approverARN || d.Comment != "not during the freeze" {
 			t.Fatalf("reject: exit %d, %+v", r.code, d)
 		}
 		var w watchDoc
@@ -370,7 +378,7 @@ func TestApproveAndReject(t *testing.T) {
 		if ks := h.keys(f.user); len(ks) != 1 || ks[f.oldKey] != "Active" {
 			t.Errorf("after a rejection IAM has %v, want exactly the old key %s", ks, f.oldKey)
 		}
-		if r := h.run("approve", st.Name); r.code != cli.ExitNotPending || !strings.Contains(r.stderr, "nothing to approve") {
+		if r := h.runAs(approver, "approve", st.Name); r.code != cli.ExitNotPending || !strings.Contains(r.stderr, "nothing to approve") {
 			t.Errorf("approve after the end: exit %d, want %d", r.code, cli.ExitNotPending)
 		}
 	})
@@ -378,13 +386,13 @@ func TestApproveAndReject(t *testing.T) {
 	t.Run("approve", func(t *testing.T) {
 		f := h.seed("approved-user", 95)
 		var st startDoc
-		h.runJSON(&st, "start", "--user", f.user, "--target", "type=secret,name=app,secretId="+f.secretID, "--require-approval", "--approval-timeout-hours", "720")
+		h.runJSON(&st, "start", "--user", f.user, "--target", "type=secret,name=app,secretId="+f.secretID, "--require-approval", "--approver", approverARN, "--approval-timeout-hours", "720")
 		h.awaitApproval(f.user, st.Name)
-		if r := h.run("approve", st.Name, "--comment", "CHG-1"); r.code != cli.ExitOK || !strings.Contains(r.stdout, "approved "+st.Name) {
+		if r := h.runAs(approver, "approve", st.Name, "--comment", "CHG-1"); r.code != cli.ExitOK || !strings.Contains(r.stdout, "approved "+st.Name) {
 			t.Fatalf("approve: exit %d", r.code)
 		}
 		r := h.run("watch", st.Name, poll)
-		if r.code != cli.ExitOK || !strings.Contains(r.stdout, "approved by arn:aws:") || !strings.Contains(r.stdout, "rotation succeeded: user=approved-user old="+f.oldKey+" (deleted)") {
+		if r.code != cli.ExitOK || !strings.Contains(r.stdout, approverARN) || !strings.Contains(r.stdout, "rotation succeeded: user=approved-user old="+f.oldKey+" (deleted)") {
 			t.Errorf("approved run: exit %d", r.code)
 		}
 		var e errorDoc
@@ -397,7 +405,7 @@ func TestApproveAndReject(t *testing.T) {
 		f := h.seed("plain-user", 95)
 		var st startDoc
 		h.runJSON(&st, "start", "--user", f.user, "--target", "type=secret,name=app,secretId="+f.secretID, "--wait", poll)
-		if r := h.run("approve", st.Name); r.code != cli.ExitNotPending || !strings.Contains(r.stderr, "nothing to approve or reject on "+st.Name) {
+		if r := h.runAs(approver, "approve", st.Name); r.code != cli.ExitNotPending || !strings.Contains(r.stderr, "nothing to approve or reject on "+st.Name) {
 			t.Errorf("approve of a run that never asked: exit %d, stderr %q", r.code, r.stderr)
 		}
 	})

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
@@ -81,6 +83,25 @@ func (h *H) run(args ...string) result {
 	h.printed.Write(out.Bytes())
 	h.printed.Write(errOut.Bytes())
 	h.t.Logf("$ keyrotator %s  → exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
+	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// runAs runs the CLI in-process as another identity (an access key of
+// the sandbox's IAM): an approver is never the requester.
+func (h *H) runAs(key sandboxtest.UserKey, args ...string) result {
+	h.t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts := []func(*config.LoadOptions) error{
+		config.WithRegion(h.sb.Server.Region()), config.WithBaseEndpoint(h.sb.URL),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, "")),
+		config.WithSharedConfigFiles([]string{}), config.WithSharedCredentialsFiles([]string{}),
+	}
+	code := cli.RunEnv(ctx, args, &out, &errOut, cli.Env{Getenv: func(string) string { return "" }, AWS: opts})
+	h.printed.Write(out.Bytes())
+	h.printed.Write(errOut.Bytes())
+	h.t.Logf("$ (as %s) keyrotator %s  → exit %d\n%s%s", key.AccessKeyID, strings.Join(args, " "), code, out.String(), errOut.String())
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
 }
 

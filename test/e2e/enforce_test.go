@@ -423,6 +423,15 @@ var exempt = map[string]string{
 	"RotatorUpdatesecretRole secretsmanager:CreateSecret": "an issue creates a target secret that does not exist yet (e2e TestIssue)",
 	"RotatorAuditSchedulerRole lambda:InvokeFunction":     "the weekly audit's schedule invokes it: the harness leaves the schedules out; the test invokes the function as the schedule would",
 	"RotatorAuditSchedulerRole sqs:SendMessage":           "a schedule whose invocation failed sends the event to the dead-letter queue (as the rotations' schedules)",
+
+	// The request path (issue 14): the golden rotations need no approval
+	// and are started directly; TestRequestPath (under enforcement) and
+	// TestScheduleStartsTheConfigsRotation go through requestrun.
+	"RotatorSchedulerRole lambda:InvokeFunction":  "the schedules invoke requestrun with it: the harness leaves the schedules out (pipeline.HarnessSkips); e2e TestScheduleStartsTheConfigsRotation runs one",
+	"RotatorValidateRole kms:VerifyMac":           "verifies the request requestrun signed into the input: a run started directly carries none (e2e TestRequestPath, the schedule test)",
+	"RotatorRequestrunRole kms:GenerateMac":       "requestrun signs the runs that need approval and the schedules' runs (e2e TestRequestPath, the schedule test)",
+	"RotatorRequestrunRole states:StartExecution": "requestrun starts the runs it signs (as above)",
+	"RotatorRequestrunRole sqs:SendMessage":       "a schedule's invocation of requestrun that failed all of Lambda's retries goes to the schedules' dead-letter queue (the function's DeadLetterConfig)",
 }
 
 // unusedGrants fails for each action a role of the stack may do and was

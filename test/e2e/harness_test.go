@@ -176,8 +176,21 @@ type Result struct {
 	History []types.HistoryEvent
 }
 
-// Start begins an execution without waiting.
+// StartExecution begins an execution without waiting. A run that needs
+// approval goes through the request endpoint (RequestRun), signed as the
+// test's identity, as keyrotator start sends it: Validate refuses one
+// started otherwise (StartUnsigned is that).
 func (h *H) StartExecution(input any) string {
+	h.t.Helper()
+	if needsApproval(input) {
+		return h.RequestRun(input)
+	}
+	return h.StartUnsigned(input)
+}
+
+// StartUnsigned begins an execution with StartExecution itself, the input
+// as given.
+func (h *H) StartUnsigned(input any) string {
 	h.t.Helper()
 	b, err := json.Marshal(input)
 	if err != nil {

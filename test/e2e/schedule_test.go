@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/infra/config"
 	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
 	"github.com/keyrotator/keyrotator/local/sandbox/scheduler"
@@ -103,11 +104,13 @@ func (h *H) jumpTo(at time.Time) {
 }
 
 // The must-show of the schedules: the clock passing a rotation's time makes
-// EventBridge Scheduler start the state machine with exactly the config's
-// schedule input, as an assumed-role session of the template's scheduler
-// role (the call log's principal). A later jump over several of its times
-// fires it once more, not once per time. The rotation it starts fails (the
-// golden config's user does not exist here) and its alert goes out.
+// EventBridge Scheduler invoke the request endpoint (requestrun), as an
+// assumed-role session of the template's scheduler role (the call log's
+// principal), which starts the state machine with exactly the config's
+// schedule input, signed "schedule <name>" (issue 14) and verified by
+// Validate. A later jump over several of its times fires it once more, not
+// once per time. The rotation it starts fails (the golden config's user
+// does not exist here) and its alert goes out.
 func TestScheduleStartsTheConfigsRotation(t *testing.T) {
 	t.Parallel()
 	cfg := goldenConfig(t)
@@ -122,8 +125,9 @@ func TestScheduleStartsTheConfigsRotation(t *testing.T) {
 	h := StartDeploy(t, pipelinetest.Deploy{Skip: []string{"AWS::CloudWatch::Alarm"}, Checkpoint: cp})
 	roleName, roleARN := h.schedulerRole()
 	sc := h.scheduleOf(rot)
-	if sc.State != scheduler.Enabled || sc.Next == nil || sc.Target.Arn != h.dep.StateMachineARN || sc.Target.RoleArn != roleARN {
-		t.Fatalf("schedule %+v: want enabled, with a next time, starting %s as %s", sc, h.dep.StateMachineARN, roleARN)
+	requestrun := h.dep.Functions["requestrun"]
+	if sc.State != scheduler.Enabled || sc.Next == nil || sc.Target.Arn != requestrun || sc.Target.RoleArn != roleARN {
+		t.Fatalf("schedule %+v: want enabled, with a next time, invoking %s as %s", sc, requestrun, roleARN)
 	}
 	if len(sc.Invocations) != 0 {
 		t.Fatalf("fired before its time: %+v", sc.Invocations)
@@ -133,38 +137,54 @@ func TestScheduleStartsTheConfigsRotation(t *testing.T) {
 
 	sc = h.awaitInvocations(rot, 1)
 	inv := sc.Invocations[0]
-	if !inv.Due.Equal(first) || inv.Passed != 1 || inv.Attempts != 1 || inv.Error != "" || inv.Result == "" {
-		t.Fatalf("first invocation %+v: want one attempt, due %s, answered with an execution", inv, first)
+	if !inv.Due.Equal(first) || inv.Passed != 1 || inv.Attempts != 1 || inv.Error != "" {
+		t.Fatalf("first invocation %+v: want one attempt, due %s, delivered", inv, first)
 	}
 	sessionOf := "arn:aws:sts::" + h.sb.Server.Account() + ":assumed-role/" + roleName + "/"
 	if !strings.HasPrefix(inv.Principal, sessionOf) || len(inv.Principal) == len(sessionOf) {
 		t.Errorf("fired as %q, want a session of the scheduler role (%s…)", inv.Principal, sessionOf)
 	}
-	// The call log: one StartExecution by that session, on the state machine.
-	var starts int
+	// Lambda invokes requestrun asynchronously: its run appears.
+	started := h.awaitScheduled(rot.Name, 1)
+	scheduled := started[0]
+	// The call log: one Invoke of requestrun by that session, and the one
+	// StartExecution of its run, by requestrun's role, on the state machine.
+	var invokes, starts int
 	for _, c := range h.sb.Calls(t, 0) {
-		if c.Service == "states" && c.Action == "StartExecution" && c.Principal == inv.Principal {
+		switch {
+		case c.Service == "lambda" && c.Action == "Invoke" && c.Principal == inv.Principal:
+			invokes++
+			if !slices.Contains(c.ResourceARNs, requestrun) {
+				t.Errorf("the schedule invoked %v, want requestrun", c.ResourceARNs)
+			}
+		case c.Service == "states" && c.Action == "StartExecution":
 			starts++
-			if c.Status != http.StatusOK || !slices.Contains(c.ResourceARNs, h.dep.StateMachineARN) {
-				t.Errorf("StartExecution by the schedule: status %d on %v", c.Status, c.ResourceARNs)
+			if c.Status != http.StatusOK || !slices.Contains(c.ResourceARNs, h.dep.StateMachineARN) || !strings.Contains(c.Principal, "Requestrun") {
+				t.Errorf("StartExecution by %s: status %d (%s) on %v, want requestrun's role on the state machine", c.Principal, c.Status, c.Error, c.ResourceARNs)
 			}
 		}
 	}
-	if starts != 1 {
-		t.Errorf("%d StartExecution calls by %s, want 1", starts, inv.Principal)
+	// The other rotation's schedule may fire on the jump too: one start per run.
+	if runs := len(h.listExecutions()); invokes != 1 || starts != runs {
+		t.Errorf("%d Invoke calls by %s and %d StartExecution calls for %d runs, want 1 and one per run", invokes, inv.Principal, starts, runs)
 	}
-	// The execution it started has exactly the config's schedule input.
-	d, err := h.sfn.DescribeExecution(context.Background(), &sfn.DescribeExecutionInput{ExecutionArn: aws.String(inv.Result)})
+	// The execution it started has exactly the config's schedule input,
+	// and the request requestrun signed for it, as the schedule.
+	d, err := h.sfn.DescribeExecution(context.Background(), &sfn.DescribeExecutionInput{ExecutionArn: aws.String(scheduled)})
 	if err != nil {
-		t.Fatalf("DescribeExecution %s: %v", inv.Result, err)
+		t.Fatalf("DescribeExecution %s: %v", scheduled, err)
 	}
-	if got, want := aws.ToString(d.Input), rot.ScheduleInput(); got != want {
-		t.Errorf("the schedule's execution has input\n%s\nwant the config's schedule input\n%s", got, want)
+	if !sameInput(t, aws.ToString(d.Input), rot.ScheduleInput()) {
+		t.Errorf("the schedule's execution has input\n%s\nwant the config's schedule input\n%s (and its request)", aws.ToString(d.Input), rot.ScheduleInput())
+	}
+	req, ok, err := rotation.ParseSignedRequest([]byte(aws.ToString(d.Input)))
+	if err != nil || !ok || req.RequestedBy != "schedule "+rot.Name || req.Execution != aws.ToString(d.Name) || !req.At.Equal(first) {
+		t.Errorf("the request %+v (%v %v): want signed as schedule %s for %s at %s", req, ok, err, rot.Name, aws.ToString(d.Name), first)
 	}
 	if aws.ToString(d.StateMachineArn) != h.dep.StateMachineARN {
 		t.Errorf("started %s, want %s", aws.ToString(d.StateMachineArn), h.dep.StateMachineARN)
 	}
-	r := h.Wait(inv.Result)
+	r := h.Wait(scheduled)
 	if r.Status != types.ExecutionStatusFailed || r.Error != "UserNotFound" {
 		t.Errorf("the scheduled rotation ended %s %s, want FAILED UserNotFound (its user is not in this sandbox)", r.Status, r.Error)
 	}
@@ -179,9 +199,10 @@ func TestScheduleStartsTheConfigsRotation(t *testing.T) {
 	h.jumpTo(second.AddDate(0, 4, 0).Add(time.Minute)) // every 2 months: passes 3 of its times
 	sc = h.awaitInvocations(rot, 2)
 	inv2 := sc.Invocations[1]
-	if !inv2.Due.Equal(second) || inv2.Passed < 2 || inv2.Error != "" || inv2.Result == "" || !strings.HasPrefix(inv2.Principal, sessionOf) {
+	if !inv2.Due.Equal(second) || inv2.Passed < 2 || inv2.Error != "" || !strings.HasPrefix(inv2.Principal, sessionOf) {
 		t.Errorf("second invocation %+v: want due %s, passing 2 or more times, as the scheduler role", inv2, second)
 	}
+	h.awaitScheduled(rot.Name, 2)
 	h.settle()
 	if sc = h.scheduleOf(rot); len(sc.Invocations) != 2 {
 		t.Errorf("the schedule fired %d times for two jumps, want 2: %+v", len(sc.Invocations), sc.Invocations)
@@ -192,12 +213,52 @@ func TestScheduleStartsTheConfigsRotation(t *testing.T) {
 		if err != nil {
 			t.Fatalf("DescribeExecution: %v", err)
 		}
-		if aws.ToString(d.Input) == rot.ScheduleInput() {
+		if sameInput(t, aws.ToString(d.Input), rot.ScheduleInput()) {
 			fromSchedule++
 		}
 	}
 	if fromSchedule != 2 {
 		t.Errorf("%d executions with the schedule's input, want 2 (one per jump)", fromSchedule)
+	}
+}
+
+// sameInput says whether an execution's input is want with a signed
+// request added: the same value without it (rotation.InputDigest).
+func sameInput(t *testing.T, got, want string) bool {
+	t.Helper()
+	g, err := rotation.InputDigest([]byte(got))
+	if err != nil {
+		t.Fatalf("input %s: %v", got, err)
+	}
+	w, _ := rotation.InputDigest([]byte(want))
+	return g == w
+}
+
+// awaitScheduled waits until n runs signed "schedule <name>" exist (a
+// schedule's run starts asynchronously, through requestrun) and answers
+// their ARNs, oldest first.
+func (h *H) awaitScheduled(name string, n int) []string {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var runs []string
+		all := h.listExecutions()
+		for i := len(all) - 1; i >= 0; i-- {
+			d, err := h.sfn.DescribeExecution(context.Background(), &sfn.DescribeExecutionInput{ExecutionArn: all[i].ExecutionArn})
+			if err != nil {
+				h.t.Fatalf("DescribeExecution: %v", err)
+			}
+			if req, ok, _ := rotation.ParseSignedRequest([]byte(aws.ToString(d.Input))); ok && req.RequestedBy == "schedule "+name {
+				runs = append(runs, aws.ToString(d.ExecutionArn))
+			}
+		}
+		if len(runs) >= n {
+			return runs
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d runs of schedule %s after 30 s, want %d", len(runs), name, n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

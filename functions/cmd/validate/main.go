@@ -5,11 +5,13 @@ import (
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/keyrotator/keyrotator/functions/aws/executions"
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
+	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
@@ -27,6 +29,7 @@ func main() {
 		Records:    record.NewIn(secretsmanager.NewFromConfig(cfg), names),
 		Executions: executions.New(sfn.NewFromConfig(cfg)),
 		Makers:     trail.ForIAMEvents(cfg),
+		Requests:   kmsmac.New(kms.NewFromConfig(cfg), os.Getenv("MAC_KEY_ARN")), // the signed request (kms:VerifyMac)
 	}
 	lambdautil.Start("validate", v.Run,
 		func(in steps.ValidateInput, p rotation.Plan) []any {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	sfnapi "github.com/aws/aws-sdk-go-v2/service/sfn"
 	snsapi "github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
@@ -18,6 +19,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 	"github.com/keyrotator/keyrotator/local/sandbox/scheduler"
 	"github.com/keyrotator/keyrotator/local/sandbox/sns"
+	sqssvc "github.com/keyrotator/keyrotator/local/sandbox/sqs"
 	"github.com/keyrotator/keyrotator/local/sandbox/stepfunctions"
 )
 
@@ -70,10 +72,15 @@ func resolve(t *testing.T, v any, values map[string]string) any {
 // The golden template's KMS key, dead-letter queue and its policy, a
 // schedule and both alarms, created through the services' provisioners
 // with the properties the template gives them; the state machine and the
-// topic made directly (their provisioners are the deployer's). The clock
-// jumps past the schedule's time: the schedule starts the state machine
-// with the config's input as the scheduler role; the execution fails; the
-// executions alarm publishes to the topic.
+// topic made directly (their provisioners are the deployer's). The
+// schedule's target is the request endpoint (requestrun), which this test
+// does not deploy: the clock jumps past the schedule's time, the schedule
+// invokes it as the scheduler role, Lambda answers that there is no such
+// function, and after its retries the schedule sends the event, the
+// firing's time filled in, to the dead-letter queue, whose alarm publishes
+// to the topic. A scheduled execution that fails (started here) sets off
+// the executions alarm. The whole path through requestrun is
+// test/e2e/schedule_test.go's.
 func TestDeployScheduleAndAlarmFromTheGoldenTemplate(t *testing.T) {
 	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "infra", "testdata", "template.golden.json"))
@@ -115,6 +122,7 @@ func TestDeployScheduleAndAlarmFromTheGoldenTemplate(t *testing.T) {
 		"RotatorStateMachine14D84FCB":      machine,
 		"RotatorAlerts71AB48F1":            aws.ToString(topic.TopicArn),
 		"RotatorSchedulerRole5E623B0F.Arn": "arn:aws:iam::111122223333:role/keyrotator-RotatorSchedulerRole5E623B0F-X1",
+		"RotatorRequestrun5E2AB10A.Arn":    "arn:aws:lambda:us-east-1:111122223333:function:keyrotator-requestrun",
 	}
 	provisioners := map[string]cfn.Provisioner{}
 	for _, name := range []string{"kms", "sqs", "scheduler", "monitoring"} {
@@ -172,27 +180,39 @@ func TestDeployScheduleAndAlarmFromTheGoldenTemplate(t *testing.T) {
 			t.Fatal("the schedule did not fire")
 		}
 	}
-	if inv.Error != "" || !strings.HasPrefix(inv.Result, "arn:aws:states:us-east-1:111122223333:execution:keyrotator-rotation:") ||
+	if inv.Error == "" || inv.Attempts != 4 || inv.DeadLetter == "" ||
 		!strings.Contains(inv.Principal, "assumed-role/keyrotator-RotatorSchedulerRole5E623B0F-X1/") {
-		t.Fatalf("invocation %+v", inv)
+		t.Fatalf("invocation %+v: want requestrun invoked as the scheduler role, 3 retries, then the dead-letter queue", inv)
 	}
-	exec, err := sf.WaitForExecution(ctx, inv.Result)
-	if err != nil || exec.Status != stepfunctions.Failed || exec.Input != tpl.Resources["RotatorScheduleAppKey20E40814"].Properties["Target"].(map[string]any)["Input"] {
+	svc, _ = sb.Server.Service("sqs")
+	dead := svc.(*sqssvc.Service).Messages(values["RotatorScheduleDeadLetters2608AB3E.Arn"])
+	if len(dead) != 1 || !strings.Contains(dead[0].Body, `"schedule":"app-key","scheduledTime":"2026-12-31T18:00:00Z","input":{`) {
+		t.Fatalf("dead letters %+v: want the firing's event, its time filled in", dead)
+	}
+	// A scheduled execution that fails.
+	ex, err := sfnapi.NewFromConfig(sb.Config(t)).StartExecution(ctx, &sfnapi.StartExecutionInput{StateMachineArn: aws.String(machine), Input: aws.String(`{"trigger":"schedule"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exec, err := sf.WaitForExecution(ctx, aws.ToString(ex.ExecutionArn)); err != nil || exec.Status != stepfunctions.Failed {
 		t.Fatalf("execution %+v %v", exec, err)
 	}
 	var msgs []sns.Message
 	svc, _ = sb.Server.Service("sns")
-	for deadline := time.Now().Add(10 * time.Second); len(msgs) == 0; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); len(msgs) < 2; time.Sleep(10 * time.Millisecond) {
 		msgs = svc.(*sns.Service).Messages(aws.ToString(topic.TopicArn))
 		if time.Now().After(deadline) {
 			a, _ := alarms.Alarm(values["RotatorExecutionsFailedDF298BF1"])
 			t.Fatalf("no alarm notification; alarm %+v", a)
 		}
 	}
-	if !strings.Contains(msgs[0].Message, `"NewStateValue":"ALARM"`) || !strings.Contains(msgs[0].Message, values["RotatorExecutionsFailedDF298BF1"]) {
-		t.Fatalf("notification %+v", msgs[0])
-	}
-	if a, _ := alarms.Alarm(values["RotatorScheduleFailedD8707978"]); a.State != cloudwatch.OK {
-		t.Fatalf("the dead-letter alarm is %s: %s", a.State, a.StateReason)
+	for _, alarm := range []string{values["RotatorExecutionsFailedDF298BF1"], values["RotatorScheduleFailedD8707978"]} {
+		found := false
+		for _, m := range msgs {
+			found = found || strings.Contains(m.Message, `"NewStateValue":"ALARM"`) && strings.Contains(m.Message, alarm)
+		}
+		if !found {
+			t.Errorf("no ALARM notification of %s: %+v", alarm, msgs)
+		}
 	}
 }

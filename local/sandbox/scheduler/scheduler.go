@@ -366,6 +366,8 @@ type due struct {
 	region string
 	name   string
 	group  string
+	// executionID is the firing's id (<aws.scheduler.execution-id>).
+	executionID string
 }
 
 // fireDue fires every enabled schedule whose next time the clock has
@@ -383,7 +385,8 @@ func (s *Service) fireDue(ctx context.Context) {
 			sc.Next = nil
 			continue
 		}
-		d := due{arn: sc.ARN, at: *sc.Next, passed: 1, target: sc.Target, region: sc.Region, name: sc.Name, group: sc.Group}
+		d := due{arn: sc.ARN, at: *sc.Next, passed: 1, target: sc.Target, region: sc.Region, name: sc.Name, group: sc.Group,
+			executionID: strings.ReplaceAll(sandbox.NewUUID(), "-", "")[:16]}
 		for t := *sc.Next; d.passed < 1000; d.passed++ { // how many times the jump passed, for the record
 			n := nextTime(sc, expr, t)
 			if n == nil || n.After(now) {
@@ -449,7 +452,9 @@ func (s *Service) invoke(ctx context.Context, d due) Invocation {
 	}
 	var code, msg string
 	for inv.Attempts = 1; ; inv.Attempts++ {
-		res, err := s.call(ctx, p, d.target)
+		t := d.target
+		t.Input = d.attributes(inv.Attempts).Replace(t.Input)
+		res, err := s.call(ctx, p, t)
 		if err == nil {
 			inv.Result, inv.Error = res, ""
 			return inv
@@ -531,6 +536,18 @@ func (s *Service) call(ctx context.Context, p sandbox.Principal, t Target) (stri
 	return "", sandbox.Errorf(400, "ValidationException", "the sandbox's scheduler cannot invoke a %s target", parts[2])
 }
 
+// attributes replaces the context attributes Scheduler fills in a target's
+// input for attempt
+// (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html).
+func (d due) attributes(attempt int) *strings.Replacer {
+	return strings.NewReplacer(
+		"<aws.scheduler.schedule-arn>", d.arn,
+		"<aws.scheduler.scheduled-time>", d.at.UTC().Format(time.RFC3339),
+		"<aws.scheduler.execution-id>", d.executionID,
+		"<aws.scheduler.attempt-number>", fmt.Sprint(attempt),
+	)
+}
+
 // queueURL is the URL of the queue an SQS ARN names.
 func queueURL(arn string) string {
 	p := strings.Split(arn, ":")
@@ -546,13 +563,13 @@ func queueURL(arn string) string {
 // The body is the target's input; the attributes say what failed.
 func (s *Service) deadLetter(ctx context.Context, p sandbox.Principal, d due, inv Invocation, code, msg string) (string, error) {
 	attr := func(v string) map[string]string { return map[string]string{"DataType": "String", "StringValue": v} }
-	body := d.target.Input
+	body := d.attributes(inv.Attempts).Replace(d.target.Input) // the event as it was sent
 	if body == "" {
 		body = "{}"
 	}
 	req := map[string]any{"QueueUrl": queueURL(d.target.DeadLetterConfig.Arn), "MessageBody": body,
 		"MessageAttributes": map[string]any{
-			"ERROR_CODE": attr(code), "ERROR_MESSAGE": attr(msg), "EXECUTION_ID": attr(sandbox.NewUUID()),
+			"ERROR_CODE": attr(code), "ERROR_MESSAGE": attr(msg), "EXECUTION_ID": attr(d.executionID),
 			"RETRY_ATTEMPTS": attr(fmt.Sprint(inv.Attempts - 1)), "SCHEDULE_ARN": attr(d.arn), "TARGET_ARN": attr(d.target.Arn),
 		}}
 	b, _ := json.Marshal(req)
