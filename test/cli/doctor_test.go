@@ -312,9 +312,9 @@ func TestDoctor(t *testing.T) {
 			name:  "a disabled schedule",
 			check: "schedules", want: "DISABLED", fixWords: "--state ENABLED",
 			break_: func(t *testing.T) {
-				// A rotation's schedule (it starts the state machine), not
-				// the weekly audit's.
-				all := slices.DeleteFunc(sched.Schedules(), func(s scheduler.Schedule) bool { return !strings.Contains(s.Target.Arn, ":states:") })
+				// A rotation's schedule (it invokes requestrun, which starts
+				// the run), not the weekly audit's.
+				all := slices.DeleteFunc(sched.Schedules(), func(s scheduler.Schedule) bool { return !strings.HasSuffix(s.Target.Arn, tasks.RequestRun.Function()) })
 				if len(all) == 0 {
 					t.Fatal("no rotation schedule deployed")
 				}

@@ -13,6 +13,16 @@ import (
 	"github.com/keyrotator/keyrotator/functions/tasks"
 )
 
+// invokeAudit invokes the weekly audit once as its schedule would, whatever
+// it answers: a policy mutation test looks at the calls it made.
+func (h *H) invokeAudit(t *testing.T) {
+	t.Helper()
+	fn := h.dep.Functions[tasks.Audit.Function()]
+	if _, err := lambda.NewFromConfig(h.sb.Config(t)).Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String(fn), Payload: []byte("{}")}); err != nil {
+		t.Fatalf("invoke the audit: %v", err)
+	}
+}
+
 // auditTwice invokes the weekly audit's Lambda as its schedule does ({}),
 // twice: the second time a user has a key newer than the credential
 // report, which the audit reads by GetAccessKeyLastUsed. Each run must

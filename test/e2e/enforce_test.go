@@ -275,7 +275,7 @@ func mutations(t *testing.T) []mutation {
 			Type       string
 			Properties struct {
 				PolicyName     string
-				PolicyDocument struct{ Statement []struct{ Action any } }
+				PolicyDocument struct{ Statement []struct{ Action, Resource any } }
 				Roles          []struct{ Ref string }
 			}
 		}
@@ -292,7 +292,7 @@ func mutations(t *testing.T) []mutation {
 			prefix := rolePrefix(role.Ref)
 			for i, st := range r.Properties.PolicyDocument.Statement {
 				actions := actionList(st.Action)
-				live := slices.ContainsFunc(actions, func(a string) bool { return !isExempt(prefix, a) })
+				live := slices.ContainsFunc(actions, func(a string) bool { return !isExempt(prefix, a) }) && !exemptResource(st.Resource)
 				if live {
 					out = append(out, mutation{role: role.Ref, policy: id, policyName: r.Properties.PolicyName, index: i, actions: actions})
 				}
@@ -348,6 +348,9 @@ func TestRemovingAnyGrantIsDenied(t *testing.T) {
 			}
 			h.Run(goldenInput())
 			h.Run(funnelInput())
+			if strings.HasPrefix(m.role, "RotatorAudit") { // no rotation runs the weekly audit
+				h.invokeAudit(t)
+			}
 			if len(h.deniedCalls()) == 0 {
 				t.Errorf("without statement %d of %s (%v) both golden rotations made no call that was refused: the grant is unused, or exempt it with a reason", m.index, m.policyName, m.actions)
 			}
@@ -539,6 +542,26 @@ func actionList(action any) []string {
 func rolePrefix(logicalID string) string { return strings.TrimRight(logicalID, "0123456789ABCDEF") }
 
 // isExempt says whether a grant stays unused by every role, or by this one.
+// exemptStatementResources are the resources (logical id prefixes) whose
+// statements no golden rotation needs, though their actions are used on
+// other resources: the state machine role invokes every task's function,
+// each in a statement of its own.
+var exemptStatementResources = map[string]string{
+	"RotatorVerifyapproval": "the state machine invokes VerifyApproval only after an approval (e2e TestApprovals)",
+}
+
+// exemptResource says whether a statement's Resource names only what
+// exemptStatementResources lists.
+func exemptResource(resource any) bool {
+	b, _ := json.Marshal(resource)
+	for prefix := range exemptStatementResources {
+		if strings.Contains(string(b), `"`+prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 func isExempt(rolePrefix, action string) bool {
 	_, every := exempt[action]
 	_, mine := exempt[rolePrefix+" "+action]
