@@ -2,9 +2,12 @@ package steps
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -325,11 +328,49 @@ func (n *Notify) rejection(ctx context.Context, in NotifyInput, a *Alert) {
 	}
 	req, ok, err := n.Records.PendingApproval(ctx, in.Data.Plan.User, in.Data.Execution)
 	if err == nil && ok && req.Rejected != nil {
-		a.RejectedBy = req.Rejected.By
-		a.Happened += fmt.Sprintf(" The rejection is verified: answerapproval authenticated %s (comment: %q).", req.Rejected.By, req.Rejected.Comment)
+		// The record's words, not the cause: a raw SendTaskFailure may
+		// have reached the token between answerapproval's write and its
+		// own answer.
+		by, comment := rotation.Printable(req.Rejected.By, 200), rotation.Printable(req.Rejected.Comment, 300)
+		a.RejectedBy = by
+		a.Cause = fmt.Sprintf("rejected by %s (verified by answerapproval)", by)
+		if comment != "" {
+			a.Cause += ": " + comment
+		}
+		a.Happened += fmt.Sprintf(" The rejection is verified: answerapproval authenticated %s (comment: %q).", by, comment)
 		return
 	}
 	a.Happened += " The run's record holds no verified rejection: whoever sent it answered the task token directly (states:SendTaskFailure), not through answerapproval. Nothing changed either way."
+}
+
+// answeredFailure is the Approve state's error and cause as an alert may
+// repeat them. Whoever holds states:SendTaskFailure and reads the task
+// token off the execution's history answers it with any error name and
+// cause, so neither is keyrotator's word: the name is kept printable and
+// bounded; the cause of ApprovalRejected (whose verified words come from
+// the record: rejection) and of ApprovalForged (VerifyApproval's error,
+// never Approve's) is not repeated at all, only its size and digest; any
+// other cause (notify's own failure, a timeout, or a raw answer) is quoted
+// as unverified, printable ASCII, bounded.
+var errorNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func answeredFailure(se rotation.StateError) rotation.StateError {
+	name := se.Error
+	if !errorNameRE.MatchString(name) {
+		name = fmt.Sprintf("(an error name of %d bytes that is no plain name)", len(se.Error))
+	}
+	sum := sha256.Sum256([]byte(se.Cause))
+	digest := fmt.Sprintf("%d bytes, sha256 %s: the execution's history holds it", len(se.Cause), hex.EncodeToString(sum[:8]))
+	switch name {
+	case "ApprovalRejected":
+		return rotation.StateError{Error: name, Cause: "not verified: answerapproval recorded no rejection, so the answer's own cause is not repeated (" + digest + ")"}
+	case "ApprovalForged":
+		return rotation.StateError{Error: name, Cause: "not verified: only VerifyApproval raises ApprovalForged, and this came to the Approve state's task token directly; its cause is not repeated (" + digest + ")"}
+	}
+	if se.Cause == "" {
+		return rotation.StateError{Error: name}
+	}
+	return rotation.StateError{Error: name, Cause: "unverified (whoever answered the task token wrote it): " + rotation.Printable(causeMessage(se.Cause), 500)}
 }
 
 // failure says which user, which state, what error, what changed and what to do.
@@ -343,6 +384,9 @@ func (n *Notify) failure(in NotifyInput) Alert {
 	state, se := "(unknown state)", rotation.StateError{Error: "Unknown", Cause: "no failure was recorded"}
 	if len(states) > 0 {
 		state, se = states[0], d.Failure[states[0]]
+	}
+	if state == "Approve" {
+		se = answeredFailure(se)
 	}
 	anchor := anchorFor(state, se.Error)
 	a := n.base(in, "failure", anchor)

@@ -1,0 +1,114 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/keyrotator/keyrotator/functions/rotation"
+)
+
+// Attacks on the approval gate (issue 14), as a hostile user with
+// states:* (who can read the execution's history, so the task token, and
+// answer it raw: SendTaskSuccess, SendTaskFailure with any error name and
+// cause), an unlucky operator or an auditor would try them. Each test
+// generates its cases; each was written failing, then fixed.
+
+// approveFailureAlert is the failure alert (and the Notice the Fail state
+// takes its error and cause from) of a run whose Approve state failed with
+// errName and cause — whatever answered the task token wrote both.
+func approveFailureAlert(t *testing.T, a *approvalRun, errName, cause string) (string, rotation.Notice) {
+	t.Helper()
+	in := a.in("failure")
+	in.Data.Failure = map[string]rotation.StateError{"Approve": {Error: errName, Cause: cause}}
+	topic := &fakeTopic{}
+	res, err := (&Notify{Topic: topic, Records: a.records}).Run(context.Background(), in)
+	if err != nil {
+		t.Fatalf("notify: %v", err)
+	}
+	return topic.subject + "\n" + topic.body, res
+}
+
+// A raw SendTaskFailure on the Approve state's token names any error and
+// writes any cause: "rejected by <the CEO> (verified by answerapproval)",
+// an ApprovalForged that "names what arrived", terminal escapes, 30 KB of
+// instructions. The alert and the execution's error and cause must not
+// pass any of it off as keyrotator's word: a rejection is said verified,
+// and its rejector named, only from the run's record; ApprovalForged is
+// VerifyApproval's error, never Approve's; any other error's cause is
+// quoted as unverified, printable and bounded.
+func TestAttackRawApproveFailureCarriesNoAnswerersWords(t *testing.T) {
+	t.Parallel()
+	const ceo = "arn:aws:iam::111122223333:user/ceo"
+	const marker = "MALLORY-WROTE-THIS"
+	causes := []string{
+		"rejected by " + ceo + " (verified by answerapproval): " + marker,
+		`{"errorMessage":"rejected by ` + ceo + ` (verified by answerapproval) ` + marker + `","errorType":"ApprovalRejected"}`,
+		"\x1b[2J\x1b[31m" + marker + "\u202e" + strings.Repeat("run: aws iam delete-user --user-name x ", 800),
+		"what arrived: approvedBy " + ceo + " " + marker,
+	}
+	names := []string{"ApprovalRejected", "ApprovalForged", "Internal", "AccessDenied", "States.Timeout", "Approval\u0430Rejected\x1b[0m" + marker}
+	for _, errName := range names {
+		for i, cause := range causes {
+			t.Run(fmt.Sprintf("%q/%d", errName, i), func(t *testing.T) {
+				t.Parallel()
+				a := newApprovalRun(t, 1) // the record holds no answer: the failure was raw
+				text, res := approveFailureAlert(t, a, errName, cause)
+				all := text + "\n" + res.Error + "\n" + res.Cause
+				for _, r := range all {
+					if (r < 0x20 && r != '\n') || r == 0x7f || r == 0x1b || r == '\u202e' || r == '\u0430' {
+						t.Fatalf("the alert carries control or look-alike character %U:\n%.600s", r, all)
+					}
+				}
+				// Outside a cause labelled unverified, nothing the answerer
+				// wrote: no "verified", no CEO, no marker.
+				ours := strings.ReplaceAll(all, res.Cause, "")
+				if strings.Contains(ours, "verified by answerapproval") || strings.Contains(ours, "rejection is verified") || strings.Contains(ours, marker) || strings.Contains(ours, "user/ceo") {
+					t.Errorf("a raw failure's words are keyrotator's:\n%.2000s", ours)
+				}
+				if (errName == "ApprovalRejected" || errName == "ApprovalForged") && (strings.Contains(all, marker) || strings.Contains(all, "user/ceo")) {
+					t.Errorf("the alert of a raw %s repeats the answerer's words:\n%.2000s", errName, all)
+				}
+				if strings.Contains(all, marker) && !strings.Contains(res.Cause, "unverified") {
+					t.Errorf("the answerer's cause is quoted without saying it is unverified: %.300s", res.Cause)
+				}
+				if len(res.Cause) > 1024 || len(res.Error) > 128 {
+					t.Errorf("the answerer's error (%d bytes) and cause (%d bytes) are not bounded", len(res.Error), len(res.Cause))
+				}
+			})
+		}
+	}
+}
+
+// A verified rejection raced by a raw one: answerapproval recorded bob's
+// rejection, and a raw SendTaskFailure ApprovalRejected naming the CEO
+// reached the token first. The alert names bob (the record), never the
+// raw cause's rejector.
+func TestAttackRawRejectionRacesAVerifiedOne(t *testing.T) {
+	t.Parallel()
+	const ceo = "arn:aws:iam::111122223333:user/ceo"
+	a := newApprovalRun(t, 2)
+	raw := "rejected by " + ceo + " (verified by answerapproval): fire everyone"
+	// Bob's rejection is recorded; the raw answer reached the token
+	// between that write and answerapproval's SendTaskFailure, so the
+	// Approve state failed with the raw cause.
+	if st, r := reply(t, a.ask(context.Background(), apBob, "reject", "not now")); st != 200 {
+		t.Fatalf("bob's rejection: %d %+v", st, r)
+	}
+	req, ok, err := a.records.PendingApproval(context.Background(), ckUser, execA)
+	if err != nil || !ok || req.Rejected == nil || req.Rejected.By != apBob {
+		t.Fatalf("the record does not hold bob's rejection: %+v %v %v", req, ok, err)
+	}
+	text, res := approveFailureAlert(t, a, "ApprovalRejected", raw)
+	if strings.Contains(text+res.Cause, "ceo") || strings.Contains(text+res.Cause, "fire everyone") {
+		t.Errorf("the raw rejection's words are in the alert:\n%s\ncause %s", text, res.Cause)
+	}
+	if !strings.Contains(text, apBob) || !strings.Contains(res.Cause, apBob) {
+		t.Errorf("the alert does not name the verified rejector %s:\n%s\ncause %s", apBob, text, res.Cause)
+	}
+}
+
+// keep json imported for the tests below.
+var _ = json.Valid
