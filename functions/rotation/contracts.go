@@ -150,14 +150,20 @@ const ApprovalPurpose = "keyrotator/approval/v1"
 
 // ApprovalDoc is what answerapproval signs once minApprovals distinct
 // approvers have approved, and VerifyApproval verifies: bound to one
-// execution (its ARN) and purpose, so it cannot be replayed on another run.
+// execution (its ARN), run (its start) and purpose, so it cannot be
+// replayed on another run.
 // It is canonical JSON: encoding/json of this struct, fields in this order.
 type ApprovalDoc struct {
-	Purpose     string          `json:"purpose"`
-	Execution   string          `json:"execution"`
-	RequestedBy string          `json:"requestedBy"`
-	Approvals   []ApprovalEntry `json:"approvals"`
-	At          time.Time       `json:"at"`
+	Purpose   string `json:"purpose"`
+	Execution string `json:"execution"`
+	// RunStartedAt is the run's plan's StartedAt (TakeLock's time): Step
+	// Functions reuses an execution's name, so its ARN, 90 days after it
+	// closed, and an approval of the earlier run must not pass on the later
+	// one.
+	RunStartedAt time.Time       `json:"runStartedAt"`
+	RequestedBy  string          `json:"requestedBy"`
+	Approvals    []ApprovalEntry `json:"approvals"`
+	At           time.Time       `json:"at"`
 }
 
 // SignedApproval is the SendTaskSuccess output answerapproval sends: the
@@ -176,6 +182,7 @@ type SignedApproval struct {
 // each answer as it comes. Ids, ARNs, times and bounded comments only.
 type ApprovalRequest struct {
 	TokenSHA256  string    `json:"tokenSha256"`
+	RunStartedAt time.Time `json:"runStartedAt"` // the plan's StartedAt: the signed document names it
 	Approvers    []string  `json:"approvers"`
 	MinApprovals int       `json:"minApprovals"`
 	RequestedBy  string    `json:"requestedBy"`

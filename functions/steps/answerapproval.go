@@ -260,7 +260,7 @@ func (a *AnswerApproval) decide(ctx context.Context, user, exec string, caller r
 // approve signs the approvals and answers the task token.
 func (a *AnswerApproval) approve(ctx context.Context, exec, token string, req rotation.ApprovalRequest, mine bool) (int, AnswerReply, bool, error) {
 	needed := max(req.MinApprovals, 1)
-	doc := rotation.ApprovalDoc{Purpose: rotation.ApprovalPurpose, Execution: exec, RequestedBy: req.RequestedBy, Approvals: req.Approvals, At: req.Approvals[len(req.Approvals)-1].At}
+	doc := rotation.ApprovalDoc{Purpose: rotation.ApprovalPurpose, Execution: exec, RunStartedAt: req.RunStartedAt, RequestedBy: req.RequestedBy, Approvals: req.Approvals, At: req.Approvals[len(req.Approvals)-1].At}
 	b, _ := json.Marshal(doc)
 	mac, err := a.MAC.Sign(ctx, b)
 	if err != nil {

@@ -3,10 +3,14 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
@@ -110,5 +114,87 @@ func TestAttackRawRejectionRacesAVerifiedOne(t *testing.T) {
 	}
 }
 
-// keep json imported for the tests below.
-var _ = json.Valid
+// Step Functions lets a closed execution's name be used again 90 days
+// after it closed
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html:
+// "a name ... can't be reused for 90 days"), and a new execution of the
+// same name has the same ARN. Someone with states:* keeps a signed
+// approval from a run's history, starts a run of the same name (and input)
+// later, and answers its Approve state's token with the old document: it
+// names this execution ARN, this requester, approvers of this list. It
+// must not pass: the document is bound to the run (the plan's start,
+// TakeLock's time), not to its name.
+func TestAttackApprovalReplayedOnALaterRunOfTheSameName(t *testing.T) {
+	t.Parallel()
+	old := newApprovalRun(t, 1)
+	if st, r := reply(t, old.ask(context.Background(), apAlice, "approve", "ok")); st != 200 || old.answer.output == "" {
+		t.Fatalf("the first run's approval: %d %+v", st, r)
+	}
+	later := newApprovalRun(t, 1) // the same execution ARN, the same HMAC key
+	plan := *later.data.Plan
+	plan.StartedAt = old.data.Plan.StartedAt.Add(91 * 24 * time.Hour)
+	later.data.Plan = &plan
+	inv := later.verify(context.Background(), old.answer.output)
+	var forged *rotation.ApprovalForged
+	if !errors.As(inv.err, &forged) {
+		t.Fatalf("the earlier run's approval passed on a later run of the same name: %v %s", inv.err, inv.out)
+	}
+	if !strings.Contains(forged.What, "another run") {
+		t.Errorf("ApprovalForged does not say the document is another run's: %s", forged.What)
+	}
+	// The run it was signed for still takes it.
+	if v := old.verify(context.Background(), old.answer.output); v.err != nil {
+		t.Errorf("the run the approval was signed for refused it: %v", v.err)
+	}
+}
+
+// Every one-byte change of a signed answer (flip, drop, duplicate) is
+// refused as ApprovalForged, or — when it leaves the same document (a
+// key's case, white space) — verified as the very approval that was
+// signed: a mutation can never change who approved, for whom or which run.
+func TestAttackSignedApprovalMutations(t *testing.T) {
+	t.Parallel()
+	a := newApprovalRun(t, 1)
+	if st, _ := reply(t, a.ask(context.Background(), apAlice, "approve", "ok")); st != 200 {
+		t.Fatal("setup: alice's approval")
+	}
+	orig := []byte(a.answer.output)
+	want := verifiedApproval(t, a, orig)
+	if want == "" {
+		t.Fatal("the signed answer does not verify")
+	}
+	v := &VerifyApproval{MAC: kmsmac.New(a.kms, apKeyARN)}
+	mutants := 0
+	for i := range orig {
+		for _, m := range [][]byte{
+			slices.Concat(orig[:i], []byte{orig[i] ^ 0x20}, orig[i+1:]), // case, and ' ' <-> NUL
+			slices.Concat(orig[:i], []byte{orig[i] + 1}, orig[i+1:]),
+			slices.Concat(orig[:i], orig[i+1:]),
+			slices.Concat(orig[:i+1], orig[i:]),
+		} {
+			mutants++
+			in := a.in("")
+			in.Data.Answer = m
+			got, err := v.Run(context.Background(), in)
+			if err != nil {
+				if _, ok := errors.AsType[*rotation.ApprovalForged](err); !ok {
+					t.Errorf("mutant at %d: %v, want ApprovalForged", i, err)
+				}
+				continue
+			}
+			if b, _ := json.Marshal(got); string(b) != want {
+				t.Errorf("mutant at %d %q verified as another approval: %s", i, m, b)
+			}
+		}
+	}
+	t.Logf("%d mutants", mutants)
+}
+
+func verifiedApproval(t *testing.T, a *approvalRun, answer []byte) string {
+	t.Helper()
+	inv := a.verify(context.Background(), string(answer))
+	if inv.err != nil {
+		return ""
+	}
+	return string(inv.out)
+}

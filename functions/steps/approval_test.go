@@ -437,7 +437,7 @@ func TestVerifyApprovalRefusesForgeries(t *testing.T) {
 		return string(out)
 	}
 	good := func() rotation.ApprovalDoc {
-		return rotation.ApprovalDoc{Purpose: rotation.ApprovalPurpose, Execution: execA, RequestedBy: apRequester,
+		return rotation.ApprovalDoc{Purpose: rotation.ApprovalPurpose, Execution: execA, RunStartedAt: a.data.Plan.StartedAt, RequestedBy: apRequester,
 			Approvals: []rotation.ApprovalEntry{{By: apAlice, At: a.e.w.now}}, At: a.e.w.now}
 	}
 	with := func(f func(*rotation.ApprovalDoc)) string {

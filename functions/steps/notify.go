@@ -310,7 +310,7 @@ func (n *Notify) keepRequest(ctx context.Context, in NotifyInput, a Alert) error
 	if n.Records == nil || d.Plan == nil || in.Token == "" {
 		return &rotation.Internal{Reason: "notify approval: no record store, plan or task token to keep the request with"}
 	}
-	req := rotation.ApprovalRequest{TokenSHA256: rotation.TokenDigest(in.Token), Approvers: d.Plan.Approvers, MinApprovals: a.MinApprovals, RequestedBy: d.Plan.RequestedBy, Expires: a.Expires}
+	req := rotation.ApprovalRequest{TokenSHA256: rotation.TokenDigest(in.Token), RunStartedAt: d.Plan.StartedAt, Approvers: d.Plan.Approvers, MinApprovals: a.MinApprovals, RequestedBy: d.Plan.RequestedBy, Expires: a.Expires}
 	if _, err := n.Records.PutApprovalRequest(ctx, d.Plan.User, d.Execution, req); err != nil {
 		return fmt.Errorf("keep the approval request of %s: %w", d.Execution, err)
 	}
