@@ -51,9 +51,15 @@ func (p Principal) String() string {
 
 // Same reports whether p and q are the same IAM identity: the same user, or
 // sessions of the same role (whoever assumed it: one person, as far as IAM
-// can tell).
+// can tell). Names compare without regard to case: IAM user and role names
+// are unique in an account case-insensitively
+// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-friendly-names),
+// so user/Alice and user/alice are one user, never two approvers nor a
+// requester and an approver. (Approvers patterns still match case-sensitively,
+// as IAM's ArnLike does: a pattern in the wrong case refuses, it never lets
+// one more through.)
 func (p Principal) Same(q Principal) bool {
-	return p.Partition == q.Partition && p.Account == q.Account && p.Kind == q.Kind && p.Name == q.Name
+	return p.Partition == q.Partition && p.Account == q.Account && p.Kind == q.Kind && strings.EqualFold(p.Name, q.Name)
 }
 
 // NotApprover is a caller ARN that can never approve, saying why.
