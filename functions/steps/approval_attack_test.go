@@ -198,3 +198,50 @@ func verifiedApproval(t *testing.T, a *approvalRun, answer []byte) string {
 	}
 	return string(inv.out)
 }
+
+// The auditor's question: who let this key be made? The issue asks the
+// final alert to name the verified approvals; a run that went through
+// VerifyApproval says who approved (verified principal, time, comment) in
+// its success alert and in any failure alert after it — from $.approval,
+// which only VerifyApproval sets, never from the raw answer.
+func TestAttackFinalAlertNamesTheVerifiedApprovers(t *testing.T) {
+	t.Parallel()
+	const ceo = "arn:aws:iam::111122223333:user/ceo"
+	a := newApprovalRun(t, 2)
+	for _, who := range []string{apAlice, apBob} {
+		if st, _ := reply(t, a.ask(context.Background(), who, "approve", "CHG-7\u202e")); st != 200 {
+			t.Fatalf("%s's approval: %d", who, st)
+		}
+	}
+	v := a.verify(context.Background(), a.answer.output)
+	var approval rotation.Approval
+	if v.err != nil || json.Unmarshal(v.out, &approval) != nil {
+		t.Fatalf("VerifyApproval: %v", v.err)
+	}
+	for _, kind := range []string{"success", "failure"} {
+		in := a.in(kind)
+		in.Data.Approval = &approval
+		in.Data.Answer = json.RawMessage(`{"approvedBy":"` + ceo + `"}`) // what a raw answer would have claimed
+		if kind == "failure" {
+			in.Data.Failure = map[string]rotation.StateError{"CreateKey": {Error: "Internal", Cause: "boom"}}
+		}
+		topic := &fakeTopic{}
+		if _, err := (&Notify{Topic: topic, Records: a.records}).Run(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		_, js, _ := strings.Cut(topic.body, JSONMarker)
+		var al Alert
+		if err := json.Unmarshal([]byte(js), &al); err != nil {
+			t.Fatal(err)
+		}
+		if len(al.ApprovedBy) != 2 || al.ApprovedBy[0] != apAlice || al.ApprovedBy[1] != apBob {
+			t.Errorf("%s alert's approvedBy = %v, want alice's and bob's verified ARNs", kind, al.ApprovedBy)
+		}
+		if !strings.Contains(topic.body, "Approved: "+apAlice) || !strings.Contains(topic.body, "CHG-7") {
+			t.Errorf("%s alert does not name the verified approvers:\n%s", kind, topic.body)
+		}
+		if strings.Contains(topic.body, "ceo") || strings.ContainsRune(topic.body, '\u202e') {
+			t.Errorf("%s alert repeats a raw claim or a bidi control:\n%s", kind, topic.body)
+		}
+	}
+}

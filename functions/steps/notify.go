@@ -79,9 +79,13 @@ type Alert struct {
 	Approvers    []string  `json:"approvers,omitempty"`
 	MinApprovals int       `json:"minApprovals,omitempty"`
 	ApprovalURL  string    `json:"approvalUrl,omitempty"`
+	// ApprovedBy are the verified approvers of a run that passed
+	// VerifyApproval (its $.approval; never the raw answer), in order.
+	ApprovedBy []string `json:"approvedBy,omitempty"`
 	// RejectedBy is the verified rejector of an ApprovalRejected failure:
 	// set only when the run's record holds that rejection.
 	RejectedBy string `json:"rejectedBy,omitempty"`
+	approvals  []string // the text's lines for ApprovedBy: who, when, comment
 }
 
 // TargetHold says which key a target holds, as far as the run knows.
@@ -138,6 +142,9 @@ func (a Alert) Text() string {
 	if a.RequestedBy != "" || a.Reason != "" {
 		fmt.Fprintf(&b, "\nAsked by: %s\nReason:   %s\n", orUnknown(a.RequestedBy), orUnknown(a.Reason))
 	}
+	for _, line := range a.approvals {
+		fmt.Fprintf(&b, "Approved: %s (verified by VerifyApproval)\n", line)
+	}
 	if len(a.Approvers) > 0 {
 		fmt.Fprintf(&b, "Needs:    %d approval(s) from distinct principals of: %s (the requester never counts)\n", a.MinApprovals, strings.Join(a.Approvers, ", "))
 	}
@@ -181,6 +188,16 @@ func (n *Notify) base(in NotifyInput, kind, anchor string) Alert {
 	}
 	if d.Key != nil {
 		a.NewKeyID = d.Key.KeyID
+	}
+	if d.Approval != nil {
+		for _, e := range d.Approval.Approvals {
+			a.ApprovedBy = append(a.ApprovedBy, rotation.Printable(e.By, 200))
+			line := fmt.Sprintf("%s at %s", rotation.Printable(e.By, 200), stamp(e.At))
+			if c := rotation.Printable(e.Comment, 300); c != "" {
+				line += fmt.Sprintf(" (%q)", c)
+			}
+			a.approvals = append(a.approvals, line)
+		}
 	}
 	a.Targets = holds(in)
 	a.Changed = changed(in)
