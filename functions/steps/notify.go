@@ -84,7 +84,7 @@ type Alert struct {
 	ApprovedBy []string `json:"approvedBy,omitempty"`
 	// RejectedBy is the verified rejector of an ApprovalRejected failure:
 	// set only when the run's record holds that rejection.
-	RejectedBy string `json:"rejectedBy,omitempty"`
+	RejectedBy string   `json:"rejectedBy,omitempty"`
 	approvals  []string // the text's lines for ApprovedBy: who, when, comment
 }
 
