@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -243,5 +246,59 @@ func TestAttackFinalAlertNamesTheVerifiedApprovers(t *testing.T) {
 		if strings.Contains(topic.body, "ceo") || strings.ContainsRune(topic.body, '\u202e') {
 			t.Errorf("%s alert repeats a raw claim or a bidi control:\n%s", kind, topic.body)
 		}
+	}
+}
+
+// Two approvers and a rejector race (minApprovals 2, alice has approved):
+// bob's approval and carol's rejection land between the
+// other's read and write, in both orders. Whatever the order, the token
+// gets one answer, and the record agrees with it: approved by two with no
+// rejection, or rejected with fewer than two approvals.
+func TestAttackApproversAndARejectorRace(t *testing.T) {
+	t.Parallel()
+	const carol = "arn:aws:sts::111122223333:assumed-role/security-audit/carol"
+	for _, first := range []string{"approve", "reject"} {
+		t.Run(first+" lands in between", func(t *testing.T) {
+			t.Parallel()
+			a := newApprovalRun(t, 2)
+			if st, _ := reply(t, a.ask(context.Background(), apAlice, "approve", "")); st != 200 {
+				t.Fatal("alice's approval")
+			}
+			other := *a.ep
+			who, decision, late, lateDecision := apBob, "approve", carol, "reject"
+			if first == "reject" {
+				who, decision, late, lateDecision = carol, "reject", apBob, "approve"
+			}
+			a.ep.Records = &racingRecords{answerRecords: a.records, interleave: func() {
+				b, _ := json.Marshal(AnswerBody{Execution: execA, Decision: decision})
+				req := events.LambdaFunctionURLRequest{Body: string(b)}
+				req.RequestContext.HTTP.Method = http.MethodPost
+				req.RequestContext.Authorizer = &events.LambdaFunctionURLRequestContextAuthorizerDescription{IAM: &events.LambdaFunctionURLRequestContextAuthorizerIAMDescription{UserARN: who}}
+				if st, r := reply(t, invokeLambda(context.Background(), "answerapproval", other.HandleURL, req)); st != 200 {
+					t.Errorf("%s in between: %d %+v", who, st, r)
+				}
+			}}
+			st, r := reply(t, a.ask(context.Background(), late, lateDecision, ""))
+			req, _, err := a.records.PendingApproval(context.Background(), ckUser, execA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case a.answer.output != "":
+				if req.Rejected != nil || len(req.Approvals) != 2 {
+					t.Errorf("approved, but the record says %+v", req)
+				}
+				if v := a.verify(context.Background(), a.answer.output); v.err != nil {
+					t.Errorf("the approval does not verify: %v", v.err)
+				}
+			case a.answer.err == "ApprovalRejected":
+				if req.Rejected == nil || req.Rejected.By != carol || len(req.Approvals) >= 2 {
+					t.Errorf("rejected, but the record says %+v", req)
+				}
+			default:
+				t.Errorf("the token got no answer: %+v", a.answer)
+			}
+			t.Logf("%s late: %d %s %q; token %+v", late, st, r.Outcome, r.Message, a.answer)
+		})
 	}
 }
