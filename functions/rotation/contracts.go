@@ -191,7 +191,33 @@ type ApprovalRequest struct {
 	// rejection, if any (one ends the run).
 	Approvals []ApprovalEntry `json:"approvals,omitempty"`
 	Rejected  *ApprovalEntry  `json:"rejected,omitempty"`
+	// Seal is answerapproval's MAC (the stack's HMAC key) over the answers
+	// (SealedAnswers): whoever else may write the record
+	// (secretsmanager:PutSecretValue on it) cannot add an approval or a
+	// rejection that answerapproval signs, or an alert calls verified.
+	Seal string `json:"seal,omitempty"`
 }
+
+// ApprovalSealPurpose is the purpose of a record's seal over its answers.
+const ApprovalSealPurpose = "keyrotator/approval-record/v1"
+
+// SealedAnswers is what a record's Seal is the MAC of: the answers, bound to
+// the execution, its run and the task token (its digest) they answer, as
+// canonical JSON (encoding/json of a struct, fields in this order).
+func SealedAnswers(execution string, req ApprovalRequest) []byte {
+	b, _ := json.Marshal(struct {
+		Purpose      string          `json:"purpose"`
+		Execution    string          `json:"execution"`
+		RunStartedAt time.Time       `json:"runStartedAt"`
+		TokenSHA256  string          `json:"tokenSha256"`
+		Approvals    []ApprovalEntry `json:"approvals"`
+		Rejected     *ApprovalEntry  `json:"rejected"`
+	}{ApprovalSealPurpose, execution, req.RunStartedAt, req.TokenSHA256, req.Approvals, req.Rejected})
+	return b
+}
+
+// Answered says whether the request holds any answer (which must be sealed).
+func (r ApprovalRequest) Answered() bool { return len(r.Approvals) > 0 || r.Rejected != nil }
 
 // TokenDigest is the hex SHA-256 of a task token, as ApprovalRequest keeps it.
 func TokenDigest(token string) string {

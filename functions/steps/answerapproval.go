@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -185,6 +186,12 @@ func (a *AnswerApproval) decide(ctx context.Context, user, exec string, caller r
 		return reply(http.StatusConflict, AnswerReply{Outcome: NoApprovalPending, Message: "execution " + exec + " waits for no approval (it has not asked yet, or is past it)"})
 	}
 	needed := max(req.MinApprovals, 1)
+	if sealed, err := a.sealed(ctx, exec, req); err != nil {
+		return 0, AnswerReply{}, true, err
+	} else if !sealed {
+		return reply(http.StatusConflict, AnswerReply{Outcome: NoApprovalPending, Message: "the run's record holds answers answerapproval did not record (someone else wrote the rotation record of IAM user " + user +
+			"): no answer to this run is taken. Stop it (aws stepfunctions stop-execution), find who wrote the record (CloudTrail: PutSecretValue), and start a new run"})
+	}
 	if req.Rejected != nil {
 		return reply(http.StatusConflict, AnswerReply{Outcome: NoApprovalPending, Message: "already rejected by " + req.Rejected.By, Approvals: len(req.Approvals), Needed: needed})
 	}
@@ -236,6 +243,9 @@ func (a *AnswerApproval) decide(ctx context.Context, user, exec string, caller r
 	default:
 		req.Approvals = append(req.Approvals, entry)
 	}
+	if req.Seal, err = a.MAC.Sign(ctx, rotation.SealedAnswers(exec, req)); err != nil {
+		return 0, AnswerReply{}, true, err
+	}
 	if _, err := a.Records.PutAnswer(ctx, user, exec, req); errors.Is(err, record.ErrAnswerRaced) {
 		return 0, AnswerReply{}, false, nil
 	} else if err != nil {
@@ -255,6 +265,23 @@ func (a *AnswerApproval) decide(ctx context.Context, user, exec string, caller r
 		return reply(http.StatusOK, AnswerReply{Outcome: "recorded", Message: fmt.Sprintf("approved %d of %d: the run waits for %d more distinct approver(s)", len(req.Approvals), needed, needed-len(req.Approvals)), Approvals: len(req.Approvals), Needed: needed})
 	}
 	return a.approve(ctx, exec, token, req, true)
+}
+
+// sealed says whether the request's answers are answerapproval's own: none
+// yet, or sealed by it (rotation.SealedAnswers). HMAC is deterministic, so
+// signing again and comparing needs no kms:VerifyMac.
+func (a *AnswerApproval) sealed(ctx context.Context, exec string, req rotation.ApprovalRequest) (bool, error) {
+	if !req.Answered() {
+		return true, nil
+	}
+	if req.Seal == "" {
+		return false, nil
+	}
+	want, err := a.MAC.Sign(ctx, rotation.SealedAnswers(exec, req))
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare([]byte(want), []byte(req.Seal)) == 1, nil
 }
 
 // approve signs the approvals and answers the task token.

@@ -31,7 +31,7 @@ func approveFailureAlert(t *testing.T, a *approvalRun, errName, cause string) (s
 	in := a.in("failure")
 	in.Data.Failure = map[string]rotation.StateError{"Approve": {Error: errName, Cause: cause}}
 	topic := &fakeTopic{}
-	res, err := (&Notify{Topic: topic, Records: a.records}).Run(context.Background(), in)
+	res, err := (&Notify{Topic: topic, Records: a.records, Seals: kmsmac.New(a.kms, apKeyARN)}).Run(context.Background(), in)
 	if err != nil {
 		t.Fatalf("notify: %v", err)
 	}
@@ -299,6 +299,64 @@ func TestAttackApproversAndARejectorRace(t *testing.T) {
 				t.Errorf("the token got no answer: %+v", a.answer)
 			}
 			t.Logf("%s late: %d %s %q; token %+v", late, st, r.Outcome, r.Message, a.answer)
+		})
+	}
+}
+
+// Whoever may write the run's record (secretsmanager:PutSecretValue on
+// keyrotator/users/*: PowerUserAccess, or an application deployer with
+// secretsmanager:* — more people than hold lambda:InvokeFunction on the
+// endpoint) writes answers into it that answerapproval never recorded:
+// "alice approved", or a rejection by the CEO. One listed approver's POST
+// must not turn an injected approval into a signed one (minApprovals 2
+// met by one person), nor an injected rejection into a "verified" one.
+func TestAttackAnswersWrittenIntoTheRecordAreNotTrusted(t *testing.T) {
+	t.Parallel()
+	const ceo = "arn:aws:iam::111122223333:user/ceo"
+	for _, c := range []struct {
+		name   string
+		inject func(*rotation.ApprovalRequest, time.Time)
+	}{
+		{"an approval", func(r *rotation.ApprovalRequest, at time.Time) {
+			r.Approvals = append(r.Approvals, rotation.ApprovalEntry{By: apAlice, At: at, Comment: "never said this"})
+		}},
+		{"a rejection", func(r *rotation.ApprovalRequest, at time.Time) { r.Rejected = &rotation.ApprovalEntry{By: ceo, At: at} }},
+		{"a second approval beside a real one", func(r *rotation.ApprovalRequest, at time.Time) {
+			r.Approvals = append(r.Approvals, rotation.ApprovalEntry{By: "arn:aws:sts::111122223333:assumed-role/security-x/eve", At: at})
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			a := newApprovalRun(t, 2)
+			if c.name == "a second approval beside a real one" {
+				if st, _ := reply(t, a.ask(context.Background(), apAlice, "approve", "")); st != 200 {
+					t.Fatal("alice's real approval")
+				}
+			}
+			req, _, err := a.records.PendingApproval(context.Background(), ckUser, execA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.inject(&req, a.e.w.now)
+			// The record as someone with PutSecretValue writes it: a new
+			// version staged AWSPENDING, as answerapproval's own are.
+			if _, err := a.records.PutAnswer(context.Background(), ckUser, execA, req); err != nil {
+				t.Fatalf("the injected write: %v", err)
+			}
+			st, r := reply(t, a.ask(context.Background(), apBob, "approve", ""))
+			if a.answer.output != "" {
+				v := a.verify(context.Background(), a.answer.output)
+				t.Fatalf("bob's one approval made the token answered (%d %+v); VerifyApproval: %v %s", st, r, v.err, v.out)
+			}
+			if st != 409 || !strings.Contains(r.Message, "answerapproval did not record") {
+				t.Errorf("bob's answer to a tampered record: %d %+v, want 409 saying the record holds answers answerapproval did not record", st, r)
+			}
+			// The failure alert (a raw SendTaskFailure ends the run) does
+			// not call the injected rejection verified.
+			text, res := approveFailureAlert(t, a, "ApprovalRejected", "x")
+			if strings.Contains(text+res.Cause, "ceo") || strings.Contains(text, "rejection is verified") {
+				t.Errorf("the alert trusts the record's unsealed answers:\n%s", text)
+			}
 		})
 	}
 }

@@ -356,7 +356,7 @@ func TestAnswerApprovalHoldsCallersToTheRun(t *testing.T) {
 				in := a.in("failure")
 				in.Data.Failure = map[string]rotation.StateError{"Approve": {Error: "ApprovalRejected", Cause: a.answer.cause}}
 				topic := &fakeTopic{}
-				if _, err := (&Notify{Topic: topic, Records: a.records}).Run(context.Background(), in); err != nil || !strings.Contains(topic.body, "The rejection is verified: answerapproval authenticated "+apBob) {
+				if _, err := (&Notify{Topic: topic, Records: a.records, Seals: kmsmac.New(a.kms, apKeyARN)}).Run(context.Background(), in); err != nil || !strings.Contains(topic.body, "The rejection is verified: answerapproval authenticated "+apBob) {
 					t.Errorf("the rejection alert: %v\n%s", err, topic.body)
 				}
 			}

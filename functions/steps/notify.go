@@ -32,6 +32,9 @@ type Notify struct {
 	Records approvalRecords
 	// ApprovalURL is answerapproval's function URL, for the approval request.
 	ApprovalURL string
+	// Seals verifies the record's seal over its answers (kms:VerifyMac):
+	// a rejection is said verified only when answerapproval sealed it.
+	Seals verifier
 }
 
 // approvalRecords is the record as the approval sees it (*record.Store).
@@ -344,7 +347,7 @@ func (n *Notify) rejection(ctx context.Context, in NotifyInput, a *Alert) {
 		return
 	}
 	req, ok, err := n.Records.PendingApproval(ctx, in.Data.Plan.User, in.Data.Execution)
-	if err == nil && ok && req.Rejected != nil {
+	if err == nil && ok && req.Rejected != nil && n.sealed(ctx, in.Data.Execution, req) {
 		// The record's words, not the cause: a raw SendTaskFailure may
 		// have reached the token between answerapproval's write and its
 		// own answer.
@@ -358,6 +361,17 @@ func (n *Notify) rejection(ctx context.Context, in NotifyInput, a *Alert) {
 		return
 	}
 	a.Happened += " The run's record holds no verified rejection: whoever sent it answered the task token directly (states:SendTaskFailure), not through answerapproval. Nothing changed either way."
+}
+
+// sealed says whether answerapproval sealed the request's answers: anyone
+// else who may write the record could have put a rejection there. A seal
+// that cannot be checked leaves the rejection unverified.
+func (n *Notify) sealed(ctx context.Context, execution string, req rotation.ApprovalRequest) bool {
+	if n.Seals == nil || req.Seal == "" {
+		return false
+	}
+	ok, err := n.Seals.Verify(ctx, rotation.SealedAnswers(execution, req), req.Seal)
+	return err == nil && ok
 }
 
 // answeredFailure is the Approve state's error and cause as an alert may

@@ -188,6 +188,10 @@ var (
 		// lock's version (record.Store.PutApprovalRequest), and a rejection
 		// alert reads whether the record holds it (issue 14).
 		{On: Records, Actions: ApprovalRecord},
+		// A rejection alert calls the record's rejection verified only when
+		// answerapproval's seal over the answers verifies: anyone else who
+		// may write the record could have put it there.
+		{On: MacKey, Actions: []string{"kms:VerifyMac"}},
 	}}
 )
 

@@ -4,10 +4,12 @@ package main
 import (
 	"os"
 
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/keyrotator/keyrotator/functions/aws/alerts"
+	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -22,6 +24,7 @@ func main() {
 		// Issue 14: the approval request is kept in the run's record.
 		Records:     record.NewIn(secretsmanager.NewFromConfig(cfg), rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)}),
 		ApprovalURL: os.Getenv("APPROVAL_URL"),
+		Seals:       kmsmac.New(kms.NewFromConfig(cfg), os.Getenv("MAC_KEY_ARN")),
 	}
 	lambdautil.Start("notify", n.Run, func(in steps.NotifyInput, r steps.NotifyResult) []any {
 		return []any{"execution", in.Data.Execution, "kind", in.Kind, "error", r.Error, "messageId", r.MessageID}
