@@ -104,6 +104,12 @@ func TestAttackLookAlikeCallersNeverParse(t *testing.T) {
 		"arn:aws:iam::111122223333:user\uff0falice", "arn:aws:iam::111122223333:user/alice/", "arn:aws:sts::111122223333:assumed-role/Deploy/s/extra",
 		"arn:aws:sts::111122223333:assumed-role/Deploy/", " arn:aws:iam::111122223333:user/alice", "ARN:AWS:IAM::111122223333:USER/alice",
 		"arn:aws:iam::111122223333:user/alice\u202e", "arn:aws:iam::１11122223333:user/alice",
+		// A session name is at most 64 of [\w+=,.@-] (STS AssumeRole's
+		// RoleSessionName); it lands in the record, the signed document and
+		// the alerts as part of the caller's ARN.
+		"arn:aws:sts::111122223333:assumed-role/Deploy/evil\x1b[31m", "arn:aws:sts::111122223333:assumed-role/Deploy/rejected by ceo (verified)",
+		"arn:aws:sts::111122223333:assumed-role/Deploy/b\u202eob",
+		"arn:aws:sts::111122223333:assumed-role/Deploy/" + strings.Repeat("s", 65),
 	} {
 		if p, err := ParseCaller(arn); err == nil {
 			t.Errorf("ParseCaller(%q) = %+v, want a refusal", arn, p)

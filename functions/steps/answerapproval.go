@@ -334,12 +334,14 @@ func samePrincipal(by string, caller rotation.Principal) bool {
 	return err == nil && p.Same(caller)
 }
 
-// cleanComment keeps a comment printable and bounded: no control
-// characters, at most maxComment bytes, cut at a character boundary.
+// cleanComment keeps a comment printable and bounded: no control or
+// format characters (a bidi override turns "gnp.exe" into what it is not;
+// a zero-width space hides in a word), at most maxComment bytes, cut at a
+// character boundary.
 func cleanComment(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+		if !unicode.IsPrint(r) || r == unicode.ReplacementChar {
 			r = ' '
 		}
 		if b.Len()+len(string(r)) > maxComment {

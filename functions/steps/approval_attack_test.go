@@ -360,3 +360,42 @@ func TestAttackAnswersWrittenIntoTheRecordAreNotTrusted(t *testing.T) {
 		})
 	}
 }
+
+// minApprovals 2 by one identity under two spellings: two sessions of one
+// role, a role's session and its ARN, one user in two cases. Even signed
+// (a document answerapproval would never make), VerifyApproval counts one.
+// And a comment's bidi and zero-width characters never reach the record.
+func TestAttackOneIdentityTwiceIsOneApprover(t *testing.T) {
+	t.Parallel()
+	a := newApprovalRun(t, 2)
+	mac := kmsmac.New(a.kms, apKeyARN)
+	for _, pair := range [][2]string{
+		{"arn:aws:sts::111122223333:assumed-role/security-oncall/bob", "arn:aws:sts::111122223333:assumed-role/security-oncall/bob-2"},
+		{"arn:aws:sts::111122223333:assumed-role/security-oncall/bob", "arn:aws:iam::111122223333:role/ops/security-oncall"},
+		{"arn:aws:iam::111122223333:user/alice", "arn:aws:iam::111122223333:user/ALICE"},
+	} {
+		doc := rotation.ApprovalDoc{Purpose: rotation.ApprovalPurpose, Execution: execA, RunStartedAt: a.data.Plan.StartedAt, RequestedBy: apRequester,
+			Approvals: []rotation.ApprovalEntry{{By: pair[0], At: a.e.w.now}, {By: pair[1], At: a.e.w.now}}, At: a.e.w.now}
+		b, _ := json.Marshal(doc)
+		m, err := mac.Sign(context.Background(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := json.Marshal(rotation.SignedApproval{Doc: doc, MAC: m})
+		inv := a.verify(context.Background(), string(out))
+		if _, ok := errors.AsType[*rotation.ApprovalForged](inv.err); !ok && !strings.Contains(fmt.Sprint(inv.err), "not among") {
+			t.Errorf("%s and %s counted as two: %v %s", pair[0], pair[1], inv.err, inv.out)
+		}
+	}
+	// Through the endpoint: bob's second session is bob.
+	if st, _ := reply(t, a.ask(context.Background(), apBob, "approve", "a\u202egnp.exe\u200b")); st != 200 {
+		t.Fatal("bob's approval")
+	}
+	if st, r := reply(t, a.ask(context.Background(), strings.Replace(apBob, "bob@example.com", "bob-again", 1), "approve", "")); st != 200 || r.Outcome != "recorded" || a.answer.output != "" {
+		t.Errorf("bob's second session: %d %+v; the token %+v", st, r, a.answer)
+	}
+	req, _, _ := a.records.PendingApproval(context.Background(), ckUser, execA)
+	if len(req.Approvals) != 1 || strings.ContainsAny(req.Approvals[0].Comment, "\u202e\u200b") {
+		t.Errorf("the record: %+v", req.Approvals)
+	}
+}
