@@ -399,3 +399,26 @@ func TestAttackOneIdentityTwiceIsOneApprover(t *testing.T) {
 		t.Errorf("the record: %+v", req.Approvals)
 	}
 }
+
+// answerapproval answers only the token the run's record names: a task
+// token the history shows (the last approval TaskScheduled) that is not
+// the one notify kept the digest of — another attempt's, or a payload
+// that only looks like an approval's — is never answered.
+func TestAttackAnswerOnlyTheRecordsToken(t *testing.T) {
+	t.Parallel()
+	for _, recorded := range []string{"another-attempts-token", "", apToken + " "} {
+		a := newApprovalRun(t, 1)
+		req, _, err := a.records.PendingApproval(context.Background(), ckUser, execA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.TokenSHA256 = rotation.TokenDigest(recorded)
+		if _, err := a.records.PutApprovalRequest(context.Background(), ckUser, execA, req); err != nil {
+			t.Fatal(err)
+		}
+		st, r := reply(t, a.ask(context.Background(), apAlice, "approve", ""))
+		if a.answer != (sfnAnswer{}) || st != 409 {
+			t.Errorf("record names %q's digest: %d %+v, and the history's token got %+v", recorded, st, r, a.answer)
+		}
+	}
+}
