@@ -401,7 +401,7 @@ func answeredFailure(se rotation.StateError) rotation.StateError {
 	if se.Cause == "" {
 		return rotation.StateError{Error: name}
 	}
-	return rotation.StateError{Error: name, Cause: "unverified (whoever answered the task token wrote it): " + rotation.Printable(causeMessage(se.Cause), 500)}
+	return rotation.StateError{Error: name, Cause: "unverified (notify's own failure, or whatever answered the Approve state's task token wrote): " + rotation.Printable(causeMessage(se.Cause), 500)}
 }
 
 // failure says which user, which state, what error, what changed and what to do.
