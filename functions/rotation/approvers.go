@@ -51,9 +51,15 @@ func (p Principal) String() string {
 
 // Same reports whether p and q are the same IAM identity: the same user, or
 // sessions of the same role (whoever assumed it: one person, as far as IAM
-// can tell).
+// can tell). Names compare without regard to case: IAM user and role names
+// are unique in an account case-insensitively
+// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-friendly-names),
+// so user/Alice and user/alice are one user, never two approvers nor a
+// requester and an approver. (Approvers patterns still match case-sensitively,
+// as IAM's ArnLike does: a pattern in the wrong case refuses, it never lets
+// one more through.)
 func (p Principal) Same(q Principal) bool {
-	return p.Partition == q.Partition && p.Account == q.Account && p.Kind == q.Kind && p.Name == q.Name
+	return p.Partition == q.Partition && p.Account == q.Account && p.Kind == q.Kind && strings.EqualFold(p.Name, q.Name)
 }
 
 // NotApprover is a caller ARN that can never approve, saying why.
@@ -67,6 +73,12 @@ var (
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
 	// A path: / or /seg/.../ of printable ASCII but / (IAM: \u0021-\u007E).
 	pathRE = regexp.MustCompile(`^/([\x21-\x2E\x30-\x7E]+/)*$`)
+	// A role session name: STS AssumeRole's RoleSessionName is 2 to 64 of
+	// [\w+=,.@-]
+	// (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html);
+	// one character is let through, as AWS services name a session after
+	// what runs in it (a Lambda function's name may be one character).
+	sessionRE = regexp.MustCompile(`^[A-Za-z0-9_+=,.@-]{1,64}$`)
 	// A pattern's name: IAM name characters and the wildcards * and ?.
 	namePatternRE = regexp.MustCompile(`^[A-Za-z0-9+=,.@_*?-]{1,64}$`)
 	partitions    = map[string]bool{"aws": true, "aws-cn": true, "aws-us-gov": true}
@@ -103,6 +115,9 @@ func ParseCaller(arn string) (Principal, error) {
 		parts := strings.Split(res, "/")
 		if len(parts) != 3 || parts[2] == "" {
 			return refuse("not an assumed-role session ARN (assumed-role/ROLE/session)")
+		}
+		if !sessionRE.MatchString(parts[2]) {
+			return refuse("its session name is not an STS role session name (at most 64 of A-Z a-z 0-9 _+=,.@-)")
 		}
 		p.Kind, p.Name = KindRole, parts[1]
 	default:

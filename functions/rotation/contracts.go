@@ -153,14 +153,20 @@ const ApprovalPurpose = "keyrotator/approval/v1"
 
 // ApprovalDoc is what answerapproval signs once minApprovals distinct
 // approvers have approved, and VerifyApproval verifies: bound to one
-// execution (its ARN) and purpose, so it cannot be replayed on another run.
+// execution (its ARN), run (its start) and purpose, so it cannot be
+// replayed on another run.
 // It is canonical JSON: encoding/json of this struct, fields in this order.
 type ApprovalDoc struct {
-	Purpose     string          `json:"purpose"`
-	Execution   string          `json:"execution"`
-	RequestedBy string          `json:"requestedBy"`
-	Approvals   []ApprovalEntry `json:"approvals"`
-	At          time.Time       `json:"at"`
+	Purpose   string `json:"purpose"`
+	Execution string `json:"execution"`
+	// RunStartedAt is the run's plan's StartedAt (TakeLock's time): Step
+	// Functions reuses an execution's name, so its ARN, 90 days after it
+	// closed, and an approval of the earlier run must not pass on the later
+	// one.
+	RunStartedAt time.Time       `json:"runStartedAt"`
+	RequestedBy  string          `json:"requestedBy"`
+	Approvals    []ApprovalEntry `json:"approvals"`
+	At           time.Time       `json:"at"`
 }
 
 // SignedApproval is the SendTaskSuccess output answerapproval sends: the
@@ -179,6 +185,7 @@ type SignedApproval struct {
 // each answer as it comes. Ids, ARNs, times and bounded comments only.
 type ApprovalRequest struct {
 	TokenSHA256  string    `json:"tokenSha256"`
+	RunStartedAt time.Time `json:"runStartedAt"` // the plan's StartedAt: the signed document names it
 	Approvers    []string  `json:"approvers"`
 	MinApprovals int       `json:"minApprovals"`
 	RequestedBy  string    `json:"requestedBy"`
@@ -187,7 +194,33 @@ type ApprovalRequest struct {
 	// rejection, if any (one ends the run).
 	Approvals []ApprovalEntry `json:"approvals,omitempty"`
 	Rejected  *ApprovalEntry  `json:"rejected,omitempty"`
+	// Seal is answerapproval's MAC (the stack's HMAC key) over the answers
+	// (SealedAnswers): whoever else may write the record
+	// (secretsmanager:PutSecretValue on it) cannot add an approval or a
+	// rejection that answerapproval signs, or an alert calls verified.
+	Seal string `json:"seal,omitempty"`
 }
+
+// ApprovalSealPurpose is the purpose of a record's seal over its answers.
+const ApprovalSealPurpose = "keyrotator/approval-record/v1"
+
+// SealedAnswers is what a record's Seal is the MAC of: the answers, bound to
+// the execution, its run and the task token (its digest) they answer, as
+// canonical JSON (encoding/json of a struct, fields in this order).
+func SealedAnswers(execution string, req ApprovalRequest) []byte {
+	b, _ := json.Marshal(struct {
+		Purpose      string          `json:"purpose"`
+		Execution    string          `json:"execution"`
+		RunStartedAt time.Time       `json:"runStartedAt"`
+		TokenSHA256  string          `json:"tokenSha256"`
+		Approvals    []ApprovalEntry `json:"approvals"`
+		Rejected     *ApprovalEntry  `json:"rejected"`
+	}{ApprovalSealPurpose, execution, req.RunStartedAt, req.TokenSHA256, req.Approvals, req.Rejected})
+	return b
+}
+
+// Answered says whether the request holds any answer (which must be sealed).
+func (r ApprovalRequest) Answered() bool { return len(r.Approvals) > 0 || r.Rejected != nil }
 
 // TokenDigest is the hex SHA-256 of a task token, as ApprovalRequest keeps it.
 func TokenDigest(token string) string {

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -185,6 +186,12 @@ func (a *AnswerApproval) decide(ctx context.Context, user, exec string, caller r
 		return reply(http.StatusConflict, AnswerReply{Outcome: NoApprovalPending, Message: "execution " + exec + " waits for no approval (it has not asked yet, or is past it)"})
 	}
 	needed := max(req.MinApprovals, 1)
+	if sealed, err := a.sealed(ctx, exec, req); err != nil {
+		return 0, AnswerReply{}, true, err
+	} else if !sealed {
+		return reply(http.StatusConflict, AnswerReply{Outcome: NoApprovalPending, Message: "the run's record holds answers answerapproval did not record (someone else wrote the rotation record of IAM user " + user +
+			"): no answer to this run is taken. Stop it (aws stepfunctions stop-execution), find who wrote the record (CloudTrail: PutSecretValue), and start a new run"})
+	}
 	if req.Rejected != nil {
 		return reply(http.StatusConflict, AnswerReply{Outcome: NoApprovalPending, Message: "already rejected by " + req.Rejected.By, Approvals: len(req.Approvals), Needed: needed})
 	}
@@ -236,6 +243,9 @@ func (a *AnswerApproval) decide(ctx context.Context, user, exec string, caller r
 	default:
 		req.Approvals = append(req.Approvals, entry)
 	}
+	if req.Seal, err = a.MAC.Sign(ctx, rotation.SealedAnswers(exec, req)); err != nil {
+		return 0, AnswerReply{}, true, err
+	}
 	if _, err := a.Records.PutAnswer(ctx, user, exec, req); errors.Is(err, record.ErrAnswerRaced) {
 		return 0, AnswerReply{}, false, nil
 	} else if err != nil {
@@ -257,10 +267,27 @@ func (a *AnswerApproval) decide(ctx context.Context, user, exec string, caller r
 	return a.approve(ctx, exec, token, req, true)
 }
 
+// sealed says whether the request's answers are answerapproval's own: none
+// yet, or sealed by it (rotation.SealedAnswers). HMAC is deterministic, so
+// signing again and comparing needs no kms:VerifyMac.
+func (a *AnswerApproval) sealed(ctx context.Context, exec string, req rotation.ApprovalRequest) (bool, error) {
+	if !req.Answered() {
+		return true, nil
+	}
+	if req.Seal == "" {
+		return false, nil
+	}
+	want, err := a.MAC.Sign(ctx, rotation.SealedAnswers(exec, req))
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare([]byte(want), []byte(req.Seal)) == 1, nil
+}
+
 // approve signs the approvals and answers the task token.
 func (a *AnswerApproval) approve(ctx context.Context, exec, token string, req rotation.ApprovalRequest, mine bool) (int, AnswerReply, bool, error) {
 	needed := max(req.MinApprovals, 1)
-	doc := rotation.ApprovalDoc{Purpose: rotation.ApprovalPurpose, Execution: exec, RequestedBy: req.RequestedBy, Approvals: req.Approvals, At: req.Approvals[len(req.Approvals)-1].At}
+	doc := rotation.ApprovalDoc{Purpose: rotation.ApprovalPurpose, Execution: exec, RunStartedAt: req.RunStartedAt, RequestedBy: req.RequestedBy, Approvals: req.Approvals, At: req.Approvals[len(req.Approvals)-1].At}
 	b, _ := json.Marshal(doc)
 	mac, err := a.MAC.Sign(ctx, b)
 	if err != nil {
@@ -307,12 +334,14 @@ func samePrincipal(by string, caller rotation.Principal) bool {
 	return err == nil && p.Same(caller)
 }
 
-// cleanComment keeps a comment printable and bounded: no control
-// characters, at most maxComment bytes, cut at a character boundary.
+// cleanComment keeps a comment printable and bounded: no control or
+// format characters (a bidi override turns "gnp.exe" into what it is not;
+// a zero-width space hides in a word), at most maxComment bytes, cut at a
+// character boundary.
 func cleanComment(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+		if !unicode.IsPrint(r) || r == unicode.ReplacementChar {
 			r = ' '
 		}
 		if b.Len()+len(string(r)) > maxComment {

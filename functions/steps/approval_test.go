@@ -361,7 +361,7 @@ func TestAnswerApprovalHoldsCallersToTheRun(t *testing.T) {
 				in := a.in("failure")
 				in.Data.Failure = map[string]rotation.StateError{"Approve": {Error: "ApprovalRejected", Cause: a.answer.cause}}
 				topic := &fakeTopic{}
-				if _, err := (&Notify{Topic: topic, Records: a.records}).Run(context.Background(), in); err != nil || !strings.Contains(topic.body, "The rejection is verified: answerapproval authenticated "+apBob) {
+				if _, err := (&Notify{Topic: topic, Records: a.records, Seals: kmsmac.New(a.kms, apKeyARN)}).Run(context.Background(), in); err != nil || !strings.Contains(topic.body, "The rejection is verified: answerapproval authenticated "+apBob) {
 					t.Errorf("the rejection alert: %v\n%s", err, topic.body)
 				}
 			}
@@ -442,7 +442,7 @@ func TestVerifyApprovalRefusesForgeries(t *testing.T) {
 		return string(out)
 	}
 	good := func() rotation.ApprovalDoc {
-		return rotation.ApprovalDoc{Purpose: rotation.ApprovalPurpose, Execution: execA, RequestedBy: apRequester,
+		return rotation.ApprovalDoc{Purpose: rotation.ApprovalPurpose, Execution: execA, RunStartedAt: a.data.Plan.StartedAt, RequestedBy: apRequester,
 			Approvals: []rotation.ApprovalEntry{{By: apAlice, At: a.e.w.now}}, At: a.e.w.now}
 	}
 	with := func(f func(*rotation.ApprovalDoc)) string {

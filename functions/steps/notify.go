@@ -2,9 +2,12 @@ package steps
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -36,6 +39,9 @@ type Notify struct {
 	// tag names one of them. Nil: no owner copies.
 	Owners      owners
 	OwnerTopics map[string]Publisher
+	// Seals verifies the record's seal over its answers (kms:VerifyMac):
+	// a rejection is said verified only when answerapproval sealed it.
+	Seals verifier
 }
 
 // Publisher sends one message to an SNS topic (alerts.Topic).
@@ -91,6 +97,9 @@ type Alert struct {
 	Approvers    []string  `json:"approvers,omitempty"`
 	MinApprovals int       `json:"minApprovals,omitempty"`
 	ApprovalURL  string    `json:"approvalUrl,omitempty"`
+	// ApprovedBy are the verified approvers of a run that passed
+	// VerifyApproval (its $.approval; never the raw answer), in order.
+	ApprovedBy []string `json:"approvedBy,omitempty"`
 	// RejectedBy is the verified rejector of an ApprovalRejected failure:
 	// set only when the run's record holds that rejection.
 	RejectedBy string `json:"rejectedBy,omitempty"`
@@ -99,8 +108,9 @@ type Alert struct {
 	Deadline *rotation.Deadline `json:"deadline,omitempty"`
 	// Owner is the owner topic this alert also went to; OwnerNote why it
 	// did not, when the user has a keyrotator:owner tag (issue 15).
-	Owner     string `json:"owner,omitempty"`
-	OwnerNote string `json:"ownerNote,omitempty"`
+	Owner     string   `json:"owner,omitempty"`
+	OwnerNote string   `json:"ownerNote,omitempty"`
+	approvals []string // the text's lines for ApprovedBy: who, when, comment
 }
 
 // TargetHold says which key a target holds, as far as the run knows.
@@ -189,6 +199,9 @@ func (a Alert) Text() string {
 	if a.RequestedBy != "" || a.Reason != "" {
 		fmt.Fprintf(&b, "\nAsked by: %s\nReason:   %s\n", orUnknown(a.RequestedBy), orUnknown(a.Reason))
 	}
+	for _, line := range a.approvals {
+		fmt.Fprintf(&b, "Approved: %s (verified by VerifyApproval)\n", line)
+	}
 	if len(a.Approvers) > 0 {
 		fmt.Fprintf(&b, "Needs:    %d approval(s) from distinct principals of: %s (the requester never counts)\n", a.MinApprovals, strings.Join(a.Approvers, ", "))
 	}
@@ -239,6 +252,16 @@ func (n *Notify) base(in NotifyInput, kind, anchor string) Alert {
 	}
 	if d.Key != nil {
 		a.NewKeyID = d.Key.KeyID
+	}
+	if d.Approval != nil {
+		for _, e := range d.Approval.Approvals {
+			a.ApprovedBy = append(a.ApprovedBy, rotation.Printable(e.By, 200))
+			line := fmt.Sprintf("%s at %s", rotation.Printable(e.By, 200), stamp(e.At))
+			if c := rotation.Printable(e.Comment, 300); c != "" {
+				line += fmt.Sprintf(" (%q)", c)
+			}
+			a.approvals = append(a.approvals, line)
+		}
 	}
 	a.Targets = holds(in)
 	a.Changed = changed(in)
@@ -368,7 +391,7 @@ func (n *Notify) keepRequest(ctx context.Context, in NotifyInput, a Alert) error
 	if n.Records == nil || d.Plan == nil || in.Token == "" {
 		return &rotation.Internal{Reason: "notify approval: no record store, plan or task token to keep the request with"}
 	}
-	req := rotation.ApprovalRequest{TokenSHA256: rotation.TokenDigest(in.Token), Approvers: d.Plan.Approvers, MinApprovals: a.MinApprovals, RequestedBy: d.Plan.RequestedBy, Expires: a.Expires}
+	req := rotation.ApprovalRequest{TokenSHA256: rotation.TokenDigest(in.Token), RunStartedAt: d.Plan.StartedAt, Approvers: d.Plan.Approvers, MinApprovals: a.MinApprovals, RequestedBy: d.Plan.RequestedBy, Expires: a.Expires}
 	if _, err := n.Records.PutApprovalRequest(ctx, d.Plan.User, d.Execution, req); err != nil {
 		return fmt.Errorf("keep the approval request of %s: %w", d.Execution, err)
 	}
@@ -385,12 +408,61 @@ func (n *Notify) rejection(ctx context.Context, in NotifyInput, a *Alert) {
 		return
 	}
 	req, ok, err := n.Records.PendingApproval(ctx, in.Data.Plan.User, in.Data.Execution)
-	if err == nil && ok && req.Rejected != nil {
-		a.RejectedBy = req.Rejected.By
-		a.Happened += fmt.Sprintf(" The rejection is verified: answerapproval authenticated %s (comment: %q).", req.Rejected.By, req.Rejected.Comment)
+	if err == nil && ok && req.Rejected != nil && n.sealed(ctx, in.Data.Execution, req) {
+		// The record's words, not the cause: a raw SendTaskFailure may
+		// have reached the token between answerapproval's write and its
+		// own answer.
+		by, comment := rotation.Printable(req.Rejected.By, 200), rotation.Printable(req.Rejected.Comment, 300)
+		a.RejectedBy = by
+		a.Cause = fmt.Sprintf("rejected by %s (verified by answerapproval)", by)
+		if comment != "" {
+			a.Cause += ": " + comment
+		}
+		a.Happened += fmt.Sprintf(" The rejection is verified: answerapproval authenticated %s (comment: %q).", by, comment)
 		return
 	}
 	a.Happened += " The run's record holds no verified rejection: whoever sent it answered the task token directly (states:SendTaskFailure), not through answerapproval. Nothing changed either way."
+}
+
+// sealed says whether answerapproval sealed the request's answers: anyone
+// else who may write the record could have put a rejection there. A seal
+// that cannot be checked leaves the rejection unverified.
+func (n *Notify) sealed(ctx context.Context, execution string, req rotation.ApprovalRequest) bool {
+	if n.Seals == nil || req.Seal == "" {
+		return false
+	}
+	ok, err := n.Seals.Verify(ctx, rotation.SealedAnswers(execution, req), req.Seal)
+	return err == nil && ok
+}
+
+// answeredFailure is the Approve state's error and cause as an alert may
+// repeat them. Whoever holds states:SendTaskFailure and reads the task
+// token off the execution's history answers it with any error name and
+// cause, so neither is keyrotator's word: the name is kept printable and
+// bounded; the cause of ApprovalRejected (whose verified words come from
+// the record: rejection) and of ApprovalForged (VerifyApproval's error,
+// never Approve's) is not repeated at all, only its size and digest; any
+// other cause (notify's own failure, a timeout, or a raw answer) is quoted
+// as unverified, printable ASCII, bounded.
+var errorNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func answeredFailure(se rotation.StateError) rotation.StateError {
+	name := se.Error
+	if !errorNameRE.MatchString(name) {
+		name = fmt.Sprintf("(an error name of %d bytes that is no plain name)", len(se.Error))
+	}
+	sum := sha256.Sum256([]byte(se.Cause))
+	digest := fmt.Sprintf("%d bytes, sha256 %s: the execution's history holds it", len(se.Cause), hex.EncodeToString(sum[:8]))
+	switch name {
+	case "ApprovalRejected":
+		return rotation.StateError{Error: name, Cause: "not verified: answerapproval recorded no rejection, so the answer's own cause is not repeated (" + digest + ")"}
+	case "ApprovalForged":
+		return rotation.StateError{Error: name, Cause: "not verified: only VerifyApproval raises ApprovalForged, and this came to the Approve state's task token directly; its cause is not repeated (" + digest + ")"}
+	}
+	if se.Cause == "" {
+		return rotation.StateError{Error: name}
+	}
+	return rotation.StateError{Error: name, Cause: "unverified (notify's own failure, or whatever answered the Approve state's task token wrote): " + rotation.Printable(causeMessage(se.Cause), 500)}
 }
 
 // failure says which user, which state, what error, what changed and what to do.
@@ -404,6 +476,9 @@ func (n *Notify) failure(in NotifyInput) Alert {
 	state, se := "(unknown state)", rotation.StateError{Error: "Unknown", Cause: "no failure was recorded"}
 	if len(states) > 0 {
 		state, se = states[0], d.Failure[states[0]]
+	}
+	if state == "Approve" {
+		se = answeredFailure(se)
 	}
 	anchor := anchorFor(state, se.Error)
 	a := n.base(in, "failure", anchor)

@@ -63,6 +63,10 @@ func (v *VerifyApproval) Run(ctx context.Context, in VerifyApprovalInput) (rotat
 		return forged("it was signed for another purpose")
 	case sd.Execution != d.Execution:
 		return forged("it was signed for another execution")
+	case !sd.RunStartedAt.Equal(d.Plan.StartedAt):
+		// The same ARN, another run: Step Functions lets an execution's
+		// name be used again 90 days after it closed.
+		return forged("it was signed for another run of this execution name (one started at " + stamp(sd.RunStartedAt) + ")")
 	case sd.RequestedBy != d.Plan.RequestedBy:
 		return forged("it names another requester than this run's")
 	}

@@ -203,6 +203,10 @@ var (
 		// lists it (issue 15).
 		{On: Users, Actions: []string{"iam:ListUserTags"}},
 		{On: OwnerTopics, Actions: []string{"sns:Publish"}},
+		// A rejection alert calls the record's rejection verified only when
+		// answerapproval's seal over the answers verifies: anyone else who
+		// may write the record could have put it there.
+		{On: MacKey, Actions: []string{"kms:VerifyMac"}},
 	}}
 )
 

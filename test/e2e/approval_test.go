@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -363,6 +364,46 @@ func TestApprovals(t *testing.T) {
 		if st, r := h.answerAs(w.approver, arn, "approve", ""); st != http.StatusConflict || r.Outcome != steps.NoApprovalPending {
 			t.Errorf("an answer after the run ended: %d %+v, want 409", st, r)
 		}
+	})
+
+	// Issue 14's attack brief: whoever may write the records (an
+	// application deployer's secretsmanager:*) writes "bob approved" into
+	// the run's record; one approver's POST must not meet minApprovals 2
+	// with it. answerapproval's seal over the answers refuses the run.
+	t.Run("an approval written into the record by someone else is not taken", func(t *testing.T) {
+		t.Parallel()
+		h := h.For(t)
+		writer := h.userWith("ap-recordwriter", "", json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["secretsmanager:GetSecretValue","secretsmanager:PutSecretValue"],"Resource":"*"}]}`))
+		f := h.seed("ap-injected", 95)
+		arn := h.startAs(w.requester, w.gated(f, 2, nil))
+		h.awaitRequest(arn)
+		ctx := context.Background()
+		sm := secretsmanager.NewFromConfig(writer.cfg)
+		name := rotation.RecordName(f.user)
+		lock, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name), VersionStage: aws.String("AWSPENDING")})
+		if err != nil {
+			t.Fatalf("the writer reads the lock's version: %v", err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal([]byte(aws.ToString(lock.SecretString)), &v); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := v["approval"].(map[string]any)
+		if req == nil {
+			t.Fatalf("the lock's version holds no approval request: %s", aws.ToString(lock.SecretString))
+		}
+		req["approvals"] = []any{map[string]any{"by": w.second.arn, "at": time.Now().UTC().Format(time.RFC3339Nano), "comment": "never said this"}}
+		b, _ := json.Marshal(v)
+		if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(string(b)), VersionStages: []string{"AWSPENDING"}}); err != nil {
+			t.Fatalf("the writer's PutSecretValue: %v", err)
+		}
+		if st, r := h.answerAs(w.approver, arn, "approve", ""); st != http.StatusConflict || !strings.Contains(r.Message, "answerapproval did not record") {
+			t.Errorf("one approval beside an injected one: %d %+v, want 409 refusing the tampered record", st, r)
+		}
+		if ks := h.keys(f.user); len(ks) != 1 {
+			t.Errorf("keys: %v", ks)
+		}
+		h.stop(arn)
 	})
 
 	t.Run("nobody answers", func(t *testing.T) {

@@ -411,6 +411,7 @@ var exempt = map[string]string{
 	"RotatorNotifyRole secretsmanager:DescribeSecret":         "Approve keeps the approval request in the lock's version (e2e TestApprovals)",
 	"RotatorNotifyRole secretsmanager:GetSecretValue":         "as above; and a rejection alert reads whether the record holds it",
 	"RotatorNotifyRole secretsmanager:PutSecretValue":         "as above",
+	"RotatorNotifyRole kms:VerifyMac":                         "a rejection alert checks answerapproval's seal over the record's answers (e2e TestApprovals' rejection)",
 	"RotatorAnswerapprovalRole states:DescribeExecution":      "answerapproval, reached only through its function URL (e2e TestApprovals)",
 	"RotatorAnswerapprovalRole states:GetExecutionHistory":    "as above: the task token Approve waits on",
 	"RotatorAnswerapprovalRole secretsmanager:DescribeSecret": "as above",

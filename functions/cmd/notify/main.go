@@ -6,11 +6,13 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/keyrotator/keyrotator/functions/audit"
 	"github.com/keyrotator/keyrotator/functions/aws/alerts"
+	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -26,6 +28,7 @@ func main() {
 		// Issue 14: the approval request is kept in the run's record.
 		Records:     record.NewIn(secretsmanager.NewFromConfig(cfg), rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)}),
 		ApprovalURL: os.Getenv("APPROVAL_URL"),
+		Seals:       kmsmac.New(kms.NewFromConfig(cfg), os.Getenv("MAC_KEY_ARN")),
 		// The owner topics the config allows (OWNER_TOPICS, comma-separated).
 		Owners:      audit.Owners{API: iam.NewFromConfig(cfg)},
 		OwnerTopics: map[string]steps.Publisher{},

@@ -56,6 +56,9 @@ func (t *Target) Update(ctx context.Context, tg rotation.Target, execution, oldK
 		r.Version, r.PreviousKeyID = aws.ToString(out.VersionId), oldKeyID
 		return r, nil // already holds it, moved from the old key: a retry, or a resumed run
 	case oldKeyID:
+		if oldKeyID == "" && holdsSecret(doc, tg) {
+			return rotation.Receipt{}, secretWithoutID(tg)
+		}
 	default:
 		return rotation.Receipt{}, neither(tg, held, oldKeyID)
 	}
@@ -97,6 +100,9 @@ func (t *Target) Plan(ctx context.Context, tg rotation.Target, oldKeyID, resumeK
 	holds := held.Reveal()
 	if holds != oldKeyID && (resumeKeyID == "" || holds != resumeKeyID) {
 		return rotation.Receipt{}, neither(tg, held, oldKeyID)
+	}
+	if holds == "" && oldKeyID == "" && holdsSecret(doc, tg) {
+		return rotation.Receipt{}, secretWithoutID(tg)
 	}
 	if holds == resumeKeyID {
 		return rotation.Receipt{Target: tg.Name, Type: rotation.TargetSecret, Where: aws.ToString(out.ARN), PreviousKeyID: oldKeyID, Planned: []string{
@@ -197,9 +203,25 @@ func (t *Target) read(ctx context.Context, tg rotation.Target) (*secretsmanager.
 	}
 	var held string
 	if raw, ok := doc[tg.KeyIDField]; ok && json.Unmarshal(raw, &held) != nil {
-		held = "" // not a string: no key id (never the decoder's error, which may quote it)
+		// Not a string (an object, a number, true): no key id keyrotator
+		// could name, but something — never "no key", which an issue would
+		// fill. Kept as its raw JSON, a SecretValue: never quoted, nor the
+		// decoder's error (it may quote it).
+		held = string(raw)
 	}
 	return out, doc, rotation.NewSecretValue(held), nil
+}
+
+// holdsSecret says whether the secret's secret field holds anything but
+// null or "": an issue fills only a secret that holds no key, and a secret
+// access key without its id is still someone's key.
+func holdsSecret(doc map[string]json.RawMessage, tg rotation.Target) bool {
+	raw, ok := doc[tg.SecretField]
+	if !ok {
+		return false
+	}
+	var s *string
+	return json.Unmarshal(raw, &s) != nil || (s != nil && *s != "")
 }
 
 // MaxSecretString is Secrets Manager's limit on a SecretString: 65,536
@@ -256,6 +278,12 @@ func neither(tg rotation.Target, held rotation.SecretValue, oldKeyID string) err
 		return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s holds %s in %s: an issue fills only a secret that holds no key id (it may belong to another user, or hold the user's inactive key: then reactivate that key and rotate, or clear the field); fix the secret or the target", tg.SecretID, what, tg.KeyIDField)}
 	}
 	return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s holds %s in %s, which is neither the key being rotated (%s) nor the new one: it may belong to another user; fix the secret or the target", tg.SecretID, what, tg.KeyIDField, oldKeyID)}
+}
+
+// secretWithoutID is an issue's refusal of a secret whose secret field
+// holds a value though its key id field holds none.
+func secretWithoutID(tg rotation.Target) error {
+	return &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s holds no key id in %s but a value in %s: an issue fills only a secret that holds no key (that value may be another user's secret access key); clear both fields, or fix the target", tg.SecretID, tg.KeyIDField, tg.SecretField)}
 }
 
 // missing is read's refusal of a secret that does not exist: a rotation's
