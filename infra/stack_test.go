@@ -472,6 +472,9 @@ func TestRequestEndpoint(t *testing.T) {
 		}
 		if r.Type == "AWS::Scheduler::Schedule" {
 			target, _ := r.Properties["Target"].(map[string]any)
+			if strings.Contains(fmt.Sprint(target["Arn"]), "RotatorAudit") {
+				continue // the weekly audit's schedule invokes the audit (issue 15)
+			}
 			if !strings.Contains(fmt.Sprint(target["Arn"]), fnID) || !strings.Contains(fmt.Sprint(target["Input"]), `"scheduledTime":"<aws.scheduler.scheduled-time>"`) {
 				t.Errorf("a schedule targets %v with %v, want requestrun with the firing's time", target["Arn"], target["Input"])
 			}

@@ -6,12 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/keyrotator/keyrotator/functions/aws/executions"
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
+	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -29,8 +33,15 @@ func TestValidatePlansTheDeadline(t *testing.T) {
 	sb := sandboxtest.Start(t, fullsandbox.Options{})
 	ctx := context.Background()
 	cfg := sb.Config(t)
+	// The stack's HMAC key: a run that needs approval carries a request
+	// requestrun signed with it (issue 14).
+	k, err := kms.NewFromConfig(cfg).CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecHmac256, KeyUsage: kmstypes.KeyUsageTypeGenerateVerifyMac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := kmsmac.New(kms.NewFromConfig(cfg), aws.ToString(k.KeyMetadata.Arn))
 	v := &steps.Validate{Schema: subset.Check, Keys: iamkeys.New(iam.NewFromConfig(cfg)), Records: record.New(secretsmanager.NewFromConfig(cfg)),
-		Executions: executions.New(sfn.NewFromConfig(cfg)), Makers: trail.ForIAMEvents(cfg)}
+		Executions: executions.New(sfn.NewFromConfig(cfg)), Makers: trail.ForIAMEvents(cfg), Requests: mac}
 	now := sb.Server.Clock().Now()
 	for _, tc := range []struct {
 		user    string
@@ -53,9 +64,24 @@ func TestValidatePlansTheDeadline(t *testing.T) {
 		in["user"] = tc.user
 		in["targets"] = []map[string]string{{"type": "secret", "name": "app", "secretId": "app/" + tc.user}}
 		raw, _ := json.Marshal(in)
+		if in["requireApproval"] == true {
+			d, err := rotation.InputDigest(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rotation.Request{Purpose: rotation.RequestPurpose, Execution: tc.user, RequestedBy: "arn:aws:iam::111122223333:user/requester", InputSHA256: d, At: now}
+			sig, err := mac.Sign(ctx, r.Message())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if raw, err = rotation.WithRequest(raw, rotation.SignedRequest{Request: r, MAC: sig}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		var ev steps.ValidateInput
 		ev.Now = now
 		ev.Data.Execution = "arn:aws:states:us-east-1:111122223333:execution:keyrotator:" + tc.user
+		ev.ExecutionName = tc.user
 		ev.Data.Input = raw
 		plan, err := v.Check(ctx, ev)
 		if err != nil {

@@ -275,8 +275,10 @@ func mutations(t *testing.T) []mutation {
 			Type       string
 			Properties struct {
 				PolicyName     string
-				PolicyDocument struct{ Statement []struct{ Action, Resource any } }
-				Roles          []struct{ Ref string }
+				PolicyDocument struct {
+					Statement []struct{ Action, Resource any }
+				}
+				Roles []struct{ Ref string }
 			}
 		}
 	}
