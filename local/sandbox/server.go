@@ -562,6 +562,13 @@ func (s *Server) authenticate(r *http.Request, body []byte, auth sigv4.Auth, aut
 	if !ok || !cred.Active || cred.SessionToken != auth.SecurityToken {
 		return authError(info.Protocol, "invalid-token", "")
 	}
+	if !cred.Expires.IsZero() && !c.Time.Before(cred.Expires) {
+		// https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html
+		if info.Protocol == Query {
+			return &Error{Status: 403, Code: "ExpiredToken", Message: "The security token included in the request is expired", Sender: true}
+		}
+		return &Error{Status: 400, Code: "ExpiredTokenException", Message: "The security token included in the request is expired", Sender: true}
+	}
 	c.Principal = cred.Principal
 	if err := sigv4.Verify(r, body, auth, cred.Secret, time.Now()); err != nil {
 		if errors.Is(err, sigv4.ErrExpired) {

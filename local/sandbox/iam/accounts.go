@@ -137,7 +137,6 @@ func (s *Service) NewSession(in RoleSession) (sandbox.Credential, error) {
 	s.st.Sessions[ss.AccessKeyID] = ss
 	s.srv.MarkDirty()
 	c, _ := s.credential(ss.AccessKeyID)
-	c.Active = true
 	return c, nil
 }
 

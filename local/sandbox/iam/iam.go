@@ -34,12 +34,12 @@ const reportStep = time.Minute
 // Service is the IAM service.
 type Service struct {
 	srv     *sandbox.Server
-	account string  // the account whose IAM this is
-	fam     *family // every account's IAM on the server (accounts.go)
-	lag    time.Duration // how late GetAccessKeyLastUsed shows a use
-	mu     sync.RWMutex
-	st     state
-	issued []string // every user key's secret, deleted ones too (for leak checks)
+	account string        // the account whose IAM this is
+	fam     *family       // every account's IAM on the server (accounts.go)
+	lag     time.Duration // how late GetAccessKeyLastUsed shows a use
+	mu      sync.RWMutex
+	st      state
+	issued  []string // every user key's secret, deleted ones too (for leak checks)
 }
 
 type state struct {
@@ -152,8 +152,11 @@ func (s *Service) credential(id string) (sandbox.Credential, bool) {
 		return sandbox.Credential{AccessKeyID: k.ID, Secret: k.Secret, Active: k.Status == "Active", Principal: s.principal(u)}, true
 	}
 	if ss, ok := s.st.Sessions[id]; ok {
-		active := ss.Expires == nil || s.srv.Clock().Now().Before(*ss.Expires)
-		return sandbox.Credential{AccessKeyID: ss.AccessKeyID, Secret: ss.Secret, SessionToken: ss.Token, Active: active,
+		var exp time.Time
+		if ss.Expires != nil {
+			exp = *ss.Expires
+		}
+		return sandbox.Credential{AccessKeyID: ss.AccessKeyID, Secret: ss.Secret, SessionToken: ss.Token, Active: true, Expires: exp,
 			Principal: sandbox.Principal{
 				Account: s.account, Type: "AssumedRole", UserName: ss.SessionName, UserID: ss.RoleID + ":" + ss.SessionName,
 				ARN: fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", s.account, ss.Role, ss.SessionName),
