@@ -120,15 +120,24 @@ type RoleSession struct {
 // NewSession issues temporary credentials (ASIA…) for a session of one of
 // this account's roles, as sts:AssumeRole does once the caller is allowed.
 func (s *Service) NewSession(in RoleSession) (sandbox.Credential, error) {
+	id, err := s.newSession(in)
+	if err != nil {
+		return sandbox.Credential{}, err
+	}
+	c, _ := s.credential(id)
+	return c, nil
+}
+
+func (s *Service) newSession(in RoleSession) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.st.Roles[in.Role]
 	if !ok {
-		return sandbox.Credential{}, noSuchRole(in.Role)
+		return "", noSuchRole(in.Role)
 	}
 	for _, arn := range in.PolicyARNs {
 		if _, ok := s.st.Policies[arn]; !ok && !strings.HasPrefix(arn, "arn:aws:iam::aws:policy/") {
-			return sandbox.Credential{}, sandbox.Errorf(404, "NoSuchEntity", "Policy %s does not exist or is not attachable.", arn)
+			return "", sandbox.Errorf(404, "NoSuchEntity", "Policy %s does not exist or is not attachable.", arn)
 		}
 	}
 	exp := in.Expires.UTC()
@@ -136,8 +145,7 @@ func (s *Service) NewSession(in RoleSession) (sandbox.Credential, error) {
 		Role: r.Name, RoleID: r.ID, SessionName: in.SessionName, Expires: &exp, Policy: in.Policy, PolicyARNs: in.PolicyARNs}
 	s.st.Sessions[ss.AccessKeyID] = ss
 	s.srv.MarkDirty()
-	c, _ := s.credential(ss.AccessKeyID)
-	return c, nil
+	return ss.AccessKeyID, nil
 }
 
 // SessionPolicies are the session policies of the session whose access key
