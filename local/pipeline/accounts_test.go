@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,9 +18,11 @@ import (
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/keyrotator/keyrotator/iampolicy/referee"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/authz"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 )
 
@@ -44,13 +48,66 @@ func apiCode(err error) string {
 // sandbox's CloudFormation as B's admin, a task role in the keyrotator
 // account that may assume keyrotator-member roles, and B's users.
 type memberWorld struct {
-	sb   *sandboxtest.Sandbox
-	task aws.Config // a session of the task role, as a Lambda function holds it
+	sb        *sandboxtest.Sandbox
+	task      aws.Config // a session of the task role, as a Lambda function holds it
+	decisions *decisions
+}
+
+// decisions are what the enforcement decided, with the documents it
+// decided from: put to @cloud-copilot/iam-simulate by agree.
+type decisions struct {
+	mu  sync.Mutex
+	all []authz.Decision
+}
+
+func (d *decisions) add(x authz.Decision) {
+	d.mu.Lock()
+	d.all = append(d.all, x)
+	d.mu.Unlock()
+}
+
+// agree puts every decision (trust policies, session policies, B's
+// identity policies) to the referee, which must decide the same.
+func (d *decisions) agree(t *testing.T, wantDenials int) {
+	t.Helper()
+	d.mu.Lock()
+	all := slices.Clone(d.all)
+	d.mu.Unlock()
+	var cases []referee.Case
+	denials := 0
+	for _, x := range all {
+		c := referee.Case{Principal: x.Principal.ARN, Action: x.Action, Resource: x.Resource, ResourceAccount: x.ResourceAccount,
+			Context: x.Context, ResourcePolicy: x.ResourcePolicy, SessionPolicy: x.SessionPolicy}
+		for _, p := range x.Identity {
+			c.Identity = append(c.Identity, referee.Policy{Name: p.Name, Doc: p.Doc})
+		}
+		cases = append(cases, c)
+		if !x.Allowed {
+			denials++
+		}
+	}
+	out, err := referee.Run(t.Context(), filepath.Join("..", ".."), cases)
+	if errors.Is(err, referee.ErrMissing) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range out {
+		if (r.Result == "Allowed") != all[i].Allowed {
+			t.Errorf("the sandbox decided allowed=%v, iam-simulate %s %s: %s %s on %s", all[i].Allowed, r.Result, r.Error, all[i].Principal.ARN, all[i].Action, all[i].Resource)
+		}
+	}
+	if denials < wantDenials {
+		t.Errorf("%d denials among %d decisions put to iam-simulate, want at least %d", denials, len(all), wantDenials)
+	}
+	t.Logf("%d decisions (%d denials) agree with iam-simulate", len(all), denials)
 }
 
 func newMemberWorld(t *testing.T) memberWorld {
 	t.Helper()
-	sb := sandboxtest.Start(t, fullsandbox.Options{Options: sandbox.Options{Accounts: []string{memberB}}, EnforceIAM: true, IAMLag: fullsandbox.NoIAMLag})
+	rec := &decisions{}
+	sb := sandboxtest.Start(t, fullsandbox.Options{Options: sandbox.Options{Accounts: []string{memberB}}, EnforceIAM: true, IAMLag: fullsandbox.NoIAMLag, RecordIAM: rec.add})
 	if _, err := sb.AddAccount(memberC); err != nil { // the admin call a later e2e test makes
 		t.Fatal(err)
 	}
@@ -87,7 +144,7 @@ func newMemberWorld(t *testing.T) memberWorld {
 		}
 	}
 	cred := a.IssueRoleCredentials("KeyRotator-RotatorValidateRole1A2B3C-XYZ", "validate")
-	return memberWorld{sb: sb, task: sb.ConfigAs(t, cred.AccessKeyID, cred.Secret, cred.SessionToken)}
+	return memberWorld{sb: sb, task: sb.ConfigAs(t, cred.AccessKeyID, cred.Secret, cred.SessionToken), decisions: rec}
 }
 
 // assume assumes role from cfg.
@@ -230,6 +287,7 @@ func TestMemberSessionPolicyNarrows(t *testing.T) {
 	if apiCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "because no identity-based policy allows") {
 		t.Errorf("CreateUser with a broad session policy: %v", err)
 	}
+	w.decisions.agree(t, 2)
 }
 
 // Each refusal of AssumeRole as AWS words it: the caller learns only that
@@ -305,4 +363,5 @@ func TestAssumeRoleRefusals(t *testing.T) {
 	if apiCode(err) != "ExpiredToken" {
 		t.Errorf("a call after the session's expiration: %v, want ExpiredToken", err)
 	}
+	w.decisions.agree(t, 5)
 }
