@@ -364,14 +364,20 @@ func (s *Server) LoadState() (bool, error) {
 		return false, fmt.Errorf("decode state %s: %w", s.opts.StateFile, err)
 	}
 	s.clock.SetOffset(st.ClockOffset)
+	// The parts restore without the server's lock held: a part that
+	// restores a member account adds it (AddAccount).
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for name, raw := range st.Services {
+	parts := map[string]any{}
+	for name := range st.Services {
 		part := any(s.extras[name])
 		if svc, ok := s.services[name]; ok {
 			part = svc
 		}
-		if sn, ok := part.(Snapshotter); ok {
+		parts[name] = part
+	}
+	s.mu.RUnlock()
+	for name, raw := range st.Services {
+		if sn, ok := parts[name].(Snapshotter); ok {
 			if err := sn.Restore(raw); err != nil {
 				return false, fmt.Errorf("restore %s: %w", name, err)
 			}
