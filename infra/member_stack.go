@@ -17,7 +17,7 @@ const MemberStackName = "KeyRotatorMember"
 // with its values as parameters, so that one template serves every account
 // of a stack set; cdk-nag's AwsSolutions rules applied, each suppression
 // explained.
-func NewMemberStack(scope constructs.Construct, id string, props *awscdk.StackProps) (awscdk.Stack, *member.Member) {
+func NewMemberStack(scope constructs.Construct, id string, props *awscdk.StackProps) awscdk.Stack {
 	if props.Synthesizer == nil {
 		// No CDK bootstrap in a member account: a stack set deploys the
 		// template as it is (it has no assets), so it must not ask for
@@ -39,17 +39,17 @@ func NewMemberStack(scope constructs.Construct, id string, props *awscdk.StackPr
 	})
 	trusted := param("TrustedRoleNames", &awscdk.CfnParameterProps{
 		Type: jsii.String("String"), Default: jsii.String("KeyRotator-*"),
-		Description: jsii.String("Which of the keyrotator account's roles may assume the member role: an ArnLike pattern of role names. The main stack's task roles are named <its stack name>-Rotator...-<random>."),
+		Description:    jsii.String("Which of the keyrotator account's roles may assume the member role: an ArnLike pattern of role names. The main stack's task roles are named <its stack name>-Rotator...-<random>."),
 		AllowedPattern: jsii.String(`^[\w+=,.@/*?-]+$`),
 	})
 	userPath := param("UserPath", &awscdk.CfnParameterProps{
 		Type: jsii.String("String"), Default: jsii.String("/"),
-		Description: jsii.String("The IAM path of the users keyrotator may rotate in this account: / for every user, /service/ for the users under it."),
+		Description:    jsii.String("The IAM path of the users keyrotator may rotate in this account: / for every user, /service/ for the users under it."),
 		AllowedPattern: jsii.String(`^/([\x21-\x7e]*/)?$`), ConstraintDescription: jsii.String("an IAM path: begins and ends with /"),
 	})
 	appSecrets := param("TargetNamePattern", &awscdk.CfnParameterProps{
 		Type: jsii.String("String"), Default: jsii.String(""),
-		Description: jsii.String("The name pattern of this account's Secrets Manager secrets that keyrotator's secret targets update (e.g. app/aws-keys/*); empty: none."),
+		Description:    jsii.String("The name pattern of this account's Secrets Manager secrets that keyrotator's secret targets update (e.g. app/aws-keys/*); empty: none."),
 		AllowedPattern: jsii.String(`^[\w/+=.@*?-]*$`),
 	})
 	hasSecrets := awscdk.NewCfnCondition(stack, jsii.String("HasAppSecrets"), &awscdk.CfnConditionProps{
@@ -76,5 +76,5 @@ func NewMemberStack(scope constructs.Construct, id string, props *awscdk.StackPr
 				"Resource::arn:<AWS::Partition>:kms:*:<AWS::AccountId>:key/*",
 			}},
 	}, jsii.Bool(true))
-	return stack, m
+	return stack
 }

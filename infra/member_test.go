@@ -18,7 +18,7 @@ import (
 // its own app (the same jsii runtime as the main stack's synths).
 var memberSynth = sync.OnceValues(func() (awscdk.Stack, assertions.Template) {
 	app := awscdk.NewApp(nil)
-	stack, _ := NewMemberStack(app, MemberStackName, &awscdk.StackProps{})
+	stack := NewMemberStack(app, MemberStackName, &awscdk.StackProps{})
 	return stack, assertions.Template_FromStack(stack, nil)
 })
 

@@ -128,8 +128,8 @@ func New(scope constructs.Construct, id string, p *Props) *Member {
 		Roles:       &[]awsiam.IRole{role},
 		Statements: &[]awsiam.PolicyStatement{
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Sid:     jsii.String("RotatedUsersKeys"),
-				Actions: strs(UserActions()),
+				Sid:       jsii.String("RotatedUsersKeys"),
+				Actions:   strs(UserActions()),
 				Resources: &[]*string{jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":iam::" + *awscdk.Aws_ACCOUNT_ID() + ":user" + *p.UserPath + "*")},
 			}),
 			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -146,14 +146,14 @@ func New(scope constructs.Construct, id string, p *Props) *Member {
 			Roles:       &[]awsiam.IRole{role},
 			Statements: &[]awsiam.PolicyStatement{
 				awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-					Sid:     jsii.String("AppSecrets"),
-					Actions: strs(AppSecretActions()),
+					Sid:       jsii.String("AppSecrets"),
+					Actions:   strs(AppSecretActions()),
 					Resources: &[]*string{jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":secretsmanager:*:" + *awscdk.Aws_ACCOUNT_ID() + ":secret:" + *p.AppSecrets)},
 				}),
 				awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-					Sid:       jsii.String("AppSecretKeysThroughSecretsManager"),
-					Actions:   strs(AppSecretKeyActions()),
-					Resources: &[]*string{jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":kms:*:" + *awscdk.Aws_ACCOUNT_ID() + ":key/*")},
+					Sid:        jsii.String("AppSecretKeysThroughSecretsManager"),
+					Actions:    strs(AppSecretKeyActions()),
+					Resources:  &[]*string{jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":kms:*:" + *awscdk.Aws_ACCOUNT_ID() + ":key/*")},
 					Conditions: &map[string]any{"StringLike": map[string]any{"kms:ViaService": "secretsmanager.*.amazonaws.com"}},
 				}),
 			},
