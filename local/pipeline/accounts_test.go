@@ -287,7 +287,25 @@ func TestMemberSessionPolicyNarrows(t *testing.T) {
 	if apiCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "because no identity-based policy allows") {
 		t.Errorf("CreateUser with a broad session policy: %v", err)
 	}
-	w.decisions.agree(t, 2)
+	// A managed session policy (PolicyArns, a policy of the role's account) narrows alike.
+	pol, err := w.sb.IAM.InAccount(memberB).CreatePolicy("list-only", "/", "", []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListAccessKeys","Resource":"*"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = assume(ctx, w.task, &sts.AssumeRoleInput{RoleArn: aws.String(memberRole), RoleSessionName: aws.String("managed"), ExternalId: aws.String(externalID),
+		PolicyArns: []ststypes.PolicyDescriptorType{{Arn: aws.String(pol.ARN)}}})
+	if err != nil {
+		t.Fatalf("AssumeRole with PolicyArns: %v", err)
+	}
+	managed := iam.NewFromConfig(w.as(t, out.Credentials))
+	if _, err := managed.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("app")}); err != nil {
+		t.Errorf("ListAccessKeys under the managed session policy: %v", err)
+	}
+	_, err = managed.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("app"), AccessKeyId: keys.AccessKeyMetadata[0].AccessKeyId, Status: "Inactive"})
+	if apiCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "no session policy allows") {
+		t.Errorf("UpdateAccessKey outside the managed session policy: %v", err)
+	}
+	w.decisions.agree(t, 3)
 }
 
 // Each refusal of AssumeRole as AWS words it: the caller learns only that
