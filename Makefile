@@ -95,7 +95,7 @@ synth: deps $(TASKS:%=dist/%/bootstrap) ## synthesize the CloudFormation templat
 
 .PHONY: deploy
 deploy: deps $(TASKS:%=dist/%/bootstrap) ## cdk deploy with the rotations config (AWS credentials in the environment)
-	$(CDK) deploy --no-notices -c configFile=$(CONFIG) --require-approval broadening
+	$(CDK) deploy KeyRotator --no-notices -c configFile=$(CONFIG) --require-approval broadening
 
 .PHONY: diagram
 diagram: ## draw statemachine/rotation.asl.json to docs/statemachine.svg (Graphviz: apt-get install graphviz)

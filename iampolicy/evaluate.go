@@ -63,6 +63,23 @@ type Input struct {
 	// policies count only when the key policy allows the principal's
 	// account, and a key without a policy allows no one.
 	KeyPolicy bool
+	// RoleTrust says ResourcePolicy is a role's trust policy and the action
+	// sts:AssumeRole: the trust policy must allow the caller even within
+	// one account, directly (its ARN, or its role's for a role session) or
+	// by naming its account, in which case the caller's identity policies
+	// must allow too; across accounts both must always allow. The same
+	// rule as a KMS key policy's.
+	// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
+	// https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_manage-assume.html
+	RoleTrust bool
+	// SessionPolicies are the policies passed to the AssumeRole call that
+	// made the principal's session (the inline Policy and the PolicyArns),
+	// nil if none was: the session may do only what its role's identity
+	// policies and a session policy both allow. A resource policy that
+	// names the session's ARN is not limited by them; one that names the
+	// role's ARN or the account is.
+	// https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session
+	SessionPolicies []NamedPolicy
 }
 
 // DecisionKind says which of AWS's three outcomes a decision is.
@@ -93,6 +110,7 @@ type PolicyType string
 const (
 	IdentityBased PolicyType = "identity-based"
 	ResourceBased PolicyType = "resource-based"
+	SessionBased  PolicyType = "session"
 )
 
 // StatementRef names the statement that decided.
@@ -157,10 +175,10 @@ const (
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
 // https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam
 //
-// A resource policy naming the role ARN grants its sessions directly here;
-// AWS limits such a grant (unlike one naming the session ARN) by a session
-// policy or permissions boundary, which this package does not yet evaluate:
-// matchRoleOfSession is where that check goes.
+// A resource policy naming the role ARN grants its sessions; AWS limits
+// such a grant (unlike one naming the session ARN) by a session policy
+// (Input.SessionPolicies), and so does this package. Permissions
+// boundaries are not evaluated.
 func Evaluate(in *Input) Decision {
 	req := &in.Request
 	service := req.Principal.Type == Service
@@ -180,16 +198,46 @@ func Evaluate(in *Input) Decision {
 		}
 	}
 
-	var resDeny, resDirect, resAccount *StatementRef
+	var resDeny, resDirect, resRole, resAccount *StatementRef
 	if in.ResourcePolicy != nil && in.ResourcePolicy.Policy != nil {
-		resDeny, resDirect, resAccount = scanResource(in.ResourcePolicy, req)
+		resDeny, resDirect, resRole, resAccount = scanResource(in.ResourcePolicy, req)
+	}
+
+	// A session policy limits the identity policies' grants and a resource
+	// policy's grant to the role; it adds nothing.
+	session := in.SessionPolicies != nil && !service
+	var sessDeny, sessAllow *StatementRef
+	if session {
+		for i := range in.SessionPolicies {
+			d, a := scanIdentity(&in.SessionPolicies[i], req)
+			if d != nil {
+				sessDeny = &StatementRef{Type: SessionBased, Policy: d.Policy, Sid: d.Sid, Index: d.Index}
+				break
+			}
+			if sessAllow == nil && a != nil {
+				sessAllow = &StatementRef{Type: SessionBased, Policy: a.Policy, Sid: a.Sid, Index: a.Index}
+			}
+		}
 	}
 
 	switch {
 	case idDeny != nil:
 		return deny(req, ExplicitDeny, IdentityBased, idDeny)
+	case sessDeny != nil:
+		return deny(req, ExplicitDeny, SessionBased, sessDeny)
 	case resDeny != nil:
 		return deny(req, ExplicitDeny, ResourceBased, resDeny)
+	}
+	idMissing := IdentityBased // what an implicit deny lacked, when identity policies had to allow
+	if session && sessAllow == nil {
+		if idAllow != nil {
+			idMissing = SessionBased
+		}
+		idAllow = nil
+		resRole = nil
+	}
+	if resDirect == nil {
+		resDirect = resRole
 	}
 
 	sameAccount := !service && req.Principal.Account != "" && req.Principal.Account == req.ResourceAccount
@@ -199,7 +247,7 @@ func Evaluate(in *Input) Decision {
 			return allow(resDirect)
 		}
 		return deny(req, ImplicitDeny, ResourceBased, nil)
-	case in.KeyPolicy:
+	case in.KeyPolicy, in.RoleTrust:
 		if sameAccount && resDirect != nil {
 			return allow(resDirect)
 		}
@@ -209,7 +257,7 @@ func Evaluate(in *Input) Decision {
 		if idAllow != nil {
 			return allow(idAllow)
 		}
-		return deny(req, ImplicitDeny, IdentityBased, nil)
+		return deny(req, ImplicitDeny, idMissing, nil)
 	case sameAccount:
 		if idAllow != nil {
 			return allow(idAllow)
@@ -217,10 +265,10 @@ func Evaluate(in *Input) Decision {
 		if resDirect != nil {
 			return allow(resDirect)
 		}
-		return deny(req, ImplicitDeny, IdentityBased, nil)
+		return deny(req, ImplicitDeny, idMissing, nil)
 	default: // cross-account
 		if idAllow == nil {
-			return deny(req, ImplicitDeny, IdentityBased, nil)
+			return deny(req, ImplicitDeny, idMissing, nil)
 		}
 		if resDirect == nil && resAccount == nil {
 			return deny(req, ImplicitDeny, ResourceBased, nil)
@@ -300,7 +348,7 @@ func scanIdentity(np *NamedPolicy, req *Request) (deny, allow *StatementRef) {
 // scanResource returns the resource policy's first applicable Deny, and its
 // first Allow that names the principal directly and the first that names
 // only its account.
-func scanResource(np *NamedPolicy, req *Request) (deny, direct, account *StatementRef) {
+func scanResource(np *NamedPolicy, req *Request) (deny, direct, role, account *StatementRef) {
 	vars := varsFor(np.Policy, req)
 	for i := range np.Policy.Statements {
 		s := &np.Policy.Statements[i]
@@ -311,10 +359,14 @@ func scanResource(np *NamedPolicy, req *Request) (deny, direct, account *Stateme
 		ref := &StatementRef{Type: ResourceBased, Policy: np.Name, Sid: s.Sid, Index: s.Index}
 		switch {
 		case s.Effect == Deny:
-			return ref, nil, nil
+			return ref, nil, nil, nil
 		case pm == matchAccount:
 			if account == nil {
 				account = ref
+			}
+		case pm == matchRoleOfSession:
+			if role == nil {
+				role = ref
 			}
 		default:
 			if direct == nil {
@@ -322,7 +374,7 @@ func scanResource(np *NamedPolicy, req *Request) (deny, direct, account *Stateme
 			}
 		}
 	}
-	return nil, direct, account
+	return nil, direct, role, account
 }
 
 func varsFor(p *Policy, req *Request) *varSource {

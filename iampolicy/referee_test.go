@@ -23,7 +23,12 @@ type refCase struct {
 	Context         Context
 	Identity        []refPolicy
 	ResourcePolicy  json.RawMessage
+	Session         json.RawMessage // the session policy of a role session, if one was passed
 }
+
+// roleTrust: an sts:AssumeRole's resource policy is the role's trust
+// policy (iam-simulate's StsServiceAuthorizer), so we say so.
+func (c *refCase) roleTrust() bool { return c.Action == "sts:AssumeRole" }
 
 type refPolicy struct {
 	Name string
@@ -66,6 +71,9 @@ func (c *refCase) simulation() map[string]any {
 	if c.ResourcePolicy != nil {
 		sim["resourcePolicy"] = c.ResourcePolicy
 	}
+	if c.Session != nil {
+		sim["sessionPolicy"] = c.Session
+	}
 	return sim
 }
 
@@ -75,7 +83,14 @@ func (c *refCase) input(t testing.TB) *Input {
 	in := &Input{Request: Request{
 		Principal: c.Principal, Action: c.Action, Resource: c.Resource,
 		ResourceAccount: c.ResourceAccount, Context: c.Context,
-	}, KeyPolicy: c.keyPolicy()}
+	}, KeyPolicy: c.keyPolicy(), RoleTrust: c.roleTrust()}
+	if c.Session != nil {
+		pol, err := Parse(c.Session, Identity)
+		if err != nil {
+			t.Fatalf("%s: session policy: %v\n%s", c.Name, err, c.Session)
+		}
+		in.SessionPolicies = []NamedPolicy{{Name: "session", Policy: pol}}
+	}
 	for _, p := range c.Identity {
 		pol, err := Parse(p.Doc, Identity)
 		if err != nil {

@@ -486,6 +486,11 @@ func TestCfnLint(t *testing.T) {
 		}
 		paths = append(paths, path)
 	}
+	member := filepath.Join(dir, "member.json")
+	if err := os.WriteFile(member, memberTemplate(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, member)
 	// W3005 (a DependsOn a GetAtt already implies): CDK's Function and
 	// StateMachine depend on their role and on its default policy, so that
 	// neither runs before its grants exist; the role half is redundant with

@@ -49,6 +49,12 @@ func synthApp() error {
 		Dist:   "dist",
 		ASL:    "statemachine/rotation.asl.json",
 	})
+	// The member-account stack: deployed to member accounts with
+	// CloudFormation StackSets (README, "Deploy: member accounts"), never
+	// by `make deploy`, which deploys KeyRotator only.
+	NewMemberStack(app, MemberStackName, &awscdk.StackProps{
+		Description: jsii.String("keyrotator member account: the role keyrotator's tasks assume to rotate this account's IAM user keys"),
+	})
 	app.Synth(nil)
 	return nil
 }

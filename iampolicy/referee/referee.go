@@ -31,6 +31,9 @@ type Case struct {
 	Context         map[string][]string `json:"context,omitempty"`
 	Identity        []Policy            `json:"identity,omitempty"`
 	ResourcePolicy  json.RawMessage     `json:"resourcePolicy,omitempty"`
+	// SessionPolicy is a role session's session policy (the policies
+	// passed to AssumeRole, as one document), if any.
+	SessionPolicy json.RawMessage `json:"sessionPolicy,omitempty"`
 }
 
 // Result is the referee's answer: "Allowed", "ExplicitlyDenied",
@@ -68,6 +71,9 @@ func (c Case) Simulation() map[string]any {
 	}
 	if c.ResourcePolicy != nil {
 		sim["resourcePolicy"] = c.ResourcePolicy
+	}
+	if c.SessionPolicy != nil {
+		sim["sessionPolicy"] = c.SessionPolicy
 	}
 	return sim
 }

@@ -16,7 +16,8 @@ for (const c of cases) {
     identityPolicies: c.identityPolicies ?? [],
     serviceControlPolicies: [],
     resourceControlPolicies: [],
-    resourcePolicy: c.resourcePolicy ?? undefined
+    resourcePolicy: c.resourcePolicy ?? undefined,
+    sessionPolicy: c.sessionPolicy ?? undefined
   }
   try {
     const res = await runSimulation(simulation, { simulationMode: 'Strict' })

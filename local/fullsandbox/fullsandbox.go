@@ -8,6 +8,7 @@ package fullsandbox
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/keyrotator/keyrotator/local/sandbox"
@@ -88,6 +89,11 @@ type Sandbox struct {
 	Admin  sandbox.Credential
 	// LambdaConcurrency is each function's cap that pipeline.Deploy sets.
 	LambdaConcurrency int
+
+	adminUser  string
+	authorizer *authz.Authorizer // nil: IAM not enforced
+	mu         sync.Mutex
+	admins     map[string]sandbox.Credential // member accounts' admins, by account
 }
 
 // New builds every service on one server, restores --state if there is
@@ -112,7 +118,7 @@ func New(opts Options) (*Sandbox, error) {
 		sb.LambdaConcurrency = lambda.DefaultMaxConcurrency
 	}
 	srv.Register(sb.IAM)
-	srv.Register(sts.New())
+	srv.Register(sts.New(srv))
 	// more services: registered below, one line each
 	srv.Register(secretsmanager.New(srv))
 	srv.Register(cloudtrail.New(srv))
@@ -146,10 +152,63 @@ func New(opts Options) (*Sandbox, error) {
 		return nil, fmt.Errorf("seed admin: %w", err)
 	}
 	sb.Admin = admin
+	sb.adminUser = opts.AdminUser
+	sb.admins = map[string]sandbox.Credential{}
 	if opts.EnforceIAM {
-		srv.SetAuthorizer(authz.New(authz.Options{IAM: sb.IAM, Topics: topics, Keys: keys, Functions: sb.Lambda, Admins: []string{admin.Principal.ARN}, Now: srv.Clock().Now, Record: opts.RecordIAM}))
+		sb.authorizer = authz.New(authz.Options{IAM: sb.IAM, Topics: topics, Keys: keys, Functions: sb.Lambda, Admins: []string{admin.Principal.ARN}, Now: srv.Clock().Now, Record: opts.RecordIAM})
+		srv.SetAuthorizer(sb.authorizer)
+	}
+	for _, account := range srv.Accounts()[1:] { // Options.Accounts, and those a restored state holds
+		if _, err := sb.AddAccount(account); err != nil {
+			return nil, err
+		}
 	}
 	return sb, nil
+}
+
+// AddAccount makes the sandbox hold a member account (12 digits) with its
+// own empty IAM, CloudTrail and Secrets Manager, and an admin identity of
+// its own (an IAM user named like the sandbox's admin, in that account,
+// with full access as the account's administrator has): the identity that
+// sets the account up (pipeline.DeployStack deploys as it). It returns that
+// admin's key; adding an account the sandbox holds returns its admin again.
+func (sb *Sandbox) AddAccount(account string) (sandbox.Credential, error) {
+	if account == sb.Server.Account() {
+		return sb.Admin, nil
+	}
+	if err := sb.Server.AddAccount(account); err != nil {
+		return sandbox.Credential{}, err
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if c, ok := sb.admins[account]; ok {
+		return c, nil
+	}
+	member := sb.IAM.InAccount(account)
+	if member == nil {
+		return sandbox.Credential{}, fmt.Errorf("account %s: the sandbox's IAM does not hold it", account)
+	}
+	c, err := member.SeedAdmin(sb.adminUser)
+	if err != nil {
+		return sandbox.Credential{}, fmt.Errorf("seed the admin of account %s: %w", account, err)
+	}
+	if sb.authorizer != nil {
+		sb.authorizer.AddAdmin(c.Principal.ARN)
+	}
+	sb.admins[account] = c
+	return c, nil
+}
+
+// AdminOf is the admin identity of account (the sandbox's own or a member
+// account added with AddAccount or Options.Accounts).
+func (sb *Sandbox) AdminOf(account string) (sandbox.Credential, bool) {
+	if account == "" || account == sb.Server.Account() {
+		return sb.Admin, true
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	c, ok := sb.admins[account]
+	return c, ok
 }
 
 // Env is the environment a shell or an SDK needs to reach the sandbox as the admin.

@@ -17,6 +17,23 @@ func (s *Server) adminMux() *http.ServeMux {
 	m.HandleFunc("GET /_sandbox/health", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "services": s.Services(), "now": s.clock.Now(), "region": s.opts.Region, "account": s.opts.Account})
 	})
+	m.HandleFunc("GET /_sandbox/accounts", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]any{"accounts": s.Accounts()})
+	})
+	m.HandleFunc("POST /_sandbox/accounts", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Account string `json:"account"`
+		}
+		if err := ReadJSON(r, &req); err != nil {
+			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		if err := s.AddAccount(req.Account); err != nil {
+			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"accounts": s.Accounts()})
+	})
 	m.HandleFunc("GET /_sandbox/calls", func(w http.ResponseWriter, r *http.Request) {
 		since, _ := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
 		calls, err := s.calls.Since(since)

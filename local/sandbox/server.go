@@ -23,8 +23,12 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	Region    string // default region, us-east-1
-	Account   string // the one account, 111122223333
+	Region  string // default region, us-east-1
+	Account string // the server's own account, 111122223333
+	// Accounts are more accounts the server holds beside Account (member
+	// accounts of an organization): IAM, CloudTrail and Secrets Manager
+	// keep each one's apart. AddAccount adds one later.
+	Accounts  []string
 	StateFile string // where state is kept across restarts; "" keeps it in memory
 	Logger    *slog.Logger
 }
@@ -50,6 +54,7 @@ type Server struct {
 	baseURL   string
 	authz     Authorizer // nil: every authenticated call runs
 	hosts     []Service  // HostRouters, in registration order
+	accounts  []string   // every account, the server's own first
 }
 
 const maxBody = 16 << 20 // Lambda payloads reach 6 MB; leave room
@@ -73,6 +78,12 @@ func New(opts Options) *Server {
 		extras:   map[string]any{},
 		targets:  map[string]string{},
 		dirty:    make(chan struct{}, 1),
+	}
+	s.accounts = []string{opts.Account}
+	for _, a := range opts.Accounts {
+		if err := s.AddAccount(a); err != nil {
+			s.log.Error("sandbox: account not added", "account", a, "err", err)
+		}
 	}
 	s.admin = s.adminMux()
 	return s
@@ -193,7 +204,8 @@ func (s *Server) authorize(ctx context.Context, c *Call, info ServiceInfo) *Erro
 // Region is the default region.
 func (s *Server) Region() string { return s.opts.Region }
 
-// Account is the sandbox's account id.
+// Account is the sandbox's own account id: the default account, where
+// the admin identity and everything not deployed elsewhere live.
 func (s *Server) Account() string { return s.opts.Account }
 
 // Logger is the sandbox's own log.
@@ -352,14 +364,20 @@ func (s *Server) LoadState() (bool, error) {
 		return false, fmt.Errorf("decode state %s: %w", s.opts.StateFile, err)
 	}
 	s.clock.SetOffset(st.ClockOffset)
+	// The parts restore without the server's lock held: a part that
+	// restores a member account adds it (AddAccount).
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for name, raw := range st.Services {
+	parts := map[string]any{}
+	for name := range st.Services {
 		part := any(s.extras[name])
 		if svc, ok := s.services[name]; ok {
 			part = svc
 		}
-		if sn, ok := part.(Snapshotter); ok {
+		parts[name] = part
+	}
+	s.mu.RUnlock()
+	for name, raw := range st.Services {
+		if sn, ok := parts[name].(Snapshotter); ok {
 			if err := sn.Restore(raw); err != nil {
 				return false, fmt.Errorf("restore %s: %w", name, err)
 			}
@@ -456,6 +474,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.finish(w, info, c, start, nil, e, nil, attribution{})
 		return
 	}
+	svc = scoped(svc, c.Principal.Account)
 	nameResources(svc, c)
 	if e := s.authorize(r.Context(), c, info); e != nil {
 		s.finish(w, info, c, start, nil, e, nil, s.attribute(r.Context(), info.Name, c))
@@ -548,6 +567,13 @@ func (s *Server) authenticate(r *http.Request, body []byte, auth sigv4.Auth, aut
 	cred, ok := s.creds.Credential(auth.AccessKeyID)
 	if !ok || !cred.Active || cred.SessionToken != auth.SecurityToken {
 		return authError(info.Protocol, "invalid-token", "")
+	}
+	if !cred.Expires.IsZero() && !c.Time.Before(cred.Expires) {
+		// https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html
+		if info.Protocol == Query {
+			return &Error{Status: 403, Code: "ExpiredToken", Message: "The security token included in the request is expired", Sender: true}
+		}
+		return &Error{Status: 400, Code: "ExpiredTokenException", Message: "The security token included in the request is expired", Sender: true}
 	}
 	c.Principal = cred.Principal
 	if err := sigv4.Verify(r, body, auth, cred.Secret, time.Now()); err != nil {
@@ -710,6 +736,7 @@ func (s *Server) Internal(ctx context.Context, service, action, resource string,
 	if !ok {
 		return nil, fmt.Errorf("sandbox: no service %q", service)
 	}
+	svc = scoped(svc, p.Account)
 	info := svc.Info()
 	c := &Call{Service: info.Name, Action: action, Resource: resource, Region: s.opts.Region, Principal: p,
 		RequestID: NewUUID(), Time: s.clock.Now(), Body: body,

@@ -150,8 +150,10 @@ type Credential struct {
 	AccessKeyID  string
 	Secret       string
 	SessionToken string // set for temporary (ASIA…) credentials
-	Active       bool
-	Principal    Principal
+	// Expires ends temporary credentials (sandbox clock); zero: never.
+	Expires   time.Time
+	Active    bool
+	Principal Principal
 }
 
 // Credentials resolves access keys; the IAM service implements it.

@@ -206,7 +206,7 @@ func (r *recorded) compare(ctx context.Context) (n, denied int, disagree []strin
 	var cases []referee.Case
 	for _, d := range r.all {
 		c := referee.Case{Principal: d.Principal.ARN, Action: d.Action, Resource: d.Resource, ResourceAccount: d.ResourceAccount,
-			Context: d.Context, ResourcePolicy: d.ResourcePolicy}
+			Context: d.Context, ResourcePolicy: d.ResourcePolicy, SessionPolicy: d.SessionPolicy}
 		for _, p := range d.Identity {
 			c.Identity = append(c.Identity, referee.Policy{Name: p.Name, Doc: p.Doc})
 		}

@@ -120,6 +120,8 @@ type side struct {
 	kms  *kms.Client
 	org  *organizations.Client
 	as   func(id, secret string) aws.Config // a config with another key
+	// asSession is a config with temporary credentials (an AssumeRole's).
+	asSession func(id, secret, token string) aws.Config
 
 	mu  sync.Mutex
 	sym map[string]string // value → symbol
@@ -176,16 +178,17 @@ func start(t *testing.T) *world {
 func (w *world) pair(t *testing.T) *pair {
 	t.Helper()
 	region := w.sb.Server.Region()
-	sbAs := func(id, secret string) aws.Config {
-		cfg := w.sb.ConfigAs(t, id, secret, "")
+	sbSession := func(id, secret, token string) aws.Config {
+		cfg := w.sb.ConfigAs(t, id, secret, token)
 		cfg.Retryer = noRetry
 		return cfg
 	}
-	motoAs := func(id, secret string) aws.Config {
+	sbAs := func(id, secret string) aws.Config { return sbSession(id, secret, "") }
+	motoSession := func(id, secret, token string) aws.Config {
 		cfg, err := config.LoadDefaultConfig(context.Background(),
 			config.WithRegion(region),
 			config.WithBaseEndpoint(w.moto),
-			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, "")),
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, token)),
 			config.WithSharedConfigFiles([]string{}),
 			config.WithSharedCredentialsFiles([]string{}),
 			config.WithRetryer(noRetry),
@@ -195,14 +198,15 @@ func (w *world) pair(t *testing.T) *pair {
 		}
 		return cfg
 	}
-	mk := func(name string, cfg aws.Config, as func(id, secret string) aws.Config) *side {
-		return &side{name: name, iam: iam.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), kms: kms.NewFromConfig(cfg), org: organizations.NewFromConfig(cfg), as: as,
+	motoAs := func(id, secret string) aws.Config { return motoSession(id, secret, "") }
+	mk := func(name string, cfg aws.Config, as func(id, secret string) aws.Config, asSession func(id, secret, token string) aws.Config) *side {
+		return &side{name: name, iam: iam.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg), kms: kms.NewFromConfig(cfg), org: organizations.NewFromConfig(cfg), as: as, asSession: asSession,
 			sym: map[string]string{}, val: map[string]string{}}
 	}
 	// moto takes any key; the sandbox checks SigV4 against its admin's.
 	p := &pair{t: t, sides: [2]*side{
-		mk("sandbox", sbAs(w.sb.Admin.AccessKeyID, w.sb.Admin.Secret), sbAs),
-		mk("moto", motoAs("AKIAMOTODIFFERENTIAL", "moto-accepts-any-secret"), motoAs),
+		mk("sandbox", sbAs(w.sb.Admin.AccessKeyID, w.sb.Admin.Secret), sbAs, sbSession),
+		mk("moto", motoAs("AKIAMOTODIFFERENTIAL", "moto-accepts-any-secret"), motoAs, motoSession),
 	}, seen: map[string]int{}}
 	t.Cleanup(p.checkKnown)
 	return p

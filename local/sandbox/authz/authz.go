@@ -29,6 +29,15 @@ type Identities interface {
 	IdentityPolicies(principalARN string) ([]iam.IdentityPolicy, error)
 }
 
+// Roles are the sandbox's IAM seen by sts:AssumeRole (*iam.Service, every
+// account's): a role's trust policy, by ARN, and the session policies of
+// a role session, by its access key id. An Identities that is not also
+// Roles has no role a caller may assume and no session policies.
+type Roles interface {
+	TrustPolicy(roleARN string) (json.RawMessage, bool)
+	SessionPolicies(accessKeyID string) ([]iam.IdentityPolicy, bool)
+}
+
 // Topics are SNS's topic policies and keys (*sns.Service).
 type Topics interface {
 	TopicPolicy(arn string) (json.RawMessage, bool)
@@ -85,6 +94,8 @@ type Decision struct {
 	Identity        []RawPolicy
 	ResourcePolicy  json.RawMessage // nil: none
 	KeyPolicy       bool
+	RoleTrust       bool            // ResourcePolicy is a role's trust policy (sts:AssumeRole)
+	SessionPolicy   json.RawMessage // the caller's session policies as one document; nil: none
 	Allowed         bool
 }
 
@@ -126,9 +137,23 @@ func Action(info sandbox.ServiceInfo, action string) string {
 	return a
 }
 
+// AddAdmin makes principalARN an admin too (a member account's admin
+// identity, added with the account).
+func (a *Authorizer) AddAdmin(principalARN string) {
+	a.mu.Lock()
+	a.admins[principalARN] = true
+	a.mu.Unlock()
+}
+
+func (a *Authorizer) isAdmin(principalARN string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.admins[principalARN]
+}
+
 // Authorize implements sandbox.Authorizer.
 func (a *Authorizer) Authorize(ctx context.Context, c *sandbox.Call, info sandbox.ServiceInfo) *sandbox.Error {
-	if a.admins[c.Principal.ARN] {
+	if a.isAdmin(c.Principal.ARN) {
 		return nil
 	}
 	p := principal(c.Principal)
@@ -151,17 +176,28 @@ func (a *Authorizer) Authorize(ctx context.Context, c *sandbox.Call, info sandbo
 			raw = append(raw, RawPolicy{Name: d.Name, Doc: d.Document})
 		}
 	}
+	session, rawSession, e := a.sessionPolicies(c, info)
+	if e != nil {
+		return e
+	}
 	for _, res := range c.ResourceARNs {
 		rp, rawRP := a.resourcePolicy(info.Name, res)
+		assume := info.Name == "sts" && c.Action == "AssumeRole"
 		var in *iampolicy.Input
 		for _, chk := range checks(info, c, res) {
 			cx := a.context(ctx, c)
 			maps.Copy(cx, chk.context)
 			req := iampolicy.Request{Principal: p, Action: chk.action, Resource: res, ResourceAccount: accountOf(res, c.Principal.Account), Context: cx}
-			in = &iampolicy.Input{Request: req, IdentityPolicies: identity, ResourcePolicy: rp, KeyPolicy: info.Name == "kms" && rp != nil}
+			in = &iampolicy.Input{Request: req, IdentityPolicies: identity, ResourcePolicy: rp, KeyPolicy: info.Name == "kms" && rp != nil,
+				RoleTrust: assume, SessionPolicies: session}
 			d := iampolicy.Evaluate(in)
-			a.note(in, raw, rawRP, d.Allowed)
+			a.noteSession(in, raw, rawRP, rawSession, d.Allowed)
 			if !d.Allowed {
+				if assume && d.Missing == iampolicy.ResourceBased {
+					// AWS does not tell a caller what the role's trust
+					// policy (or the role's absence) refused.
+					return denied(info, AssumeRoleDenied(c.Principal.ARN, res))
+				}
 				return denied(info, d.Message)
 			}
 		}
@@ -180,6 +216,58 @@ func (a *Authorizer) Authorize(ctx context.Context, c *sandbox.Call, info sandbo
 		}
 	}
 	return nil
+}
+
+// AssumeRoleDenied is AWS's message when sts:AssumeRole is refused by the
+// role's side (its trust policy, or no such role): "User: <caller> is not
+// authorized to perform: sts:AssumeRole on resource: <role>".
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_roles.html
+func AssumeRoleDenied(caller, role string) string {
+	return fmt.Sprintf("User: %s is not authorized to perform: sts:AssumeRole on resource: %s", caller, role)
+}
+
+// sessionPolicies are the session policies of the caller's session, as one
+// policy set (nil if it has none), and their documents as one document for
+// a recorder (a referee takes one session policy).
+func (a *Authorizer) sessionPolicies(c *sandbox.Call, info sandbox.ServiceInfo) ([]iampolicy.NamedPolicy, json.RawMessage, *sandbox.Error) {
+	roles, ok := a.iam.(Roles)
+	if !ok || c.Principal.Type != "AssumedRole" {
+		return nil, nil, nil
+	}
+	docs, ok := roles.SessionPolicies(c.AccessKeyID)
+	if !ok {
+		return nil, nil, nil
+	}
+	out := []iampolicy.NamedPolicy{}
+	var stmts []json.RawMessage
+	for _, d := range docs {
+		if d.Document == nil {
+			continue // an AWS managed policy the sandbox does not hold allows nothing here
+		}
+		pol, err := a.parse(d.Document, iampolicy.Identity)
+		if err != nil {
+			return nil, nil, denied(info, fmt.Sprintf("session policy %s of %s is malformed: %v", d.Name, c.Principal.ARN, err))
+		}
+		out = append(out, iampolicy.NamedPolicy{Name: d.Name, Policy: pol})
+		stmts = append(stmts, statementsOf(d.Document)...)
+	}
+	merged, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": stmts})
+	return out, merged, nil
+}
+
+// statementsOf is a policy document's statements, each as JSON.
+func statementsOf(doc json.RawMessage) []json.RawMessage {
+	var d struct {
+		Statement json.RawMessage `json:"Statement"`
+	}
+	if json.Unmarshal(doc, &d) != nil {
+		return nil
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(d.Statement, &list) == nil {
+		return list
+	}
+	return []json.RawMessage{d.Statement}
 }
 
 // check is one IAM action a call needs, with the condition keys the
@@ -207,7 +295,24 @@ func checks(info sandbox.ServiceInfo, c *sandbox.Call, resource string) []check 
 			{action: "lambda:InvokeFunction", context: iampolicy.Context{"lambda:InvokedViaFunctionUrl": {"true"}}},
 		}
 	}
+	if info.Name == "sts" && c.Action == "AssumeRole" {
+		return []check{{action: "sts:AssumeRole", context: STSKeys(c)}}
+	}
 	return []check{{action: Action(info, c.Action)}}
+}
+
+// STSKeys are the condition keys an sts:AssumeRole request carries beyond
+// the global ones: sts:ExternalId when the caller passed one,
+// sts:RoleSessionName, sts:SourceIdentity when passed.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_externalid
+func STSKeys(c *sandbox.Call) iampolicy.Context {
+	cx := iampolicy.Context{}
+	for param, key := range map[string]string{"ExternalId": "sts:ExternalId", "RoleSessionName": "sts:RoleSessionName", "SourceIdentity": "sts:SourceIdentity"} {
+		if v := c.Params.Get(param); v != "" {
+			cx[key] = []string{v}
+		}
+	}
+	return cx
 }
 
 // tagsOnCreate says whether c is a CreateSecret that tags the secret.
@@ -278,6 +383,13 @@ func (a *Authorizer) resourcePolicy(service, resource string) (*iampolicy.NamedP
 	case service == "lambda" && a.functions != nil:
 		doc, ok = a.functions.FunctionPolicy(resource)
 		name = "function policy of " + resource
+	case service == "sts":
+		// sts:AssumeRole's resource is the role, and its policy the
+		// role's trust policy (in the role's account).
+		if roles, isRoles := a.iam.(Roles); isRoles {
+			doc, ok = roles.TrustPolicy(resource)
+		}
+		name = "trust policy of " + resource
 	case service == "kms" && a.keys != nil:
 		// A key's policy decides every use of the key, with the KMS rule
 		// that IAM policies count only where it allows the account
@@ -301,12 +413,18 @@ func (a *Authorizer) resourcePolicy(service, resource string) (*iampolicy.NamedP
 
 // note tells the recorder, if any, of a decision.
 func (a *Authorizer) note(in *iampolicy.Input, identity []RawPolicy, resourcePolicy json.RawMessage, allowed bool) {
+	a.noteSession(in, identity, resourcePolicy, nil, allowed)
+}
+
+// noteSession is note with the caller's session policies as one document.
+func (a *Authorizer) noteSession(in *iampolicy.Input, identity []RawPolicy, resourcePolicy, session json.RawMessage, allowed bool) {
 	if a.record == nil {
 		return
 	}
 	r := in.Request
 	a.record(Decision{Principal: r.Principal, Action: r.Action, Resource: r.Resource, ResourceAccount: r.ResourceAccount,
-		Context: maps.Clone(r.Context), Identity: identity, ResourcePolicy: resourcePolicy, KeyPolicy: in.KeyPolicy, Allowed: allowed})
+		Context: maps.Clone(r.Context), Identity: identity, ResourcePolicy: resourcePolicy, KeyPolicy: in.KeyPolicy, Allowed: allowed,
+		RoleTrust: in.RoleTrust, SessionPolicy: session})
 }
 
 func (a *Authorizer) parse(doc []byte, kind iampolicy.Kind) (*iampolicy.Policy, error) {
@@ -333,9 +451,16 @@ func (a *Authorizer) parse(doc []byte, kind iampolicy.Kind) (*iampolicy.Policy, 
 // aws:SecureTransport is true: AWS's endpoints are TLS, and the sandbox's
 // loopback endpoint stands in for them.
 func (a *Authorizer) context(ctx context.Context, c *sandbox.Call) iampolicy.Context {
+	return GlobalContext(ctx, c, a.now())
+}
+
+// GlobalContext is the global condition keys of c's request at now (the
+// sandbox clock), as the Authorizer sets them: what STS evaluates a role's
+// trust policy with.
+func GlobalContext(ctx context.Context, c *sandbox.Call, now time.Time) iampolicy.Context {
 	cx := iampolicy.Context{
 		"aws:SecureTransport": {"true"},
-		"aws:CurrentTime":     {a.now().UTC().Format(time.RFC3339)},
+		"aws:CurrentTime":     {now.UTC().Format(time.RFC3339)},
 		"aws:RequestedRegion": {c.Region},
 	}
 	p := c.Principal
@@ -409,3 +534,6 @@ func denied(info sandbox.ServiceInfo, msg string) *sandbox.Error {
 	}
 	return sandbox.Errorf(http.StatusBadRequest, "AccessDeniedException", "%s", msg)
 }
+
+// Principal is the evaluator's view of a sandbox principal.
+func Principal(p sandbox.Principal) iampolicy.Principal { return principal(p) }

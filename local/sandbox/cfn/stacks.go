@@ -23,13 +23,27 @@ func (s *Stacks) Get(name string) (*Stack, bool) {
 }
 
 // Put records a deployed stack under its name.
-func (s *Stacks) Put(st *Stack) {
+func (s *Stacks) Put(st *Stack) { s.PutAt(st.Name, st) }
+
+// PutAt records a deployed stack under key: a stack in a member account
+// is kept as "<account>/<name>" (StackKey), since stack names are unique
+// only within an account and region.
+func (s *Stacks) PutAt(key string, st *Stack) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stacks == nil {
 		s.stacks = map[string]*Stack{}
 	}
-	s.stacks[st.Name] = st
+	s.stacks[key] = st
+}
+
+// StackKey is the key Stacks keeps a stack under: its name in the
+// sandbox's own account (home), "<account>/<name>" in another.
+func StackKey(home, account, name string) string {
+	if account == "" || account == home {
+		return name
+	}
+	return account + "/" + name
 }
 
 // Snapshot implements sandbox.Snapshotter.

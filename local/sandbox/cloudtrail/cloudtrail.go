@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,13 +37,16 @@ type Service struct {
 	seq     int64
 	events  []Event
 	expired int64              // events dropped for being older than Retention
-	buckets map[string]*bucket // by region
+	buckets map[string]*bucket // by region, "<account>/<region>" for a member account
 }
 
 // Event is one management event as the sandbox keeps it.
 type Event struct {
-	Seq             int64                   `json:"seq"`
-	Region          string                  `json:"region"`
+	Seq    int64  `json:"seq"`
+	Region string `json:"region"`
+	// Account is the account whose event history holds the event: ""
+	// for the server's own, the member account's id for the others.
+	Account         string                  `json:"account,omitempty"`
 	EventID         string                  `json:"eventId"`
 	EventName       string                  `json:"eventName"`
 	EventSource     string                  `json:"eventSource"`
@@ -132,7 +136,7 @@ func (s *Service) Observe(e sandbox.Event) {
 		EventVersion: "1.09", UserIdentity: id, EventTime: c.Time.UTC().Format("2006-01-02T15:04:05Z"),
 		EventSource: source, EventName: c.Action, AWSRegion: c.Region, SourceIPAddress: "127.0.0.1", UserAgent: ua,
 		ErrorCode: e.ErrorCode, RequestParameters: e.Params, RequestID: c.RequestID, EventID: eventID, ReadOnly: readOnly,
-		EventType: "AwsApiCall", ManagementEvent: true, RecipientAccountID: s.srv.Account(), EventCategory: "Management",
+		EventType: "AwsApiCall", ManagementEvent: true, EventCategory: "Management",
 	}
 	if e.ResponseElements != nil && e.ErrorCode == "" {
 		rec.ResponseElements = e.ResponseElements
@@ -140,21 +144,61 @@ func (s *Service) Observe(e sandbox.Event) {
 	for _, r := range e.Resources {
 		rec.Resources = append(rec.Resources, resourceJSON{Type: r.Type, ARN: r.Name})
 	}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		s.srv.Logger().Error("cloudtrail: encode event", "event", c.Action, "err", err)
-		return
+	// The event is the caller's account's; an AssumeRole of another
+	// account's role is that account's event too, as CloudTrail records
+	// it in both
+	// (https://docs.aws.amazon.com/IAM/latest/UserGuide/cloudtrail-integration.html#cloudtrail-integration_examples-sts-api).
+	accounts := []string{p.Account}
+	if e.Info.Name == "sts" && c.Action == "AssumeRole" && e.ErrorCode == "" {
+		if parts := strings.SplitN(c.Params.Get("RoleArn"), ":", 6); len(parts) == 6 && parts[4] != p.Account {
+			accounts = append(accounts, parts[4])
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expire()
-	s.seq++
-	s.events = append(s.events, Event{
-		Seq: s.seq, Region: c.Region, EventID: eventID, EventName: c.Action, EventSource: source, EventTime: c.Time.UTC(),
-		AccessKeyID: c.AccessKeyID, Username: username, ReadOnly: readOnly, ErrorCode: e.ErrorCode,
-		Resources: slices.Clone(e.Resources), CloudTrailEvent: string(b),
-	})
+	for i, account := range accounts {
+		if account == "" {
+			account = s.srv.Account()
+		}
+		rec.RecipientAccountID = account
+		if i > 0 {
+			eventID = sandbox.NewUUID()
+			rec.EventID = eventID
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			s.srv.Logger().Error("cloudtrail: encode event", "event", c.Action, "err", err)
+			return
+		}
+		s.seq++
+		s.events = append(s.events, Event{
+			Seq: s.seq, Region: c.Region, Account: s.key(account), EventID: eventID, EventName: c.Action, EventSource: source, EventTime: c.Time.UTC(),
+			AccessKeyID: c.AccessKeyID, Username: username, ReadOnly: readOnly, ErrorCode: e.ErrorCode,
+			Resources: slices.Clone(e.Resources), CloudTrailEvent: string(b),
+		})
+	}
 	s.srv.MarkDirty()
+}
+
+// key is how Event.Account names account: "" for the server's own.
+func (s *Service) key(account string) string {
+	if account == s.srv.Account() {
+		return ""
+	}
+	return account
+}
+
+// EventsIn returns account's events of the last 90 days, oldest first.
+func (s *Service) EventsIn(account string) []Event {
+	k := s.key(account)
+	var out []Event
+	for _, e := range s.Events() {
+		if e.Account == k {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // expire drops the events older than Retention by the sandbox clock: the
@@ -216,14 +260,16 @@ func (s *Service) Restore(raw json.RawMessage) error {
 
 // Admin implements sandbox.Administered:
 //
-//	GET /events[?region=R] lists the events of the last 90 days, oldest first.
+//	GET /events[?region=R][&account=A] lists the events of the last 90 days, oldest first
+//	(every account's unless account is given).
 func (s *Service) Admin() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
 		region := r.URL.Query().Get("region")
+		account, byAccount := r.URL.Query().Get("account"), r.URL.Query().Has("account")
 		out := []Event{}
 		for _, e := range s.Events() {
-			if region == "" || e.Region == region {
+			if (region == "" || e.Region == region) && (!byAccount || e.Account == s.key(account)) {
 				out = append(out, e)
 			}
 		}
@@ -238,7 +284,8 @@ type bucket struct {
 	last   time.Time
 }
 
-// allow takes a token from region's bucket. Callers hold s.mu.
+// allow takes a token from the bucket of an account and region
+// (CloudTrail's limit is per account and region). Callers hold s.mu.
 func (s *Service) allow(region string) bool {
 	now := s.now()
 	b, ok := s.buckets[region]

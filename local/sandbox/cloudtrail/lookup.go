@@ -59,8 +59,13 @@ type cursor struct {
 }
 
 func (s *Service) lookupEvents(c *sandbox.Call) (any, error) {
+	account := s.key(c.Principal.Account)
+	bucketKey := c.Region
+	if account != "" {
+		bucketKey = account + "/" + c.Region
+	}
 	s.mu.Lock()
-	allowed := s.allow(c.Region)
+	allowed := s.allow(bucketKey)
 	s.mu.Unlock()
 	if !allowed {
 		return nil, sandbox.Errorf(400, "ThrottlingException", "Rate exceeded")
@@ -114,7 +119,7 @@ func (s *Service) lookupEvents(c *sandbox.Call) (any, error) {
 	if in.EventCategory == "" { // the sandbox has no Insights events
 		s.mu.Lock()
 		for _, e := range s.events {
-			if e.Region == c.Region && !e.EventTime.Before(start) && !e.EventTime.After(end) && match(e) {
+			if e.Region == c.Region && e.Account == account && !e.EventTime.Before(start) && !e.EventTime.After(end) && match(e) {
 				found = append(found, e)
 			}
 		}

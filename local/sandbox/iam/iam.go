@@ -33,11 +33,13 @@ const reportStep = time.Minute
 
 // Service is the IAM service.
 type Service struct {
-	srv    *sandbox.Server
-	lag    time.Duration // how late GetAccessKeyLastUsed shows a use
-	mu     sync.RWMutex
-	st     state
-	issued []string // every user key's secret, deleted ones too (for leak checks)
+	srv     *sandbox.Server
+	account string        // the account whose IAM this is
+	fam     *family       // every account's IAM on the server (accounts.go)
+	lag     time.Duration // how late GetAccessKeyLastUsed shows a use
+	mu      sync.RWMutex
+	st      state
+	issued  []string // every user key's secret, deleted ones too (for leak checks)
 }
 
 type state struct {
@@ -105,12 +107,25 @@ type Session struct {
 	Role        string `json:"role"`
 	RoleID      string `json:"roleId"`
 	SessionName string `json:"sessionName"`
+	// Expires ends an AssumeRole session (sandbox clock); nil: a
+	// function's execution-role session, valid while the sandbox runs.
+	Expires *time.Time `json:"expires,omitempty"`
+	// Policy and PolicyARNs are the session policies AssumeRole was
+	// passed: the session may do only what they and the role both allow.
+	Policy     string   `json:"policy,omitempty"`
+	PolicyARNs []string `json:"policyArns,omitempty"`
 }
 
 // New returns an empty IAM bound to srv (its clock and account) that shows a
 // use of a key lag after it happened (0: at once).
 func New(srv *sandbox.Server, lag time.Duration) *Service {
-	return &Service{srv: srv, lag: lag, st: state{Users: map[string]*User{}, Keys: map[string]*Key{}, Sessions: map[string]*Session{}, Roles: map[string]*Role{}, Policies: map[string]*ManagedPolicy{}}}
+	s := &Service{srv: srv, lag: lag, account: srv.Account(), st: newState()}
+	s.fam = &family{byAccount: map[string]*Service{s.account: s}, order: []string{s.account}}
+	return s
+}
+
+func newState() state {
+	return state{Users: map[string]*User{}, Keys: map[string]*Key{}, Sessions: map[string]*Session{}, Roles: map[string]*Role{}, Policies: map[string]*ManagedPolicy{}}
 }
 
 // Info implements sandbox.Service.
@@ -122,15 +137,15 @@ func (s *Service) Info() sandbox.ServiceInfo {
 }
 
 func (s *Service) userARN(u *User) string {
-	return fmt.Sprintf("arn:aws:iam::%s:user%s%s", s.srv.Account(), u.Path, u.Name)
+	return fmt.Sprintf("arn:aws:iam::%s:user%s%s", s.account, u.Path, u.Name)
 }
 
 func (s *Service) principal(u *User) sandbox.Principal {
-	return sandbox.Principal{Account: s.srv.Account(), ARN: s.userARN(u), UserID: u.ID, UserName: u.Name, Type: "IAMUser"}
+	return sandbox.Principal{Account: s.account, ARN: s.userARN(u), UserID: u.ID, UserName: u.Name, Type: "IAMUser"}
 }
 
-// Credential implements sandbox.Credentials.
-func (s *Service) Credential(id string) (sandbox.Credential, bool) {
+// credential resolves a key of this account.
+func (s *Service) credential(id string) (sandbox.Credential, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if k, ok := s.st.Keys[id]; ok {
@@ -138,23 +153,26 @@ func (s *Service) Credential(id string) (sandbox.Credential, bool) {
 		return sandbox.Credential{AccessKeyID: k.ID, Secret: k.Secret, Active: k.Status == "Active", Principal: s.principal(u)}, true
 	}
 	if ss, ok := s.st.Sessions[id]; ok {
-		return sandbox.Credential{AccessKeyID: ss.AccessKeyID, Secret: ss.Secret, SessionToken: ss.Token, Active: true,
+		var exp time.Time
+		if ss.Expires != nil {
+			exp = *ss.Expires
+		}
+		return sandbox.Credential{AccessKeyID: ss.AccessKeyID, Secret: ss.Secret, SessionToken: ss.Token, Active: true, Expires: exp,
 			Principal: sandbox.Principal{
-				Account: s.srv.Account(), Type: "AssumedRole", UserName: ss.SessionName, UserID: ss.RoleID + ":" + ss.SessionName,
-				ARN: fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", s.srv.Account(), ss.Role, ss.SessionName),
+				Account: s.account, Type: "AssumedRole", UserName: ss.SessionName, UserID: ss.RoleID + ":" + ss.SessionName,
+				ARN: fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", s.account, ss.Role, ss.SessionName),
 			}}, true
 	}
 	return sandbox.Credential{}, false
 }
 
-// MarkUsed implements sandbox.Credentials: the key's last-used becomes this
-// call, reported by GetAccessKeyLastUsed only once the lag has passed.
-func (s *Service) MarkUsed(id, service, region string, at time.Time) {
+// markUsed is MarkUsed for a key of this account: false if it has no such key.
+func (s *Service) markUsed(id, service, region string, at time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, ok := s.st.Keys[id]
 	if !ok {
-		return
+		return false
 	}
 	if k.LastUsed == nil || at.After(*k.LastUsed) {
 		k.LastUsed, k.LastService, k.LastRegion = &at, service, region
@@ -166,6 +184,7 @@ func (s *Service) MarkUsed(id, service, region string, at time.Time) {
 		k.Pending = slices.DeleteFunc(k.Pending, func(p Use) bool { return !p.At.After(u.At) })
 	}
 	k.Pending = addUse(k.Pending, k.Reported, Use{At: at, Service: service, Region: region})
+	return true
 }
 
 // addUse puts u into pending (oldest first), coalesced with a use in the same
@@ -343,15 +362,56 @@ func (s *Service) SeedAdmin(name string) (sandbox.Credential, error) {
 	return sandbox.Credential{AccessKeyID: ks[0].ID, Secret: ks[0].Secret, Active: true, Principal: s.principal(u)}, nil
 }
 
-// Snapshot implements sandbox.Snapshotter.
+// Snapshot implements sandbox.Snapshotter: this account's state, and the
+// other accounts' under "accounts".
 func (s *Service) Snapshot() (json.RawMessage, error) {
+	others := map[string]json.RawMessage{}
+	for _, m := range s.fam.members() {
+		if m == s {
+			continue
+		}
+		m.mu.RLock()
+		b, err := json.Marshal(m.st)
+		m.mu.RUnlock()
+		if err != nil {
+			return nil, err
+		}
+		others[m.account] = b
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return json.Marshal(s.st)
+	b, err := json.Marshal(s.st)
+	if err != nil || len(others) == 0 {
+		return b, err
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		return nil, err
+	}
+	if top["accounts"], err = json.Marshal(others); err != nil {
+		return nil, err
+	}
+	return json.Marshal(top)
 }
 
 // Restore implements sandbox.Snapshotter.
 func (s *Service) Restore(raw json.RawMessage) error {
+	var others struct {
+		Accounts map[string]json.RawMessage `json:"accounts"`
+	}
+	if err := json.Unmarshal(raw, &others); err != nil {
+		return err
+	}
+	for account, b := range others.Accounts {
+		if err := s.srv.AddAccount(account); err != nil {
+			return err
+		}
+		if m := s.InAccount(account); m != nil && m != s {
+			if err := m.Restore(b); err != nil {
+				return fmt.Errorf("account %s: %w", account, err)
+			}
+		}
+	}
 	var st state
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return err
@@ -392,9 +452,12 @@ func (s *Service) Backdate(id string, created time.Time) bool {
 // Secrets returns the secret of every key the sandbox has issued, live or
 // not: what a leak check (I1) scans every output for. Tests only.
 func (s *Service) Secrets() []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := append([]string(nil), s.issued...)
+	var out []string
+	for _, m := range s.fam.members() {
+		m.mu.RLock()
+		out = append(out, m.issued...)
+		m.mu.RUnlock()
+	}
 	return out
 }
 

@@ -21,8 +21,15 @@ const (
 // Types implements cfn.Provisioner.
 func (s *Service) Types() []string { return []string{typeRole, typePolicy, typeManagedPolicy} }
 
-// Create implements cfn.Provisioner.
-func (s *Service) Create(_ context.Context, r cfn.Resource) (cfn.Provisioned, error) {
+// Create implements cfn.Provisioner, in the IAM of the stack's account.
+func (s *Service) Create(ctx context.Context, r cfn.Resource) (cfn.Provisioned, error) {
+	if r.Account != "" && r.Account != s.account {
+		m := s.InAccount(r.Account)
+		if m == nil {
+			return cfn.Provisioned{}, fmt.Errorf("iam: the sandbox holds no account %s", r.Account)
+		}
+		return m.Create(ctx, r)
+	}
 	switch r.Type {
 	case typeRole:
 		return s.createRoleResource(r)

@@ -31,7 +31,7 @@ func (s *Service) ResourceARNs(c *sandbox.Call) []string {
 		if path == "" {
 			path = "/"
 		}
-		return []string{fmt.Sprintf("arn:aws:iam::%s:user%s%s", s.srv.Account(), path, c.Params.Get("UserName"))}
+		return []string{fmt.Sprintf("arn:aws:iam::%s:user%s%s", s.account, path, c.Params.Get("UserName"))}
 	}
 	name := c.Params.Get("UserName")
 	if name == "" && c.Principal.Type == "IAMUser" {
@@ -40,5 +40,5 @@ func (s *Service) ResourceARNs(c *sandbox.Call) []string {
 	if u, ok := s.st.Users[name]; ok {
 		return []string{s.userARN(u)}
 	}
-	return []string{fmt.Sprintf("arn:aws:iam::%s:user/%s", s.srv.Account(), name)}
+	return []string{fmt.Sprintf("arn:aws:iam::%s:user/%s", s.account, name)}
 }

@@ -68,7 +68,7 @@ func validDocument(what string, doc json.RawMessage) error {
 }
 
 func (s *Service) roleARN(r *Role) string {
-	return fmt.Sprintf("arn:aws:iam::%s:role%s%s", s.srv.Account(), r.Path, r.Name)
+	return fmt.Sprintf("arn:aws:iam::%s:role%s%s", s.account, r.Path, r.Name)
 }
 
 // nameOf is the role or policy name an ARN ends with ("role/path/name"), or
@@ -223,7 +223,7 @@ func (s *Service) CreatePolicy(name, path, description string, doc json.RawMessa
 	if err := validDocument(name, doc); err != nil {
 		return nil, err
 	}
-	arn := fmt.Sprintf("arn:aws:iam::%s:policy%s%s", s.srv.Account(), path, name)
+	arn := fmt.Sprintf("arn:aws:iam::%s:policy%s%s", s.account, path, name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.st.Policies[arn]; ok {
@@ -291,9 +291,16 @@ func (s *Service) ManagedPolicyDocument(arn string) (json.RawMessage, bool) {
 	return p.Document, true
 }
 
-// TrustPolicy is a role's trust policy (AssumeRolePolicyDocument), by name or ARN.
+// TrustPolicy is a role's trust policy (AssumeRolePolicyDocument), by
+// name (this account's role) or ARN (any account's).
 func (s *Service) TrustPolicy(role string) (json.RawMessage, bool) {
-	r, ok := s.GetRole(role)
+	m := s
+	if strings.HasPrefix(role, "arn:") {
+		if m = s.InAccount(arnAccount(role)); m == nil {
+			return nil, false
+		}
+	}
+	r, ok := m.GetRole(role)
 	return r.AssumeRolePolicy, ok
 }
 
@@ -304,6 +311,14 @@ func (s *Service) TrustPolicy(role string) (json.RawMessage, bool) {
 // policies by name, then its attached managed policies in attach order.
 // The documents are raw JSON, for a policy evaluator to read.
 func (s *Service) IdentityPolicies(principalARN string) ([]IdentityPolicy, error) {
+	m := s.InAccount(arnAccount(principalARN))
+	if m == nil {
+		return nil, sandbox.Errorf(400, "ValidationError", "%s names an account the sandbox does not hold", principalARN)
+	}
+	return m.identityPolicies(principalARN)
+}
+
+func (s *Service) identityPolicies(principalARN string) ([]IdentityPolicy, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var inline map[string]string

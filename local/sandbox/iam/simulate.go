@@ -79,7 +79,7 @@ func (s *Service) simulatePrincipalPolicy(c *sandbox.Call) (any, error) {
 		}
 		resPolicy = &iampolicy.NamedPolicy{Name: "ResourcePolicy", Policy: pol}
 	}
-	account := s.srv.Account()
+	account := s.account
 	owner := account
 	if o := c.Params.Get("ResourceOwner"); o != "" {
 		owner = accountOf(o)

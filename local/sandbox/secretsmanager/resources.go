@@ -30,5 +30,5 @@ func (s *Service) ResourceARNs(c *sandbox.Call) []string {
 	if strings.HasPrefix(in.SecretId, "arn:") {
 		return []string{in.SecretId}
 	}
-	return []string{fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s", c.Region, s.srv.Account(), in.SecretId)}
+	return []string{fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s", c.Region, s.account, in.SecretId)}
 }

@@ -26,9 +26,11 @@ const (
 
 // Service is the Secrets Manager service.
 type Service struct {
-	srv *sandbox.Server
-	mu  sync.Mutex
-	st  state
+	srv     *sandbox.Server
+	account string  // the account whose secrets these are
+	fam     *family // every account's Secrets Manager on the server
+	mu      sync.Mutex
+	st      state
 }
 
 type state struct {
@@ -70,7 +72,9 @@ type Tag struct {
 
 // New returns an empty Secrets Manager bound to srv (its clock, region and account).
 func New(srv *sandbox.Server) *Service {
-	return &Service{srv: srv, st: state{Secrets: map[string]*Secret{}}}
+	s := &Service{srv: srv, account: srv.Account(), st: state{Secrets: map[string]*Secret{}}}
+	s.fam = &family{byAccount: map[string]*Service{s.account: s}, order: []string{s.account}}
+	return s
 }
 
 // Info implements sandbox.Service.
@@ -84,13 +88,48 @@ func (s *Service) Info() sandbox.ServiceInfo {
 // Snapshot implements sandbox.Snapshotter. The state file holds the values,
 // as Secrets Manager's own storage does; it is written 0600.
 func (s *Service) Snapshot() (json.RawMessage, error) {
+	others := map[string]json.RawMessage{}
+	for _, m := range s.fam.members() {
+		if m == s {
+			continue
+		}
+		m.mu.Lock()
+		b, err := json.Marshal(m.st)
+		m.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		others[m.account] = b
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return json.Marshal(s.st)
+	if len(others) == 0 {
+		return json.Marshal(s.st)
+	}
+	return json.Marshal(struct {
+		state
+		Accounts map[string]json.RawMessage `json:"accounts"`
+	}{s.st, others})
 }
 
 // Restore implements sandbox.Snapshotter.
 func (s *Service) Restore(raw json.RawMessage) error {
+	var others struct {
+		Accounts map[string]json.RawMessage `json:"accounts"`
+	}
+	if err := json.Unmarshal(raw, &others); err != nil {
+		return err
+	}
+	for account, b := range others.Accounts {
+		if err := s.srv.AddAccount(account); err != nil {
+			return err
+		}
+		if m := s.InAccount(account); m != nil && m != s {
+			if err := m.Restore(b); err != nil {
+				return fmt.Errorf("account %s: %w", account, err)
+			}
+		}
+	}
 	var st state
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return err
@@ -289,13 +328,21 @@ func epoch(t *time.Time) *sandbox.EpochTime {
 }
 
 func (s *Service) newARN(region, name string) string {
-	return fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s", region, s.srv.Account(), name, arnSuffix())
+	return fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s", region, s.account, name, arnSuffix())
 }
 
 // Values returns every version's value of every secret, string or binary,
 // deprecated versions included: what a leak check (I1) scans every output
 // for. Tests only.
 func (s *Service) Values() []string {
+	var out []string
+	for _, m := range s.fam.members() {
+		out = append(out, m.values()...)
+	}
+	return out
+}
+
+func (s *Service) values() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
