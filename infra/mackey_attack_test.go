@@ -2,17 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// openHoles runs the attacks whose hole is known and not yet closed: they
-// fail until it is (go test ./infra -run TestAttack -args -attack.open).
-var openHoles = flag.Bool("attack.open", false, "run the infra attacks whose hole is still open (they fail)")
 
 // The HMAC key's policy denies kms:GenerateMac to everyone but
 // answerapproval's role — but it also lets the account's IAM policies grant
@@ -24,14 +19,10 @@ var openHoles = flag.Bool("attack.open", false, "run the infra attacks whose hol
 // that deploys the stack. (A grant cannot get around the deny: "no AWS
 // principal has any permissions to a KMS key unless that permission is
 // provided explicitly and never denied",
-// https://docs.aws.amazon.com/kms/latest/developerguide/control-access.html.) Left open: which principal deploys (CDK's cfn-exec role in AWS,
-// the sandbox pipeline's deployer locally) is not decided here, and a
-// deny that misses it makes the next deploy fail (docs/design.md, trust
-// boundary).
+// https://docs.aws.amazon.com/kms/latest/developerguide/control-access.html.)
+// Closed: only the CDK bootstrap's CloudFormation execution role may
+// rewrite it (infra/rotator keyPolicy; docs/design.md, trust boundary).
 func TestAttackMacKeyPolicyCannotBeRewrittenThroughIAM(t *testing.T) {
-	if !*openHoles {
-		t.Skip("open hole, run with -attack.open: the HMAC key's policy can be rewritten by anyone IAM lets call kms:PutKeyPolicy")
-	}
 	b, err := os.ReadFile(filepath.Join("testdata", "template.golden.json"))
 	if err != nil {
 		t.Fatal(err)

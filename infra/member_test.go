@@ -78,7 +78,7 @@ func TestMemberStack(t *testing.T) {
 		tmpl.HasParameter(jsii.String("ExternalId"), &map[string]any{"MinLength": 2, "MaxLength": 1224})
 	})
 	run(t, "grants are the main stack's task calls on users, LookupEvents, and the app secrets when named", func(t *testing.T) {
-		want := []string{"iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:ListAccessKeys", "iam:UpdateAccessKey"}
+		want := []string{"iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:ListAccessKeys", "iam:ListUserTags", "iam:UpdateAccessKey"} // ListUserTags: notify reads the keyrotator:owner tag (issue 15)
 		if got := member.UserActions(); !slices.Equal(got, want) {
 			t.Errorf("user actions %v, want %v", got, want)
 		}

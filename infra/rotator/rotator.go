@@ -698,6 +698,23 @@ func (r *Rotator) keyPolicy() {
 		Resources:  jsii.Strings("*"),
 		Conditions: &map[string]any{"ArnNotEquals": map[string]any{"aws:PrincipalArn": signers}},
 	}), nil)
+	// That Deny holds only while the key policy does: the default policy
+	// lets the account's IAM policies grant kms:PutKeyPolicy (kms:* on *,
+	// as PowerUserAccess has), and a new policy without the Deny would let
+	// its writer sign. So only CloudFormation may rewrite it, through the
+	// CDK bootstrap's execution role (cdk-<qualifier>-cfn-exec-role-
+	// <account>-<region>, https://docs.aws.amazon.com/cdk/v2/guide/bootstrapping-env.html),
+	// which deploys this stack and whose trust admits CloudFormation only.
+	// KMS's lockout check lets the creating principal (that role) keep
+	// PutKeyPolicy (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html).
+	r.MacKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("OnlyCloudFormationRewritesThisPolicy"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("kms:PutKeyPolicy"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"ArnNotLike": map[string]any{"aws:PrincipalArn": arn("iam", "", "role/cdk-*-cfn-exec-role-"+*awscdk.Aws_ACCOUNT_ID()+"-*")}},
+	}), nil)
 }
 
 // approver is ApproverPolicy: answering approval requests through the

@@ -75,7 +75,7 @@ func (s *Service) reportLocked(now time.Time) string {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	_ = w.Write(reportColumns)
-	_ = w.Write([]string{"<root_account>", "arn:aws:iam::" + s.srv.Account() + ":root", na, "not_supported", na, "not_supported", "not_supported", "false",
+	_ = w.Write([]string{"<root_account>", "arn:aws:iam::" + s.account + ":root", na, "not_supported", na, "not_supported", "not_supported", "false",
 		"false", na, na, na, na, "false", na, na, na, na, "false", na, "false", na})
 	names := make([]string, 0, len(s.st.Users))
 	for n := range s.st.Users {
