@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -31,7 +32,7 @@ const MaxTagValueLen = 256
 // tagValue is what IAM accepts as a tag value: letters, digits, spaces
 // (Unicode's L, N and Z) and _.:/=+-@, at most 256 characters
 // (https://docs.aws.amazon.com/IAM/latest/APIReference/API_Tag.html).
-var tagValue = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+var tagValue = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`) })
 
 // CheckTagValue says why IAM would refuse v as a tag value, or nil.
 func CheckTagValue(v string) error {
@@ -41,7 +42,7 @@ func CheckTagValue(v string) error {
 	if n := utf8.RuneCountInString(v); n > MaxTagValueLen {
 		return fmt.Errorf("is %d characters: IAM takes at most %d", n, MaxTagValueLen)
 	}
-	if !tagValue.MatchString(v) {
+	if !tagValue().MatchString(v) {
 		return errors.New("has a character IAM does not accept in a tag value (letters, digits, spaces and _.:/=+-@ only)")
 	}
 	return nil
@@ -96,9 +97,11 @@ func (o Owner) String() string {
 
 // snsTopicName is a standard or FIFO topic's name
 // (https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html).
-var snsTopicName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$|^[A-Za-z0-9_-]{1,251}\.fifo$`)
+var snsTopicName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$|^[A-Za-z0-9_-]{1,251}\.fifo$`)
+})
 
-var account12 = regexp.MustCompile(`^[0-9]{12}$`)
+var account12 = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{12}$`) })
 
 // ParseOwner reads an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>)
 // or a bare e-mail address (user@example.com, no display name).
@@ -114,7 +117,7 @@ func ParseOwner(v string) (Owner, error) {
 			return Owner{}, errors.New("not an ARN")
 		case a.Service != "sns":
 			return Owner{}, fmt.Errorf("an ARN of %s, not of an SNS topic", a.Service)
-		case a.Region == "" || !account12.MatchString(a.AccountID) || !snsTopicName.MatchString(a.Resource):
+		case a.Region == "" || !account12().MatchString(a.AccountID) || !snsTopicName().MatchString(a.Resource):
 			return Owner{}, errors.New("not an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)")
 		}
 		return Owner{TopicARN: v}, nil

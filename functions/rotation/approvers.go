@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Who may approve a run (issue 14): the input's approvers are IAM principal
@@ -68,19 +69,19 @@ type NotApprover struct{ ARN, Reason string }
 func (e *NotApprover) Error() string { return fmt.Sprintf("%s cannot approve: %s", e.ARN, e.Reason) }
 
 var (
-	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	accountRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{12}$`) })
 	// IAM names: letters, digits and +=,.@_- (users 64, roles 64).
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
+	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`) })
 	// A path: / or /seg/.../ of printable ASCII but / (IAM: \u0021-\u007E).
-	pathRE = regexp.MustCompile(`^/([\x21-\x2E\x30-\x7E]+/)*$`)
+	pathRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/([\x21-\x2E\x30-\x7E]+/)*$`) })
 	// A role session name: STS AssumeRole's RoleSessionName is 2 to 64 of
 	// [\w+=,.@-]
 	// (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html);
 	// one character is let through, as AWS services name a session after
 	// what runs in it (a Lambda function's name may be one character).
-	sessionRE = regexp.MustCompile(`^[A-Za-z0-9_+=,.@-]{1,64}$`)
+	sessionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_+=,.@-]{1,64}$`) })
 	// A pattern's name: IAM name characters and the wildcards * and ?.
-	namePatternRE = regexp.MustCompile(`^[A-Za-z0-9+=,.@_*?-]{1,64}$`)
+	namePatternRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9+=,.@_*?-]{1,64}$`) })
 	partitions    = map[string]bool{"aws": true, "aws-cn": true, "aws-us-gov": true}
 )
 
@@ -95,7 +96,7 @@ func ParseCaller(arn string) (Principal, error) {
 		return Principal{}, &NotApprover{ARN: Printable(arn, 200), Reason: why}
 	}
 	f := strings.SplitN(arn, ":", 6)
-	if len(f) != 6 || f[0] != "arn" || !partitions[f[1]] || f[3] != "" || !accountRE.MatchString(f[4]) {
+	if len(f) != 6 || f[0] != "arn" || !partitions[f[1]] || f[3] != "" || !accountRE().MatchString(f[4]) {
 		return refuse("not an IAM or STS principal ARN")
 	}
 	p := Principal{Partition: f[1], Account: f[4]}
@@ -108,7 +109,7 @@ func ParseCaller(arn string) (Principal, error) {
 		kind, rest, _ := strings.Cut(res, "/")
 		i := strings.LastIndexByte(rest, '/')
 		p.Kind, p.Path, p.Name = kind, "/"+rest[:i+1], rest[i+1:]
-		if !pathRE.MatchString(p.Path) {
+		if !pathRE().MatchString(p.Path) {
 			return refuse("its path is not an IAM path")
 		}
 	case f[2] == "sts" && strings.HasPrefix(res, "assumed-role/"):
@@ -116,14 +117,14 @@ func ParseCaller(arn string) (Principal, error) {
 		if len(parts) != 3 || parts[2] == "" {
 			return refuse("not an assumed-role session ARN (assumed-role/ROLE/session)")
 		}
-		if !sessionRE.MatchString(parts[2]) {
+		if !sessionRE().MatchString(parts[2]) {
 			return refuse("its session name is not an STS role session name (at most 64 of A-Z a-z 0-9 _+=,.@-)")
 		}
 		p.Kind, p.Name = KindRole, parts[1]
 	default:
 		return refuse("only IAM users and assumed-role sessions may approve")
 	}
-	if !nameRE.MatchString(p.Name) {
+	if !nameRE().MatchString(p.Name) {
 		return refuse("its name is not an IAM name")
 	}
 	return p, nil
@@ -152,7 +153,7 @@ func ParseApprover(s string) (ApproverPattern, error) {
 	if !partitions[f[1]] {
 		return bad("unknown partition (aws, aws-cn, aws-us-gov)")
 	}
-	if !accountRE.MatchString(f[4]) {
+	if !accountRE().MatchString(f[4]) {
 		return bad("the account must be 12 digits (no wildcard: an approver is in an account you name)")
 	}
 	kind, rest, ok := strings.Cut(f[5], "/")
@@ -162,13 +163,13 @@ func ParseApprover(s string) (ApproverPattern, error) {
 	p := ApproverPattern{Partition: f[1], Account: f[4], Kind: kind}
 	if i := strings.LastIndexByte(rest, '/'); i >= 0 {
 		p.Path, p.Name = "/"+rest[:i+1], rest[i+1:]
-		if !pathRE.MatchString(p.Path) || strings.ContainsAny(p.Path, "*?") {
+		if !pathRE().MatchString(p.Path) || strings.ContainsAny(p.Path, "*?") {
 			return bad("the path must be a literal IAM path (/a/b/): wildcards are allowed in the name only")
 		}
 	} else {
 		p.Name = rest
 	}
-	if !namePatternRE.MatchString(p.Name) {
+	if !namePatternRE().MatchString(p.Name) {
 		return bad("the name must be 1 to 64 IAM name characters (A-Z a-z 0-9 +=,.@_-) and * ?")
 	}
 	if strings.Trim(p.Name, "*") == "" {

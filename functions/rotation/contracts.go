@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -50,11 +51,11 @@ const PrefixEnv = "KEYROTATOR_PREFIX"
 
 // prefixPattern keeps a prefix valid as a state machine name (A-Za-z0-9-_)
 // and as the first part of a secret name, and short enough for both.
-var prefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
+var prefixPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`) })
 
 // CheckPrefix says whether p can be a stack prefix.
 func CheckPrefix(p string) error {
-	if !prefixPattern.MatchString(p) {
+	if !prefixPattern().MatchString(p) {
 		return fmt.Errorf("prefix %q: want 1-32 letters, digits, - or _, starting with a letter", p)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -134,11 +135,11 @@ func ParseSignedRequest(raw []byte) (req SignedRequest, ok bool, err error) {
 // " # % \ ^ | ~ ` $ & , ; : / or control characters; keyrotator takes the
 // ones its own names use (the CLI's <user>-<time>-<hex>).
 // https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html#StepFunctions-StartExecution-request-name
-var executionName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+var executionName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`) })
 
 // CheckExecutionName says whether name may name a keyrotator execution.
 func CheckExecutionName(name string) error {
-	if !executionName.MatchString(name) {
+	if !executionName().MatchString(name) {
 		return &InvalidInput{Field: "name", Reason: "an execution name is 1 to 80 of A-Za-z0-9 - _"}
 	}
 	return nil
@@ -158,7 +159,7 @@ func NewExecutionName(user string, at time.Time, rnd io.Reader) string {
 	var b [4]byte
 	_, _ = io.ReadFull(rnd, b[:]) // crypto/rand never fails
 	stamp := "-" + at.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
-	u := strings.Trim(notNameChar.ReplaceAllString(user, "-"), "-")
+	u := strings.Trim(notNameChar().ReplaceAllString(user, "-"), "-")
 	if u == "" {
 		u = "user"
 	}
@@ -168,4 +169,4 @@ func NewExecutionName(user string, at time.Time, rnd io.Reader) string {
 	return u + stamp
 }
 
-var notNameChar = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+var notNameChar = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9_-]+`) })

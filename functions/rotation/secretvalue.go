@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 )
 
 // Redacted is what a SecretValue prints, marshals and logs as.
@@ -74,13 +75,13 @@ func (SecretValue) MarshalText() ([]byte, error) { return []byte(Redacted), nil 
 // LogValue implements slog.LogValuer.
 func (SecretValue) LogValue() slog.Value { return slog.StringValue(Redacted) }
 
-var accessKeyIDShape = regexp.MustCompile(`^(AKIA|ASIA)[A-Z0-9]{16}$`)
+var accessKeyIDShape = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(AKIA|ASIA)[A-Z0-9]{16}$`) })
 
 // ShownKeyID is v if it has the shape of an access key id (AKIA or ASIA and
 // 16 upper-case alphanumerics, which a 40-character secret access key never
 // has), and "" otherwise: the only value read from a secret that may be shown.
 func ShownKeyID(v SecretValue) string {
-	if s := v.Reveal(); accessKeyIDShape.MatchString(s) {
+	if s := v.Reveal(); accessKeyIDShape().MatchString(s) {
 		return s
 	}
 	return ""

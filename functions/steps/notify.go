@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyrotator/keyrotator/functions/audit"
@@ -444,11 +445,11 @@ func (n *Notify) sealed(ctx context.Context, execution string, req rotation.Appr
 // never Approve's) is not repeated at all, only its size and digest; any
 // other cause (notify's own failure, a timeout, or a raw answer) is quoted
 // as unverified, printable ASCII, bounded.
-var errorNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+var errorNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`) })
 
 func answeredFailure(se rotation.StateError) rotation.StateError {
 	name := se.Error
-	if !errorNameRE.MatchString(name) {
+	if !errorNameRE().MatchString(name) {
 		name = fmt.Sprintf("(an error name of %d bytes that is no plain name)", len(se.Error))
 	}
 	sum := sha256.Sum256([]byte(se.Cause))

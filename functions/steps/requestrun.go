@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -125,11 +126,11 @@ func (r *RequestRun) Run(ctx context.Context, raw json.RawMessage) (any, error) 
 
 // scheduleName is a schedule's name as the config gives it (and
 // EventBridge Scheduler takes: 1-64 of [0-9a-zA-Z-_.]).
-var scheduleName = regexp.MustCompile(`^[0-9A-Za-z._-]{1,64}$`)
+var scheduleName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9A-Za-z._-]{1,64}$`) })
 
 // Scheduled is a schedule's run: trigger "schedule", signed "schedule <name>".
 func (r *RequestRun) Scheduled(ctx context.Context, ev ScheduleEvent) (Started, error) {
-	if !scheduleName.MatchString(ev.Schedule) {
+	if !scheduleName().MatchString(ev.Schedule) {
 		return Started{}, &rotation.InvalidInput{Field: "schedule", Reason: "a schedule's name is 1-64 of A-Za-z0-9 . _ -"}
 	}
 	var fired time.Time

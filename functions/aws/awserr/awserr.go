@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -70,7 +71,7 @@ func Transient(err error) bool {
 // onResource finds the resource in AWS's words for a denial: "User: arn:…
 // is not authorized to perform: iam:DeleteAccessKey on resource: user alice
 // because no identity-based policy allows …". AWS has no field for it.
-var onResource = regexp.MustCompile(`on resource:? (.{1,256}?)(?: because |\s*$)`)
+var onResource = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`on resource:? (.{1,256}?)(?: because |\s*$)`) })
 
 // Denied is err as a *rotation.AccessDenied when AWS refused the call for
 // want of permission: the service and the operation from the SDK's
@@ -85,7 +86,7 @@ func Denied(err error) (*rotation.AccessDenied, bool) {
 	if errors.As(err, &oe) {
 		d.Service, d.Action = oe.ServiceID, oe.OperationName
 	}
-	if m := onResource.FindStringSubmatch(ae.ErrorMessage()); m != nil {
+	if m := onResource().FindStringSubmatch(ae.ErrorMessage()); m != nil {
 		d.Resource = m[1]
 	}
 	return d, true
