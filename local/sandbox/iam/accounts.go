@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/keyrotator/keyrotator/local/sandbox"
@@ -17,23 +16,6 @@ import (
 // to the caller's account) is another account's. Every account's IAM is
 // the key store: an access key resolves to its account's principal.
 
-// family is every account's IAM on one server.
-type family struct {
-	mu        sync.RWMutex
-	byAccount map[string]*Service
-	order     []string // the server's own account first
-}
-
-func (f *family) members() []*Service {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	out := make([]*Service, 0, len(f.order))
-	for _, a := range f.order {
-		out = append(out, f.byAccount[a])
-	}
-	return out
-}
-
 // Account is the account whose IAM this is.
 func (s *Service) Account() string { return s.account }
 
@@ -41,26 +23,9 @@ func (s *Service) Account() string { return s.account }
 // first use; nil if the server does not hold the account
 // (sandbox.Server.AddAccount).
 func (s *Service) InAccount(account string) *Service {
-	if account == "" {
-		account = s.srv.Account()
-	}
-	s.fam.mu.RLock()
-	m, ok := s.fam.byAccount[account]
-	s.fam.mu.RUnlock()
-	if ok {
-		return m
-	}
-	if !s.srv.HasAccount(account) {
-		return nil
-	}
-	s.fam.mu.Lock()
-	defer s.fam.mu.Unlock()
-	if m, ok := s.fam.byAccount[account]; ok {
-		return m
-	}
-	m = &Service{srv: s.srv, lag: s.lag, account: account, fam: s.fam, st: newState()}
-	s.fam.byAccount[account] = m
-	s.fam.order = append(s.fam.order, account)
+	m, _ := s.fam.Get(s.srv, account, func(account string) *Service {
+		return &Service{srv: s.srv, lag: s.lag, account: account, fam: s.fam, st: newState()}
+	})
 	return m
 }
 
@@ -75,7 +40,7 @@ func (s *Service) ForAccount(account string) sandbox.Service {
 // Credential implements sandbox.Credentials: a key or session of any
 // account on the server, with its account's principal.
 func (s *Service) Credential(id string) (sandbox.Credential, bool) {
-	for _, m := range s.fam.members() {
+	for _, m := range s.fam.Members() {
 		if c, ok := m.credential(id); ok {
 			return c, true
 		}
@@ -89,7 +54,7 @@ func (s *Service) MarkUsed(id, service, region string, at time.Time) {
 	if !strings.HasPrefix(id, "AKIA") {
 		return // sessions have no last-used data
 	}
-	for _, m := range s.fam.members() {
+	for _, m := range s.fam.Members() {
 		if m.markUsed(id, service, region, at) {
 			return
 		}
@@ -154,7 +119,7 @@ func (s *Service) newSession(in RoleSession) (string, error) {
 // A managed policy the sandbox does not hold (an AWS managed one) has a nil
 // Document.
 func (s *Service) SessionPolicies(id string) (pols []IdentityPolicy, ok bool) {
-	for _, m := range s.fam.members() {
+	for _, m := range s.fam.Members() {
 		m.mu.RLock()
 		ss, found := m.st.Sessions[id]
 		if found && (ss.Policy != "" || len(ss.PolicyARNs) > 0) {

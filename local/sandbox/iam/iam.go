@@ -34,9 +34,9 @@ const reportStep = time.Minute
 // Service is the IAM service.
 type Service struct {
 	srv     *sandbox.Server
-	account string        // the account whose IAM this is
-	fam     *family       // every account's IAM on the server (accounts.go)
-	lag     time.Duration // how late GetAccessKeyLastUsed shows a use
+	account string                    // the account whose IAM this is
+	fam     *sandbox.Family[*Service] // every account's IAM on the server (accounts.go)
+	lag     time.Duration             // how late GetAccessKeyLastUsed shows a use
 	mu      sync.RWMutex
 	st      state
 	issued  []string // every user key's secret, deleted ones too (for leak checks)
@@ -120,7 +120,7 @@ type Session struct {
 // use of a key lag after it happened (0: at once).
 func New(srv *sandbox.Server, lag time.Duration) *Service {
 	s := &Service{srv: srv, lag: lag, account: srv.Account(), st: newState()}
-	s.fam = &family{byAccount: map[string]*Service{s.account: s}, order: []string{s.account}}
+	s.fam = sandbox.NewFamily(s.account, s)
 	return s
 }
 
@@ -366,7 +366,7 @@ func (s *Service) SeedAdmin(name string) (sandbox.Credential, error) {
 // other accounts' under "accounts".
 func (s *Service) Snapshot() (json.RawMessage, error) {
 	others := map[string]json.RawMessage{}
-	for _, m := range s.fam.members() {
+	for _, m := range s.fam.Members() {
 		if m == s {
 			continue
 		}
@@ -453,7 +453,7 @@ func (s *Service) Backdate(id string, created time.Time) bool {
 // not: what a leak check (I1) scans every output for. Tests only.
 func (s *Service) Secrets() []string {
 	var out []string
-	for _, m := range s.fam.members() {
+	for _, m := range s.fam.Members() {
 		m.mu.RLock()
 		out = append(out, m.issued...)
 		m.mu.RUnlock()

@@ -27,8 +27,8 @@ const (
 // Service is the Secrets Manager service.
 type Service struct {
 	srv     *sandbox.Server
-	account string  // the account whose secrets these are
-	fam     *family // every account's Secrets Manager on the server
+	account string                    // the account whose secrets these are
+	fam     *sandbox.Family[*Service] // every account's Secrets Manager on the server
 	mu      sync.Mutex
 	st      state
 }
@@ -73,7 +73,7 @@ type Tag struct {
 // New returns an empty Secrets Manager bound to srv (its clock, region and account).
 func New(srv *sandbox.Server) *Service {
 	s := &Service{srv: srv, account: srv.Account(), st: state{Secrets: map[string]*Secret{}}}
-	s.fam = &family{byAccount: map[string]*Service{s.account: s}, order: []string{s.account}}
+	s.fam = sandbox.NewFamily(s.account, s)
 	return s
 }
 
@@ -89,7 +89,7 @@ func (s *Service) Info() sandbox.ServiceInfo {
 // as Secrets Manager's own storage does; it is written 0600.
 func (s *Service) Snapshot() (json.RawMessage, error) {
 	others := map[string]json.RawMessage{}
-	for _, m := range s.fam.members() {
+	for _, m := range s.fam.Members() {
 		if m == s {
 			continue
 		}
@@ -336,7 +336,7 @@ func (s *Service) newARN(region, name string) string {
 // for. Tests only.
 func (s *Service) Values() []string {
 	var out []string
-	for _, m := range s.fam.members() {
+	for _, m := range s.fam.Members() {
 		out = append(out, m.values()...)
 	}
 	return out
