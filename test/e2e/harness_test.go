@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,7 +50,23 @@ var root = filepath.Join("..", "..")
 // whole suite's calls).
 var suiteDecisions recorded
 
+// e2eParallel is how many of this package's tests run at once unless
+// -test.parallel says otherwise: an e2e test mostly waits (on its Lambda
+// processes, the Node interpreter running its execution, scaled waits), so
+// on the 2-core machine three side by side keep the cores busier than the
+// core-count default, and this package is make test's long pole.
+const e2eParallel = "3"
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		if err := flag.Set("test.parallel", e2eParallel); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	code := pipelinetest.Main(m, root, func(dist string) { lambdas = dist })
 	if code == 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
