@@ -9,7 +9,8 @@ MODULES := cli functions iampolicy infra local test
 # of different modules run side by side; test/ first, as the slowest
 # packages (test/e2e) start first. -p and -parallel stay at their default,
 # the core count: on the 2-core machine 4 and 4 were no faster and made
-# tests that time real seconds fail.
+# tests that time real seconds fail. test/e2e alone runs three of its
+# tests side by side (its TestMain): they mostly wait.
 PACKAGES := ./test/... ./local/... ./infra/... ./functions/... ./cli/... ./iampolicy/...
 # -vet=off: make lint runs go vet over every package (beside the tests).
 GO_TEST_FLAGS ?= -count=1 -vet=off -timeout 20m
