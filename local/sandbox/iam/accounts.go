@@ -23,10 +23,20 @@ func (s *Service) Account() string { return s.account }
 // first use; nil if the server does not hold the account
 // (sandbox.Server.AddAccount).
 func (s *Service) InAccount(account string) *Service {
-	m, _ := s.fam.Get(s.srv, account, func(account string) *Service {
-		return &Service{srv: s.srv, lag: s.lag, account: account, fam: s.fam, st: newState()}
-	})
+	m, _ := s.fam.Get(s.srv, account, s.member)
 	return m
+}
+
+// member is a new, empty instance of the family for account.
+func (s *Service) member(account string) *Service {
+	return &Service{srv: s.srv, lag: s.lag, account: account, fam: s.fam, st: newState()}
+}
+
+// stateJSON is this instance's state, for the family's snapshot.
+func (s *Service) stateJSON() (json.RawMessage, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return json.Marshal(s.st)
 }
 
 // ForAccount implements sandbox.AccountScoped.

@@ -365,18 +365,9 @@ func (s *Service) SeedAdmin(name string) (sandbox.Credential, error) {
 // Snapshot implements sandbox.Snapshotter: this account's state, and the
 // other accounts' under "accounts".
 func (s *Service) Snapshot() (json.RawMessage, error) {
-	others := map[string]json.RawMessage{}
-	for _, m := range s.fam.Members() {
-		if m == s {
-			continue
-		}
-		m.mu.RLock()
-		b, err := json.Marshal(m.st)
-		m.mu.RUnlock()
-		if err != nil {
-			return nil, err
-		}
-		others[m.account] = b
+	others, err := s.fam.SnapshotOthers((*Service).stateJSON)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -396,21 +387,8 @@ func (s *Service) Snapshot() (json.RawMessage, error) {
 
 // Restore implements sandbox.Snapshotter.
 func (s *Service) Restore(raw json.RawMessage) error {
-	var others struct {
-		Accounts map[string]json.RawMessage `json:"accounts"`
-	}
-	if err := json.Unmarshal(raw, &others); err != nil {
+	if err := s.fam.RestoreOthers(s.srv, raw, s.member, (*Service).Restore); err != nil {
 		return err
-	}
-	for account, b := range others.Accounts {
-		if err := s.srv.AddAccount(account); err != nil {
-			return err
-		}
-		if m := s.InAccount(account); m != nil && m != s {
-			if err := m.Restore(b); err != nil {
-				return fmt.Errorf("account %s: %w", account, err)
-			}
-		}
 	}
 	var st state
 	if err := json.Unmarshal(raw, &st); err != nil {

@@ -1,6 +1,7 @@
 package secretsmanager
 
 import (
+	"encoding/json"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 )
 
@@ -13,10 +14,20 @@ import (
 // InAccount is account's Secrets Manager ("" the server's own); nil if the
 // server does not hold the account.
 func (s *Service) InAccount(account string) *Service {
-	m, _ := s.fam.Get(s.srv, account, func(account string) *Service {
-		return &Service{srv: s.srv, account: account, fam: s.fam, st: state{Secrets: map[string]*Secret{}}}
-	})
+	m, _ := s.fam.Get(s.srv, account, s.member)
 	return m
+}
+
+// member is a new, empty instance of the family for account.
+func (s *Service) member(account string) *Service {
+	return &Service{srv: s.srv, account: account, fam: s.fam, st: state{Secrets: map[string]*Secret{}}}
+}
+
+// stateJSON is this instance's state, for the family's snapshot.
+func (s *Service) stateJSON() (json.RawMessage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return json.Marshal(s.st)
 }
 
 // ForAccount implements sandbox.AccountScoped.

@@ -88,18 +88,9 @@ func (s *Service) Info() sandbox.ServiceInfo {
 // Snapshot implements sandbox.Snapshotter. The state file holds the values,
 // as Secrets Manager's own storage does; it is written 0600.
 func (s *Service) Snapshot() (json.RawMessage, error) {
-	others := map[string]json.RawMessage{}
-	for _, m := range s.fam.Members() {
-		if m == s {
-			continue
-		}
-		m.mu.Lock()
-		b, err := json.Marshal(m.st)
-		m.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-		others[m.account] = b
+	others, err := s.fam.SnapshotOthers((*Service).stateJSON)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -114,21 +105,8 @@ func (s *Service) Snapshot() (json.RawMessage, error) {
 
 // Restore implements sandbox.Snapshotter.
 func (s *Service) Restore(raw json.RawMessage) error {
-	var others struct {
-		Accounts map[string]json.RawMessage `json:"accounts"`
-	}
-	if err := json.Unmarshal(raw, &others); err != nil {
+	if err := s.fam.RestoreOthers(s.srv, raw, s.member, (*Service).Restore); err != nil {
 		return err
-	}
-	for account, b := range others.Accounts {
-		if err := s.srv.AddAccount(account); err != nil {
-			return err
-		}
-		if m := s.InAccount(account); m != nil && m != s {
-			if err := m.Restore(b); err != nil {
-				return fmt.Errorf("account %s: %w", account, err)
-			}
-		}
 	}
 	var st state
 	if err := json.Unmarshal(raw, &st); err != nil {
