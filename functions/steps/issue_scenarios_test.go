@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -178,7 +177,7 @@ func issueScenarios() []stepScenario {
 			name: "CreateKey/issue-orphan", state: "CreateKey",
 			recovers: recoversCreate(0),
 			setup: func(t *testing.T) *stepEnv {
-				p := issueRun(t, "none", "").deadIssueOrphan().locked()
+				p := issueRun(t, "none", "").deadRunOrphan().locked() // an issue that died
 				if len(p.data.Plan.OrphanKeyIDs) != 1 {
 					t.Fatalf("the dead issue's orphan is not planned: %+v", p.data.Plan)
 				}
@@ -308,31 +307,6 @@ func issueNotify(name, kind string, prepare func(p *rotationRun), check func(t *
 		return e
 	}
 	return sc
-}
-
-// deadIssueOrphan is an issue (execB) that took the lock, wrote its
-// intent, made a key, and died before recording it.
-func (p *rotationRun) deadIssueOrphan() *rotationRun {
-	p.t.Helper()
-	w := p.e.w
-	b := p.data
-	b.Execution = execB
-	p.running[execB] = true
-	plan, err := p.validate.Run(setupCtx, rotation.TaskInput{Kind: "lock", Now: w.now, Data: b})
-	p.must("execB TakeLock", err)
-	b.Plan = &plan
-	w.fault = &fault{call: "sts.GetCallerIdentity#1", kind: "crash"}
-	ctx, cancel := context.WithCancel(setupCtx)
-	w.die = cancel
-	_, _ = p.create.Run(ctx, rotation.TaskInput{Now: w.now, Data: b})
-	cancel()
-	w.fault, w.crashed, w.die = nil, false, nil
-	if len(w.iam.keys) != 1 {
-		p.t.Fatalf("setup: the dead issue left %v", w.iam.ids())
-	}
-	p.running[execB] = false
-	w.now = w.now.Add(time.Hour)
-	return p
 }
 
 func TestIssueStepScenarios(t *testing.T) {
