@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -93,6 +94,31 @@ func TestMemberStack(t *testing.T) {
 			"Condition":  "HasAppSecrets",
 			"Properties": map[string]any{"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{"Sid": "AppSecrets"})})}},
 		})
+	})
+	run(t, "the audit reads every user: the report on *, keys, tags and last use on user/*, nothing that writes", func(t *testing.T) {
+		if got, want := member.AuditReportActions(), []string{"iam:GenerateCredentialReport", "iam:GetCredentialReport"}; !slices.Equal(got, want) {
+			t.Errorf("audit report actions %v, want %v", got, want)
+		}
+		want := []string{"iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:ListUserTags"}
+		if got := member.AuditUserActions(); !slices.Equal(got, want) {
+			t.Errorf("audit user actions %v, want %v", got, want)
+		}
+		tmpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), &map[string]any{
+			"PolicyDocument": map[string]any{"Statement": []any{
+				map[string]any{"Sid": "AuditCredentialReport", "Effect": "Allow", "Action": []any{"iam:GenerateCredentialReport", "iam:GetCredentialReport"}, "Resource": "*"},
+				map[string]any{"Sid": "AuditEveryUsersKeys", "Effect": "Allow", "Action": want,
+					"Resource": map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":iam::", map[string]any{"Ref": "AWS::AccountId"}, ":user/*"}}}},
+			}},
+			"Roles": []any{map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^MemberRole"))}},
+		})
+		// Read-only: every action of the audit's policy is a Get, List or
+		// the report's Generate (which makes a report, changes nothing).
+		for _, a := range append(member.AuditReportActions(), member.AuditUserActions()...) {
+			verb := strings.TrimPrefix(a, "iam:")
+			if !strings.HasPrefix(verb, "Get") && !strings.HasPrefix(verb, "List") && verb != "GenerateCredentialReport" {
+				t.Errorf("the audit's grant %s is not read-only", a)
+			}
+		}
 	})
 	run(t, "cdk-nag AwsSolutions: no error", func(t *testing.T) {
 		errs := assertions.Annotations_FromStack(stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))

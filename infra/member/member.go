@@ -3,7 +3,8 @@
 // a member account, trusted only by those task roles with an external id,
 // and allowed on the member's IAM users only what the main stack's task
 // roles do today (functions/tasks: the calls on Users, CloudTrail's
-// LookupEvents and the application secrets of `secret` targets). Each task
+// LookupEvents and the application secrets of `secret` targets), and the
+// weekly audit's read-only calls on every user (tasks.Audit). Each task
 // narrows its session to its own step's calls with a session policy when
 // it assumes the role (docs/design.md, "Multi-account: the member stack").
 // It is deployed to every member account of an OU with CloudFormation
@@ -72,9 +73,20 @@ func AppSecretActions() []string { return actionsOn(tasks.AppSecrets) }
 // application secret's customer managed key.
 func AppSecretKeyActions() []string { return actionsOn(tasks.AppSecretKeys) }
 
-func actionsOn(r tasks.Resource) []string {
+// AuditUserActions are the weekly audit's (tasks.Audit) read-only calls on
+// every user of the account: key ids and status, tags, a key's last use.
+func AuditUserActions() []string { return actionsOf([]tasks.Task{tasks.Audit}, tasks.AccountUsers) }
+
+// AuditReportActions are the audit's calls that take no resource: IAM's
+// credential report.
+func AuditReportActions() []string { return actionsOf([]tasks.Task{tasks.Audit}, tasks.Anything) }
+
+func actionsOn(r tasks.Resource) []string { return actionsOf(tasks.All, r) }
+
+// actionsOf are the actions ts call on r, each once, sorted.
+func actionsOf(ts []tasks.Task, r tasks.Resource) []string {
 	var out []string
-	for _, t := range tasks.All {
+	for _, t := range ts {
 		for _, c := range t.Calls {
 			if c.On != r {
 				continue
@@ -140,6 +152,26 @@ func New(scope constructs.Construct, id string, p *Props) *Member {
 		},
 	})
 	_ = users
+	// The audit (tasks.Audit: the weekly audit Lambda, through this role
+	// once the lead wires it) reads every user of the account, not only
+	// those under UserPath: an inventory of every key is the point. Read
+	// only: no call here changes a user or a key.
+	awsiam.NewManagedPolicy(c, jsii.String("Audit"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("keyrotator: the weekly audit's read-only calls: the credential report and every user's keys, tags and last use"),
+		Roles:       &[]awsiam.IRole{role},
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("AuditCredentialReport"),
+				Actions:   strs(AuditReportActions()),
+				Resources: &[]*string{jsii.String("*")},
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("AuditEveryUsersKeys"),
+				Actions:   strs(AuditUserActions()),
+				Resources: &[]*string{jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":iam::" + *awscdk.Aws_ACCOUNT_ID() + ":user/*")},
+			}),
+		},
+	})
 	if p.AppSecrets != nil {
 		secrets := awsiam.NewManagedPolicy(c, jsii.String("AppSecrets"), &awsiam.ManagedPolicyProps{
 			Description: jsii.String("keyrotator: the application secrets of this account that secret targets update"),

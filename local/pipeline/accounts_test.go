@@ -201,10 +201,14 @@ func TestMemberRoleFromTheKeyrotatorAccount(t *testing.T) {
 	if _, err := iamB.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("app"), AccessKeyId: created.AccessKey.AccessKeyId}); err != nil {
 		t.Fatalf("DeleteAccessKey: %v", err)
 	}
-	// Outside the grants: a user outside UserPath, an action the tasks never call, a secret.
+	// The audit's read-only grant reaches every user, outside UserPath too.
+	if _, err := iamB.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("human")}); err != nil {
+		t.Errorf("ListAccessKeys on a user outside /service/ (the audit's user/* grant): %v", err)
+	}
+	// Outside the grants: a change to a user outside UserPath, an action the tasks never call, a secret.
 	for name, call := range map[string]func() error{
-		"ListAccessKeys on a user outside /service/": func() error {
-			_, err := iamB.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("human")})
+		"CreateAccessKey on a user outside /service/": func() error {
+			_, err := iamB.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("human")})
 			return err
 		},
 		"CreateUser": func() error {
