@@ -65,7 +65,11 @@ type Clients interface {
 
 // Managed is one configured rotation, as the audit matches keys to it.
 type Managed struct {
-	Account  string     `json:"account,omitempty"` // "" is any account the audit reads (the stack's own, for now)
+	// Account is the rotation's account; "" is Options.Home (the stack's
+	// own), or any account when Home is "" too (an audit of one account).
+	// A user name is unique only within an account: a rotation of app in
+	// one account does not manage app in another.
+	Account  string     `json:"account,omitempty"`
 	User     string     `json:"user"`              // the IAM user name
 	Rotation string     `json:"rotation"`          // the rotation's name
 	Schedule string     `json:"schedule"`          // its schedule expression
@@ -79,6 +83,9 @@ type Options struct {
 	MaxAgeDays int // IAM.3's maxAccessKeyAge; 0 is DefaultMaxAgeDays
 	WarnDays   int // a key within this many days of its deadline is due
 	Managed    []Managed
+	// Home is the account of the rotations that name none (the stack's
+	// own); "" matches them to any account.
+	Home string
 	// ReportPoll and ReportAttempts pace the wait for IAM's credential
 	// report (0: 2 s, 30 times).
 	ReportPoll     time.Duration
@@ -177,7 +184,7 @@ func auditUser(ctx context.Context, a Account, api IAM, u reportUser, opt Option
 		}
 	}
 	tagged := readTags(tags, opt.Now)
-	rot := managedBy(opt.Managed, a.ID, u.Name)
+	rot := managedBy(opt.Managed, opt.Home, a.ID, u.Name)
 	var rows []Row
 	for _, k := range keys {
 		created := aws.ToTime(k.CreateDate).UTC()
@@ -258,11 +265,12 @@ func readTags(tags map[string]string, now time.Time) tagged {
 }
 
 // managedBy is the rotation of user in account: an enabled one before a
-// disabled one.
-func managedBy(ms []Managed, account, user string) *Managed {
+// disabled one. A rotation naming no account is home's.
+func managedBy(ms []Managed, home, account, user string) *Managed {
 	var found *Managed
 	for i, m := range ms {
-		if m.User != user || (m.Account != "" && m.Account != account) {
+		in := cmp.Or(m.Account, home)
+		if m.User != user || (in != "" && in != account) {
 			continue
 		}
 		if found == nil || (m.Enabled && !found.Enabled) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
 
 // State is what covers a key.
@@ -186,6 +187,29 @@ func (row Row) fields() []string {
 		rot, next, until, reason, row.Owner, strings.Join(problems, "; "))
 }
 
+// numeric are the columns the audit writes as integers: a leading - is a
+// negative number there, not a formula.
+var numeric = map[string]bool{"age_days": true, "days_left": true}
+
+// csvCell is a cell as the CSV writes it. A text cell that a spreadsheet
+// would read as a formula — beginning with =, +, -, @, a tab or a carriage
+// return (https://owasp.org/www-community/attacks/CSV_Injection) — gets a
+// leading apostrophe: user names may hold = + - @ and a tag's reason or an
+// e-mail address may begin with them, and whoever may create a user or tag
+// it should not get a formula run on the security team's machine. Quotes,
+// commas and line breaks are encoding/csv's to quote. --json is the exact
+// form for scripts.
+func csvCell(column, v string) string {
+	if v == "" || numeric[column] {
+		return v
+	}
+	switch v[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + v
+	}
+	return v
+}
+
 // WriteCSV writes the header and one line per key.
 func (r Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
@@ -193,7 +217,11 @@ func (r Report) WriteCSV(w io.Writer) error {
 		return err
 	}
 	for _, row := range r.Rows {
-		if err := cw.Write(row.fields()); err != nil {
+		f := row.fields()
+		for i := range f {
+			f[i] = csvCell(Columns[i], f[i])
+		}
+		if err := cw.Write(f); err != nil {
 			return err
 		}
 	}
@@ -218,8 +246,8 @@ func (r Report) WriteText(w io.Writer) {
 		if row.Flag != FlagNone {
 			state += " " + strings.ToUpper(string(row.Flag))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dd\t%s\t%s\t%dd\t%s\t%s\n", row.Account, row.User, row.KeyID, row.Status, row.AgeDays, used,
-			row.Deadline.Format(time.DateOnly), row.DaysLeft, state, row.detail())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dd\t%s\t%s\t%dd\t%s\t%s\n", printable(row.Account), printable(row.User), printable(row.KeyID), printable(row.Status), row.AgeDays, printable(used),
+			row.Deadline.Format(time.DateOnly), row.DaysLeft, state, printable(row.detail()))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\nDeadline: Security Hub IAM.3, created + %d days (active keys only); flagged: active keys no rotation or current exemption covers, past it (OVERDUE) or within %d days (DUE).\n", r.MaxAgeDays, r.WarnDays)
@@ -228,7 +256,7 @@ func (r Report) WriteText(w io.Writer) {
 	for _, a := range r.Accounts {
 		switch {
 		case a.Error != "":
-			fmt.Fprintf(w, "Account %s: NOT READ: %s\n", a.ID, a.Error)
+			fmt.Fprintf(w, "Account %s: NOT READ: %s\n", a.ID, printable(a.Error))
 		case a.CredentialReport != nil:
 			fmt.Fprintf(w, "Account %s: %d keys, credential report of %s\n", a.ID, a.Keys, a.CredentialReport.Format(time.RFC3339))
 		}
@@ -270,4 +298,17 @@ func (row Row) detail() string {
 		d = append(d, "owner "+row.Owner)
 	}
 	return strings.Join(d, "; ")
+}
+
+// printable is s for a terminal line: a control character (a line break,
+// a tab that would shift the table's columns, an escape sequence) or a
+// bidirectional override, which IAM refuses in names and tags but a
+// hostile or broken answer could carry, is shown as U+FFFD.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
