@@ -27,7 +27,9 @@ type scheduledRotation struct {
 	TimeZone string `json:"timeZone"`
 	Enabled  *bool  `json:"enabled"`
 	Input    struct {
-		User    string            `json:"user"`
+		User string `json:"user"`
+		// Account is the user's account (12 digits); "" is the stack's own.
+		Account string            `json:"account"`
 		Targets []json.RawMessage `json:"targets"`
 	} `json:"input"`
 }

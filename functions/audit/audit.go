@@ -7,10 +7,10 @@
 // reads, never changes.
 //
 // Accounts come in through two small interfaces, an Accounts lister
-// (configured accounts; the organization's later) and a Clients provider
-// (an account's IAM client: the caller's own today, an assumed member role
-// when multi-account rotation lands), so the inventory does not change
-// when the way into an account does.
+// (configured accounts, or the organization's) and a Clients provider (an
+// account's IAM client: the CLI's caller's own credentials for its account
+// and a role it assumes in each other; the weekly audit's own), so the
+// inventory does not change when the way into an account does.
 package audit
 
 import (

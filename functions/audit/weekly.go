@@ -49,7 +49,7 @@ func (w *Weekly) Run(ctx context.Context, _ json.RawMessage) (WeeklyResult, erro
 		return WeeklyResult{}, fmt.Errorf("audit: own account: %w", err)
 	}
 	rep, err := Run(ctx, Configured{{ID: account}}, fixedClient{id: account, api: w.IAM}, Options{
-		Now: w.Now(), MaxAgeDays: w.MaxAgeDays, WarnDays: w.WarnDays, Managed: w.Managed, ReportPoll: w.ReportPoll,
+		Now: w.Now(), MaxAgeDays: w.MaxAgeDays, WarnDays: w.WarnDays, Managed: w.Managed, Home: account, ReportPoll: w.ReportPoll,
 	})
 	if err != nil {
 		return WeeklyResult{}, err
