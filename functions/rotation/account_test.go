@@ -67,7 +67,7 @@ func TestRecordNamesAcrossAccounts(t *testing.T) {
 	for _, c := range []struct{ account, user, record string }{
 		{"", "app", "kr/users/app"},
 		{"222233334444", "app", "kr/users/222233334444/app"},
-		{"", "222233334444", "kr/users/222233334444"},       // an own user named like an account id
+		{"", "222233334444", "kr/users/222233334444"},         // an own user named like an account id
 		{"", "222233334444-app", "kr/users/222233334444-app"}, // or like a member's key with a dash
 		{"222233334444", "222233334444", "kr/users/222233334444/222233334444"},
 	} {
