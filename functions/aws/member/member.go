@@ -91,6 +91,8 @@ type Provider struct {
 	settings Settings
 	task     tasks.Task
 	sts      stsAPI
+	newSTS   func() stsAPI
+	stsOnce  sync.Once
 
 	mu        sync.Mutex
 	own       string // the stack's own account, once known
@@ -99,9 +101,13 @@ type Provider struct {
 }
 
 // New is task's provider over base (the Lambda's configuration, whose
-// credentials assume the member role).
+// credentials assume the member role). Its STS client is made on first
+// use: a rotation in the stack's own account never makes one, and a cold
+// start pays nothing for it.
 func New(base aws.Config, s Settings, task tasks.Task) *Provider {
-	return NewWith(base, s, task, sts.NewFromConfig(base))
+	p := NewWith(base, s, task, nil)
+	p.newSTS = func() stsAPI { return sts.NewFromConfig(base) }
+	return p
 }
 
 // NewWith is New with its STS client given (tests).
@@ -110,6 +116,16 @@ func NewWith(base aws.Config, s Settings, task tasks.Task, client stsAPI) *Provi
 		s.RoleName = DefaultRoleName
 	}
 	return &Provider{base: base, settings: s, task: task, sts: client, configs: map[string]aws.Config{}}
+}
+
+// client is the STS client, made on first use.
+func (p *Provider) client() stsAPI {
+	p.stsOnce.Do(func() {
+		if p.sts == nil && p.newSTS != nil {
+			p.sts = p.newSTS()
+		}
+	})
+	return p.sts
 }
 
 // SessionName is the RoleSessionName of task's member sessions: it names
@@ -138,7 +154,7 @@ func (p *Provider) self(ctx context.Context) (account, partition string, err err
 			return p.own, p.partition, nil
 		}
 	}
-	out, err := p.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	out, err := p.client().GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		return "", "", fmt.Errorf("which account is this stack's (sts GetCallerIdentity): %w", err)
 	}
@@ -205,7 +221,7 @@ func (p *Provider) config(ctx context.Context, key, partition, account, policy s
 		denied.Reason = "this stack is deployed without a member external id: set the config's member.externalId (MEMBER_EXTERNAL_ID) and deploy"
 		return aws.Config{}, denied
 	}
-	assume := stscreds.NewAssumeRoleProvider(p.sts, role, func(o *stscreds.AssumeRoleOptions) {
+	assume := stscreds.NewAssumeRoleProvider(p.client(), role, func(o *stscreds.AssumeRoleOptions) {
 		o.RoleSessionName = SessionName(p.task)
 		o.ExternalID = aws.String(p.settings.ExternalID)
 		o.Policy = aws.String(policy)
