@@ -50,6 +50,20 @@ const DefaultPrefix = "keyrotator"
 // function (and the CLI reads, beside its --prefix flag): the stack prefix.
 const PrefixEnv = "KEYROTATOR_PREFIX"
 
+// The environment variables infra sets on the tasks that reach member
+// accounts (issue 15; tasks.MemberTasks): the member role's name and the
+// external id (the config's member.roleName, member.externalId). Package
+// functions/aws/member reads them.
+const (
+	MemberRoleNameEnv   = "MEMBER_ROLE_NAME"
+	MemberExternalIDEnv = "MEMBER_EXTERNAL_ID"
+)
+
+// DefaultMemberRoleName is the member role's name when the config names
+// none: the member stack's (infra/member.DefaultRoleName), a fixed name so
+// the keyrotator account computes its ARN from the account id.
+const DefaultMemberRoleName = "keyrotator-member"
+
 // prefixPattern keeps a prefix valid as a state machine name (A-Za-z0-9-_)
 // and as the first part of a secret name, and short enough for both.
 var prefixPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`) })

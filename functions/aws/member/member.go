@@ -38,13 +38,13 @@ import (
 // The environment variables infra sets on the tasks that reach member
 // accounts (tasks.MemberTasks), from the config's "member".
 const (
-	RoleNameEnv   = "MEMBER_ROLE_NAME"
-	ExternalIDEnv = "MEMBER_EXTERNAL_ID"
+	RoleNameEnv   = rotation.MemberRoleNameEnv
+	ExternalIDEnv = rotation.MemberExternalIDEnv
 )
 
 // DefaultRoleName is the member role's name when the config names none
 // (infra/member.DefaultRoleName, the member stack's).
-const DefaultRoleName = "keyrotator-member"
+const DefaultRoleName = rotation.DefaultMemberRoleName
 
 // SessionDuration is how long a member session lasts: STS's shortest (15
 // minutes), longer than any task's timeout; the cache renews it a minute
