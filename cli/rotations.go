@@ -28,9 +28,14 @@ type scheduledRotation struct {
 	Enabled  *bool  `json:"enabled"`
 	Input    struct {
 		User    string            `json:"user"`
+		Account string            `json:"account"` // issue 15: a member account's user
 		Targets []json.RawMessage `json:"targets"`
 	} `json:"input"`
 }
+
+// key is the rotation's user across accounts (rotation.UserKey): what its
+// record is named after, and what status lists users by.
+func (r scheduledRotation) key() string { return rotation.UserKey(r.Input.Account, r.Input.User) }
 
 func (r scheduledRotation) enabled() bool { return r.Enabled == nil || *r.Enabled }
 
@@ -59,11 +64,12 @@ func loadRotations(path string) (rotationsFile, string, error) {
 	return rotationsFile{}, "", nil
 }
 
-// forUser is the rotations of one IAM user.
-func (f rotationsFile) forUser(user string) []scheduledRotation {
+// forUser is the rotations of one IAM user, by its key (rotation.UserKey:
+// <user>, or <account>/<user> for a member account's).
+func (f rotationsFile) forUser(key string) []scheduledRotation {
 	var out []scheduledRotation
 	for _, r := range f.Rotations {
-		if r.Input.User == user {
+		if r.key() == key {
 			out = append(out, r)
 		}
 	}
