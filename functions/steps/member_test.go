@@ -385,3 +385,32 @@ func TestMemberPlanNames(t *testing.T) {
 		t.Errorf("a dry run wrote: %v", calls)
 	}
 }
+
+// requestrun names a member account's user's runs, a schedule's and a
+// person's, with the account; the stack's own account named explicitly
+// is the own account's name.
+func TestRequestRunNamesMemberRuns(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ account, prefix string }{
+		{memberAcct, memberAcct + "-" + ckUser + "-"},
+		{ownAcct, ckUser + "-"},
+	} {
+		in := strings.Replace(scenInput, `{"user"`, `{"account":"`+c.account+`","user"`, 1)
+		for name, ev := range map[string]string{
+			"schedule": `{"schedule":"app-key","scheduledTime":"2026-03-01T03:00:00Z","input":` + in + `}`,
+		} {
+			g := newRequestRig(t)
+			inv := invokeLambda(context.Background(), "requestrun", g.rr.Run, json.RawMessage(ev))
+			var st Started
+			if err := json.Unmarshal(inv.out, &st); err != nil || inv.err != nil || !strings.HasPrefix(st.Name, c.prefix) {
+				t.Errorf("%s of account %s: name %q (%v %v), want %s…", name, c.account, st.Name, inv.err, err, c.prefix)
+			}
+		}
+		g := newRequestRig(t)
+		raw, _ := json.Marshal(urlEvent(alice, `{"input":`+in+`}`))
+		inv := invokeLambda(context.Background(), "requestrun", g.rr.Run, json.RawMessage(raw))
+		if !strings.Contains(string(inv.out), `"statusCode":200`) || !strings.Contains(string(inv.out), c.prefix) {
+			t.Errorf("a person's run of account %s: %s %v", c.account, inv.out, inv.err)
+		}
+	}
+}
