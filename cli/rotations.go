@@ -34,6 +34,10 @@ type scheduledRotation struct {
 	} `json:"input"`
 }
 
+// key is the rotation's user across accounts (rotation.UserKey): what its
+// record is named after, and what status lists users by.
+func (r scheduledRotation) key() string { return rotation.UserKey(r.Input.Account, r.Input.User) }
+
 func (r scheduledRotation) enabled() bool { return r.Enabled == nil || *r.Enabled }
 
 // loadRotations reads path, or the first default file there is; path ""
@@ -61,11 +65,12 @@ func loadRotations(path string) (rotationsFile, string, error) {
 	return rotationsFile{}, "", nil
 }
 
-// forUser is the rotations of one IAM user.
-func (f rotationsFile) forUser(user string) []scheduledRotation {
+// forUser is the rotations of one IAM user, by its key (rotation.UserKey:
+// <user>, or <account>/<user> for a member account's).
+func (f rotationsFile) forUser(key string) []scheduledRotation {
 	var out []scheduledRotation
 	for _, r := range f.Rotations {
-		if r.Input.User == user {
+		if r.key() == key {
 			out = append(out, r)
 		}
 	}

@@ -98,7 +98,10 @@ type statusDoc struct {
 
 // userStatus is one user's part.
 type userStatus struct {
-	User        string           `json:"user"`
+	User string `json:"user"`
+	// Account is the member account the user is in (issue 15); "" for
+	// the stack's own.
+	Account     string           `json:"account,omitempty"`
 	IAMUser     bool             `json:"iamUserExists"`
 	Record      *recordStatus    `json:"record"` // null: never rotated by keyrotator
 	Keys        []keyStatus      `json:"keys"`
@@ -209,7 +212,7 @@ func (s statusReader) read(ctx context.Context, only string, rots rotationsFile)
 		}
 		for _, r := range rots.Rotations {
 			if r.Input.User != "" {
-				users = append(users, r.Input.User)
+				users = append(users, r.key())
 			}
 		}
 		slices.Sort(users)
@@ -228,7 +231,7 @@ func (s statusReader) read(ctx context.Context, only string, rots rotationsFile)
 		doc.Users = append(doc.Users, us)
 	}
 	for i := range doc.Users {
-		byUser[doc.Users[i].User] = &doc.Users[i]
+		byUser[doc.Users[i].key()] = &doc.Users[i]
 	}
 	scheduled, scanned, err := s.executions(ctx, byUser)
 	if err != nil {
@@ -238,12 +241,14 @@ func (s statusReader) read(ctx context.Context, only string, rots rotationsFile)
 	for i := range doc.Users {
 		us := &doc.Users[i]
 		us.Targets = holdings(us, rots)
-		us.Schedules = schedules(rots.forUser(us.User), scheduled[us.User], s.now())
+		us.Schedules = schedules(rots.forUser(us.key()), scheduled[us.key()], s.now())
 	}
 	return doc, nil
 }
 
-// records lists the rotation records by user: <prefix>/users/<user>.
+// records lists the rotation records by user key: <prefix>/users/<user>,
+// and <prefix>/users/<account>/<user> for a member account's user (issue
+// 15), keyed <account>/<user>.
 func (s statusReader) records(ctx context.Context) (map[string]*recordStatus, error) {
 	out := map[string]*recordStatus{}
 	p := secretsmanager.NewListSecretsPaginator(s.secrets, &secretsmanager.ListSecretsInput{
@@ -256,26 +261,30 @@ func (s statusReader) records(ctx context.Context) (map[string]*recordStatus, er
 		}
 		for _, sec := range page.SecretList {
 			name := aws.ToString(sec.Name)
-			user, ok := strings.CutPrefix(name, s.names.RecordPrefix())
-			if !ok || user == "" {
+			account, user, ok := s.names.UserOfRecord(name)
+			if !ok {
 				continue // the name filter is a prefix match, case-insensitive
 			}
-			out[user] = &recordStatus{Name: name, ARN: aws.ToString(sec.ARN)}
+			out[rotation.UserKey(account, user)] = &recordStatus{Name: name, ARN: aws.ToString(sec.ARN)}
 		}
 	}
 	return out, nil
 }
 
-func (s statusReader) user(ctx context.Context, user string, rec *recordStatus) (userStatus, error) {
-	us := userStatus{User: user, Keys: []keyStatus{}, Targets: []targetStatus{}, Schedules: []scheduleStatus{}}
+func (s statusReader) user(ctx context.Context, key string, rec *recordStatus) (userStatus, error) {
+	account, user, ok := rotation.SplitUserKey(key)
+	if !ok {
+		return userStatus{}, usageErr("--user", "%q: want an IAM user name, or <account>/<user> for a member account's user", key)
+	}
+	us := userStatus{User: user, Account: account, Keys: []keyStatus{}, Targets: []targetStatus{}, Schedules: []scheduleStatus{}}
 	if rec == nil {
 		// --user names one not listed: it may still have a record.
-		d, err := s.secrets.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.names.Record(user))})
+		d, err := s.secrets.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.names.Record(key))})
 		var missing *smtypes.ResourceNotFoundException
 		switch {
 		case errors.As(err, &missing):
 		case err != nil:
-			return us, fmt.Errorf("secrets manager: describe %s: %w", s.names.Record(user), err)
+			return us, fmt.Errorf("secrets manager: describe %s: %w", s.names.Record(key), err)
 		default:
 			rec = &recordStatus{Name: aws.ToString(d.Name), ARN: aws.ToString(d.ARN)}
 		}
@@ -296,6 +305,11 @@ func (s statusReader) user(ctx context.Context, user string, rec *recordStatus) 
 			}
 		}
 		us.Record = &r
+	}
+	if account != "" {
+		// A member account's user (issue 15): its keys are in that account,
+		// which the operator's credentials here do not reach.
+		return us, nil
 	}
 	_, err := s.iam.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
 	var noUser *iamtypes.NoSuchEntityException
@@ -355,12 +369,14 @@ func (s statusReader) executions(ctx context.Context, users map[string]*userStat
 		}
 		var in struct {
 			User    string `json:"user"`
+			Account string `json:"account"`
 			Trigger string `json:"trigger"`
 			DryRun  bool   `json:"dryRun"`
 			Issue   bool   `json:"issue"`
 		}
 		_ = json.Unmarshal([]byte(aws.ToString(d.Input)), &in)
-		us := users[in.User]
+		key := rotation.UserKey(in.Account, in.User)
+		us := users[key]
 		if us == nil {
 			return nil
 		}
@@ -368,8 +384,8 @@ func (s statusReader) executions(ctx context.Context, users map[string]*userStat
 		if us.LastRun == nil || ref.Start.After(us.LastRun.Start) {
 			us.LastRun = ref
 		}
-		if in.Trigger == "schedule" && ref.Start.After(scheduled[in.User]) {
-			scheduled[in.User] = ref.Start
+		if in.Trigger == "schedule" && ref.Start.After(scheduled[key]) {
+			scheduled[key] = ref.Start
 		}
 		running := d.Status == types.ExecutionStatusRunning
 		needReceipts := us.TargetsFrom == nil && !in.DryRun
@@ -507,8 +523,11 @@ func (d *statusDoc) write(out io.Writer) {
 	}
 }
 
+// key is the user across accounts (rotation.UserKey).
+func (us userStatus) key() string { return rotation.UserKey(us.Account, us.User) }
+
 func (us userStatus) write(out io.Writer, now time.Time) {
-	head := us.User
+	head := rotation.UserIn(us.Account, us.User)
 	switch {
 	case us.Record != nil:
 		head += "  (record " + us.Record.Name + ")"
@@ -516,7 +535,9 @@ func (us userStatus) write(out io.Writer, now time.Time) {
 		head += "  (no rotation record yet)"
 	}
 	fmt.Fprintln(out, head)
-	if !us.IAMUser {
+	if us.Account != "" {
+		fmt.Fprintln(out, "  keys: in member account "+us.Account+" (keyrotator audit, or aws iam list-access-keys --user-name "+us.User+" with that account's credentials)")
+	} else if !us.IAMUser {
 		fmt.Fprintln(out, "  IAM user not found")
 	} else {
 		fmt.Fprintln(out, "  keys:")

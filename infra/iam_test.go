@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/infra/rotator"
 )
 
@@ -344,6 +345,7 @@ func TestGrantsForEverySchemaShape(t *testing.T) {
 }
 
 var (
+	memberRoleARN  = regexp.MustCompile(`^arn:\$\{AWS::Partition\}:iam::[0-9]{12}:role/keyrotator-member$`)
 	literalRegion  = regexp.MustCompile(`\b[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]\b`)
 	literalAccount = regexp.MustCompile(`\b[0-9]{12}\b`)
 )
@@ -357,6 +359,12 @@ func TestPoliciesUseTheDeploysRegionAndAccount(t *testing.T) {
 		_, tmpl, _ := synthWith(t, testConfig, nil)
 		for _, s := range statements(t, tmpl) {
 			b := render(s.S)
+			if slices.Equal(s.Actions(), []string{"sts:AssumeRole"}) && s.Type == "AWS::IAM::Policy" &&
+				!slices.ContainsFunc(s.Resources(), func(r string) bool { return !memberRoleARN.MatchString(r) }) {
+				// Issue 15: the member roles are in the accounts the config
+				// names; only the partition is the deploy's.
+				continue
+			}
 			for _, re := range []*regexp.Regexp{literalRegion, literalAccount} {
 				if m := re.FindString(b); m != "" {
 					t.Errorf("%s: a literal %q in %s", s.Resource, m, b)
@@ -577,5 +585,67 @@ func TestApproverPolicy(t *testing.T) {
 	}
 	if all := tmpl.FindResources(jsii.String("AWS::Lambda::Url"), nil); len(*all) != len(*urls) {
 		t.Errorf("a function URL without AuthType AWS_IAM: %v", all)
+	}
+}
+
+// Issue 15: exactly the tasks that reach member accounts
+// (tasks.MemberTasks) may assume a member role, exactly the member role
+// of each account the config names (no wildcard account, no other role),
+// and they are told its name and the external id; no other function may
+// assume anything.
+func TestMemberAssumeRoleGrants(t *testing.T) {
+	_, tmpl, rot := synth(t)
+	fs := functionStatements(t, tmpl, rot)
+	members := map[string]bool{}
+	for _, task := range tasks.MemberTasks() {
+		members[task.Function()] = true
+	}
+	if len(members) != 7 {
+		t.Fatalf("member tasks %v", members)
+	}
+	for fn := range rot.Functions {
+		var assumes []string
+		for _, s := range fs[fn] {
+			for _, a := range s.Actions() {
+				if strings.HasPrefix(a, "sts:") {
+					if a != "sts:AssumeRole" || len(s.Actions()) != 1 || s.S["Condition"] != nil {
+						t.Errorf("%s: %v %v", fn, s.Actions(), s.S["Condition"])
+					}
+					assumes = append(assumes, s.Resources()...)
+				}
+			}
+		}
+		want := []string(nil)
+		if members[fn] {
+			want = []string{"arn:${AWS::Partition}:iam::222233334444:role/keyrotator-member"}
+		}
+		if !slices.Equal(assumes, want) {
+			t.Errorf("%s may assume %v, want %v", fn, assumes, want)
+		}
+	}
+	doc := resources(t, tmpl)
+	for id, r := range doc.Resources {
+		if r.Type != "AWS::Lambda::Function" {
+			continue
+		}
+		task, _ := r.Metadata["keyrotator:task"].(string)
+		env, _ := r.Properties["Environment"].(map[string]any)
+		vars, _ := env["Variables"].(map[string]any)
+		_, hasRole := vars["MEMBER_ROLE_NAME"]
+		ext, hasExt := vars["MEMBER_EXTERNAL_ID"]
+		if hasRole != members[task] || hasExt != members[task] || (hasExt && ext != "kr-ext-7f3a") || (hasRole && vars["MEMBER_ROLE_NAME"] != "keyrotator-member") {
+			t.Errorf("%s (%s): MEMBER_ROLE_NAME %v, MEMBER_EXTERNAL_ID %v", id, task, vars["MEMBER_ROLE_NAME"], ext)
+		}
+	}
+	// A member rotation's user and its secret named by name are not
+	// granted in the keyrotator account: they are the member's.
+	for fn, ss := range fs {
+		for _, s := range ss {
+			for _, r := range s.Resources() {
+				if strings.Contains(r, ":user/service/app") || strings.Contains(r, ":secret:app/aws-key") {
+					t.Errorf("%s may act on %s in the keyrotator account: a member account's", fn, r)
+				}
+			}
+		}
 	}
 }

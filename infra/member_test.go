@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/infra/config"
 	"github.com/keyrotator/keyrotator/infra/member"
 )
 
@@ -127,4 +129,12 @@ func TestMemberStack(t *testing.T) {
 			t.Errorf("cdk-nag: %s: %v", *e.Id, e.Entry.Data) //nolint:staticcheck // SA1019, as above
 		}
 	})
+}
+
+// Issue 15: the member role's default name is one name for the member
+// stack, the config and the functions.
+func TestMemberRoleNameIsOne(t *testing.T) {
+	if member.DefaultRoleName != config.DefaultMemberRoleName || config.DefaultMemberRoleName != rotation.DefaultMemberRoleName {
+		t.Errorf("member stack %q, config %q, functions %q", member.DefaultRoleName, config.DefaultMemberRoleName, rotation.DefaultMemberRoleName)
+	}
 }

@@ -37,13 +37,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const testConfig = `{"runbookUrl":"https://github.com/example/keyrotator/blob/main/docs/runbook.md","rotations":[
+const testConfig = `{"runbookUrl":"https://github.com/example/keyrotator/blob/main/docs/runbook.md","member":{"externalId":"kr-ext-7f3a"},"rotations":[
  {"name":"app-key","schedule":"cron(0 3 1 */2 ? *)","timeZone":"Asia/Tokyo","alertEmails":["oncall@example.com"],
   "input":{"user":"app-aws-user","targets":[{"type":"secret","name":"app","secretId":"app/aws-access-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":50}},
  {"name":"funnel","schedule":"rate(30 days)","timeZone":"UTC","alertEmails":["iot@example.com"],
   "input":{"user":"soracom-funnel","targets":[{"type":"secret","name":"app2","secretId":"iot/aws-key"},
    {"type":"auth0","name":"tenant","connection":"keyrotator/connections/auth0-prod","sesRegion":"ap-northeast-1"},
-   {"type":"soracom","name":"funnel","connection":"keyrotator/connections/soracom","credentialPrefix":"aws-soracom-funnel"}],"waitDays":3,"verifyAttempts":2,"minKeyAgeDays":25}}]}`
+   {"type":"soracom","name":"funnel","connection":"keyrotator/connections/soracom","credentialPrefix":"aws-soracom-funnel"}],"waitDays":3,"verifyAttempts":2,"minKeyAgeDays":25}},
+ {"name":"member-app","schedule":"cron(0 4 1 */2 ? *)","timeZone":"UTC","alertEmails":["oncall@example.com"],
+  "input":{"user":"app","account":"222233334444","userPath":"/service/","targets":[{"type":"secret","name":"app","secretId":"app/aws-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":50}}]}`
 
 // synth builds the stack from testConfig over a dist/ of placeholder
 // bootstraps (assets only need files to hash).
@@ -163,7 +165,7 @@ func TestStack(t *testing.T) {
 		})
 	})
 	run(t, "one schedule per rotation, its input and time zone", func(t *testing.T) {
-		tmpl.ResourceCountIs(jsii.String("AWS::Scheduler::Schedule"), jsii.Number(2+1)) // + the weekly audit
+		tmpl.ResourceCountIs(jsii.String("AWS::Scheduler::Schedule"), jsii.Number(3+1)) // + the weekly audit
 		for _, want := range []struct{ expr, tz, user string }{
 			{"cron(0 3 1 */2 ? *)", "Asia/Tokyo", "app-aws-user"},
 			{"rate(30 days)", "UTC", "soracom-funnel"},
@@ -524,6 +526,7 @@ type template struct {
 	Resources map[string]struct {
 		Type       string
 		Properties map[string]any
+		Metadata   map[string]any
 	}
 }
 

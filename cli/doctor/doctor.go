@@ -308,6 +308,14 @@ func (d *Doctor) checkRoles(ctx context.Context, r *Report, st *stack) {
 	names := rotation.Names{Prefix: d.Config.Prefix}
 	for _, rot := range d.Config.Rotations {
 		user := rot.Input.User
+		if rot.Input.Account != "" {
+			// Issue 15: a member account's user is reached through its
+			// member role, from its account's side; doctor reads this
+			// account only.
+			r.add(Finding{Check: "roles", Rotation: rot.Name, Subject: "IAM user " + rotation.UserIn(rot.Input.Account, user), Status: Skipped,
+				Detail: "a member account's user: the tasks reach it through the member role (record " + names.RecordOf(rot.Input.Account, user) + "); a dry run (keyrotator start --dry-run) checks the member stack end to end"})
+			continue
+		}
 		u, err := d.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
 		if err != nil {
 			r.add(Finding{Check: "roles", Rotation: rot.Name, Subject: "IAM user " + user, Status: Failed, Detail: "cannot read the user: " + errText(err),

@@ -169,7 +169,7 @@ func firstNamed(err error) error {
 	case *rotation.InvalidInput, *rotation.UserNotFound, *rotation.KeyLimitReached, *rotation.RotationInProgress,
 		*rotation.TargetFailed, *rotation.OldKeyStillInUse, *rotation.ApprovalRejected, *rotation.Retryable,
 		*rotation.AccessDenied, *rotation.Internal, *rotation.OrphanUnconfirmed, *rotation.RequestUnsigned, *rotation.RequestForged,
-		*rotation.ApprovalForged:
+		*rotation.ApprovalForged, *rotation.MemberAccessDenied:
 		return err
 	}
 	switch u := err.(type) { //nolint:errorlint // the walk unwraps each node itself

@@ -38,7 +38,8 @@ var named = map[string]error{
 	"OrphanUnconfirmed":  &rotation.OrphanUnconfirmed{User: "alice", KeyID: "AKIA2", Attempt: "arn:x CreateKey attempt 1"},
 	"RequestUnsigned":    &rotation.RequestUnsigned{Execution: "app-20260301T030000Z"},
 	"RequestForged":      &rotation.RequestForged{Reason: "it was signed for another execution"},
-	"ApprovalForged":     &rotation.ApprovalForged{What: "a 20-byte JSON object"}, // issue 14
+	"ApprovalForged":     &rotation.ApprovalForged{What: "a 20-byte JSON object"},                                                                           // issue 14
+	"MemberAccessDenied": &rotation.MemberAccessDenied{Account: "222233334444", Role: "arn:aws:iam::222233334444:role/keyrotator-member", Task: "validate"}, // issue 15
 }
 
 func TestNamedCoversErrorNames(t *testing.T) {

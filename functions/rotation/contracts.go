@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 )
@@ -49,6 +50,20 @@ const DefaultPrefix = "keyrotator"
 // function (and the CLI reads, beside its --prefix flag): the stack prefix.
 const PrefixEnv = "KEYROTATOR_PREFIX"
 
+// The environment variables infra sets on the tasks that reach member
+// accounts (issue 15; tasks.MemberTasks): the member role's name and the
+// external id (the config's member.roleName, member.externalId). Package
+// functions/aws/member reads them.
+const (
+	MemberRoleNameEnv   = "MEMBER_ROLE_NAME"
+	MemberExternalIDEnv = "MEMBER_EXTERNAL_ID"
+)
+
+// DefaultMemberRoleName is the member role's name when the config names
+// none: the member stack's (infra/member.DefaultRoleName), a fixed name so
+// the keyrotator account computes its ARN from the account id.
+const DefaultMemberRoleName = "keyrotator-member"
+
 // prefixPattern keeps a prefix valid as a state machine name (A-Za-z0-9-_)
 // and as the first part of a secret name, and short enough for both.
 var prefixPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`) })
@@ -76,11 +91,67 @@ func (n Names) prefix() string {
 // StateMachine is the state machine's name: the prefix itself.
 func (n Names) StateMachine() string { return n.prefix() }
 
-// RecordPrefix is the name prefix of the stack's rotation records.
+// RecordPrefix is the name prefix of the stack's rotation records, the
+// stack's own account's users' and every member account's.
 func (n Names) RecordPrefix() string { return n.prefix() + "/users/" }
 
-// Record is the Secrets Manager secret that holds user's keys.
-func (n Names) Record(user string) string { return n.RecordPrefix() + user }
+// Record is the Secrets Manager secret that holds the keys of the user a
+// UserKey names: <prefix>/users/<user> for the stack's own account,
+// <prefix>/users/<account>/<user> for a member account's.
+func (n Names) Record(key string) string { return n.RecordPrefix() + key }
+
+// RecordOf is Record of UserKey(account, user).
+func (n Names) RecordOf(account, user string) string { return n.Record(UserKey(account, user)) }
+
+// UserOfRecord is the account ("" for the stack's own) and user of a
+// record's name, and whether name is one of the stack's records at all.
+func (n Names) UserOfRecord(name string) (account, user string, ok bool) {
+	key, ok := strings.CutPrefix(name, n.RecordPrefix())
+	if !ok {
+		return "", "", false
+	}
+	return SplitUserKey(key)
+}
+
+// UserKey names an IAM user across accounts, as its record and lock are
+// named (issue 15): "<user>" in the stack's own account (account ""),
+// "<account>/<user>" in a member account, since a user name is unique
+// only within its account. An IAM user name holds no "/", and an account
+// is 12 digits, so neither form passes for the other: a user of the own
+// account named like an account id keeps "<user>", never a member's name.
+func UserKey(account, user string) string {
+	if account == "" {
+		return user
+	}
+	return account + "/" + user
+}
+
+// SplitUserKey is UserKey's inverse; ok is false for a key that is
+// neither form (a "/" after an account that is not 12 digits, or a second
+// "/").
+func SplitUserKey(key string) (account, user string, ok bool) {
+	a, u, member := strings.Cut(key, "/")
+	switch {
+	case !member:
+		return "", key, key != ""
+	case !IsAccountID(a) || u == "" || strings.Contains(u, "/"):
+		return "", "", false
+	}
+	return a, u, true
+}
+
+// IsAccountID says whether s is an AWS account id: 12 digits.
+func IsAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // ConnectionPrefix is the name prefix of the stack's connection secrets.
 func (n Names) ConnectionPrefix() string { return n.prefix() + "/connections/" }
@@ -255,8 +326,12 @@ type StateError struct {
 
 // Plan is Validate's result: what this run will do.
 type Plan struct {
-	User                string    `json:"user"`
-	Record              string    `json:"record"`                        // keyrotator/users/<user>
+	User string `json:"user"`
+	// Account is the member account the user is in (issue 15), "" for the
+	// stack's own: Validate sets it from the input's account, so every
+	// later task reaches the same account and record.
+	Account             string    `json:"account,omitempty"`
+	Record              string    `json:"record"`                        // keyrotator/users/<user>, keyrotator/users/<account>/<user>
 	OldKeyID            string    `json:"oldKeyId"`                      // the key being retired
 	OldKeyCreated       time.Time `json:"oldKeyCreated"`                 //
 	OldKeyAgeDays       int       `json:"oldKeyAgeDays"`                 //
@@ -286,6 +361,22 @@ type Plan struct {
 	// Deadline is the old key's IAM.3 deadline against this run's waits
 	// (deadline.go): a run that cannot make it is warned about, not refused.
 	Deadline *Deadline `json:"deadline,omitempty"`
+}
+
+// UserKey is the plan's user across accounts (UserKey): what its record
+// and lock are named after.
+func (p Plan) UserKey() string { return UserKey(p.Account, p.User) }
+
+// Who is the plan's user for a person: "app", or "app (account
+// 222233334444)" for a member account's.
+func (p Plan) Who() string { return UserIn(p.Account, p.User) }
+
+// UserIn is user for a person, with its account when it is a member's.
+func UserIn(account, user string) string {
+	if account == "" {
+		return user
+	}
+	return user + " (account " + account + ")"
 }
 
 // NewKey is CreateKey's result.

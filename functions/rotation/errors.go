@@ -137,6 +137,29 @@ func (e *ApprovalForged) Error() string {
 	return "the approval is not one keyrotator signed for this run, so no key is made: " + e.What
 }
 
+// MemberAccessDenied is a rotation in a member account whose member role
+// keyrotator could not assume (issue 15): the member stack is not deployed
+// there (no role), its external id or trust does not match this stack's,
+// or the task role may not assume it. AWS answers all of these alike.
+// Refused before any change (Validate assumes the role before it reads the
+// user); not retried: it fails the same way until the member stack or the
+// config changes.
+type MemberAccessDenied struct {
+	Account string // the member account
+	Role    string // the member role's ARN
+	Task    string // the task that assumed it
+	Reason  string // AWS's answer, as it said it (ids only)
+}
+
+func (e *MemberAccessDenied) Error() string {
+	why := ""
+	if e.Reason != "" {
+		why = " (" + e.Reason + ")"
+	}
+	return fmt.Sprintf("keyrotator's %s could not assume the member role %s of account %s%s: deploy the member stack (KeyRotatorMember, to the account or its OU with CloudFormation StackSets) with MainAccountId this stack's account and ExternalId the config's member.externalId, and check that its TrustedRoleNames matches this stack's task roles; nothing was changed",
+		e.Task, e.Role, e.Account, why)
+}
+
 // Retryable is a transient failure (throttling, 5xx) that Step Functions retries with backoff.
 type Retryable struct{ Reason string }
 
@@ -203,5 +226,6 @@ var ErrorNames = []string{
 	"InvalidInput", "UserNotFound", "KeyLimitReached", "RotationInProgress", "TargetFailed",
 	"OldKeyStillInUse", "ApprovalRejected", "Retryable", "AccessDenied", "Internal",
 	"OrphanUnconfirmed", "RequestUnsigned", "RequestForged",
-	"ApprovalForged", // issue 14: VerifyApproval
+	"ApprovalForged",     // issue 14: VerifyApproval
+	"MemberAccessDenied", // issue 15: a member account's role could not be assumed
 }

@@ -32,7 +32,12 @@ const (
 
 // Input is one rotation's input, manual or scheduled (ARCHITECTURE §3).
 type Input struct {
-	User                   string   `json:"user"`
+	User string `json:"user"`
+	// Account is the AWS account the user is in (issue 15): "" or the
+	// stack's own is the stack's own; another is a member account, whose
+	// IAM, CloudTrail and application secrets the tasks reach through its
+	// member role. MemberAccount says which it is.
+	Account                string   `json:"account,omitempty"`
 	UserPath               string   `json:"userPath,omitempty"` // IAM calls take the name; the grants take the path
 	Targets                []Target `json:"targets"`
 	WaitDays               int      `json:"waitDays"`
@@ -82,6 +87,16 @@ func (in Input) Path() string {
 		return "/"
 	}
 	return in.UserPath
+}
+
+// MemberAccount is the member account the input names, given the stack's
+// own account: "" when it names none or the stack's own (the one form of
+// "own" every name is built from, so one user never has two records).
+func (in Input) MemberAccount(own string) string {
+	if in.Account == own {
+		return ""
+	}
+	return in.Account
 }
 
 // CredentialBase is what a soracom target's new credential id starts with:

@@ -206,3 +206,20 @@ func soracomDetails(r Receipt) []string {
 	}
 	return out
 }
+
+// SecretAccount is the account of a secret target's secretId when it is an
+// ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>;
+// arn is true, and account is whatever that field holds, so an ARN with
+// no valid account matches no account); for a name, arn is false: the
+// secret is in the rotation's account (issue 15: a member rotation's bare
+// name is the member's secret).
+func SecretAccount(secretID string) (account string, arn bool) {
+	if !strings.HasPrefix(secretID, "arn:") {
+		return "", false
+	}
+	p := strings.SplitN(secretID, ":", 7)
+	if len(p) < 7 || p[2] != "secretsmanager" || !IsAccountID(p[4]) {
+		return "(not an account)", true
+	}
+	return p[4], true
+}

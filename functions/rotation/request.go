@@ -150,23 +150,35 @@ func CheckExecutionName(name string) error {
 // no colon).
 func ExecutionNameOf(arn string) string { return arn[strings.LastIndex(arn, ":")+1:] }
 
-// NewExecutionName is a fresh execution name for user at a time:
-// <user>-<yyyymmddThhmmssZ>-<8 hex>, within Step Functions' rules (at most
-// 80 of A-Za-z0-9-_): other characters of an IAM user name (+=,.@) become
-// "-", a long user part is cut to fit. The random suffix keeps two
-// requests in one second apart.
+// NewExecutionName is a fresh execution name for user of the stack's own
+// account at a time: NewAccountExecutionName with no account.
 func NewExecutionName(user string, at time.Time, rnd io.Reader) string {
+	return NewAccountExecutionName("", user, at, rnd)
+}
+
+// NewAccountExecutionName is a fresh execution name for user of account
+// ("" for the stack's own) at a time: <user>-<yyyymmddThhmmssZ>-<8 hex>,
+// and <account>-<user>-… for a member account's user (issue 15: user names
+// are unique only within an account), within Step Functions' rules (at
+// most 80 of A-Za-z0-9-_): other characters of an IAM user name (+=,.@)
+// become "-", a long user part is cut to fit (the account never is: 13 of
+// the 80). The random suffix keeps two requests in one second apart.
+func NewAccountExecutionName(account, user string, at time.Time, rnd io.Reader) string {
 	var b [4]byte
 	_, _ = io.ReadFull(rnd, b[:]) // crypto/rand never fails
 	stamp := "-" + at.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	lead := ""
+	if IsAccountID(account) {
+		lead = account + "-"
+	}
 	u := strings.Trim(notNameChar().ReplaceAllString(user, "-"), "-")
 	if u == "" {
 		u = "user"
 	}
-	if max := 80 - len(stamp); len(u) > max {
+	if max := 80 - len(lead) - len(stamp); len(u) > max {
 		u = strings.TrimRight(u[:max], "-")
 	}
-	return u + stamp
+	return lead + u + stamp
 }
 
 var notNameChar = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9_-]+`) })

@@ -154,16 +154,20 @@ func (a *AnswerApproval) answer(ctx context.Context, req events.LambdaFunctionUR
 		return refused(http.StatusConflict, NoApprovalPending, fmt.Sprintf("execution %s is %s: it waits for no approval", exec, status))
 	}
 	var in struct {
-		User string `json:"user"`
+		User    string `json:"user"`
+		Account string `json:"account"` // issue 15: a member account's user's record carries it
 	}
 	if json.Unmarshal([]byte(input), &in) != nil || in.User == "" {
 		return refused(http.StatusConflict, NoApprovalPending, "execution "+exec+" names no user: it waits for no approval")
 	}
+	// The run's record, as Validate named it: <account>/<user> for a member
+	// account's user, <user> for the stack's own (its id named or not).
+	key := rotation.UserKey(rotation.Input{Account: in.Account}.MemberAccount(a.Account), in.User)
 	entry := rotation.ApprovalEntry{By: callerARN, At: a.now(), Comment: cleanComment(ans.Comment)}
 	// Each answer is a compare-and-swap on the record (record.PutAnswer):
 	// a concurrent answer that landed first makes this one read again.
 	for range 5 {
-		st, reply, done, err := a.decide(ctx, in.User, exec, caller, entry, ans.Decision)
+		st, reply, done, err := a.decide(ctx, key, exec, caller, entry, ans.Decision)
 		if err != nil || done {
 			return st, reply, err
 		}

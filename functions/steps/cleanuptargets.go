@@ -52,7 +52,7 @@ func (c *CleanupTargets) Run(ctx context.Context, in rotation.TaskInput) (Cleanu
 		}
 		res.Targets = append(res.Targets, line)
 	}
-	if err := c.Records.Release(ctx, d.Plan.User, d.Execution); err != nil {
+	if err := c.Records.Release(ctx, d.Plan.UserKey(), d.Execution); err != nil {
 		return CleanupResult{}, err
 	}
 	res.LockReleased = true

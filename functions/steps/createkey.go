@@ -46,6 +46,10 @@ type CreateKey struct {
 	ProveFor time.Duration
 	// Clock is the Lambda's clock (time.Now when nil); see intentTime.
 	Clock func() time.Time
+	// Accounts reaches a member account (issue 15): for a plan in one,
+	// Keys, Makers and Self are its (Self the member role's session, the
+	// identity its CloudTrail names as a key's maker).
+	Accounts accounts
 }
 
 // IntentMargin widens an intent's window on both sides: IAM's CreateDate is
@@ -58,36 +62,50 @@ const maxAttempt = 15 * time.Minute
 
 // Run creates (or finds) this execution's key.
 func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.NewKey, error) {
-	p, exec := in.Data.Plan, in.Data.Execution
+	p := in.Data.Plan
 	if p == nil {
 		return rotation.NewKey{}, errors.New("createkey: no plan in the execution data")
 	}
-	arn, err := c.Records.Ensure(ctx, p.User)
+	if p.Account != "" {
+		m, err := memberClients(ctx, c.Accounts, "createkey", p.Account, p.User, "keys", "makers", "self")
+		if err != nil {
+			return rotation.NewKey{}, err
+		}
+		member := *c
+		member.Keys, member.Makers, member.Self = m.Keys, m.Makers, m.Self
+		return member.run(ctx, in)
+	}
+	return c.run(ctx, in)
+}
+
+func (c *CreateKey) run(ctx context.Context, in rotation.TaskInput) (rotation.NewKey, error) {
+	p, exec := in.Data.Plan, in.Data.Execution
+	arn, err := c.Records.Ensure(ctx, p.UserKey())
 	if err != nil {
 		return rotation.NewKey{}, err
 	}
-	if v, ok, err := c.Records.KeyVersion(ctx, p.User, exec); err != nil {
+	if v, ok, err := c.Records.KeyVersion(ctx, p.UserKey(), exec); err != nil {
 		return rotation.NewKey{}, err
 	} else if ok {
 		return rotation.NewKey{KeyID: v.AccessKeyID, RecordARN: arn, VersionID: v.ID, Reused: true}, nil
 	}
 	if p.ResumeKeyID != "" {
-		key, err := c.Records.Key(ctx, p.User, p.ResumeVersionID)
+		key, err := c.Records.Key(ctx, p.UserKey(), p.ResumeVersionID)
 		if err != nil {
 			return rotation.NewKey{}, err
 		}
-		v, err := c.Records.PutKey(ctx, p.User, exec, p.OldKeyID, key)
+		v, err := c.Records.PutKey(ctx, p.UserKey(), exec, p.OldKeyID, key)
 		if err != nil {
 			return rotation.NewKey{}, err
 		}
 		return rotation.NewKey{KeyID: key.AccessKeyID, RecordARN: arn, VersionID: v, Reused: true}, nil
 	}
-	lock, held, err := c.Records.Staged(ctx, p.User, record.Pending)
+	lock, held, err := c.Records.Staged(ctx, p.UserKey(), record.Pending)
 	if err != nil {
 		return rotation.NewKey{}, err
 	}
 	if held && lock.Execution != exec {
-		return rotation.NewKey{}, &rotation.RotationInProgress{User: p.User, Execution: lock.Execution}
+		return rotation.NewKey{}, &rotation.RotationInProgress{User: p.Who(), Execution: lock.Execution}
 	}
 	intents := lock.Intents
 	var removed []rotation.RemovedKey
@@ -109,7 +127,7 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 		mine.Before = append(mine.Before, k.ID)
 	}
 	intents = append(openIntents(intents, at), mine)
-	if _, err := c.Records.PutIntent(ctx, p.User, exec, p.OldKeyID, intents); err != nil {
+	if _, err := c.Records.PutIntent(ctx, p.UserKey(), exec, p.OldKeyID, intents); err != nil {
 		return rotation.NewKey{}, err
 	}
 	create := c.Keys.Create
@@ -158,9 +176,9 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 		}
 		return rotation.NewKey{}, fmt.Errorf("the new key %s does not work: %w", key.AccessKeyID, err)
 	}
-	v, err := c.Records.PutKey(ctx, p.User, exec, p.OldKeyID, key)
+	v, err := c.Records.PutKey(ctx, p.UserKey(), exec, p.OldKeyID, key)
 	if err != nil {
-		deleted, err := c.unstored(ctx, p.User, exec, key.AccessKeyID, err, removed)
+		deleted, err := c.unstored(ctx, p, exec, key.AccessKeyID, err, removed)
 		if deleted {
 			c.resolve(ctx, p, exec, intents, "deleted")
 		}
@@ -178,12 +196,12 @@ func (c *CreateKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.Ne
 // A run that lost the lock (RotationInProgress: it was stopped, and a
 // re-run took over while this Lambda ran on) will never use the key,
 // stored or not: it is deleted too.
-func (c *CreateKey) unstored(ctx context.Context, user, exec, id string, putErr error, removed []rotation.RemovedKey) (deleted bool, err error) {
+func (c *CreateKey) unstored(ctx context.Context, p *rotation.Plan, exec, id string, putErr error, removed []rotation.RemovedKey) (deleted bool, err error) {
 	lostLock := errors.As(putErr, new(*rotation.RotationInProgress))
-	if v, ok, err := c.Records.KeyVersion(ctx, user, exec); !lostLock && err == nil && ok && v.AccessKeyID == id {
+	if v, ok, err := c.Records.KeyVersion(ctx, p.UserKey(), exec); !lostLock && err == nil && ok && v.AccessKeyID == id {
 		return false, withRemoved(putErr, removed) // stored after all: the retry reuses it
 	}
-	if _, err := c.Keys.Delete(ctx, user, id); err != nil {
+	if _, err := c.Keys.Delete(ctx, p.User, id); err != nil {
 		return false, withRemoved(putErr, removed) // the intent covers it
 	}
 	removed = append(removed, rotation.RemovedKey{KeyID: id, Reason: "made by this attempt, but its record version could not be written: nobody would hold its secret"})
@@ -200,12 +218,12 @@ func (c *CreateKey) unstored(ctx context.Context, user, exec, id string, putErr 
 // the run's key meanwhile: then this write would take AWSPENDING off that
 // key version, and a re-run could no longer resume the key. So it is skipped.
 func (c *CreateKey) resolve(ctx context.Context, p *rotation.Plan, exec string, intents []record.Intent, outcome string) {
-	if _, recorded, err := c.Records.KeyVersion(ctx, p.User, exec); err != nil || recorded {
+	if _, recorded, err := c.Records.KeyVersion(ctx, p.UserKey(), exec); err != nil || recorded {
 		return
 	}
 	done := slices.Clone(intents)
 	done[len(done)-1].Outcome = outcome
-	_, _ = c.Records.PutIntent(ctx, p.User, exec, p.OldKeyID, done)
+	_, _ = c.Records.PutIntent(ctx, p.UserKey(), exec, p.OldKeyID, done)
 }
 
 // withRemoved adds to a named error the keys already deleted, so the alert
@@ -295,7 +313,7 @@ func (c *CreateKey) makeRoom(ctx context.Context, p *rotation.Plan, intents, kno
 	if err != nil {
 		return nil, withRemoved(err, *removed)
 	}
-	orphans, unconfirmed, err := findOrphans(ctx, c.Keys, c.Records, c.Makers, p.User, keys, intents, p.OldKeyID)
+	orphans, unconfirmed, err := findOrphans(ctx, c.Keys, c.Records, c.Makers, p.UserKey(), p.User, keys, intents, p.OldKeyID)
 	if err != nil {
 		return nil, withRemoved(err, *removed)
 	}
@@ -349,7 +367,7 @@ func (c *CreateKey) liveIntents(ctx context.Context, p *rotation.Plan, keys []ia
 	if !candidate {
 		return nil, nil
 	}
-	lock, held, err := c.Records.Staged(ctx, p.User, record.Pending)
+	lock, held, err := c.Records.Staged(ctx, p.UserKey(), record.Pending)
 	if err != nil || !held {
 		return nil, err
 	}
@@ -372,7 +390,7 @@ func (c *CreateKey) liveIntents(ctx context.Context, p *rotation.Plan, keys []ia
 // the last because the event history does not show their event yet, each
 // with the attempt whose window holds it: not deleted, not someone else's
 // either, until it does. Validate and CreateKey both decide with it.
-func findOrphans(ctx context.Context, keys keyStore, records recordStore, makers keyMakers, user string, list []iamkeys.Key, intents []record.Intent, old string) (orphans, unconfirmed map[string]string, err error) {
+func findOrphans(ctx context.Context, keys keyStore, records recordStore, makers keyMakers, recordKey, user string, list []iamkeys.Key, intents []record.Intent, old string) (orphans, unconfirmed map[string]string, err error) {
 	orphans, unconfirmed = map[string]string{}, map[string]string{}
 	if len(intents) == 0 {
 		return orphans, unconfirmed, nil
@@ -389,7 +407,7 @@ func findOrphans(ctx context.Context, keys keyStore, records recordStore, makers
 		if i < 0 {
 			continue
 		}
-		held, err := records.Holds(ctx, user, k.ID, execs)
+		held, err := records.Holds(ctx, recordKey, k.ID, execs)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -478,7 +478,7 @@ func (r *rig) accounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphans, unconfirmed, err := findOrphans(ctx, r.create.Keys, r.records, r.create.Makers, ckUser, keys, lock.Intents, oldID)
+	orphans, unconfirmed, err := findOrphans(ctx, r.create.Keys, r.records, r.create.Makers, ckUser, ckUser, keys, lock.Intents, oldID)
 	if err != nil {
 		t.Fatal(err)
 	}

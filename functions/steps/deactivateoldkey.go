@@ -12,13 +12,25 @@ import (
 // DeactivateOldKey is the DeactivateOldKey state: the old key is switched off
 // only once the verification found it unused and confirmed every cut-over a
 // target could not (I2).
-type DeactivateOldKey struct{ Keys keyStore }
+type DeactivateOldKey struct {
+	Keys keyStore
+	// Accounts reaches a member account's IAM (issue 15): for a plan in
+	// one, Keys are its.
+	Accounts accounts
+}
 
 // Run switches the old key off; an old key already off or gone is done.
 func (s *DeactivateOldKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.KeyChange, error) {
 	d := in.Data
 	if d.Plan == nil || d.Key == nil {
 		return rotation.KeyChange{}, errors.New("deactivateoldkey: no plan or key in the execution data")
+	}
+	if d.Plan.Account != "" {
+		c, err := memberClients(ctx, s.Accounts, "deactivateoldkey", d.Plan.Account, d.Plan.User, "keys")
+		if err != nil {
+			return rotation.KeyChange{}, err
+		}
+		s = &DeactivateOldKey{Keys: c.Keys}
 	}
 	old := d.Plan.OldKeyID
 	if d.Verify == nil || !d.Verify.Unused {

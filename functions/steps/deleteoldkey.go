@@ -13,13 +13,25 @@ import (
 // is off and, read again after a grace period of at least IAM's Lag, its
 // last-used shows no use after the cut-over (I2). A use reported late switches
 // the key back on, so the consumer that still holds it works again.
-type DeleteOldKey struct{ Keys keyStore }
+type DeleteOldKey struct {
+	Keys keyStore
+	// Accounts reaches a member account's IAM (issue 15): for a plan in
+	// one, Keys are its.
+	Accounts accounts
+}
 
 // Run deletes the old key, or re-activates it and fails OldKeyStillInUse.
 func (s *DeleteOldKey) Run(ctx context.Context, in rotation.TaskInput) (rotation.KeyChange, error) {
 	d := in.Data
 	if d.Plan == nil || d.Promote == nil {
 		return rotation.KeyChange{}, errors.New("deleteoldkey: no plan or cut-over in the execution data")
+	}
+	if d.Plan.Account != "" {
+		c, err := memberClients(ctx, s.Accounts, "deleteoldkey", d.Plan.Account, d.Plan.User, "keys")
+		if err != nil {
+			return rotation.KeyChange{}, err
+		}
+		s = &DeleteOldKey{Keys: c.Keys}
 	}
 	old := d.Plan.OldKeyID
 	if grace := time.Duration(d.Plan.GraceSeconds) * time.Second; grace < Lag {

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
@@ -13,6 +14,10 @@ import (
 type UpdateTarget struct {
 	Records recordStore
 	Target  Target
+	// Accounts reaches a member account (issue 15): a secret target that
+	// lives in the rotation's member account is updated through its
+	// member role (Clients.Secret); see targetIn.
+	Accounts accounts
 }
 
 // Run gives the new key to the item's target and returns the receipt; with
@@ -24,16 +29,58 @@ func (u *UpdateTarget) Run(ctx context.Context, in rotation.TaskInput) (rotation
 		if d.Plan == nil || d.Target == nil {
 			return rotation.Receipt{}, errors.New("plan target: the item lacks plan or target")
 		}
-		return PlanTarget(ctx, u.Target, *d.Target, d.Plan.Targets, d.Plan.OldKeyID, d.Plan.ResumeKeyID)
+		t, err := u.targetIn(ctx, d.Plan, *d.Target)
+		if err != nil {
+			return rotation.Receipt{}, err
+		}
+		return PlanTarget(ctx, t, *d.Target, d.Plan.Targets, d.Plan.OldKeyID, d.Plan.ResumeKeyID)
 	}
 	if d.Plan == nil || d.Key == nil || d.Target == nil {
 		return rotation.Receipt{}, errors.New("update target: the item lacks plan, key or target")
 	}
-	key, err := u.Records.Key(ctx, d.Plan.User, d.Key.VersionID)
+	t, err := u.targetIn(ctx, d.Plan, *d.Target)
 	if err != nil {
 		return rotation.Receipt{}, err
 	}
-	return u.Target.Update(ctx, *d.Target, d.Execution, d.Plan.OldKeyID, key)
+	key, err := u.Records.Key(ctx, d.Plan.UserKey(), d.Key.VersionID)
+	if err != nil {
+		return rotation.Receipt{}, err
+	}
+	return t.Update(ctx, *d.Target, d.Execution, d.Plan.OldKeyID, key)
+}
+
+// targetIn is the code that reaches tg for plan's rotation. Only a
+// `secret` target can live in a member account (Auth0 and SORACOM are
+// outside AWS): its account is its secretId's ARN's, or, for a name, the
+// rotation's account. One in the rotation's member account is updated
+// through the member role; one in the stack's own account with the
+// Lambda's own role (the config's grants); one in any other account is
+// refused (TargetFailed) before anything is written — the member role
+// cannot reach it, and keyrotator never writes a secret in an account the
+// rotation does not name.
+func (u *UpdateTarget) targetIn(ctx context.Context, plan *rotation.Plan, tg rotation.Target) (Target, error) {
+	if tg.Type != rotation.TargetSecret || plan.Account == "" {
+		return u.Target, nil
+	}
+	where, isARN := rotation.SecretAccount(tg.SecretID)
+	if !isARN || where == plan.Account {
+		c, err := memberClients(ctx, u.Accounts, "updatesecret", plan.Account, plan.User, "secret")
+		if err != nil {
+			return nil, err
+		}
+		return c.Secret, nil
+	}
+	if u.Accounts == nil {
+		return nil, &rotation.MemberAccessDenied{Account: plan.Account, Task: "updatesecret", Reason: "this function is not wired for member accounts"}
+	}
+	own, err := u.Accounts.Own(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if where == own {
+		return u.Target, nil
+	}
+	return nil, &rotation.TargetFailed{Target: tg.Name, Reason: fmt.Sprintf("secret %s is in account %s, neither the rotation's (%s, reached through its member role) nor this stack's: keyrotator updates a secret only in one of those; nothing was changed", tg.SecretID, where, plan.Account)}
 }
 
 // byTarget indexes receipts by their target's name.

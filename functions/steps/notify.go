@@ -43,6 +43,9 @@ type Notify struct {
 	// Seals verifies the record's seal over its answers (kms:VerifyMac):
 	// a rejection is said verified only when answerapproval sealed it.
 	Seals verifier
+	// Accounts reaches a member account's owner tags (issue 15); the
+	// alerts themselves go to this stack's topics.
+	Accounts accounts
 }
 
 // Publisher sends one message to an SNS topic (alerts.Topic).
@@ -73,8 +76,11 @@ type NotifyResult = rotation.Notice
 // what is safe, the next commands, the runbook section and the console
 // link; and the same facts as JSON for machines, after the text.
 type Alert struct {
-	Kind      string       `json:"kind"` // approval, success, warning, failure
-	User      string       `json:"user"`
+	Kind string `json:"kind"` // approval, success, warning, failure
+	User string `json:"user"`
+	// Account is the member account the user is in (issue 15); "" for the
+	// stack's own.
+	Account   string       `json:"account,omitempty"`
 	State     string       `json:"state,omitempty"`
 	Error     string       `json:"error,omitempty"`
 	Subject   string       `json:"subject"`
@@ -173,7 +179,18 @@ func (n *Notify) ownerTopic(ctx context.Context, a Alert) (topic, note string) {
 	if n.Owners == nil || a.Kind == "approval" || a.User == "" {
 		return "", ""
 	}
-	o, ok, err := n.Owners.Owner(ctx, a.User)
+	owners := n.Owners
+	if a.Account != "" {
+		if a.Error == "MemberAccessDenied" {
+			return "", "owner not read: the member role of account " + a.Account + " could not be assumed"
+		}
+		c, err := memberClients(ctx, n.Accounts, "notify", a.Account, a.User, "owners")
+		if err != nil {
+			return "", "owner not read: " + err.Error()
+		}
+		owners = c.Owners
+	}
+	o, ok, err := owners.Owner(ctx, a.User)
 	switch {
 	case err != nil:
 		return "", "owner not read: " + err.Error()
@@ -192,7 +209,7 @@ func (a Alert) Text() string {
 	var b strings.Builder
 	b.WriteString(a.Happened + "\n")
 	if a.State != "" {
-		fmt.Fprintf(&b, "\nUser:   %s\nState:  %s\n", a.User, a.State)
+		fmt.Fprintf(&b, "\nUser:   %s\nState:  %s\n", a.who(), a.State)
 		if a.Error != "" {
 			fmt.Fprintf(&b, "Error:  %s\nCause:  %s\n", a.Error, a.Cause)
 		}
@@ -245,7 +262,7 @@ func orUnknown(s string) string {
 // which key, the execution and its console link.
 func (n *Notify) base(in NotifyInput, kind, anchor string) Alert {
 	d := in.Data
-	a := Alert{Kind: kind, User: user(in), Execution: d.Execution, Console: consoleLink(d.Execution), Runbook: n.runbook() + "#" + anchor}
+	a := Alert{Kind: kind, User: user(in), Account: account(in), Execution: d.Execution, Console: consoleLink(d.Execution), Runbook: n.runbook() + "#" + anchor}
 	if d.Plan != nil {
 		a.OldKeyID = d.Plan.OldKeyID
 		a.RequestedBy, a.Reason = d.Plan.RequestedBy, d.Plan.Reason
@@ -275,8 +292,8 @@ func (n *Notify) success(in NotifyInput) Alert {
 		return n.issued(in)
 	}
 	a := n.base(in, "success", "rotated")
-	a.Subject = subject(a.User, "key rotated")
-	a.Happened = fmt.Sprintf("keyrotator rotated the access key of IAM user %s: old key %s deleted, new key %s active in every target.", a.User, a.OldKeyID, a.NewKeyID)
+	a.Subject = subject(a.who(), "key rotated")
+	a.Happened = fmt.Sprintf("keyrotator rotated the access key of IAM user %s: old key %s deleted, new key %s active in every target.", a.who(), a.OldKeyID, a.NewKeyID)
 	if d.Verify != nil {
 		a.Changed = append(a.Changed, "verification: "+d.Verify.Evidence)
 	}
@@ -286,7 +303,7 @@ func (n *Notify) success(in NotifyInput) Alert {
 		}
 	}
 	a.Safe = "everything: the rotation is complete and the new key works in every target keyrotator knows of."
-	a.Next = []string{"keyrotator status --user " + a.User + "   # keys, targets, the next scheduled run"}
+	a.Next = []string{"keyrotator status --user " + rotation.UserKey(a.Account, a.User) + "   # keys, targets, the next scheduled run"}
 	return a
 }
 
@@ -295,10 +312,10 @@ func (n *Notify) success(in NotifyInput) Alert {
 func (n *Notify) issued(in NotifyInput) Alert {
 	d := in.Data
 	a := n.base(in, "success", "issued")
-	a.Subject = subject(a.User, "key issued")
-	a.Happened = fmt.Sprintf("keyrotator issued an access key to IAM user %s: new key %s, active in every target and AWSCURRENT in %s. There was no old key to retire.", a.User, a.NewKeyID, recordOf(in))
+	a.Subject = subject(a.who(), "key issued")
+	a.Happened = fmt.Sprintf("keyrotator issued an access key to IAM user %s: new key %s, active in every target and AWSCURRENT in %s. There was no old key to retire.", a.who(), a.NewKeyID, recordOf(in))
 	a.Safe = "everything: the new key works in every target keyrotator knows of; no other key of the user was touched."
-	a.Next = []string{"keyrotator status --user " + a.User + "   # keys, targets, the next scheduled run"}
+	a.Next = []string{"keyrotator status --user " + rotation.UserKey(a.Account, a.User) + "   # keys, targets, the next scheduled run"}
 	if d.Plan != nil && d.Plan.RemoveInactiveKeyID != "" {
 		a.Safe = fmt.Sprintf("everything: the new key works in every target keyrotator knows of; the inactive key %s was deleted, as allowRemoveInactiveKey asked.", d.Plan.RemoveInactiveKeyID)
 	}
@@ -323,23 +340,23 @@ func issuing(in NotifyInput) bool {
 func (n *Notify) warning(in NotifyInput) Alert {
 	d := in.Data
 	a := n.base(in, "warning", "still-in-use")
-	a.Subject = subject(a.User, "old key still in use, waiting again")
+	a.Subject = subject(a.who(), "old key still in use, waiting again")
 	a.State = "VerifyOldKeyUnused"
-	a.Happened = fmt.Sprintf("The old access key of IAM user %s still looks in use after the cut-over; keyrotator changed nothing and will check again.", a.User)
+	a.Happened = fmt.Sprintf("The old access key of IAM user %s still looks in use after the cut-over; keyrotator changed nothing and will check again.", a.who())
 	var waiting []string
 	if v := d.Verify; v != nil {
 		if waiting = pending(v.Confirmations); len(waiting) > 0 {
-			a.Subject = subject(a.User, "cut-over not confirmed yet, waiting again")
+			a.Subject = subject(a.who(), "cut-over not confirmed yet, waiting again")
 			a.Happened = fmt.Sprintf("keyrotator has not retired the old access key of IAM user %s: target %s took the new key but does not show which key it holds, and IAM has not yet shown the new key used by %s; keyrotator changed nothing and will check again.",
-				a.User, strings.Join(waiting, ", "), v.Confirmations[0].UsedBy)
+				a.who(), strings.Join(waiting, ", "), v.Confirmations[0].UsedBy)
 		}
 		a.Cause = v.Evidence
 		a.Happened += fmt.Sprintf(" Evidence: %s. Freshness: %s. %d more check(s) are left; after the last one the run fails without touching the old key.", v.Evidence, v.Freshness, v.AttemptsLeft)
 	}
 	a.Safe = "both keys are active: every consumer keeps working with whichever key it holds."
 	a.Next = []string{
-		"keyrotator status --user " + a.User + "   # where the old key was last used",
-		"# give the consumer the evidence names the new key (AWSCURRENT of " + rotation.RecordName(a.User) + "); the run checks again by itself",
+		"keyrotator status --user " + rotation.UserKey(a.Account, a.User) + "   # where the old key was last used",
+		"# give the consumer the evidence names the new key (AWSCURRENT of " + rotation.RecordName(rotation.UserKey(a.Account, a.User)) + "); the run checks again by itself",
 	}
 	if len(waiting) > 0 {
 		a.Next = append(a.Next, "# an unconfirmed Auth0 tenant: make it send a mail (Auth0 Dashboard → Branding → Email Provider → Send Test Email); IAM shows the new key used by ses up to hours later, and the run checks again by itself")
@@ -355,11 +372,11 @@ func (n *Notify) approval(in NotifyInput) Alert {
 		a.Approvers, a.MinApprovals = d.Plan.Approvers, max(d.Plan.MinApprovals, 1)
 	}
 	a.ApprovalURL = n.ApprovalURL
-	a.Subject = subject(a.User, "approve key rotation?")
-	a.Happened = fmt.Sprintf("A rotation of the access key of IAM user %s waits for your approval; nothing has changed yet.", a.User)
+	a.Subject = subject(a.who(), "approve key rotation?")
+	a.Happened = fmt.Sprintf("A rotation of the access key of IAM user %s waits for your approval; nothing has changed yet.", a.who())
 	if issuing(in) {
-		a.Subject = subject(a.User, "approve key issue?")
-		a.Happened = fmt.Sprintf("An issue of a new access key to IAM user %s (it has no active key) waits for your approval; nothing has changed yet.", a.User)
+		a.Subject = subject(a.who(), "approve key issue?")
+		a.Happened = fmt.Sprintf("An issue of a new access key to IAM user %s (it has no active key) waits for your approval; nothing has changed yet.", a.who())
 	}
 	if d.Plan != nil {
 		a.Expires = in.Now.Add(time.Duration(d.Plan.ApprovalTimeoutSecs) * time.Second).UTC()
@@ -393,7 +410,7 @@ func (n *Notify) keepRequest(ctx context.Context, in NotifyInput, a Alert) error
 		return &rotation.Internal{Reason: "notify approval: no record store, plan or task token to keep the request with"}
 	}
 	req := rotation.ApprovalRequest{TokenSHA256: rotation.TokenDigest(in.Token), RunStartedAt: d.Plan.StartedAt, Approvers: d.Plan.Approvers, MinApprovals: a.MinApprovals, RequestedBy: d.Plan.RequestedBy, Expires: a.Expires}
-	if _, err := n.Records.PutApprovalRequest(ctx, d.Plan.User, d.Execution, req); err != nil {
+	if _, err := n.Records.PutApprovalRequest(ctx, d.Plan.UserKey(), d.Execution, req); err != nil {
 		return fmt.Errorf("keep the approval request of %s: %w", d.Execution, err)
 	}
 	return nil
@@ -408,7 +425,7 @@ func (n *Notify) rejection(ctx context.Context, in NotifyInput, a *Alert) {
 	if a.Error != "ApprovalRejected" || n.Records == nil || in.Data.Plan == nil {
 		return
 	}
-	req, ok, err := n.Records.PendingApproval(ctx, in.Data.Plan.User, in.Data.Execution)
+	req, ok, err := n.Records.PendingApproval(ctx, in.Data.Plan.UserKey(), in.Data.Execution)
 	if err == nil && ok && req.Rejected != nil && n.sealed(ctx, in.Data.Execution, req) {
 		// The record's words, not the cause: a raw SendTaskFailure may
 		// have reached the token between answerapproval's write and its
@@ -484,10 +501,10 @@ func (n *Notify) failure(in NotifyInput) Alert {
 	anchor := anchorFor(state, se.Error)
 	a := n.base(in, "failure", anchor)
 	a.State, a.Error, a.Cause = state, se.Error, causeMessage(se.Cause)
-	a.Subject = subject(a.User, fmt.Sprintf("%s failed: %s", state, se.Error))
-	a.Happened = fmt.Sprintf("keyrotator could not rotate the access key of IAM user %s: %s failed with %s.", a.User, state, se.Error)
+	a.Subject = subject(a.who(), fmt.Sprintf("%s failed: %s", state, se.Error))
+	a.Happened = fmt.Sprintf("keyrotator could not rotate the access key of IAM user %s: %s failed with %s.", a.who(), state, se.Error)
 	if issuing(in) {
-		a.Happened = fmt.Sprintf("keyrotator could not issue an access key to IAM user %s: %s failed with %s.", a.User, state, se.Error)
+		a.Happened = fmt.Sprintf("keyrotator could not issue an access key to IAM user %s: %s failed with %s.", a.who(), state, se.Error)
 		if se.Error == "KeyLimitReached" {
 			a.Happened += " The user has two keys: there is no room for a new one, and an issue never removes a key to make room. Nothing was changed."
 		}
@@ -612,7 +629,7 @@ func safe(in NotifyInput, state string) string {
 	case d.Retire != nil && d.Retire.Status == "Deleted":
 		return "the old key is deleted; every target reported the new key before it went."
 	case d.Retire != nil:
-		return fmt.Sprintf("the old key %s is inactive, not deleted: `aws iam update-access-key --user-name %s --access-key-id %s --status Active` brings it back at once if anything broke.", d.Retire.KeyID, user(in), d.Retire.KeyID)
+		return fmt.Sprintf("the old key %s is inactive, not deleted: `aws iam update-access-key --user-name %s --access-key-id %s --status Active`%s brings it back at once if anything broke.", d.Retire.KeyID, user(in), d.Retire.KeyID, inAccount(account(in)))
 	case d.Key == nil:
 		return "no key was made: every target still holds the key it had; nothing is urgent."
 	case issuing(in):
@@ -650,7 +667,7 @@ func nextCommands(in NotifyInput, a Alert, state, errName string) []string {
 		"aws stepfunctions describe-execution --execution-arn " + a.Execution + " --query input --output text > run.json",
 		"keyrotator start --input run.json --wait   # " + rerunComment(in),
 	}
-	status := "keyrotator status --user " + a.User
+	status := "keyrotator status --user " + rotation.UserKey(a.Account, a.User)
 	if state == "CleanupTargets" {
 		return []string{status, "# fix by hand what the cause names (see the runbook); do not re-run: a re-run starts a new rotation"}
 	}
@@ -664,7 +681,12 @@ func nextCommands(in NotifyInput, a Alert, state, errName string) []string {
 	case "InvalidInput":
 		return append([]string{"# fix the field the cause names in run.json (or the schedule's input in the config; make synth checks it)"}, rerun...)
 	case "UserNotFound":
-		return []string{"aws iam get-user --user-name " + a.User, "# fix the user name in the config or the input; nothing was changed"}
+		return []string{"aws iam get-user --user-name " + a.User + inAccount(a.Account), "# fix the user name in the config or the input; nothing was changed"}
+	case "MemberAccessDenied": // issue 15: the member role of the rotation's account could not be assumed
+		return append([]string{"# nothing was changed. In account " + a.Account + ", as its administrator: is the member stack there, with this stack's ExternalId and MainAccountId?",
+			"aws iam get-role --role-name keyrotator-member" + inAccount(a.Account) + "   # NoSuchEntity: deploy the member stack (README, Member accounts)",
+			"aws cloudformation list-stack-instances --stack-set-name keyrotator-member   # from the management account: the account's instance and its status",
+			"# then re-run; until then every re-run is refused here the same way, before any change"}, rerun...)
 	case "KeyLimitReached":
 		if issuing(in) {
 			return append([]string{status + "   # both keys, their state and last use",
@@ -681,7 +703,7 @@ func nextCommands(in NotifyInput, a Alert, state, errName string) []string {
 		return append([]string{"# fix the target the cause names (the runbook lists each cause)", status}, rerun...)
 	case "OldKeyStillInUse":
 		return append([]string{status + "   # where the old key was last used",
-			"# give that consumer the new key (AWSCURRENT of " + rotation.RecordName(a.User) + ")"}, rerun...)
+			"# give that consumer the new key (AWSCURRENT of " + rotation.RecordName(rotation.UserKey(a.Account, a.User)) + ")"}, rerun...)
 	case "ApprovalRejected":
 		return []string{"# nothing to do unless the rejection was a mistake; then:", rerun[0], rerun[1]}
 	case "RequestUnsigned":
@@ -759,8 +781,36 @@ func recordOf(in NotifyInput) string {
 	if in.Data.Plan != nil {
 		return in.Data.Plan.Record
 	}
-	return rotation.RecordName(user(in))
+	return rotation.RecordName(rotation.UserKey(account(in), user(in)))
 }
+
+// account is the member account of the run (issue 15): the plan's, or
+// before there is one the input's as it was sent; "" for the stack's own.
+func account(in NotifyInput) string {
+	if in.Data.Plan != nil {
+		return in.Data.Plan.Account
+	}
+	var loose struct {
+		Account any `json:"account"`
+	}
+	_ = json.Unmarshal(in.Data.Input, &loose)
+	if s, ok := loose.Account.(string); ok && rotation.IsAccountID(s) {
+		return s
+	}
+	return ""
+}
+
+// inAccount is a command's note that it runs in a member account.
+func inAccount(account string) string {
+	if account == "" {
+		return ""
+	}
+	return " (in account " + account + ", with its credentials)"
+}
+
+// who is the alert's user for a person, with the account when it is a
+// member's.
+func (a Alert) who() string { return rotation.UserIn(a.Account, a.User) }
 
 // causeMessage takes the message out of a Lambda error's cause, which Step
 // Functions passes as the JSON the runtime reported.

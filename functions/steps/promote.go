@@ -27,7 +27,7 @@ func (p *Promote) Run(ctx context.Context, in rotation.TaskInput) (rotation.Cuto
 			return rotation.Cutover{}, &rotation.TargetFailed{Target: t.Name, Reason: fmt.Sprintf("no receipt says it holds the new key %s", d.Key.KeyID)}
 		}
 	}
-	if err := p.Records.Promote(ctx, d.Plan.User, d.Key.VersionID); err != nil {
+	if err := p.Records.Promote(ctx, d.Plan.UserKey(), d.Key.VersionID); err != nil {
 		return rotation.Cutover{}, err
 	}
 	c := rotation.Cutover{At: in.Now, CurrentVersion: d.Key.VersionID}
@@ -38,7 +38,7 @@ func (p *Promote) Run(ctx context.Context, in rotation.TaskInput) (rotation.Cuto
 		// Only after Promote: a run that fails before leaves the lock for
 		// a re-run to take over and resume its key. A retry finds the key
 		// promoted and the lock gone, and changes nothing.
-		if err := p.Records.Release(ctx, d.Plan.User, d.Execution); err != nil {
+		if err := p.Records.Release(ctx, d.Plan.UserKey(), d.Execution); err != nil {
 			return rotation.Cutover{}, err
 		}
 		c.LockReleased = true

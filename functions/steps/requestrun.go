@@ -244,16 +244,21 @@ func (r *RequestRun) start(ctx context.Context, requester string, raw json.RawMe
 		now = r.Clock
 	}
 	at := now().UTC().Truncate(time.Second)
+	// A member account's user's runs are named with the account (issue 15).
+	account := in.Account
+	if r.Account != nil {
+		account = in.MemberAccount(r.Account(ctx))
+	}
 	if !fired.IsZero() {
 		at = fired.UTC().Truncate(time.Second)
 		sum := sha256.Sum256([]byte(requester + "\x00" + at.Format(time.RFC3339))) // the suffix: this schedule's, this firing's
-		name = rotation.NewExecutionName(in.User, at, bytes.NewReader(sum[:]))
+		name = rotation.NewAccountExecutionName(account, in.User, at, bytes.NewReader(sum[:]))
 	} else if name == "" {
 		rnd := r.Rand
 		if rnd == nil {
 			rnd = rand.Reader
 		}
-		name = rotation.NewExecutionName(in.User, at, rnd)
+		name = rotation.NewAccountExecutionName(account, in.User, at, rnd)
 	} else if err := rotation.CheckExecutionName(name); err != nil {
 		return Started{}, err
 	}

@@ -33,6 +33,9 @@ type Validate struct {
 	// Requests verifies the signed request requestrun put into the input
 	// (kms:VerifyMac on the stack's HMAC key).
 	Requests macVerifier
+	// Accounts reaches a member account's IAM and CloudTrail (issue 15):
+	// for an input whose account is a member's, Keys and Makers are its.
+	Accounts accounts
 }
 
 // ValidateInput is Validate's event: the TaskInput every task gets, whose
@@ -55,17 +58,17 @@ func (v *Validate) Lock(ctx context.Context, ev ValidateInput) (rotation.Plan, e
 	if err != nil || plan.Skip || plan.DryRun {
 		return plan, err
 	}
-	if _, err := v.Records.Ensure(ctx, plan.User); err != nil {
+	if _, err := v.Records.Ensure(ctx, plan.UserKey()); err != nil {
 		return rotation.Plan{}, err
 	}
 	if plan.ResumeVersionID != "" && !l.mine {
-		if err := v.Records.KeepForResume(ctx, plan.User, plan.ResumeVersionID); err != nil {
+		if err := v.Records.KeepForResume(ctx, plan.UserKey(), plan.ResumeVersionID); err != nil {
 			return rotation.Plan{}, err
 		}
 	}
 	if l.mine {
 		plan.LockVersionID = l.holderID // a retry of this very step
-	} else if plan.LockVersionID, err = v.Records.Claim(ctx, plan.User, ev.Data.Execution, plan.OldKeyID, l.takeoverFrom, l.inherit...); err != nil {
+	} else if plan.LockVersionID, err = v.Records.Claim(ctx, plan.UserKey(), ev.Data.Execution, plan.OldKeyID, l.takeoverFrom, l.inherit...); err != nil {
 		return rotation.Plan{}, err
 	}
 	return plan, nil
@@ -100,6 +103,31 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 	if err != nil {
 		return rotation.Plan{}, lockState{}, err
 	}
+	// The account (issue 15): a member's is reached through its member
+	// role, assumed here, before the user is read and before the lock: a
+	// role that cannot be assumed is MemberAccessDenied, nothing changed.
+	// The record and the lock stay in the keyrotator account, named with
+	// the account.
+	account, err := memberAccount(ctx, v.Accounts, in)
+	if err != nil {
+		return rotation.Plan{}, lockState{}, err
+	}
+	if account != "" {
+		c, err := memberClients(ctx, v.Accounts, "validate", account, in.User, "keys", "makers")
+		if err != nil {
+			return rotation.Plan{}, lockState{}, err
+		}
+		member := *v
+		member.Keys, member.Makers = c.Keys, c.Makers
+		v = &member
+	}
+	return v.plan(ctx, ev, in, account, requestedBy)
+}
+
+// plan is check's work once the input is parsed and the account's
+// adapters are v's.
+func (v *Validate) plan(ctx context.Context, ev ValidateInput, in rotation.Input, account, requestedBy string) (rotation.Plan, lockState, error) {
+	key := rotation.UserKey(account, in.User)
 	if _, err := v.Keys.UserARN(ctx, in.User); err != nil {
 		return rotation.Plan{}, lockState{}, err
 	}
@@ -107,7 +135,7 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 	if err != nil {
 		return rotation.Plan{}, lockState{}, err
 	}
-	holder, held, err := v.Records.Staged(ctx, in.User, record.Pending)
+	holder, held, err := v.Records.Staged(ctx, key, record.Pending)
 	if err != nil {
 		return rotation.Plan{}, lockState{}, err
 	}
@@ -119,13 +147,13 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 			return rotation.Plan{}, lockState{}, err
 		}
 		if running {
-			return rotation.Plan{}, lockState{}, &rotation.RotationInProgress{User: in.User, Execution: holder.Execution}
+			return rotation.Plan{}, lockState{}, &rotation.RotationInProgress{User: rotation.UserIn(account, in.User), Execution: holder.Execution}
 		}
 		takeoverFrom = holder.ID
 	}
 
 	plan := rotation.Plan{
-		User: in.User, Record: v.Records.Name(in.User), DryRun: in.DryRun,
+		User: in.User, Account: account, Record: v.Records.Name(key), DryRun: in.DryRun,
 		RequireApproval: in.RequireApproval && !in.DryRun, ApprovalTimeoutSecs: in.ApprovalTimeoutHours * 3600,
 		Reason: in.Reason, RequestedBy: requestedBy,
 		WaitSeconds: in.WaitDays * 86400, GraceSeconds: in.GraceDays * 86400, VerifyAttempts: in.VerifyAttempts,
@@ -146,7 +174,7 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 		// someone else's if CloudTrail names anyone else. A retry of
 		// TakeLock whose takeover claim landed (its answer lost) finds the
 		// lock its own, carrying those intents: the same.
-		orphans, unconfirmed, err := findOrphans(ctx, v.Keys, v.Records, v.Makers, in.User, keys, holder.Intents, holder.OldKeyID)
+		orphans, unconfirmed, err := findOrphans(ctx, v.Keys, v.Records, v.Makers, key, in.User, keys, holder.Intents, holder.OldKeyID)
 		if err != nil {
 			return rotation.Plan{}, lockState{}, err
 		}
@@ -164,7 +192,7 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 	if resume, other, ok := resumable(holder, takeoverFrom, keys); ok {
 		// A dead run made and recorded a key that is still active: finish its job with it.
 		plan.ResumeKeyID, plan.ResumeVersionID, old = resume.ID, holder.ID, other
-	} else if kept, other, ok, err := v.keptForResume(ctx, in.User, holder, mine, keys); err != nil {
+	} else if kept, other, ok, err := v.keptForResume(ctx, key, holder, mine, keys); err != nil {
 		return rotation.Plan{}, lockState{}, err
 	} else if ok {
 		plan.ResumeKeyID, plan.ResumeVersionID, old = kept.AccessKeyID, kept.ID, other
@@ -212,11 +240,11 @@ func (v *Validate) check(ctx context.Context, ev ValidateInput) (rotation.Plan, 
 // run's, its key is active beside the claim's old key, and the claim's old
 // key is the other one: so a label left by an earlier rotation (whose key
 // is the old key now) is never taken for one.
-func (v *Validate) keptForResume(ctx context.Context, user string, claim record.Version, mine bool, keys []iamkeys.Key) (kept record.Version, other iamkeys.Key, ok bool, err error) {
+func (v *Validate) keptForResume(ctx context.Context, recordKey string, claim record.Version, mine bool, keys []iamkeys.Key) (kept record.Version, other iamkeys.Key, ok bool, err error) {
 	if !mine || claim.AccessKeyID != "" || (len(keys) != 2 && claim.OldKeyID != "") {
 		return kept, other, false, nil
 	}
-	kept, ok, err = v.Records.Staged(ctx, user, record.Resume)
+	kept, ok, err = v.Records.Staged(ctx, recordKey, record.Resume)
 	if err != nil || !ok || kept.Execution == claim.Execution || kept.AccessKeyID == "" || kept.AccessKeyID == claim.OldKeyID {
 		return record.Version{}, other, false, err
 	}
@@ -314,11 +342,14 @@ func pickOld(in rotation.Input, keys []iamkeys.Key) (old iamkeys.Key, removeInac
 // changes says, in order, every change the run will make (a dry run's answer).
 func changes(p rotation.Plan) []string {
 	var c []string
+	if p.Account != "" {
+		c = append(c, fmt.Sprintf("act in account %s through its member role (sts:AssumeRole with the external id, a session policy of each step's own calls on user %s): its IAM, CloudTrail and application secrets; the record %s, the lock and the alerts stay in this stack's account", p.Account, p.User, p.Record))
+	}
 	if p.RemoveInactiveKeyID != "" {
-		c = append(c, fmt.Sprintf("delete the inactive access key %s of IAM user %s to make room (allowRemoveInactiveKey)", p.RemoveInactiveKeyID, p.User))
+		c = append(c, fmt.Sprintf("delete the inactive access key %s of IAM user %s to make room (allowRemoveInactiveKey)", p.RemoveInactiveKeyID, p.Who()))
 	}
 	for _, id := range p.OrphanKeyIDs {
-		c = append(c, fmt.Sprintf("delete access key %s of IAM user %s once CloudTrail shows a dead run made it: an orphan it never recorded (its intent in %s accounts for it), so nobody holds its secret", id, p.User, p.Record))
+		c = append(c, fmt.Sprintf("delete access key %s of IAM user %s once CloudTrail shows a dead run made it: an orphan it never recorded (its intent in %s accounts for it), so nobody holds its secret", id, p.Who(), p.Record))
 	}
 	if p.RequireApproval {
 		c = append(c, fmt.Sprintf(approvalStep+" on the alert topic and wait up to %d hours for %d distinct approver(s) of %s to approve through answerapproval (keyrotator approve); nothing changes before, and the signed approval is verified before a key is made",
@@ -330,7 +361,7 @@ func changes(p rotation.Plan) []string {
 	if p.ResumeKeyID != "" {
 		c = append(c, fmt.Sprintf("reuse access key %s, made by an earlier run that did not finish, kept in %s", p.ResumeKeyID, p.Record))
 	} else {
-		c = append(c, fmt.Sprintf("create a new access key for IAM user %s, prove it through STS, and keep it in the secret %s (AWSPENDING)", p.User, p.Record))
+		c = append(c, fmt.Sprintf("create a new access key for IAM user %s, prove it through STS, and keep it in the secret %s (AWSPENDING)", p.Who(), p.Record))
 	}
 	for _, t := range p.Targets {
 		if k, ok := rotation.KindOf(t.Type); ok && k.Change != nil {
@@ -360,7 +391,7 @@ func issueChanges(p rotation.Plan) []string {
 	if p.ResumeKeyID != "" {
 		c = append(c, fmt.Sprintf("reuse access key %s, issued by an earlier run that did not finish, kept in %s", p.ResumeKeyID, p.Record))
 	} else {
-		c = append(c, fmt.Sprintf("issue a new access key for IAM user %s (it has no active key), prove it through STS, and keep it in the secret %s (AWSPENDING)", p.User, p.Record))
+		c = append(c, fmt.Sprintf("issue a new access key for IAM user %s (it has no active key), prove it through STS, and keep it in the secret %s (AWSPENDING)", p.Who(), p.Record))
 	}
 	for _, t := range p.Targets {
 		if k, ok := rotation.KindOf(t.Type); ok && k.Issue != nil {

@@ -39,6 +39,9 @@ type VerifyOldKeyUnused struct {
 	// Targets are the kinds that report usage, by name; a kind not here,
 	// or not a UsageReporter, gives IAM's and CloudTrail's evidence only.
 	Targets Targets
+	// Accounts reaches a member account (issue 15): for a plan in one,
+	// Keys and Trail are its IAM and CloudTrail.
+	Accounts accounts
 }
 
 // Run checks once; after the last allowed attempt, a key still in use is
@@ -47,6 +50,13 @@ func (v *VerifyOldKeyUnused) Run(ctx context.Context, in rotation.TaskInput) (ro
 	d := in.Data
 	if d.Plan == nil || d.Key == nil || d.Promote == nil {
 		return rotation.Verification{}, errors.New("verifyoldkeyunused: no plan, key or cut-over in the execution data")
+	}
+	if d.Plan.Account != "" {
+		c, err := memberClients(ctx, v.Accounts, "verifyoldkeyunused", d.Plan.Account, d.Plan.User, "keys", "trail")
+		if err != nil {
+			return rotation.Verification{}, err
+		}
+		v = &VerifyOldKeyUnused{Keys: c.Keys, Trail: c.Trail, Targets: v.Targets}
 	}
 	res := rotation.Verification{CheckedAt: in.Now, Attempt: 1}
 	if d.Verify != nil {

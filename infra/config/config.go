@@ -41,10 +41,57 @@ type Config struct {
 	// publish to exactly these. A tag naming another topic is shown in the
 	// alert, not sent there.
 	OwnerTopics []string `json:"ownerTopics,omitempty"`
+	// Member is how the tasks reach a member account's users (issue 15):
+	// the member role's name and the external id the member stack trusts.
+	// Required when a rotation names an account.
+	Member *Member `json:"member,omitempty"`
 	// Warnings are what Parse found worth saying but not refusing (the
 	// IAM.3 deadline a rotation makes only if its first check passes):
 	// synth prints them.
 	Warnings []string `json:"-"`
+}
+
+// Member is the member accounts' side, as the member stack (KeyRotatorMember)
+// is deployed there: its role's name and its ExternalId parameter.
+type Member struct {
+	// RoleName is the member role's name; "" is keyrotator-member
+	// (infra/member.DefaultRoleName).
+	RoleName string `json:"roleName,omitempty"`
+	// ExternalID is what the tasks pass as sts:ExternalId: the member
+	// stack's ExternalId (2-1224 of letters, digits and +=,.@:/-_).
+	ExternalID string `json:"externalId"`
+}
+
+// DefaultMemberRoleName is the member role's name when the config names
+// none: the member stack's (infra/member.DefaultRoleName).
+const DefaultMemberRoleName = rotation.DefaultMemberRoleName
+
+var (
+	roleNamePattern   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	externalIDPattern = regexp.MustCompile(`^[\w+=,.@:/-]+$`) // 2-1224 of them: checked apart (Go caps a repeat at 1000)
+)
+
+// MemberRoleName is the member role's name.
+func (c Config) MemberRoleName() string {
+	if c.Member == nil || c.Member.RoleName == "" {
+		return DefaultMemberRoleName
+	}
+	return c.Member.RoleName
+}
+
+// MemberAccounts are the accounts the rotations name, each once, sorted:
+// the tasks that reach members may assume exactly these accounts' member
+// roles. (The config cannot tell the stack's own account from a member's:
+// leave account out for the stack's own users.)
+func (c Config) MemberAccounts() []string {
+	var out []string
+	for _, r := range c.Rotations {
+		if a := r.parsed.Account; a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Prefix is the stack prefix, the default when the config names none.
@@ -172,6 +219,14 @@ func ParseAt(b []byte, now time.Time) (Config, error) {
 			return Config{}, fmt.Errorf("ownerTopics[%d]: %q is listed twice", i, topic)
 		}
 	}
+	if m := c.Member; m != nil {
+		if m.RoleName != "" && !roleNamePattern.MatchString(m.RoleName) {
+			return Config{}, fmt.Errorf("member.roleName: want an IAM role name (1-64 of letters, digits and +=,.@_-); got %q", m.RoleName)
+		}
+		if n := len(m.ExternalID); n < 2 || n > 1224 || !externalIDPattern.MatchString(m.ExternalID) {
+			return Config{}, fmt.Errorf("member.externalId: want 2-1224 of letters, digits and +=,.@:/-_ (STS's ExternalId, the member stack's ExternalId parameter); got %q", m.ExternalID)
+		}
+	}
 	var names, users []string
 	for i := range c.Rotations {
 		r := &c.Rotations[i]
@@ -222,8 +277,11 @@ func ParseAt(b []byte, now time.Time) (Config, error) {
 		if in.DryRun {
 			return Config{}, fail("input.dryRun", "a schedule that never rotates is not a rotation")
 		}
-		if slices.Contains(users, in.User) {
-			return Config{}, fail("input.user", "IAM user %q is rotated by another entry too: one rotation per user", in.User)
+		if in.Account != "" && c.Member == nil {
+			return Config{}, fail("input.account", "account %s is a member account: the config needs \"member\": {\"externalId\": …} (the member stack's ExternalId) for the tasks to assume its role", in.Account)
+		}
+		if slices.Contains(users, rotation.UserKey(in.Account, in.User)) {
+			return Config{}, fail("input.user", "IAM user %q is rotated by another entry too: one rotation per user", rotation.UserIn(in.Account, in.User))
 		}
 		for j, t := range in.Targets {
 			// The schema cannot know the prefix: a connection is the stack's
@@ -236,7 +294,7 @@ func ParseAt(b []byte, now time.Time) (Config, error) {
 			}
 		}
 		r.parsed = in
-		names, users = append(names, r.Name), append(users, in.User)
+		names, users = append(names, r.Name), append(users, rotation.UserKey(in.Account, in.User))
 
 		// IAM.3 deadline (issue 15): refused when even the earliest
 		// deactivation misses it, a warning when only the latest does.
@@ -263,11 +321,15 @@ func (r Rotation) ScheduleInputRaw() string {
 	return r.ScheduleInput()
 }
 
-// Users are the IAM users of every rotation: what the functions may touch.
+// Users are the IAM users of the stack's own account's rotations: what the
+// functions may touch with their own roles. A member account's users are
+// reached through its member role (MemberAccounts), never granted here.
 func (c Config) Users() []string {
 	var u []string
 	for _, r := range c.Rotations {
-		u = append(u, r.parsed.User)
+		if r.parsed.Account == "" {
+			u = append(u, r.parsed.User)
+		}
 	}
 	return u
 }
@@ -306,11 +368,14 @@ func (c Config) Connections(types ...string) []string {
 // and its path (what its ARN holds).
 type User struct{ Name, Path string }
 
-// IAMUsers are the users of every rotation, with their paths, by name.
+// IAMUsers are the users of the stack's own account's rotations (Users),
+// with their paths, by name.
 func (c Config) IAMUsers() []User {
 	var u []User
 	for _, r := range c.Rotations {
-		u = append(u, User{Name: r.parsed.User, Path: r.parsed.Path()})
+		if r.parsed.Account == "" {
+			u = append(u, User{Name: r.parsed.User, Path: r.parsed.Path()})
+		}
 	}
 	slices.SortFunc(u, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
 	return u
@@ -321,12 +386,20 @@ func (c Config) IAMUsers() []User {
 // ("" for aws/secretsmanager).
 type AppSecret struct{ ID, KMSKeyID string }
 
-// AppSecrets are the application secrets of secret targets, each once.
+// AppSecrets are the application secrets of secret targets that the
+// functions reach with their own roles, each once: every own-account
+// rotation's, and a member rotation's that names an ARN of another account
+// than its member's (the stack's own, or else refused at the Preflight). A
+// member rotation's secret named by name or by an ARN of its member
+// account is the member's, reached through its member role.
 func (c Config) AppSecrets() []AppSecret {
 	var out []AppSecret
 	for _, r := range c.Rotations {
 		for _, t := range r.parsed.Targets {
 			s := AppSecret{ID: t.SecretID, KMSKeyID: t.KMSKeyID}
+			if acct, isARN := rotation.SecretAccount(t.SecretID); r.parsed.Account != "" && (!isARN || acct == r.parsed.Account) {
+				continue
+			}
 			if t.Type == rotation.TargetSecret && !slices.Contains(out, s) {
 				out = append(out, s)
 			}

@@ -30,6 +30,7 @@ func (r *Rotator) audit(c constructs.Construct, p *Props) {
 	fn := r.function(c, p, t)
 	r.Functions[t.Function()] = fn
 	type managed struct {
+		Account  string `json:"account,omitempty"` // issue 15: a member rotation's account
 		User     string `json:"user"`
 		Rotation string `json:"rotation"`
 		Schedule string `json:"schedule"`
@@ -37,7 +38,7 @@ func (r *Rotator) audit(c constructs.Construct, p *Props) {
 	}
 	var rots []managed
 	for _, rot := range p.Config.Rotations {
-		rots = append(rots, managed{User: rot.Parsed().User, Rotation: rot.Name, Schedule: rot.Schedule, Enabled: rot.IsEnabled()})
+		rots = append(rots, managed{Account: rot.Parsed().Account, User: rot.Parsed().User, Rotation: rot.Name, Schedule: rot.Schedule, Enabled: rot.IsEnabled()})
 	}
 	b, err := json.Marshal(rots)
 	if err != nil {

@@ -243,6 +243,10 @@ func (r *Rotator) function(c constructs.Construct, p *Props, t tasks.Task) awsla
 	if len(t.States) == 0 { // an endpoint (issue 14): a name people and the CLI can find
 		name = jsii.String(p.Config.Prefix() + "-" + t.Function())
 	}
+	if memberTask(p, t) { // issue 15: how it assumes a member account's role
+		env[rotation.MemberRoleNameEnv] = jsii.String(p.Config.MemberRoleName())
+		env[rotation.MemberExternalIDEnv] = jsii.String(p.Config.Member.ExternalID)
+	}
 	if t.Name == tasks.Notify.Name && len(p.Config.OwnerTopics) > 0 {
 		env["OWNER_TOPICS"] = jsii.String(strings.Join(p.Config.OwnerTopics, ",")) // issue 15: the owners' topics it may publish to
 	}
@@ -349,6 +353,13 @@ func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
 	// The scheduled ones (the audit) grant their own calls (audit.go).
 	for _, t := range slices.Concat(tasks.All, tasks.Endpoints) {
 		fn := r.Functions[t.Function()]
+		if memberTask(p, t) {
+			// Issue 15: exactly the tasks that reach members, exactly the
+			// member roles of the accounts the config names. Their calls
+			// there are the member role's grants narrowed by each task's
+			// session policy (tasks.Task.SessionPolicy).
+			fn.AddToRolePolicy(allow([]string{"sts:AssumeRole"}, memberRoles(p)))
+		}
 		for _, c := range t.Calls {
 			switch c.On {
 			case tasks.Connections:
@@ -380,6 +391,27 @@ func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
 			}
 		}
 	}
+}
+
+// memberTask says whether t assumes the member roles of the config's
+// member accounts (issue 15): a state task that reaches members
+// (tasks.MemberTasks), in a config that names a member account.
+func memberTask(p *Props, t tasks.Task) bool {
+	if p.Config.Member == nil || len(p.Config.MemberAccounts()) == 0 {
+		return false
+	}
+	return slices.ContainsFunc(tasks.MemberTasks(), func(m tasks.Task) bool { return m.Name == t.Name })
+}
+
+// memberRoles are the member roles of the config's member accounts:
+// arn:<partition>:iam::<account>:role/<member.roleName>, one per account,
+// never a wildcard account.
+func memberRoles(p *Props) *[]*string {
+	var out []*string
+	for _, a := range p.Config.MemberAccounts() {
+		out = append(out, jsii.String(fmt.Sprintf("arn:%s:iam::%s:role/%s", *awscdk.Aws_PARTITION(), a, p.Config.MemberRoleName())))
+	}
+	return &out
 }
 
 // mustBe refuses, at synth, calls a construct's grant would not match:

@@ -438,6 +438,16 @@ var exempt = map[string]string{
 	"RotatorRequestrunRole kms:GenerateMac":       "requestrun signs the runs that need approval and the schedules' runs (e2e TestRequestPath, the schedule test)",
 	"RotatorRequestrunRole states:StartExecution": "requestrun starts the runs it signs (as above)",
 	"RotatorRequestrunRole sqs:SendMessage":       "a schedule's invocation of requestrun that failed all of Lambda's retries goes to the schedules' dead-letter queue (the function's DeadLetterConfig)",
+
+	// Issue 15: the member role of a member account's rotation; the
+	// golden rotations are the stack's own account's (e2e TestMemberAccounts).
+	"RotatorValidateRole sts:AssumeRole":           "a member account's rotation assumes its member role (e2e TestMemberAccounts)",
+	"RotatorCreatekeyRole sts:AssumeRole":          "as above",
+	"RotatorUpdatesecretRole sts:AssumeRole":       "as above: a secret target in the member account",
+	"RotatorVerifyoldkeyunusedRole sts:AssumeRole": "as above",
+	"RotatorDeactivateoldkeyRole sts:AssumeRole":   "as above",
+	"RotatorDeleteoldkeyRole sts:AssumeRole":       "as above",
+	"RotatorNotifyRole sts:AssumeRole":             "as above: the member user's keyrotator:owner tag",
 }
 
 // unusedGrants fails for each action a role of the stack may do and was

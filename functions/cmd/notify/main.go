@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -13,10 +14,12 @@ import (
 	"github.com/keyrotator/keyrotator/functions/audit"
 	"github.com/keyrotator/keyrotator/functions/aws/alerts"
 	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
+	"github.com/keyrotator/keyrotator/functions/aws/member"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/steps"
+	"github.com/keyrotator/keyrotator/functions/tasks"
 )
 
 func main() {
@@ -32,6 +35,10 @@ func main() {
 		// The owner topics the config allows (OWNER_TOPICS, comma-separated).
 		Owners:      audit.Owners{API: iam.NewFromConfig(cfg)},
 		OwnerTopics: map[string]steps.Publisher{},
+		// A member account's user's owner tag, through its member role (issue 15).
+		Accounts: &member.Clients[steps.Clients]{Provider: member.New(cfg, member.FromEnv(os.Getenv), tasks.Notify), Make: func(c aws.Config) steps.Clients {
+			return steps.Clients{Owners: audit.Owners{API: iam.NewFromConfig(c)}}
+		}},
 	}
 	for arn := range strings.SplitSeq(os.Getenv("OWNER_TOPICS"), ",") {
 		if arn != "" {

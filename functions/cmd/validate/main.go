@@ -4,6 +4,7 @@ package main
 import (
 	"os"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -12,12 +13,14 @@ import (
 	"github.com/keyrotator/keyrotator/functions/aws/executions"
 	"github.com/keyrotator/keyrotator/functions/aws/iamkeys"
 	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
+	"github.com/keyrotator/keyrotator/functions/aws/member"
 	"github.com/keyrotator/keyrotator/functions/aws/record"
 	"github.com/keyrotator/keyrotator/functions/aws/trail"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/rotation/inputschema/subset"
 	"github.com/keyrotator/keyrotator/functions/steps"
+	"github.com/keyrotator/keyrotator/functions/tasks"
 )
 
 func main() {
@@ -30,6 +33,10 @@ func main() {
 		Executions: executions.New(sfn.NewFromConfig(cfg)),
 		Makers:     trail.ForIAMEvents(cfg),
 		Requests:   kmsmac.New(kms.NewFromConfig(cfg), os.Getenv("MAC_KEY_ARN")), // the signed request (kms:VerifyMac)
+		// A member account's IAM and CloudTrail, through its member role (issue 15).
+		Accounts: &member.Clients[steps.Clients]{Provider: member.New(cfg, member.FromEnv(os.Getenv), tasks.Validate), Make: func(c aws.Config) steps.Clients {
+			return steps.Clients{Keys: iamkeys.New(iam.NewFromConfig(c)), Makers: trail.ForIAMEvents(c)}
+		}},
 	}
 	lambdautil.Start("validate", v.Run,
 		func(in steps.ValidateInput, p rotation.Plan) []any {
