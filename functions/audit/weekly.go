@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -14,10 +15,15 @@ type publisher interface {
 }
 
 // Weekly is the scheduled audit (functions/cmd/audit): the caller's
-// account audited as `keyrotator audit` does, and a summary published to
-// the alert topic: the counts, and every flagged key and malformed tag.
+// account and every member account a rotation names, audited as
+// `keyrotator audit` does, and a summary published to the alert topic:
+// the counts, and every flagged key and malformed tag.
 type Weekly struct {
-	IAM     IAM
+	IAM IAM // the function's own account's
+	// Members reaches a member account's IAM (the member role, narrowed to
+	// the audit's read-only calls); nil: the member accounts are reported
+	// not read.
+	Members func(ctx context.Context, account string) (IAM, error)
 	Account func(ctx context.Context) (string, error) // the function's own account
 	Topic   publisher
 	Managed []Managed
@@ -48,13 +54,18 @@ func (w *Weekly) Run(ctx context.Context, _ json.RawMessage) (WeeklyResult, erro
 	if err != nil {
 		return WeeklyResult{}, fmt.Errorf("audit: own account: %w", err)
 	}
-	rep, err := Run(ctx, Configured{{ID: account}}, fixedClient{id: account, api: w.IAM}, Options{
+	accounts := w.accounts(account)
+	rep, err := Run(ctx, accounts, weeklyClients{own: account, api: w.IAM, members: w.Members}, Options{
 		Now: w.Now(), MaxAgeDays: w.MaxAgeDays, WarnDays: w.WarnDays, Managed: w.Managed, Home: account, ReportPoll: w.ReportPoll,
 	})
 	if err != nil {
 		return WeeklyResult{}, err
 	}
-	subject, body := rep.Summary.subject(account), rep.summaryBody(w.Runbook)
+	label := account
+	if len(accounts) > 1 {
+		label = fmt.Sprintf("%s +%d accounts", account, len(accounts)-1)
+	}
+	subject, body := rep.Summary.subject(label, len(accounts)), rep.summaryBody(w.Runbook)
 	id, err := w.Topic.Publish(ctx, subject, body)
 	if err != nil {
 		return WeeklyResult{}, fmt.Errorf("audit: publish the summary: %w", err)
@@ -62,24 +73,48 @@ func (w *Weekly) Run(ctx context.Context, _ json.RawMessage) (WeeklyResult, erro
 	return WeeklyResult{Account: account, Keys: rep.Summary.Keys, Due: rep.Summary.Due, Overdue: rep.Summary.Overdue, MessageID: id}, nil
 }
 
-// fixedClient reaches one account with one client.
-type fixedClient struct {
-	id  string
-	api IAM
+// accounts are the function's own account, then every other account a
+// rotation names (issue 15), each once, in order.
+func (w *Weekly) accounts(own string) Configured {
+	out := Configured{{ID: own}}
+	var members []string
+	for _, m := range w.Managed {
+		if m.Account != "" && m.Account != own && !slices.Contains(members, m.Account) {
+			members = append(members, m.Account)
+		}
+	}
+	slices.Sort(members)
+	for _, a := range members {
+		out = append(out, Account{ID: a})
+	}
+	return out
 }
 
-func (f fixedClient) IAM(_ context.Context, a Account) (IAM, error) {
-	if a.ID != f.id {
-		return nil, fmt.Errorf("account %s: not reachable from account %s", a.ID, f.id)
+// weeklyClients reach the own account with its client and a member
+// account through Members.
+type weeklyClients struct {
+	own     string
+	api     IAM
+	members func(ctx context.Context, account string) (IAM, error)
+}
+
+func (c weeklyClients) IAM(ctx context.Context, a Account) (IAM, error) {
+	switch {
+	case a.ID == c.own:
+		return c.api, nil
+	case c.members == nil:
+		return nil, fmt.Errorf("account %s: not reachable from account %s (no member role configured)", a.ID, c.own)
 	}
-	return f.api, nil
+	return c.members(ctx, a.ID)
 }
 
 // subject fits a phone notification: ASCII, under 100 characters.
-func (s Summary) subject(account string) string {
+func (s Summary) subject(account string, accounts int) string {
 	switch {
-	case s.Failures > 0:
+	case s.Failures > 0 && accounts <= 1:
 		return fmt.Sprintf("keyrotator audit %s: could not read the account", account)
+	case s.Failures > 0:
+		return fmt.Sprintf("keyrotator audit %s: %d not read, %d overdue, %d due", account, s.Failures, s.Overdue, s.Due)
 	case s.Overdue+s.Due == 0:
 		return fmt.Sprintf("keyrotator audit %s: %d keys, none overdue or due", account, s.Keys)
 	}
@@ -101,7 +136,7 @@ func (r Report) summaryBody(runbook string) string {
 	if len(listed.Rows) > maxListed {
 		cut, listed.Rows = len(listed.Rows)-maxListed, listed.Rows[:maxListed]
 	}
-	fmt.Fprintf(&b, "The weekly keyrotator audit: every IAM user access key of the account against its Security Hub IAM.3 deadline.\n\n")
+	fmt.Fprintf(&b, "The weekly keyrotator audit: every IAM user access key of this account and of each member account a rotation names, against its Security Hub IAM.3 deadline.\n\n")
 	listed.WriteText(&b)
 	if cut > 0 {
 		fmt.Fprintf(&b, "(%d more not listed: run keyrotator audit)\n", cut)

@@ -16,7 +16,19 @@ func TestSummarySubject(t *testing.T) {
 		{Summary{Keys: 3}, "keyrotator audit 111122223333: 3 keys, none overdue or due"},
 		{Summary{Failures: 1}, "keyrotator audit 111122223333: could not read the account"},
 	} {
-		if got := tc.s.subject("111122223333"); got != tc.want || len(got) >= 100 {
+		if got := tc.s.subject("111122223333", 1); got != tc.want || len(got) >= 100 {
+			t.Errorf("subject %q, want %q (under 100)", got, tc.want)
+		}
+	}
+	// Several accounts (issue 15: the member accounts the rotations name).
+	for _, tc := range []struct {
+		s    Summary
+		want string
+	}{
+		{Summary{Keys: 45, Due: 7, Overdue: 9}, "keyrotator audit 111122223333 +2 accounts: 9 overdue, 7 due (45 keys)"},
+		{Summary{Failures: 1, Keys: 45, Overdue: 9}, "keyrotator audit 111122223333 +2 accounts: 1 not read, 9 overdue, 0 due"},
+	} {
+		if got := tc.s.subject("111122223333 +2 accounts", 3); got != tc.want || len(got) >= 100 {
 			t.Errorf("subject %q, want %q (under 100)", got, tc.want)
 		}
 	}

@@ -49,6 +49,11 @@ func (r *Rotator) audit(c constructs.Construct, p *Props) {
 	if p.Config.RunbookURL != "" {
 		fn.AddEnvironment(jsii.String("RUNBOOK_URL"), jsii.String(p.Config.RunbookURL), nil)
 	}
+	if memberTask(p, t) {
+		// Issue 15: the member accounts the rotations name, read through
+		// their member role (narrowed to the audit's read-only calls).
+		fn.AddToRolePolicy(allow([]string{"sts:AssumeRole"}, memberRoles(p)))
+	}
 	for _, call := range t.Calls {
 		switch call.On {
 		case tasks.Anything:

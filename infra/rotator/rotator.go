@@ -395,12 +395,14 @@ func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
 
 // memberTask says whether t assumes the member roles of the config's
 // member accounts (issue 15): a state task that reaches members
-// (tasks.MemberTasks), in a config that names a member account.
+// (tasks.MemberTasks), or the weekly audit, which reads the member
+// accounts the rotations name (its session policy: tasks.Audit's
+// read-only calls), in a config that names a member account.
 func memberTask(p *Props, t tasks.Task) bool {
 	if p.Config.Member == nil || len(p.Config.MemberAccounts()) == 0 {
 		return false
 	}
-	return slices.ContainsFunc(tasks.MemberTasks(), func(m tasks.Task) bool { return m.Name == t.Name })
+	return t.Name == tasks.Audit.Name || slices.ContainsFunc(tasks.MemberTasks(), func(m tasks.Task) bool { return m.Name == t.Name })
 }
 
 // memberRoles are the member roles of the config's member accounts:

@@ -23,6 +23,7 @@ import (
 	"github.com/keyrotator/keyrotator/iampolicy/referee"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/pipeline"
+	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/authz"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
 )
@@ -127,7 +128,7 @@ const consumerPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","
 func TestGoldenRotationsUnderIAMEnforcementUseEveryGrant(t *testing.T) {
 	t.Parallel()
 	var decisions recorded
-	h := startExact(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true, RecordIAM: decisions.add})
+	h := startGolden(t, decisions.add)
 	h.seedGolden()
 	if r := h.Run(goldenInput()); r.Status != types.ExecutionStatusSucceeded {
 		t.Fatalf("app-key rotation under enforcement: %s %s: %s (refused: %v)", r.Status, r.Error, r.Cause, h.deniedCalls())
@@ -323,7 +324,7 @@ func TestRemovingAnyGrantIsDenied(t *testing.T) {
 		t.Run(m.String(), func(t *testing.T) {
 			t.Parallel()
 			var decisions recorded
-			h := startExact(t, fullsandbox.Options{WaitScale: waitScale, EnforceIAM: true, RecordIAM: decisions.add})
+			h := startGolden(t, decisions.add)
 			h.seedGolden()
 			h.seedFunnel()
 			arn, ok := h.sb.IAM.RoleARN(h.dep.Stack.Resources[m.role].Ref)
@@ -360,6 +361,23 @@ func TestRemovingAnyGrantIsDenied(t *testing.T) {
 
 		})
 	}
+}
+
+// startGolden is the golden template exactly as synthesized under IAM
+// enforcement, with account B (the golden config's member rotation names
+// it) holding the member stack, so that the weekly audit reads it through
+// keyrotator-member as it would in AWS: its sts:AssumeRole grant is used,
+// and removing it is refused by the keyrotator account's side.
+func startGolden(t *testing.T, record func(authz.Decision)) *H {
+	t.Helper()
+	h := startExact(t, fullsandbox.Options{Options: sandbox.Options{Accounts: []string{memberB}}, WaitScale: waitScale, EnforceIAM: true, RecordIAM: record})
+	if _, err := pipeline.DeployStack(t.Context(), h.sb.Sandbox, pipeline.StackOptions{
+		Template: filepath.Join(root, pipeline.MemberTemplate), StackName: "keyrotator-member", Account: memberB,
+		Parameters: map[string]string{"MainAccountId": h.sb.Server.Account(), "ExternalId": memberExtID, "TrustedRoleNames": pipeline.StackName + "-*"},
+	}); err != nil {
+		t.Fatalf("deploy the member stack into %s: %v", memberB, err)
+	}
+	return h
 }
 
 // seedGolden makes what the golden "app-key" rotation rotates: its user

@@ -10,10 +10,13 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/keyrotator/keyrotator/functions/audit"
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/pipeline"
 	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
@@ -66,8 +69,8 @@ func withMemberRoles(t testing.TB, b []byte) []byte {
 			}
 		}
 	}
-	if n != 7 {
-		t.Fatalf("%d sts:AssumeRole statements in the golden template, want the 7 member tasks'", n)
+	if want := len(tasks.MemberTasks()) + 1; n != want { // and the weekly audit's
+		t.Fatalf("%d sts:AssumeRole statements in the golden template, want the %d of the member tasks and the audit", n, want)
 	}
 	out, err := json.Marshal(tmpl)
 	if err != nil {
@@ -173,6 +176,10 @@ func TestMemberAccounts(t *testing.T) {
 	t.Run("rotation in B through the member role, every target kind", func(t *testing.T) {
 		t.Parallel()
 		w.rotateInB(t, w.h.For(t))
+	})
+	t.Run("the weekly audit reads B through the member role", func(t *testing.T) {
+		t.Parallel()
+		w.auditB(t, w.h.For(t))
 	})
 	for _, c := range []struct{ name, acct, why string }{
 		{"wrong external id (D)", memberD, "the member stack in D trusts another external id"},
@@ -371,6 +378,65 @@ func (w *memberWorld) refused(t *testing.T, h *H, acct string) {
 	msgs := string(h.admin("/sns/messages"))
 	if !strings.Contains(msgs, "#memberaccessdenied") || !strings.Contains(msgs, user+" (account "+acct+")") {
 		t.Errorf("no MemberAccessDenied alert for %s naming the account and the runbook section", acct)
+	}
+}
+
+// auditB invokes the weekly audit as its schedule does: it reads its own
+// account and B (the golden config's member rotation names B), B through
+// the member role with the audit's read-only session policy, and its
+// summary names B's overdue key; C and D, which no rotation names, are not
+// read.
+func (w *memberWorld) auditB(t *testing.T, h *H) {
+	in := h.sb.IAM.InAccount(memberB)
+	if _, err := in.CreateUser("audit-old", "/", nil); err != nil {
+		t.Fatal(err)
+	}
+	k, err := in.CreateAccessKey("audit-old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Backdate(k.AccessKeyID, h.sb.Server.Clock().Now().AddDate(0, 0, -120))
+	calls := h.sb.Calls(t, 0)
+	seq := calls[len(calls)-1].Seq
+	out, err := lambda.NewFromConfig(h.sb.Config(t)).Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String(h.dep.Functions[tasks.Audit.Function()]), Payload: []byte("{}")})
+	if err != nil || out.FunctionError != nil {
+		t.Fatalf("invoke the audit: %v %s %s", err, aws.ToString(out.FunctionError), out.Payload)
+	}
+	var res audit.WeeklyResult
+	if err := json.Unmarshal(out.Payload, &res); err != nil || res.Overdue == 0 {
+		t.Fatalf("the audit answered %s (%v): want B's overdue key counted", out.Payload, err)
+	}
+	var summary string
+	for _, m := range h.messages() {
+		if strings.HasPrefix(m.Subject, "keyrotator audit "+w.own+" +1 accounts: ") {
+			summary = m.Message
+		}
+	}
+	if summary == "" || !strings.Contains(summary, k.AccessKeyID) || !strings.Contains(summary, memberB) || strings.Contains(summary, "NOT READ") {
+		t.Errorf("no summary naming B's overdue key %s (subject keyrotator audit %s +1 accounts):\n%s", k.AccessKeyID, w.own, summary)
+	}
+	// The audit's calls (the other subtests run beside it): its own role's
+	// in the keyrotator account, its member session's in B.
+	session := "arn:aws:sts::" + memberB + memberSession + tasks.Audit.Function()
+	readB := 0
+	for _, c := range h.sb.Calls(t, seq) {
+		if !strings.Contains(c.Principal, "RotatorAudit") && !strings.HasPrefix(c.Principal, session) {
+			continue
+		}
+		where := c.Principal + " " + strings.Join(c.ResourceARNs, ",")
+		if strings.Contains(where, ":"+memberC+":") || strings.Contains(where, ":"+memberD+":") {
+			t.Errorf("the audit reached an account no rotation names: %s:%s %s", c.Service, c.Action, where)
+		}
+		if c.Service != "iam" || !strings.HasPrefix(c.Principal, session) {
+			continue
+		}
+		if c.Write && c.Action != "GenerateCredentialReport" {
+			t.Errorf("%s:%s in B by %s: want only the audit's reads", c.Service, c.Action, c.Principal)
+		}
+		readB++
+	}
+	if readB == 0 {
+		t.Errorf("the audit made no IAM call in B as %s", session)
 	}
 }
 

@@ -10,14 +10,14 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/keyrotator/keyrotator/functions/audit"
 	"github.com/keyrotator/keyrotator/functions/aws/alerts"
+	"github.com/keyrotator/keyrotator/functions/aws/member"
 	"github.com/keyrotator/keyrotator/functions/lambdautil"
+	"github.com/keyrotator/keyrotator/functions/tasks"
 )
 
 func main() {
@@ -29,29 +29,26 @@ func main() {
 		os.Exit(1)
 	}
 	warn, _ := strconv.Atoi(os.Getenv("AUDIT_WARN_DAYS"))
+	// The member accounts the rotations name, through their member role
+	// with the audit's read-only calls as the session policy (issue 15).
+	members := member.New(cfg, member.FromEnv(os.Getenv), tasks.Audit)
 	w := &audit.Weekly{
-		IAM:      iam.NewFromConfig(cfg),
+		IAM: iam.NewFromConfig(cfg),
+		Members: func(ctx context.Context, account string) (audit.IAM, error) {
+			c, err := members.Config(ctx, account, "") // "": every user (user/*), read-only
+			if err != nil {
+				return nil, err
+			}
+			return iam.NewFromConfig(c), nil
+		},
 		Topic:    alerts.New(sns.NewFromConfig(cfg), os.Getenv("ALERT_TOPIC_ARN")),
 		Managed:  managed,
 		Now:      time.Now,
 		WarnDays: warn,
 		Runbook:  os.Getenv("RUNBOOK_URL"),
-		Account:  ownAccount,
+		Account:  members.Own,
 	}
 	lambdautil.Start("audit", w.Run, func(_ json.RawMessage, r audit.WeeklyResult) []any {
 		return []any{"account", r.Account, "keys", r.Keys, "overdue", r.Overdue, "due", r.Due, "messageId", r.MessageID}
 	})
-}
-
-// ownAccount is the account of the invoked function's ARN.
-func ownAccount(ctx context.Context) (string, error) {
-	lc, ok := lambdacontext.FromContext(ctx)
-	if !ok {
-		return "", fmt.Errorf("no Lambda context")
-	}
-	a, err := arn.Parse(lc.InvokedFunctionArn)
-	if err != nil {
-		return "", fmt.Errorf("invoked function ARN: %w", err)
-	}
-	return a.AccountID, nil
 }
