@@ -242,6 +242,8 @@ func TestStartRefusesBadInputBeforeAnyCall(t *testing.T) {
 		// Issue 14: who may approve is checked before anything is sent.
 		{"approval without approvers", []string{"--user", "app", "--target", "type=secret,name=app,secretId=app/key", "--require-approval"}, "approvers"},
 		{"approver is the root user", []string{"--user", "app", "--target", "type=secret,name=app,secretId=app/key", "--require-approval", "--approver", "arn:aws:iam::111122223333:root"}, "approvers[0]"},
+		// Issue 15: a member account is 12 digits, checked before anything is sent.
+		{"account not 12 digits", []string{"--user", "app", "--account", "2222-3333-4444", "--target", "type=secret,name=app,secretId=app/key"}, "account"},
 		{"more approvals than approvers", []string{"--user", "app", "--target", "type=secret,name=app,secretId=app/key", "--require-approval", "--approver", "arn:aws:iam::111122223333:user/a", "--min-approvals", "2"}, "minApprovals"},
 	}
 	for _, tt := range tests {
@@ -303,5 +305,27 @@ func TestPollBelowMinimumRefused(t *testing.T) {
 		if code := RunEnv(context.Background(), []string{"watch", "app-20260301T030000Z", "--poll", p}, &out, &errOut, offline); code != ExitUsage || !strings.Contains(errOut.String(), "--poll") {
 			t.Errorf("--poll %s: exit %d, want %d naming --poll (%s)", p, code, ExitUsage, errOut.String())
 		}
+	}
+}
+
+// Issue 15: --account lands in the input as the member account, and the
+// input built from flags passes the schema Validate uses.
+func TestStartAccountFlag(t *testing.T) {
+	t.Parallel()
+	o := startOptions{user: "app", account: "222233334444", targets: []string{"type=secret,name=app,secretId=app/key"}}
+	fields, _, err := buildInput(o, func(f string) bool { return f == "account" }, strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := parseInput(fields, "flags")
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if fields["account"] != "222233334444" || in.Account != "222233334444" {
+		t.Errorf("account %v in the fields, %q in the input", fields["account"], in.Account)
+	}
+	fields, _, err = buildInput(startOptions{user: "app", targets: o.targets}, func(string) bool { return false }, strings.NewReader(""))
+	if _, ok := fields["account"]; err != nil || ok {
+		t.Errorf("without --account the input names one: %v %v", fields, err)
 	}
 }

@@ -42,6 +42,7 @@ type startOptions struct {
 	approvers       []string // issue 14
 	minApprovals    int      // issue 14
 	issue           bool     // Issuance: "issue": true
+	account         string   // issue 15: a member account's user
 }
 
 func (a *app) startCmd() *cobra.Command {
@@ -65,10 +66,15 @@ credentialIds (a list) repeats; a value starting with { is a JSON object:
   type=soracom,name=funnel,connection=keyrotator/connections/soracom,credentialPrefix=aws-soracom-funnel[,strategy=inPlace]
   type=soracom,name=funk,connection=keyrotator/connections/soracom,credentialIds=cred-a,credentialIds=cred-b
 
-The execution is named <user>-<yyyymmddThhmmssZ>. --wait follows it as
-watch does and exits as watch does.`,
+--account names a member account's user (issue 15): the run reaches it
+through that account's keyrotator-member role, and its record is
+keyrotator/users/<account>/<user>.
+
+The execution is named <user>-<yyyymmddThhmmssZ>-…, a member account's
+<account>-<user>-…. --wait follows it as watch does and exits as watch does.`,
 		Example: `  keyrotator start --input run.json --wait
   keyrotator start --user app --target type=secret,name=app,secretId=app/aws-access-key --dry-run --wait
+  keyrotator start --user app --account 222233334444 --target type=secret,name=app,secretId=app/aws-access-key --dry-run --wait
   keyrotator start --user app --target type=secret,name=app,secretId=app/key --require-approval --approver arn:aws:iam::123456789012:role/security-* --reason "IAM.3: key 95 days old"`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
@@ -78,6 +84,7 @@ watch does and exits as watch does.`,
 	f := cmd.Flags()
 	f.StringVar(&o.input, "input", "", "the execution input, a JSON file (- reads stdin)")
 	f.StringVar(&o.user, "user", "", "the IAM user whose key to rotate")
+	f.StringVar(&o.account, "account", "", "the user's AWS account (12 digits) when it is a member account's, reached through its keyrotator-member role (default: the stack's own)")
 	f.StringArrayVar(&o.targets, "target", nil, "a place the key lives: type=…,name=…,… (repeat for each target)")
 	f.IntVar(&o.waitDays, "wait-days", rotation.DefaultWaitDays, "days between the cut-over and checking the old key is unused")
 	f.IntVar(&o.graceDays, "grace-days", rotation.DefaultGraceDays, "days the old key stays inactive before it is deleted")
@@ -295,7 +302,8 @@ func buildInput(o startOptions, changed func(string) bool, stdin io.Reader) (map
 	set("min-approvals", "minApprovals", o.minApprovals)
 	set("allow-remove-inactive-key", "allowRemoveInactiveKey", o.allowRemove)
 	set("dry-run", "dryRun", o.dryRun)
-	set("issue", "issue", o.issue) // Issuance
+	set("issue", "issue", o.issue)       // Issuance
+	set("account", "account", o.account) // issue 15
 	return fields, source, nil
 }
 
