@@ -17,6 +17,8 @@ GO_TEST_FLAGS ?= -count=1 -vet=off -timeout 20m
 PORT ?= 4566
 # Real time a Step Functions Wait stands for: 1e-5 makes a 7-day wait last 6 s.
 WAIT_SCALE ?= 1e-5
+# make sandbox: the member accounts it holds, each with the member stack (the golden config names 222233334444)
+MEMBER_ACCOUNTS ?= 222233334444
 
 NODE_STAMP := node_modules/.package-lock.json
 # The CDK CLI and the jsii runtime on the pinned Node 22.
@@ -97,7 +99,7 @@ demo: ## one rotation end to end on the sandbox, waits shortened, with a report
 .PHONY: sandbox
 sandbox: ## the local AWS with keyrotator deployed, on 127.0.0.1:4566 or PORT= (prints the export lines a shell needs)
 	@$(MAKE) --no-print-directory -j3 $(NODE_STAMP) $(BIN)/keyrotator-sandbox $(LAMBDA_STAMP)
-	$(BIN)/keyrotator-sandbox --port $(PORT) --wait-scale $(WAIT_SCALE) --deploy $(BIN)/lambda --template infra/testdata/template.golden.json
+	$(BIN)/keyrotator-sandbox --port $(PORT) --wait-scale $(WAIT_SCALE) --deploy $(BIN)/lambda --template infra/testdata/template.golden.json $(if $(MEMBER_ACCOUNTS),--member-accounts $(MEMBER_ACCOUNTS))
 
 .PHONY: synth
 synth: deps $(TASKS:%=dist/%/bootstrap) ## synthesize the CloudFormation template (offline) into cdk.out, cdk-nag applied

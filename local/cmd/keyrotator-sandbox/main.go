@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,6 +53,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		lambdaConc    = fs.Int("lambda-concurrency", lambda.DefaultMaxConcurrency, "instances each deployed function may run at once (its reserved concurrency); more overlapping calls get TooManyRequestsException")
 		iamLag        = fs.Duration("iam-lag", iam.DefaultLag, "sandbox time before GetAccessKeyLastUsed shows a use of a key (IAM documents up to about 4h; 0: at once)")
 		enforceIAM    = fs.Bool("enforce-iam", false, "decide every call as IAM does, by the deployed template's policies (the admin identity keeps full access)")
+		// Issue 15: member accounts, each with the member stack deployed.
+		members     = fs.String("member-accounts", "", "comma-separated 12-digit account ids to hold beside the sandbox's own, each with the member stack (keyrotator-member) deployed as StackSets would; the deployed template's tasks may assume only the member roles of the accounts its config names")
+		memberExtID = fs.String("member-external-id", "", "with --member-accounts: the member stacks' ExternalId (default: the deployed template's MEMBER_EXTERNAL_ID)")
+		memberTmpl  = fs.String("member-template", pipeline.MemberTemplate, "with --member-accounts: the member stack's CloudFormation template (the CDK app's KeyRotatorMember synth)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: keyrotator-sandbox [flags]\n\nStarts the local AWS and prints the export lines a shell needs to reach it.")
@@ -88,8 +94,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	memberLines, err := deployMembers(ctx, w, *members, *memberExtID, *template, *memberTmpl)
+	if err != nil {
+		_ = w.Server.Close()
+		return err
+	}
 	for _, kv := range w.Env() {
 		fmt.Fprintf(stdout, "export %s\n", kv)
+	}
+	for _, line := range memberLines {
+		fmt.Fprintln(stdout, line)
 	}
 	if dep.StateMachineARN != "" {
 		fmt.Fprintf(stdout, "export KEYROTATOR_STATE_MACHINE=%s\nexport KEYROTATOR_ALERT_TOPIC=%s\n", dep.StateMachineARN, dep.AlertTopicARN)
@@ -116,4 +130,71 @@ func sandboxLag(d time.Duration) time.Duration {
 		return fullsandbox.NoIAMLag
 	}
 	return d
+}
+
+// deployMembers adds each account of list (comma-separated) to the sandbox
+// and deploys the member stack (memberTemplate) into it as its
+// administrator, trusting the sandbox's own account's keyrotator task
+// roles with externalID (default: the MEMBER_EXTERNAL_ID of template's
+// functions). It returns the comment lines that say how to reach each
+// account as its administrator.
+func deployMembers(ctx context.Context, w *fullsandbox.Sandbox, list, externalID, template, memberTemplate string) ([]string, error) {
+	if list == "" {
+		return nil, nil
+	}
+	if externalID == "" {
+		id, err := templateExternalID(template)
+		if err != nil {
+			return nil, fmt.Errorf("--member-accounts: %w; give --member-external-id", err)
+		}
+		externalID = id
+	}
+	var lines []string
+	for _, acct := range strings.Split(list, ",") {
+		acct = strings.TrimSpace(acct)
+		admin, err := w.AddAccount(acct)
+		if err != nil {
+			return nil, fmt.Errorf("--member-accounts: %w", err)
+		}
+		if _, err := pipeline.DeployStack(ctx, w, pipeline.StackOptions{
+			Template: memberTemplate, StackName: "keyrotator-member", Account: acct,
+			Parameters: map[string]string{"MainAccountId": w.Server.Account(), "ExternalId": externalID, "TrustedRoleNames": pipeline.StackName + "-*"},
+		}); err != nil {
+			return nil, fmt.Errorf("--member-accounts: %w", err)
+		}
+		line := fmt.Sprintf("# member account %s: keyrotator-member deployed (external id %s); as its administrator: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s",
+			acct, externalID, admin.AccessKeyID, admin.Secret)
+		if admin.SessionToken != "" {
+			line += " AWS_SESSION_TOKEN=" + admin.SessionToken
+		}
+		lines = append(lines, line)
+	}
+	return lines, nil
+}
+
+// templateExternalID is the MEMBER_EXTERNAL_ID the template gives its
+// functions (one value: infra sets the config's member.externalId on each
+// task that reaches members).
+func templateExternalID(template string) (string, error) {
+	b, err := os.ReadFile(template)
+	if err != nil {
+		return "", fmt.Errorf("read %s for the member external id: %w", template, err)
+	}
+	var doc struct {
+		Resources map[string]struct {
+			Type       string
+			Properties struct {
+				Environment struct{ Variables map[string]any }
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return "", fmt.Errorf("%s: %w", template, err)
+	}
+	for _, r := range doc.Resources {
+		if id, ok := r.Properties.Environment.Variables["MEMBER_EXTERNAL_ID"].(string); ok && r.Type == "AWS::Lambda::Function" && id != "" {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("%s names no member external id (its config has no member account)", template)
 }

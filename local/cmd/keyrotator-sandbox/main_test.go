@@ -19,6 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
+	"github.com/keyrotator/keyrotator/local/pipeline"
 )
 
 // The command prints the export lines a shell needs, answers on the port it
@@ -156,5 +159,45 @@ func TestLambdaConcurrencyBelowOneIsRefused(t *testing.T) {
 	err := run(context.Background(), []string{"--lambda-concurrency", "0"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--lambda-concurrency") {
 		t.Fatalf("got %v, want an error naming --lambda-concurrency", err)
+	}
+}
+
+// --member-accounts: each account is held with the member stack deployed,
+// trusting the sandbox's own account with the deployed template's external
+// id; a bad account or a template without one is refused, named.
+func TestMemberAccounts(t *testing.T) {
+	t.Parallel()
+	w, err := fullsandbox.New(fullsandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Server.Close() })
+	root := filepath.Join("..", "..", "..")
+	template := filepath.Join(root, "infra", "testdata", "template.golden.json")
+	member := filepath.Join(root, pipeline.MemberTemplate)
+	lines, err := deployMembers(t.Context(), w, "222233334444, 333344445555", "", template, member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, acct := range []string{"222233334444", "333344445555"} {
+		role, ok := w.IAM.InAccount(acct).GetRole("keyrotator-member")
+		if !ok {
+			t.Fatalf("no keyrotator-member in %s", acct)
+		}
+		trust := string(role.AssumeRolePolicy)
+		for _, want := range []string{"arn:aws:iam::" + w.Server.Account() + ":root", "kr-ext-7f3a", pipeline.StackName + "-*"} {
+			if !strings.Contains(trust, want) {
+				t.Errorf("%s's member role trust lacks %q: %s", acct, want, trust)
+			}
+		}
+		if !strings.HasPrefix(lines[i], "# member account "+acct+": ") || !strings.Contains(lines[i], "AWS_ACCESS_KEY_ID=") {
+			t.Errorf("line %q", lines[i])
+		}
+	}
+	if _, err := deployMembers(t.Context(), w, "2222", "", template, member); err == nil || !strings.Contains(err.Error(), "12 digits") {
+		t.Errorf("a bad account: %v", err)
+	}
+	if _, err := deployMembers(t.Context(), w, "444455556666", "", member, member); err == nil || !strings.Contains(err.Error(), "--member-external-id") {
+		t.Errorf("a template without an external id: %v", err)
 	}
 }
