@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/functions/steps"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
+	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
 	"github.com/keyrotator/keyrotator/local/sandbox"
 )
 
@@ -122,7 +124,17 @@ func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.errName, func(t *testing.T) {
 			t.Parallel()
-			h := Start(t)
+			var h *H
+			switch tt.errName {
+			default:
+				h = Start(t)
+			case "OldKeyStillInUse":
+				// The missed consumer's use must land inside the 7-day
+				// WaitForUse, 60 ms of real time at waitScale: on a loaded
+				// machine it came late, seen only at DeleteOldKey. Ten
+				// times longer (0.6 s), as TestSoracomGroupMissedIsSeen.
+				h = startIn(t, fullsandbox.Options{WaitScale: 10 * waitScale, EnforceIAM: true}, pipelinetest.Deploy{AnyUser: true})
+			}
 			r := tt.run(h)
 			if r.Status != types.ExecutionStatusFailed || r.Error != tt.errName {
 				t.Fatalf("status %s %s: %s; want FAILED %s", r.Status, r.Error, r.Cause, tt.errName)

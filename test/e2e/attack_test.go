@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/local/fullsandbox"
+	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
 )
 
 // TestUntaggedRecordRefused (I1, I7): a rotation record that lost its tags
@@ -74,7 +75,10 @@ func TestUntaggedRecordRefused(t *testing.T) {
 // verification and never deactivates the key the tenant mails with.
 func TestMissedSESConsumerNotDeactivated(t *testing.T) {
 	t.Parallel()
-	h := Start(t)
+	// The tenant's mail must land inside the 7-day WaitForUse: 60 ms of
+	// real time at waitScale came out too short on a loaded machine (the
+	// use was seen only at DeleteOldKey); 0.6 s holds it.
+	h := startIn(t, fullsandbox.Options{WaitScale: 10 * waitScale, EnforceIAM: true}, pipelinetest.Deploy{AnyUser: true})
 	f := h.seed("missed-ses", 95)
 	h.auth0Tenant(f, "forgotten") // not a target
 	h.sendsWith("forgotten", f.old.AccessKeyID)
