@@ -329,12 +329,17 @@ func issuing(in NotifyInput) bool {
 	if in.Data.Plan != nil {
 		return in.Data.Plan.Issue
 	}
-	var loose struct {
-		Issue any `json:"issue"`
-	}
-	_ = json.Unmarshal(in.Data.Input, &loose)
-	b, _ := loose.Issue.(bool)
+	b, _ := sentField[bool](in, "issue")
 	return b
+}
+
+// sentField is the input's field name as it was sent, when it is a T: an
+// alert's words before Validate planned (a refused input) come from it.
+func sentField[T any](in NotifyInput, name string) (T, bool) {
+	var fields map[string]any
+	_ = json.Unmarshal(in.Data.Input, &fields)
+	v, ok := fields[name].(T)
+	return v, ok
 }
 
 func (n *Notify) warning(in NotifyInput) Alert {
@@ -767,11 +772,7 @@ func user(in NotifyInput) string {
 	if in.Data.Plan != nil {
 		return in.Data.Plan.User
 	}
-	var loose struct {
-		User any `json:"user"`
-	}
-	_ = json.Unmarshal(in.Data.Input, &loose)
-	if s, ok := loose.User.(string); ok && s != "" {
+	if s, ok := sentField[string](in, "user"); ok && s != "" {
 		return s
 	}
 	return "(unknown user)"
@@ -790,11 +791,7 @@ func account(in NotifyInput) string {
 	if in.Data.Plan != nil {
 		return in.Data.Plan.Account
 	}
-	var loose struct {
-		Account any `json:"account"`
-	}
-	_ = json.Unmarshal(in.Data.Input, &loose)
-	if s, ok := loose.Account.(string); ok && rotation.IsAccountID(s) {
+	if s, ok := sentField[string](in, "account"); ok && rotation.IsAccountID(s) {
 		return s
 	}
 	return ""
