@@ -162,7 +162,7 @@ func deployment(stack *cfn.Stack) (Deployment, error) {
 // GO_LAMBDA_FLAGS (test/contract holds the two equal; the Makefile says why
 // each is there).
 func GoBuildFlags() []string {
-	return []string{"-trimpath", "-tags", "lambda.norpc,nethttpomithttp2", "-gcflags", "github.com/aws/...=-l", "-ldflags", "-s -w"}
+	return []string{"-trimpath", "-tags", "lambda.norpc,nethttpomithttp2", "-gcflags", "github.com/aws/...=-l", "-gcflags", "github.com/keyrotator/...=-l", "-ldflags", "-s -w"}
 }
 
 // Build compiles every functions/cmd/<task> as outDir/<task>/bootstrap for
