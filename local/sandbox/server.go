@@ -480,14 +480,14 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.finish(w, info, c, start, nil, e, nil, attribution{})
 		return
 	}
+	svc = scoped(svc, c.Principal.Account)
+	nameResources(svc, c)
 	if e := s.rateLimit(c, info); e != nil {
 		// Attributed as any call (the record names the state that was
 		// throttled); record gives its ordinal back, as for a service's own throttle.
 		s.finish(w, info, c, start, nil, e, nil, s.attribute(r.Context(), info.Name, c))
 		return
 	}
-	svc = scoped(svc, c.Principal.Account)
-	nameResources(svc, c)
 	if e := s.authorize(r.Context(), c, info); e != nil {
 		s.finish(w, info, c, start, nil, e, nil, s.attribute(r.Context(), info.Name, c))
 		return

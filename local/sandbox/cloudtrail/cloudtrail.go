@@ -38,6 +38,9 @@ type Service struct {
 	seq     int64
 	events  []Event
 	expired int64 // events dropped for being older than Retention
+	// keepAll keeps every event whatever its age (KeepAll): a benchmark's
+	// world whose clock runs years ahead in minutes.
+	keepAll bool
 }
 
 // Event is one management event as the sandbox keeps it.
@@ -205,6 +208,9 @@ func (s *Service) EventsIn(account string) []Event {
 // oldest first, as recorded, so one recorded out of time order leaves when
 // it reaches the front. Callers hold s.mu.
 func (s *Service) expire() {
+	if s.keepAll {
+		return
+	}
 	oldest := s.srv.Clock().Now().Add(-Retention)
 	i := 0
 	for i < len(s.events) && s.events[i].EventTime.Before(oldest) {
@@ -223,6 +229,17 @@ func (s *Service) Events() []Event {
 	defer s.mu.Unlock()
 	s.expire()
 	return slices.Clone(s.events)
+}
+
+// KeepAll makes the event history keep every event, however old, unlike
+// CloudTrail's 90 days: for a world whose sandbox clock its rotations'
+// shortened Waits move years ahead in minutes (test/e2e BenchmarkFleet),
+// where the leak canary (which searches every event) would otherwise find
+// events gone. LookupEvents still answers the last 90 days only.
+func (s *Service) KeepAll() {
+	s.mu.Lock()
+	s.keepAll = true
+	s.mu.Unlock()
 }
 
 // Expired is how many events were dropped for being older than Retention.
