@@ -65,9 +65,9 @@ type Sweep struct {
 	// Sleep waits d (a start's offset, a retry's pause); a test's returns
 	// at once. nil: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// StartAttempts is how often a start is tried when it fails Retryable
-	// (StartExecution's throttle the SDK's own retries did not outlast),
-	// with full-jitter pauses of 1 s doubling; 0 is 6.
+	// StartAttempts is how often a call (a start, a listing) is tried when
+	// it fails Retryable (a throttle the SDK's own retries did not
+	// outlast), with full-jitter pauses of 1 s doubling; 0 is 6.
 	StartAttempts int
 	// Now is the run's time when the event has none; nil: time.Now.
 	Now func() time.Time
@@ -126,7 +126,8 @@ func (s *Sweep) Run(ctx context.Context, ev Event) (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{Fired: fired}
-	raw, err := s.Config.Config(ctx)
+	var raw []byte
+	err = s.retry(ctx, func() (err error) { raw, err = s.Config.Config(ctx); return err })
 	if err != nil {
 		return rep, err
 	}
@@ -233,12 +234,14 @@ func (s *Sweep) candidates(ctx context.Context, cfg Config, rep *Report) ([]cand
 		}
 	}
 	for _, p := range paths {
-		users, err := s.Users.Users(ctx, p)
+		var users []User
+		err := s.retry(ctx, func() (err error) { users, err = s.Users.Users(ctx, p); return err })
 		if err != nil {
 			return nil, err
 		}
 		for _, u := range users {
-			tags, err := s.Users.Tags(ctx, u.Name)
+			var tags map[string]string
+			err := s.retry(ctx, func() (err error) { tags, err = s.Users.Tags(ctx, u.Name); return err })
 			if err != nil {
 				return nil, err
 			}
@@ -279,7 +282,8 @@ func (s *Sweep) candidates(ctx context.Context, cfg Config, rep *Report) ([]cand
 // key at least minKeyAgeDays old at fired, and no run holds its lock.
 // Validate would skip a younger key; the sweep does not start it at all.
 func (s *Sweep) due(ctx context.Context, c candidate, fired time.Time, rep *Report) (bool, error) {
-	keys, err := s.Users.Keys(ctx, c.user.Name)
+	var keys []Key
+	err := s.retry(ctx, func() (err error) { keys, err = s.Users.Keys(ctx, c.user.Name); return err })
 	if err != nil {
 		return false, err
 	}
@@ -297,7 +301,8 @@ func (s *Sweep) due(ctx context.Context, c candidate, fired time.Time, rep *Repo
 		rep.NotDue++
 		return false, nil
 	}
-	locked, err := s.Locks.Locked(ctx, c.user.Name)
+	var locked bool
+	err = s.retry(ctx, func() (err error) { locked, err = s.Locks.Locked(ctx, c.user.Name); return err })
 	if err != nil {
 		return false, err
 	}
@@ -308,25 +313,34 @@ func (s *Sweep) due(ctx context.Context, c candidate, fired time.Time, rep *Repo
 	return true, nil
 }
 
-// start starts c, retrying a Retryable failure (a throttle) with full
-// jitter: each pause uniform in [0, 1 s × 2^n), capped at 20 s.
+// start starts c (retried as every call is: retry).
 func (s *Sweep) start(ctx context.Context, c candidate, fired time.Time) (string, error) {
+	var name string
+	err := s.retry(ctx, func() (err error) { name, err = s.Start(ctx, c.schedule, fired, c.input); return err })
+	return name, err
+}
+
+// retry runs call until it succeeds or fails other than Retryable (a
+// throttle the SDK's own three attempts did not outlast: the sweep's IAM
+// listing runs a thousand calls one after another into IAM's buckets),
+// with full jitter: each pause uniform in [0, 1 s × 2^n), capped at 20 s,
+// StartAttempts attempts.
+func (s *Sweep) retry(ctx context.Context, call func() error) error {
 	attempts := cmp.Or(s.StartAttempts, 6)
 	var err error
 	for n := range attempts {
-		var name string
-		if name, err = s.Start(ctx, c.schedule, fired, c.input); err == nil {
-			return name, nil
+		if err = call(); err == nil {
+			return nil
 		}
 		if _, ok := errors.AsType[*rotation.Retryable](err); !ok || n == attempts-1 {
-			break
+			return err
 		}
 		ceiling := min(time.Second<<n, 20*time.Second)
 		if serr := s.sleep(ctx, time.Duration(s.rand(int64(ceiling)))); serr != nil {
-			return "", err
+			return err
 		}
 	}
-	return "", err
+	return err
 }
 
 func (s *Sweep) rand(n int64) int64 {

@@ -115,19 +115,20 @@ func (w *world) start(_ context.Context, schedule string, at time.Time, input []
 func newWorld() *world {
 	tmpl := `{"targets": [{"type": "secret", "name": "app", "secretId": "fleet/{user}/aws-key"}], "minKeyAgeDays": 80}`
 	entry := `{"user": "configured", "targets": [{"type": "secret", "name": "app", "secretId": "app/configured"}], "trigger": "schedule"}`
-	cfg := fmt.Sprintf(`{"windowSeconds": 600, "templates": [{"name": "app", "userPath": "/fleet/", "input": %s}], "rotations": [{"name": "configured-key", "input": %s}]}`, tmpl, entry)
+	cfg := fmt.Sprintf(`{"windowSeconds": 600, "templates": [{"name": "app", "userPath": "/fleet/", "input": %s}, {"name": "admins", "userPath": "/fleet/admins/", "input": %s}], "rotations": [{"name": "configured-key", "input": %s}]}`, tmpl, tmpl, entry)
 	return &world{
 		users: []fleet.User{
 			{"due", "/fleet/"}, {"young", "/fleet/"}, {"other-template", "/fleet/"}, {"untagged", "/fleet/"},
 			{"busy", "/fleet/"}, {"keyless", "/fleet/"}, {"configured", "/fleet/"}, {"deep", "/fleet/team/"},
 			{"outside", "/other/"}, {"liar", "/other/"},
+			{"climber", "/fleet/"}, // tagged for a template of a deeper path: outside its scope
 		},
 		tags: map[string]map[string]string{
 			"due": {fleet.TagKey: "app"}, "young": {fleet.TagKey: "app"}, "other-template": {fleet.TagKey: "nope\x1b[31m AKIAIOSFODNN7EXAMPLE"},
 			"busy": {fleet.TagKey: "app"}, "keyless": {fleet.TagKey: "app"}, "configured": {fleet.TagKey: "app"}, "deep": {fleet.TagKey: "app"},
-			"outside": {fleet.TagKey: "app"}, "liar": {fleet.TagKey: "app"},
+			"outside": {fleet.TagKey: "app"}, "liar": {fleet.TagKey: "app"}, "climber": {fleet.TagKey: "admins"},
 		},
-		age:     map[string]int{"due": 95, "young": 10, "busy": 95, "keyless": -1, "configured": 120, "deep": 85, "outside": 95, "liar": 95},
+		age:     map[string]int{"climber": 95, "due": 95, "young": 10, "busy": 95, "keyless": -1, "configured": 120, "deep": 85, "outside": 95, "liar": 95},
 		locked:  map[string]bool{"busy": true},
 		config:  cfg,
 		started: map[string]int{}, inputs: map[string]map[string]any{}, sched: map[string]string{}, names: map[string]bool{},
@@ -233,11 +234,11 @@ func TestSweepRetriesAThrottledStart(t *testing.T) {
 	}
 }
 
-// One clean run, then one run per call with that call failing: a throttle
-// leaves the sweep Retryable and a denial AccessDenied (or, for a start,
-// Internal naming the user), never a panic, never a user started twice,
-// never a user outside the config's scope started; and a retry after the
-// failure finishes the job.
+// One clean run, then one run per call with that call failing: a
+// throttle is absorbed (the call retried with jitter), a denial leaves the
+// sweep AccessDenied (or, for a start, Internal naming the user), never a
+// panic, never a user started twice, never a user outside the config's
+// scope started; and a retry after the failure finishes the job.
 func TestSweepWithEachCallFailing(t *testing.T) {
 	t.Parallel()
 	clean := newWorld()
@@ -258,12 +259,8 @@ func TestSweepWithEachCallFailing(t *testing.T) {
 				_, err := w.sweep(nil).Run(context.Background(), ev)
 				retryable := errors.As(err, new(*rotation.Retryable))
 				switch {
-				case fname == "throttle" && strings.HasPrefix(call, "start "):
-					if err != nil { // the start is retried in the sweep itself
-						t.Fatalf("a throttled start: %v", err)
-					}
-				case fname == "throttle" && !retryable:
-					t.Fatalf("%s throttled: %T %v, want Retryable", call, err, err)
+				case fname == "throttle" && err != nil: // retried in the sweep itself
+					t.Fatalf("%s throttled once: %v (retryable %v), want it absorbed", call, err, retryable)
 				case fname == "denied" && strings.HasPrefix(call, "start "):
 					if _, ok := errors.AsType[*rotation.Internal](err); !ok || !strings.Contains(err.Error(), strings.TrimPrefix(call, "start ")+": AccessDenied") {
 						t.Fatalf("%s denied: %T %v, want Internal naming the user", call, err, err)
@@ -325,4 +322,27 @@ func TestOffsetsSpreadOverTheWindow(t *testing.T) {
 			t.Errorf("tenth %d of the window holds %d of 1000 starts: %v", i, n, tenths)
 		}
 	}
+}
+
+// A throttle that lasts outlasts the sweep's retries: the sweep ends
+// Retryable, starting nothing it could not check, and Lambda's retry of
+// the invocation (or the next firing) tries again.
+func TestALastingThrottleLeavesTheSweepRetryable(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	s := w.sweep(nil)
+	s.Locks = lockedOut{}
+	_, err := s.Run(context.Background(), fleet.Event{ScheduledTime: fired.Format(time.RFC3339)})
+	if _, ok := errors.AsType[*rotation.Retryable](err); !ok {
+		t.Fatalf("%T %v, want Retryable", err, err)
+	}
+	if len(w.started) != 0 {
+		t.Fatalf("started %v while the locks could not be read", w.started)
+	}
+}
+
+type lockedOut struct{}
+
+func (lockedOut) Locked(context.Context, string) (bool, error) {
+	return false, &rotation.Retryable{Reason: "secretsmanager DescribeSecret: ThrottlingException"}
 }

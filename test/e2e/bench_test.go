@@ -24,8 +24,8 @@ import (
 	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/local/consumer"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
-	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
 	"github.com/keyrotator/keyrotator/local/sandbox"
+	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
 	sblambda "github.com/keyrotator/keyrotator/local/sandbox/lambda"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 )
