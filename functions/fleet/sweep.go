@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyrotator/keyrotator/functions/rotation"
@@ -135,56 +136,96 @@ func (s *Sweep) Run(ctx context.Context, ev Event) (Report, error) {
 	if err != nil {
 		return rep, &rotation.Internal{Reason: "sweep: " + err.Error()}
 	}
-	cands, err := s.candidates(ctx, cfg, &rep)
+	due, unfit, err := s.discover(ctx, cfg, fired, &rep)
 	if err != nil {
 		return rep, err
 	}
-	rep.Candidates = len(cands)
-	var due []candidate
-	for _, c := range cands {
-		ok, err := s.due(ctx, c, fired, &rep)
-		if err != nil {
-			return rep, err
-		}
-		if ok {
-			c.offset = Offset(fired, c.user.Name, cfg.Window())
-			due = append(due, c)
-		}
-	}
 	rep.Due = len(due)
 	slices.SortStableFunc(due, func(a, b candidate) int { return cmp.Compare(a.offset, b.offset) })
-	var retryable, permanent []string
-	begin := time.Now()
-	for _, c := range due {
-		if wait := c.offset - time.Since(begin); wait > 0 {
-			if err := s.sleep(ctx, wait); err != nil {
-				return rep, &rotation.Retryable{Reason: "sweep: " + err.Error()}
-			}
-		}
-		_, err := s.start(ctx, c, fired)
-		var taken *NameTaken
-		switch {
-		case err == nil:
-			rep.Started++
-		case errors.As(err, &taken):
-			rep.AlreadyStarted++
-		default:
-			why := c.user.Name + ": " + kind(err)
-			rep.Failed = append(rep.Failed, why)
-			if _, ok := errors.AsType[*rotation.Retryable](err); ok {
-				retryable = append(retryable, why)
-			} else {
-				permanent = append(permanent, why)
-			}
-		}
+	spread(ctx, due, cfg.Window())
+	retryable, permanent, err := s.startAll(ctx, due, fired, &rep)
+	if err != nil {
+		return rep, err
 	}
 	switch {
-	case len(permanent) > 0:
+	case len(permanent) > 0 || unfit > 0:
 		return rep, &rotation.Internal{Reason: fmt.Sprintf("sweep: %d of %d due rotations could not be started (%s)", len(rep.Failed), rep.Due, strings.Join(first(rep.Failed, 10), "; "))}
 	case len(retryable) > 0:
 		return rep, &rotation.Retryable{Reason: fmt.Sprintf("sweep: %d of %d due rotations could not be started yet (%s): a retry starts them", len(retryable), rep.Due, strings.Join(first(retryable, 10), "; "))}
 	}
 	return rep, nil
+}
+
+// Starters is how many starts run side by side: a start (a KMS MAC and a
+// StartExecution) that takes longer than the gap between two offsets must
+// not hold back the ones after it.
+const Starters = 8
+
+// tail is the time a sweep keeps after its window, before the Lambda's
+// deadline, for the last starts and their retries.
+const tail = 60 * time.Second
+
+// spread fits the offsets into the time the invocation has left: the
+// window, or less when listing the fleet took so long that the window
+// would run past the Lambda's deadline (less its tail). Still in order.
+func spread(ctx context.Context, due []candidate, window time.Duration) {
+	dl, ok := ctx.Deadline()
+	if !ok || window <= 0 {
+		return
+	}
+	left := time.Until(dl) - tail
+	if left >= window {
+		return
+	}
+	for i := range due {
+		due[i].offset = time.Duration(float64(due[i].offset) * max(float64(left), 0) / float64(window))
+	}
+}
+
+// startAll starts each due rotation at its offset (from now), Starters at
+// a time, and sorts the failures: Retryable ones (a retry of the
+// invocation starts them) and the rest.
+func (s *Sweep) startAll(ctx context.Context, due []candidate, fired time.Time, rep *Report) (retryable, permanent []string, err error) {
+	var mu sync.Mutex
+	jobs := make(chan candidate)
+	var wg sync.WaitGroup
+	for range min(Starters, len(due)) {
+		wg.Go(func() {
+			for c := range jobs {
+				_, err := s.start(ctx, c, fired)
+				var taken *NameTaken
+				mu.Lock()
+				switch {
+				case err == nil:
+					rep.Started++
+				case errors.As(err, &taken):
+					rep.AlreadyStarted++
+				default:
+					why := c.user.Name + ": " + kind(err)
+					rep.Failed = append(rep.Failed, why)
+					if _, ok := errors.AsType[*rotation.Retryable](err); ok {
+						retryable = append(retryable, why)
+					} else {
+						permanent = append(permanent, why)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	begin := time.Now()
+	for _, c := range due {
+		if wait := c.offset - time.Since(begin); wait > 0 {
+			if err = s.sleep(ctx, wait); err != nil {
+				err = &rotation.Retryable{Reason: "sweep: " + err.Error()}
+				break
+			}
+		}
+		jobs <- c
+	}
+	close(jobs)
+	wg.Wait()
+	return retryable, permanent, err
 }
 
 // NameTaken is a start whose execution exists already: this firing
@@ -209,79 +250,133 @@ func (s *Sweep) fired(ev Event) (time.Time, error) {
 	return t.UTC().Truncate(time.Second), nil
 }
 
-// candidates are the configured entries, then each template's tagged
-// users in its scope; a user claimed twice keeps its first claim.
-func (s *Sweep) candidates(ctx context.Context, cfg Config, rep *Report) ([]candidate, error) {
-	var out []candidate
+// Listers is how many users the sweep reads side by side: IAM's buckets
+// (per action) bound it, and the tags of one user and the keys of another
+// come out of different ones.
+const Listers = 8
+
+// discover finds the due rotations: the configured entries, then each
+// template's tagged users in its scope (a user claimed twice keeps the
+// configured entry), each checked as it is found (due). unfit counts the
+// users a template's input cannot be made for. Any read that fails (after
+// its retries) fails the sweep before it starts anything.
+func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *Report) (due []candidate, unfit int, err error) {
+	var mu sync.Mutex
+	var firstErr error
+	check := func(c candidate) {
+		ok, err := s.due(ctx, c, fired, rep, &mu)
+		mu.Lock()
+		defer mu.Unlock()
+		rep.Candidates++
+		switch {
+		case err != nil:
+			firstErr = cmp.Or(firstErr, err)
+		case ok:
+			c.offset = Offset(fired, c.user.Name, cfg.Window())
+			due = append(due, c)
+		}
+	}
 	claimed := map[string]bool{}
+	var entries []candidate
 	for _, e := range cfg.Rotations {
 		in, err := rotation.ParseInput(e.Input, s.Schema)
 		if err != nil {
-			return nil, &rotation.Internal{Reason: fmt.Sprintf("sweep: rotation %s: %v", e.Name, err)}
+			return nil, 0, &rotation.Internal{Reason: fmt.Sprintf("sweep: rotation %s: %v", e.Name, err)}
 		}
 		claimed[in.User] = true
-		out = append(out, candidate{user: User{Name: in.User, Path: in.Path()}, schedule: "sweep." + e.Name, input: e.Input, minAge: in.MinKeyAgeDays})
+		entries = append(entries, candidate{user: User{Name: in.User, Path: in.Path()}, schedule: "sweep." + e.Name, input: e.Input, minAge: in.MinKeyAgeDays})
 	}
+	each(entries, check)
 	templates := map[string]Template{}
+	var paths []string // each path once: templates may share one
 	for _, t := range cfg.Templates {
 		templates[t.Name] = t
-	}
-	// Each path once: templates may share one.
-	var paths []string
-	for _, t := range cfg.Templates {
 		if !slices.Contains(paths, t.UserPath) {
 			paths = append(paths, t.UserPath)
 		}
 	}
 	for _, p := range paths {
 		var users []User
-		err := s.retry(ctx, func() (err error) { users, err = s.Users.Users(ctx, p); return err })
-		if err != nil {
-			return nil, err
+		if err := s.retry(ctx, func() (err error) { users, err = s.Users.Users(ctx, p); return err }); err != nil {
+			return nil, 0, err
 		}
-		for _, u := range users {
+		each(users, func(u User) {
 			var tags map[string]string
-			err := s.retry(ctx, func() (err error) { tags, err = s.Users.Tags(ctx, u.Name); return err })
-			if err != nil {
-				return nil, err
+			if err := s.retry(ctx, func() (err error) { tags, err = s.Users.Tags(ctx, u.Name); return err }); err != nil {
+				mu.Lock()
+				firstErr = cmp.Or(firstErr, err)
+				mu.Unlock()
+				return
 			}
 			name, tagged := tags[TagKey]
 			if !tagged {
-				continue
+				return
 			}
-			t, ok := templates[name]
+			t, known := templates[name]
+			mu.Lock()
 			switch {
-			case !ok:
+			case !known:
 				rep.UnknownTemplate++
-				continue
+				mu.Unlock()
+				return
 			case t.UserPath != p:
-				continue // listed for another template's path: its own path's listing decides
+				mu.Unlock()
+				return // listed for another template's path: its own path's listing decides
 			case !strings.HasPrefix(u.Path, t.UserPath):
 				// The listing is by path prefix already; IAM's answer is
 				// checked all the same: the grants cover only the path.
 				rep.OutOfScope = append(rep.OutOfScope, u.Name)
-				continue
+				mu.Unlock()
+				return
 			case claimed[u.Name]:
 				rep.Conflicts = append(rep.Conflicts, u.Name)
-				continue
+				mu.Unlock()
+				return
 			}
+			claimed[u.Name] = true
+			mu.Unlock()
 			in, err := t.InputFor(u, s.Schema)
 			if err != nil {
+				mu.Lock()
 				rep.Failed = append(rep.Failed, u.Name+": "+kind(err))
-				continue
+				unfit++
+				mu.Unlock()
+				return
 			}
 			parsed, _ := rotation.ParseInput(in, s.Schema)
-			claimed[u.Name] = true
-			out = append(out, candidate{user: u, schedule: "sweep." + t.Name, input: in, minAge: parsed.MinKeyAgeDays})
-		}
+			check(candidate{user: u, schedule: "sweep." + t.Name, input: in, minAge: parsed.MinKeyAgeDays})
+		})
 	}
-	return out, nil
+	if firstErr != nil {
+		return nil, 0, firstErr
+	}
+	slices.Sort(rep.Conflicts)
+	slices.Sort(rep.OutOfScope)
+	return due, unfit, nil
+}
+
+// each runs fn over items, Listers at a time, and waits for all.
+func each[T any](items []T, fn func(T)) {
+	work := make(chan T)
+	var wg sync.WaitGroup
+	for range min(Listers, len(items)) {
+		wg.Go(func() {
+			for it := range work {
+				fn(it)
+			}
+		})
+	}
+	for _, it := range items {
+		work <- it
+	}
+	close(work)
+	wg.Wait()
 }
 
 // due says whether c's rotation should start now: its user has an active
 // key at least minKeyAgeDays old at fired, and no run holds its lock.
 // Validate would skip a younger key; the sweep does not start it at all.
-func (s *Sweep) due(ctx context.Context, c candidate, fired time.Time, rep *Report) (bool, error) {
+func (s *Sweep) due(ctx context.Context, c candidate, fired time.Time, rep *Report, mu *sync.Mutex) (bool, error) {
 	var keys []Key
 	err := s.retry(ctx, func() (err error) { keys, err = s.Users.Keys(ctx, c.user.Name); return err })
 	if err != nil {
@@ -294,11 +389,15 @@ func (s *Sweep) due(ctx context.Context, c candidate, fired time.Time, rep *Repo
 		}
 	}
 	if oldest.IsZero() {
+		mu.Lock()
 		rep.NoActiveKey++ // an issue is asked for by a person, never by a schedule
+		mu.Unlock()
 		return false, nil
 	}
 	if fired.Sub(oldest) < time.Duration(c.minAge)*24*time.Hour {
+		mu.Lock()
 		rep.NotDue++
+		mu.Unlock()
 		return false, nil
 	}
 	var locked bool
@@ -307,7 +406,9 @@ func (s *Sweep) due(ctx context.Context, c candidate, fired time.Time, rep *Repo
 		return false, err
 	}
 	if locked {
+		mu.Lock()
 		rep.Locked++
+		mu.Unlock()
 		return false, nil
 	}
 	return true, nil

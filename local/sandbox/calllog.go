@@ -312,6 +312,27 @@ func (l *CallLog) Evicted() int64 {
 	return l.calls.Evicted()
 }
 
+// Grow makes the log keep up to n calls from now on, keeping those it
+// holds (n below its capacity changes nothing): for a world that makes
+// more calls than a test reads (test/e2e BenchmarkFleet, whose leak
+// canary reads them all).
+func (l *CallLog) Grow(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n <= cmp.Or(l.capacity, CallLogCapacity) {
+		return
+	}
+	l.capacity = n
+	if l.calls == nil {
+		return
+	}
+	grown := NewRing[entry](n)
+	for i := range l.calls.Len() {
+		grown.Add(l.calls.At(i))
+	}
+	l.calls = grown
+}
+
 // Reset forgets every call (sequence numbers keep growing), evicted ones
 // included: it is the caller's own choice, so Since does not report it, and
 // Since(0) after it is every call since. Evicted still counts them.

@@ -152,6 +152,7 @@ func benchFleet(b *testing.B, n int) {
 	ct.(*cloudtrail.Service).KeepAll()
 	fns, _ := h.sb.Server.Service("lambda")
 	fns.(*sblambda.Service).KeepLogs(40 * n) // and Lambda its logs' lines, past its 5,000 a function
+	h.sb.Server.Calls().Grow(400 * n)        // and the call log its calls, past its 100,000
 	// The window: the floor's estimate (one LookupEvents per rotation,
 	// VerifyOldKeyUnused's, at CloudTrail's 2 a second), with a fifth to
 	// spare: starts that come exactly as fast as the tightest bucket
