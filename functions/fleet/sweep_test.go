@@ -22,19 +22,19 @@ var fired = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 // locks, the config and the starts, every call recorded, and a fault
 // that fails one call by its ordinal.
 type world struct {
-	mu      sync.Mutex
-	users   []fleet.User // as IAM lists them (under any path)
-	tags    map[string]map[string]string
-	age     map[string]int // days of the user's active key; -1: no active key
-	locked  map[string]bool
-	config  string
+	mu       sync.Mutex
+	users    []fleet.User // as IAM lists them (under any path)
+	tags     map[string]map[string]string
+	age      map[string]int // days of the user's active key; -1: no active key
+	locked   map[string]bool
+	config   string
 	calls    []string
 	failCall string // the call to fail, once (each call's name is unique in a run); "": none
 	failErr  error  // what it fails with
-	started map[string]int
-	inputs  map[string]map[string]any
-	sched   map[string]string
-	names   map[string]bool // executions that exist (a retried firing)
+	started  map[string]int
+	inputs   map[string]map[string]any
+	sched    map[string]string
+	names    map[string]bool // executions that exist (a retried firing)
 }
 
 func (w *world) call(name string) error {
@@ -227,7 +227,12 @@ func TestSweepRetriesAThrottledStart(t *testing.T) {
 		return start(ctx, schedule, at, input)
 	}
 	var pauses []time.Duration
-	s.Sleep = func(_ context.Context, d time.Duration) error { w.mu.Lock(); pauses = append(pauses, d); w.mu.Unlock(); return nil }
+	s.Sleep = func(_ context.Context, d time.Duration) error {
+		w.mu.Lock()
+		pauses = append(pauses, d)
+		w.mu.Unlock()
+		return nil
+	}
 	rep, err := s.Run(context.Background(), fleet.Event{ScheduledTime: fired.Format(time.RFC3339)})
 	if err != nil || rep.Started != 3 {
 		t.Fatalf("%v %+v", err, rep)
