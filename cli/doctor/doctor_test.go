@@ -3,8 +3,8 @@ package doctor
 import (
 	"bytes"
 	"context"
-	"errors"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
