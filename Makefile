@@ -154,11 +154,11 @@ test: deps ## run every test (unit, sandbox, SDK/CLI/boto3 clients, end to end) 
 	[ $$tested -eq 0 ] && [ $$linted -eq 0 ]
 
 .PHONY: bench
-bench: deps ## benchmarks: sandbox throughput, Lambda invoke and cold starts (each task beside a Go+SDK reference), one rotation's cost, a fleet of 200 rotations at once, a 250-group SORACOM repoint
+bench: deps ## benchmarks: sandbox throughput, Lambda invoke and cold starts (each task beside a Go+SDK reference), one rotation's cost, a fleet of 1,000 rotations started by the sweep against AWS's rate limits, a 250-group SORACOM repoint
 	cd local && go test -run '^$$' -bench . -benchmem -cpu 1 -benchtime 2s ./...
 	cd test && go test -run '^$$' -bench 'Rotation|ColdStart' -benchtime 10x ./e2e/
 	cd test && go test -run '^$$' -bench 'ColdStart' -benchtime 40x ./coldstart/
-	cd test && go test -run '^$$' -bench 'Fleet' -benchtime 1x -timeout 30m ./e2e/
+	cd test && go test -run '^$$' -bench 'Fleet' -benchtime 1x -timeout 40m ./e2e/
 	cd functions && go test -run '^$$' -bench . -benchtime 20x ./targets/soracom/
 
 .PHONY: faults

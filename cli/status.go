@@ -485,6 +485,8 @@ func schedules(rots []scheduledRotation, lastScheduled, now time.Time) []schedul
 		switch {
 		case !st.Enabled:
 			st.Note = "disabled"
+		case r.Schedule == "sweep": // issue 15
+			st.Note = "started by the fleet sweep when due (its own schedule)"
 		case errors.Is(err, schedule.ErrUnsupported):
 			st.Note = "cannot tell: " + err.Error()
 		case err != nil:

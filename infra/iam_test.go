@@ -255,8 +255,8 @@ func TestOperatorPolicyCoversTheCLIAndTheRunbook(t *testing.T) {
 	}
 
 	rb := managedPolicy(t, tmpl, "RollbackPolicy")
-	if res := rb["iam:UpdateAccessKey"]; !slices.Equal(res, []string{users, "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/soracom-funnel"}) {
-		t.Errorf("RollbackPolicy: iam:UpdateAccessKey on %v, want exactly the managed users", res)
+	if res := rb["iam:UpdateAccessKey"]; !slices.Equal(res, []string{users, "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/soracom-funnel", "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/fleet/*"}) {
+		t.Errorf("RollbackPolicy: iam:UpdateAccessKey on %v, want exactly the managed users (and the fleet template's path)", res)
 	}
 	for _, a := range []string{"iam:ListAccessKeys", "states:DescribeExecution"} {
 		if _, ok := rb[a]; !ok {
@@ -445,7 +445,7 @@ func TestStackPrefixNamespacesEveryFixedName(t *testing.T) {
 			})
 			doc := resources(t, tmpl)
 			for id, r := range doc.Resources {
-				if r.Type == "AWS::SecretsManager::Secret" && !strings.HasPrefix(fmt.Sprint(r.Properties["Name"]), c.prefix+"/connections/") {
+				if r.Type == "AWS::SecretsManager::Secret" && !strings.HasPrefix(fmt.Sprint(r.Properties["Name"]), c.prefix+"/connections/") && r.Properties["Name"] != c.prefix+"/fleet" {
 					t.Errorf("secret %s is named %v, outside %s/connections/", id, r.Properties["Name"], c.prefix)
 				}
 			}

@@ -32,7 +32,8 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 				"<function>.Arn:* are the versions of our own functions, as CDK grants invoke; kms:GenerateDataKey* is what publishing to the KMS-encrypted alert topic needs, on that one key (CDK's grantPublish); " +
 				"alarm:* in the operator policy is cloudwatch:DescribeAlarms listing the region's alarms (read-only), which keyrotator doctor does to find every alarm that publishes to the alert topic; " +
 				"role/* is answerapproval's iam:GetRole (read-only): a caller's role session names its role but drops its path, and an approvers pattern with a path (IAM Identity Center's /aws-reserved/sso.amazonaws.com/) needs it; which role is only known at the call; SendTaskSuccess/SendTaskFailure on * are answerapproval's answers to a task token (no resource); " +
-				"user/* is the weekly audit's iam:ListAccessKeys, iam:ListUserTags and iam:GetAccessKeyLastUsed: it reads every IAM user's keys and tags (never a secret, no change), which is what an audit of every key is, and Resource::* its iam:GenerateCredentialReport/GetCredentialReport, which have no resource types."),
+				"user/* is the weekly audit's iam:ListAccessKeys, iam:ListUserTags and iam:GetAccessKeyLastUsed: it reads every IAM user's keys and tags (never a secret, no change), which is what an audit of every key is, and Resource::* its iam:GenerateCredentialReport/GetCredentialReport, which have no resource types; " +
+				"user/<path>/* are the users a fleet template's path covers (issue 15): the sweep and the tasks act on the users tagged for the template, which are known only at run time, and only under the template's own path (a template may not use \"/\")."),
 			AppliesTo: &[]any{
 				"Resource::*",
 				"Action::kms:GenerateDataKey*",
@@ -44,9 +45,10 @@ func NewRotationStack(scope constructs.Construct, id string, props *RotationStac
 				"Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*",
 				"Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*", // issue 14
 				"Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*",
+				map[string]string{"regex": `/^Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user\/[^*]+\/\*$/g`}, // issue 15: a fleet template's path
 			}},
 		{Id: jsii.String("AwsSolutions-SQS3"), Reason: jsii.String("This queue is itself the schedules' dead-letter queue.")},
-		{Id: jsii.String("AwsSolutions-SMG4"), Reason: jsii.String("Connection secrets hold a third party's API credentials (Auth0, SORACOM): they are rotated on that side, not by a Secrets Manager rotation Lambda.")},
+		{Id: jsii.String("AwsSolutions-SMG4"), Reason: jsii.String("Connection secrets hold a third party's API credentials (Auth0, SORACOM): they are rotated on that side, not by a Secrets Manager rotation Lambda. The fleet config secret (issue 15) holds no secret: it is config, changed by a deploy.")},
 	}, jsii.Bool(true))
 	return stack, r
 }

@@ -45,7 +45,9 @@ const testConfig = `{"runbookUrl":"https://github.com/example/keyrotator/blob/ma
    {"type":"auth0","name":"tenant","connection":"keyrotator/connections/auth0-prod","sesRegion":"ap-northeast-1"},
    {"type":"soracom","name":"funnel","connection":"keyrotator/connections/soracom","credentialPrefix":"aws-soracom-funnel"}],"waitDays":3,"verifyAttempts":2,"minKeyAgeDays":25}},
  {"name":"member-app","schedule":"cron(0 4 1 */2 ? *)","timeZone":"UTC","alertEmails":["oncall@example.com"],
-  "input":{"user":"app","account":"222233334444","userPath":"/service/","targets":[{"type":"secret","name":"app","secretId":"app/aws-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":50}}]}`
+  "input":{"user":"app","account":"222233334444","userPath":"/service/","targets":[{"type":"secret","name":"app","secretId":"app/aws-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":50}}],
+ "fleet":{"schedule":"cron(0 9 * * ? *)","timeZone":"UTC","windowSeconds":600,"templates":[
+  {"name":"app-fleet","userPath":"/fleet/","input":{"targets":[{"type":"secret","name":"app","secretId":"fleet/{user}/aws-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":60}}]}}`
 
 // synth builds the stack from testConfig over a dist/ of placeholder
 // bootstraps (assets only need files to hash).
@@ -165,7 +167,7 @@ func TestStack(t *testing.T) {
 		})
 	})
 	run(t, "one schedule per rotation, its input and time zone", func(t *testing.T) {
-		tmpl.ResourceCountIs(jsii.String("AWS::Scheduler::Schedule"), jsii.Number(3+1)) // + the weekly audit
+		tmpl.ResourceCountIs(jsii.String("AWS::Scheduler::Schedule"), jsii.Number(3+1+1)) // + the weekly audit, the fleet sweep (issue 15)
 		for _, want := range []struct{ expr, tz, user string }{
 			{"cron(0 3 1 */2 ? *)", "Asia/Tokyo", "app-aws-user"},
 			{"rate(30 days)", "UTC", "soracom-funnel"},
@@ -181,7 +183,7 @@ func TestStack(t *testing.T) {
 		}
 	})
 	run(t, "connection secrets made by name, never with a value", func(t *testing.T) {
-		tmpl.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(2))
+		tmpl.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(3)) // two connections and the fleet config (issue 15)
 		for _, name := range []string{"keyrotator/connections/auth0-prod", "keyrotator/connections/soracom"} {
 			tmpl.HasResource(jsii.String("AWS::SecretsManager::Secret"), &map[string]any{
 				"Properties": map[string]any{"Name": name, "SecretString": assertions.Match_Absent(),
@@ -234,7 +236,8 @@ func TestLeastPrivilege(t *testing.T) {
 					for _, res := range resources {
 						// The credential report has no resource types: "*" is its
 						// only resource (the audit's, read-only).
-						if res == "*" && sa != "iam:GenerateCredentialReport" && sa != "iam:GetCredentialReport" {
+						// ListUsers neither: the sweep's (issue 15), read-only.
+						if res == "*" && sa != "iam:GenerateCredentialReport" && sa != "iam:GetCredentialReport" && sa != "iam:ListUsers" {
 							t.Errorf("%s: %s on *", id, sa)
 						}
 					}
@@ -474,8 +477,8 @@ func TestRequestEndpoint(t *testing.T) {
 		}
 		if r.Type == "AWS::Scheduler::Schedule" {
 			target, _ := r.Properties["Target"].(map[string]any)
-			if strings.Contains(fmt.Sprint(target["Arn"]), "RotatorAudit") {
-				continue // the weekly audit's schedule invokes the audit (issue 15)
+			if strings.Contains(fmt.Sprint(target["Arn"]), "RotatorAudit") || strings.Contains(fmt.Sprint(target["Arn"]), "RotatorSweep") {
+				continue // the weekly audit's and the fleet sweep's schedules invoke their own functions (issue 15)
 			}
 			if !strings.Contains(fmt.Sprint(target["Arn"]), fnID) || !strings.Contains(fmt.Sprint(target["Input"]), `"scheduledTime":"<aws.scheduler.scheduled-time>"`) {
 				t.Errorf("a schedule targets %v with %v, want requestrun with the firing's time", target["Arn"], target["Input"])

@@ -2,7 +2,9 @@ package doctor
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,5 +131,32 @@ func TestNextRun(t *testing.T) {
 		if got := nextRun(tc.expr, tc.tz, out, now); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("%s %s: %q, want %q", tc.expr, tc.tz, got, tc.want)
 		}
+	}
+}
+
+type noSchedules struct{}
+
+func (noSchedules) ListSchedules(context.Context, *scheduler.ListSchedulesInput, ...func(*scheduler.Options)) (*scheduler.ListSchedulesOutput, error) {
+	return &scheduler.ListSchedulesOutput{}, nil
+}
+
+func (noSchedules) GetSchedule(context.Context, *scheduler.GetScheduleInput, ...func(*scheduler.Options)) (*scheduler.GetScheduleOutput, error) {
+	return nil, errors.New("none")
+}
+
+// A rotation the fleet sweep starts (schedule "sweep", issue 15) has no
+// schedule of its own: doctor skips it, saying so, instead of failing it.
+func TestSweptRotationNeedsNoSchedule(t *testing.T) {
+	t.Parallel()
+	d := &Doctor{Schedules: noSchedules{}, StateMachineARN: "arn:aws:states:us-east-1:111122223333:stateMachine:keyrotator", Now: time.Now,
+		Config: Config{Rotations: []Rotation{{Name: "swept", Schedule: "sweep", Input: rotation.Input{User: "u"}}, {Name: "own", Schedule: "rate(30 days)", TimeZone: "UTC", Input: rotation.Input{User: "v"}}}}}
+	var r Report
+	d.checkSchedules(context.Background(), &r)
+	got := map[string]Status{}
+	for _, f := range r.Findings {
+		got[f.Rotation] = f.Status
+	}
+	if got["swept"] != Skipped || got["own"] != Failed {
+		t.Fatalf("findings %+v: want swept skipped, own failed (no schedule deployed)", r.Findings)
 	}
 }

@@ -67,6 +67,10 @@ func (d *Doctor) checkSchedules(ctx context.Context, r *Report) {
 	}
 	now := d.Now()
 	for _, rot := range d.Config.Rotations {
+		if rot.Schedule == "sweep" { // issue 15: the fleet sweep starts it; it has no schedule of its own
+			r.add(Finding{Check: "schedules", Rotation: rot.Name, Subject: "schedule of " + rot.Input.User, Status: Skipped, Detail: "started by the fleet sweep (schedule \"sweep\"): no schedule of its own"})
+			continue
+		}
 		var sc *found
 		for _, f := range mine {
 			if !f.used && f.in.RequestedBy == "schedule "+rot.Name {

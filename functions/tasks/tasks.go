@@ -268,7 +268,36 @@ var Audit = Task{Name: "Audit", Timeout: 300 * time.Second, // polls the credent
 // Scheduled are the Lambdas no state runs and no person calls: infra
 // deploys each with its own schedule, the sandbox builds and deploys them
 // as the tasks (Every).
-var Scheduled = []Task{Audit}
+var Scheduled = []Task{Audit,
+	Sweep, // issue 15, fleet scale (sweep helper)
+}
+
+// --- Issue 15: fleet scale, the sweep (sweep helper). ---
+
+// FleetConfig is the fleet config secret, <prefix>/fleet (infra writes it
+// from the config's "fleet"): the sweep's templates and entries.
+const FleetConfig Resource = "fleet-config"
+
+// Sweep is no state's: one EventBridge Scheduler schedule invokes it
+// (infra/rotator/sweep.go). It starts every due rotation of the fleet
+// (package fleet), staggered within a window, each signed as a
+// schedule's run with requestrun's code. Its timeout is Lambda's
+// longest: the window is spent inside it.
+var Sweep = Task{Name: "Sweep", Timeout: 900 * time.Second, Calls: []Calls{
+	{On: FleetConfig, Actions: []string{"secretsmanager:GetSecretValue"}},
+	// ListUsers has no resource types
+	// (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html).
+	{On: Anything, Actions: []string{"iam:ListUsers"}},
+	// A candidate's opt-in tag and its keys' ages (due or not).
+	{On: Users, Actions: []string{"iam:ListUserTags", "iam:ListAccessKeys"}},
+	// Whether a run holds the user's lock: the record's stages, never its value.
+	{On: Records, Actions: []string{"secretsmanager:DescribeSecret"}},
+	// What requestrun does for a schedule: sign the request, start the run.
+	{On: MacKey, Actions: []string{"kms:GenerateMac"}},
+	{On: StateMachine, Actions: []string{"states:StartExecution"}},
+}}
+
+// --- end of issue 15 (sweep). ---
 
 // --- Issue 14: the request (request helper). ---
 

@@ -45,6 +45,9 @@ type Config struct {
 	// the member role's name and the external id the member stack trusts.
 	// Required when a rotation names an account.
 	Member *Member `json:"member,omitempty"`
+	// Fleet is the sweep (issue 15, fleet scale; fleet.go): one schedule
+	// that starts every due rotation of the fleet. Nil: no sweep.
+	Fleet *Fleet `json:"fleet,omitempty"`
 	// Warnings are what Parse found worth saying but not refusing (the
 	// IAM.3 deadline a rotation makes only if its first check passes):
 	// synth prints them.
@@ -242,8 +245,13 @@ func ParseAt(b []byte, now time.Time) (Config, error) {
 			return Config{}, fail("name", "want 1–64 letters, digits, - or _, starting with a letter or digit; got %q", r.Name)
 		case slices.Contains(names, r.Name):
 			return Config{}, fail("name", "%q is used twice", r.Name)
-		case !cronPattern.MatchString(r.Schedule) && !ratePattern.MatchString(r.Schedule):
+		case r.Schedule == SweepSchedule && c.Fleet == nil:
+			return Config{}, fail("schedule", "%q: the sweep starts this rotation, and the config has no \"fleet\"", r.Schedule)
+		case r.Schedule != SweepSchedule && !cronPattern.MatchString(r.Schedule) && !ratePattern.MatchString(r.Schedule):
 			return Config{}, fail("schedule", "want cron(min hour day-of-month month day-of-week year) or rate(N days|hours|minutes); got %q", r.Schedule)
+		}
+		if r.Schedule == SweepSchedule && r.TimeZone == "" {
+			r.TimeZone = c.Fleet.TimeZone // the sweep's
 		}
 		if r.TimeZone == "" {
 			return Config{}, fail("timeZone", "required (IANA name, e.g. Asia/Tokyo or UTC)")
@@ -299,7 +307,11 @@ func ParseAt(b []byte, now time.Time) (Config, error) {
 		// IAM.3 deadline (issue 15): refused when even the earliest
 		// deactivation misses it, a warning when only the latest does.
 		if r.IsEnabled() {
-			warning, err := checkDeadline(*r, in, now)
+			checked := *r
+			if r.Schedule == SweepSchedule { // held to the sweep's schedule
+				checked.Schedule, checked.TimeZone = c.Fleet.Schedule, c.Fleet.TimeZone
+			}
+			warning, err := checkDeadline(checked, in, now)
 			if err != nil {
 				return Config{}, fail("schedule", "%v", err)
 			}
@@ -307,6 +319,9 @@ func ParseAt(b []byte, now time.Time) (Config, error) {
 				c.Warnings = append(c.Warnings, where+": "+warning)
 			}
 		}
+	}
+	if err := c.parseFleet(now, users); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -351,8 +366,8 @@ func (c Config) AlertEmails() []string {
 // targets of the given types (every type if none is given).
 func (c Config) Connections(types ...string) []string {
 	var out []string
-	for _, r := range c.Rotations {
-		for _, t := range r.parsed.Targets {
+	for _, in := range c.inputs() {
+		for _, t := range in.Targets {
 			if len(types) > 0 && !slices.Contains(types, t.Type) {
 				continue
 			}
@@ -394,10 +409,10 @@ type AppSecret struct{ ID, KMSKeyID string }
 // account is the member's, reached through its member role.
 func (c Config) AppSecrets() []AppSecret {
 	var out []AppSecret
-	for _, r := range c.Rotations {
-		for _, t := range r.parsed.Targets {
-			s := AppSecret{ID: t.SecretID, KMSKeyID: t.KMSKeyID}
-			if acct, isARN := rotation.SecretAccount(t.SecretID); r.parsed.Account != "" && (!isARN || acct == r.parsed.Account) {
+	for _, in := range c.inputs() {
+		for _, t := range in.Targets {
+			s := AppSecret{ID: strings.ReplaceAll(t.SecretID, templateUser, "*"), KMSKeyID: t.KMSKeyID} // a template's, for any of its users
+			if acct, isARN := rotation.SecretAccount(t.SecretID); in.Account != "" && (!isARN || acct == in.Account) {
 				continue
 			}
 			if t.Type == rotation.TargetSecret && !slices.Contains(out, s) {
@@ -413,6 +428,11 @@ func (c Config) LongestRun() time.Duration {
 	var d time.Duration
 	for _, r := range c.Rotations {
 		d = max(d, r.LongestWait())
+	}
+	if c.Fleet != nil {
+		for _, t := range c.Fleet.parsed {
+			d = max(d, Rotation{parsed: t}.LongestWait())
+		}
 	}
 	return d
 }

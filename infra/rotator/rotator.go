@@ -86,6 +86,9 @@ type Rotator struct {
 	// URL, and the reads the CLI makes. Whether they may approve a run is
 	// that run's approvers list, which answerapproval checks.
 	Approver awsiam.ManagedPolicy
+	// FleetConfig is the fleet sweep's config secret (issue 15), nil
+	// without a "fleet" in the config.
+	FleetConfig awssecretsmanager.Secret
 }
 
 // arn is an ARN in the partition, region and account the stack is deployed
@@ -142,6 +145,7 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 
 	names := p.Config.Names()
 	users := userARNs(p.Config.IAMUsers())
+	*users = append(*users, userScopes(p.Config)...) // issue 15: the fleet templates' paths
 	records := jsii.String(arn("secretsmanager", deployRegion, "secret:"+names.RecordPrefix()+"*"))
 	subs := map[string]*string{"AlertTopicArn": r.Topic.TopicArn()}
 	r.macKey(c, p) // issue 14: before the functions, which are told its ARN
@@ -150,7 +154,8 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 		r.Functions[t.Function()] = fn
 		subs[t.Placeholder()] = fn.FunctionArn()
 	}
-	r.endpoints(c, p) // issue 14
+	r.sweepFunction(c, p) // issue 15: before endpoints(), whose key policy names every signer
+	r.endpoints(c, p)     // issue 14
 	r.connections(c, p)
 	r.grant(p, users, records)
 
@@ -179,7 +184,8 @@ func New(scope constructs.Construct, id string, p *Props) *Rotator {
 	r.Topic.GrantPublish(r.StateMachine) // NotifyFailureRaw, when the notify function fails
 	r.alarms(c)
 	r.schedules(c, p)
-	r.audit(c, p) // the weekly audit (audit.go)
+	r.audit(c, p)                 // the weekly audit (audit.go)
+	r.sweep(c, p, users, records) // issue 15: the fleet sweep (sweep.go)
 	r.operator(c, stack, p, users, records)
 	r.approver(c, stack, p) // issue 14
 	return r
@@ -432,8 +438,12 @@ func (r *Rotator) operator(c constructs.Construct, stack awscdk.Stack, p *Props,
 	executions := jsii.String(arn("states", deployRegion, "execution:"+p.Config.Names().StateMachine()+":*"))
 	var roles, functions []*string
 	for _, t := range tasks.Every() {
-		roles = append(roles, r.Functions[t.Function()].Role().RoleArn())
-		functions = append(functions, r.Functions[t.Function()].FunctionArn())
+		fn, ok := r.Functions[t.Function()]
+		if !ok { // a scheduled one the config does not deploy (no "fleet": no sweep)
+			continue
+		}
+		roles = append(roles, fn.Role().RoleArn())
+		functions = append(functions, fn.FunctionArn())
 	}
 	// keyrotator doctor's reads (cli/doctor): the definition names each
 	// task's function, the function its role and the alert topic; the
@@ -719,8 +729,8 @@ func (r *Rotator) keyPolicy() {
 	var signers []*string
 	for _, t := range tasks.Every() {
 		for _, c := range t.Calls {
-			if c.On == tasks.MacKey && slices.Contains(c.Actions, "kms:GenerateMac") {
-				signers = append(signers, r.Functions[t.Function()].Role().RoleArn())
+			if fn, ok := r.Functions[t.Function()]; ok && c.On == tasks.MacKey && slices.Contains(c.Actions, "kms:GenerateMac") {
+				signers = append(signers, fn.Role().RoleArn())
 			}
 		}
 	}

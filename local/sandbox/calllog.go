@@ -37,6 +37,9 @@ type CallRecord struct {
 	// item, from 1, in the order they reached the sandbox.
 	Origin  *Origin `json:"origin,omitempty"`
 	Ordinal int     `json:"ordinal,omitempty"`
+	// RateLimited says the call was answered by one of the server's rate
+	// limits (RateLimit), not by the service or a fault.
+	RateLimited bool `json:"rateLimited,omitempty"`
 }
 
 // Origin says who made a call, as far as the sandbox can tell: a Task state
@@ -151,7 +154,7 @@ type entry struct {
 	time                                                     time.Time
 	service, action, resource, region, keyID, principal, err unique.Handle[string]
 	status, fault, ordinal                                   int32
-	write                                                    bool
+	write, rateLimited                                       bool
 	duration                                                 float64
 	origin                                                   *Origin
 	resources                                                []unique.Handle[string]
@@ -163,7 +166,7 @@ func (e *entry) record() CallRecord {
 	return CallRecord{
 		Seq: e.seq, Time: e.time, Service: e.service.Value(), Action: e.action.Value(), Resource: e.resource.Value(),
 		Region: e.region.Value(), AccessKeyID: e.keyID.Value(), Principal: e.principal.Value(), Status: int(e.status),
-		Error: e.err.Value(), Write: e.write, Fault: int(e.fault), Duration: e.duration, Origin: e.origin, Ordinal: int(e.ordinal),
+		Error: e.err.Value(), Write: e.write, Fault: int(e.fault), Duration: e.duration, Origin: e.origin, Ordinal: int(e.ordinal), RateLimited: e.rateLimited,
 		ResourceARNs: values(e.resources),
 	}
 }
@@ -247,7 +250,7 @@ func (l *CallLog) add(r CallRecord) {
 	e := entry{
 		time: r.Time, service: intern(r.Service), action: intern(r.Action), resource: intern(r.Resource), region: intern(r.Region),
 		keyID: intern(r.AccessKeyID), principal: intern(r.Principal), err: intern(r.Error),
-		status: int32(r.Status), fault: int32(r.Fault), ordinal: int32(r.Ordinal), write: r.Write, duration: r.Duration, origin: r.Origin,
+		status: int32(r.Status), fault: int32(r.Fault), ordinal: int32(r.Ordinal), write: r.Write, rateLimited: r.RateLimited, duration: r.Duration, origin: r.Origin,
 	}
 	if r.ResourceARNs != nil {
 		e.resources = make([]unique.Handle[string], len(r.ResourceARNs))
@@ -307,6 +310,27 @@ func (l *CallLog) Evicted() int64 {
 		return 0
 	}
 	return l.calls.Evicted()
+}
+
+// Grow makes the log keep up to n calls from now on, keeping those it
+// holds (n below its capacity changes nothing): for a world that makes
+// more calls than a test reads (test/e2e BenchmarkFleet, whose leak
+// canary reads them all).
+func (l *CallLog) Grow(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n <= cmp.Or(l.capacity, CallLogCapacity) {
+		return
+	}
+	l.capacity = n
+	if l.calls == nil {
+		return
+	}
+	grown := NewRing[entry](n)
+	for i := range l.calls.Len() {
+		grown.Add(l.calls.At(i))
+	}
+	l.calls = grown
 }
 
 // Reset forgets every call (sequence numbers keep growing), evicted ones

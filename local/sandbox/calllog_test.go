@@ -126,3 +126,24 @@ func TestCallLogAdminGone(t *testing.T) {
 		t.Errorf("GET /calls?since=1 (all held): %d, want 200", code)
 	}
 }
+
+// Grow keeps what the log holds and makes room for more.
+func TestCallLogGrow(t *testing.T) {
+	t.Parallel()
+	l := CallLog{capacity: 4}
+	for range 3 {
+		l.add(CallRecord{Service: "sts", Action: "GetCallerIdentity", Status: 200})
+	}
+	l.Grow(8)
+	for range 5 {
+		l.add(CallRecord{Service: "iam", Action: "ListUsers", Status: 200})
+	}
+	got := since(t, &l, 0)
+	if len(got) != 8 || got[0].Service != "sts" || got[7].Service != "iam" || l.Evicted() != 0 {
+		t.Fatalf("after Grow(8) and 8 calls: %d calls from %v, %d evicted", len(got), got, l.Evicted())
+	}
+	l.Grow(2) // never shrinks
+	if len(since(t, &l, 0)) != 8 {
+		t.Fatal("Grow(2) dropped calls")
+	}
+}

@@ -31,6 +31,10 @@ type Options struct {
 	Accounts  []string
 	StateFile string // where state is kept across restarts; "" keeps it in memory
 	Logger    *slog.Logger
+	// RateLimits are AWS's request-rate quotas the server enforces in
+	// real time (ratelimit.go): nil is DefaultRateLimits (AWS's figures),
+	// NoRateLimits none.
+	RateLimits []RateLimit
 }
 
 // Server is the sandbox: services behind one endpoint.
@@ -55,6 +59,7 @@ type Server struct {
 	authz     Authorizer // nil: every authenticated call runs
 	hosts     []Service  // HostRouters, in registration order
 	accounts  []string   // every account, the server's own first
+	limits    *limiter   // the rate limits' buckets
 }
 
 const maxBody = 16 << 20 // Lambda payloads reach 6 MB; leave room
@@ -78,6 +83,7 @@ func New(opts Options) *Server {
 		extras:   map[string]any{},
 		targets:  map[string]string{},
 		dirty:    make(chan struct{}, 1),
+		limits:   newLimiter(opts.RateLimits),
 	}
 	s.accounts = []string{opts.Account}
 	for _, a := range opts.Accounts {
@@ -476,6 +482,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	svc = scoped(svc, c.Principal.Account)
 	nameResources(svc, c)
+	if e := s.rateLimit(c, info); e != nil {
+		// Attributed as any call (the record names the state that was
+		// throttled); record gives its ordinal back, as for a service's own throttle.
+		s.finish(w, info, c, start, nil, e, nil, s.attribute(r.Context(), info.Name, c))
+		return
+	}
 	if e := s.authorize(r.Context(), c, info); e != nil {
 		s.finish(w, info, c, start, nil, e, nil, s.attribute(r.Context(), info.Name, c))
 		return
@@ -692,7 +704,7 @@ func (s *Server) record(info ServiceInfo, c *Call, start time.Time, status int, 
 		AccessKeyID: c.AccessKeyID, Principal: c.Principal.ARN, ResourceARNs: c.ResourceARNs, Status: status,
 		Write:    !info.IsReadOnly(c.Action) && e == nil,
 		Duration: float64(time.Since(start).Microseconds()) / 1000,
-		Origin:   at.origin, Ordinal: at.ordinal,
+		Origin:   at.origin, Ordinal: at.ordinal, RateLimited: c.rateLimited,
 	}
 	if e != nil {
 		rec.Error = e.Code
@@ -703,7 +715,7 @@ func (s *Server) record(info ServiceInfo, c *Call, start time.Time, status int, 
 		s.calls.unthrottled(at.origin, info.Name, c.Action, at.ordinal)
 	}
 	s.calls.add(rec)
-	if c.Principal.ARN == "" { // refused before authentication: AWS records nothing
+	if c.Principal.ARN == "" || c.rateLimited { // refused before authentication, or throttled: no event
 		return
 	}
 	ev := Event{Call: c, Info: info, Status: status, Resources: c.eventResources, Params: c.requestParams, ResponseElements: c.responseElems, Response: res}
@@ -757,8 +769,10 @@ func (s *Server) Internal(ctx context.Context, service, action, resource string,
 	var res any
 	var e *Error
 	var fault *Fault
-	if e = s.authorize(ctx, c, info); e == nil {
-		res, e, fault = s.run(ctx, svc, info, c, at)
+	if e = s.rateLimit(c, info); e == nil {
+		if e = s.authorize(ctx, c, info); e == nil {
+			res, e, fault = s.run(ctx, svc, info, c, at)
+		}
 	}
 	status := http.StatusOK
 	if e != nil {

@@ -187,6 +187,7 @@ type Call struct {
 	effect         *effect // set when a Fault.After dropped the answer of an action that ran
 	shaper         ErrorShaper
 	byHost         bool // routed by HostRouter: the signing name must still be the service's
+	rateLimited    bool // answered by a rate limit (RateLimit), before the service
 }
 
 // effect is what an action did whose answer a Fault.After replaced.

@@ -145,6 +145,10 @@ func TestGoldenRotationsUnderIAMEnforcementUseEveryGrant(t *testing.T) {
 	if d := h.deniedCalls(); len(d) > 0 {
 		t.Errorf("calls refused during the audit: %v", d)
 	}
+	h.sweepGolden(t) // issue 15: the fleet sweep's grants, and a swept rotation's (sweep_test.go)
+	if d := h.deniedCalls(); len(d) > 0 {
+		t.Errorf("calls refused during the sweep: %v", d)
+	}
 	h.unusedGrants(t)
 	decisions.agreeWithReferee(t)
 }
@@ -354,6 +358,11 @@ func TestRemovingAnyGrantIsDenied(t *testing.T) {
 			if strings.HasPrefix(m.role, "RotatorAudit") { // no rotation runs the weekly audit
 				h.invokeAudit(t)
 			}
+			if strings.HasPrefix(m.role, "RotatorSweep") { // nor the fleet sweep (issue 15)
+				h.seedFleetUser(t, "fleet-golden", "/fleet/", goldenTemplate, 95)
+				h.setFleetWindow(t, 0)
+				h.invokeSweep(t)
+			}
 			if len(h.deniedCalls()) == 0 {
 				t.Errorf("without statement %d of %s (%v) both golden rotations made no call that was refused: the grant is unused, or exempt it with a reason", m.index, m.policyName, m.actions)
 			}
@@ -466,6 +475,10 @@ var exempt = map[string]string{
 	"RotatorDeactivateoldkeyRole sts:AssumeRole":   "as above",
 	"RotatorDeleteoldkeyRole sts:AssumeRole":       "as above",
 	"RotatorNotifyRole sts:AssumeRole":             "as above: the member user's keyrotator:owner tag",
+	// The fleet sweep (issue 15): the test invokes it as its schedule would.
+	"RotatorSweepSchedulerRole lambda:InvokeFunction": "the sweep's schedule invokes it: the harness leaves the schedules out; the test invokes the function as the schedule would",
+	"RotatorSweepSchedulerRole sqs:SendMessage":       "a schedule whose invocation failed sends the event to the dead-letter queue (as the rotations' schedules)",
+	"RotatorSweepRole sqs:SendMessage":                "a sweep that failed all of Lambda's retries goes to the schedules' dead-letter queue (the function's DeadLetterConfig)",
 }
 
 // unusedGrants fails for each action a role of the stack may do and was

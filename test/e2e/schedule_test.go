@@ -40,8 +40,8 @@ func (h *H) schedulerRole() (name, arn string) {
 	for _, id := range h.dep.Stack.OfType("AWS::IAM::Role") {
 		res := h.dep.Stack.Resources[id]
 		b, _ := json.Marshal(res.Properties["AssumeRolePolicyDocument"])
-		// The rotations' schedules' role, not the weekly audit's (issue 15).
-		if strings.Contains(string(b), `"Service":"scheduler.amazonaws.com"`) && !strings.HasPrefix(id, "RotatorAudit") {
+		// The rotations' schedules' role, not the weekly audit's nor the fleet sweep's (issue 15).
+		if strings.Contains(string(b), `"Service":"scheduler.amazonaws.com"`) && !strings.HasPrefix(id, "RotatorAudit") && !strings.HasPrefix(id, "RotatorSweep") {
 			found = append(found, id)
 			name, arn = res.Ref, res.Attrs["Arn"]
 		}

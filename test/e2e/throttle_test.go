@@ -10,14 +10,12 @@ import (
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 )
 
-// retryScale: a Retry pause of 1 s lasts 100 ms of real time. The
+// throttleRetryScale: a Retry pause of 1 s lasts 300 ms of real time. The
 // sandbox's Lambdas work in real time (VerifyOldKeyUnused waits out
 // CloudTrail's 2 requests a second, as in AWS), so retries shortened as
 // much as the 7-day Wait (waitScale) would all end before an instance is
-// free: this is 10 times harsher than AWS, not 10 million.
-const retryScale = 0.1
-
-// throttleRetryScale is the test's: 3 times harsher than AWS, not 10. With
+// free: this is 3 times harsher than AWS. (BenchmarkFleet's 0.1 was 10
+// times harsher; it now waits as AWS does.) With
 // other test packages running beside it (as in make test), the six
 // VerifyOldKeyUnused invocations, each waiting out CloudTrail's 2 requests
 // a second in real time, outlasted the 12 attempts at 0.1 in 2 runs of 3

@@ -2,7 +2,7 @@
 // every authenticated call and keeps a management event for each one whose
 // service does not count it as a data event, in the call's region, and
 // answers LookupEvents as CloudTrail does (one lookup attribute, newest
-// first, 90 days, 2 requests a second per region). Like CloudTrail's event
+// first, 90 days; the server holds it to 2 requests a second per account and region). Like CloudTrail's event
 // history it keeps 90 days: an event older than that by the sandbox clock is
 // dropped, and counted (Expired).
 //
@@ -25,19 +25,22 @@ import (
 // Retention is how far back the event history reaches; older events are dropped.
 const Retention = 90 * 24 * time.Hour
 
-// Rate is how many LookupEvents calls a second CloudTrail answers per region.
+// Rate is how many LookupEvents calls a second CloudTrail answers per
+// account and region: the server enforces it (sandbox.CloudTrailLookupEvents,
+// one of sandbox.DefaultRateLimits), before the call reaches this service.
 const Rate = 2
 
 // Service is the CloudTrail service.
 type Service struct {
 	srv *sandbox.Server
-	now func() time.Time // real time, for the rate limit
 
 	mu      sync.Mutex
 	seq     int64
 	events  []Event
-	expired int64              // events dropped for being older than Retention
-	buckets map[string]*bucket // by region, "<account>/<region>" for a member account
+	expired int64 // events dropped for being older than Retention
+	// keepAll keeps every event whatever its age (KeepAll): a benchmark's
+	// world whose clock runs years ahead in minutes.
+	keepAll bool
 }
 
 // Event is one management event as the sandbox keeps it.
@@ -61,7 +64,7 @@ type Event struct {
 
 // New returns an empty event history bound to srv (its clock and account).
 func New(srv *sandbox.Server) *Service {
-	return &Service{srv: srv, now: time.Now, buckets: map[string]*bucket{}}
+	return &Service{srv: srv}
 }
 
 // Info implements sandbox.Service.
@@ -205,6 +208,9 @@ func (s *Service) EventsIn(account string) []Event {
 // oldest first, as recorded, so one recorded out of time order leaves when
 // it reaches the front. Callers hold s.mu.
 func (s *Service) expire() {
+	if s.keepAll {
+		return
+	}
 	oldest := s.srv.Clock().Now().Add(-Retention)
 	i := 0
 	for i < len(s.events) && s.events[i].EventTime.Before(oldest) {
@@ -223,6 +229,17 @@ func (s *Service) Events() []Event {
 	defer s.mu.Unlock()
 	s.expire()
 	return slices.Clone(s.events)
+}
+
+// KeepAll makes the event history keep every event, however old, unlike
+// CloudTrail's 90 days: for a world whose sandbox clock its rotations'
+// shortened Waits move years ahead in minutes (test/e2e BenchmarkFleet),
+// where the leak canary (which searches every event) would otherwise find
+// events gone. LookupEvents still answers the last 90 days only.
+func (s *Service) KeepAll() {
+	s.mu.Lock()
+	s.keepAll = true
+	s.mu.Unlock()
 }
 
 // Expired is how many events were dropped for being older than Retention.
@@ -276,30 +293,6 @@ func (s *Service) Admin() http.Handler {
 		sandbox.WriteJSON(w, http.StatusOK, out)
 	})
 	return m
-}
-
-// bucket is a token bucket refilled in real time.
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// allow takes a token from the bucket of an account and region
-// (CloudTrail's limit is per account and region). Callers hold s.mu.
-func (s *Service) allow(region string) bool {
-	now := s.now()
-	b, ok := s.buckets[region]
-	if !ok {
-		b = &bucket{tokens: Rate, last: now}
-		s.buckets[region] = b
-	}
-	b.tokens = min(Rate, b.tokens+now.Sub(b.last).Seconds()*Rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }
 
 var (

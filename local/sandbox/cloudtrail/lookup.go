@@ -59,17 +59,6 @@ type cursor struct {
 }
 
 func (s *Service) lookupEvents(c *sandbox.Call) (any, error) {
-	account := s.key(c.Principal.Account)
-	bucketKey := c.Region
-	if account != "" {
-		bucketKey = account + "/" + c.Region
-	}
-	s.mu.Lock()
-	allowed := s.allow(bucketKey)
-	s.mu.Unlock()
-	if !allowed {
-		return nil, sandbox.Errorf(400, "ThrottlingException", "Rate exceeded")
-	}
 	var in lookupInput
 	if err := c.DecodeJSON(&in); err != nil {
 		return nil, err
@@ -115,6 +104,7 @@ func (s *Service) lookupEvents(c *sandbox.Call) (any, error) {
 		after = &cur
 	}
 
+	account := s.key(c.Principal.Account)
 	var found []Event
 	if in.EventCategory == "" { // the sandbox has no Insights events
 		s.mu.Lock()

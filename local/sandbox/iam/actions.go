@@ -2,6 +2,9 @@ package iam
 
 import (
 	"context"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/keyrotator/keyrotator/local/sandbox"
 )
@@ -39,7 +42,7 @@ func (s *Service) Handle(_ context.Context, c *sandbox.Call) (any, error) {
 	case "CreateUser":
 		return s.createUser(c)
 	case "ListUsers":
-		return s.listUsers()
+		return s.listUsers(c)
 	case "ListAccessKeys":
 		return s.listAccessKeys(c)
 	case "CreateAccessKey":
@@ -130,7 +133,12 @@ func (s *Service) createUser(c *sandbox.Call) (any, error) {
 	}{s.userXML(u, true)}, nil
 }
 
-func (s *Service) listUsers() (any, error) {
+// listUsers lists the users whose path starts with PathPrefix ("/" by
+// default: all), by name
+// (https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListUsers.html).
+// One page: the sandbox does not paginate it.
+func (s *Service) listUsers(c *sandbox.Call) (any, error) {
+	prefix := c.Params.Get("PathPrefix")
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out struct {
@@ -138,7 +146,11 @@ func (s *Service) listUsers() (any, error) {
 		IsTruncated bool      `xml:"IsTruncated"`
 	}
 	out.Users = []userXML{}
-	for _, u := range s.st.Users {
+	for _, name := range slices.Sorted(maps.Keys(s.st.Users)) {
+		u := s.st.Users[name]
+		if prefix != "" && !strings.HasPrefix(u.Path, prefix) {
+			continue
+		}
 		out.Users = append(out.Users, s.userXML(u, false))
 	}
 	return out, nil

@@ -193,3 +193,33 @@ func TestLastUsedLagOverTheWire(t *testing.T) {
 		t.Fatalf("4h later: %v %+v, want the use reported", err, lu)
 	}
 }
+
+// ListUsers answers the users whose path starts with PathPrefix, by name
+// (https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListUsers.html):
+// the sweep lists a fleet template's users by it.
+func TestListUsersByPathPrefix(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
+	ctx := context.Background()
+	c := iam.NewFromConfig(sb.Config(t))
+	for name, path := range map[string]string{"b-fleet": "/fleet/", "a-deep": "/fleet/team/", "other": "/other/", "root": "/"} {
+		if _, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name), Path: aws.String(path)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := c.ListUsers(ctx, &iam.ListUsersInput{PathPrefix: aws.String("/fleet/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range out.Users {
+		got = append(got, aws.ToString(u.UserName))
+	}
+	if len(got) != 2 || got[0] != "a-deep" || got[1] != "b-fleet" {
+		t.Fatalf("ListUsers /fleet/: %v, want a-deep and b-fleet", got)
+	}
+	all, err := c.ListUsers(ctx, &iam.ListUsersInput{})
+	if err != nil || len(all.Users) < 4 {
+		t.Fatalf("ListUsers: %v %d users", err, len(all.Users))
+	}
+}

@@ -21,6 +21,7 @@ import (
 	// ignores testdata, so this import keeps the module required.
 	_ "github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
@@ -282,6 +283,10 @@ func TestParallelGrowsPool(t *testing.T) {
 			var re interface{ HTTPStatusCode() int }
 			if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusTooManyRequests {
 				t.Errorf("throttled with %v, want status 429", err)
+			}
+			// A throttle to the SDK's own retryer, which backs off and retries it.
+			if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) != aws.TrueTernary {
+				t.Errorf("the SDK does not count %v as a throttle", err)
 			}
 		case err != nil:
 			t.Fatalf("Invoke narrow: %v", err)

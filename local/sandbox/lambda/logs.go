@@ -68,3 +68,19 @@ func (r *ring) adopt(old *ring) {
 	}
 	r.buf, r.start = slices.Clone(lines), 0
 }
+
+// KeepLogs makes every function keep up to n log lines (logCap: 5,000) from
+// now on: for a world whose many invocations would evict lines before the
+// leak canary (which searches every line) reads them (test/e2e
+// BenchmarkFleet). A function whose log has already wrapped keeps its cap.
+func (s *Service) KeepLogs(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, fn := range s.fns {
+		fn.logs.mu.Lock()
+		if len(fn.logs.buf) < fn.logs.max && n > fn.logs.max {
+			fn.logs.max = n
+		}
+		fn.logs.mu.Unlock()
+	}
+}

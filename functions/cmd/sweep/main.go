@@ -1,0 +1,55 @@
+// Command sweep is the fleet sweep's Lambda (issue 15), invoked by its
+// EventBridge Scheduler schedule: wiring only (package fleet does the
+// work, steps.RequestRun signs and starts each run as requestrun does).
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/keyrotator/keyrotator/functions/aws/executions"
+	"github.com/keyrotator/keyrotator/functions/aws/fleetstore"
+	"github.com/keyrotator/keyrotator/functions/aws/iamusers"
+	"github.com/keyrotator/keyrotator/functions/aws/kmsmac"
+	"github.com/keyrotator/keyrotator/functions/fleet"
+	"github.com/keyrotator/keyrotator/functions/lambdautil"
+	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema/subset"
+	"github.com/keyrotator/keyrotator/functions/steps"
+)
+
+func main() {
+	cfg := lambdautil.AWSConfig()
+	names := rotation.Names{Prefix: os.Getenv(rotation.PrefixEnv)}
+	store := fleetstore.New(secretsmanager.NewFromConfig(cfg), names)
+	runs := &steps.RequestRun{
+		Schema: subset.Check,
+		Key:    kmsmac.New(kms.NewFromConfig(cfg), os.Getenv("MAC_KEY_ARN")),
+		Runs:   executions.NewStarter(sfn.NewFromConfig(cfg), os.Getenv(executions.MachineEnv)),
+	}
+	s := &fleet.Sweep{
+		Config: store, Locks: store, Schema: subset.Check,
+		Users: iamusers.New(iam.NewFromConfig(cfg)),
+		Start: func(ctx context.Context, schedule string, fired time.Time, input []byte) (string, error) {
+			st, err := runs.Scheduled(ctx, steps.ScheduleEvent{Schedule: schedule, Input: input, ScheduledTime: fired.Format(time.RFC3339)})
+			if err != nil {
+				return "", err
+			}
+			if st.ExecutionARN == "" { // this firing's run exists: started by an earlier attempt
+				return "", &fleet.NameTaken{Name: st.Name}
+			}
+			return st.ExecutionARN, nil
+		},
+	}
+	lambdautil.Start("sweep", s.Run, func(_ fleet.Event, r fleet.Report) []any {
+		return []any{"fired", r.Fired, "candidates", r.Candidates, "due", r.Due, "started", r.Started, "alreadyStarted", r.AlreadyStarted,
+			"locked", r.Locked, "notDue", r.NotDue, "noActiveKey", r.NoActiveKey, "unknownTemplate", r.UnknownTemplate,
+			"conflicts", r.Conflicts, "outOfScope", r.OutOfScope, "failed", r.Failed}
+	})
+}

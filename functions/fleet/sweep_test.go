@@ -1,0 +1,377 @@
+package fleet_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyrotator/keyrotator/functions/fleet"
+	"github.com/keyrotator/keyrotator/functions/rotation"
+	"github.com/keyrotator/keyrotator/functions/rotation/inputschema/subset"
+)
+
+var fired = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// world is the fakes of one sweep: IAM's users, tags and keys, the
+// locks, the config and the starts, every call recorded, and a fault
+// that fails one call by its ordinal.
+type world struct {
+	mu       sync.Mutex
+	users    []fleet.User // as IAM lists them (under any path)
+	tags     map[string]map[string]string
+	age      map[string]int // days of the user's active key; -1: no active key
+	locked   map[string]bool
+	config   string
+	calls    []string
+	failCall string // the call to fail, once (each call's name is unique in a run); "": none
+	failErr  error  // what it fails with
+	started  map[string]int
+	inputs   map[string]map[string]any
+	sched    map[string]string
+	names    map[string]bool // executions that exist (a retried firing)
+}
+
+func (w *world) call(name string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls = append(w.calls, name)
+	if w.failCall == name {
+		w.failCall = ""
+		return w.failErr
+	}
+	return nil
+}
+
+func (w *world) Config(context.Context) ([]byte, error) {
+	if err := w.call("config"); err != nil {
+		return nil, err
+	}
+	return []byte(w.config), nil
+}
+
+func (w *world) Users(_ context.Context, prefix string) ([]fleet.User, error) {
+	if err := w.call("users " + prefix); err != nil {
+		return nil, err
+	}
+	var out []fleet.User
+	for _, u := range w.users {
+		if strings.HasPrefix(u.Path, prefix) || u.Name == "liar" { // "liar": IAM's answer out of scope
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+func (w *world) Tags(_ context.Context, user string) (map[string]string, error) {
+	if err := w.call("tags " + user); err != nil {
+		return nil, err
+	}
+	return w.tags[user], nil
+}
+
+func (w *world) Keys(_ context.Context, user string) ([]fleet.Key, error) {
+	if err := w.call("keys " + user); err != nil {
+		return nil, err
+	}
+	d := w.age[user]
+	if d < 0 {
+		return []fleet.Key{{ID: "AKIAINACTIVE", Active: false, Created: fired.AddDate(0, 0, -200)}}, nil
+	}
+	return []fleet.Key{{ID: "AKIA" + user, Active: true, Created: fired.AddDate(0, 0, -d)}}, nil
+}
+
+func (w *world) Locked(_ context.Context, user string) (bool, error) {
+	if err := w.call("locked " + user); err != nil {
+		return false, err
+	}
+	return w.locked[user], nil
+}
+
+func (w *world) start(_ context.Context, schedule string, at time.Time, input []byte) (string, error) {
+	var in map[string]any
+	_ = json.Unmarshal(input, &in)
+	user, _ := in["user"].(string)
+	if err := w.call("start " + user); err != nil {
+		return "", err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	name := user + "-" + at.Format("20060102T150405Z")
+	if w.names[name] {
+		return "", &fleet.NameTaken{Name: name}
+	}
+	w.names[name] = true
+	w.started[user]++
+	w.inputs[user] = in
+	w.sched[user] = schedule
+	return name, nil
+}
+
+func newWorld() *world {
+	tmpl := `{"targets": [{"type": "secret", "name": "app", "secretId": "fleet/{user}/aws-key"}], "minKeyAgeDays": 80}`
+	entry := `{"user": "configured", "targets": [{"type": "secret", "name": "app", "secretId": "app/configured"}], "trigger": "schedule"}`
+	cfg := fmt.Sprintf(`{"windowSeconds": 600, "templates": [{"name": "app", "userPath": "/fleet/", "input": %s}, {"name": "admins", "userPath": "/fleet/admins/", "input": %s}], "rotations": [{"name": "configured-key", "input": %s}]}`, tmpl, tmpl, entry)
+	return &world{
+		users: []fleet.User{
+			{"due", "/fleet/"}, {"young", "/fleet/"}, {"other-template", "/fleet/"}, {"untagged", "/fleet/"},
+			{"busy", "/fleet/"}, {"keyless", "/fleet/"}, {"configured", "/fleet/"}, {"deep", "/fleet/team/"},
+			{"outside", "/other/"}, {"liar", "/other/"},
+			{"climber", "/fleet/"}, // tagged for a template of a deeper path: outside its scope
+		},
+		tags: map[string]map[string]string{
+			"due": {fleet.TagKey: "app"}, "young": {fleet.TagKey: "app"}, "other-template": {fleet.TagKey: "nope\x1b[31m AKIAIOSFODNN7EXAMPLE"},
+			"busy": {fleet.TagKey: "app"}, "keyless": {fleet.TagKey: "app"}, "configured": {fleet.TagKey: "app"}, "deep": {fleet.TagKey: "app"},
+			"outside": {fleet.TagKey: "app"}, "liar": {fleet.TagKey: "app"}, "climber": {fleet.TagKey: "admins"},
+		},
+		age:     map[string]int{"climber": 95, "due": 95, "young": 10, "busy": 95, "keyless": -1, "configured": 120, "deep": 85, "outside": 95, "liar": 95},
+		locked:  map[string]bool{"busy": true},
+		config:  cfg,
+		started: map[string]int{}, inputs: map[string]map[string]any{}, sched: map[string]string{}, names: map[string]bool{},
+	}
+}
+
+func (w *world) sweep(sleeps *[]time.Duration) *fleet.Sweep {
+	return &fleet.Sweep{
+		Config: w, Users: w, Locks: w, Start: w.start, Schema: subset.Check,
+		Sleep: func(_ context.Context, d time.Duration) error {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if sleeps != nil {
+				*sleeps = append(*sleeps, d)
+			}
+			return nil
+		},
+		Rand: func(n int64) int64 { return n / 2 },
+	}
+}
+
+func TestSweepStartsEveryDueRotationOnce(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	var sleeps []time.Duration
+	rep, err := w.sweep(&sleeps).Run(context.Background(), fleet.Event{ScheduledTime: fired.Format(time.RFC3339)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"configured": 1, "due": 1, "deep": 1}
+	if fmt.Sprint(w.started) != fmt.Sprint(want) {
+		t.Fatalf("started %v, want %v", w.started, want)
+	}
+	// A template's input for its user: the user, its path, {user} replaced.
+	in := w.inputs["deep"]
+	if in["user"] != "deep" || in["userPath"] != "/fleet/team/" || in["targets"].([]any)[0].(map[string]any)["secretId"] != "fleet/deep/aws-key" {
+		t.Errorf("deep's input: %v", in)
+	}
+	if w.sched["due"] != "sweep.app" || w.sched["configured"] != "sweep.configured-key" {
+		t.Errorf("signed as %v", w.sched)
+	}
+	if rep.Due != 3 || rep.Started != 3 || rep.NotDue != 1 || rep.Locked != 1 || rep.NoActiveKey != 1 || rep.UnknownTemplate != 1 ||
+		!slices.Equal(rep.Conflicts, []string{"configured"}) || !slices.Equal(rep.OutOfScope, []string{"liar"}) {
+		t.Errorf("report %+v", rep)
+	}
+	// Staggered within the window: each start waits for its offset (no
+	// real time passes here, so each wait is its offset), in order, all
+	// within 600 s.
+	if len(sleeps) == 0 || !slices.IsSorted(sleeps) || sleeps[len(sleeps)-1] >= 600*time.Second {
+		t.Errorf("waits %v: want starts at rising offsets within 600 s", sleeps)
+	}
+	// The report is counts and user names: no tag value reaches it.
+	b, _ := json.Marshal(rep)
+	if strings.Contains(string(b), "AKIA") || strings.Contains(string(b), "nope") || strings.Contains(string(b), "\x1b") {
+		t.Errorf("report repeats a tag's value: %s", b)
+	}
+}
+
+// A retried firing (Lambda retries an async invocation that failed)
+// starts no second run: the names of the first attempt exist.
+func TestASweepRetriedStartsNoSecondRun(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	ev := fleet.Event{ScheduledTime: fired.Format(time.RFC3339)}
+	if _, err := w.sweep(nil).Run(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := w.sweep(nil).Run(context.Background(), ev)
+	if err != nil || rep.AlreadyStarted != 3 || rep.Started != 0 {
+		t.Fatalf("again: %v %+v", err, rep)
+	}
+	for u, n := range w.started {
+		if n != 1 {
+			t.Errorf("%s started %d times", u, n)
+		}
+	}
+}
+
+// StartExecution's throttle, past the SDK's retries, is retried with full
+// jitter until it passes.
+func TestSweepRetriesAThrottledStart(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	throttles := 0
+	s := w.sweep(nil)
+	start := s.Start
+	s.Start = func(ctx context.Context, schedule string, at time.Time, input []byte) (string, error) {
+		w.mu.Lock()
+		if throttles < 4 && strings.Contains(string(input), `"due"`) {
+			throttles++
+			w.mu.Unlock()
+			return "", &rotation.Retryable{Reason: "states StartExecution: ThrottlingException"}
+		}
+		w.mu.Unlock()
+		return start(ctx, schedule, at, input)
+	}
+	var pauses []time.Duration
+	s.Sleep = func(_ context.Context, d time.Duration) error {
+		w.mu.Lock()
+		pauses = append(pauses, d)
+		w.mu.Unlock()
+		return nil
+	}
+	rep, err := s.Run(context.Background(), fleet.Event{ScheduledTime: fired.Format(time.RFC3339)})
+	if err != nil || rep.Started != 3 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	// Rand answers half the ceiling: 0.5 s, 1 s, 2 s, 4 s among the offsets.
+	for _, want := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second} {
+		if !slices.Contains(pauses, want) {
+			t.Errorf("pauses %v: want a jittered %v", pauses, want)
+		}
+	}
+}
+
+// One clean run, then one run per call with that call failing: a
+// throttle is absorbed (the call retried with jitter), a denial leaves the
+// sweep AccessDenied (or, for a start, Internal naming the user), never a
+// panic, never a user started twice, never a user outside the config's
+// scope started; and a retry after the failure finishes the job.
+func TestSweepWithEachCallFailing(t *testing.T) {
+	t.Parallel()
+	clean := newWorld()
+	if _, err := clean.sweep(nil).Run(context.Background(), fleet.Event{ScheduledTime: fired.Format(time.RFC3339)}); err != nil {
+		t.Fatal(err)
+	}
+	faults := map[string]error{
+		"throttle": &rotation.Retryable{Reason: "ThrottlingException"},
+		"denied":   &rotation.AccessDenied{},
+	}
+	for i, call := range clean.calls {
+		for fname, ferr := range faults {
+			t.Run(fmt.Sprintf("%02d-%s-%s", i+1, call, fname), func(t *testing.T) {
+				t.Parallel()
+				w := newWorld()
+				w.failCall, w.failErr = call, ferr
+				ev := fleet.Event{ScheduledTime: fired.Format(time.RFC3339)}
+				_, err := w.sweep(nil).Run(context.Background(), ev)
+				retryable := errors.As(err, new(*rotation.Retryable))
+				switch {
+				case fname == "throttle" && err != nil: // retried in the sweep itself
+					t.Fatalf("%s throttled once: %v (retryable %v), want it absorbed", call, err, retryable)
+				case fname == "denied" && strings.HasPrefix(call, "start "):
+					if _, ok := errors.AsType[*rotation.Internal](err); !ok || !strings.Contains(err.Error(), strings.TrimPrefix(call, "start ")+": AccessDenied") {
+						t.Fatalf("%s denied: %T %v, want Internal naming the user", call, err, err)
+					}
+				case fname == "denied" && !errors.As(err, new(*rotation.AccessDenied)):
+					t.Fatalf("%s denied: %T %v, want AccessDenied", call, err, err)
+				}
+				w.failCall = ""
+				if _, err := w.sweep(nil).Run(context.Background(), ev); err != nil {
+					t.Fatalf("the retry: %v", err)
+				}
+				if fmt.Sprint(w.started) != fmt.Sprint(clean.started) {
+					t.Fatalf("after a retry: started %v, want %v", w.started, clean.started)
+				}
+			})
+		}
+	}
+}
+
+func TestParseRefusesBadConfigs(t *testing.T) {
+	t.Parallel()
+	in := `{"targets": [{"type": "secret", "name": "app", "secretId": "fleet/{user}"}]}`
+	tests := map[string]string{
+		"window":        `{"windowSeconds": 900}`,
+		"name":          `{"templates": [{"name": "sweep.x", "userPath": "/", "input": ` + in + `}]}`,
+		"long name":     `{"templates": [{"name": "` + strings.Repeat("a", 33) + `", "userPath": "/", "input": ` + in + `}]}`,
+		"twice":         `{"templates": [{"name": "a", "userPath": "/", "input": ` + in + `}, {"name": "a", "userPath": "/", "input": ` + in + `}]}`,
+		"path":          `{"templates": [{"name": "a", "userPath": "fleet", "input": ` + in + `}]}`,
+		"user in input": `{"templates": [{"name": "a", "userPath": "/", "input": {"user": "x", "targets": []}}]}`,
+		"bad input":     `{"templates": [{"name": "a", "userPath": "/", "input": {"targets": [{"type": "nope"}]}}]}`,
+		"unknown field": `{"windowSecs": 1}`,
+	}
+	for name, raw := range tests {
+		if _, err := fleet.Parse([]byte(raw), subset.Check); err == nil {
+			t.Errorf("%s: %s accepted", name, raw)
+		}
+	}
+	if _, err := fleet.Parse([]byte(`{"windowSeconds": 840, "templates": [{"name": "a", "userPath": "/fleet/", "input": `+in+`}]}`), subset.Check); err != nil {
+		t.Errorf("a good config: %v", err)
+	}
+}
+
+// The offsets spread a firing's starts evenly over the window, and are
+// the same on every attempt of that firing.
+func TestOffsetsSpreadOverTheWindow(t *testing.T) {
+	t.Parallel()
+	const window = 600 * time.Second
+	var tenths [10]int
+	for i := range 1000 {
+		u := fmt.Sprintf("user-%d", i)
+		o := fleet.Offset(fired, u, window)
+		if o < 0 || o >= window || o != fleet.Offset(fired, u, window) {
+			t.Fatalf("offset %v", o)
+		}
+		tenths[o*10/window]++
+	}
+	for i, n := range tenths {
+		if n < 70 || n > 130 {
+			t.Errorf("tenth %d of the window holds %d of 1000 starts: %v", i, n, tenths)
+		}
+	}
+}
+
+// A throttle that lasts outlasts the sweep's retries: the sweep ends
+// Retryable, starting nothing it could not check, and Lambda's retry of
+// the invocation (or the next firing) tries again.
+func TestALastingThrottleLeavesTheSweepRetryable(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	s := w.sweep(nil)
+	s.Locks = lockedOut{}
+	_, err := s.Run(context.Background(), fleet.Event{ScheduledTime: fired.Format(time.RFC3339)})
+	if _, ok := errors.AsType[*rotation.Retryable](err); !ok {
+		t.Fatalf("%T %v, want Retryable", err, err)
+	}
+	if len(w.started) != 0 {
+		t.Fatalf("started %v while the locks could not be read", w.started)
+	}
+}
+
+type lockedOut struct{}
+
+func (lockedOut) Locked(context.Context, string) (bool, error) {
+	return false, &rotation.Retryable{Reason: "secretsmanager DescribeSecret: ThrottlingException"}
+}
+
+// A window that would run past the Lambda's deadline (the listing took
+// long) is squeezed into the time left before the sweep's tail: every start
+// is made in time, in the same order.
+func TestTheWindowFitsTheTimeLeft(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	var sleeps []time.Duration
+	ctx, cancel := context.WithTimeout(context.Background(), 70*time.Second) // 10 s before the 60 s tail
+	defer cancel()
+	rep, err := w.sweep(&sleeps).Run(ctx, fleet.Event{ScheduledTime: fired.Format(time.RFC3339)})
+	if err != nil || rep.Started != 3 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	if len(sleeps) == 0 || !slices.IsSorted(sleeps) || sleeps[len(sleeps)-1] > 10*time.Second {
+		t.Fatalf("waits %v: want them within the 10 s left, in order", sleeps)
+	}
+}
