@@ -156,7 +156,7 @@ Exit codes:
 			now := a.clock.Now() // the server's, after a call: the sandbox's clock against the sandbox
 			clients := &accountClients{self: me, partition: partition, cfg: cfg, roleName: roleName, externalID: externalID}
 			rep, err := audit.Run(ctx, list, clients, audit.Options{
-				Now: now, MaxAgeDays: maxAge, WarnDays: warnDays, Managed: managedRotations(rots, now), Home: home,
+				Now: now, MaxAgeDays: maxAge, WarnDays: warnDays, Managed: managedRotations(rots, now), Templates: fleetTemplates(rots, now), Home: home,
 			})
 			if err != nil {
 				return err
@@ -292,6 +292,30 @@ func (c *accountClients) IAM(ctx context.Context, a audit.Account) (audit.IAM, e
 	cfg := c.cfg.Copy()
 	cfg.Credentials = creds
 	return iam.NewFromConfig(cfg), nil
+}
+
+// fleetTemplates are the config's fleet templates (issue 15) as the audit
+// matches users to them, with the sweep's next run.
+func fleetTemplates(f rotationsFile, now time.Time) []audit.Template {
+	if f.Fleet == nil {
+		return nil
+	}
+	var next *time.Time
+	if s, err := schedule.Parse(f.Fleet.Schedule); err == nil {
+		loc := time.UTC
+		if l, err := time.LoadLocation(f.Fleet.TimeZone); err == nil && f.Fleet.TimeZone != "" {
+			loc = l
+		}
+		if n, ok := s.Next(now, loc, time.Time{}); ok {
+			u := n.UTC()
+			next = &u
+		}
+	}
+	var out []audit.Template
+	for _, t := range f.Fleet.Templates {
+		out = append(out, audit.Template{Name: t.Name, Path: t.UserPath, Accounts: t.Accounts, Schedule: f.Fleet.Schedule, Enabled: true, Next: next})
+	}
+	return out
 }
 
 // managedRotations are the config's rotations as the audit matches them,

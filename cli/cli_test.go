@@ -329,3 +329,24 @@ func TestStartAccountFlag(t *testing.T) {
 		t.Errorf("without --account the input names one: %v %v", fields, err)
 	}
 }
+
+// Issue 15: the config's fleet templates reach the audit with the
+// sweep's schedule and next run, so their tagged users are the sweep's.
+func TestFleetTemplatesFromTheConfig(t *testing.T) {
+	t.Parallel()
+	var f rotationsFile
+	if err := json.Unmarshal([]byte(`{"rotations":[],"fleet":{"schedule":"cron(0 9 * * ? *)","timeZone":"UTC","templates":[
+		{"name":"app-fleet","userPath":"/fleet/","input":{}},{"name":"b-fleet","userPath":"/b/","accounts":["222233334444"],"input":{}}]}}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	ts := fleetTemplates(f, now)
+	want := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC) // the sweep's next 09:00 UTC
+	if len(ts) != 2 || ts[0].Name != "app-fleet" || ts[0].Path != "/fleet/" || !ts[0].Enabled || ts[0].Next == nil || !ts[0].Next.Equal(want) ||
+		len(ts[1].Accounts) != 1 || ts[1].Accounts[0] != "222233334444" || ts[1].SweepName() != "sweep.b-fleet" {
+		t.Errorf("templates %+v, want app-fleet next %v and b-fleet in 222233334444", ts, want)
+	}
+	if fleetTemplates(rotationsFile{}, now) != nil {
+		t.Error("no fleet, yet templates")
+	}
+}

@@ -19,6 +19,17 @@ var defaultConfigs = []string{"keyrotator.config.json", "keyrotator.config.examp
 // import infra (the CDK), so it reads the JSON itself.
 type rotationsFile struct {
 	Rotations []scheduledRotation `json:"rotations"`
+	// Fleet is the sweep's (issue 15): its schedule and the templates
+	// whose tagged users it rotates.
+	Fleet *struct {
+		Schedule  string `json:"schedule"`
+		TimeZone  string `json:"timeZone"`
+		Templates []struct {
+			Name     string   `json:"name"`
+			UserPath string   `json:"userPath"`
+			Accounts []string `json:"accounts"`
+		} `json:"templates"`
+	} `json:"fleet"`
 }
 
 type scheduledRotation struct {

@@ -19,11 +19,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/keyrotator/keyrotator/functions/fleet"
 )
 
 // DefaultMaxAgeDays is Security Hub IAM.3's maxAccessKeyAge: the AWS
@@ -77,12 +80,32 @@ type Managed struct {
 	Next     *time.Time `json:"nextRun,omitempty"` // its next run, when known
 }
 
+// Template is a fleet template (issue 15, the sweep): the users tagged
+// keyrotator:rotation = Name whose IAM path starts with Path, in
+// Accounts (none: the stack's own, Options.Home), are the sweep's to
+// rotate, as functions/fleet picks them.
+type Template struct {
+	Name     string     `json:"name"`
+	Path     string     `json:"userPath"`
+	Accounts []string   `json:"accounts,omitempty"`
+	Schedule string     `json:"schedule"`          // the sweep's schedule expression
+	Enabled  bool       `json:"enabled"`           // the sweep's schedule is enabled
+	Next     *time.Time `json:"nextRun,omitempty"` // the sweep's next run, when known
+}
+
+// SweepName is how a row names a template's rotation: the schedule name
+// the sweep signs its runs as (sweep.<template>).
+func (t Template) SweepName() string { return "sweep." + t.Name }
+
 // Options are what one audit needs beside its accounts.
 type Options struct {
 	Now        time.Time
 	MaxAgeDays int // IAM.3's maxAccessKeyAge; 0 is DefaultMaxAgeDays
 	WarnDays   int // a key within this many days of its deadline is due
 	Managed    []Managed
+	// Templates are the fleet's (issue 15): a user a configured rotation
+	// does not name is the sweep's when its tag and path fit one.
+	Templates []Template
 	// Home is the account of the rotations that name none (the stack's
 	// own); "" matches them to any account.
 	Home string
@@ -185,6 +208,9 @@ func auditUser(ctx context.Context, a Account, api IAM, u reportUser, opt Option
 	}
 	tagged := readTags(tags, opt.Now)
 	rot := managedBy(opt.Managed, opt.Home, a.ID, u.Name)
+	if rot == nil {
+		rot = sweptBy(opt.Templates, opt.Home, a.ID, u, tags[fleet.TagKey])
+	}
 	var rows []Row
 	for _, k := range keys {
 		created := aws.ToTime(k.CreateDate).UTC()
@@ -278,6 +304,28 @@ func managedBy(ms []Managed, home, account, user string) *Managed {
 		}
 	}
 	return found
+}
+
+// sweptBy is the fleet template that the sweep rotates u of account by
+// (its keyrotator:rotation tag value tag names it, u's path is under the
+// template's, and the template covers the account), as a Managed; nil if
+// none. A configured rotation of u comes first (managedBy), as in the
+// sweep.
+func sweptBy(ts []Template, home, account string, u reportUser, tag string) *Managed {
+	if tag == "" || u.Path == "" {
+		return nil
+	}
+	for _, t := range ts {
+		accounts := t.Accounts
+		if len(accounts) == 0 {
+			accounts = []string{home}
+		}
+		if t.Name != tag || !strings.HasPrefix(u.Path, t.Path) || !slices.Contains(accounts, account) && !(home == "" && len(t.Accounts) == 0) {
+			continue
+		}
+		return &Managed{Account: account, User: u.Name, Rotation: t.SweepName(), Schedule: t.Schedule, Enabled: t.Enabled, Next: t.Next}
+	}
+	return nil
 }
 
 // classify: a rotation that runs manages the key; else a current

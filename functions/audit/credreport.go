@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -30,6 +31,10 @@ type credentialReport struct {
 // reportUser is one row: a user and its two key columns.
 type reportUser struct {
 	Name string
+	// Path is the user's IAM path, from the report's arn column
+	// (arn:aws:iam::<account>:user<path><name>): "" when the report has
+	// none, which no fleet template's path matches.
+	Path string
 	Keys [2]reportKey
 }
 
@@ -122,6 +127,9 @@ func parseReport(content []byte) (credentialReport, error) {
 			continue // the root user's keys are Security Hub's IAM.4, not IAM users' keys
 		}
 		u := reportUser{Name: get("user")}
+		if i, ok := col["arn"]; ok {
+			u.Path = userPath(row[i], u.Name)
+		}
 		for k, n := range []string{"1", "2"} {
 			p := "access_key_" + n + "_"
 			rotated, ok := reportTime(get(p + "last_rotated"))
@@ -137,6 +145,16 @@ func parseReport(content []byte) (credentialReport, error) {
 		r.Users = append(r.Users, u)
 	}
 	return r, nil
+}
+
+// userPath is the path of user's ARN (arn:…:user/a/b/name → /a/b/), ""
+// when the ARN is not the user's.
+func userPath(arn, user string) string {
+	_, res, ok := strings.Cut(arn, ":user/")
+	if !ok || !strings.HasSuffix(res, user) {
+		return ""
+	}
+	return "/" + strings.TrimSuffix(res, user)
 }
 
 // reportTime reads an ISO 8601 time; "N/A", "no_information" and

@@ -27,7 +27,10 @@ type Weekly struct {
 	Account func(ctx context.Context) (string, error) // the function's own account
 	Topic   publisher
 	Managed []Managed
-	Now     func() time.Time
+	// Templates are the fleet's (issue 15): their tagged users are the
+	// sweep's.
+	Templates []Template
+	Now       func() time.Time
 	// MaxAgeDays (0: 90) and WarnDays are --max-age and --warn-days.
 	MaxAgeDays, WarnDays int
 	Runbook              string // base URL of docs/runbook.md (its #audit section)
@@ -56,7 +59,7 @@ func (w *Weekly) Run(ctx context.Context, _ json.RawMessage) (WeeklyResult, erro
 	}
 	accounts := w.accounts(account)
 	rep, err := Run(ctx, accounts, weeklyClients{own: account, api: w.IAM, members: w.Members}, Options{
-		Now: w.Now(), MaxAgeDays: w.MaxAgeDays, WarnDays: w.WarnDays, Managed: w.Managed, Home: account, ReportPoll: w.ReportPoll,
+		Now: w.Now(), MaxAgeDays: w.MaxAgeDays, WarnDays: w.WarnDays, Managed: w.Managed, Templates: w.Templates, Home: account, ReportPoll: w.ReportPoll,
 	})
 	if err != nil {
 		return WeeklyResult{}, err

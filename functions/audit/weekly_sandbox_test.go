@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/keyrotator/keyrotator/functions/audit"
+	"github.com/keyrotator/keyrotator/functions/fleet"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 )
@@ -91,3 +92,81 @@ func TestOwnersFromTheSandbox(t *testing.T) {
 		t.Error("ghost: no error")
 	}
 }
+
+// Issue 15: a user tagged keyrotator:rotation = <template> under the
+// template's path is the sweep's (managed, named sweep.<template>), as the
+// sweep picks it; a tag naming no template, a user outside the path, and
+// a disabled sweep leave its keys unmanaged; a configured rotation of the
+// user comes first.
+func TestFleetTemplateUsersAreTheSweeps(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.Start(t, fullsandbox.Options{})
+	now := sb.Server.Clock().Now()
+	tag := func(v string) [][2]string { return [][2]string{{fleet.TagKey, v}} }
+	users := []struct {
+		name, path string
+		tags       [][2]string
+		want       string // the row's rotation; "" unmanaged
+	}{
+		{"f-in", "/fleet/", tag("app-fleet"), "sweep.app-fleet"},
+		{"f-deep", "/fleet/team-a/", tag("app-fleet"), "sweep.app-fleet"},
+		{"f-outside", "/", tag("app-fleet"), ""},          // the template's grants do not reach it: nor does the sweep
+		{"f-other", "/fleet/", tag("no-such-template"), ""}, // a tag naming no template
+		{"f-untagged", "/fleet/", nil, ""},
+		{"f-configured", "/fleet/", tag("app-fleet"), "configured"}, // a configured rotation first
+		{"f-off", "/off/", tag("off-fleet"), "sweep.off-fleet (disabled)"},
+	}
+	for _, u := range users {
+		if _, err := sb.IAM.CreateUser(u.name, u.path, u.tags); err != nil {
+			t.Fatal(err)
+		}
+		k, err := sb.IAM.CreateAccessKey(u.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.IAM.Backdate(k.AccessKeyID, now.AddDate(0, 0, -120))
+	}
+	next := now.Add(24 * time.Hour)
+	rep, err := audit.Run(context.Background(), audit.Configured{{ID: sb.Server.Account()}}, ownIAM{iam.NewFromConfig(sb.Config(t))}, audit.Options{
+		Now: now, WarnDays: 14, Home: sb.Server.Account(), ReportPoll: 10 * time.Millisecond,
+		Managed:   []audit.Managed{{User: "f-configured", Rotation: "configured", Schedule: "rate(1 day)", Enabled: true}},
+		Templates: []audit.Template{{Name: "app-fleet", Path: "/fleet/", Schedule: "cron(0 9 * * ? *)", Enabled: true, Next: &next}, {Name: "off-fleet", Path: "/off/", Schedule: "cron(0 9 * * ? *)"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, row := range rep.Rows {
+		for _, u := range users {
+			if row.User != u.name {
+				continue
+			}
+			seen++
+			got := ""
+			if row.Rotation != nil {
+				got = row.Rotation.Name
+				if !row.Rotation.Enabled {
+					got += " (disabled)"
+				}
+			}
+			wantState := audit.StateUnmanaged
+			if u.want != "" && !strings.HasSuffix(u.want, "(disabled)") {
+				wantState = audit.StateManaged
+			}
+			if got != u.want || row.State != wantState {
+				t.Errorf("%s: rotation %q, state %s; want %q, %s", u.name, got, row.State, u.want, wantState)
+			}
+			if u.want == "sweep.app-fleet" && (row.Rotation.Next == nil || !row.Rotation.Next.Equal(next)) {
+				t.Errorf("%s: next run %v, want the sweep's %v", u.name, row.Rotation.Next, next)
+			}
+		}
+	}
+	if seen != len(users) {
+		t.Errorf("%d of the %d users' keys in the report", seen, len(users))
+	}
+}
+
+// ownIAM reaches the one account of an audit with one client.
+type ownIAM struct{ api audit.IAM }
+
+func (o ownIAM) IAM(context.Context, audit.Account) (audit.IAM, error) { return o.api, nil }

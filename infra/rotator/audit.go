@@ -45,6 +45,25 @@ func (r *Rotator) audit(c constructs.Construct, p *Props) {
 		panic(err)
 	}
 	fn.AddEnvironment(jsii.String("KEYROTATOR_ROTATIONS"), jsii.String(string(b)), nil)
+	if f := p.Config.Fleet; f != nil {
+		// Issue 15: the fleet's templates (audit.Template): their tagged
+		// users are the sweep's, not unmanaged.
+		type template struct {
+			Name     string `json:"name"`
+			Path     string `json:"userPath"`
+			Schedule string `json:"schedule"`
+			Enabled  bool   `json:"enabled"`
+		}
+		var ts []template
+		for _, t := range f.Templates {
+			ts = append(ts, template{Name: t.Name, Path: t.UserPath, Schedule: f.Schedule, Enabled: true})
+		}
+		b, err := json.Marshal(ts)
+		if err != nil {
+			panic(err)
+		}
+		fn.AddEnvironment(jsii.String("KEYROTATOR_TEMPLATES"), jsii.String(string(b)), nil)
+	}
 	fn.AddEnvironment(jsii.String("AUDIT_WARN_DAYS"), jsii.String(strconv.Itoa(AuditWarnDays)), nil)
 	if p.Config.RunbookURL != "" {
 		fn.AddEnvironment(jsii.String("RUNBOOK_URL"), jsii.String(p.Config.RunbookURL), nil)

@@ -28,6 +28,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "audit: KEYROTATOR_ROTATIONS:", err)
 		os.Exit(1)
 	}
+	// KEYROTATOR_TEMPLATES: the fleet's templates (issue 15), when it has one.
+	var templates []audit.Template
+	if v := os.Getenv("KEYROTATOR_TEMPLATES"); v != "" {
+		if err := json.Unmarshal([]byte(v), &templates); err != nil {
+			fmt.Fprintln(os.Stderr, "audit: KEYROTATOR_TEMPLATES:", err)
+			os.Exit(1)
+		}
+	}
 	warn, _ := strconv.Atoi(os.Getenv("AUDIT_WARN_DAYS"))
 	// The member accounts the rotations name, through their member role
 	// with the audit's read-only calls as the session policy (issue 15).
@@ -41,12 +49,13 @@ func main() {
 			}
 			return iam.NewFromConfig(c), nil
 		},
-		Topic:    alerts.New(sns.NewFromConfig(cfg), os.Getenv("ALERT_TOPIC_ARN")),
-		Managed:  managed,
-		Now:      time.Now,
-		WarnDays: warn,
-		Runbook:  os.Getenv("RUNBOOK_URL"),
-		Account:  members.Own,
+		Topic:     alerts.New(sns.NewFromConfig(cfg), os.Getenv("ALERT_TOPIC_ARN")),
+		Managed:   managed,
+		Templates: templates,
+		Now:       time.Now,
+		WarnDays:  warn,
+		Runbook:   os.Getenv("RUNBOOK_URL"),
+		Account:   members.Own,
 	}
 	lambdautil.Start("audit", w.Run, func(_ json.RawMessage, r audit.WeeklyResult) []any {
 		return []any{"account", r.Account, "keys", r.Keys, "overdue", r.Overdue, "due", r.Due, "messageId", r.MessageID}
