@@ -110,7 +110,7 @@ func TestFleetTemplateUsersAreTheSweeps(t *testing.T) {
 	}{
 		{"f-in", "/fleet/", tag("app-fleet"), "sweep.app-fleet"},
 		{"f-deep", "/fleet/team-a/", tag("app-fleet"), "sweep.app-fleet"},
-		{"f-outside", "/", tag("app-fleet"), ""},          // the template's grants do not reach it: nor does the sweep
+		{"f-outside", "/", tag("app-fleet"), ""},            // the template's grants do not reach it: nor does the sweep
 		{"f-other", "/fleet/", tag("no-such-template"), ""}, // a tag naming no template
 		{"f-untagged", "/fleet/", nil, ""},
 		{"f-configured", "/fleet/", tag("app-fleet"), "configured"}, // a configured rotation first
