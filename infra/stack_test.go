@@ -47,8 +47,7 @@ const testConfig = `{"runbookUrl":"https://github.com/example/keyrotator/blob/ma
  {"name":"member-app","schedule":"cron(0 4 1 */2 ? *)","timeZone":"UTC","alertEmails":["oncall@example.com"],
   "input":{"user":"app","account":"222233334444","userPath":"/service/","targets":[{"type":"secret","name":"app","secretId":"app/aws-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":50}}],
  "fleet":{"schedule":"cron(0 9 * * ? *)","timeZone":"UTC","windowSeconds":600,"templates":[
-  {"name":"app-fleet","userPath":"/fleet/","input":{"targets":[{"type":"secret","name":"app","secretId":"fleet/{user}/aws-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":60}},
-  {"name":"member-fleet","userPath":"/service/fleet/","accounts":["222233334444"],"input":{"targets":[{"type":"secret","name":"app","secretId":"fleet/{user}/aws-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":60}}]}}`
+  {"name":"app-fleet","userPath":"/fleet/","input":{"targets":[{"type":"secret","name":"app","secretId":"fleet/{user}/aws-key"}],"waitDays":7,"graceDays":1,"minKeyAgeDays":60}}]}}`
 
 // synth builds the stack from testConfig over a dist/ of placeholder
 // bootstraps (assets only need files to hash).
