@@ -66,7 +66,7 @@ func NewMemberStack(scope constructs.Construct, id string, props *awscdk.StackPr
 	cdknag.NagSuppressions_AddStackSuppressions(stack, &[]*cdknag.NagPackSuppression{
 		{Id: jsii.String("AwsSolutions-IAM5"), Reason: jsii.String(
 			"user<UserPath>* are the users under the path the account's owner chose for keyrotator (a stack set serves accounts whose user names it cannot know); " +
-				"Resource::* is cloudtrail:LookupEvents and the audit's iam:GenerateCredentialReport and iam:GetCredentialReport, which support no resource; " +
+				"Resource::* is cloudtrail:LookupEvents, the audit's iam:GenerateCredentialReport and iam:GetCredentialReport, and the fleet sweep's read-only iam:ListUsers (its listing narrowed to UserPath's users by PathPrefix), which support no resource; " +
 				"user/* is the audit's read-only calls (ListAccessKeys, ListUserTags, GetAccessKeyLastUsed) on every user: an inventory of every key in the account; " +
 				"secret:<TargetNamePattern> is the name pattern of the secrets the account's owner chose, and Secrets Manager adds six random characters to every name; " +
 				"key/* is an application secret's customer managed key, usable only through Secrets Manager (kms:ViaService)."),

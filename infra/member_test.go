@@ -122,6 +122,29 @@ func TestMemberStack(t *testing.T) {
 			}
 		}
 	})
+	run(t, "the sweep lists the users under UserPath: ListUsers on *, tags and keys on user<UserPath>*, nothing that writes", func(t *testing.T) {
+		if got, want := member.SweepListActions(), []string{"iam:ListUsers"}; !slices.Equal(got, want) {
+			t.Errorf("sweep list actions %v, want %v", got, want)
+		}
+		want := []string{"iam:ListAccessKeys", "iam:ListUserTags"}
+		if got := member.SweepUserActions(); !slices.Equal(got, want) {
+			t.Errorf("sweep user actions %v, want %v", got, want)
+		}
+		tmpl.HasResourceProperties(jsii.String("AWS::IAM::ManagedPolicy"), &map[string]any{
+			"PolicyDocument": map[string]any{"Statement": []any{
+				map[string]any{"Sid": "SweepListUsers", "Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"},
+				map[string]any{"Sid": "SweepTaggedUsers", "Effect": "Allow", "Action": want,
+					"Resource": map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":iam::", map[string]any{"Ref": "AWS::AccountId"},
+						":user", map[string]any{"Ref": "UserPath"}, "*"}}}},
+			}},
+			"Roles": []any{map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^MemberRole"))}},
+		})
+		for _, a := range append(member.SweepListActions(), member.SweepUserActions()...) {
+			if !strings.HasPrefix(a, "iam:List") {
+				t.Errorf("the sweep's grant %s is not read-only", a)
+			}
+		}
+	})
 	run(t, "cdk-nag AwsSolutions: no error", func(t *testing.T) {
 		errs := assertions.Annotations_FromStack(stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
 		for _, e := range *errs {

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,8 +57,36 @@ type Template struct {
 	// UserPath is the template's scope: only users whose IAM path starts
 	// with it are rotated by it, whatever their tag says (the grants are
 	// on user<UserPath>*). "/" and "/x/…/".
-	UserPath string          `json:"userPath"`
+	UserPath string `json:"userPath"`
+	// Accounts are the member accounts (12-digit ids) whose users under
+	// UserPath the template covers, each listed through its member role
+	// (the sweep's own session policy, tasks.Sweep); absent: the stack's
+	// own account only.
+	Accounts []string        `json:"accounts,omitempty"`
 	Input    json.RawMessage `json:"input"`
+}
+
+// AccountsOrOwn are the accounts t covers: its Accounts, or "" (the
+// stack's own) when it names none.
+func (t Template) AccountsOrOwn() []string {
+	if len(t.Accounts) == 0 {
+		return []string{""}
+	}
+	return t.Accounts
+}
+
+// CheckAccounts says whether accounts may be a template's: 12-digit ids,
+// each once.
+func CheckAccounts(accounts []string) error {
+	for i, a := range accounts {
+		if !rotation.IsAccountID(a) {
+			return fmt.Errorf("accounts[%d]: %q is not an AWS account id (12 digits)", i, clip(a))
+		}
+		if slices.Contains(accounts[:i], a) {
+			return fmt.Errorf("accounts[%d]: %s is listed twice", i, a)
+		}
+	}
+	return nil
 }
 
 // Entry is a configured rotation the sweep starts: its name (the
@@ -107,7 +136,10 @@ func Parse(raw []byte, check rotation.SchemaCheck) (Config, error) {
 		if !userPath().MatchString(t.UserPath) {
 			return Config{}, fmt.Errorf("fleet config: templates[%d] (%s): userPath %q: want / or /path/ (IAM's path rules)", i, t.Name, clip(t.UserPath))
 		}
-		if _, err := t.InputFor(User{Name: "fleet-check", Path: t.UserPath}, check); err != nil {
+		if err := CheckAccounts(t.Accounts); err != nil {
+			return Config{}, fmt.Errorf("fleet config: templates[%d] (%s): %w", i, t.Name, err)
+		}
+		if _, err := t.InputFor(User{Name: "fleet-check", Path: t.UserPath, Account: t.AccountsOrOwn()[0]}, check); err != nil {
 			return Config{}, fmt.Errorf("fleet config: templates[%d] (%s): %w", i, t.Name, err)
 		}
 	}
@@ -127,7 +159,8 @@ func Parse(raw []byte, check rotation.SchemaCheck) (Config, error) {
 func (c Config) Window() time.Duration { return time.Duration(c.WindowSeconds) * time.Second }
 
 // InputFor is the template's input for user u: "user" and "userPath" set,
-// every "{user}" in its strings replaced by u's name, held to the schema.
+// "account" for a member account's user, every "{user}" in its strings
+// replaced by u's name, held to the schema.
 func (t Template) InputFor(u User, check rotation.SchemaCheck) (json.RawMessage, error) {
 	var m map[string]any
 	if err := json.Unmarshal(t.Input, &m); err != nil || m == nil {
@@ -136,8 +169,14 @@ func (t Template) InputFor(u User, check rotation.SchemaCheck) (json.RawMessage,
 	if _, ok := m["user"]; ok {
 		return nil, &rotation.InvalidInput{Field: "user", Reason: "a template names no user: the sweep sets it from the tagged users"}
 	}
+	if _, ok := m["account"]; ok {
+		return nil, &rotation.InvalidInput{Field: "account", Reason: "a template names no account in its input: its \"accounts\" say which it covers"}
+	}
 	m = substitute(m, u.Name).(map[string]any)
 	m["user"] = u.Name
+	if u.Account != "" {
+		m["account"] = u.Account
+	}
 	if u.Path != "" && u.Path != "/" {
 		m["userPath"] = u.Path
 	}

@@ -16,10 +16,12 @@ import (
 	"github.com/keyrotator/keyrotator/functions/rotation"
 )
 
-// User is an IAM user as the directory lists it.
+// User is an IAM user as the directory lists it, and the account it is
+// in ("" for the stack's own: the sweep sets it, the directory does not).
 type User struct {
-	Name string
-	Path string
+	Name    string
+	Path    string
+	Account string
 }
 
 // Key is one of a user's access keys.
@@ -38,10 +40,21 @@ type Directory interface {
 	Keys(ctx context.Context, user string) ([]Key, error)
 }
 
-// Locks says whether a rotation of user holds its lock (the record's
-// AWSPENDING stage: secretsmanager:DescribeSecret, no value read).
+// Locks says whether a rotation of account's user holds its lock (the
+// record Names.RecordOf(account, user), in the keyrotator account: its
+// AWSPENDING stage, secretsmanager:DescribeSecret, no value read).
 type Locks interface {
-	Locked(ctx context.Context, user string) (bool, error)
+	Locked(ctx context.Context, account, user string) (bool, error)
+}
+
+// Members reaches member accounts (issue 15): the stack's own account's
+// id (a template may name it: its users are the own Directory's), and a
+// member account's Directory, through its member role with the sweep's
+// session policy (member.Provider, tasks.Sweep). A role that cannot be
+// assumed is *rotation.MemberAccessDenied.
+type Members interface {
+	Own(ctx context.Context) (string, error)
+	Directory(ctx context.Context, account string) (Directory, error)
 }
 
 // ConfigSource reads the fleet config (the <prefix>/fleet secret).
@@ -59,10 +72,15 @@ type StartFunc func(ctx context.Context, schedule string, fired time.Time, input
 // Sweep starts every due rotation of the fleet.
 type Sweep struct {
 	Config ConfigSource
-	Users  Directory
-	Locks  Locks
-	Start  StartFunc
-	Schema rotation.SchemaCheck
+	// Users is the stack's own account's directory.
+	Users Directory
+	// Members are the member accounts' directories (a template's
+	// accounts, a configured entry's account). nil: a config that names
+	// an account fails the sweep (Internal).
+	Members Members
+	Locks   Locks
+	Start   StartFunc
+	Schema  rotation.SchemaCheck
 	// Sleep waits d (a start's offset, a retry's pause); a test's returns
 	// at once. nil: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -105,11 +123,15 @@ type Report struct {
 	UnknownTemplate int `json:"unknownTemplate"`
 	// Failed are the users whose rotation could not be started, each with why.
 	Failed []string `json:"failed,omitempty"`
+	// Unreachable are the member accounts whose member role could not be
+	// assumed ("<account>: MemberAccessDenied"): none of their rotations
+	// was started; every other account's were.
+	Unreachable []string `json:"unreachable,omitempty"`
 }
 
 // candidate is one rotation the sweep may start.
 type candidate struct {
-	user     User
+	user     User   // its Account is "" for the stack's own
 	schedule string // the schedule name the run is signed as: sweep.<entry or template>
 	input    []byte
 	minAge   int
@@ -136,7 +158,7 @@ func (s *Sweep) Run(ctx context.Context, ev Event) (Report, error) {
 	if err != nil {
 		return rep, &rotation.Internal{Reason: "sweep: " + err.Error()}
 	}
-	due, unfit, err := s.discover(ctx, cfg, fired, &rep)
+	due, unfit, denied, err := s.discover(ctx, cfg, fired, &rep)
 	if err != nil {
 		return rep, err
 	}
@@ -147,11 +169,18 @@ func (s *Sweep) Run(ctx context.Context, ev Event) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	// An unreachable member account is as a start that failed Retryable:
+	// every other account's rotations were started, and a retry (once
+	// the member stack is there) starts its own.
+	unreachable := ""
+	if len(denied) > 0 {
+		unreachable = fmt.Sprintf("; %d member accounts unreachable (%s), the first: %v", len(denied), strings.Join(first(rep.Unreachable, 10), "; "), denied[0])
+	}
 	switch {
 	case len(permanent) > 0 || unfit > 0:
-		return rep, &rotation.Internal{Reason: fmt.Sprintf("sweep: %d of %d due rotations could not be started (%s)", len(rep.Failed), rep.Due, strings.Join(first(rep.Failed, 10), "; "))}
-	case len(retryable) > 0:
-		return rep, &rotation.Retryable{Reason: fmt.Sprintf("sweep: %d of %d due rotations could not be started yet (%s): a retry starts them", len(retryable), rep.Due, strings.Join(first(retryable, 10), "; "))}
+		return rep, &rotation.Internal{Reason: fmt.Sprintf("sweep: %d of %d due rotations could not be started (%s)%s", len(rep.Failed), rep.Due, strings.Join(first(rep.Failed, 10), "; "), unreachable)}
+	case len(retryable) > 0 || len(denied) > 0:
+		return rep, &rotation.Retryable{Reason: fmt.Sprintf("sweep: %d of %d due rotations could not be started yet (%s)%s: a retry starts them", len(retryable), rep.Due, strings.Join(first(retryable, 10), "; "), unreachable)}
 	}
 	return rep, nil
 }
@@ -201,7 +230,7 @@ func (s *Sweep) startAll(ctx context.Context, due []candidate, fired time.Time, 
 				case errors.As(err, &taken):
 					rep.AlreadyStarted++
 				default:
-					why := c.user.Name + ": " + kind(err)
+					why := rotation.UserIn(c.user.Account, c.user.Name) + ": " + kind(err)
 					rep.Failed = append(rep.Failed, why)
 					if _, ok := errors.AsType[*rotation.Retryable](err); ok {
 						retryable = append(retryable, why)
@@ -256,13 +285,28 @@ func (s *Sweep) fired(ev Event) (time.Time, error) {
 const Listers = 8
 
 // discover finds the due rotations: the configured entries, then each
-// template's tagged users in its scope (a user claimed twice keeps the
-// configured entry), each checked as it is found (due). unfit counts the
-// users a template's input cannot be made for. Any read that fails (after
-// its retries) fails the sweep before it starts anything.
-func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *Report) (due []candidate, unfit int, err error) {
+// template's tagged users in its scope (its path, in each of its
+// accounts; a user claimed twice keeps the configured entry), each
+// checked as it is found (due). unfit counts the users a template's input
+// cannot be made for. A member account whose role cannot be assumed
+// (*rotation.MemberAccessDenied, in denied) is skipped and named in
+// rep.Unreachable; any other read that fails (after its retries) fails
+// the sweep before it starts anything.
+func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *Report) (due []candidate, unfit int, denied []*rotation.MemberAccessDenied, err error) {
 	var mu sync.Mutex
 	var firstErr error
+	// failed files a read's failure: an unreachable account once, the
+	// rest as the sweep's error. Under mu.
+	failed := func(account string, err error) {
+		if d, ok := errors.AsType[*rotation.MemberAccessDenied](err); ok && account != "" {
+			if !slices.ContainsFunc(denied, func(o *rotation.MemberAccessDenied) bool { return o.Account == account }) {
+				denied = append(denied, d)
+				rep.Unreachable = append(rep.Unreachable, account+": MemberAccessDenied")
+			}
+			return
+		}
+		firstErr = cmp.Or(firstErr, err)
+	}
 	check := func(c candidate) {
 		ok, err := s.due(ctx, c, fired, rep, &mu)
 		mu.Lock()
@@ -270,41 +314,68 @@ func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *
 		rep.Candidates++
 		switch {
 		case err != nil:
-			firstErr = cmp.Or(firstErr, err)
+			failed(c.user.Account, err)
 		case ok:
-			c.offset = Offset(fired, c.user.Name, cfg.Window())
+			c.offset = Offset(fired, rotation.UserKey(c.user.Account, c.user.Name), cfg.Window())
 			due = append(due, c)
 		}
 	}
-	claimed := map[string]bool{}
+	accounts, err := s.accounts(ctx, cfg)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	claimed := map[string]bool{} // by rotation.UserKey
 	var entries []candidate
 	for _, e := range cfg.Rotations {
 		in, err := rotation.ParseInput(e.Input, s.Schema)
 		if err != nil {
-			return nil, 0, &rotation.Internal{Reason: fmt.Sprintf("sweep: rotation %s: %v", e.Name, err)}
+			return nil, 0, nil, &rotation.Internal{Reason: fmt.Sprintf("sweep: rotation %s: %v", e.Name, err)}
 		}
-		claimed[in.User] = true
-		entries = append(entries, candidate{user: User{Name: in.User, Path: in.Path()}, schedule: "sweep." + e.Name, input: e.Input, minAge: in.MinKeyAgeDays})
+		acct := accounts[in.Account]
+		claimed[rotation.UserKey(acct, in.User)] = true
+		entries = append(entries, candidate{user: User{Name: in.User, Path: in.Path(), Account: acct}, schedule: "sweep." + e.Name, input: e.Input, minAge: in.MinKeyAgeDays})
 	}
 	each(entries, check)
 	templates := map[string]Template{}
-	var paths []string // each path once: templates may share one
+	type scope struct{ account, path string }
+	var scopes []scope // each account's path once: templates may share one
 	for _, t := range cfg.Templates {
 		templates[t.Name] = t
-		if !slices.Contains(paths, t.UserPath) {
-			paths = append(paths, t.UserPath)
+		for _, a := range t.AccountsOrOwn() {
+			if sc := (scope{accounts[a], t.UserPath}); !slices.Contains(scopes, sc) {
+				scopes = append(scopes, sc)
+			}
 		}
 	}
-	for _, p := range paths {
+	covers := func(t Template, account string) bool {
+		return slices.ContainsFunc(t.AccountsOrOwn(), func(a string) bool { return accounts[a] == account })
+	}
+	for _, sc := range scopes {
+		mu.Lock()
+		skip := slices.ContainsFunc(denied, func(d *rotation.MemberAccessDenied) bool { return d.Account == sc.account })
+		mu.Unlock()
+		if skip {
+			continue
+		}
+		var dir Directory
 		var users []User
-		if err := s.retry(ctx, func() (err error) { users, err = s.Users.Users(ctx, p); return err }); err != nil {
-			return nil, 0, err
+		err := s.retry(ctx, func() (err error) { dir, err = s.directory(ctx, sc.account); return err })
+		if err == nil {
+			err = s.retry(ctx, func() (err error) { users, err = dir.Users(ctx, sc.path); return err })
+		}
+		if err != nil {
+			mu.Lock()
+			failed(sc.account, err)
+			mu.Unlock()
+			continue
 		}
 		each(users, func(u User) {
+			u.Account = sc.account
+			who := rotation.UserIn(u.Account, u.Name)
 			var tags map[string]string
-			if err := s.retry(ctx, func() (err error) { tags, err = s.Users.Tags(ctx, u.Name); return err }); err != nil {
+			if err := s.retry(ctx, func() (err error) { tags, err = dir.Tags(ctx, u.Name); return err }); err != nil {
 				mu.Lock()
-				firstErr = cmp.Or(firstErr, err)
+				failed(u.Account, err)
 				mu.Unlock()
 				return
 			}
@@ -319,26 +390,28 @@ func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *
 				rep.UnknownTemplate++
 				mu.Unlock()
 				return
-			case t.UserPath != p:
+			case t.UserPath != sc.path:
 				mu.Unlock()
 				return // listed for another template's path: its own path's listing decides
-			case !strings.HasPrefix(u.Path, t.UserPath):
+			case !strings.HasPrefix(u.Path, t.UserPath) || !covers(t, u.Account):
 				// The listing is by path prefix already; IAM's answer is
 				// checked all the same: the grants cover only the path.
-				rep.OutOfScope = append(rep.OutOfScope, u.Name)
+				// A template that does not name the user's account never
+				// rotates there, whatever the tag says.
+				rep.OutOfScope = append(rep.OutOfScope, who)
 				mu.Unlock()
 				return
-			case claimed[u.Name]:
-				rep.Conflicts = append(rep.Conflicts, u.Name)
+			case claimed[rotation.UserKey(u.Account, u.Name)]:
+				rep.Conflicts = append(rep.Conflicts, who)
 				mu.Unlock()
 				return
 			}
-			claimed[u.Name] = true
+			claimed[rotation.UserKey(u.Account, u.Name)] = true
 			mu.Unlock()
 			in, err := t.InputFor(u, s.Schema)
 			if err != nil {
 				mu.Lock()
-				rep.Failed = append(rep.Failed, u.Name+": "+kind(err))
+				rep.Failed = append(rep.Failed, who+": "+kind(err))
 				unfit++
 				mu.Unlock()
 				return
@@ -348,11 +421,62 @@ func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *
 		})
 	}
 	if firstErr != nil {
-		return nil, 0, firstErr
+		return nil, 0, nil, firstErr
+	}
+	if len(denied) > 0 {
+		// Its users found before the refusal are not started either: the
+		// account's rotations wait for its role, all together.
+		due = slices.DeleteFunc(due, func(c candidate) bool {
+			return slices.ContainsFunc(denied, func(d *rotation.MemberAccessDenied) bool { return d.Account == c.user.Account })
+		})
 	}
 	slices.Sort(rep.Conflicts)
 	slices.Sort(rep.OutOfScope)
-	return due, unfit, nil
+	slices.Sort(rep.Unreachable)
+	return due, unfit, denied, nil
+}
+
+// accounts maps each account the config names (a template's, an
+// entry's input's) to the one form the sweep uses for it: "" for the
+// stack's own (named or not: its users are the own Directory's, its
+// records Names.Record(user), as Input.MemberAccount), else its id. The
+// own account is asked of Members only when the config names an account.
+func (s *Sweep) accounts(ctx context.Context, cfg Config) (map[string]string, error) {
+	out := map[string]string{"": ""}
+	var named []string
+	for _, t := range cfg.Templates {
+		named = append(named, t.Accounts...)
+	}
+	for _, e := range cfg.Rotations {
+		if in, err := rotation.ParseInput(e.Input, s.Schema); err == nil && in.Account != "" {
+			named = append(named, in.Account)
+		}
+	}
+	if len(named) == 0 {
+		return out, nil
+	}
+	if s.Members == nil {
+		return nil, &rotation.Internal{Reason: "sweep: the fleet config names member accounts, and the sweep is deployed without the member settings (the config's \"member\")"}
+	}
+	var own string
+	if err := s.retry(ctx, func() (err error) { own, err = s.Members.Own(ctx); return err }); err != nil {
+		return nil, fmt.Errorf("sweep: the stack's own account: %w", err)
+	}
+	for _, a := range named {
+		out[a] = a
+		if a == own {
+			out[a] = ""
+		}
+	}
+	return out, nil
+}
+
+// directory is account's Directory: the own one for "", else the member's.
+func (s *Sweep) directory(ctx context.Context, account string) (Directory, error) {
+	if account == "" {
+		return s.Users, nil
+	}
+	return s.Members.Directory(ctx, account)
 }
 
 // each runs fn over items, Listers at a time, and waits for all.
@@ -378,7 +502,14 @@ func each[T any](items []T, fn func(T)) {
 // Validate would skip a younger key; the sweep does not start it at all.
 func (s *Sweep) due(ctx context.Context, c candidate, fired time.Time, rep *Report, mu *sync.Mutex) (bool, error) {
 	var keys []Key
-	err := s.retry(ctx, func() (err error) { keys, err = s.Users.Keys(ctx, c.user.Name); return err })
+	err := s.retry(ctx, func() error {
+		dir, err := s.directory(ctx, c.user.Account)
+		if err != nil {
+			return err
+		}
+		keys, err = dir.Keys(ctx, c.user.Name)
+		return err
+	})
 	if err != nil {
 		return false, err
 	}
@@ -401,7 +532,7 @@ func (s *Sweep) due(ctx context.Context, c candidate, fired time.Time, rep *Repo
 		return false, nil
 	}
 	var locked bool
-	err = s.retry(ctx, func() (err error) { locked, err = s.Locks.Locked(ctx, c.user.Name); return err })
+	err = s.retry(ctx, func() (err error) { locked, err = s.Locks.Locked(ctx, c.user.Account, c.user.Name); return err })
 	if err != nil {
 		return false, err
 	}

@@ -22,11 +22,19 @@ var fired = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 // locks, the config and the starts, every call recorded, and a fault
 // that fails one call by its ordinal.
 type world struct {
-	mu       sync.Mutex
-	users    []fleet.User // as IAM lists them (under any path)
-	tags     map[string]map[string]string
-	age      map[string]int // days of the user's active key; -1: no active key
-	locked   map[string]bool
+	mu     sync.Mutex
+	users  []fleet.User                 // as IAM lists them (under any path)
+	tags   map[string]map[string]string // by rotation.UserKey(account, user)
+	age    map[string]int               // days of the user's active key; -1: no active key
+	locked map[string]bool
+
+	// Issue 15, multi-account: the member accounts' users (the own
+	// account's are users), the accounts whose member role refuses the
+	// assume, and the member directories handed out (as member.Clients
+	// keeps them).
+	members  map[string][]fleet.User
+	refusing map[string]bool
+	dirs     map[string]bool
 	config   string
 	calls    []string
 	failCall string // the call to fail, once (each call's name is unique in a run); "": none
@@ -55,12 +63,82 @@ func (w *world) Config(context.Context) ([]byte, error) {
 	return []byte(w.config), nil
 }
 
-func (w *world) Users(_ context.Context, prefix string) ([]fleet.User, error) {
-	if err := w.call("users " + prefix); err != nil {
+// own is the stack's own account's id (the fakes' Members.Own).
+const own = "111111111111"
+
+// Two member accounts: b is reachable, c's member role refuses the sweep.
+const (
+	acctB = "222222222222"
+	acctC = "333333333333"
+)
+
+// Own is Members.Own.
+func (w *world) Own(context.Context) (string, error) {
+	if err := w.call("own"); err != nil {
+		return "", err
+	}
+	return own, nil
+}
+
+// Directory is Members.Directory: a member account's IAM, through its
+// role (assumed once, as member.Clients keeps a session).
+func (w *world) Directory(_ context.Context, account string) (fleet.Directory, error) {
+	w.mu.Lock()
+	made := w.dirs[account]
+	w.mu.Unlock()
+	if made {
+		return dir{w, account}, nil
+	}
+	if err := w.call("assume " + account); err != nil {
 		return nil, err
 	}
+	if w.refusing[account] {
+		return nil, &rotation.MemberAccessDenied{Account: account, Role: "arn:aws:iam::" + account + ":role/keyrotator-member", Task: "sweep", Reason: "not authorized to perform: sts:AssumeRole"}
+	}
+	w.mu.Lock()
+	w.dirs[account] = true
+	w.mu.Unlock()
+	return dir{w, account}, nil
+}
+
+// dir is one account's Directory: "" the own (the world itself).
+type dir struct {
+	w       *world
+	account string
+}
+
+func (d dir) Users(ctx context.Context, prefix string) ([]fleet.User, error) {
+	return d.w.list(d.account, prefix)
+}
+func (d dir) Tags(_ context.Context, user string) (map[string]string, error) {
+	return d.w.tagsOf(d.account, user)
+}
+func (d dir) Keys(_ context.Context, user string) ([]fleet.Key, error) {
+	return d.w.keysOf(d.account, user)
+}
+
+// at names a call made in account ("" the own: the name alone).
+func at(account, what string) string {
+	if account == "" {
+		return what
+	}
+	return account + " " + what
+}
+
+func (w *world) Users(_ context.Context, prefix string) ([]fleet.User, error) {
+	return w.list("", prefix)
+}
+
+func (w *world) list(account, prefix string) ([]fleet.User, error) {
+	if err := w.call(at(account, "users "+prefix)); err != nil {
+		return nil, err
+	}
+	users := w.users
+	if account != "" {
+		users = w.members[account]
+	}
 	var out []fleet.User
-	for _, u := range w.users {
+	for _, u := range users {
 		if strings.HasPrefix(u.Path, prefix) || u.Name == "liar" { // "liar": IAM's answer out of scope
 			out = append(out, u)
 		}
@@ -69,47 +147,60 @@ func (w *world) Users(_ context.Context, prefix string) ([]fleet.User, error) {
 }
 
 func (w *world) Tags(_ context.Context, user string) (map[string]string, error) {
-	if err := w.call("tags " + user); err != nil {
+	return w.tagsOf("", user)
+}
+
+func (w *world) tagsOf(account, user string) (map[string]string, error) {
+	if err := w.call(at(account, "tags "+user)); err != nil {
 		return nil, err
 	}
-	return w.tags[user], nil
+	return w.tags[rotation.UserKey(account, user)], nil
 }
 
 func (w *world) Keys(_ context.Context, user string) ([]fleet.Key, error) {
-	if err := w.call("keys " + user); err != nil {
+	return w.keysOf("", user)
+}
+
+func (w *world) keysOf(account, user string) ([]fleet.Key, error) {
+	if err := w.call(at(account, "keys "+user)); err != nil {
 		return nil, err
 	}
-	d := w.age[user]
+	d := w.age[rotation.UserKey(account, user)]
 	if d < 0 {
 		return []fleet.Key{{ID: "AKIAINACTIVE", Active: false, Created: fired.AddDate(0, 0, -200)}}, nil
 	}
 	return []fleet.Key{{ID: "AKIA" + user, Active: true, Created: fired.AddDate(0, 0, -d)}}, nil
 }
 
-func (w *world) Locked(_ context.Context, user string) (bool, error) {
-	if err := w.call("locked " + user); err != nil {
+// Locked is the lock of account's user: its record, in the keyrotator
+// account, by rotation.Names.RecordOf(account, user).
+func (w *world) Locked(_ context.Context, account, user string) (bool, error) {
+	record := rotation.Names{}.RecordOf(account, user)
+	if err := w.call("locked " + record); err != nil {
 		return false, err
 	}
-	return w.locked[user], nil
+	return w.locked[rotation.UserKey(account, user)], nil
 }
 
 func (w *world) start(_ context.Context, schedule string, at time.Time, input []byte) (string, error) {
 	var in map[string]any
 	_ = json.Unmarshal(input, &in)
 	user, _ := in["user"].(string)
-	if err := w.call("start " + user); err != nil {
+	account, _ := in["account"].(string)
+	if err := w.call("start " + rotation.UserIn(account, user)); err != nil {
 		return "", err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	name := user + "-" + at.Format("20060102T150405Z")
+	key := rotation.UserKey(account, user)
+	name := strings.ReplaceAll(key, "/", "-") + "-" + at.Format("20060102T150405Z")
 	if w.names[name] {
 		return "", &fleet.NameTaken{Name: name}
 	}
 	w.names[name] = true
-	w.started[user]++
-	w.inputs[user] = in
-	w.sched[user] = schedule
+	w.started[key]++
+	w.inputs[key] = in
+	w.sched[key] = schedule
 	return name, nil
 }
 
@@ -119,10 +210,10 @@ func newWorld() *world {
 	cfg := fmt.Sprintf(`{"windowSeconds": 600, "templates": [{"name": "app", "userPath": "/fleet/", "input": %s}, {"name": "admins", "userPath": "/fleet/admins/", "input": %s}], "rotations": [{"name": "configured-key", "input": %s}]}`, tmpl, tmpl, entry)
 	return &world{
 		users: []fleet.User{
-			{"due", "/fleet/"}, {"young", "/fleet/"}, {"other-template", "/fleet/"}, {"untagged", "/fleet/"},
-			{"busy", "/fleet/"}, {"keyless", "/fleet/"}, {"configured", "/fleet/"}, {"deep", "/fleet/team/"},
-			{"outside", "/other/"}, {"liar", "/other/"},
-			{"climber", "/fleet/"}, // tagged for a template of a deeper path: outside its scope
+			{Name: "due", Path: "/fleet/"}, {Name: "young", Path: "/fleet/"}, {Name: "other-template", Path: "/fleet/"}, {Name: "untagged", Path: "/fleet/"},
+			{Name: "busy", Path: "/fleet/"}, {Name: "keyless", Path: "/fleet/"}, {Name: "configured", Path: "/fleet/"}, {Name: "deep", Path: "/fleet/team/"},
+			{Name: "outside", Path: "/other/"}, {Name: "liar", Path: "/other/"},
+			{Name: "climber", Path: "/fleet/"}, // tagged for a template of a deeper path: outside its scope
 		},
 		tags: map[string]map[string]string{
 			"due": {fleet.TagKey: "app"}, "young": {fleet.TagKey: "app"}, "other-template": {fleet.TagKey: "nope\x1b[31m AKIAIOSFODNN7EXAMPLE"},
@@ -133,12 +224,50 @@ func newWorld() *world {
 		locked:  map[string]bool{"busy": true},
 		config:  cfg,
 		started: map[string]int{}, inputs: map[string]map[string]any{}, sched: map[string]string{}, names: map[string]bool{},
+		dirs: map[string]bool{},
 	}
+}
+
+// newMultiWorld is newWorld with two member accounts (issue 15): a
+// template "members" for B and C under /fleet/ (the own account's
+// template "app" shares the path), a configured entry in B, and in B a
+// due user, a young one, a locked one, a user of the same name as the own
+// account's "due", and one tagged "app" (which covers only the own
+// account). C's member role refuses the sweep unless reachable.
+func newMultiWorld() *world {
+	w := newWorld()
+	tmpl := `{"targets": [{"type": "secret", "name": "app", "secretId": "fleet/{user}/aws-key"}], "minKeyAgeDays": 80}`
+	entry := `{"account": "` + acctB + `", "user": "m-configured", "targets": [{"type": "secret", "name": "app", "secretId": "app/m-configured"}], "trigger": "schedule"}`
+	var cfg map[string]any
+	_ = json.Unmarshal([]byte(w.config), &cfg)
+	var t, e any
+	_ = json.Unmarshal([]byte(`{"name": "members", "userPath": "/fleet/", "accounts": ["`+acctB+`", "`+acctC+`"], "input": `+tmpl+`}`), &t)
+	_ = json.Unmarshal([]byte(`{"name": "member-key", "input": `+entry+`}`), &e)
+	cfg["templates"] = append(cfg["templates"].([]any), t)
+	cfg["rotations"] = append(cfg["rotations"].([]any), e)
+	b, _ := json.Marshal(cfg)
+	w.config = string(b)
+	w.members = map[string][]fleet.User{
+		acctB: {{Name: "m-due", Path: "/fleet/"}, {Name: "m-young", Path: "/fleet/"}, {Name: "m-busy", Path: "/fleet/"},
+			{Name: "due", Path: "/fleet/x/"}, {Name: "m-app", Path: "/fleet/"}, {Name: "m-configured", Path: "/fleet/"}},
+		acctC: {{Name: "c-due", Path: "/fleet/"}},
+	}
+	for u, tag := range map[string]string{"m-due": "members", "m-young": "members", "m-busy": "members", "due": "members", "m-app": "app"} {
+		w.tags[rotation.UserKey(acctB, u)] = map[string]string{fleet.TagKey: tag}
+	}
+	w.tags[rotation.UserKey(acctC, "c-due")] = map[string]string{fleet.TagKey: "members"}
+	for u, d := range map[string]int{"m-due": 95, "m-young": 10, "m-busy": 95, "due": 90, "m-app": 95, "m-configured": 100} {
+		w.age[rotation.UserKey(acctB, u)] = d
+	}
+	w.age[rotation.UserKey(acctC, "c-due")] = 95
+	w.locked[rotation.UserKey(acctB, "m-busy")] = true
+	w.refusing = map[string]bool{acctC: true}
+	return w
 }
 
 func (w *world) sweep(sleeps *[]time.Duration) *fleet.Sweep {
 	return &fleet.Sweep{
-		Config: w, Users: w, Locks: w, Start: w.start, Schema: subset.Check,
+		Config: w, Users: w, Members: w, Locks: w, Start: w.start, Schema: subset.Check,
 		Sleep: func(_ context.Context, d time.Duration) error {
 			w.mu.Lock()
 			defer w.mu.Unlock()
@@ -252,6 +381,22 @@ func TestSweepRetriesAThrottledStart(t *testing.T) {
 // scope started; and a retry after the failure finishes the job.
 func TestSweepWithEachCallFailing(t *testing.T) {
 	t.Parallel()
+	worlds := map[string]func() *world{
+		"own": newWorld,
+		// Issue 15: every member account reachable, so that each of its
+		// calls (the assume, the listing, a user's tags and keys, the
+		// lock by RecordOf) fails in turn.
+		"members": func() *world { w := newMultiWorld(); w.refusing = nil; return w },
+	}
+	for wname, newWorld := range worlds {
+		t.Run(wname, func(t *testing.T) {
+			t.Parallel()
+			eachCallFailing(t, newWorld)
+		})
+	}
+}
+
+func eachCallFailing(t *testing.T, newWorld func() *world) {
 	clean := newWorld()
 	if _, err := clean.sweep(nil).Run(context.Background(), fleet.Event{ScheduledTime: fired.Format(time.RFC3339)}); err != nil {
 		t.Fatal(err)
@@ -303,13 +448,17 @@ func TestParseRefusesBadConfigs(t *testing.T) {
 		"user in input": `{"templates": [{"name": "a", "userPath": "/", "input": {"user": "x", "targets": []}}]}`,
 		"bad input":     `{"templates": [{"name": "a", "userPath": "/", "input": {"targets": [{"type": "nope"}]}}]}`,
 		"unknown field": `{"windowSecs": 1}`,
+		// Issue 15: a template's accounts.
+		"account":          `{"templates": [{"name": "a", "userPath": "/", "accounts": ["12345"], "input": ` + in + `}]}`,
+		"account twice":    `{"templates": [{"name": "a", "userPath": "/", "accounts": ["222222222222", "222222222222"], "input": ` + in + `}]}`,
+		"account in input": `{"templates": [{"name": "a", "userPath": "/", "accounts": ["222222222222"], "input": {"account": "222222222222", "targets": [{"type": "secret", "name": "app", "secretId": "fleet/{user}"}]}}]}`,
 	}
 	for name, raw := range tests {
 		if _, err := fleet.Parse([]byte(raw), subset.Check); err == nil {
 			t.Errorf("%s: %s accepted", name, raw)
 		}
 	}
-	if _, err := fleet.Parse([]byte(`{"windowSeconds": 840, "templates": [{"name": "a", "userPath": "/fleet/", "input": `+in+`}]}`), subset.Check); err != nil {
+	if _, err := fleet.Parse([]byte(`{"windowSeconds": 840, "templates": [{"name": "a", "userPath": "/fleet/", "input": `+in+`}, {"name": "b", "userPath": "/fleet/", "accounts": ["222222222222"], "input": `+in+`}]}`), subset.Check); err != nil {
 		t.Errorf("a good config: %v", err)
 	}
 }
@@ -354,7 +503,7 @@ func TestALastingThrottleLeavesTheSweepRetryable(t *testing.T) {
 
 type lockedOut struct{}
 
-func (lockedOut) Locked(context.Context, string) (bool, error) {
+func (lockedOut) Locked(context.Context, string, string) (bool, error) {
 	return false, &rotation.Retryable{Reason: "secretsmanager DescribeSecret: ThrottlingException"}
 }
 

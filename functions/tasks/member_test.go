@@ -112,3 +112,38 @@ func TestSessionPolicies(t *testing.T) {
 		t.Errorf("account-wide: %s %v", p, err)
 	}
 }
+
+// The sweep (issue 15) lists a member account's users through the member
+// role: its session policy is its member calls only, read-only: ListUsers
+// (no resource), each user's tags and keys; never its records, the MAC
+// key or the state machine, which stay in the keyrotator account.
+func TestSweepSessionPolicy(t *testing.T) {
+	t.Parallel()
+	raw, err := Sweep.SessionPolicy("aws", "222233334444", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc policyDoc
+	if err := json.Unmarshal([]byte(raw), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, s := range doc.Statement {
+		for _, a := range s.Action {
+			got[a] = append(got[a], s.Resource...)
+		}
+	}
+	want := map[string][]string{
+		"iam:ListUsers":      {"*"},
+		"iam:ListUserTags":   {"arn:aws:iam::222233334444:user/*"},
+		"iam:ListAccessKeys": {"arn:aws:iam::222233334444:user/*"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("session policy %s, want %v", raw, want)
+	}
+	for a, res := range want {
+		if !slices.Equal(got[a], res) {
+			t.Errorf("%s on %v, want %v (%s)", a, got[a], res, raw)
+		}
+	}
+}

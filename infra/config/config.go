@@ -82,14 +82,20 @@ func (c Config) MemberRoleName() string {
 	return c.Member.RoleName
 }
 
-// MemberAccounts are the accounts the rotations name, each once, sorted:
-// the tasks that reach members may assume exactly these accounts' member
-// roles. (The config cannot tell the stack's own account from a member's:
-// leave account out for the stack's own users.)
+// MemberAccounts are the accounts the rotations and the fleet templates
+// name, each once, sorted: the tasks that reach members (and the sweep)
+// may assume exactly these accounts' member roles. (The config cannot
+// tell the stack's own account from a member's: leave account out for
+// the stack's own users.)
 func (c Config) MemberAccounts() []string {
 	var out []string
 	for _, r := range c.Rotations {
 		if a := r.parsed.Account; a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, a := range c.TemplateAccounts() {
+		if !slices.Contains(out, a) {
 			out = append(out, a)
 		}
 	}
@@ -320,7 +326,7 @@ func ParseAt(b []byte, now time.Time) (Config, error) {
 			}
 		}
 	}
-	if err := c.parseFleet(now, users); err != nil {
+	if err := c.parseFleet(now); err != nil {
 		return Config{}, err
 	}
 	return c, nil

@@ -39,10 +39,11 @@ type Fleet struct {
 const templateUser = "KEYROTATOR-TEMPLATE-USER"
 
 // parseFleet checks the fleet (its schedule and time zone as a
-// rotation's, each template's name, path and input, and each template's
-// schedule against the IAM.3 deadline) and that no template's path covers
-// a configured user (who would be claimed twice).
-func (c *Config) parseFleet(now time.Time, users []string) error {
+// rotation's, each template's name, path, accounts and input, and each
+// template's schedule against the IAM.3 deadline) and that no template's
+// path covers a configured user in one of its accounts (who would be
+// claimed twice).
+func (c *Config) parseFleet(now time.Time) error {
 	f := c.Fleet
 	if f == nil {
 		return nil
@@ -70,7 +71,18 @@ func (c *Config) parseFleet(now time.Time, users []string) error {
 			// every user of the account.
 			return fmt.Errorf("%s (%s): userPath: a template needs a path of its own (/fleet/ …): its users' grants are user<userPath>*", where, t.Name)
 		}
-		raw, err := t.InputFor(fleet.User{Name: templateUser, Path: t.UserPath}, inputschema.Check)
+		// Issue 15: a template's member accounts are reached through the
+		// member role, as a member rotation's.
+		if err := fleet.CheckAccounts(t.Accounts); err != nil {
+			return fmt.Errorf("%s (%s): %w", where, t.Name, err)
+		}
+		if len(t.Accounts) > 0 && c.Member == nil {
+			return fmt.Errorf("%s (%s): accounts: %s are member accounts: the config needs \"member\": {\"externalId\": …} (the member stack's ExternalId) for the sweep and the tasks to assume their role", where, t.Name, strings.Join(t.Accounts, ", "))
+		}
+		// The stand-in user in the template's first account: a member
+		// template's input names its account (its secrets by name are the
+		// member's, reached through its role: AppSecrets).
+		raw, err := t.InputFor(fleet.User{Name: templateUser, Path: t.UserPath, Account: t.AccountsOrOwn()[0]}, inputschema.Check)
 		if err != nil {
 			return fmt.Errorf("%s (%s): input: %w", where, t.Name, err)
 		}
@@ -93,9 +105,9 @@ func (c *Config) parseFleet(now time.Time, users []string) error {
 				return fmt.Errorf("%s (%s): input.targets[%d].secretId: %q is under %s/, keyrotator's own secrets", where, t.Name, j, tg.SecretID, c.Prefix())
 			}
 		}
-		for _, u := range c.IAMUsers() {
-			if slices.Contains(users, u.Name) && strings.HasPrefix(u.Path, t.UserPath) {
-				return fmt.Errorf("%s (%s): userPath %s covers %s, which a rotation entry rotates: one rotation per user", where, t.Name, t.UserPath, u.Name)
+		for _, r := range c.Rotations {
+			if slices.Contains(t.AccountsOrOwn(), r.parsed.Account) && strings.HasPrefix(r.parsed.Path(), t.UserPath) {
+				return fmt.Errorf("%s (%s): userPath %s covers %s, which a rotation entry rotates: one rotation per user", where, t.Name, t.UserPath, rotation.UserIn(r.parsed.Account, r.parsed.User))
 			}
 		}
 		warning, err := checkDeadline(Rotation{Name: t.Name, Schedule: f.Schedule, TimeZone: f.TimeZone}, in, now)
@@ -123,14 +135,32 @@ func (c Config) inputs() []rotation.Input {
 	return out
 }
 
-// UserPaths are the fleet templates' paths: every task may act on
-// user<path>* (the users a tag opts in are not known at synth).
+// UserPaths are the paths of the fleet templates that cover the stack's
+// own account (they name no accounts): every task may act on
+// user<path>* (the users a tag opts in are not known at synth). A member
+// template's users are reached through the member role, never granted in
+// the keyrotator account.
 func (c Config) UserPaths() []string {
 	var out []string
 	if c.Fleet != nil {
 		for _, t := range c.Fleet.Templates {
-			if !slices.Contains(out, t.UserPath) {
+			if len(t.Accounts) == 0 && !slices.Contains(out, t.UserPath) {
 				out = append(out, t.UserPath)
+			}
+		}
+	}
+	return out
+}
+
+// TemplateAccounts are the member accounts the fleet templates name.
+func (c Config) TemplateAccounts() []string {
+	var out []string
+	if c.Fleet != nil {
+		for _, t := range c.Fleet.Templates {
+			for _, a := range t.Accounts {
+				if !slices.Contains(out, a) {
+					out = append(out, a)
+				}
 			}
 		}
 	}

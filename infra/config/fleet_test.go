@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,58 @@ func TestFleetConfigRefusals(t *testing.T) {
  "fleet":` + tmpl("a", "/fleet/", in) + `}`
 	if _, err := config.Parse([]byte(cover)); err == nil || !strings.Contains(err.Error(), "one rotation per user") {
 		t.Errorf("a template covering a configured user: %v", err)
+	}
+}
+
+// Issue 15, multi-account: a template's accounts are member accounts (the
+// config needs "member"; 12 digits each, once); the sweep and the tasks
+// may assume their member roles (MemberAccounts); their users and their
+// secrets by name are the member's, never granted in the keyrotator
+// account (UserPaths, AppSecrets); a template that covers a configured
+// member user in its account claims it twice.
+func TestFleetMemberAccounts(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fleetWith := func(accounts string) string {
+		return `{"schedule":"cron(0 9 * * ? *)","timeZone":"UTC","windowSeconds":60,"templates":[
+ {"name":"own","userPath":"/fleet/","input":{"targets":[{"type":"secret","name":"app","secretId":"fleet/{user}/k"}],"minKeyAgeDays":60}},
+ {"name":"members","userPath":"/team/","accounts":` + accounts + `,"input":{"targets":[{"type":"secret","name":"app","secretId":"member/{user}/k"}],"minKeyAgeDays":60}}]}`
+	}
+	member := `{"member":{"externalId":"kr-ext"},`
+	good := strings.Replace(withFleet("sweep", fleetWith(`["444455556666","222233334444"]`)), `{`, member, 1)
+	c, err := config.ParseAt([]byte(good), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.MemberAccounts(); !slices.Equal(got, []string{"222233334444", "444455556666"}) {
+		t.Errorf("member accounts %v: want the template's", got)
+	}
+	if got := c.UserPaths(); !slices.Equal(got, []string{"/fleet/"}) {
+		t.Errorf("user paths %v: want the own account's template's only", got)
+	}
+	for _, s := range c.AppSecrets() {
+		if strings.HasPrefix(s.ID, "member/") {
+			t.Errorf("app secrets %v: a member template's secret by name is the member's", c.AppSecrets())
+		}
+	}
+	fc, err := fleet.Parse([]byte(c.FleetSecret()), inputschema.Check)
+	if err != nil || len(fc.Templates) != 2 || !slices.Equal(fc.Templates[1].Accounts, []string{"444455556666", "222233334444"}) {
+		t.Errorf("the fleet secret: %v %+v", err, fc)
+	}
+	for name, tc := range map[string]struct{ config, want string }{
+		"no member":                       {withFleet("sweep", fleetWith(`["222233334444"]`)), `needs "member"`},
+		"not an id":                       {strings.Replace(withFleet("sweep", fleetWith(`["2222"]`)), `{`, member, 1), "12 digits"},
+		"twice":                           {strings.Replace(withFleet("sweep", fleetWith(`["222233334444","222233334444"]`)), `{`, member, 1), "listed twice"},
+		"account input":                   {strings.Replace(good, `"input":{"targets":[{"type":"secret","name":"app","secretId":"member/`, `"input":{"account":"222233334444","targets":[{"type":"secret","name":"app","secretId":"member/`, 1), "names no account"},
+		"covers a configured member user": {strings.Replace(good, `"input":{"user":"swept-user",`, `"input":{"user":"swept-user","account":"444455556666","userPath":"/team/a/",`, 1), "swept-user (account 444455556666)"},
+	} {
+		if _, err := config.ParseAt([]byte(tc.config), at); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", name, err, tc.want)
+		}
+	}
+	// The same path in another account than the configured user's is no claim.
+	other := strings.Replace(good, `"input":{"user":"swept-user",`, `"input":{"user":"swept-user","account":"777788889999","userPath":"/team/a/",`, 1)
+	if _, err := config.ParseAt([]byte(other), at); err != nil {
+		t.Errorf("a configured user of another account under the template's path: %v", err)
 	}
 }

@@ -3,8 +3,10 @@
 // a member account, trusted only by those task roles with an external id,
 // and allowed on the member's IAM users only what the main stack's task
 // roles do today (functions/tasks: the calls on Users, CloudTrail's
-// LookupEvents and the application secrets of `secret` targets), and the
-// weekly audit's read-only calls on every user (tasks.Audit). Each task
+// LookupEvents and the application secrets of `secret` targets), the
+// weekly audit's read-only calls on every user (tasks.Audit), and the
+// fleet sweep's read-only listing of the users under UserPath
+// (tasks.Sweep). Each task
 // narrows its session to its own step's calls with a session policy when
 // it assumes the role (docs/design.md, "Multi-account: the member stack").
 // It is deployed to every member account of an OU with CloudFormation
@@ -80,6 +82,19 @@ func AuditUserActions() []string { return actionsOf([]tasks.Task{tasks.Audit}, t
 // AuditReportActions are the audit's calls that take no resource: IAM's
 // credential report.
 func AuditReportActions() []string { return actionsOf([]tasks.Task{tasks.Audit}, tasks.Anything) }
+
+// SweepListActions are the fleet sweep's (tasks.Sweep) member calls that
+// take no resource: iam:ListUsers.
+func SweepListActions() []string { return memberActionsOf(tasks.Sweep, tasks.Anything) }
+
+// SweepUserActions are the sweep's read-only member calls on a user: its
+// opt-in tag and its keys' ages.
+func SweepUserActions() []string { return memberActionsOf(tasks.Sweep, tasks.Users) }
+
+// memberActionsOf are t's member calls (tasks.Task.MemberCalls) on r.
+func memberActionsOf(t tasks.Task, r tasks.Resource) []string {
+	return actionsOf([]tasks.Task{{Name: t.Name, Calls: t.MemberCalls()}}, r)
+}
 
 func actionsOn(r tasks.Resource) []string { return actionsOf(tasks.All, r) }
 
@@ -169,6 +184,25 @@ func New(scope constructs.Construct, id string, p *Props) *Member {
 				Sid:       jsii.String("AuditEveryUsersKeys"),
 				Actions:   strs(AuditUserActions()),
 				Resources: &[]*string{jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":iam::" + *awscdk.Aws_ACCOUNT_ID() + ":user/*")},
+			}),
+		},
+	})
+	// The fleet sweep (tasks.Sweep) lists the users under UserPath and
+	// reads a candidate's tag and keys, to start the rotations of those
+	// tagged for a template. Read only.
+	awsiam.NewManagedPolicy(c, jsii.String("Sweep"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("keyrotator: the fleet sweep's read-only calls: the users under UserPath, their tags and keys"),
+		Roles:       &[]awsiam.IRole{role},
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("SweepListUsers"),
+				Actions:   strs(SweepListActions()),
+				Resources: &[]*string{jsii.String("*")},
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("SweepTaggedUsers"),
+				Actions:   strs(SweepUserActions()),
+				Resources: &[]*string{jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":iam::" + *awscdk.Aws_ACCOUNT_ID() + ":user" + *p.UserPath + "*")},
 			}),
 		},
 	})

@@ -401,17 +401,24 @@ func (r *Rotator) grant(p *Props, users *[]*string, records *string) {
 
 // memberTask says whether t assumes the member roles of the config's
 // member accounts (issue 15): a state task that reaches members
-// (tasks.MemberTasks), or the weekly audit, which reads the member
-// accounts the rotations name (its session policy: tasks.Audit's
-// read-only calls), in a config that names a member account.
+// (tasks.MemberTasks), the weekly audit, which reads the member accounts
+// the rotations name (its session policy: tasks.Audit's read-only
+// calls), or the fleet sweep, which lists the users of the accounts its
+// templates name (tasks.Sweep's read-only calls), in a config that names
+// a member account (a rotation's, or a fleet template's: the rotations
+// the sweep starts run in those accounts).
 func memberTask(p *Props, t tasks.Task) bool {
 	if p.Config.Member == nil || len(p.Config.MemberAccounts()) == 0 {
 		return false
 	}
+	if t.Name == tasks.Sweep.Name {
+		return p.Config.Fleet != nil
+	}
 	return t.Name == tasks.Audit.Name || slices.ContainsFunc(tasks.MemberTasks(), func(m tasks.Task) bool { return m.Name == t.Name })
 }
 
-// memberRoles are the member roles of the config's member accounts:
+// memberRoles are the member roles of the config's member accounts (the
+// rotations' and the fleet templates'):
 // arn:<partition>:iam::<account>:role/<member.roleName>, one per account,
 // never a wildcard account.
 func memberRoles(p *Props) *[]*string {

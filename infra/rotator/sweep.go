@@ -40,6 +40,14 @@ func (r *Rotator) sweep(c constructs.Construct, p *Props, users *[]*string, reco
 	})
 	// keyrotator's own: a secret target naming it is refused (I1).
 	awscdk.Tags_Of(r.FleetConfig).Add(jsii.String("keyrotator:kind"), jsii.String("fleet"), nil)
+	if memberTask(p, t) {
+		// Issue 15: the member accounts (the templates' and the entries'),
+		// listed through their member role, narrowed by the sweep's
+		// session policy (tasks.Sweep's read-only member calls). A member
+		// account's users are never granted here (users: the own
+		// account's only).
+		fn.AddToRolePolicy(allow([]string{"sts:AssumeRole"}, memberRoles(p)))
+	}
 	for _, call := range t.Calls {
 		switch call.On {
 		case tasks.FleetConfig:

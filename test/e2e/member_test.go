@@ -12,9 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotator/keyrotator/functions/audit"
+	"github.com/keyrotator/keyrotator/functions/fleet"
 	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/tasks"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
@@ -69,8 +71,8 @@ func withMemberRoles(t testing.TB, b []byte) []byte {
 			}
 		}
 	}
-	if want := len(tasks.MemberTasks()) + 1; n != want { // and the weekly audit's
-		t.Fatalf("%d sts:AssumeRole statements in the golden template, want the %d of the member tasks and the audit", n, want)
+	if want := len(tasks.MemberTasks()) + 2; n != want { // and the weekly audit's, and the fleet sweep's
+		t.Fatalf("%d sts:AssumeRole statements in the golden template, want the %d of the member tasks, the audit and the sweep", n, want)
 	}
 	out, err := json.Marshal(tmpl)
 	if err != nil {
@@ -180,6 +182,10 @@ func TestMemberAccounts(t *testing.T) {
 	t.Run("the weekly audit reads B through the member role", func(t *testing.T) {
 		t.Parallel()
 		w.auditB(t, w.h.For(t))
+	})
+	t.Run("the sweep starts a tagged user of B through the member role", func(t *testing.T) {
+		t.Parallel()
+		w.sweepB(t, w.h.For(t))
 	})
 	for _, c := range []struct{ name, acct, why string }{
 		{"wrong external id (D)", memberD, "the member stack in D trusts another external id"},
@@ -444,4 +450,97 @@ func (w *memberWorld) auditB(t *testing.T, h *H) {
 func render(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// sweepB runs the fleet sweep with a template naming B (issue 15): B's
+// users under /service/fleet/ (inside B's member stack's UserPath),
+// tagged for it, are listed through the member role with the sweep's own
+// session, and a due one is started as a member rotation: the input
+// names B, the run is named <B>-<user>-…, the lock is read from the
+// keyrotator account's record keyrotator/users/<B>/<user>.
+func (w *memberWorld) sweepB(t *testing.T, h *H) {
+	const user, template = "fleet-m", "member-fleet"
+	in := h.sb.IAM.InAccount(memberB)
+	if _, err := in.CreateUser(user, "/service/fleet/", [][2]string{{fleet.TagKey, template}}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := in.CreateAccessKey(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Backdate(k.AccessKeyID, h.sb.Server.Clock().Now().AddDate(0, 0, -95))
+	// The fleet config as a deploy with this template would write it
+	// (fleet.Parse holds it to the same rules).
+	ctx := context.Background()
+	cur, err := h.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("keyrotator/fleet")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(aws.ToString(cur.SecretString)), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["windowSeconds"] = 0
+	cfg["templates"] = append(cfg["templates"].([]any), map[string]any{"name": template, "userPath": "/service/fleet/", "accounts": []string{memberB},
+		"input": map[string]any{"targets": []map[string]string{{"type": "secret", "name": "app", "secretId": "app/fleet-{user}"}}, "minKeyAgeDays": 60}})
+	b, _ := json.Marshal(cfg)
+	if _, err := h.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("keyrotator/fleet"), SecretString: aws.String(string(b))}); err != nil {
+		t.Fatal(err)
+	}
+	calls := h.sb.Calls(t, 0)
+	seq := calls[len(calls)-1].Seq
+	rep, ferr := h.invokeSweep(t)
+	if ferr != "" || rep.Started != 1 || len(rep.Unreachable) != 0 {
+		t.Fatalf("the sweep: %s %+v (refused: %v)", ferr, rep, h.deniedCalls())
+	}
+	var run *types.ExecutionListItem
+	for _, e := range h.sweptExecutions(t) {
+		if strings.HasPrefix(aws.ToString(e.Name), memberB+"-"+user+"-") {
+			run = &e
+		}
+	}
+	if run == nil {
+		t.Fatalf("no run named %s-%s-…", memberB, user)
+	}
+	d, err := h.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: run.ExecutionArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var input struct {
+		Account, User string
+		Request       struct {
+			RequestedBy string `json:"requestedBy"`
+		} `json:"request"`
+	}
+	_ = json.Unmarshal([]byte(aws.ToString(d.Input)), &input)
+	if input.Account != memberB || input.User != user || input.Request.RequestedBy != "schedule sweep."+template {
+		t.Errorf("the run's input: account %q user %q signed %q", input.Account, input.User, input.Request.RequestedBy)
+	}
+	// Stopped here: the run itself is a member rotation, which the
+	// subtest beside this one carries through every target.
+	if _, err := h.sfn.StopExecution(ctx, &sfn.StopExecutionInput{ExecutionArn: run.ExecutionArn}); err != nil {
+		t.Fatal(err)
+	}
+	// B's IAM through the sweep's member session only; the lock from the
+	// keyrotator account's record of B's user, by the sweep's own role.
+	session := "arn:aws:sts::" + memberB + memberSession + tasks.Sweep.Function()
+	var listed, lock bool
+	for _, c := range h.sb.Calls(t, seq) {
+		switch {
+		case strings.HasPrefix(c.Principal, session):
+			listed = listed || c.Service == "iam" && c.Action == "ListUsers"
+			if c.Write {
+				t.Errorf("%s:%s in B by the sweep", c.Service, c.Action)
+			}
+		case strings.Contains(c.Principal, "RotatorSweep"):
+			where := strings.Join(c.ResourceARNs, ",")
+			lock = lock || c.Action == "DescribeSecret" && strings.Contains(where, ":"+w.own+":secret:keyrotator/users/"+memberB+"/"+user)
+			if c.Service == "iam" && strings.Contains(where, ":"+memberB+":") {
+				t.Errorf("iam:%s on %s by the sweep's own role", c.Action, where)
+			}
+		}
+	}
+	if !listed || !lock {
+		t.Errorf("B listed through %s: %v; the lock read from keyrotator/users/%s/%s: %v", session, listed, memberB, user, lock)
+	}
 }

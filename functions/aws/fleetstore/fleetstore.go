@@ -52,12 +52,12 @@ func (s *Store) Config(ctx context.Context) ([]byte, error) {
 	return []byte(aws.ToString(out.SecretString)), nil
 }
 
-// Locked says whether user's record has a version staged AWSPENDING: a
-// run holds the lock (I6). No record: no run ever held it.
-// TODO(issue 15, multi): a member account's user's record is
-// Names.RecordOf(account, user) once rotations name their account.
-func (s *Store) Locked(ctx context.Context, user string) (bool, error) {
-	name := s.names.Record(user)
+// Locked says whether account's user's record (Names.RecordOf: a member
+// account's user's is <prefix>/users/<account>/<user>, kept in the
+// keyrotator account like every record) has a version staged AWSPENDING:
+// a run holds the lock (I6). No record: no run ever held it.
+func (s *Store) Locked(ctx context.Context, account, user string) (bool, error) {
+	name := s.names.RecordOf(account, user)
 	out, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
 	if _, ok := errors.AsType[*types.ResourceNotFoundException](err); ok {
 		return false, nil
