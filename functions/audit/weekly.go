@@ -77,13 +77,21 @@ func (w *Weekly) Run(ctx context.Context, _ json.RawMessage) (WeeklyResult, erro
 }
 
 // accounts are the function's own account, then every other account a
-// rotation names (issue 15), each once, in order.
+// rotation or a fleet template names (issue 15), each once, in order.
 func (w *Weekly) accounts(own string) Configured {
 	out := Configured{{ID: own}}
 	var members []string
+	add := func(a string) {
+		if a != "" && a != own && !slices.Contains(members, a) {
+			members = append(members, a)
+		}
+	}
 	for _, m := range w.Managed {
-		if m.Account != "" && m.Account != own && !slices.Contains(members, m.Account) {
-			members = append(members, m.Account)
+		add(m.Account)
+	}
+	for _, t := range w.Templates { // the fleet's member accounts (issue 15)
+		for _, a := range t.Accounts {
+			add(a)
 		}
 	}
 	slices.Sort(members)

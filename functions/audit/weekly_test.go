@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +54,22 @@ func TestSummaryBodyListsFlaggedKeys(t *testing.T) {
 	}
 	if strings.Contains(body, "AKIAFINE") {
 		t.Errorf("body lists a key with nothing to do:\n%s", body)
+	}
+}
+
+// The weekly audit reads its own account and every member account a
+// rotation or a fleet template names, each once, in order.
+func TestWeeklyAccounts(t *testing.T) {
+	t.Parallel()
+	w := &Weekly{
+		Managed:   []Managed{{User: "a"}, {Account: "333344445555", User: "b"}, {Account: "111122223333", User: "c"}, {Account: "333344445555", User: "d"}},
+		Templates: []Template{{Name: "f", Accounts: []string{"222233334444", "333344445555"}}, {Name: "g"}},
+	}
+	var got []string
+	for _, a := range w.accounts("111122223333") {
+		got = append(got, a.ID)
+	}
+	if want := []string{"111122223333", "222233334444", "333344445555"}; !slices.Equal(got, want) {
+		t.Errorf("accounts %v, want %v", got, want)
 	}
 }

@@ -49,14 +49,15 @@ func (r *Rotator) audit(c constructs.Construct, p *Props) {
 		// Issue 15: the fleet's templates (audit.Template): their tagged
 		// users are the sweep's, not unmanaged.
 		type template struct {
-			Name     string `json:"name"`
-			Path     string `json:"userPath"`
-			Schedule string `json:"schedule"`
-			Enabled  bool   `json:"enabled"`
+			Name     string   `json:"name"`
+			Path     string   `json:"userPath"`
+			Accounts []string `json:"accounts,omitempty"`
+			Schedule string   `json:"schedule"`
+			Enabled  bool     `json:"enabled"`
 		}
 		var ts []template
 		for _, t := range f.Templates {
-			ts = append(ts, template{Name: t.Name, Path: t.UserPath, Schedule: f.Schedule, Enabled: true})
+			ts = append(ts, template{Name: t.Name, Path: t.UserPath, Accounts: t.Accounts, Schedule: f.Schedule, Enabled: true})
 		}
 		b, err := json.Marshal(ts)
 		if err != nil {
