@@ -94,11 +94,7 @@ func TestAnUnreachableMemberAccountStopsNoOther(t *testing.T) {
 	if err != nil || rep.Started != 1 || rep.AlreadyStarted != 6 || len(rep.Unreachable) != 0 {
 		t.Fatalf("the retry: %v %+v", err, rep)
 	}
-	for u, n := range w.started {
-		if n != 1 {
-			t.Errorf("%s started %d times", u, n)
-		}
-	}
+	startedOnceEach(t, w.started)
 }
 
 // A config naming an account, and a sweep deployed without the member

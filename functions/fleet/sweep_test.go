@@ -330,11 +330,7 @@ func TestASweepRetriedStartsNoSecondRun(t *testing.T) {
 	if err != nil || rep.AlreadyStarted != 3 || rep.Started != 0 {
 		t.Fatalf("again: %v %+v", err, rep)
 	}
-	for u, n := range w.started {
-		if n != 1 {
-			t.Errorf("%s started %d times", u, n)
-		}
-	}
+	startedOnceEach(t, w.started)
 }
 
 // StartExecution's throttle, past the SDK's retries, is retried with full
@@ -522,5 +518,15 @@ func TestTheWindowFitsTheTimeLeft(t *testing.T) {
 	}
 	if len(sleeps) == 0 || !slices.IsSorted(sleeps) || sleeps[len(sleeps)-1] > 10*time.Second {
 		t.Fatalf("waits %v: want them within the 10 s left, in order", sleeps)
+	}
+}
+
+// startedOnceEach fails t for a user the sweeps started other than once.
+func startedOnceEach(t *testing.T, started map[string]int) {
+	t.Helper()
+	for u, n := range started {
+		if n != 1 {
+			t.Errorf("%s started %d times", u, n)
+		}
 	}
 }
