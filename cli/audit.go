@@ -300,17 +300,7 @@ func fleetTemplates(f rotationsFile, now time.Time) []audit.Template {
 	if f.Fleet == nil {
 		return nil
 	}
-	var next *time.Time
-	if s, err := schedule.Parse(f.Fleet.Schedule); err == nil {
-		loc := time.UTC
-		if l, err := time.LoadLocation(f.Fleet.TimeZone); err == nil && f.Fleet.TimeZone != "" {
-			loc = l
-		}
-		if n, ok := s.Next(now, loc, time.Time{}); ok {
-			u := n.UTC()
-			next = &u
-		}
-	}
+	next := nextRunUTC(f.Fleet.Schedule, f.Fleet.TimeZone, now)
 	var out []audit.Template
 	for _, t := range f.Fleet.Templates {
 		out = append(out, audit.Template{Name: t.Name, Path: t.UserPath, Accounts: t.Accounts, Schedule: f.Fleet.Schedule, Enabled: true, Next: next})
@@ -326,19 +316,30 @@ func managedRotations(f rotationsFile, now time.Time) []audit.Managed {
 	var out []audit.Managed
 	for _, r := range f.Rotations {
 		m := audit.Managed{Account: r.Input.Account, User: r.Input.User, Rotation: r.Name, Schedule: r.Schedule, Enabled: r.enabled()}
-		if s, err := schedule.Parse(r.Schedule); err == nil && m.Enabled {
-			loc := time.UTC
-			if r.TimeZone != "" {
-				if l, err := time.LoadLocation(r.TimeZone); err == nil {
-					loc = l
-				}
-			}
-			if next, ok := s.Next(now, loc, time.Time{}); ok {
-				n := next.UTC()
-				m.Next = &n
-			}
+		if m.Enabled {
+			m.Next = nextRunUTC(r.Schedule, r.TimeZone, now)
 		}
 		out = append(out, m)
 	}
 	return out
+}
+
+// nextRunUTC is a schedule expression's next run after now in its time
+// zone ("" or unknown: UTC), in UTC; nil when the expression does not say
+// (a rate schedule's runs depend on when it was made) or cannot be read.
+func nextRunUTC(expr, tz string, now time.Time) *time.Time {
+	s, err := schedule.Parse(expr)
+	if err != nil {
+		return nil
+	}
+	loc := time.UTC
+	if l, err := time.LoadLocation(tz); err == nil && tz != "" {
+		loc = l
+	}
+	next, ok := s.Next(now, loc, time.Time{})
+	if !ok {
+		return nil
+	}
+	n := next.UTC()
+	return &n
 }
