@@ -316,11 +316,10 @@ func sweptBy(ts []Template, home, account string, u reportUser, tag string) *Man
 		return nil
 	}
 	for _, t := range ts {
-		accounts := t.Accounts
-		if len(accounts) == 0 {
-			accounts = []string{home}
-		}
-		if t.Name != tag || !strings.HasPrefix(u.Path, t.Path) || !slices.Contains(accounts, account) && !(home == "" && len(t.Accounts) == 0) {
+		// A template naming no account covers home's (any, when the audit
+		// knows no home), as a rotation naming none does (managedBy).
+		covers := slices.Contains(t.Accounts, account) || len(t.Accounts) == 0 && (home == "" || home == account)
+		if t.Name != tag || !strings.HasPrefix(u.Path, t.Path) || !covers {
 			continue
 		}
 		return &Managed{Account: account, User: u.Name, Rotation: t.SweepName(), Schedule: t.Schedule, Enabled: t.Enabled, Next: t.Next}
