@@ -97,7 +97,7 @@ type Provider struct {
 	mu        sync.Mutex
 	own       string // the stack's own account, once known
 	partition string
-	configs   map[string]aws.Config // by account/user (UserKey), or account + "\x00" + policy
+	configs   map[string]aws.Config // by account/user (UserKey; the user "" for a task whose calls are every user's, the audit's and the sweep's)
 }
 
 // New is task's provider over base (the Lambda's configuration, whose
@@ -185,27 +185,6 @@ func (p *Provider) Config(ctx context.Context, account, user string) (aws.Config
 		return aws.Config{}, &rotation.Internal{Reason: err.Error()}
 	}
 	return p.config(ctx, rotation.UserKey(account, user), partition, account, policy)
-}
-
-// ConfigWithPolicy is a member session of account narrowed by policy (a
-// session policy document), for a task whose calls are not one user's
-// (the weekly audit); the stack's own account is the Lambda's own
-// configuration.
-func (p *Provider) ConfigWithPolicy(ctx context.Context, account, policy string) (aws.Config, error) {
-	own, partition, err := p.self(ctx)
-	if err != nil {
-		return aws.Config{}, err
-	}
-	if account == "" || account == own {
-		return p.base, nil
-	}
-	if !rotation.IsAccountID(account) {
-		return aws.Config{}, &rotation.Internal{Reason: fmt.Sprintf("member account %q: want 12 digits", account)}
-	}
-	if policy == "" || len(policy) > tasks.MaxSessionPolicy {
-		return aws.Config{}, &rotation.Internal{Reason: fmt.Sprintf("a member session of %s needs a session policy of 1 to %d characters", account, tasks.MaxSessionPolicy)}
-	}
-	return p.config(ctx, account+"\x00"+policy, partition, account, policy)
 }
 
 func (p *Provider) config(ctx context.Context, key, partition, account, policy string) (aws.Config, error) {

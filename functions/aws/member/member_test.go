@@ -246,19 +246,29 @@ func TestClients(t *testing.T) {
 	}
 }
 
-// The audit's: a session with a given policy; own account: the Lambda's.
-func TestConfigWithPolicy(t *testing.T) {
+// The weekly audit's (functions/cmd/audit): Config with no user is a
+// session narrowed to tasks.Audit's calls on every user, made once per
+// account; the own account is the Lambda's, with no assume.
+func TestConfigOfEveryUser(t *testing.T) {
 	t.Parallel()
 	f := &fakeSTS{}
 	p := NewWith(base(), Settings{ExternalID: "x"}, tasks.Audit, f)
-	pol := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListUsers","Resource":"*"}]}`
-	if _, err := p.ConfigWithPolicy(t.Context(), b, pol); err != nil || aws.ToString(f.assumes[0].Policy) != pol || aws.ToString(f.assumes[0].RoleSessionName) != "keyrotator-audit" {
-		t.Fatalf("%v", err)
+	want, err := tasks.Audit.SessionPolicy("aws", b, "")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := p.ConfigWithPolicy(t.Context(), b, ""); err == nil {
-		t.Error("no policy")
+	for range 2 {
+		if _, err := p.Config(t.Context(), b, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := p.ConfigWithPolicy(t.Context(), own, ""); err != nil || f.calls() != 1 {
+	if len(f.assumes) != 1 || aws.ToString(f.assumes[0].Policy) != want || aws.ToString(f.assumes[0].RoleSessionName) != "keyrotator-audit" {
+		t.Fatalf("%d assumes, the first %+v; want one, with the audit's policy %s", len(f.assumes), f.assumes, want)
+	}
+	if !strings.Contains(want, `"arn:aws:iam::`+b+`:user/*"`) || strings.Contains(want, "sns:") {
+		t.Errorf("the audit's session policy %s: want every user of %s, and nothing of the keyrotator account", want, b)
+	}
+	if _, err := p.Config(t.Context(), own, ""); err != nil || f.calls() != 1 {
 		t.Errorf("own account: %v %d", err, f.calls())
 	}
 }
