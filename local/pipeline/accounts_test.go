@@ -76,12 +76,7 @@ func (d *decisions) agree(t *testing.T, wantDenials int) {
 	var cases []referee.Case
 	denials := 0
 	for _, x := range all {
-		c := referee.Case{Principal: x.Principal.ARN, Action: x.Action, Resource: x.Resource, ResourceAccount: x.ResourceAccount,
-			Context: x.Context, ResourcePolicy: x.ResourcePolicy, SessionPolicy: x.SessionPolicy}
-		for _, p := range x.Identity {
-			c.Identity = append(c.Identity, referee.Policy{Name: p.Name, Doc: p.Doc})
-		}
-		cases = append(cases, c)
+		cases = append(cases, sandboxtest.RefereeCase(x))
 		if !x.Allowed {
 			denials++
 		}

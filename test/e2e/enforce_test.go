@@ -26,6 +26,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/authz"
 	"github.com/keyrotator/keyrotator/local/sandbox/iam"
+	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
 )
 
 // The golden template's config rotates IAM user app-aws-user into the
@@ -210,12 +211,7 @@ func (r *recorded) compare(ctx context.Context) (n, denied int, disagree []strin
 	defer r.mu.Unlock()
 	var cases []referee.Case
 	for _, d := range r.all {
-		c := referee.Case{Principal: d.Principal.ARN, Action: d.Action, Resource: d.Resource, ResourceAccount: d.ResourceAccount,
-			Context: d.Context, ResourcePolicy: d.ResourcePolicy, SessionPolicy: d.SessionPolicy}
-		for _, p := range d.Identity {
-			c.Identity = append(c.Identity, referee.Policy{Name: p.Name, Doc: p.Doc})
-		}
-		cases = append(cases, c)
+		cases = append(cases, sandboxtest.RefereeCase(d))
 		if !d.Allowed {
 			denied++
 		}
