@@ -2,7 +2,6 @@ package stepfunctions
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -132,51 +131,314 @@ func (s *Service) validateWithRunner(ctx context.Context, definition string) (st
 	// deploy that AWS would accept failed "signal: killed".
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := env.command(ctx, s.srv.Region())
-	line, _ := json.Marshal(map[string]any{"type": "validate", "definition": json.RawMessage(definition)})
-	cmd.Stdin = bytes.NewReader(append(line, '\n'))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = time.Second
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("runner: %w: %s", err, strings.TrimSpace(stderr.String()))
+	for range 2 { // a host that was closing as it was asked: once more, on a new one
+		h, err := s.host(env)
+		if err != nil {
+			return "", err
+		}
+		m, err := h.validate(ctx, json.RawMessage(definition))
+		if errors.Is(err, errHostGone) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if m.Type == "invalid" {
+			return m.Message, nil
+		}
+		return "", nil
 	}
-	var res struct {
-		Type    string `json:"type"`
-		Message string `json:"message"`
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
-		return "", fmt.Errorf("runner answered %q: %w", out, err)
-	}
-	if res.Type == "invalid" {
-		return res.Message, nil
-	}
-	return "", nil
+	return "", errors.New("runner: the Step Functions runner exited twice while validating")
 }
 
-// run is one execution's runner process.
-type run struct {
-	s      *Service
-	e      *execution
-	cmd    *exec.Cmd
-	ctx    context.Context // ends with the execution
-	cancel context.CancelFunc
+// errHostGone: the runner process ended, or was closing, before it could
+// take a request.
+var errHostGone = errors.New("the Step Functions runner process is gone")
+
+// host is the runner process (runner.mjs) that runs a Service's
+// executions: one Node.js process for all of them, started with the first
+// and ended when none has run for hostIdle. Its lines carry the id of the
+// execution they belong to.
+type host struct {
+	s   *Service
+	cmd *exec.Cmd
 
 	wmu   sync.Mutex
 	stdin io.WriteCloser
 
-	tmu   sync.Mutex
-	tasks map[int64]*task
+	mu      sync.Mutex
+	runs    map[int64]*run           // by exec id
+	reqs    map[int64]chan<- message // validations waiting, by req id
+	closing bool                     // asked to exit: takes nothing new
+	idle    *time.Timer
 
 	stderr tail
 	exited chan struct{}
-	iters  map[string]map[int]bool // Map name → iteration index → ended (read loop only)
+}
+
+// hostIdle is how long a runner with nothing to run stays: long enough
+// that a test's next execution finds it, short enough that a sandbox
+// left idle holds no Node.js process.
+const hostIdle = 5 * time.Second
+
+// host returns the runner process, starting one if there is none.
+func (s *Service) host(env nodeEnv) (*host, error) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if h := s.runner; h != nil {
+		return h, nil
+	}
+	h := &host{s: s, runs: map[int64]*run{}, reqs: map[int64]chan<- message{}, exited: make(chan struct{})}
+	// Not an execution's context: the process outlives every execution.
+	h.cmd = env.command(context.Background(), s.srv.Region())
+	h.cmd.Stderr = &h.stderr
+	stdin, err := h.cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("runner stdin: %w", err)
+	}
+	stdout, err := h.cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("runner stdout: %w", err)
+	}
+	if err := h.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the runner: %w", err)
+	}
+	h.stdin = stdin
+	s.runner = h
+	s.hosts[h] = struct{}{}
+	go h.read(stdout)
+	go h.syncClock()
+	return h, nil
+}
+
+// attach gives r to h; false if h takes nothing new.
+func (h *host) attach(r *run) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.runs[r.id] = r
+	h.busy()
+	return true
+}
+
+// detach takes r from h: its lines go nowhere after this.
+func (h *host) detach(r *run) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.runs, r.id)
+	h.maybeIdle()
+}
+
+// busy stops the idle countdown (h.mu held).
+func (h *host) busy() {
+	if h.idle != nil {
+		h.idle.Stop()
+		h.idle = nil
+	}
+}
+
+// maybeIdle starts the idle countdown if h has nothing to do (h.mu held).
+func (h *host) maybeIdle() {
+	if h.closing || len(h.runs) > 0 || len(h.reqs) > 0 || h.idle != nil {
+		return
+	}
+	h.idle = time.AfterFunc(hostIdle, func() {
+		h.mu.Lock()
+		if len(h.runs) > 0 || len(h.reqs) > 0 || h.closing {
+			h.mu.Unlock()
+			return
+		}
+		h.mu.Unlock()
+		h.close()
+	})
+}
+
+// close asks the process to exit once it has nothing to run (its stdin
+// closes): it takes nothing new from here on.
+func (h *host) close() {
+	h.s.hmu.Lock()
+	if h.s.runner == h {
+		h.s.runner = nil
+	}
+	h.s.hmu.Unlock()
+	h.mu.Lock()
+	h.closing = true
+	h.busy()
+	h.mu.Unlock()
+	h.wmu.Lock()
+	if h.stdin != nil {
+		_ = h.stdin.Close()
+		h.stdin = nil
+	}
+	h.wmu.Unlock()
+}
+
+// stop closes h and kills it if it has not exited within grace.
+func (h *host) stop(grace time.Duration) {
+	h.close()
+	select {
+	case <-h.exited:
+	case <-time.After(grace):
+		_ = h.cmd.Process.Kill()
+		<-h.exited
+	}
+}
+
+// validate asks h's validator about a definition.
+func (h *host) validate(ctx context.Context, definition json.RawMessage) (message, error) {
+	ch := make(chan message, 1)
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		return message{}, errHostGone
+	}
+	id := h.s.seq.Add(1)
+	h.reqs[id] = ch
+	h.busy()
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.reqs, id)
+		h.maybeIdle()
+		h.mu.Unlock()
+	}()
+	if !h.write(map[string]any{"type": "validate", "req": id, "definition": definition}) {
+		return message{}, errHostGone
+	}
+	select {
+	case m, ok := <-ch:
+		if !ok {
+			return message{}, fmt.Errorf("runner: %w: %s", errHostGone, strings.TrimSpace(h.stderr.String()))
+		}
+		return m, nil
+	case <-ctx.Done():
+		return message{}, fmt.Errorf("runner: validate: %w", ctx.Err())
+	}
+}
+
+// write sends one protocol line; false if the process's stdin is closed.
+func (h *host) write(msg any) bool {
+	b, err := json.Marshal(msg)
+	if err != nil {
+		h.s.srv.Logger().Error("step functions runner: encode", "err", err)
+		return false
+	}
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	if h.stdin == nil {
+		return false
+	}
+	_, err = h.stdin.Write(append(b, '\n'))
+	return err == nil
+}
+
+// read takes the runner's lines to the executions they belong to until
+// the process exits; every execution still on it then fails.
+func (h *host) read(stdout io.Reader) {
+	s := h.s
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	for sc.Scan() {
+		var m message
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			s.srv.Logger().Warn("step functions runner: bad line", "err", err)
+			continue
+		}
+		switch m.Type {
+		case "advance":
+			s.srv.Clock().Flow(time.UnixMilli(m.ToMs))
+			s.srv.MarkDirty()
+			continue
+		case "valid", "invalid":
+			h.mu.Lock()
+			ch := h.reqs[m.Req]
+			delete(h.reqs, m.Req)
+			h.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+			continue
+		}
+		h.mu.Lock()
+		r := h.runs[m.Exec]
+		h.mu.Unlock()
+		if r != nil {
+			r.handle(m)
+		}
+	}
+	_, _ = io.Copy(io.Discard, stdout)
+	werr := h.cmd.Wait()
+	h.close()
+	cause := fmt.Sprintf("The Step Functions runner (node, pid %d) exited before the execution ended", h.cmd.Process.Pid)
+	if werr != nil {
+		cause += ": " + werr.Error()
+	}
+	if msg := strings.TrimSpace(h.stderr.String()); msg != "" {
+		cause += ": " + msg
+	}
+	h.mu.Lock()
+	runs := make([]*run, 0, len(h.runs))
+	for _, r := range h.runs {
+		runs = append(runs, r)
+	}
+	for id, ch := range h.reqs {
+		close(ch)
+		delete(h.reqs, id)
+	}
+	h.mu.Unlock()
+	for _, r := range runs {
+		s.end(r.e, Failed, nil, "States.Runtime", cause)
+		r.cancel()
+	}
+	s.hmu.Lock()
+	delete(s.hosts, h)
+	s.hmu.Unlock()
+	close(h.exited)
+}
+
+// syncClock tells the runner whenever the sandbox clock jumps (a test,
+// another execution's Wait), so its executions' virtual time keeps up.
+func (h *host) syncClock() {
+	clock := h.s.srv.Clock()
+	last := clock.Offset()
+	t := time.NewTicker(clockPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.exited:
+			return
+		case <-t.C:
+			if off := clock.Offset(); off != last {
+				last = off
+				h.write(map[string]any{"type": "clock", "nowMs": clock.Now().UnixMilli()})
+			}
+		}
+	}
+}
+
+// run is one execution on the runner.
+type run struct {
+	s      *Service
+	e      *execution
+	h      *host
+	id     int64           // the execution's id on the runner
+	ctx    context.Context // ends with the execution
+	cancel context.CancelFunc
+
+	tmu   sync.Mutex
+	tasks map[int64]*task
+
+	iters map[string]map[int]bool // Map name → iteration index → ended (read loop only)
 }
 
 // message is a protocol line from the runner.
 type message struct {
 	Type     string          `json:"type"`
+	Exec     int64           `json:"exec"` // the execution it belongs to
+	Req      int64           `json:"req"`  // the validation it answers
+	Message  string          `json:"message"`
 	Event    json.RawMessage `json:"event"`
 	ID       int64           `json:"id"`
 	State    string          `json:"state"`
@@ -194,32 +456,27 @@ type message struct {
 	Token            string `json:"token"`
 }
 
-// execute runs an execution's runner from start to end; it returns once
-// the process is gone.
+// execute runs an execution on the runner from start to end; it returns
+// once the runner has let it go.
 func (s *Service) execute(e *execution, env nodeEnv) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := &run{s: s, e: e, ctx: ctx, cancel: cancel, tasks: map[int64]*task{}, exited: make(chan struct{})}
-	// Not the execution's context: the process must outlive its end long
-	// enough to exit by itself (loop kills it after killGrace).
-	r.cmd = env.command(context.Background(), s.srv.Region())
-	r.cmd.Stderr = &r.stderr
-	stdin, err := r.cmd.StdinPipe()
-	if err == nil {
-		r.stdin = stdin
-		var stdout io.ReadCloser
-		if stdout, err = r.cmd.StdoutPipe(); err == nil {
-			if err = r.cmd.Start(); err == nil {
-				r.loop(stdout)
-				return
-			}
+	r := &run{s: s, e: e, id: s.seq.Add(1), ctx: ctx, cancel: cancel, tasks: map[int64]*task{}}
+	var err error
+	for range 2 { // a host that was closing as it was asked: once more, on a new one
+		if r.h, err = s.host(env); err != nil {
+			break
 		}
+		if r.h.attach(r) {
+			break
+		}
+		r.h, err = nil, errHostGone
 	}
-	s.end(e, Failed, nil, "States.Runtime", "The sandbox could not start the Step Functions runner: "+err.Error())
-}
-
-func (r *run) loop(stdout io.Reader) {
-	s, e := r.s, r.e
+	if r.h == nil {
+		s.end(e, Failed, nil, "States.Runtime", "The sandbox could not start the Step Functions runner: "+err.Error())
+		return
+	}
+	defer r.h.detach(r)
 	e.mu.Lock()
 	ended := e.status != Running
 	if !ended {
@@ -233,60 +490,22 @@ func (r *run) loop(stdout io.Reader) {
 		}
 		e.mu.Unlock()
 	}()
-	// The process goes when the execution ends: at once if the sandbox is
-	// closing, else after a grace to exit by itself.
-	go func() {
-		<-r.ctx.Done()
-		s.mu.Lock()
-		grace := killGrace
-		if s.closed {
-			grace = 0
-		}
-		s.mu.Unlock()
-		select {
-		case <-r.exited:
-		case <-time.After(grace):
-			_ = r.cmd.Process.Kill()
-		}
-	}()
 	if ended { // stopped before it started
-		r.closeStdin()
-		r.cancel()
-	} else {
-		var def any
-		_ = json.Unmarshal([]byte(e.machine.Definition), &def)
-		r.send(map[string]any{
-			"type": "start", "definition": def, "input": json.RawMessage(e.input),
-			"executionArn": e.arn, "name": e.name, "roleArn": e.machine.RoleARN,
-			"stateMachineArn": e.machine.ARN, "stateMachineName": e.machine.Name,
-			"startTime": e.start.UTC().Format("2006-01-02T15:04:05.000Z"),
-			"clockMs":   s.srv.Clock().Now().UnixMilli(), "waitScale": s.opts.WaitScale, "retryScale": s.opts.RetryScale,
-		})
-		go r.syncClock()
+		return
 	}
-
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
-	for sc.Scan() {
-		var m message
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			s.srv.Logger().Warn("step functions runner: bad line", "execution", e.arn, "err", err)
-			continue
-		}
-		r.handle(m)
-	}
-	_, _ = io.Copy(io.Discard, stdout)
-	werr := r.cmd.Wait()
-	close(r.exited)
-	cause := fmt.Sprintf("The Step Functions runner (node, pid %d) exited before the execution ended", r.cmd.Process.Pid)
-	if werr != nil {
-		cause += ": " + werr.Error()
-	}
-	if msg := strings.TrimSpace(r.stderr.String()); msg != "" {
-		cause += ": " + msg
-	}
-	s.end(e, Failed, nil, "States.Runtime", cause)
-	r.cancel()
+	var def any
+	_ = json.Unmarshal([]byte(e.machine.Definition), &def)
+	r.send(map[string]any{
+		"type": "start", "definition": def, "input": json.RawMessage(e.input),
+		"executionArn": e.arn, "name": e.name, "roleArn": e.machine.RoleARN,
+		"stateMachineArn": e.machine.ARN, "stateMachineName": e.machine.Name,
+		"startTime": e.start.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"clockMs":   s.srv.Clock().Now().UnixMilli(), "waitScale": s.opts.WaitScale, "retryScale": s.opts.RetryScale,
+	})
+	<-ctx.Done()
+	// The execution ended here (its result, StopExecution, the runner's
+	// death): the runner drops what is left of it.
+	r.send(map[string]any{"type": "forget"})
 }
 
 func (r *run) handle(m message) {
@@ -299,9 +518,6 @@ func (r *run) handle(m message) {
 		}
 	case "task":
 		r.startTask(m)
-	case "advance":
-		s.srv.Clock().Flow(time.UnixMilli(m.ToMs))
-		s.srv.MarkDirty()
 	case "result":
 		str := func(p *string) string {
 			if p == nil {
@@ -323,60 +539,21 @@ func (r *run) handle(m message) {
 		default:
 			s.end(e, Failed, nil, str(m.Error), str(m.Cause))
 		}
-		r.closeStdin()
+		r.cancel()
 	default:
 		s.srv.Logger().Warn("step functions runner: unknown message", "execution", e.arn, "type", m.Type)
 	}
 }
 
-// syncClock tells the runner whenever the sandbox clock jumps (a test,
-// another execution's Wait), so its virtual time keeps up.
-func (r *run) syncClock() {
-	clock := r.s.srv.Clock()
-	last := clock.Offset()
-	t := time.NewTicker(clockPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.ctx.Done():
-			return
-		case <-t.C:
-			if off := clock.Offset(); off != last {
-				last = off
-				r.send(map[string]any{"type": "clock", "nowMs": clock.Now().UnixMilli()})
-			}
-		}
-	}
+// send writes one of the execution's protocol lines; a runner that is gone
+// drops it (the execution's end is reported by the read loop).
+func (r *run) send(msg map[string]any) {
+	msg["exec"] = r.id
+	r.h.write(msg)
 }
 
-// send writes one protocol line to the runner; a runner that is gone
-// drops it (its end is reported by the read loop).
-func (r *run) send(msg any) {
-	b, err := json.Marshal(msg)
-	if err != nil {
-		r.s.srv.Logger().Error("step functions runner: encode", "err", err)
-		return
-	}
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	if r.stdin != nil {
-		_, _ = r.stdin.Write(append(b, '\n'))
-	}
-}
-
-func (r *run) closeStdin() {
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	if r.stdin != nil {
-		_ = r.stdin.Close()
-		r.stdin = nil
-	}
-}
-
-// abort asks the runner to stop (StopExecution) and lets it go.
+// abort lets the execution go (StopExecution): the runner stops it.
 func (r *run) abort() {
-	r.send(map[string]any{"type": "abort"})
-	r.closeStdin()
 	r.cancel()
 }
 
@@ -402,27 +579,24 @@ func (t *tail) String() string {
 	return string(t.buf)
 }
 
-// RunnerPIDs are the process ids of the runners alive now.
+// RunnerPIDs are the process ids of the runners running an execution now.
 func (s *Service) RunnerPIDs() []int {
-	s.mu.Lock()
-	all := make([]*execution, 0, len(s.execs))
-	for _, e := range s.execs {
-		all = append(all, e)
+	s.hmu.Lock()
+	h := s.runner
+	s.hmu.Unlock()
+	if h == nil {
+		return nil
 	}
-	s.mu.Unlock()
-	var pids []int
-	for _, e := range all {
-		e.mu.Lock()
-		if e.run != nil && e.run.cmd.Process != nil {
-			pids = append(pids, e.run.cmd.Process.Pid)
-		}
-		e.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.runs) == 0 || h.cmd.Process == nil {
+		return nil
 	}
-	return pids
+	return []int{h.cmd.Process.Pid}
 }
 
 // Close implements sandbox.Closer: every running execution is aborted and
-// every runner process is gone when it returns.
+// the runner process is gone when it returns.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -440,8 +614,17 @@ func (s *Service) Close() error {
 	go func() { s.runs.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-time.After(10 * time.Second):
-		return errors.New("step functions: runners still alive 10s after close")
+		return errors.New("step functions: executions still running 10s after close")
 	}
+	s.hmu.Lock()
+	hosts := make([]*host, 0, len(s.hosts))
+	for h := range s.hosts {
+		hosts = append(hosts, h)
+	}
+	s.hmu.Unlock()
+	for _, h := range hosts {
+		h.stop(killGrace)
+	}
+	return nil
 }

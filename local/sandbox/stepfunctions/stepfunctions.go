@@ -1,7 +1,7 @@
 // Package stepfunctions is the sandbox's Step Functions (JSON 1.0,
 // AWSStepFunctions): Standard state machines and their executions. The
-// States Language itself is interpreted by aws-local-stepfunctions, one
-// Node.js child process per execution (runner.mjs); this package binds its
+// States Language itself is interpreted by aws-local-stepfunctions, in one
+// Node.js child process that runs every execution (runner.mjs); this package binds its
 // Task states to the sandbox's Lambda and SNS, runs callback Tasks
 // (.waitForTaskToken, finished by SendTaskSuccess/SendTaskFailure:
 // callbacks.go), keeps each execution's history in AWS's shape, and moves
@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyrotator/keyrotator/local/sandbox"
@@ -68,7 +69,12 @@ type Service struct {
 	machines map[string]*stateMachine // by ARN
 	execs    map[string]*execution    // by ARN
 	closed   bool
-	runs     sync.WaitGroup // runner goroutines
+	runs     sync.WaitGroup // executions on the runner
+
+	hmu    sync.Mutex
+	runner *host              // the runner new executions go to; nil: start one
+	hosts  map[*host]struct{} // every runner process not yet exited
+	seq    atomic.Int64       // the runner's execution and request ids
 
 	cbmu   sync.Mutex
 	tokens map[string]*callback // every task token issued, open or closed
@@ -140,7 +146,7 @@ func New(srv *sandbox.Server, opts Options) *Service {
 	if opts.WaitScale <= 0 {
 		opts.WaitScale = 1
 	}
-	return &Service{srv: srv, opts: opts, machines: map[string]*stateMachine{}, execs: map[string]*execution{}, tokens: map[string]*callback{}}
+	return &Service{srv: srv, opts: opts, machines: map[string]*stateMachine{}, execs: map[string]*execution{}, tokens: map[string]*callback{}, hosts: map[*host]struct{}{}}
 }
 
 // Info implements sandbox.Service.

@@ -663,12 +663,17 @@ func TestCloseLeavesNoRunner(t *testing.T) {
 		}
 		arns = append(arns, aws.ToString(st.ExecutionArn))
 	}
-	var pids []int
-	for deadline := time.Now().Add(10 * time.Second); len(pids) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		pids = sf.RunnerPIDs()
+	// Both executions in their Wait: both on the one runner.
+	for _, arn := range arns {
+		for deadline := time.Now().Add(10 * time.Second); count(history(t, c, arn), types.HistoryEventTypeWaitStateEntered) == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never entered its Wait: %v", arn, eventTypes(history(t, c, arn)))
+			}
+		}
 	}
-	if len(pids) != 2 {
-		t.Fatalf("runners %v, want 2", pids)
+	pids := sf.RunnerPIDs()
+	if len(pids) != 1 {
+		t.Fatalf("runners %v, want one for every execution", pids)
 	}
 	if err := sf.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
