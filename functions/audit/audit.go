@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -91,6 +90,12 @@ type Template struct {
 	Schedule string     `json:"schedule"`          // the sweep's schedule expression
 	Enabled  bool       `json:"enabled"`           // the sweep's schedule is enabled
 	Next     *time.Time `json:"nextRun,omitempty"` // the sweep's next run, when known
+}
+
+// scope is t as the sweep reads it (no input: the audit asks only which
+// users it covers).
+func (t Template) scope() fleet.Template {
+	return fleet.Template{Name: t.Name, UserPath: t.Path, Accounts: t.Accounts}
 }
 
 // SweepName is how a row names a template's rotation: the schedule name
@@ -209,7 +214,7 @@ func auditUser(ctx context.Context, a Account, api IAM, u reportUser, opt Option
 	tagged := readTags(tags, opt.Now)
 	rot := managedBy(opt.Managed, opt.Home, a.ID, u.Name)
 	if rot == nil {
-		rot = sweptBy(opt.Templates, opt.Home, a.ID, u, tags[fleet.TagKey])
+		rot = sweptBy(opt.Templates, opt.Home, a.ID, u, tags)
 	}
 	var rows []Row
 	for _, k := range keys {
@@ -306,20 +311,16 @@ func managedBy(ms []Managed, home, account, user string) *Managed {
 	return found
 }
 
-// sweptBy is the fleet template that the sweep rotates u of account by
-// (its keyrotator:rotation tag value tag names it, u's path is under the
-// template's, and the template covers the account), as a Managed; nil if
-// none. A configured rotation of u comes first (managedBy), as in the
-// sweep.
-func sweptBy(ts []Template, home, account string, u reportUser, tag string) *Managed {
-	if tag == "" || u.Path == "" {
-		return nil
-	}
+// sweptBy is the fleet template that the sweep rotates u of account by,
+// with u's tags, as a Managed; nil if none. Whether a template covers u
+// is the sweep's own rule (fleet.Template.Covers), not a copy of it. A
+// template naming no account covers home's, or any account when the
+// audit knows no home (each audited account is then its own home), as a
+// rotation naming none does (managedBy). A configured rotation of u
+// comes first (managedBy), as in the sweep.
+func sweptBy(ts []Template, home, account string, u reportUser, tags map[string]string) *Managed {
 	for _, t := range ts {
-		// A template naming no account covers home's (any, when the audit
-		// knows no home), as a rotation naming none does (managedBy).
-		covers := slices.Contains(t.Accounts, account) || len(t.Accounts) == 0 && (home == "" || home == account)
-		if t.Name != tag || !strings.HasPrefix(u.Path, t.Path) || !covers {
+		if !t.scope().Covers(cmp.Or(home, account), account, u.Path, tags) {
 			continue
 		}
 		return &Managed{Account: account, User: u.Name, Rotation: t.SweepName(), Schedule: t.Schedule, Enabled: t.Enabled, Next: t.Next}

@@ -75,6 +75,28 @@ func (t Template) AccountsOrOwn() []string {
 	return t.Accounts
 }
 
+// Covers says whether t is the rotation of the user at path in account
+// tagged tags, the one rule the sweep and the audit (package audit) both
+// apply: the user's keyrotator:rotation tag names t, its IAM path starts
+// with t's UserPath (IAM's own prefix, as the grants on
+// user<UserPath>* read it: a UserPath ends in "/", so /fleet/ does not
+// reach /fleetx/), and its account is one of t's Accounts or, when t
+// names none, the stack's own. own is the stack's own account id; an
+// account of "" or own (in the user's account or in t's Accounts) is the
+// stack's own, so the sweep's "" for the own account and an id naming it
+// are one account. An IAM path is never "": "" (a path not known) is
+// covered by no template.
+func (t Template) Covers(own, account, path string, tags map[string]string) bool {
+	if tag, ok := tags[TagKey]; !ok || tag != t.Name || path == "" || !strings.HasPrefix(path, t.UserPath) {
+		return false
+	}
+	isOwn := func(a string) bool { return a == "" || a == own }
+	if len(t.Accounts) == 0 {
+		return isOwn(account)
+	}
+	return slices.ContainsFunc(t.Accounts, func(a string) bool { return a == account || isOwn(a) && isOwn(account) })
+}
+
 // CheckAccounts says whether accounts may be a template's: 12-digit ids,
 // each once.
 func CheckAccounts(accounts []string) error {

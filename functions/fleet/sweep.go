@@ -320,7 +320,7 @@ func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *
 			due = append(due, c)
 		}
 	}
-	accounts, err := s.accounts(ctx, cfg)
+	accounts, own, err := s.accounts(ctx, cfg)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -346,9 +346,6 @@ func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *
 				scopes = append(scopes, sc)
 			}
 		}
-	}
-	covers := func(t Template, account string) bool {
-		return slices.ContainsFunc(t.AccountsOrOwn(), func(a string) bool { return accounts[a] == account })
 	}
 	for _, sc := range scopes {
 		mu.Lock()
@@ -393,11 +390,12 @@ func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *
 			case t.UserPath != sc.path:
 				mu.Unlock()
 				return // listed for another template's path: its own path's listing decides
-			case !strings.HasPrefix(u.Path, t.UserPath) || !covers(t, u.Account):
+			case !t.Covers(own, u.Account, u.Path, tags):
 				// The listing is by path prefix already; IAM's answer is
 				// checked all the same: the grants cover only the path.
 				// A template that does not name the user's account never
-				// rotates there, whatever the tag says.
+				// rotates there, whatever the tag says. (The audit asks
+				// the same Covers whether a user is the sweep's.)
 				rep.OutOfScope = append(rep.OutOfScope, who)
 				mu.Unlock()
 				return
@@ -439,9 +437,11 @@ func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *
 // accounts maps each account the config names (a template's, an
 // entry's input's) to the one form the sweep uses for it: "" for the
 // stack's own (named or not: its users are the own Directory's, its
-// records Names.Record(user), as Input.MemberAccount), else its id. The
-// own account is asked of Members only when the config names an account.
-func (s *Sweep) accounts(ctx context.Context, cfg Config) (map[string]string, error) {
+// records Names.Record(user), as Input.MemberAccount), else its id; and
+// the own account's id. The own account is asked of Members only when
+// the config names an account: else own is "", and every user the sweep
+// lists is the own account's ("").
+func (s *Sweep) accounts(ctx context.Context, cfg Config) (map[string]string, string, error) {
 	out := map[string]string{"": ""}
 	var named []string
 	for _, t := range cfg.Templates {
@@ -453,14 +453,14 @@ func (s *Sweep) accounts(ctx context.Context, cfg Config) (map[string]string, er
 		}
 	}
 	if len(named) == 0 {
-		return out, nil
+		return out, "", nil
 	}
 	if s.Members == nil {
-		return nil, &rotation.Internal{Reason: "sweep: the fleet config names member accounts, and the sweep is deployed without the member settings (the config's \"member\")"}
+		return nil, "", &rotation.Internal{Reason: "sweep: the fleet config names member accounts, and the sweep is deployed without the member settings (the config's \"member\")"}
 	}
 	var own string
 	if err := s.retry(ctx, func() (err error) { own, err = s.Members.Own(ctx); return err }); err != nil {
-		return nil, fmt.Errorf("sweep: the stack's own account: %w", err)
+		return nil, "", fmt.Errorf("sweep: the stack's own account: %w", err)
 	}
 	for _, a := range named {
 		out[a] = a
@@ -468,7 +468,7 @@ func (s *Sweep) accounts(ctx context.Context, cfg Config) (map[string]string, er
 			out[a] = ""
 		}
 	}
-	return out, nil
+	return out, own, nil
 }
 
 // directory is account's Directory: the own one for "", else the member's.

@@ -23,19 +23,22 @@ type Fault struct {
 	// ran for, and its ordinal among that state and item's calls of this
 	// service and action. "" and 0 match any; Item "-" matches only calls
 	// made outside a Map. A rule that names an origin never matches a call
-	// without one (a consumer's, a test's).
-	State   string        `json:"state,omitempty"`
-	Item    string        `json:"item,omitempty"`
-	Ordinal int           `json:"ordinal,omitempty"`
-	Nth     int           `json:"nth,omitempty"`   // first matching call to hit, 1-based; 0 = the next one
-	Times   int           `json:"times,omitempty"` // how many calls to hit; 0 = 1, -1 = every one
-	Kind    string        `json:"kind,omitempty"`  // "throttle" or "unavailable": the service's own words for them
-	Status  int           `json:"status,omitempty"`
-	Code    string        `json:"code,omitempty"`
-	Message string        `json:"message,omitempty"`
-	Delay   time.Duration `json:"delay,omitempty"` // before answering (JSON: nanoseconds)
-	After   bool          `json:"after,omitempty"` // run the action, then fail
-	Crash   bool          `json:"crash,omitempty"` // Lambda: kill the function after its side effect
+	// without one (a consumer's, a test's). Execution matches the
+	// execution the call was made for, by ARN or by name: a test's fault
+	// for its own run, in a sandbox other tests' runs share.
+	Execution string        `json:"execution,omitempty"`
+	State     string        `json:"state,omitempty"`
+	Item      string        `json:"item,omitempty"`
+	Ordinal   int           `json:"ordinal,omitempty"`
+	Nth       int           `json:"nth,omitempty"`   // first matching call to hit, 1-based; 0 = the next one
+	Times     int           `json:"times,omitempty"` // how many calls to hit; 0 = 1, -1 = every one
+	Kind      string        `json:"kind,omitempty"`  // "throttle" or "unavailable": the service's own words for them
+	Status    int           `json:"status,omitempty"`
+	Code      string        `json:"code,omitempty"`
+	Message   string        `json:"message,omitempty"`
+	Delay     time.Duration `json:"delay,omitempty"` // before answering (JSON: nanoseconds)
+	After     bool          `json:"after,omitempty"` // run the action, then fail
+	Crash     bool          `json:"crash,omitempty"` // Lambda: kill the function after its side effect
 
 	seen  int // matching calls so far
 	fired int
@@ -121,9 +124,9 @@ func (f *Faults) match(service, action, resource string, o *Origin, ordinal int)
 }
 
 // fromOrigin says whether a call of origin o and that ordinal is one the
-// rule's State, Item and Ordinal name.
+// rule's Execution, State, Item and Ordinal name.
 func (r *Fault) fromOrigin(o *Origin, ordinal int) bool {
-	if r.State == "" && r.Item == "" && r.Ordinal == 0 {
+	if r.Execution == "" && r.State == "" && r.Item == "" && r.Ordinal == 0 {
 		return true
 	}
 	if o == nil {
@@ -133,7 +136,7 @@ func (r *Fault) fromOrigin(o *Origin, ordinal int) bool {
 	if item == "" {
 		item = "-"
 	}
-	return (r.State == "" || r.State == o.State) && (r.Item == "" || r.Item == item) && (r.Ordinal == 0 || r.Ordinal == ordinal)
+	return (r.Execution == "" || sameResource(r.Execution, o.Execution)) && (r.State == "" || r.State == o.State) && (r.Item == "" || r.Item == item) && (r.Ordinal == 0 || r.Ordinal == ordinal)
 }
 
 // sameResource says whether a rule's resource names the call's: by name or

@@ -38,13 +38,15 @@ func TestFaultMatching(t *testing.T) {
 	}
 }
 
-// A rule naming an origin hits only the call of that state, item and
-// ordinal: never a call without an origin, never another branch's.
+// A rule naming an origin hits only the call of that execution, state,
+// item and ordinal: never a call without an origin, never another
+// branch's, never another execution's.
 func TestFaultMatchesByOrigin(t *testing.T) {
 	t.Parallel()
 	upd := &Origin{Execution: "e1", State: "UpdateSecret", Item: "app", Invocation: "r1"}
 	other := &Origin{Execution: "e1", State: "UpdateSecret", Item: "app2", Invocation: "r2"}
 	top := &Origin{Execution: "e1", State: "CreateKey", Invocation: "r3"}
+	inRun := &Origin{Execution: "arn:aws:states:us-east-1:111122223333:execution:m:run-1", State: "UpdateSecret", Invocation: "r4"}
 	tests := []struct {
 		name    string
 		rule    Fault
@@ -59,6 +61,13 @@ func TestFaultMatchesByOrigin(t *testing.T) {
 		{"outside a Map", Fault{Service: "secretsmanager", State: "CreateKey", Item: "-", Status: 500}, top, 1, true},
 		{"not outside a Map", Fault{Service: "secretsmanager", Item: "-", Status: 500}, upd, 1, false},
 		{"no origin named: any", Fault{Service: "secretsmanager", Status: 500}, nil, 0, true},
+		{"its execution, by name", Fault{Service: "secretsmanager", Execution: "run-1", Status: 500}, inRun, 1, true},
+		{"its execution, by ARN", Fault{Service: "secretsmanager", Execution: inRun.Execution, Status: 500}, inRun, 1, true},
+		{"its execution and state", Fault{Service: "secretsmanager", Execution: "run-1", State: "UpdateSecret", Status: 500}, inRun, 1, true},
+		{"its execution, another state", Fault{Service: "secretsmanager", Execution: "run-1", State: "CreateKey", Status: 500}, inRun, 1, false},
+		{"another execution", Fault{Service: "secretsmanager", Execution: "run-1", Status: 500}, upd, 1, false},
+		{"a name ending as its name", Fault{Service: "secretsmanager", Execution: "run-1", Status: 500}, &Origin{Execution: "arn:aws:states:us-east-1:111122223333:execution:m:my-run-1", State: "UpdateSecret"}, 1, false},
+		{"an execution, no origin", Fault{Service: "secretsmanager", Execution: "run-1", Status: 500}, nil, 0, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/keyrotator/keyrotator/functions/rotation"
 	"github.com/keyrotator/keyrotator/functions/steps"
 	"github.com/keyrotator/keyrotator/local/fullsandbox"
 	"github.com/keyrotator/keyrotator/local/pipeline/pipelinetest"
@@ -57,8 +59,19 @@ func (h *H) alertOf(arn, kind string) (snsMessage, steps.Alert) {
 // (steps' unit test checks each exists) and the console; the JSON block
 // says the same. (No secret anywhere: the harness checks I1 on every byte
 // when the test ends.)
+//
+// The cases share one deployed world (one deploy, not one each): each
+// rotates users of its own, reads the alert of its own execution (by ARN),
+// and injects its fault into its own execution's calls only
+// (runFaulted), so no case's run meets another's fault. The world waits
+// ten times longer than Start's for OldKeyStillInUse: the missed
+// consumer's use must land inside the 7-day WaitForUse, 60 ms of real
+// time at waitScale; on a loaded machine it came late, seen only at
+// DeleteOldKey. Ten times longer (0.6 s), as
+// TestSoracomGroupMissedIsSeen; the other cases only wait a little longer.
 func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 	t.Parallel()
+	world := startIn(t, fullsandbox.Options{WaitScale: 10 * waitScale, EnforceIAM: true}, pipelinetest.Deploy{AnyUser: true})
 	tests := []struct {
 		errName, state string
 		run            func(h *H) *Result
@@ -102,39 +115,26 @@ func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 		}, nil},
 		{"Retryable", "CreateKey", func(h *H) *Result {
 			f := h.seed("throttled", 95)
-			h.sb.Fault(h.t, sandbox.Fault{Service: "iam", Action: "CreateAccessKey", Kind: "throttle", Times: 1000})
-			return h.Run(f.input(nil))
+			return h.runFaulted(f.input(nil), sandbox.Fault{Service: "iam", Action: "CreateAccessKey", Kind: "throttle", Times: 1000})
 		}, nil},
 		// Finding 4: a denied call is named, not retried, and says which
 		// action on what (it reached the alert as a wrapError that linked
 		// #retryable and called it transient).
 		{"AccessDenied", "DeleteOldKey", func(h *H) *Result {
 			f := h.seed("denied-delete", 95)
-			h.sb.Fault(h.t, sandbox.Fault{Service: "iam", Action: "DeleteAccessKey", Status: 403, Code: "AccessDenied", Times: -1,
+			return h.runFaulted(f.input(nil), sandbox.Fault{Service: "iam", Action: "DeleteAccessKey", Status: 403, Code: "AccessDenied", Times: -1,
 				Message: "User: arn:aws:sts::111122223333:assumed-role/keyrotator-deleteoldkey/x is not authorized to perform: iam:DeleteAccessKey on resource: user denied-delete because no identity-based policy allows the iam:DeleteAccessKey action"})
-			return h.Run(f.input(nil))
 		}, []string{"IAM DeleteAccessKey on user denied-delete was refused", "iam:DeleteAccessKey", "is inactive, not deleted"}},
 		// An answer keyrotator does not expect is Internal, not retried.
 		{"Internal", "DeactivateOldKey", func(h *H) *Result {
 			f := h.seed("odd-answer", 95)
-			h.sb.Fault(h.t, sandbox.Fault{Service: "iam", Action: "UpdateAccessKey", Status: 400, Code: "UnexpectedAnswer", Times: -1})
-			return h.Run(f.input(nil))
+			return h.runFaulted(f.input(nil), sandbox.Fault{Service: "iam", Action: "UpdateAccessKey", Status: 400, Code: "UnexpectedAnswer", Times: -1})
 		}, []string{"UnexpectedAnswer", "not transient"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.errName, func(t *testing.T) {
 			t.Parallel()
-			var h *H
-			switch tt.errName {
-			default:
-				h = Start(t)
-			case "OldKeyStillInUse":
-				// The missed consumer's use must land inside the 7-day
-				// WaitForUse, 60 ms of real time at waitScale: on a loaded
-				// machine it came late, seen only at DeleteOldKey. Ten
-				// times longer (0.6 s), as TestSoracomGroupMissedIsSeen.
-				h = startIn(t, fullsandbox.Options{WaitScale: 10 * waitScale, EnforceIAM: true}, pipelinetest.Deploy{AnyUser: true})
-			}
+			h := world.For(t)
 			r := tt.run(h)
 			if r.Status != types.ExecutionStatusFailed || r.Error != tt.errName {
 				t.Fatalf("status %s %s: %s; want FAILED %s", r.Status, r.Error, r.Cause, tt.errName)
@@ -164,6 +164,27 @@ func TestEveryNamedErrorAlertIsActionable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runFaulted runs input (a run needing no approval) with fault injected
+// into its own execution's calls only (sandbox.Fault.Execution, the name
+// it starts under): a fault for every call of a kind would fail every
+// other run in the sandbox too. The fault is removed when the test ends.
+func (h *H) runFaulted(input map[string]any, fault sandbox.Fault) *Result {
+	h.t.Helper()
+	user, _ := input["user"].(string)
+	name := rotation.NewExecutionName(user, h.sb.Server.Clock().Now(), rand.Reader)
+	fault.Execution = name
+	h.sb.Fault(h.t, fault)
+	b, err := json.Marshal(input)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out, err := h.sfn.StartExecution(context.Background(), &sfn.StartExecutionInput{StateMachineArn: aws.String(h.dep.StateMachineARN), Name: aws.String(name), Input: aws.String(string(b))})
+	if err != nil {
+		h.t.Fatalf("StartExecution: %v", err)
+	}
+	return h.Wait(aws.ToString(out.ExecutionArn))
 }
 
 // approvalToken is the task token of the execution's pending Approve task,
