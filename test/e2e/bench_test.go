@@ -166,9 +166,9 @@ func benchFleet(b *testing.B, n int, accounts []string) {
 	fns, _ := h.sb.Server.Service("lambda")
 	fns.(*sblambda.Service).KeepLogs(40 * n) // and Lambda its logs' lines, past its 5,000 a function
 	h.sb.Server.Calls().Grow(400 * n)        // and the call log its calls, past its 100,000
-	// Set-up is not the measure: seed with the limits off. User i is
-	// fleet-<i/5> of account i%5: each account holds a fifth of the
-	// fleet, and every account the same names.
+	// Set-up is not the measure: seed with the limits off. With k
+	// accounts, user i is fleet-<i/k> of account i%k: each account holds
+	// a k-th of the fleet, and every account the same names.
 	h.sb.Server.SetRateLimits(sandbox.NoRateLimits)
 	type member struct{ account, user string }
 	users := make([]member, n)
