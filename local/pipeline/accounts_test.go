@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
@@ -24,6 +25,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox"
 	"github.com/keyrotator/keyrotator/local/sandbox/authz"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
+	sbsts "github.com/keyrotator/keyrotator/local/sandbox/sts"
 )
 
 const (
@@ -379,6 +381,22 @@ func TestAssumeRoleRefusals(t *testing.T) {
 	_, err = iam.NewFromConfig(w.as(t, out.Credentials)).ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("app")})
 	if apiCode(err) != "ExpiredToken" {
 		t.Errorf("a call after the session's expiration: %v, want ExpiredToken", err)
+	}
+	// Unless the sandbox keeps sessions (a fleet's world, whose clock
+	// runs days ahead in milliseconds): then one lasts past it, and still
+	// answers its expiration.
+	stsSvc, _ := w.sb.Server.Service("sts")
+	stsSvc.(*sbsts.Service).KeepSessions()
+	out, err = assume(ctx, w.task, &sts.AssumeRoleInput{RoleArn: aws.String(memberRole), RoleSessionName: aws.String("kept"), ExternalId: aws.String(externalID), DurationSeconds: aws.Int32(900)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := aws.ToTime(out.Credentials.Expiration).Sub(w.sb.Server.Clock().Now()); d < 898*time.Second || d > 900*time.Second {
+		t.Errorf("a kept session answers an expiration %v ahead, want its 900 s", d)
+	}
+	w.sb.Server.Clock().Advance(901e9)
+	if _, err = iam.NewFromConfig(w.as(t, out.Credentials)).ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("app")}); err != nil {
+		t.Errorf("a kept session's call after its expiration: %v", err)
 	}
 	w.decisions.agree(t, 5)
 }

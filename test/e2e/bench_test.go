@@ -28,6 +28,7 @@ import (
 	"github.com/keyrotator/keyrotator/local/sandbox/cloudtrail"
 	sblambda "github.com/keyrotator/keyrotator/local/sandbox/lambda"
 	"github.com/keyrotator/keyrotator/local/sandbox/sandboxtest"
+	sbsts "github.com/keyrotator/keyrotator/local/sandbox/sts"
 )
 
 // BenchmarkRotation is one whole rotation (one secret target, waits
@@ -115,71 +116,85 @@ func BenchmarkColdStart(b *testing.B) {
 }
 
 // fleetUsers is how many users BenchmarkFleet rotates (issue 15: 1,000).
-var fleetUsers = flag.Int("fleet.users", 1000, "BenchmarkFleet: users of the fleet, all due in the same minute")
+var fleetUsers = flag.Int("fleet.users", 1000, "BenchmarkFleet: users of the fleet, spread evenly over its 5 accounts, all due in the same minute")
 
-// BenchmarkFleet is issue 15's fleet: -fleet.users users (1,000) under the
-// golden fleet template's path, tagged for it, all due in the same minute,
-// each with a sparse consumer (one call a minute: it reads its key from its
-// secret and calls STS), started by one sweep whose window is the
-// rate-limit floor's estimate, against the sandbox's real-time rate
-// limits (AWS's figures) and its default Lambda concurrency. Every
+// BenchmarkFleet is issue 15's fleet: -fleet.users users (1,000) spread
+// evenly over 5 member accounts (fleetAccounts, each with the member
+// stack; the same user names in each, as names are unique only within an
+// account), under the golden fleet template's path, tagged for it, whose
+// accounts the fleet config names; all due in the same minute, each with a
+// sparse consumer (one call a minute: it reads its key from its secret in
+// its own account and calls STS), started by one sweep that lists every
+// account through its member role, whose window is the rate-limit floor's
+// estimate, against the sandbox's real-time rate limits (AWS's figures,
+// each bucket per account) and its default Lambda concurrency. Every
 // rotation must succeed and no consumer call fail. It reports the wall
 // time (the sweep's start to the last rotation's end) beside the
 // rate-limit floor — the time the tightest limit alone imposes on the
 // calls the run made: for each bucket (account, region, API), the calls it
 // served beyond its burst over its refill rate — and their ratio (goal
 // ≤ 1.5), the throttles absorbed per API, and the calls and state
-// transitions per rotation.
-//
-// TODO(issue 15, multi-account): the issue's world is 1,000 users across
-// 5 sandbox accounts, each through the member role; until rotations name
-// their account, the fleet is in the stack's own account, where
-// CloudTrail's 2 lookups a second bind 5 times as hard.
+// transitions per rotation; and per account its rotations, its CloudTrail
+// lookups, its throttles and its own floor.
 func BenchmarkFleet(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
-		benchFleet(b, *fleetUsers)
+		benchFleet(b, *fleetUsers, fleetAccounts)
 		b.StartTimer() // b.Loop must be called with the timer running
 	}
 }
 
-func benchFleet(b *testing.B, n int) {
+func benchFleet(b *testing.B, n int, accounts []string) {
 	// Retry pauses as long as AWS's (RetryScale 1): the Lambda retrier's
 	// 423 s is what absorbs a fleet's TooManyRequests, and the sandbox's
 	// Lambda work is never faster than AWS's. At 0.1 (42 s), 215 and then
 	// 758 of 1,000 failed Lambda.TooManyRequestsException at Validate and
 	// TakeLock on the shared 2-core machine.
-	h := startWith(b, fullsandbox.Options{WaitScale: waitScale, RetryScale: 1})
+	w := startFleet(b, fullsandbox.Options{WaitScale: waitScale, RetryScale: 1}, accounts)
+	h := w.H
 	// Each rotation's shortened Waits move the one sandbox clock: a fleet
 	// moves it years ahead in minutes, and CloudTrail would drop its events
 	// at 90 days before the leak canary (which searches every one) saw them.
 	ct, _ := h.sb.Server.Service("cloudtrail")
 	ct.(*cloudtrail.Service).KeepAll()
+	// And the member sessions (15 minutes, renewed by their SDK on the real
+	// clock) would end milliseconds after they were assumed, as another
+	// rotation's Wait moves the clock on: they last while the sandbox runs,
+	// as the functions' own role sessions do.
+	st, _ := h.sb.Server.Service("sts")
+	st.(*sbsts.Service).KeepSessions()
 	fns, _ := h.sb.Server.Service("lambda")
 	fns.(*sblambda.Service).KeepLogs(40 * n) // and Lambda its logs' lines, past its 5,000 a function
 	h.sb.Server.Calls().Grow(400 * n)        // and the call log its calls, past its 100,000
-	// The window: the floor's estimate (one LookupEvents per rotation,
-	// VerifyOldKeyUnused's, at CloudTrail's 2 a second), with a fifth to
-	// spare: starts that come exactly as fast as the tightest bucket
-	// serves queue without bound (and each queued run is a Node.js
-	// interpreter in the sandbox).
-	// Set-up is not the measure: seed with the limits off.
+	// Set-up is not the measure: seed with the limits off. With k
+	// accounts, user i is fleet-<i/k> of account i%k: each account holds
+	// a k-th of the fleet, and every account the same names.
 	h.sb.Server.SetRateLimits(sandbox.NoRateLimits)
-	users := make([]string, n)
+	type member struct{ account, user string }
+	users := make([]member, n)
+	perAccount := map[string]int{}
 	for i := range users {
-		users[i] = fmt.Sprintf("fleet-%04d", i)
-		h.seedFleetUser(b, users[i], "/fleet/", goldenTemplate, 95)
+		users[i] = member{accounts[i%len(accounts)], fmt.Sprintf("fleet-%04d", i/len(accounts))}
+		perAccount[users[i].account]++
+		h.seedFleetUserIn(b, users[i].account, users[i].user, "/fleet/", goldenTemplate, 95)
 	}
 	h.sb.Server.SetRateLimits(nil) // AWS's figures from here on
 	limits := h.sb.Server.RateLimits()
-	window := min(n*6/5/cloudtrailRate(limits), int(fleet.MaxWindow.Seconds()))
+	// The window: the floor's estimate (one LookupEvents per rotation,
+	// VerifyOldKeyUnused's, in the user's account, whose bucket serves 2
+	// a second: the most users any one account holds, over that rate),
+	// with a fifth to spare: starts that come exactly as fast as the
+	// tightest bucket serves queue without bound (and each queued run is
+	// a Node.js interpreter in the sandbox).
+	most := (n + len(accounts) - 1) / len(accounts)
+	window := min(most*6/5/cloudtrailRate(limits), int(fleet.MaxWindow.Seconds()))
 	h.setFleetWindow(b, window)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	apps := make([]*consumer.App, n)
 	for i, u := range users {
-		apps[i] = consumer.New(h.sb.Config(b), "fleet/"+u+"/aws-key", time.Minute, true).HoldClock(h.sb.Server.Clock().Hold)
+		apps[i] = consumer.New(w.admin[u.account], "fleet/"+u.user+"/aws-key", time.Minute, true).HoldClock(h.sb.Server.Clock().Hold)
 		wg.Go(func() {
 			time.Sleep(time.Duration(i) * time.Minute / time.Duration(n)) // one call a minute each, spread
 			apps[i].Run(ctx)
@@ -191,16 +206,26 @@ func benchFleet(b *testing.B, n int) {
 
 	start := time.Now()
 	rep, ferr := h.invokeSweep(b)
-	if ferr != "" || rep.Started != n {
+	if ferr != "" || rep.Started != n || len(rep.Unreachable) != 0 {
 		b.Fatalf("the sweep: %s %+v", ferr, rep)
 	}
 	failed, transitions := 0, 0
+	succeeded := map[string]int{}
+	// Each execution's line would fill the benchmark's output, which Go
+	// cuts at 10 lines: the report's lines below are its first.
+	quiet := h.For(unlogged{b})
 	for _, e := range h.sweptExecutions(b) {
-		r := h.Wait(aws.ToString(e.ExecutionArn))
+		r := quiet.Wait(aws.ToString(e.ExecutionArn))
 		transitions += len(r.Visited())
 		if r.Status != types.ExecutionStatusSucceeded {
 			failed++
-			b.Errorf("rotation %s: %s %s", aws.ToString(e.Name), r.Status, r.Error)
+			b.Errorf("rotation %s: %s %s: %s", aws.ToString(e.Name), r.Status, r.Error, r.Cause)
+			continue
+		}
+		for _, a := range accounts {
+			if strings.HasPrefix(aws.ToString(e.Name), a+"-") { // a member's user's run is named <account>-<user>-…
+				succeeded[a]++
+			}
 		}
 	}
 	wall := time.Since(start)
@@ -209,10 +234,17 @@ func benchFleet(b *testing.B, n int) {
 	tally.stop()
 	for i, a := range apps {
 		if st := a.Stats(); st.Failed > 0 {
-			b.Errorf("consumer of %s: %d calls failed: %s", users[i], st.Failed, st.LastError)
+			b.Errorf("consumer of %s in %s: %d calls failed: %s", users[i].user, users[i].account, st.Failed, st.LastError)
 		}
 	}
-	floor, tightest := tally.floor()
+	floors := tally.floors()
+	floor, tightest := time.Duration(0), "none"
+	for a, f := range floors {
+		if f.d > floor {
+			floor, tightest = f.d, a+" "+f.what
+		}
+	}
+	b.ReportMetric(float64(len(accounts)), "accounts")
 	b.ReportMetric(wall.Seconds(), "wall-s")
 	b.ReportMetric(floor.Seconds(), "floor-s")
 	b.ReportMetric(wall.Seconds()/floor.Seconds(), "wall/floor")
@@ -220,16 +252,43 @@ func benchFleet(b *testing.B, n int) {
 	b.ReportMetric(float64(transitions)/float64(n), "transitions/rotation")
 	b.ReportMetric(float64(failed), "failed")
 	throttled := h.sb.Server.RateLimited()
-	// The throttles absorbed, per API (the log line below is cut when many
-	// executions logged before it).
-	for api, n := range throttled {
+	for api, n := range throttled { // the throttles absorbed, per API
 		b.ReportMetric(float64(n), "throttled-"+strings.ReplaceAll(api, " ", "-"))
 	}
 	b.ReportMetric(float64(tally.lambdaThrottles), "throttled-lambda-invoke")
-	b.Logf("fleet of %d (1 account), window %d s: %v wall, floor %v (%s), %.2fx; %.1f AWS calls and %.1f state transitions a rotation; throttles absorbed %v, Lambda TooManyRequests %d; %d failed",
-		n, window, wall.Round(time.Second), floor.Round(time.Second), tightest, wall.Seconds()/floor.Seconds(),
+	b.Logf("fleet of %d in %d accounts, window %d s: %v wall, floor %v (%s), %.2fx; %.1f AWS calls and %.1f state transitions a rotation; throttles absorbed %v, Lambda TooManyRequests %d; %d failed",
+		n, len(accounts), window, wall.Round(time.Second), floor.Round(time.Second), tightest, wall.Seconds()/floor.Seconds(),
 		float64(tally.keyrotatorCalls)/float64(n), float64(transitions)/float64(n), throttled, tally.lambdaThrottles, failed)
+	// Per account: each rotation's VerifyOldKeyUnused looked up its key's
+	// use in its user's account, through the member role, so each
+	// account's CloudTrail bucket served at least its users' lookups: the
+	// tally counts a member-role session's calls against the member
+	// account (its ARN, arn:aws:sts::<member>:assumed-role/…, as the
+	// sandbox's limiter charges them), none against the keyrotator
+	// account's.
+	own := h.sb.Server.Account()
+	for _, a := range accounts {
+		lookups := tally.servedIn(a, "cloudtrail", "LookupEvents")
+		b.Logf("account %s: %d users, %d rotations succeeded, %d CloudTrail lookups, %d calls throttled, floor %v (%s)",
+			a, perAccount[a], succeeded[a], lookups, tally.throttledIn(a), floors[a].d.Round(time.Second), floors[a].what)
+		if lookups < perAccount[a] {
+			b.Errorf("account %s: %d CloudTrail lookups counted for its %d users' rotations", a, lookups, perAccount[a])
+		}
+		if succeeded[a] != perAccount[a] && failed == 0 {
+			b.Errorf("account %s: %d rotations named with it succeeded, want its %d users'", a, succeeded[a], perAccount[a])
+		}
+	}
+	if n := tally.servedIn(own, "cloudtrail", "LookupEvents"); n > 0 {
+		b.Errorf("%d CloudTrail lookups counted against the keyrotator account %s, which holds no user of the fleet", n, own)
+	}
 }
+
+// unlogged is a test that logs nothing of what it is told to log; its
+// failures still count.
+type unlogged struct{ testing.TB }
+
+func (unlogged) Log(...any)          {}
+func (unlogged) Logf(string, ...any) {}
 
 func cloudtrailRate(limits []sandbox.RateLimit) int {
 	for _, l := range limits {
@@ -249,6 +308,9 @@ type fleetTally struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	served map[[4]string]int // account, region, service, action → calls served
+	// throttled are the calls the rate limits answered, by the caller's
+	// account.
+	throttled map[string]int
 	// keyrotatorCalls are the calls keyrotator's functions made (its
 	// roles' sessions), Step Functions' and Lambda's own left out.
 	keyrotatorCalls int
@@ -256,7 +318,7 @@ type fleetTally struct {
 }
 
 func newFleetTally(h *H, limits []sandbox.RateLimit) *fleetTally {
-	return &fleetTally{h: h, limits: limits, done: make(chan struct{}), served: map[[4]string]int{}}
+	return &fleetTally{h: h, limits: limits, done: make(chan struct{}), served: map[[4]string]int{}, throttled: map[string]int{}}
 }
 
 func (f *fleetTally) follow(ctx context.Context, seq int64) {
@@ -274,7 +336,10 @@ func (f *fleetTally) follow(ctx context.Context, seq int64) {
 				if c.Service == "lambda" && c.Error == "TooManyRequestsException" {
 					f.lambdaThrottles++
 				}
-				if !c.RateLimited && c.Principal != "" {
+				switch {
+				case c.RateLimited:
+					f.throttled[accountOf(c.Principal)]++
+				case c.Principal != "":
 					f.served[[4]string{accountOf(c.Principal), c.Region, c.Service, c.Action}]++
 				}
 				if strings.Contains(c.Principal, ":assumed-role/") && c.Service != "states" && c.Service != "lambda" {
@@ -295,26 +360,53 @@ func (f *fleetTally) follow(ctx context.Context, seq int64) {
 
 func (f *fleetTally) stop() { <-f.done }
 
-// floor is the longest any one bucket's served calls take at its refill
-// rate, beyond the burst it starts with, and which bucket that is.
-func (f *fleetTally) floor() (time.Duration, string) {
+// bucketFloor is the time one bucket's served calls take at its refill
+// rate, beyond the burst it starts with, and what bucket that is.
+type bucketFloor struct {
+	d    time.Duration
+	what string
+}
+
+// floors are, for each account, its longest bucketFloor: the run's floor
+// is the longest of them.
+func (f *fleetTally) floors() map[string]bucketFloor {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var worst time.Duration
-	what := "none"
+	out := map[string]bucketFloor{}
 	for k, n := range f.served {
 		for _, l := range f.limits {
 			if l.Service != k[2] || (l.Action != "" && l.Action != k[3]) || l.Rate <= 0 {
 				continue
 			}
 			d := time.Duration(max(0, float64(n)-l.Burst) / l.Rate * float64(time.Second))
-			if d > worst {
-				worst, what = d, fmt.Sprintf("%s %s: %d calls at %g a second", k[2], k[3], n, l.Rate)
+			if cur, ok := out[k[0]]; !ok || d > cur.d {
+				out[k[0]] = bucketFloor{d, fmt.Sprintf("%s %s: %d calls at %g a second", k[2], k[3], n, l.Rate)}
 			}
 			break
 		}
 	}
-	return worst, what
+	return out
+}
+
+// servedIn is how many calls of service's action account's buckets
+// served, in every region.
+func (f *fleetTally) servedIn(account, service, action string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for k, c := range f.served {
+		if k[0] == account && k[2] == service && k[3] == action {
+			n += c
+		}
+	}
+	return n
+}
+
+// throttledIn is how many of account's calls the rate limits answered.
+func (f *fleetTally) throttledIn(account string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.throttled[account]
 }
 
 // accountOf is the account of a principal's ARN (arn:aws:sts::<account>:…).

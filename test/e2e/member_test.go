@@ -47,38 +47,46 @@ const (
 
 // withMemberRoles lets the template's member tasks assume C's and D's
 // member roles too, beside B's.
-func withMemberRoles(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var tmpl map[string]any
-	if err := json.Unmarshal(b, &tmpl); err != nil {
-		t.Fatal(err)
-	}
-	role := func(acct string) any {
-		return map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":iam::" + acct + ":role/" + memberRole}}}
-	}
-	n := 0
-	for _, r := range tmpl["Resources"].(map[string]any) {
-		r := r.(map[string]any)
-		if r["Type"] != "AWS::IAM::Policy" {
-			continue
+var withMemberRoles = grantMemberRoles(memberB, memberC, memberD)
+
+// grantMemberRoles is a pipelinetest.Deploy.Edit that lets the template's
+// member tasks, its audit and its sweep assume the member roles of
+// accounts, instead of the golden config's B's alone.
+func grantMemberRoles(accounts ...string) func(testing.TB, []byte) []byte {
+	return func(t testing.TB, b []byte) []byte {
+		t.Helper()
+		var tmpl map[string]any
+		if err := json.Unmarshal(b, &tmpl); err != nil {
+			t.Fatal(err)
 		}
-		doc := r["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)
-		for _, st := range doc["Statement"].([]any) {
-			st := st.(map[string]any)
-			if st["Action"] == "sts:AssumeRole" {
-				st["Resource"] = []any{role(memberB), role(memberC), role(memberD)}
-				n++
+		var roles []any
+		for _, acct := range accounts {
+			roles = append(roles, map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":iam::" + acct + ":role/" + memberRole}}})
+		}
+		n := 0
+		for _, r := range tmpl["Resources"].(map[string]any) {
+			r := r.(map[string]any)
+			if r["Type"] != "AWS::IAM::Policy" {
+				continue
+			}
+			doc := r["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)
+			for _, st := range doc["Statement"].([]any) {
+				st := st.(map[string]any)
+				if st["Action"] == "sts:AssumeRole" {
+					st["Resource"] = roles
+					n++
+				}
 			}
 		}
+		if want := len(tasks.MemberTasks()) + 2; n != want { // and the weekly audit's, and the fleet sweep's
+			t.Fatalf("%d sts:AssumeRole statements in the golden template, want the %d of the member tasks, the audit and the sweep", n, want)
+		}
+		out, err := json.Marshal(tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
-	if want := len(tasks.MemberTasks()) + 2; n != want { // and the weekly audit's, and the fleet sweep's
-		t.Fatalf("%d sts:AssumeRole statements in the golden template, want the %d of the member tasks, the audit and the sweep", n, want)
-	}
-	out, err := json.Marshal(tmpl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // memberWorld is the one deploy the subtests share.

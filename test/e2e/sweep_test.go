@@ -30,8 +30,17 @@ const goldenTemplate = "app-fleet"
 // holding it (the template's target).
 func (h *H) seedFleetUser(t testing.TB, name, path, template string, ageDays int) {
 	t.Helper()
+	h.seedFleetUserIn(t, "", name, path, template, ageDays)
+}
+
+// seedFleetUserIn is seedFleetUser in account ("": the stack's own), as
+// its administrator: the user in its IAM, the secret in its Secrets
+// Manager (a member account's user's target is the member's own secret).
+func (h *H) seedFleetUserIn(t testing.TB, account, name, path, template string, ageDays int) {
+	t.Helper()
 	ctx := context.Background()
-	c := iam.NewFromConfig(h.sb.Config(t))
+	cfg := h.adminConfig(t, account)
+	c := iam.NewFromConfig(cfg)
 	in := &iam.CreateUserInput{UserName: aws.String(name), Path: aws.String(path)}
 	if template != "" {
 		in.Tags = []iamtypes.Tag{{Key: aws.String(fleet.TagKey), Value: aws.String(template)}}
@@ -43,17 +52,35 @@ func (h *H) seedFleetUser(t testing.TB, name, path, template string, ageDays int
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.sb.IAM.Backdate(aws.ToString(k.AccessKey.AccessKeyId), h.sb.Server.Clock().Now().AddDate(0, 0, -ageDays))
+	h.sb.IAM.InAccount(account).Backdate(aws.ToString(k.AccessKey.AccessKeyId), h.sb.Server.Clock().Now().AddDate(0, 0, -ageDays))
 	v, _ := json.Marshal(map[string]string{"accessKeyId": aws.ToString(k.AccessKey.AccessKeyId), "secretAccessKey": aws.ToString(k.AccessKey.SecretAccessKey)})
-	if _, err := h.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("fleet/" + name + "/aws-key"), SecretString: aws.String(string(v))}); err != nil {
+	if _, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("fleet/" + name + "/aws-key"), SecretString: aws.String(string(v))}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// adminConfig reaches the sandbox as account's administrator ("": the
+// stack's own account's, the sandbox's admin).
+func (h *H) adminConfig(t testing.TB, account string) aws.Config {
+	t.Helper()
+	c, ok := h.sb.AdminOf(account)
+	if !ok {
+		t.Fatalf("account %s: the sandbox does not hold it", account)
+	}
+	return h.sb.ConfigAs(t, c.AccessKeyID, c.Secret, c.SessionToken)
 }
 
 // setFleetWindow rewrites the deployed fleet config with a window of
 // seconds (the golden's spreads its starts over 600 s): as a deploy with
 // another windowSeconds would.
 func (h *H) setFleetWindow(t testing.TB, seconds int) {
+	t.Helper()
+	h.editFleetConfig(t, func(m map[string]any) { m["windowSeconds"] = seconds })
+}
+
+// editFleetConfig rewrites the deployed fleet config (the secret
+// keyrotator/fleet) as edit changes it: as a deploy with that config would.
+func (h *H) editFleetConfig(t testing.TB, edit func(map[string]any)) {
 	t.Helper()
 	ctx := context.Background()
 	cur, err := h.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("keyrotator/fleet")})
@@ -64,7 +91,7 @@ func (h *H) setFleetWindow(t testing.TB, seconds int) {
 	if err := json.Unmarshal([]byte(aws.ToString(cur.SecretString)), &m); err != nil {
 		t.Fatal(err)
 	}
-	m["windowSeconds"] = seconds
+	edit(m)
 	b, _ := json.Marshal(m)
 	if _, err := h.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("keyrotator/fleet"), SecretString: aws.String(string(b))}); err != nil {
 		t.Fatal(err)

@@ -81,7 +81,8 @@ func arnAccount(arn string) string {
 }
 
 // RoleSession is what AssumeRole asks IAM to issue: a session of Role (this
-// account's, by name) that ends at Expires, limited by the session
+// account's, by name) that ends at Expires (zero: valid while the sandbox
+// runs, sts.Service.KeepSessions), limited by the session
 // policies Policy (JSON, "" none) and PolicyARNs (this account's managed
 // policies).
 type RoleSession struct {
@@ -115,9 +116,13 @@ func (s *Service) newSession(in RoleSession) (string, error) {
 			return "", sandbox.Errorf(404, "NoSuchEntity", "Policy %s does not exist or is not attachable.", arn)
 		}
 	}
-	exp := in.Expires.UTC()
+	var exp *time.Time // nil: valid while the sandbox runs
+	if !in.Expires.IsZero() {
+		t := in.Expires.UTC()
+		exp = &t
+	}
 	ss := &Session{AccessKeyID: sandbox.NewID("ASIA", 16), Secret: sandbox.NewSecret(), Token: "IQoJb3JpZ2luX2VjE" + sandbox.NewSecret() + sandbox.NewSecret(),
-		Role: r.Name, RoleID: r.ID, SessionName: in.SessionName, Expires: &exp, Policy: in.Policy, PolicyARNs: in.PolicyARNs}
+		Role: r.Name, RoleID: r.ID, SessionName: in.SessionName, Expires: exp, Policy: in.Policy, PolicyARNs: in.PolicyARNs}
 	s.st.Sessions[ss.AccessKeyID] = ss
 	s.srv.MarkDirty()
 	return ss.AccessKeyID, nil

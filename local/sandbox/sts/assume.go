@@ -178,7 +178,11 @@ func (s *Service) assumeRole(ctx context.Context, c *sandbox.Call) (any, error) 
 		return nil, denied
 	}
 	expires := s.srv.Clock().Now().Add(time.Duration(duration) * time.Second).Truncate(time.Second)
-	cred, err := member.NewSession(iam.RoleSession{Role: role.Name, SessionName: session, Expires: expires, Policy: policy, PolicyARNs: policyARNs})
+	ends := expires
+	if s.keepSessions.Load() {
+		ends = time.Time{} // valid while the sandbox runs (KeepSessions)
+	}
+	cred, err := member.NewSession(iam.RoleSession{Role: role.Name, SessionName: session, Expires: ends, Policy: policy, PolicyARNs: policyARNs})
 	if err != nil {
 		return nil, err
 	}

@@ -5,14 +5,27 @@ package sts
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/keyrotator/keyrotator/local/sandbox"
 )
 
 // Service is the STS service.
 type Service struct {
-	srv *sandbox.Server // nil: GetCallerIdentity only
+	srv          *sandbox.Server // nil: GetCallerIdentity only
+	keepSessions atomic.Bool
 }
+
+// KeepSessions makes the sessions AssumeRole issues from now on valid
+// while the sandbox runs, as a function's execution-role session is,
+// whatever the sandbox clock says (AssumeRole still answers the
+// Expiration it would have): for a world of many rotations at once
+// (test/e2e BenchmarkFleet), where every rotation's shortened Waits move
+// the one sandbox clock days in milliseconds while other rotations' tasks
+// hold 15-minute member sessions — which their SDK renews on the real
+// clock, and which would end a few milliseconds after they were assumed.
+// A session still ends at its expiration otherwise.
+func (s *Service) KeepSessions() { s.keepSessions.Store(true) }
 
 // New returns STS; srv (its IAM and clock) is what AssumeRole needs.
 func New(srv *sandbox.Server) *Service { return &Service{srv: srv} }
