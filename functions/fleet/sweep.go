@@ -163,6 +163,13 @@ func (s *Sweep) Run(ctx context.Context, ev Event) (Report, error) {
 		return rep, err
 	}
 	rep.Due = len(due)
+	users := make([]User, len(due))
+	for i, c := range due {
+		users[i] = c.user
+	}
+	for i, o := range Offsets(fired, cfg.Window(), users) {
+		due[i].offset = o
+	}
 	slices.SortStableFunc(due, func(a, b candidate) int { return cmp.Compare(a.offset, b.offset) })
 	spread(ctx, due, cfg.Window())
 	retryable, permanent, err := s.startAll(ctx, due, fired, &rep)
@@ -316,7 +323,6 @@ func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *
 		case err != nil:
 			failed(c.user.Account, err)
 		case ok:
-			c.offset = Offset(fired, rotation.UserKey(c.user.Account, c.user.Name), cfg.Window())
 			due = append(due, c)
 		}
 	}
@@ -596,16 +602,42 @@ func (s *Sweep) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Offset is where in the window a user's start falls: uniform over the
-// window, drawn from the firing and the user (a hash, not a random
-// source), so a retried sweep puts every start where the first attempt
-// did, and one firing's starts spread evenly.
-func Offset(fired time.Time, user string, window time.Duration) time.Duration {
+// Offsets places each of one firing's starts in the window. An account's
+// starts are spaced evenly over it — the window cut into as many slots as
+// the account has starts, one start in each — because each account has
+// buckets of its own (CloudTrail's LookupEvents, 2 a second; IAM's), and
+// starts drawn independently at random bunch: 200 starts over 120 s left
+// some seconds with four lookups due and a bucket serving two, so runs
+// queued on throttles while the window's average was within the rate.
+// Which slot a user takes, and where in it, comes from a hash of the
+// firing and the user (not a random source): a retried sweep puts every
+// start it still has to make where the first attempt put it when the
+// account's starts are the same, and in a slot of the same window when
+// some were made.
+func Offsets(fired time.Time, window time.Duration, users []User) []time.Duration {
+	out := make([]time.Duration, len(users))
 	if window <= 0 {
-		return 0
+		return out
 	}
-	sum := sha256.Sum256([]byte(fired.UTC().Format(time.RFC3339) + "\x00" + user))
-	return time.Duration(binary.BigEndian.Uint64(sum[:8]) % uint64(window))
+	type drawn struct {
+		i    int
+		hash uint64
+	}
+	byAccount := map[string][]drawn{}
+	for i, u := range users {
+		sum := sha256.Sum256([]byte(fired.UTC().Format(time.RFC3339) + "\x00" + rotation.UserKey(u.Account, u.Name)))
+		byAccount[u.Account] = append(byAccount[u.Account], drawn{i, binary.BigEndian.Uint64(sum[:8])})
+	}
+	for _, ds := range byAccount {
+		slices.SortFunc(ds, func(a, b drawn) int { return cmp.Compare(a.hash, b.hash) })
+		slot := float64(window) / float64(len(ds))
+		for rank, d := range ds {
+			// Where in its slot: the hash's low bits, a fraction of 1.
+			frac := float64(d.hash&(1<<32-1)) / (1 << 32)
+			out[d.i] = time.Duration((float64(rank) + frac) * slot)
+		}
+	}
+	return out
 }
 
 // kind names a start's failure for the report: the named error's type

@@ -459,24 +459,46 @@ func TestParseRefusesBadConfigs(t *testing.T) {
 	}
 }
 
-// The offsets spread a firing's starts evenly over the window, and are
-// the same on every attempt of that firing.
-func TestOffsetsSpreadOverTheWindow(t *testing.T) {
+// The offsets spread each account's starts evenly over the window — one
+// in each of as many equal slots as the account has starts, so no second
+// of it asks an account's buckets for more than its share — and are the
+// same on every attempt of that firing.
+func TestOffsetsSpreadEachAccountOverTheWindow(t *testing.T) {
 	t.Parallel()
-	const window = 600 * time.Second
-	var tenths [10]int
-	for i := range 1000 {
-		u := fmt.Sprintf("user-%d", i)
-		o := fleet.Offset(fired, u, window)
-		if o < 0 || o >= window || o != fleet.Offset(fired, u, window) {
-			t.Fatalf("offset %v", o)
+	const window = 120 * time.Second
+	accounts := []string{"", "510000000001", "520000000002", "530000000003", "540000000004"}
+	counts := []int{1, 7, 200, 333, 459}
+	var users []fleet.User
+	for a, acct := range accounts {
+		for i := range counts[a] {
+			// The same names in every account: told apart by the account.
+			users = append(users, fleet.User{Account: acct, Name: fmt.Sprintf("user-%d", i)})
 		}
-		tenths[o*10/window]++
 	}
-	for i, n := range tenths {
-		if n < 70 || n > 130 {
-			t.Errorf("tenth %d of the window holds %d of 1000 starts: %v", i, n, tenths)
+	got := fleet.Offsets(fired, window, users)
+	if again := fleet.Offsets(fired, window, users); !slices.Equal(got, again) {
+		t.Fatal("a second attempt of the firing placed the starts elsewhere")
+	}
+	if other := fleet.Offsets(fired.Add(24*time.Hour), window, users); slices.Equal(got, other) {
+		t.Error("the next day's firing placed every start where this one did")
+	}
+	for a, acct := range accounts {
+		var own []time.Duration
+		for i, u := range users {
+			if u.Account == acct {
+				own = append(own, got[i])
+			}
 		}
+		slices.Sort(own)
+		slot := window / time.Duration(counts[a])
+		for i, o := range own {
+			if o < time.Duration(i)*slot-time.Millisecond || o >= time.Duration(i+1)*slot+time.Millisecond || o >= window {
+				t.Fatalf("account %q: its start %d of %d at %v, outside its slot [%v, %v)", acct, i, len(own), o, time.Duration(i)*slot, time.Duration(i+1)*slot)
+			}
+		}
+	}
+	if o := fleet.Offsets(fired, 0, users); slices.ContainsFunc(o, func(d time.Duration) bool { return d != 0 }) {
+		t.Error("no window: every start at once, want offsets 0")
 	}
 }
 
