@@ -43,6 +43,10 @@ type world struct {
 	inputs   map[string]map[string]any
 	sched    map[string]string
 	names    map[string]bool // executions that exist (a retried firing)
+	// together, when set, holds each listing until this many are under
+	// way at once (or a second has passed: then apart is counted).
+	together *sync.WaitGroup
+	apart    int
 }
 
 func (w *world) call(name string) error {
@@ -132,6 +136,18 @@ func (w *world) Users(_ context.Context, prefix string) ([]fleet.User, error) {
 func (w *world) list(account, prefix string) ([]fleet.User, error) {
 	if err := w.call(at(account, "users "+prefix)); err != nil {
 		return nil, err
+	}
+	if w.together != nil {
+		w.together.Done()
+		all := make(chan struct{})
+		go func() { w.together.Wait(); close(all) }()
+		select {
+		case <-all:
+		case <-time.After(time.Second):
+			w.mu.Lock()
+			w.apart++
+			w.mu.Unlock()
+		}
 	}
 	users := w.users
 	if account != "" {
@@ -319,6 +335,28 @@ func TestSweepStartsEveryDueRotationOnce(t *testing.T) {
 
 // A retried firing (Lambda retries an async invocation that failed)
 // starts no second run: the names of the first attempt exist.
+// Each account (and path) is listed side by side with the others: an
+// account's IAM buckets are its own, and listing 5 accounts' 1,000 users
+// one account after another made the fleet's first start wait 40 s.
+func TestSweepListsEveryScopeAtOnce(t *testing.T) {
+	t.Parallel()
+	w := newMultiWorld()
+	w.refusing = nil
+	// The own account's two template paths, B's and C's.
+	w.together = &sync.WaitGroup{}
+	w.together.Add(4)
+	rep, err := w.sweep(nil).Run(context.Background(), fleet.Event{ScheduledTime: fired.Format(time.RFC3339)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.apart > 0 {
+		t.Errorf("%d of 4 listings waited a second for the others: the scopes were listed one after another", w.apart)
+	}
+	if rep.Started != 7 || w.started[rotation.UserKey(acctC, "c-due")] != 1 || w.started[rotation.UserKey(acctB, "m-due")] != 1 {
+		t.Errorf("started %d: %v", rep.Started, w.started)
+	}
+}
+
 func TestASweepRetriedStartsNoSecondRun(t *testing.T) {
 	t.Parallel()
 	w := newWorld()

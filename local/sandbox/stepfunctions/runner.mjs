@@ -152,8 +152,33 @@ function finish(x, msg) {
   x.callbackTimeouts.clear();
   x.pending.clear();
   execs.delete(x.id);
-  send(x, msg);
+  msg.exec = x.id;
+  let line;
+  try {
+    line = JSON.stringify(msg);
+  } catch (e) {
+    // An output too deep for the stack: the run cannot say it.
+    line = JSON.stringify({ type: 'result', exec: x.id, status: 'FAILED', error: 'States.Runtime', cause: `The sandbox's Step Functions runner could not encode the execution's result: ${e.message}` });
+  }
+  stdout.write(line + '\n');
 }
+
+// crashed fails the execution whose code threw where no one catches it
+// (an input nested too deep to encode, a bug here): it alone, where a
+// process of its own once died with it. Node.js runs these handlers in
+// the async context of the code that threw.
+function crashed(err) {
+  const x = als.getStore();
+  const what = String(err?.stack ?? err);
+  if (!x) {
+    process.stderr.write(`runner: ${what}\n`);
+    return;
+  }
+  if (x.execution) x.execution.abort();
+  finish(x, { type: 'result', status: 'FAILED', error: 'States.Runtime', cause: `The sandbox's Step Functions runner failed running the execution: ${what.slice(0, 2000)}` });
+}
+process.on('uncaughtException', crashed);
+process.on('unhandledRejection', crashed);
 
 // ---- the virtual clock ----------------------------------------------------
 

@@ -691,6 +691,36 @@ func TestCloseLeavesNoRunner(t *testing.T) {
 	_ = sb
 }
 
+// One runner runs every execution, so the deepest input the sandbox takes
+// (9,999 levels: StartExecution refuses past 10,000) runs through it —
+// parsed, interpreted, encoded into every event — and a run beside it on
+// the same runner goes on. (Should a run's code throw where nothing
+// catches it, runner.mjs fails that run alone: crashed.)
+func TestTheDeepestInputRunsBesideAnother(t *testing.T) {
+	t.Parallel()
+	_, c, sf := start(t)
+	beside, err := c.StartExecution(context.Background(), &sfn.StartExecutionInput{StateMachineArn: aws.String(longWait(t, c))})
+	if err != nil {
+		t.Fatalf("StartExecution: %v", err)
+	}
+	pass := create(t, c, "pass", map[string]any{"StartAt": "P", "States": map[string]any{"P": map[string]any{"Type": "Pass", "End": true}}})
+	deep := strings.Repeat("[", 9_999) + strings.Repeat("]", 9_999)
+	st, err := c.StartExecution(context.Background(), &sfn.StartExecutionInput{StateMachineArn: aws.String(pass), Input: aws.String(deep)})
+	if err != nil {
+		t.Fatalf("StartExecution with the deep input: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, err := sf.WaitForExecution(ctx, aws.ToString(st.ExecutionArn))
+	if err != nil || v.Status != stepfunctions.Succeeded || v.Output == nil || *v.Output != deep {
+		t.Fatalf("the deep run: %v %s %s %q", err, v.Status, v.Error, v.Cause)
+	}
+	time.Sleep(100 * time.Millisecond) // a runner that died with it would have failed the other by now
+	if d, _ := sf.Describe(aws.ToString(beside.ExecutionArn)); d.Status != stepfunctions.Running {
+		t.Errorf("the run beside it is %s %s %q, want RUNNING", d.Status, d.Error, d.Cause)
+	}
+}
+
 func TestRunnerDeathFailsExecution(t *testing.T) {
 	t.Parallel()
 	_, c, sf := start(t)
