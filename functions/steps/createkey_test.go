@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,7 +56,11 @@ type fault struct {
 }
 
 // world is IAM, Secrets Manager and STS in memory, with one call log.
+// Calls may come side by side (concurrent approvers, two attempts of one
+// task): mu serializes each call's bookkeeping and effect, never a hook
+// (a hook may park its caller until another call runs).
 type world struct {
+	mu      sync.Mutex
 	now     time.Time
 	calls   []string
 	ordinal map[string]int
@@ -86,16 +91,22 @@ func (w *world) do(action string, effect func() error) error {
 // doRetried is do for a call whose SDK retryer may be off (sdkRetries
 // false): then a lost answer is not retried behind the caller's back.
 func (w *world) doRetried(action string, sdkRetries bool, effect func() error) error {
+	w.mu.Lock()
 	w.now = w.now.Add(time.Second)
 	w.ordinal[action]++
 	call := fmt.Sprintf("%s#%d", action, w.ordinal[action])
 	w.calls = append(w.calls, call)
 	if w.crashed {
+		w.mu.Unlock()
 		return errCrashed
 	}
-	if h := w.hooks[call]; h != nil {
+	h := w.hooks[call]
+	w.mu.Unlock()
+	if h != nil {
 		h() // something else happens in the world just before this call
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	f := w.fault
 	matches := f != nil && (f.call == call || f.times == -1 && strings.HasPrefix(f.call, action+"#"))
 	if !matches || f.times == 0 && f.fired > 0 {
