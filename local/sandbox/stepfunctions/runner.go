@@ -244,15 +244,38 @@ func (h *host) maybeIdle() {
 	if h.closing || len(h.runs) > 0 || len(h.reqs) > 0 || h.idle != nil {
 		return
 	}
-	h.idle = time.AfterFunc(hostIdle, func() {
-		h.mu.Lock()
-		if len(h.runs) > 0 || len(h.reqs) > 0 || h.closing {
-			h.mu.Unlock()
-			return
-		}
+	idle := h.s.idleAfter
+	if idle <= 0 {
+		idle = hostIdle
+	}
+	h.idle = time.AfterFunc(idle, h.idleExit)
+}
+
+// idleExit ends h if it still has nothing to do. It stops taking work in
+// the same step as it finds none (closing, and no longer the runner new
+// work goes to), so an execution that comes a moment later goes to a new
+// runner: one that found h still open between the check and the close was
+// taken, then lost when h's stdin closed.
+func (h *host) idleExit() {
+	s := h.s
+	s.hmu.Lock()
+	h.mu.Lock()
+	if len(h.runs) > 0 || len(h.reqs) > 0 || h.closing {
 		h.mu.Unlock()
-		h.close()
-	})
+		s.hmu.Unlock()
+		return
+	}
+	h.closing = true
+	h.busy()
+	if s.runner == h {
+		s.runner = nil
+	}
+	h.mu.Unlock()
+	s.hmu.Unlock()
+	if f := s.onIdleExit; f != nil {
+		f()
+	}
+	h.close()
 }
 
 // close asks the process to exit once it has nothing to run (its stdin

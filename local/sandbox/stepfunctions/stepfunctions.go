@@ -76,6 +76,13 @@ type Service struct {
 	hosts  map[*host]struct{} // every runner process not yet exited
 	seq    atomic.Int64       // the runner's execution and request ids
 
+	// idleAfter is how long a runner with nothing to run stays (0:
+	// hostIdle); onIdleExit, if set, runs when an idle runner has been
+	// told to go, before its stdin closes. Both for tests only, set before
+	// the first execution or definition.
+	idleAfter  time.Duration
+	onIdleExit func()
+
 	cbmu   sync.Mutex
 	tokens map[string]*callback // every task token issued, open or closed
 
