@@ -151,6 +151,9 @@ func (s *Service) validateWithRunner(ctx context.Context, definition string) (st
 	return "", errors.New("runner: the Step Functions runner exited twice while validating")
 }
 
+// errClosed: the service was closed; it starts no runner any more.
+var errClosed = errors.New("the sandbox is shutting down: it starts no Step Functions runner")
+
 // errHostGone: the runner process ended, or was closing, before it could
 // take a request.
 var errHostGone = errors.New("the Step Functions runner process is gone")
@@ -187,6 +190,9 @@ func (s *Service) host(env nodeEnv) (*host, error) {
 	defer s.hmu.Unlock()
 	if h := s.runner; h != nil {
 		return h, nil
+	}
+	if s.hclosed {
+		return nil, errClosed
 	}
 	h := &host{s: s, runs: map[int64]*run{}, reqs: map[int64]chan<- message{}, exited: make(chan struct{})}
 	// Not an execution's context: the process outlives every execution.
@@ -641,6 +647,9 @@ func (s *Service) Close() error {
 		return errors.New("step functions: executions still running 10s after close")
 	}
 	s.hmu.Lock()
+	// From here no runner starts: a definition validated now (or retried,
+	// its runner stopped below) would start one this Close never sees.
+	s.hclosed = true
 	hosts := make([]*host, 0, len(s.hosts))
 	for h := range s.hosts {
 		hosts = append(hosts, h)

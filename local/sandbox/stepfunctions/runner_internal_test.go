@@ -87,3 +87,41 @@ func TestExecutionStartedAsTheIdleRunnerExitsRuns(t *testing.T) {
 	}
 	s.Stop(a, "", "")
 }
+
+// hostCount is how many runner processes the service has not yet seen exit.
+func hostCount(s *Service) int {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	return len(s.hosts)
+}
+
+// Close leaves no runner, and nothing after it starts one: a definition
+// validated after Close (or retried, its runner killed by Close) started
+// a new Node.js process that Close never saw, alive for hostIdle more.
+func TestNoRunnerStartsAfterClose(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	ctx := context.Background()
+	m, err := s.Register(ctx, "wait", waitForeverDefinition, nil, "")
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	v, err := s.Start(ctx, m, "", "{}")
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	waitEntered(t, s, v.ARN)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := hostCount(s); n != 0 {
+		t.Fatalf("%d runners after Close", n)
+	}
+	_, err = s.Register(ctx, "after-close", `{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`, nil, "")
+	if n := hostCount(s); n != 0 {
+		t.Fatalf("a definition validated after Close (%v) left %d runners", err, n)
+	}
+	if err == nil {
+		t.Errorf("Register after Close: no error, want the sandbox shutting down")
+	}
+}
