@@ -151,6 +151,9 @@ func (s *Service) validateWithRunner(ctx context.Context, definition string) (st
 	return "", errors.New("runner: the Step Functions runner exited twice while validating")
 }
 
+// errClosed: the service was closed; it starts no runner any more.
+var errClosed = errors.New("the sandbox is shutting down: it starts no Step Functions runner")
+
 // errHostGone: the runner process ended, or was closing, before it could
 // take a request.
 var errHostGone = errors.New("the Step Functions runner process is gone")
@@ -187,6 +190,9 @@ func (s *Service) host(env nodeEnv) (*host, error) {
 	defer s.hmu.Unlock()
 	if h := s.runner; h != nil {
 		return h, nil
+	}
+	if s.hclosed {
+		return nil, errClosed
 	}
 	h := &host{s: s, runs: map[int64]*run{}, reqs: map[int64]chan<- message{}, exited: make(chan struct{})}
 	// Not an execution's context: the process outlives every execution.
@@ -244,15 +250,38 @@ func (h *host) maybeIdle() {
 	if h.closing || len(h.runs) > 0 || len(h.reqs) > 0 || h.idle != nil {
 		return
 	}
-	h.idle = time.AfterFunc(hostIdle, func() {
-		h.mu.Lock()
-		if len(h.runs) > 0 || len(h.reqs) > 0 || h.closing {
-			h.mu.Unlock()
-			return
-		}
+	idle := h.s.idleAfter
+	if idle <= 0 {
+		idle = hostIdle
+	}
+	h.idle = time.AfterFunc(idle, h.idleExit)
+}
+
+// idleExit ends h if it still has nothing to do. It stops taking work in
+// the same step as it finds none (closing, and no longer the runner new
+// work goes to), so an execution that comes a moment later goes to a new
+// runner: one that found h still open between the check and the close was
+// taken, then lost when h's stdin closed.
+func (h *host) idleExit() {
+	s := h.s
+	s.hmu.Lock()
+	h.mu.Lock()
+	if len(h.runs) > 0 || len(h.reqs) > 0 || h.closing {
 		h.mu.Unlock()
-		h.close()
-	})
+		s.hmu.Unlock()
+		return
+	}
+	h.closing = true
+	h.busy()
+	if s.runner == h {
+		s.runner = nil
+	}
+	h.mu.Unlock()
+	s.hmu.Unlock()
+	if f := s.onIdleExit; f != nil {
+		f()
+	}
+	h.close()
 }
 
 // close asks the process to exit once it has nothing to run (its stdin
@@ -618,6 +647,9 @@ func (s *Service) Close() error {
 		return errors.New("step functions: executions still running 10s after close")
 	}
 	s.hmu.Lock()
+	// From here no runner starts: a definition validated now (or retried,
+	// its runner stopped below) would start one this Close never sees.
+	s.hclosed = true
 	hosts := make([]*host, 0, len(s.hosts))
 	for h := range s.hosts {
 		hosts = append(hosts, h)

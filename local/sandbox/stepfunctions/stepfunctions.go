@@ -74,7 +74,16 @@ type Service struct {
 	hmu    sync.Mutex
 	runner *host              // the runner new executions go to; nil: start one
 	hosts  map[*host]struct{} // every runner process not yet exited
-	seq    atomic.Int64       // the runner's execution and request ids
+	// hclosed: Close has stopped the runners; none starts again.
+	hclosed bool
+	seq     atomic.Int64 // the runner's execution and request ids
+
+	// idleAfter is how long a runner with nothing to run stays (0:
+	// hostIdle); onIdleExit, if set, runs when an idle runner has been
+	// told to go, before its stdin closes. Both for tests only, set before
+	// the first execution or definition.
+	idleAfter  time.Duration
+	onIdleExit func()
 
 	cbmu   sync.Mutex
 	tokens map[string]*callback // every task token issued, open or closed
