@@ -167,8 +167,7 @@ function finish(x, msg) {
 // (an input nested too deep to encode, a bug here): it alone, where a
 // process of its own once died with it. Node.js runs these handlers in
 // the async context of the code that threw.
-function crashed(err) {
-  const x = als.getStore();
+function crashed(err, x = als.getStore()) {
   const what = String(err?.stack ?? err);
   if (!x) {
     process.stderr.write(`runner: ${what}\n`);
@@ -359,6 +358,9 @@ function fireUpTo(x, target) {
   if (x.skipTo(first.due)) write({ type: 'advance', toMs: x.vnowMs() });
   try {
     als.run(x, () => first.cb(...first.args));
+  } catch (e) {
+    // Thrown out of x's context (a "clock" command fired it): still x's.
+    crashed(e, x);
   } finally {
     setImmediate(() => fireUpTo(x, target));
   }
@@ -681,7 +683,11 @@ rl.on('line', (line) => {
   }
   const x = execs.get(msg.exec);
   if (!x) return; // ended meanwhile
-  als.run(x, () => command(x, msg));
+  try {
+    als.run(x, () => command(x, msg));
+  } catch (e) {
+    crashed(e, x); // thrown out of x's context: still x's
+  }
 });
 rl.on('close', () => {
   // The sandbox went away: nothing can finish its executions any more.
