@@ -441,9 +441,12 @@ func (s *Sweep) discover(ctx context.Context, cfg Config, fired time.Time, rep *
 			return slices.ContainsFunc(denied, func(d *rotation.MemberAccessDenied) bool { return d.Account == c.user.Account })
 		})
 	}
+	// Scopes are listed side by side: the order found is not the order told.
 	slices.Sort(rep.Conflicts)
 	slices.Sort(rep.OutOfScope)
 	slices.Sort(rep.Unreachable)
+	slices.Sort(rep.Failed)
+	slices.SortFunc(denied, func(a, b *rotation.MemberAccessDenied) int { return cmp.Compare(a.Account, b.Account) })
 	return due, unfit, denied, nil
 }
 
