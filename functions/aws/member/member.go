@@ -98,6 +98,16 @@ type Provider struct {
 	own       string // the stack's own account, once known
 	partition string
 	configs   map[string]aws.Config // by account/user (UserKey; the user "" for a task whose calls are every user's, the audit's and the sweep's)
+	assuming  map[string]*assuming  // the assumes under way, by the same key
+}
+
+// assuming is an assume under way: callers for the same key wait for it
+// (the sweep lists two template paths of one account side by side)
+// instead of assuming the role once each.
+type assuming struct {
+	done chan struct{}
+	cfg  aws.Config
+	err  error
 }
 
 // New is task's provider over base (the Lambda's configuration, whose
@@ -115,7 +125,7 @@ func NewWith(base aws.Config, s Settings, task tasks.Task, client stsAPI) *Provi
 	if s.RoleName == "" {
 		s.RoleName = DefaultRoleName
 	}
-	return &Provider{base: base, settings: s, task: task, sts: client, configs: map[string]aws.Config{}}
+	return &Provider{base: base, settings: s, task: task, sts: client, configs: map[string]aws.Config{}, assuming: map[string]*assuming{}}
 }
 
 // client is the STS client, made on first use.
@@ -189,11 +199,35 @@ func (p *Provider) Config(ctx context.Context, account, user string) (aws.Config
 
 func (p *Provider) config(ctx context.Context, key, partition, account, policy string) (aws.Config, error) {
 	p.mu.Lock()
-	cfg, ok := p.configs[key]
-	p.mu.Unlock()
-	if ok {
+	if cfg, ok := p.configs[key]; ok {
+		p.mu.Unlock()
 		return cfg, nil
 	}
+	if a, ok := p.assuming[key]; ok {
+		p.mu.Unlock()
+		select {
+		case <-a.done:
+			return a.cfg, a.err
+		case <-ctx.Done():
+			return aws.Config{}, &rotation.Retryable{Reason: fmt.Sprintf("assume %s: %v", p.settings.RoleARN(partition, account), ctx.Err())}
+		}
+	}
+	a := &assuming{done: make(chan struct{})}
+	p.assuming[key] = a
+	p.mu.Unlock()
+	a.cfg, a.err = p.assume(ctx, partition, account, policy)
+	p.mu.Lock()
+	delete(p.assuming, key)
+	if a.err == nil { // a refused assume is not kept: the next call asks again
+		p.configs[key] = a.cfg
+	}
+	p.mu.Unlock()
+	close(a.done)
+	return a.cfg, a.err
+}
+
+// assume assumes the member role of account with policy.
+func (p *Provider) assume(ctx context.Context, partition, account, policy string) (aws.Config, error) {
 	role := p.settings.RoleARN(partition, account)
 	denied := &rotation.MemberAccessDenied{Account: account, Role: role, Task: p.task.Function()}
 	if p.settings.ExternalID == "" {
@@ -210,11 +244,8 @@ func (p *Provider) config(ctx context.Context, key, partition, account, policy s
 	if _, err := creds.Retrieve(ctx); err != nil {
 		return aws.Config{}, err
 	}
-	cfg = p.base.Copy()
+	cfg := p.base.Copy()
 	cfg.Credentials = creds
-	p.mu.Lock()
-	p.configs[key] = cfg
-	p.mu.Unlock()
 	return cfg, nil
 }
 

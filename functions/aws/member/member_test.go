@@ -272,3 +272,52 @@ func TestConfigOfEveryUser(t *testing.T) {
 		t.Errorf("own account: %v %d", err, f.calls())
 	}
 }
+
+// Callers that ask for one account and user at once share one assume
+// (the sweep lists two template paths of one member account side by
+// side); a refused one is shared too, and asked again later.
+func TestConcurrentConfigsShareOneAssume(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	f := &slowSTS{fakeSTS: &fakeSTS{}, gate: gate}
+	p := NewWith(base(), Settings{ExternalID: "x"}, tasks.Sweep, f)
+	if _, err := p.Own(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = p.Config(t.Context(), b, "") })
+	}
+	for f.calls() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // the other seven are waiting by now, or would have assumed
+	close(gate)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.calls(); n != 1 {
+		t.Errorf("%d assumes for 8 callers at once, want 1", n)
+	}
+}
+
+// slowSTS holds each AssumeRole until gate closes.
+type slowSTS struct {
+	*fakeSTS
+	gate chan struct{}
+}
+
+func (s *slowSTS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, o ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+	s.fakeSTS.mu.Lock()
+	s.fakeSTS.assumes = append(s.fakeSTS.assumes, in)
+	s.fakeSTS.mu.Unlock()
+	<-s.gate
+	s.fakeSTS.mu.Lock()
+	s.fakeSTS.assumes = s.fakeSTS.assumes[:len(s.fakeSTS.assumes)-1]
+	s.fakeSTS.mu.Unlock()
+	return s.fakeSTS.AssumeRole(ctx, in, o...)
+}
