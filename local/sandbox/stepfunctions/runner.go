@@ -641,10 +641,13 @@ func (s *Service) Close() error {
 	}
 	done := make(chan struct{})
 	go func() { s.runs.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		return errors.New("step functions: executions still running 10s after close")
+		// The runners go all the same: what is left of those executions
+		// fails as the runner's death fails it.
+		err = errors.New("step functions: executions still running 10s after close")
 	}
 	s.hmu.Lock()
 	// From here no runner starts: a definition validated now (or retried,
@@ -658,5 +661,5 @@ func (s *Service) Close() error {
 	for _, h := range hosts {
 		h.stop(killGrace)
 	}
-	return nil
+	return err
 }
