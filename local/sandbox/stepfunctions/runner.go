@@ -258,50 +258,58 @@ func (h *host) maybeIdle() {
 }
 
 // idleExit ends h if it still has nothing to do. It stops taking work in
-// the same step as it finds none (closing, and no longer the runner new
-// work goes to), so an execution that comes a moment later goes to a new
-// runner: one that found h still open between the check and the close was
-// taken, then lost when h's stdin closed.
+// the same step as it finds none (retire), so an execution that comes a
+// moment later goes to a new runner: one that found h still open between
+// the check and the close was taken, then lost when h's stdin closed.
 func (h *host) idleExit() {
 	s := h.s
 	s.hmu.Lock()
 	h.mu.Lock()
-	if len(h.runs) > 0 || len(h.reqs) > 0 || h.closing {
-		h.mu.Unlock()
-		s.hmu.Unlock()
-		return
-	}
-	h.closing = true
-	h.busy()
-	if s.runner == h {
-		s.runner = nil
+	done := len(h.runs) == 0 && len(h.reqs) == 0 && !h.closing
+	if done {
+		h.retire()
 	}
 	h.mu.Unlock()
 	s.hmu.Unlock()
+	if !done {
+		return
+	}
 	if f := s.onIdleExit; f != nil {
 		f()
 	}
-	h.close()
+	h.closeStdin()
+}
+
+// retire makes h take nothing new: closing, and no longer the runner new
+// work goes to (s.hmu and h.mu held).
+func (h *host) retire() {
+	h.closing = true
+	h.busy()
+	if h.s.runner == h {
+		h.s.runner = nil
+	}
 }
 
 // close asks the process to exit once it has nothing to run (its stdin
 // closes): it takes nothing new from here on.
 func (h *host) close() {
 	h.s.hmu.Lock()
-	if h.s.runner == h {
-		h.s.runner = nil
-	}
-	h.s.hmu.Unlock()
 	h.mu.Lock()
-	h.closing = true
-	h.busy()
+	h.retire()
 	h.mu.Unlock()
+	h.s.hmu.Unlock()
+	h.closeStdin()
+}
+
+// closeStdin closes the process's stdin: it exits once its executions
+// are done.
+func (h *host) closeStdin() {
 	h.wmu.Lock()
+	defer h.wmu.Unlock()
 	if h.stdin != nil {
 		_ = h.stdin.Close()
 		h.stdin = nil
 	}
-	h.wmu.Unlock()
 }
 
 // stop closes h and kills it if it has not exited within grace.
