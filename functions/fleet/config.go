@@ -40,7 +40,7 @@ const MaxWindow = 840 * time.Second
 // <prefix>/fleet, which infra writes from the deployment config's "fleet").
 type Config struct {
 	// WindowSeconds spreads the starts of one sweep over this many
-	// seconds (each rotation at a jittered offset): at most MaxWindow.
+	// seconds (each account's starts one to a slot of it: Offsets): at most MaxWindow.
 	WindowSeconds int `json:"windowSeconds"`
 	// Templates are rotations a user opts into by tag.
 	Templates []Template `json:"templates,omitempty"`
