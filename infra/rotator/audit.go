@@ -11,6 +11,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/keyrotator/keyrotator/functions/audit"
 	"github.com/keyrotator/keyrotator/functions/tasks"
 )
 
@@ -29,16 +30,11 @@ func (r *Rotator) audit(c constructs.Construct, p *Props) {
 	t := tasks.Audit
 	fn := r.function(c, p, t)
 	r.Functions[t.Function()] = fn
-	type managed struct {
-		Account  string `json:"account,omitempty"` // issue 15: a member rotation's account
-		User     string `json:"user"`
-		Rotation string `json:"rotation"`
-		Schedule string `json:"schedule"`
-		Enabled  bool   `json:"enabled"`
-	}
-	var rots []managed
+	// The audit Lambda's own types (functions/cmd/audit decodes them), so
+	// the two sides cannot drift apart.
+	var rots []audit.Managed
 	for _, rot := range p.Config.Rotations {
-		rots = append(rots, managed{Account: rot.Parsed().Account, User: rot.Parsed().User, Rotation: rot.Name, Schedule: rot.Schedule, Enabled: rot.IsEnabled()})
+		rots = append(rots, audit.Managed{Account: rot.Parsed().Account, User: rot.Parsed().User, Rotation: rot.Name, Schedule: rot.Schedule, Enabled: rot.IsEnabled()})
 	}
 	b, err := json.Marshal(rots)
 	if err != nil {
@@ -46,18 +42,11 @@ func (r *Rotator) audit(c constructs.Construct, p *Props) {
 	}
 	fn.AddEnvironment(jsii.String("KEYROTATOR_ROTATIONS"), jsii.String(string(b)), nil)
 	if f := p.Config.Fleet; f != nil {
-		// Issue 15: the fleet's templates (audit.Template): their tagged
-		// users are the sweep's, not unmanaged.
-		type template struct {
-			Name     string   `json:"name"`
-			Path     string   `json:"userPath"`
-			Accounts []string `json:"accounts,omitempty"`
-			Schedule string   `json:"schedule"`
-			Enabled  bool     `json:"enabled"`
-		}
-		var ts []template
+		// Issue 15: the fleet's templates: their tagged users are the
+		// sweep's, not unmanaged.
+		var ts []audit.Template
 		for _, t := range f.Templates {
-			ts = append(ts, template{Name: t.Name, Path: t.UserPath, Accounts: t.Accounts, Schedule: f.Schedule, Enabled: true})
+			ts = append(ts, audit.Template{Name: t.Name, Path: t.UserPath, Accounts: t.Accounts, Schedule: f.Schedule, Enabled: true})
 		}
 		b, err := json.Marshal(ts)
 		if err != nil {
