@@ -4,6 +4,8 @@ import (
 	"maps"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // RateLimit is one of AWS's request-rate quotas as the sandbox enforces it:
@@ -18,8 +20,8 @@ import (
 type RateLimit struct {
 	Service string  `json:"service"`          // signing name: "iam", "cloudtrail", "states"
 	Action  string  `json:"action,omitempty"` // "" is every action, each with a bucket of its own
-	Burst   float64 `json:"burst"`
-	Rate    float64 `json:"rate"` // tokens a second
+	Burst   float64 `json:"burst"`            // whole tokens: a fraction is dropped
+	Rate    float64 `json:"rate"`             // tokens a second
 	// Source is where AWS says so (or, where AWS publishes no figure, why
 	// this one).
 	Source string `json:"source"`
@@ -84,17 +86,12 @@ func RateLimitError(p Protocol) *Error {
 
 type bucketKey struct{ account, region, service, action string }
 
-type tokenBucket struct {
-	tokens float64
-	last   time.Time
-}
-
 // limiter holds the buckets of a server's rate limits.
 type limiter struct {
 	mu      sync.Mutex
 	limits  []RateLimit
 	now     func() time.Time
-	buckets map[bucketKey]*tokenBucket
+	buckets map[bucketKey]*rate.Limiter
 	counts  map[string]int64 // "<service> <action>" → calls throttled
 }
 
@@ -102,7 +99,7 @@ func newLimiter(limits []RateLimit) *limiter {
 	if limits == nil {
 		limits = DefaultRateLimits()
 	}
-	return &limiter{limits: limits, now: time.Now, buckets: map[bucketKey]*tokenBucket{}, counts: map[string]int64{}}
+	return &limiter{limits: limits, now: time.Now, buckets: map[bucketKey]*rate.Limiter{}, counts: map[string]int64{}}
 }
 
 // limitOf is the limit that applies to service's action, if any: one
@@ -135,20 +132,18 @@ func (l *limiter) allow(account, region, service, action string) bool {
 	if !ok || r.Rate <= 0 {
 		return true
 	}
-	now := l.now()
 	k := bucketKey{account, region, service, action}
 	b, ok := l.buckets[k]
 	if !ok {
-		b = &tokenBucket{tokens: r.Burst, last: now}
+		// golang.org/x/time/rate's token bucket: full at first, refilled
+		// continuously at Rate, at most Burst deep.
+		b = rate.NewLimiter(rate.Limit(r.Rate), int(r.Burst))
 		l.buckets[k] = b
 	}
-	b.tokens = min(r.Burst, b.tokens+now.Sub(b.last).Seconds()*r.Rate)
-	b.last = now
-	if b.tokens < 1 {
+	if !b.AllowN(l.now(), 1) {
 		l.counts[service+" "+action]++
 		return false
 	}
-	b.tokens--
 	return true
 }
 
@@ -175,7 +170,7 @@ func (s *Server) SetRateLimits(limits []RateLimit) {
 	s.limits.mu.Lock()
 	defer s.limits.mu.Unlock()
 	s.limits.limits = append([]RateLimit(nil), limits...)
-	s.limits.buckets = map[bucketKey]*tokenBucket{}
+	s.limits.buckets = map[bucketKey]*rate.Limiter{}
 }
 
 // RateLimited is how many calls the rate limits have throttled since the
