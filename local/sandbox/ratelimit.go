@@ -102,11 +102,12 @@ func newLimiter(limits []RateLimit) *limiter {
 	return &limiter{limits: limits, now: time.Now, buckets: map[bucketKey]*rate.Limiter{}, counts: map[string]int64{}}
 }
 
-// limitOf is the limit that applies to service's action, if any: one
-// naming the action before one for the whole service.
-func (l *limiter) limitOf(service, action string) (RateLimit, bool) {
+// LimitFor is the limit of limits that applies to service's action, if
+// any: one naming the action before one for the whole service. The
+// sandbox enforces by it; a benchmark's floor reads limits by it too.
+func LimitFor(limits []RateLimit, service, action string) (RateLimit, bool) {
 	var whole *RateLimit
-	for i, r := range l.limits {
+	for i, r := range limits {
 		if r.Service != service {
 			continue
 		}
@@ -114,7 +115,7 @@ func (l *limiter) limitOf(service, action string) (RateLimit, bool) {
 			return r, true
 		}
 		if r.Action == "" && whole == nil {
-			whole = &l.limits[i]
+			whole = &limits[i]
 		}
 	}
 	if whole != nil {
@@ -128,7 +129,7 @@ func (l *limiter) limitOf(service, action string) (RateLimit, bool) {
 func (l *limiter) allow(account, region, service, action string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r, ok := l.limitOf(service, action)
+	r, ok := LimitFor(l.limits, service, action)
 	if !ok || r.Rate <= 0 {
 		return true
 	}

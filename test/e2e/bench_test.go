@@ -291,10 +291,8 @@ func (unlogged) Log(...any)          {}
 func (unlogged) Logf(string, ...any) {}
 
 func cloudtrailRate(limits []sandbox.RateLimit) int {
-	for _, l := range limits {
-		if l.Service == "cloudtrail" && l.Action == "LookupEvents" {
-			return max(int(l.Rate), 1)
-		}
+	if l, ok := sandbox.LimitFor(limits, "cloudtrail", "LookupEvents"); ok {
+		return max(int(l.Rate), 1)
 	}
 	return 2
 }
@@ -374,15 +372,13 @@ func (f *fleetTally) floors() map[string]bucketFloor {
 	defer f.mu.Unlock()
 	out := map[string]bucketFloor{}
 	for k, n := range f.served {
-		for _, l := range f.limits {
-			if l.Service != k[2] || (l.Action != "" && l.Action != k[3]) || l.Rate <= 0 {
-				continue
-			}
-			d := time.Duration(max(0, float64(n)-l.Burst) / l.Rate * float64(time.Second))
-			if cur, ok := out[k[0]]; !ok || d > cur.d {
-				out[k[0]] = bucketFloor{d, fmt.Sprintf("%s %s: %d calls at %g a second", k[2], k[3], n, l.Rate)}
-			}
-			break
+		l, ok := sandbox.LimitFor(f.limits, k[2], k[3])
+		if !ok || l.Rate <= 0 {
+			continue
+		}
+		d := time.Duration(max(0, float64(n)-l.Burst) / l.Rate * float64(time.Second))
+		if cur, ok := out[k[0]]; !ok || d > cur.d {
+			out[k[0]] = bucketFloor{d, fmt.Sprintf("%s %s: %d calls at %g a second", k[2], k[3], n, l.Rate)}
 		}
 	}
 	return out
